@@ -1,0 +1,125 @@
+//! # muster-outbound — a plugin's HTTP, checked in one place
+//!
+//! A connector plugin runs in a WebAssembly sandbox whose only way out is the imported
+//! `http.send(request)`. The runtime's `http` host module hands every such request to
+//! [`Outbound::send`], which is the single place where outbound traffic is decided — the same
+//! shape as Fermyon Spin's `factor-outbound-networking` (allowed hosts, checked once) feeding
+//! `factor-outbound-http` (the client that sends).
+//!
+//! ## What happens to a request, in order
+//!
+//! 1. **Grant** ([`allow`]): the plugin must be known, the URL `http(s)` with no user info, and
+//!    its scheme + host + port inside the plugin's effective allow-list — the intersection of
+//!    the patterns its manifest declares and those the tenant config grants
+//!    ([`HostPattern`], `https://*.ilucca.net`). Deny by default; a denial is
+//!    [`OutboundError::Denied`] and touches no network.
+//! 2. **Addresses** ([`addr`]): an IP-literal host is judged immediately; a name is judged by
+//!    a resolver wrapper *after* DNS, and ureq connects to exactly the addresses that resolver
+//!    returned (no second lookup, so no DNS-rebinding gap). Private, CGNAT, link-local,
+//!    unspecified, multicast and cloud-metadata addresses are refused; loopback only when
+//!    [`Policy::allow_loopback`] is set (tests, the local sandbox).
+//! 3. **Headers and credentials** ([`credentials`]): connection-level headers and `Host` are
+//!    refused; if the request names a credential slot, the host renders the slot's template
+//!    (`lucca application={secret}`) and sets the header, overwriting any guest copy. The plugin
+//!    names slots, never holds secrets.
+//! 4. **Rate limit** ([`ratelimit`]): a token bucket per upstream origin (Lucca: 50 / 60 s per
+//!    tenant), shaped so that no window of the configured length ever sees more requests than
+//!    the limit. A request waits for a token up to [`Policy::max_rate_limit_wait`].
+//! 5. **Send** (ureq 3 + rustls): no automatic redirects (a 3xx is returned; the plugin may
+//!    follow it with a new request, which is checked again), no proxy from the environment,
+//!    connect/read timeouts, a response-size cap ([`OutboundError::TooLarge`]).
+//! 6. **Retry** ([`retry`]): 429 always, 5xx/timeouts/connection errors only for idempotent
+//!    methods; jittered exponential back-off or the server's `Retry-After`; bounded attempts
+//!    and total wait. The last response (a 429 included) goes back to the plugin.
+//!
+//! ## Secrets
+//!
+//! A secret lives in a [`credentials::Secret`] (prints `***`, zeroed on drop). Every error
+//! message and log line built here goes through one [`redact::Redactor`] that knows all
+//! configured secrets (and their URL-encoded forms), and header values are never logged.
+//!
+//! ## Time
+//!
+//! Waits go through a [`clock::Clock`]; [`Outbound::with_clock`] with a [`clock::ManualClock`]
+//! lets tests check "50 per 60 s" or `Retry-After: 120` without waiting.
+
+pub mod addr;
+pub mod allow;
+mod client;
+pub mod clock;
+pub mod credentials;
+mod error;
+mod policy;
+pub mod ratelimit;
+pub mod redact;
+pub mod retry;
+
+pub use allow::{HostPattern, PatternError};
+pub use client::{Outbound, PolicyError};
+pub use credentials::{Credential, CredentialSlot, Secret};
+pub use error::OutboundError;
+pub use policy::{PluginPolicy, Policy};
+pub use ratelimit::RateLimit;
+pub use retry::RetryPolicy;
+
+/// An HTTP request as handed over by a plugin through the `http.send` import.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Request {
+    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE` or `OPTIONS` (case-insensitive).
+    pub method: String,
+    /// Absolute `http(s)` URL.
+    pub url: String,
+    /// Header names and values; connection headers and `Host` are refused.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Name of a credential slot declared in the plugin's manifest — never a secret.
+    pub credential: Option<String>,
+}
+
+impl Request {
+    /// A request without headers, body or credential.
+    pub fn new(method: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            method: method.into(),
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Names the credential slot whose header the host injects.
+    pub fn credential(mut self, slot: impl Into<String>) -> Self {
+        self.credential = Some(slot.into());
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+}
+
+/// An HTTP response handed back to the plugin: any status, including 3xx and 4xx/5xx.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Response {
+    pub status: u16,
+    /// Header names (lower-case) and values (lossily decoded as UTF-8).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}

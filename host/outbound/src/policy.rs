@@ -1,0 +1,106 @@
+//! What the host grants: per-plugin allow-lists and credentials, plus global caps.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::allow::{HostPattern, intersect_all};
+use crate::credentials::{Credential, CredentialSlot};
+use crate::ratelimit::RateLimit;
+use crate::retry::RetryPolicy;
+
+/// One plugin instance's grant: what its manifest asks for and what the tenant config allows.
+#[derive(Debug, Clone, Default)]
+pub struct PluginPolicy {
+    /// Host patterns from the plugin manifest (what the plugin needs).
+    pub manifest_hosts: Vec<HostPattern>,
+    /// Host patterns from the tenant config (what this tenant grants to this plugin).
+    pub tenant_hosts: Vec<HostPattern>,
+    /// Credential slots from the plugin manifest.
+    pub slots: Vec<CredentialSlot>,
+    /// Secrets from the host config, one per slot the tenant fills.
+    pub credentials: Vec<Credential>,
+}
+
+impl PluginPolicy {
+    /// The effective allow-list: manifest ∩ tenant config. Empty means "nothing".
+    pub fn effective_hosts(&self) -> Vec<HostPattern> {
+        intersect_all(&self.manifest_hosts, &self.tenant_hosts)
+    }
+
+    /// Checks slots and credentials once, at registration.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        for s in &self.slots {
+            s.validate()?;
+        }
+        for c in &self.credentials {
+            c.validate()?;
+            if !self.slots.iter().any(|s| s.name == c.slot) {
+                return Err(format!(
+                    "credential for slot {:?}: the manifest declares no such slot",
+                    c.slot
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything [`crate::Outbound`] enforces.
+///
+/// `Policy::default()` grants nothing, refuses loopback, caps responses at 16 MiB, times out
+/// connects after 10 s and reads after 30 s, and retries per [`RetryPolicy::default`].
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Grants per plugin (instance) name, the name passed to [`crate::Outbound::send`].
+    pub plugins: BTreeMap<String, PluginPolicy>,
+    /// Allow connecting to 127.0.0.0/8 and ::1 (tests, the local sandbox). Every other
+    /// special-purpose range stays refused.
+    pub allow_loopback: bool,
+    /// Response bodies larger than this fail with [`crate::OutboundError::TooLarge`].
+    pub max_response_bytes: u64,
+    /// DNS resolution and TCP/TLS connect, each.
+    pub connect_timeout: Duration,
+    /// Sending the request, receiving the response head, and receiving the body, each.
+    pub read_timeout: Duration,
+    /// Token buckets per upstream; the first pattern matching the request URL gives the limit.
+    pub rate_limits: Vec<(HostPattern, RateLimit)>,
+    /// Limit for upstreams no `rate_limits` entry matches; `None` = unlimited.
+    pub default_rate_limit: Option<RateLimit>,
+    /// Longest a request waits for a token before failing with
+    /// [`crate::OutboundError::RateLimited`].
+    pub max_rate_limit_wait: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            plugins: BTreeMap::new(),
+            allow_loopback: false,
+            max_response_bytes: 16 * 1024 * 1024,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            rate_limits: Vec::new(),
+            default_rate_limit: None,
+            max_rate_limit_wait: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl Policy {
+    /// Adds (or replaces) a plugin's grant.
+    pub fn with_plugin(mut self, name: impl Into<String>, plugin: PluginPolicy) -> Self {
+        self.plugins.insert(name.into(), plugin);
+        self
+    }
+
+    /// The rate limit for a URL, if any.
+    pub(crate) fn rate_limit_for(&self, url: &url::Url) -> Option<RateLimit> {
+        self.rate_limits
+            .iter()
+            .find(|(p, _)| p.matches(url))
+            .map(|(_, l)| *l)
+            .or(self.default_rate_limit)
+    }
+}
