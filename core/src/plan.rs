@@ -1,0 +1,699 @@
+//! The plan: what will be done, in what order, and why.
+//!
+//! A [`Plan`] borrows the [`Input`] it was made from and holds actions as
+//! *indices* into it plus small change lists, so unchanged records cost
+//! nothing to represent. [`Plan::steps`] resolves the actions into owned,
+//! serialisable [`Step`]s (ids, values, reasons) for plan files and `--json`,
+//! and `Display` renders them like a terraform plan.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::date::Date;
+use crate::fingerprint::Fingerprints;
+use crate::model::{FieldRef, FieldValue, Group, Link, Person};
+use crate::policy::{ActionKind, CorrelationKey, Policy};
+
+/// One side of a reconciliation: people (or accounts) and groups.
+#[derive(Debug, Clone, Copy)]
+pub struct Side<'a> {
+    pub people: &'a [Person],
+    pub groups: &'a [Group],
+    /// Whether the read covered everything. An incomplete source is never
+    /// planned against: vanished people would look like leavers.
+    pub complete: bool,
+    /// Precomputed fingerprints ([`Fingerprints::compute`]); without them
+    /// every linked pair is compared field by field.
+    pub fingerprints: Option<&'a Fingerprints>,
+}
+
+impl<'a> Side<'a> {
+    /// A complete side without groups or fingerprints.
+    pub fn people(people: &'a [Person]) -> Side<'a> {
+        Side {
+            people,
+            groups: &[],
+            complete: true,
+            fingerprints: None,
+        }
+    }
+}
+
+/// Everything one plan is made from.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// The desired state: source people, mapped into the target's vocabulary
+    /// (`manager_id`/`department_id` still hold *source* ids), and the
+    /// source's departments.
+    pub source: Side<'a>,
+    /// The actual state: target accounts and groups.
+    pub target: Side<'a>,
+    /// Person links: source id ↔ target account id.
+    pub links: &'a [Link],
+    /// Group links: source department id ↔ target group id. A target group
+    /// is *owned* by the flow exactly when a group link names it.
+    pub group_links: &'a [Link],
+    pub policy: &'a Policy,
+    /// Today in the tenant's time zone.
+    pub today: Date,
+}
+
+/// A group that exists, or one this plan creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupRef {
+    /// Index into the target's groups.
+    Existing(usize),
+    /// Index into the source's groups (a `CreateGroup` earlier in the plan).
+    Planned(usize),
+}
+
+/// What a report (skip or conflict) is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// Index into the source's people.
+    Person(usize),
+    /// Index into the target's accounts.
+    Account(usize),
+    /// Index into the source's groups.
+    Department(usize),
+}
+
+/// Why an action is in the plan. Rendered in plain language by `Display`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    NewPerson,
+    /// Adopted an existing account with the same key (never created twice).
+    Matched(CorrelationKey),
+    OwnedFieldsDiffer,
+    ActiveAgain,
+    ManagerChanged,
+    NewDepartment,
+    DepartmentRenamed,
+    MembershipChanged,
+    EndDatePassed(Date),
+    InactiveInSource,
+    VanishedFromSource,
+    NoStartDate,
+    NotStartedYet(Date),
+    ReactivationDisabled,
+    NotAllowed(ActionKind),
+    MissingField(FieldRef),
+    /// The manager has no account (yet) in the target.
+    ManagerOutOfScope(String),
+    /// The key is already used by an account linked to someone else.
+    KeyTaken {
+        key: CorrelationKey,
+        account: usize,
+    },
+    /// The key matches more than one account.
+    Ambiguous {
+        key: CorrelationKey,
+        candidates: usize,
+    },
+    /// Another source person has the same key.
+    DuplicateInSource {
+        key: CorrelationKey,
+        other: usize,
+    },
+    /// Another source person has the same id.
+    DuplicateId,
+    /// An inbound create-only flow found the person already in the target.
+    AlreadyExists {
+        key: CorrelationKey,
+        account: usize,
+    },
+    /// The link names an account the target no longer has.
+    LinkedAccountMissing(String),
+    /// A group of that name exists but was not created by this flow.
+    GroupNameTaken(usize),
+}
+
+impl Reason {
+    /// A stable snake_case code for JSON and tests.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::NewPerson => "new_person",
+            Reason::Matched(_) => "matched",
+            Reason::OwnedFieldsDiffer => "owned_fields_differ",
+            Reason::ActiveAgain => "active_again",
+            Reason::ManagerChanged => "manager_changed",
+            Reason::NewDepartment => "new_department",
+            Reason::DepartmentRenamed => "department_renamed",
+            Reason::MembershipChanged => "membership_changed",
+            Reason::EndDatePassed(_) => "end_date_passed",
+            Reason::InactiveInSource => "inactive_in_source",
+            Reason::VanishedFromSource => "vanished_from_source",
+            Reason::NoStartDate => "no_start_date",
+            Reason::NotStartedYet(_) => "not_started_yet",
+            Reason::ReactivationDisabled => "reactivation_disabled",
+            Reason::NotAllowed(_) => "not_allowed",
+            Reason::MissingField(_) => "missing_field",
+            Reason::ManagerOutOfScope(_) => "manager_out_of_scope",
+            Reason::KeyTaken { .. } => "key_taken",
+            Reason::Ambiguous { .. } => "ambiguous",
+            Reason::DuplicateInSource { .. } => "duplicate_in_source",
+            Reason::DuplicateId => "duplicate_id",
+            Reason::AlreadyExists { .. } => "already_exists",
+            Reason::LinkedAccountMissing(_) => "linked_account_missing",
+            Reason::GroupNameTaken(_) => "group_name_taken",
+        }
+    }
+}
+
+/// One step of a plan. Indices point into the plan's [`Input`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Create a group for a source department (`group` indexes source groups).
+    CreateGroup {
+        group: usize,
+    },
+    /// Rename an owned group after its department.
+    RenameGroup {
+        group: usize,
+        target: usize,
+    },
+    /// Create an account for a source person.
+    Create {
+        person: usize,
+    },
+    /// Adopt an existing account, matched by `key`.
+    Link {
+        person: usize,
+        account: usize,
+        key: CorrelationKey,
+    },
+    /// Write the owned fields that differ.
+    Update {
+        person: usize,
+        account: usize,
+        changes: Vec<FieldRef>,
+    },
+    Reactivate {
+        person: usize,
+        account: usize,
+    },
+    /// Point the person's account at its manager's account (or at none).
+    SetManager {
+        person: usize,
+        account: Option<usize>,
+        manager: Option<usize>,
+    },
+    /// Add people (source indices) to a group.
+    AddMembers {
+        group: GroupRef,
+        members: Vec<usize>,
+    },
+    /// Remove members (indices into the target group's `members`).
+    RemoveMembers {
+        group: usize,
+        members: Vec<usize>,
+    },
+    /// Deactivate an account; never delete.
+    Deactivate {
+        account: usize,
+        person: Option<usize>,
+        reason: Reason,
+    },
+    /// Nothing done, reported.
+    Skip {
+        subject: Subject,
+        reason: Reason,
+    },
+    /// Nothing done: a human must resolve it.
+    Conflict {
+        subject: Subject,
+        reason: Reason,
+    },
+}
+
+impl Action {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::CreateGroup { .. } => ActionKind::CreateGroup,
+            Action::RenameGroup { .. } => ActionKind::RenameGroup,
+            Action::Create { .. } => ActionKind::Create,
+            Action::Link { .. } => ActionKind::Link,
+            Action::Update { .. } => ActionKind::Update,
+            Action::Reactivate { .. } => ActionKind::Reactivate,
+            Action::SetManager { .. } => ActionKind::SetManager,
+            Action::AddMembers { .. } => ActionKind::AddMembers,
+            Action::RemoveMembers { .. } => ActionKind::RemoveMembers,
+            Action::Deactivate { .. } => ActionKind::Deactivate,
+            Action::Skip { .. } => ActionKind::Skip,
+            Action::Conflict { .. } => ActionKind::Conflict,
+        }
+    }
+
+    /// The reason, as the plan explains it.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Action::CreateGroup { .. } => Reason::NewDepartment,
+            Action::RenameGroup { .. } => Reason::DepartmentRenamed,
+            Action::Create { .. } => Reason::NewPerson,
+            Action::Link { key, .. } => Reason::Matched(*key),
+            Action::Update { .. } => Reason::OwnedFieldsDiffer,
+            Action::Reactivate { .. } => Reason::ActiveAgain,
+            Action::SetManager { .. } => Reason::ManagerChanged,
+            Action::AddMembers { .. } | Action::RemoveMembers { .. } => Reason::MembershipChanged,
+            Action::Deactivate { reason, .. }
+            | Action::Skip { reason, .. }
+            | Action::Conflict { reason, .. } => reason.clone(),
+        }
+    }
+}
+
+/// How many actions of each kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts([u32; ActionKind::ALL.len()]);
+
+impl Counts {
+    pub fn get(&self, kind: ActionKind) -> u32 {
+        self.0[kind as usize]
+    }
+
+    pub(crate) fn add(&mut self, kind: ActionKind) {
+        self.0[kind as usize] += 1;
+    }
+
+    /// Actions that change the target (skips and conflicts excluded).
+    pub fn changes(&self) -> u32 {
+        ActionKind::ALL
+            .iter()
+            .filter(|k| k.changes_target())
+            .map(|k| self.get(*k))
+            .sum()
+    }
+
+    /// `(kind, count)` for every kind with a non-zero count.
+    pub fn iter(&self) -> impl Iterator<Item = (ActionKind, u32)> + '_ {
+        ActionKind::ALL
+            .into_iter()
+            .map(|k| (k, self.get(k)))
+            .filter(|(_, n)| *n > 0)
+    }
+}
+
+/// A guard threshold the plan exceeds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Breach {
+    pub kind: ActionKind,
+    pub count: u32,
+    pub limit: Limit,
+}
+
+/// Which limit was exceeded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    Max(u32),
+    Ratio { max_ratio: f64, linked: usize },
+}
+
+impl fmt::Display for Breach {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.limit {
+            Limit::Max(max) => write!(f, "{} {} > limit {max}", self.count, self.kind),
+            Limit::Ratio { max_ratio, linked } => write!(
+                f,
+                "{} {} of {linked} linked accounts > limit {}%",
+                self.count,
+                self.kind,
+                max_ratio * 100.0
+            ),
+        }
+    }
+}
+
+/// Why no plan could be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanError {
+    /// The source read failed or was cut short: planning would mistake the
+    /// missing people for leavers.
+    IncompleteSource,
+    /// The target read failed or was cut short: planning would create
+    /// accounts that already exist.
+    IncompleteTarget,
+    /// Fingerprints were computed for other records or another policy.
+    StaleFingerprints { side: &'static str },
+    /// More than `u32::MAX` records on one side.
+    TooLarge,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::IncompleteSource => {
+                f.write_str("the source read is incomplete; no plan is made from a partial source")
+            }
+            PlanError::IncompleteTarget => {
+                f.write_str("the target read is incomplete; no plan is made from a partial target")
+            }
+            PlanError::StaleFingerprints { side } => write!(
+                f,
+                "the {side} fingerprints were computed for other records or another policy"
+            ),
+            PlanError::TooLarge => f.write_str("more than 4,294,967,295 records on one side"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for PlanError {}
+
+/// A computed plan. See the module docs.
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    pub(crate) input: Input<'a>,
+    pub(crate) actions: Vec<Action>,
+    pub(crate) counts: Counts,
+    pub(crate) breaches: Vec<Breach>,
+    pub(crate) linked: usize,
+}
+
+impl<'a> Plan<'a> {
+    pub fn input(&self) -> &Input<'a> {
+        &self.input
+    }
+
+    /// Actions in application order: groups, creates and links, updates and
+    /// reactivations, managers, memberships, deactivations; then reports.
+    pub fn actions(&self) -> &[Action] {
+        &self.actions
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// True when the plan changes nothing (it may still report).
+    pub fn is_noop(&self) -> bool {
+        self.counts.changes() == 0
+    }
+
+    /// Accounts linked before this plan (the guard's ratio base).
+    pub fn linked_accounts(&self) -> usize {
+        self.linked
+    }
+
+    /// Guard thresholds exceeded; non-empty means the plan is held.
+    pub fn breaches(&self) -> &[Breach] {
+        &self.breaches
+    }
+
+    pub fn is_held(&self) -> bool {
+        !self.breaches.is_empty()
+    }
+
+    /// The actions resolved into owned, serialisable steps.
+    pub fn steps(&self) -> Vec<Step> {
+        self.actions.iter().map(|a| self.step(a)).collect()
+    }
+
+    /// One action resolved into a [`Step`].
+    pub fn step(&self, action: &Action) -> Step {
+        let src = self.input.source.people;
+        let tgt = self.input.target.people;
+        let person_ids = |i: usize| (Some(src[i].id.clone()), None);
+        let account_ids = |i: usize| (None, Some(tgt[i].id.clone()));
+        let both = |p: usize, a: usize| (Some(src[p].id.clone()), Some(tgt[a].id.clone()));
+        let mut step = Step {
+            kind: action.kind(),
+            source_id: None,
+            target_id: None,
+            label: String::new(),
+            reason: action.reason().code(),
+            explanation: String::new(),
+            changes: Vec::new(),
+            members: Vec::new(),
+        };
+        let (source_id, target_id) = match action {
+            Action::CreateGroup { group } => {
+                let g = &self.input.source.groups[*group];
+                step.label = g.name.clone();
+                (Some(g.id.clone()), None)
+            }
+            Action::RenameGroup { group, target } => {
+                let (g, t) = (
+                    &self.input.source.groups[*group],
+                    &self.input.target.groups[*target],
+                );
+                step.label = g.name.clone();
+                step.changes.push(Change {
+                    field: FieldRef::Custom("name".into()),
+                    old: Some(FieldValue::Text(t.name.clone())),
+                    new: Some(FieldValue::Text(g.name.clone())),
+                });
+                (Some(g.id.clone()), Some(t.id.clone()))
+            }
+            Action::Create { person } => {
+                step.label = label(&src[*person]);
+                person_ids(*person)
+            }
+            Action::Link {
+                person, account, ..
+            }
+            | Action::Reactivate { person, account } => {
+                step.label = label(&src[*person]);
+                both(*person, *account)
+            }
+            Action::Update {
+                person,
+                account,
+                changes,
+            } => {
+                step.label = label(&src[*person]);
+                step.changes = changes
+                    .iter()
+                    .map(|f| Change {
+                        field: f.clone(),
+                        old: tgt[*account].get(f).map(|v| v.to_owned_value()),
+                        new: src[*person].get(f).map(|v| v.to_owned_value()),
+                    })
+                    .collect();
+                both(*person, *account)
+            }
+            Action::SetManager {
+                person,
+                account,
+                manager,
+            } => {
+                step.label = label(&src[*person]);
+                let old = account.and_then(|a| tgt[a].manager_id.clone());
+                let new = manager.map(|m| src[m].id.clone());
+                step.changes.push(Change {
+                    field: crate::model::Field::ManagerId.into(),
+                    old: old.map(FieldValue::Text),
+                    new: new.map(FieldValue::Text),
+                });
+                (
+                    Some(src[*person].id.clone()),
+                    account.map(|a| tgt[a].id.clone()),
+                )
+            }
+            Action::AddMembers { group, members } => {
+                step.members = members.iter().map(|m| src[*m].id.clone()).collect();
+                match group {
+                    GroupRef::Existing(t) => {
+                        let g = &self.input.target.groups[*t];
+                        step.label = g.name.clone();
+                        (None, Some(g.id.clone()))
+                    }
+                    GroupRef::Planned(s) => {
+                        let g = &self.input.source.groups[*s];
+                        step.label = g.name.clone();
+                        (Some(g.id.clone()), None)
+                    }
+                }
+            }
+            Action::RemoveMembers { group, members } => {
+                let g = &self.input.target.groups[*group];
+                step.label = g.name.clone();
+                step.members = members.iter().map(|m| g.members[*m].clone()).collect();
+                (None, Some(g.id.clone()))
+            }
+            Action::Deactivate {
+                account, person, ..
+            } => {
+                step.label = label(&tgt[*account]);
+                (
+                    person.map(|p| src[p].id.clone()),
+                    Some(tgt[*account].id.clone()),
+                )
+            }
+            Action::Skip { subject, .. } | Action::Conflict { subject, .. } => match subject {
+                Subject::Person(p) => {
+                    step.label = label(&src[*p]);
+                    person_ids(*p)
+                }
+                Subject::Account(a) => {
+                    step.label = label(&tgt[*a]);
+                    account_ids(*a)
+                }
+                Subject::Department(g) => {
+                    let g = &self.input.source.groups[*g];
+                    step.label = g.name.clone();
+                    (Some(g.id.clone()), None)
+                }
+            },
+        };
+        step.source_id = source_id;
+        step.target_id = target_id;
+        step.explanation = self.explain(&action.reason());
+        step
+    }
+
+    /// The reason in plain language.
+    pub fn explain(&self, reason: &Reason) -> String {
+        let tgt = self.input.target.people;
+        let src = self.input.source.people;
+        match reason {
+            Reason::NewPerson => "new person in the source".into(),
+            Reason::Matched(key) => alloc::format!("existing account with the same {key}"),
+            Reason::OwnedFieldsDiffer => "source wins on owned fields".into(),
+            Reason::ActiveAgain => "active in the source again".into(),
+            Reason::ManagerChanged => "manager differs".into(),
+            Reason::NewDepartment => "new department".into(),
+            Reason::DepartmentRenamed => "department renamed".into(),
+            Reason::MembershipChanged => "department membership differs".into(),
+            Reason::EndDatePassed(d) => alloc::format!("end date {d} has passed"),
+            Reason::InactiveInSource => "inactive in the source".into(),
+            Reason::VanishedFromSource => "no longer in the source".into(),
+            Reason::NoStartDate => "no start date: no account is created without one".into(),
+            Reason::NotStartedYet(d) => alloc::format!("starts on {d}"),
+            Reason::ReactivationDisabled => {
+                "active in the source again, but reactivation is off for this flow".into()
+            }
+            Reason::NotAllowed(kind) => alloc::format!("this flow may not {kind}"),
+            Reason::MissingField(f) => alloc::format!("`{f}` is required to create an account"),
+            Reason::ManagerOutOfScope(id) => {
+                alloc::format!("manager {id} has no account in the target")
+            }
+            Reason::KeyTaken { key, account } => alloc::format!(
+                "{key} {} is already used by account {}",
+                tgt[*account]
+                    .get(&key.field().into())
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+                tgt[*account].id
+            ),
+            Reason::Ambiguous { key, candidates } => {
+                alloc::format!("{key} matches {candidates} accounts")
+            }
+            Reason::DuplicateInSource { key, other } => {
+                alloc::format!("same {key} as source person {}", src[*other].id)
+            }
+            Reason::DuplicateId => "another source person has the same id".into(),
+            Reason::AlreadyExists { key, account } => {
+                alloc::format!("already in the target as {} (same {key})", tgt[*account].id)
+            }
+            Reason::LinkedAccountMissing(id) => {
+                alloc::format!("linked account {id} no longer exists in the target")
+            }
+            Reason::GroupNameTaken(g) => alloc::format!(
+                "a group named {:?} exists ({}) but was not created by this flow",
+                self.input.target.groups[*g].name,
+                self.input.target.groups[*g].id
+            ),
+        }
+    }
+}
+
+/// A name for people in plans: "Ana Lopez <ana@acme.fr>", or the id.
+fn label(p: &Person) -> String {
+    let mut out = String::new();
+    for part in [&p.given_name, &p.family_name].into_iter().flatten() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(part.trim());
+    }
+    match (&p.work_email, out.is_empty()) {
+        (Some(mail), false) => alloc::format!("{out} <{}>", mail.trim()),
+        (Some(mail), true) => mail.trim().into(),
+        (None, false) => out,
+        (None, true) => alloc::format!("#{}", p.id),
+    }
+}
+
+/// An action resolved to ids and values: what plan files and `--json` hold.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Step {
+    pub kind: ActionKind,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub source_id: Option<String>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub target_id: Option<String>,
+    /// A human name for the subject.
+    pub label: String,
+    /// A stable code (see [`Reason::code`]).
+    pub reason: &'static str,
+    /// The reason in plain language.
+    pub explanation: String,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))]
+    pub changes: Vec<Change>,
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))]
+    pub members: Vec<String>,
+}
+
+/// One field change: old value (target) → new value (source).
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Change {
+    pub field: FieldRef,
+    pub old: Option<FieldValue>,
+    pub new: Option<FieldValue>,
+}
+
+fn symbol(kind: ActionKind) -> char {
+    match kind {
+        ActionKind::CreateGroup | ActionKind::Create | ActionKind::AddMembers => '+',
+        ActionKind::Deactivate | ActionKind::RemoveMembers => '-',
+        ActionKind::Skip => '.',
+        ActionKind::Conflict => '!',
+        _ => '~',
+    }
+}
+
+impl fmt::Display for Plan<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.actions.is_empty() {
+            return f.write_str("No changes. The target matches the source.\n");
+        }
+        for action in &self.actions {
+            let s = self.step(action);
+            write!(f, "  {} {:<14} {}", symbol(s.kind), s.kind.name(), s.label)?;
+            match (&s.source_id, &s.target_id) {
+                (Some(src), Some(tgt)) => write!(f, " (source {src} -> target {tgt})")?,
+                (Some(src), None) => write!(f, " (source {src})")?,
+                (None, Some(tgt)) => write!(f, " (target {tgt})")?,
+                (None, None) => {}
+            }
+            writeln!(f, "\n      because {}", s.explanation)?;
+            for c in &s.changes {
+                let show = |v: &Option<FieldValue>| match v {
+                    Some(v) => v.to_string(),
+                    None => "(none)".into(),
+                };
+                writeln!(f, "      {}: {} -> {}", c.field, show(&c.old), show(&c.new))?;
+            }
+            if !s.members.is_empty() {
+                writeln!(f, "      members: {}", s.members.join(", "))?;
+            }
+        }
+        f.write_str("\nPlan:")?;
+        let mut first = true;
+        for (kind, n) in self.counts.iter() {
+            write!(f, "{} {n} {kind}", if first { "" } else { "," })?;
+            first = false;
+        }
+        f.write_str(".\n")?;
+        if self.is_held() {
+            f.write_str("HELD by the guard; approve it to apply:\n")?;
+            for b in &self.breaches {
+                writeln!(f, "  - {b}")?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,792 @@
+//! The planner: desired people + actual accounts + links → [`Plan`].
+//!
+//! # How it stays fast
+//!
+//! The two big sides are joined once through the link table with two hash
+//! indexes (source id → person, target id → account). After that every
+//! decision works on dense index vectors (`account_of`, `owner_of`,
+//! `planned`), so an unchanged, linked person costs a few hash probes, one
+//! fingerprint comparison and no allocation at all.
+//!
+//! Correlation (matching unlinked people to existing accounts by employee
+//! number or email) concerns only the few people without a link, so instead
+//! of indexing a million accounts by every key, the planner indexes the
+//! *small* side — the unlinked people — and streams the big side past it.
+//!
+//! # Order
+//!
+//! Actions come out in application order — groups, creates and links,
+//! updates and reactivations, managers, memberships, deactivations — and
+//! then the reports (skips, conflicts). Inside each phase they are sorted by
+//! id, so the plan does not depend on the order the connectors returned the
+//! records in.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::hash::{Hash, Hasher};
+
+use hashbrown::HashMap;
+
+use crate::date::Date;
+use crate::fingerprint::fields_equal;
+use crate::model::{Field, FieldRef, Person};
+use crate::normalize::{Normalization, hash_normalized, normalized_eq};
+use crate::plan::{
+    Action, Breach, Counts, GroupRef, Input, Limit, Plan, PlanError, Reason, Subject,
+};
+use crate::policy::{ActionKind, CorrelationKey, FieldSet, Policy};
+
+type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+fn map<K, V>(capacity: usize) -> Map<K, V> {
+    Map::with_capacity_and_hasher(capacity, foldhash::fast::FixedState::with_seed(0x5eed))
+}
+
+/// No account / no owner.
+const NONE: u32 = u32::MAX;
+/// `owner_of`: linked to a source id that is not in the (complete) source.
+const VANISHED: u32 = u32::MAX - 1;
+/// `owner_of`: linked to a source person excluded from planning (duplicate
+/// id): the account is left alone rather than mistaken for a leaver.
+const EXCLUDED: u32 = u32::MAX - 2;
+/// `planned`: the account is created by this plan.
+const PLANNED: u32 = u32::MAX - 3;
+
+const GROUPS: usize = 0;
+const CREATES: usize = 1;
+const UPDATES: usize = 2;
+const MANAGERS: usize = 3;
+const MEMBERS: usize = 4;
+const DEACTIVATIONS: usize = 5;
+const REPORTS: usize = 6;
+
+/// Computes the plan for `input`. See the [crate docs](crate) for the rules.
+pub fn plan<'a>(input: &Input<'a>) -> Result<Plan<'a>, PlanError> {
+    let mut r = Reconciler::new(input)?;
+    r.join_links();
+    r.people();
+    r.correlate();
+    r.managers();
+    r.groups();
+    r.vanished();
+    Ok(r.finish())
+}
+
+/// Where a person stands on `today`.
+#[derive(Debug, Clone, PartialEq)]
+enum Life {
+    Active,
+    NoStart,
+    NotYet(Date),
+    Left(Reason),
+}
+
+fn life(p: &Person, today: Date, pre_start_days: u16) -> Life {
+    if !p.active {
+        return Life::Left(Reason::InactiveInSource);
+    }
+    if let Some(end) = p.end_date
+        && end < today
+    {
+        return Life::Left(Reason::EndDatePassed(end));
+    }
+    match p.start_date {
+        None => Life::NoStart,
+        Some(start) if start > today.add_days(i32::from(pre_start_days)) => Life::NotYet(start),
+        Some(_) => Life::Active,
+    }
+}
+
+/// A correlation key's normalised text, hashable without allocating.
+#[derive(Clone, Copy)]
+struct NormKey<'a> {
+    text: &'a str,
+    how: Normalization,
+}
+
+impl Hash for NormKey<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_normalized(self.text, self.how, state);
+    }
+}
+
+impl PartialEq for NormKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        normalized_eq(self.text, other.text, self.how)
+    }
+}
+
+impl Eq for NormKey<'_> {}
+
+struct Reconciler<'i, 'a> {
+    input: &'i Input<'a>,
+    desired: &'a [Person],
+    actual: &'a [Person],
+    policy: &'a Policy,
+    compared: FieldSet,
+    use_fingerprints: bool,
+    desired_by_id: Map<&'a str, u32>,
+    actual_by_id: Map<&'a str, u32>,
+    /// Source people whose id is not unique: excluded, reported.
+    duplicate_id: Vec<bool>,
+    /// desired index → linked account index (or NONE).
+    account_of: Vec<u32>,
+    /// actual index → owning desired index (or NONE / VANISHED / EXCLUDED).
+    owner_of: Vec<u32>,
+    /// desired index → its account after the plan: an index, PLANNED or NONE.
+    planned: Vec<u32>,
+    /// desired index → whether that account is active after the plan.
+    active_after: Vec<bool>,
+    /// Unlinked, active people to correlate or create.
+    unlinked: Vec<u32>,
+    /// Links that name an account the target does not have.
+    broken: Vec<(u32, &'a str)>,
+    linked: usize,
+    phases: [Vec<Action>; 7],
+}
+
+impl<'i, 'a> Reconciler<'i, 'a> {
+    fn new(input: &'i Input<'a>) -> Result<Self, PlanError> {
+        if !input.source.complete {
+            return Err(PlanError::IncompleteSource);
+        }
+        if !input.target.complete {
+            return Err(PlanError::IncompleteTarget);
+        }
+        let (desired, actual) = (input.source.people, input.target.people);
+        if desired.len() >= PLANNED as usize || actual.len() >= PLANNED as usize {
+            return Err(PlanError::TooLarge);
+        }
+        let policy = input.policy;
+        let compared = policy.compared_fields();
+        let fits = |side: &crate::plan::Side<'_>, name| match side.fingerprints {
+            None => Ok(false),
+            Some(fp) if fp.fits(side.people.len(), &compared) => Ok(true),
+            Some(_) => Err(PlanError::StaleFingerprints { side: name }),
+        };
+        let use_fingerprints = fits(&input.source, "source")? & fits(&input.target, "target")?;
+        Ok(Reconciler {
+            input,
+            desired,
+            actual,
+            policy,
+            compared,
+            use_fingerprints,
+            desired_by_id: map(desired.len()),
+            actual_by_id: map(actual.len()),
+            duplicate_id: vec![false; desired.len()],
+            account_of: vec![NONE; desired.len()],
+            owner_of: vec![NONE; actual.len()],
+            planned: vec![NONE; desired.len()],
+            active_after: vec![false; desired.len()],
+            unlinked: Vec::new(),
+            broken: Vec::new(),
+            linked: 0,
+            phases: Default::default(),
+        })
+    }
+
+    fn report(&mut self, conflict: bool, subject: Subject, reason: Reason) {
+        self.phases[REPORTS].push(if conflict {
+            Action::Conflict { subject, reason }
+        } else {
+            Action::Skip { subject, reason }
+        });
+    }
+
+    /// Indexes both sides by id and resolves every link to index pairs.
+    fn join_links(&mut self) {
+        for (i, p) in self.desired.iter().enumerate() {
+            if let Some(first) = self.desired_by_id.insert(p.id.as_str(), i as u32) {
+                self.duplicate_id[first as usize] = true;
+                self.duplicate_id[i] = true;
+            }
+        }
+        for (i, a) in self.actual.iter().enumerate() {
+            self.actual_by_id.entry(a.id.as_str()).or_insert(i as u32);
+        }
+        for link in self.input.links {
+            let di = self.desired_by_id.get(link.source_id.as_str()).copied();
+            let ai = self.actual_by_id.get(link.target_id.as_str()).copied();
+            match (di, ai) {
+                (Some(di), Some(ai)) => {
+                    let (d, a) = (di as usize, ai as usize);
+                    if self.owner_of[a] != NONE || self.account_of[d] != NONE {
+                        continue; // a second link for either end: the first wins
+                    }
+                    self.linked += 1;
+                    if self.duplicate_id[d] {
+                        self.owner_of[a] = EXCLUDED;
+                    } else {
+                        self.account_of[d] = ai;
+                        self.owner_of[a] = di;
+                    }
+                }
+                (Some(di), None) => self.broken.push((di, link.target_id.as_str())),
+                (None, Some(ai)) => {
+                    if self.owner_of[ai as usize] == NONE {
+                        self.linked += 1;
+                        self.owner_of[ai as usize] = VANISHED;
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+    }
+
+    /// Decides every source person that has a link, and collects the rest.
+    fn people(&mut self) {
+        let today = self.input.today;
+        let pre = self.policy.pre_start_days;
+        for (di, target) in core::mem::take(&mut self.broken) {
+            let d = di as usize;
+            if self.account_of[d] == NONE && !self.duplicate_id[d] {
+                self.account_of[d] = EXCLUDED;
+                self.report(
+                    true,
+                    Subject::Person(d),
+                    Reason::LinkedAccountMissing(target.into()),
+                );
+            }
+        }
+        for d in 0..self.desired.len() {
+            if self.duplicate_id[d] {
+                self.report(true, Subject::Person(d), Reason::DuplicateId);
+                continue;
+            }
+            let p = &self.desired[d];
+            let state = life(p, today, pre);
+            match self.account_of[d] {
+                EXCLUDED => {}
+                NONE => match state {
+                    Life::Active => self.unlinked.push(d as u32),
+                    Life::NoStart => self.report(false, Subject::Person(d), Reason::NoStartDate),
+                    Life::NotYet(start) => {
+                        self.report(false, Subject::Person(d), Reason::NotStartedYet(start))
+                    }
+                    Life::Left(_) => {}
+                },
+                ai => self.linked_person(d, ai as usize, state),
+            }
+        }
+    }
+
+    /// Lifecycle and field sync for a person with an account.
+    fn linked_person(&mut self, d: usize, a: usize, state: Life) {
+        let account_active = self.actual[a].active;
+        self.planned[d] = a as u32;
+        let active_after = match state {
+            Life::Left(reason) => {
+                if account_active && self.policy.allowed.deactivate {
+                    self.phases[DEACTIVATIONS].push(Action::Deactivate {
+                        account: a,
+                        person: Some(d),
+                        reason,
+                    });
+                    false
+                } else {
+                    account_active
+                }
+            }
+            Life::Active if !account_active => {
+                if !self.policy.reactivate {
+                    self.report(false, Subject::Person(d), Reason::ReactivationDisabled);
+                    false
+                } else if !self.policy.allowed.reactivate {
+                    let reason = Reason::NotAllowed(ActionKind::Reactivate);
+                    self.report(false, Subject::Person(d), reason);
+                    false
+                } else {
+                    self.phases[UPDATES].push(Action::Reactivate {
+                        person: d,
+                        account: a,
+                    });
+                    true
+                }
+            }
+            Life::Active | Life::NoStart | Life::NotYet(_) => account_active,
+        };
+        self.active_after[d] = active_after;
+        if active_after && self.policy.allowed.update {
+            self.update(d, a);
+        }
+    }
+
+    /// Source wins on owned fields: an `Update` with the fields that differ.
+    fn update(&mut self, d: usize, a: usize) {
+        if self.use_fingerprints {
+            let (src, tgt) = (
+                self.input.source.fingerprints,
+                self.input.target.fingerprints,
+            );
+            if let (Some(s), Some(t)) = (src, tgt)
+                && s.get(d) == t.get(a)
+            {
+                return;
+            }
+        }
+        let (p, acc) = (&self.desired[d], &self.actual[a]);
+        let mut changes = Vec::new();
+        for f in self.compared.canonical() {
+            if !fields_equal(p, acc, &FieldRef::Canonical(f)) {
+                changes.push(FieldRef::Canonical(f));
+            }
+        }
+        for name in self.compared.custom() {
+            let equal = match (p.custom.get(name.as_str()), acc.custom.get(name.as_str())) {
+                (None, None) => true,
+                _ => fields_equal(p, acc, &FieldRef::Custom(name.clone())),
+            };
+            if !equal {
+                changes.push(FieldRef::Custom(name.clone()));
+            }
+        }
+        if !changes.is_empty() {
+            self.phases[UPDATES].push(Action::Update {
+                person: d,
+                account: a,
+                changes,
+            });
+        }
+    }
+
+    /// Matches unlinked people to unlinked accounts, key by key, or plans
+    /// their creation.
+    fn correlate(&mut self) {
+        if self.unlinked.is_empty() {
+            return;
+        }
+        // Process people in id order so that who "wins" an account is
+        // independent of input order.
+        let desired = self.desired;
+        self.unlinked
+            .sort_unstable_by(|&x, &y| desired[x as usize].id.cmp(&desired[y as usize].id));
+        let pending = core::mem::take(&mut self.unlinked);
+        let mut done = vec![false; pending.len()];
+        let mut claimed: Map<u32, ()> = map(pending.len());
+        let mut keys: Vec<(CorrelationKey, bool)> =
+            self.policy.correlation.iter().map(|k| (*k, true)).collect();
+        // Whatever the keys, never create an account whose email another
+        // account already uses.
+        if !keys.iter().any(|(k, _)| *k == CorrelationKey::WorkEmail) {
+            keys.push((CorrelationKey::WorkEmail, false));
+        }
+        for (key, adopt) in keys {
+            self.correlate_by(key, adopt, &pending, &mut done, &mut claimed);
+        }
+        for (i, &d) in pending.iter().enumerate() {
+            if !done[i] {
+                self.create(d as usize);
+            }
+        }
+    }
+
+    fn correlate_by(
+        &mut self,
+        key: CorrelationKey,
+        adopt: bool,
+        pending: &[u32],
+        done: &mut [bool],
+        claimed: &mut Map<u32, ()>,
+    ) {
+        let how = key.normalization();
+        // The small side: pending people with this key.
+        let mut index: Map<NormKey<'a>, u32> = map(pending.len());
+        for (i, &d) in pending.iter().enumerate() {
+            if done[i] {
+                continue;
+            }
+            if let Some(text) = key.value(&self.desired[d as usize]) {
+                index.entry(NormKey { text, how }).or_insert(i as u32);
+            }
+        }
+        if index.is_empty() {
+            return;
+        }
+        // Duplicates in the source: stream every source person past it.
+        let mut duplicate_of: Map<u32, u32> = map(0);
+        for (d, p) in self.desired.iter().enumerate() {
+            if let Some(text) = key.value(p)
+                && let Some(&i) = index.get(&NormKey { text, how })
+                && pending[i as usize] as usize != d
+            {
+                duplicate_of.entry(i).or_insert(d as u32);
+            }
+        }
+        // Candidate accounts: stream every account past it.
+        let mut candidates: Vec<(u32, u32)> = Vec::new();
+        for (a, acc) in self.actual.iter().enumerate() {
+            if let Some(text) = key.value(acc)
+                && let Some(&i) = index.get(&NormKey { text, how })
+            {
+                candidates.push((i, a as u32));
+            }
+        }
+        candidates.sort_unstable();
+        let mut dups: Vec<(u32, u32)> = duplicate_of.into_iter().collect();
+        dups.sort_unstable();
+        let mut next_dup = dups.iter().peekable();
+        let mut next_cand = 0;
+        let mut entries: Vec<u32> = index.into_values().collect();
+        entries.sort_unstable();
+        for i in entries {
+            let d = pending[i as usize] as usize;
+            let start = next_cand;
+            while next_cand < candidates.len() && candidates[next_cand].0 == i {
+                next_cand += 1;
+            }
+            let found = &candidates[start..next_cand];
+            while next_dup.peek().is_some_and(|(j, _)| *j < i) {
+                next_dup.next();
+            }
+            if let Some(&&(_, other)) = next_dup.peek().filter(|(j, _)| *j == i) {
+                done[i as usize] = true;
+                let reason = Reason::DuplicateInSource {
+                    key,
+                    other: other as usize,
+                };
+                self.report(true, Subject::Person(d), reason);
+                continue;
+            }
+            match found {
+                [] => {}
+                [(_, a)] => {
+                    done[i as usize] = true;
+                    let a = *a as usize;
+                    if self.owner_of[a] != NONE || claimed.contains_key(&(a as u32)) || !adopt {
+                        let reason = Reason::KeyTaken { key, account: a };
+                        self.report(true, Subject::Person(d), reason);
+                    } else if !self.policy.allowed.link {
+                        let reason = Reason::AlreadyExists { key, account: a };
+                        self.report(false, Subject::Person(d), reason);
+                    } else {
+                        claimed.insert(a as u32, ());
+                        self.phases[CREATES].push(Action::Link {
+                            person: d,
+                            account: a,
+                            key,
+                        });
+                        self.linked_person(d, a, Life::Active);
+                    }
+                }
+                many => {
+                    done[i as usize] = true;
+                    let reason = Reason::Ambiguous {
+                        key,
+                        candidates: many.len(),
+                    };
+                    self.report(true, Subject::Person(d), reason);
+                }
+            }
+        }
+    }
+
+    fn create(&mut self, d: usize) {
+        let p = &self.desired[d];
+        if let Some(missing) = self
+            .policy
+            .required_on_create
+            .iter()
+            .find(|f| fields_equal(p, &Person::default(), f))
+        {
+            self.report(false, Subject::Person(d), Reason::MissingField(missing));
+            return;
+        }
+        if !self.policy.allowed.create {
+            let reason = Reason::NotAllowed(ActionKind::Create);
+            self.report(false, Subject::Person(d), reason);
+            return;
+        }
+        self.phases[CREATES].push(Action::Create { person: d });
+        self.planned[d] = PLANNED;
+        self.active_after[d] = true;
+    }
+
+    /// `SetManager` where the manager's account differs from the one the
+    /// person's account points at (managers created in this plan included).
+    fn managers(&mut self) {
+        if !self.policy.owned.has(Field::ManagerId) || !self.policy.allowed.update {
+            return;
+        }
+        for d in 0..self.desired.len() {
+            let acct = self.planned[d];
+            if acct == NONE || !self.active_after[d] {
+                continue;
+            }
+            let p = &self.desired[d];
+            let want = match p
+                .manager_id
+                .as_deref()
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+            {
+                None => None,
+                Some(mid) => match self.desired_by_id.get(mid) {
+                    Some(&m) if self.planned[m as usize] != NONE => Some(m as usize),
+                    _ => {
+                        let reason = Reason::ManagerOutOfScope(mid.into());
+                        self.report(false, Subject::Person(d), reason);
+                        continue;
+                    }
+                },
+            };
+            let current = match acct {
+                PLANNED => None,
+                a => self.actual[a as usize]
+                    .manager_id
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty()),
+            };
+            let same = match (want, current) {
+                (None, None) => true,
+                (Some(m), Some(cur)) => match self.planned[m] {
+                    PLANNED => false,
+                    ma => self.actual[ma as usize].id == cur,
+                },
+                _ => false,
+            };
+            if !same {
+                self.phases[MANAGERS].push(Action::SetManager {
+                    person: d,
+                    account: (acct != PLANNED).then_some(acct as usize),
+                    manager: want,
+                });
+            }
+        }
+    }
+
+    /// One owned group per source department: create, rename, membership.
+    fn groups(&mut self) {
+        if !self.policy.sync_groups {
+            return;
+        }
+        let (sgroups, tgroups) = (self.input.source.groups, self.input.target.groups);
+        let mut sg_by_id: Map<&str, u32> = map(sgroups.len());
+        for (i, g) in sgroups.iter().enumerate() {
+            sg_by_id.entry(g.id.as_str()).or_insert(i as u32);
+        }
+        let mut tg_by_id: Map<&str, u32> = map(tgroups.len());
+        for (i, g) in tgroups.iter().enumerate() {
+            tg_by_id.entry(g.id.as_str()).or_insert(i as u32);
+        }
+        let mut group_of = vec![NONE; sgroups.len()];
+        let mut owned = vec![false; tgroups.len()];
+        for link in self.input.group_links {
+            let t = tg_by_id.get(link.target_id.as_str()).copied();
+            if let Some(t) = t {
+                owned[t as usize] = true;
+            }
+            if let (Some(&s), Some(t)) = (sg_by_id.get(link.source_id.as_str()), t)
+                && group_of[s as usize] == NONE
+            {
+                group_of[s as usize] = t;
+            }
+        }
+        let mut unowned_by_name: Map<NormKey<'a>, u32> = map(tgroups.len());
+        for (i, g) in tgroups.iter().enumerate() {
+            if !owned[i] {
+                let key = NormKey {
+                    text: g.name.as_str(),
+                    how: Normalization::TrimFold,
+                };
+                unowned_by_name.entry(key).or_insert(i as u32);
+            }
+        }
+        // Where each department's members go: Existing(t) or Planned(s).
+        let mut target_of: Vec<Option<GroupRef>> = vec![None; sgroups.len()];
+        for (s, g) in sgroups.iter().enumerate() {
+            match group_of[s] {
+                NONE => {
+                    let key = NormKey {
+                        text: g.name.as_str(),
+                        how: Normalization::TrimFold,
+                    };
+                    if let Some(&t) = unowned_by_name.get(&key) {
+                        let reason = Reason::GroupNameTaken(t as usize);
+                        self.report(true, Subject::Department(s), reason);
+                    } else {
+                        self.phases[GROUPS].push(Action::CreateGroup { group: s });
+                        target_of[s] = Some(GroupRef::Planned(s));
+                    }
+                }
+                t => {
+                    let t = t as usize;
+                    if g.name.trim() != tgroups[t].name.trim() {
+                        self.phases[GROUPS].push(Action::RenameGroup {
+                            group: s,
+                            target: t,
+                        });
+                    }
+                    target_of[s] = Some(GroupRef::Existing(t));
+                }
+            }
+        }
+        // Each person's group after the plan (only accounts active after it).
+        let mut group_of_person: Vec<Option<GroupRef>> = vec![None; self.desired.len()];
+        for (d, p) in self.desired.iter().enumerate() {
+            if self.planned[d] == NONE || !self.active_after[d] {
+                continue;
+            }
+            if let Some(dept) = p.department_id.as_deref()
+                && let Some(&s) = sg_by_id.get(dept.trim())
+            {
+                group_of_person[d] = target_of[s as usize];
+            }
+        }
+        let mut present = vec![false; self.desired.len()];
+        for (t, g) in tgroups.iter().enumerate() {
+            if !owned[t] {
+                continue;
+            }
+            let mut remove = Vec::new();
+            for (m, member) in g.members.iter().enumerate() {
+                let owner = self
+                    .actual_by_id
+                    .get(member.as_str())
+                    .map(|&a| self.owner_of[a as usize]);
+                match owner {
+                    Some(d)
+                        if (d as usize) < self.desired.len()
+                            && group_of_person[d as usize] == Some(GroupRef::Existing(t))
+                            && !present[d as usize] =>
+                    {
+                        present[d as usize] = true;
+                    }
+                    _ => remove.push(m),
+                }
+            }
+            if !remove.is_empty() {
+                self.phases[MEMBERS].push(Action::RemoveMembers {
+                    group: t,
+                    members: remove,
+                });
+            }
+        }
+        let mut adds: Vec<(GroupRef, usize)> = group_of_person
+            .iter()
+            .enumerate()
+            .filter_map(|(d, g)| g.filter(|_| !present[d]).map(|g| (g, d)))
+            .collect();
+        let order = |g: &GroupRef| match *g {
+            GroupRef::Existing(t) => (0, t),
+            GroupRef::Planned(s) => (1, s),
+        };
+        adds.sort_unstable_by_key(|(g, d)| (order(g), *d));
+        for chunk in adds.chunk_by(|x, y| x.0 == y.0) {
+            self.phases[MEMBERS].push(Action::AddMembers {
+                group: chunk[0].0,
+                members: chunk.iter().map(|(_, d)| *d).collect(),
+            });
+        }
+    }
+
+    /// Linked accounts whose person is gone from the complete source.
+    fn vanished(&mut self) {
+        if !self.policy.allowed.deactivate {
+            return;
+        }
+        for (a, acc) in self.actual.iter().enumerate() {
+            if self.owner_of[a] == VANISHED && acc.active {
+                self.phases[DEACTIVATIONS].push(Action::Deactivate {
+                    account: a,
+                    person: None,
+                    reason: Reason::VanishedFromSource,
+                });
+            }
+        }
+    }
+
+    fn finish(mut self) -> Plan<'a> {
+        let input = *self.input;
+        let (src, tgt) = (input.source, input.target);
+        // Sort each phase by the ids it concerns, so the plan does not depend
+        // on input order.
+        let key = |a: &Action| -> (&'a str, u8, &'a str) {
+            let sp = |i: usize| src.people[i].id.as_str();
+            let tp = |i: usize| tgt.people[i].id.as_str();
+            let kind = a.kind() as u8;
+            match a {
+                Action::CreateGroup { group } | Action::RenameGroup { group, .. } => {
+                    (src.groups[*group].id.as_str(), kind, "")
+                }
+                Action::Create { person }
+                | Action::Link { person, .. }
+                | Action::Update { person, .. }
+                | Action::Reactivate { person, .. }
+                | Action::SetManager { person, .. } => (sp(*person), kind, ""),
+                Action::AddMembers { group, .. } => match group {
+                    GroupRef::Existing(t) => (tgt.groups[*t].id.as_str(), kind, ""),
+                    GroupRef::Planned(s) => ("", kind, src.groups[*s].id.as_str()),
+                },
+                Action::RemoveMembers { group, .. } => (tgt.groups[*group].id.as_str(), kind, ""),
+                Action::Deactivate { account, .. } => (tp(*account), kind, ""),
+                Action::Skip { subject, .. } | Action::Conflict { subject, .. } => match subject {
+                    Subject::Person(p) => (sp(*p), kind, ""),
+                    Subject::Account(a) => ("", kind, tp(*a)),
+                    Subject::Department(g) => ("", kind, src.groups[*g].id.as_str()),
+                },
+            }
+        };
+        let mut actions = Vec::with_capacity(self.phases.iter().map(Vec::len).sum());
+        for phase in &mut self.phases {
+            phase.sort_by(|x, y| key(x).cmp(&key(y)));
+            for action in phase.iter_mut() {
+                sort_members(action, src.people, tgt.groups);
+            }
+            actions.append(phase);
+        }
+        let mut counts = Counts::default();
+        for a in &actions {
+            counts.add(a.kind());
+        }
+        let breaches = evaluate_guard(self.policy, &counts, self.linked);
+        Plan {
+            input,
+            actions,
+            counts,
+            breaches,
+            linked: self.linked,
+        }
+    }
+}
+
+fn sort_members(action: &mut Action, people: &[Person], groups: &[crate::model::Group]) {
+    match action {
+        Action::AddMembers { members, .. } => {
+            members.sort_unstable_by(|x, y| people[*x].id.cmp(&people[*y].id))
+        }
+        Action::RemoveMembers { group, members } => {
+            let g = &groups[*group];
+            members.sort_unstable_by(|x, y| g.members[*x].cmp(&g.members[*y]))
+        }
+        _ => {}
+    }
+}
+
+/// The guard thresholds `counts` exceeds, given `linked` accounts.
+pub fn evaluate_guard(policy: &Policy, counts: &Counts, linked: usize) -> Vec<Breach> {
+    let mut breaches = Vec::new();
+    for &(kind, t) in &policy.guard.thresholds {
+        let count = counts.get(kind);
+        if let Some(max) = t.max
+            && count > max
+        {
+            breaches.push(Breach {
+                kind,
+                count,
+                limit: Limit::Max(max),
+            });
+        }
+        if let Some(max_ratio) = t.max_ratio
+            && f64::from(count) > max_ratio * linked as f64
+        {
+            breaches.push(Breach {
+                kind,
+                count,
+                limit: Limit::Ratio { max_ratio, linked },
+            });
+        }
+    }
+    breaches
+}
