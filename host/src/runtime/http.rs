@@ -1,0 +1,104 @@
+//! Host side of the `http` import: the plugin's only way out of the sandbox.
+//!
+//! This module only *translates*: WIT request → [`muster_outbound::Request`],
+//! response/error back to WIT. Every policy decision (allow-list, address
+//! checks, redirects, rate limits, retries, credential injection, redaction)
+//! belongs to `muster-outbound`, reached through the [`OutboundHttp`] trait so
+//! the runtime can also run with [`DenyAll`] (e.g. `muster plugin inspect`).
+//! The one check done here is that a named credential slot is declared by
+//! the plugin's own manifest — the guest never sees the secret either way.
+
+use muster_outbound::{OutboundError, Request, Response};
+
+use super::bindings::muster::connector::http::{
+    Host, HttpError, Method, Request as WitRequest, Response as WitResponse,
+};
+use super::state::HostState;
+
+/// The outbound HTTP capability as the runtime sees it.
+pub trait OutboundHttp: Send + Sync {
+    /// Sends `req` on behalf of `plugin`, applying the host's policy.
+    fn send(&self, plugin: &str, req: Request) -> Result<Response, OutboundError>;
+
+    /// Removes secrets from a text before it is logged. The default keeps the
+    /// text, for implementations that hold no secrets.
+    fn redact(&self, text: &str) -> String {
+        text.to_owned()
+    }
+}
+
+impl OutboundHttp for muster_outbound::Outbound {
+    fn send(&self, plugin: &str, req: Request) -> Result<Response, OutboundError> {
+        muster_outbound::Outbound::send(self, plugin, req)
+    }
+}
+
+/// Refuses every request: the capability of a plugin that was granted no
+/// network at all.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DenyAll;
+
+impl OutboundHttp for DenyAll {
+    fn send(&self, plugin: &str, req: Request) -> Result<Response, OutboundError> {
+        Err(OutboundError::Denied {
+            plugin: plugin.to_owned(),
+            method: req.method,
+            url: String::new(),
+            reason: "no outbound HTTP is granted to this plugin instance".into(),
+        })
+    }
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
+    }
+}
+
+/// Maps the outbound error onto the contract. The messages of
+/// `OutboundError` are already redacted by `muster-outbound`.
+fn to_wit_error(err: OutboundError) -> HttpError {
+    match err {
+        e @ (OutboundError::Denied { .. } | OutboundError::AddressRefused { .. }) => {
+            HttpError::Denied(e.to_string())
+        }
+        e @ OutboundError::Invalid { .. } => HttpError::InvalidRequest(e.to_string()),
+        OutboundError::RateLimited { retry_after, .. } => {
+            HttpError::RateLimited(u32::try_from(retry_after.as_secs().max(1)).unwrap_or(u32::MAX))
+        }
+        OutboundError::TooLarge { .. } => HttpError::TooLarge,
+        OutboundError::Timeout { .. } => HttpError::Timeout,
+        e => HttpError::Transport(e.to_string()),
+    }
+}
+
+impl Host for HostState {
+    fn send(&mut self, request: WitRequest) -> Result<WitResponse, HttpError> {
+        if let Some(slot) = &request.credential
+            && !self.credential_slots.iter().any(|s| s == slot)
+        {
+            return Err(HttpError::UnknownCredential(format!(
+                "`{slot}` is not a credential slot of plugin `{}`",
+                self.plugin
+            )));
+        }
+        let req = Request {
+            method: method_name(request.method).to_owned(),
+            url: request.url,
+            headers: request.headers,
+            body: request.body.unwrap_or_default(),
+            credential: request.credential,
+        };
+        let response = self.http.send(&self.plugin, req).map_err(to_wit_error)?;
+        Ok(WitResponse {
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
+        })
+    }
+}
