@@ -246,4 +246,36 @@ mod tests {
             Some("a cloud metadata address")
         );
     }
+
+    #[test]
+    fn resolver_refuses_bad_answers_before_any_connection() {
+        use ureq::unversioned::transport::time;
+        let t = NextTimeout {
+            after: time::Duration::NotHappening,
+            ..NextTimeout::default()
+        };
+        let cfg = Config::default();
+        // IP literals resolve without DNS; the resolver judges them like any other answer.
+        let lenient = CheckingResolver::new(true);
+        for uri in [
+            "http://10.0.0.1/",
+            "http://169.254.169.254/",
+            "http://[fd00:ec2::254]/",
+        ] {
+            let err = lenient.resolve(&uri.parse().unwrap(), &cfg, t).unwrap_err();
+            assert!(Refused::from_ureq(&err).is_some(), "{uri}: {err}");
+        }
+        assert!(
+            lenient
+                .resolve(&"http://127.0.0.1:1/".parse().unwrap(), &cfg, t)
+                .is_ok()
+        );
+        // `localhost` comes from the hosts file: a granted *name* that resolves to loopback.
+        let strict = CheckingResolver::new(false);
+        let err = strict
+            .resolve(&"http://localhost:1/".parse().unwrap(), &cfg, t)
+            .unwrap_err();
+        let (ip, _) = Refused::from_ureq(&err).unwrap();
+        assert!(ip.is_loopback());
+    }
 }

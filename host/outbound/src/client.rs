@@ -200,19 +200,27 @@ impl Outbound {
         let mut attempt = 1u32;
         let mut waited = Duration::ZERO;
         loop {
-            if let Some(limit) = req.rate_limit {
-                self.limiter
-                    .acquire(&req.upstream, limit, &*self.clock, settings.max_rate_limit_wait)
-                    .map_err(|retry_after| {
-                        tracing::info!(plugin = ctx.plugin, url = %ctx.url, "outbound: host rate limit");
-                        OutboundError::RateLimited {
-                            plugin: ctx.plugin.to_owned(),
-                            method: ctx.method.clone(),
-                            url: ctx.url.clone(),
-                            retry_after,
-                        }
-                    })?;
-            }
+            // Also honours an upstream's earlier 429 when no limit is configured.
+            self.limiter
+                .acquire(
+                    &req.upstream,
+                    req.rate_limit,
+                    &*self.clock,
+                    settings.max_rate_limit_wait,
+                )
+                .map_err(|retry_after| {
+                    tracing::info!(
+                        plugin = ctx.plugin,
+                        url = %ctx.url,
+                        "outbound: host rate limit"
+                    );
+                    OutboundError::RateLimited {
+                        plugin: ctx.plugin.to_owned(),
+                        method: ctx.method.clone(),
+                        url: ctx.url.clone(),
+                        retry_after,
+                    }
+                })?;
             let outcome = self.attempt(req, settings.max_response_bytes);
             let (wait, from_server) = match &outcome {
                 Ok(resp) if status_is_retryable(resp.status, req.method.as_str()) => {
@@ -390,7 +398,11 @@ fn check(
     }
     url.set_fragment(None);
     if !grant.hosts.iter().any(|p| p.matches(&url)) {
-        tracing::warn!(plugin = ctx.plugin, url = %ctx.url, "outbound: denied, not in allow-list");
+        tracing::warn!(
+            plugin = ctx.plugin,
+            url = %ctx.url,
+            "outbound: denied, not in allow-list"
+        );
         return Err(ctx.denied("origin not in the plugin's allow-list (manifest ∩ tenant config)"));
     }
     // An IP literal is judged here, before any socket exists; names are judged by the resolver.
@@ -402,7 +414,13 @@ fn check(
     if let Some(ip) = literal
         && let Some(reason) = refusal(ip, settings.allow_loopback)
     {
-        tracing::warn!(plugin = ctx.plugin, url = %ctx.url, %ip, reason, "outbound: address refused");
+        tracing::warn!(
+            plugin = ctx.plugin,
+            url = %ctx.url,
+            %ip,
+            reason,
+            "outbound: address refused"
+        );
         return Err(ctx.refused(ip, reason));
     }
 

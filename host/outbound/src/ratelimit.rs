@@ -47,7 +47,8 @@ pub(crate) enum Admission {
 
 #[derive(Debug)]
 struct Bucket {
-    limit: RateLimit,
+    /// `None`: no limit configured, the bucket only carries `blocked_until`.
+    limit: Option<RateLimit>,
     /// Send times of the last `limit.requests` admitted requests, oldest first.
     spent: VecDeque<Duration>,
     /// Nobody goes before this instant (set from an upstream `Retry-After`).
@@ -62,20 +63,30 @@ pub(crate) struct Limiter {
 
 impl Limiter {
     /// Takes a token for `key` at time `now` if one is available.
-    pub(crate) fn try_acquire(&self, key: &str, limit: RateLimit, now: Duration) -> Admission {
+    pub(crate) fn try_acquire(
+        &self,
+        key: &str,
+        limit: Option<RateLimit>,
+        now: Duration,
+    ) -> Admission {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if limit.is_none() && !buckets.contains_key(key) {
+            // Unlimited and never throttled upstream: nothing to remember.
+            return Admission::Go;
+        }
         let bucket = buckets.entry(key.to_owned()).or_insert_with(|| Bucket {
             limit,
             spent: VecDeque::new(),
             blocked_until: Duration::ZERO,
         });
-        if bucket.limit != limit {
-            // Policy changed for this upstream: keep the history, apply the new limit.
-            bucket.limit = limit;
-        }
+        // A policy change for this upstream keeps the history and applies the new limit.
+        bucket.limit = limit;
         if now < bucket.blocked_until {
             return Admission::Wait(bucket.blocked_until - now);
         }
+        let Some(limit) = limit else {
+            return Admission::Go;
+        };
         let cap = limit.requests.max(1) as usize;
         while bucket
             .spent
@@ -104,9 +115,12 @@ impl Limiter {
     /// The upstream said "not before `until`" (a 429 with `Retry-After`): hold everyone back.
     pub(crate) fn block_until(&self, key: &str, until: Duration) {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = buckets.get_mut(key) {
-            b.blocked_until = b.blocked_until.max(until);
-        }
+        let b = buckets.entry(key.to_owned()).or_insert_with(|| Bucket {
+            limit: None,
+            spent: VecDeque::new(),
+            blocked_until: Duration::ZERO,
+        });
+        b.blocked_until = b.blocked_until.max(until);
     }
 
     /// Waits for a token, at most `max_wait`; on timeout returns how long the caller would
@@ -114,7 +128,7 @@ impl Limiter {
     pub(crate) fn acquire(
         &self,
         key: &str,
-        limit: RateLimit,
+        limit: Option<RateLimit>,
         clock: &dyn Clock,
         max_wait: Duration,
     ) -> Result<(), Duration> {
@@ -152,7 +166,12 @@ mod tests {
         let mut times = Vec::new();
         for _ in 0..n {
             limiter
-                .acquire("https://acme.ilucca.net:443", limit, &clock, Duration::MAX)
+                .acquire(
+                    "https://acme.ilucca.net:443",
+                    Some(limit),
+                    &clock,
+                    Duration::MAX,
+                )
                 .unwrap();
             times.push(clock.now());
             // A little work between requests, not aligned with the window.
@@ -194,7 +213,7 @@ mod tests {
     #[test]
     fn separate_upstreams_have_separate_buckets() {
         let limiter = Limiter::default();
-        let l = RateLimit::new(1, Duration::from_secs(60));
+        let l = Some(RateLimit::new(1, Duration::from_secs(60)));
         assert_eq!(limiter.try_acquire("a", l, Duration::ZERO), Admission::Go);
         assert_eq!(limiter.try_acquire("b", l, Duration::ZERO), Admission::Go);
         assert_eq!(
@@ -207,7 +226,7 @@ mod tests {
     fn max_wait_bounds_the_wait_and_block_until_holds_everyone() {
         let clock = ManualClock::default();
         let limiter = Limiter::default();
-        let l = RateLimit::new(1, Duration::from_secs(60));
+        let l = Some(RateLimit::new(1, Duration::from_secs(60)));
         limiter.acquire("a", l, &clock, Duration::ZERO).unwrap();
         assert_eq!(
             limiter.acquire("a", l, &clock, Duration::from_secs(10)),
@@ -219,5 +238,23 @@ mod tests {
             .acquire("a", l, &clock, Duration::from_secs(31))
             .unwrap();
         assert_eq!(clock.now(), Duration::from_secs(90));
+    }
+
+    #[test]
+    fn unlimited_upstreams_are_only_held_back_by_block_until() {
+        let clock = ManualClock::default();
+        let limiter = Limiter::default();
+        for _ in 0..1000 {
+            limiter.acquire("a", None, &clock, Duration::ZERO).unwrap();
+        }
+        limiter.block_until("a", Duration::from_secs(5));
+        assert_eq!(
+            limiter.try_acquire("a", None, Duration::ZERO),
+            Admission::Wait(Duration::from_secs(5))
+        );
+        limiter
+            .acquire("a", None, &clock, Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(clock.now(), Duration::from_secs(5));
     }
 }

@@ -1,0 +1,393 @@
+//! Size cap, timeouts, rate limiting and retries, against real loopback servers.
+//!
+//! Waits that are long in real life (Lucca's 60 s window, `Retry-After: 120`) run on a
+//! `ManualClock`: the HTTP exchanges are real, only the sleeping is virtual.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use common::*;
+use muster_outbound::clock::{Clock, ManualClock};
+use muster_outbound::{Outbound, OutboundError, Policy, RateLimit, Request, RetryPolicy};
+
+const PLUGIN: &str = "p";
+
+fn with_clock(policy: Policy) -> (Outbound, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::default());
+    let out = Outbound::with_clock(policy, Arc::clone(&clock) as Arc<dyn Clock>).unwrap();
+    (out, clock)
+}
+
+// ---------------------------------------------------------------- size and time caps
+
+#[test]
+fn response_larger_than_the_cap_is_too_large_with_or_without_content_length() {
+    let server = TestServer::start(|hit| {
+        let r = Reply::ok(vec![b'x'; 10_000]);
+        if hit.path == "/chunked" {
+            r.chunked()
+        } else {
+            r
+        }
+    });
+    let policy = Policy {
+        max_response_bytes: 4096,
+        ..loopback_policy(PLUGIN, &[server.origin()])
+    };
+    let out = Outbound::new(policy).unwrap();
+    for path in ["/sized", "/chunked"] {
+        let err = out
+            .send(PLUGIN, Request::new("GET", server.url(path)))
+            .unwrap_err();
+        assert!(
+            matches!(err, OutboundError::TooLarge { limit: 4096, .. }),
+            "{path}: {err:?}"
+        );
+    }
+    // At the cap exactly is fine.
+    let policy = Policy {
+        max_response_bytes: 10_000,
+        ..loopback_policy(PLUGIN, &[server.origin()])
+    };
+    let out = Outbound::new(policy).unwrap();
+    assert_eq!(
+        out.send(PLUGIN, Request::new("GET", server.url("/chunked")))
+            .unwrap()
+            .body
+            .len(),
+        10_000
+    );
+}
+
+#[test]
+fn read_timeout_is_retried_for_get_but_not_for_post() {
+    let server = TestServer::start(|_| Reply::ok("late").delay(Duration::from_millis(700)));
+    let policy = Policy {
+        read_timeout: Duration::from_millis(200),
+        retry: RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        },
+        ..loopback_policy(PLUGIN, &[server.origin()])
+    };
+    let out = Outbound::new(policy).unwrap();
+
+    let err = out
+        .send(PLUGIN, Request::new("GET", server.url("/")))
+        .unwrap_err();
+    assert!(matches!(err, OutboundError::Timeout { .. }), "{err:?}");
+    let err = out
+        .send(PLUGIN, Request::new("POST", server.url("/")).body("x"))
+        .unwrap_err();
+    assert!(matches!(err, OutboundError::Timeout { .. }), "{err:?}");
+    // Let the (single-threaded) server drain, then count: 2 GET attempts + 1 POST.
+    std::thread::sleep(Duration::from_millis(900));
+    let methods: Vec<String> = server.hits().into_iter().map(|h| h.method).collect();
+    assert_eq!(methods, ["GET", "GET", "POST"]);
+}
+
+#[test]
+fn connection_refused_is_a_transport_error() {
+    // A port nobody listens on: bind, note the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let origin = pat(&format!("http://127.0.0.1:{port}"));
+    let (out, clock) = with_clock(loopback_policy(PLUGIN, &[origin]));
+    let err = out
+        .send(
+            PLUGIN,
+            Request::new("GET", format!("http://127.0.0.1:{port}/")),
+        )
+        .unwrap_err();
+    assert!(matches!(err, OutboundError::Transport { .. }), "{err:?}");
+    // GET was retried with back-off (3 attempts → 2 waits) on the injected clock.
+    assert!(clock.now() > Duration::ZERO);
+}
+
+// ---------------------------------------------------------------- rate limiting
+
+/// Largest number of timestamps inside any half-open window of length `per`.
+fn max_in_window(times: &[Duration], per: Duration) -> usize {
+    (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|&&t| t - times[i] < per)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn lucca_burst_never_exceeds_50_requests_in_any_60s_window() {
+    let clock = Arc::new(ManualClock::default());
+    // The server stamps each arrival with the same (virtual) clock the limiter uses.
+    let stamps = Arc::new(Mutex::new(Vec::new()));
+    let (c, s) = (Arc::clone(&clock), Arc::clone(&stamps));
+    let server = TestServer::start(move |_| {
+        s.lock().unwrap().push(c.now());
+        Reply::ok("")
+    });
+    let policy = Policy {
+        rate_limits: vec![(pat("http://127.0.0.1:*"), RateLimit::LUCCA)],
+        max_rate_limit_wait: Duration::from_secs(3600),
+        ..loopback_policy(PLUGIN, &[server.origin()])
+    };
+    let out = Outbound::with_clock(policy, Arc::clone(&clock) as Arc<dyn Clock>).unwrap();
+
+    for i in 0..130 {
+        let resp = out
+            .send(
+                PLUGIN,
+                Request::new("GET", server.url(&format!("/users?i={i}"))),
+            )
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        clock.advance(Duration::from_millis(100)); // the plugin does a little work
+    }
+    let times = stamps.lock().unwrap().clone();
+    assert_eq!(times.len(), 130);
+    assert_eq!(max_in_window(&times, Duration::from_secs(60)), 50);
+    // 130 requests = 50 now, 50 after 60 s, 30 after 120 s.
+    let last = *times.last().unwrap();
+    assert!(
+        last >= Duration::from_secs(120) && last < Duration::from_secs(125),
+        "{last:?}"
+    );
+}
+
+#[test]
+fn concurrent_burst_respects_the_limit_in_real_time() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let per = Duration::from_millis(400);
+    let policy = Policy {
+        rate_limits: vec![(server.origin(), RateLimit::new(5, per))],
+        ..loopback_policy(PLUGIN, &[server.origin()])
+    };
+    let out = Arc::new(Outbound::new(policy).unwrap());
+    let start = Instant::now();
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let (out, url) = (Arc::clone(&out), server.url("/"));
+            std::thread::spawn(move || {
+                for _ in 0..5 {
+                    out.send(PLUGIN, Request::new("GET", &url)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let times: Vec<Duration> = server.hits().iter().map(|h| h.at - start).collect();
+    assert_eq!(times.len(), 15);
+    // Arrival lags admission by loopback latency; allow it a little slack.
+    assert!(
+        max_in_window(&times, per - Duration::from_millis(40)) <= 5,
+        "{times:?}"
+    );
+    assert!(
+        start.elapsed() >= 2 * per,
+        "15 requests at 5/{per:?} need two refills"
+    );
+}
+
+#[test]
+fn host_side_rate_limit_wait_is_bounded() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let policy = Policy {
+        default_rate_limit: Some(RateLimit::new(1, Duration::from_secs(60))),
+        max_rate_limit_wait: Duration::from_secs(5),
+        ..loopback_policy(PLUGIN, &[server.origin()])
+    };
+    let (out, clock) = with_clock(policy);
+    out.send(PLUGIN, Request::new("GET", server.url("/")))
+        .unwrap();
+    let err = out
+        .send(PLUGIN, Request::new("GET", server.url("/")))
+        .unwrap_err();
+    match err {
+        OutboundError::RateLimited { retry_after, .. } => {
+            assert_eq!(retry_after, Duration::from_secs(60))
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    assert_eq!(server.count(), 1);
+    assert_eq!(
+        clock.now(),
+        Duration::ZERO,
+        "did not wait for a token it could not get"
+    );
+}
+
+// ---------------------------------------------------------------- retries
+
+/// A server answering `first` for the first `n` requests, then 200.
+fn flaky(n: usize, first: Reply) -> TestServer {
+    let count = AtomicUsize::new(0);
+    TestServer::start(move |_| {
+        if count.fetch_add(1, Ordering::SeqCst) < n {
+            first.clone()
+        } else {
+            Reply::ok("ok")
+        }
+    })
+}
+
+#[test]
+fn get_is_retried_on_5xx_with_backoff() {
+    let server = flaky(2, Reply::status(503));
+    let (out, clock) = with_clock(loopback_policy(PLUGIN, &[server.origin()]));
+    let resp = out
+        .send(PLUGIN, Request::new("GET", server.url("/")))
+        .unwrap();
+    assert_eq!((resp.status, resp.body.as_slice()), (200, &b"ok"[..]));
+    assert_eq!(server.count(), 3);
+    // Equal-jitter back-off with base 10 ms: 5..10 ms, then 10..20 ms.
+    assert!(
+        clock.now() >= Duration::from_millis(15) && clock.now() <= Duration::from_millis(30),
+        "{:?}",
+        clock.now()
+    );
+}
+
+#[test]
+fn post_and_patch_are_never_retried_on_5xx() {
+    for method in ["POST", "PATCH"] {
+        let server = flaky(1, Reply::status(500));
+        let (out, clock) = with_clock(loopback_policy(PLUGIN, &[server.origin()]));
+        let resp = out
+            .send(PLUGIN, Request::new(method, server.url("/")).body("{}"))
+            .unwrap();
+        assert_eq!(resp.status, 500, "{method}");
+        assert_eq!(server.count(), 1, "{method}");
+        assert_eq!(clock.now(), Duration::ZERO);
+    }
+}
+
+#[test]
+fn put_and_delete_are_retried_on_5xx() {
+    for method in ["PUT", "DELETE"] {
+        let server = flaky(1, Reply::status(502));
+        let (out, _) = with_clock(loopback_policy(PLUGIN, &[server.origin()]));
+        let resp = out
+            .send(PLUGIN, Request::new(method, server.url("/")))
+            .unwrap();
+        assert_eq!(resp.status, 200, "{method}");
+        assert_eq!(server.count(), 2, "{method}");
+    }
+}
+
+#[test]
+fn post_is_retried_on_429_honouring_retry_after_seconds() {
+    let server = flaky(1, Reply::status(429).header("Retry-After", "120"));
+    let (out, clock) = with_clock(loopback_policy(PLUGIN, &[server.origin()]));
+    let resp = out
+        .send(PLUGIN, Request::new("POST", server.url("/")).body("{}"))
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(server.count(), 2);
+    assert_eq!(clock.now(), Duration::from_secs(120));
+}
+
+#[test]
+fn retry_after_http_date_is_honoured() {
+    let when = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+    let server = flaky(1, Reply::status(429).header("Retry-After", &when));
+    let (out, clock) = with_clock(loopback_policy(PLUGIN, &[server.origin()]));
+    let resp = out
+        .send(PLUGIN, Request::new("GET", server.url("/")))
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    // HTTP-dates have one-second resolution.
+    assert!(
+        clock.now() >= Duration::from_secs(28) && clock.now() <= Duration::from_secs(30),
+        "{:?}",
+        clock.now()
+    );
+}
+
+#[test]
+fn persistent_429_comes_back_as_the_response_after_the_last_attempt() {
+    let server = flaky(usize::MAX, Reply::status(429).header("Retry-After", "7"));
+    let (out, clock) = with_clock(loopback_policy(PLUGIN, &[server.origin()]));
+    let resp = out
+        .send(PLUGIN, Request::new("GET", server.url("/")))
+        .unwrap();
+    assert_eq!(resp.status, 429);
+    assert_eq!(resp.header("retry-after"), Some("7"));
+    assert_eq!(server.count(), 3, "max_attempts");
+    assert_eq!(clock.now(), Duration::from_secs(14));
+}
+
+#[test]
+fn retry_after_beyond_the_wait_budget_is_returned_at_once() {
+    let server = flaky(usize::MAX, Reply::status(429).header("Retry-After", "3600"));
+    let policy = Policy {
+        retry: RetryPolicy {
+            max_total_wait: Duration::from_secs(300),
+            ..RetryPolicy::default()
+        },
+        ..loopback_policy(PLUGIN, &[server.origin()])
+    };
+    let (out, clock) = with_clock(policy);
+    let resp = out
+        .send(PLUGIN, Request::new("GET", server.url("/")))
+        .unwrap();
+    assert_eq!(resp.status, 429);
+    assert_eq!(server.count(), 1);
+    assert_eq!(clock.now(), Duration::ZERO);
+}
+
+#[test]
+fn total_wait_is_bounded_across_attempts() {
+    let server = flaky(usize::MAX, Reply::status(503).header("Retry-After", "40"));
+    let policy = Policy {
+        retry: RetryPolicy {
+            max_attempts: 10,
+            max_total_wait: Duration::from_secs(100),
+            ..RetryPolicy::default()
+        },
+        ..loopback_policy(PLUGIN, &[server.origin()])
+    };
+    let (out, clock) = with_clock(policy);
+    let resp = out
+        .send(PLUGIN, Request::new("GET", server.url("/")))
+        .unwrap();
+    assert_eq!(resp.status, 503);
+    // 40 + 40 fits in 100 s, a third 40 would not.
+    assert_eq!(server.count(), 3);
+    assert_eq!(clock.now(), Duration::from_secs(80));
+}
+
+#[test]
+fn a_429_holds_back_the_next_requests_to_the_same_upstream() {
+    let server = flaky(1, Reply::status(429).header("Retry-After", "30"));
+    // No rate limit configured: the upstream's word alone holds requests back.
+    let policy = Policy {
+        retry: RetryPolicy::none(),
+        ..loopback_policy(PLUGIN, &[server.origin()])
+    };
+    let (out, clock) = with_clock(policy);
+    assert_eq!(
+        out.send(PLUGIN, Request::new("GET", server.url("/")))
+            .unwrap()
+            .status,
+        429
+    );
+    assert_eq!(
+        out.send(PLUGIN, Request::new("GET", server.url("/")))
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(clock.now(), Duration::from_secs(30));
+}
