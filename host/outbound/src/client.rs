@@ -183,7 +183,7 @@ impl Outbound {
             plugin,
             method = %ctx.method,
             url = %ctx.url,
-            credential = checked.auth.as_ref().map(|(h, _)| h.as_str()),
+            credential_header = checked.auth.as_ref().map(|(h, _)| h.as_str()),
             "outbound: request allowed"
         );
         self.run(&ctx, &settings, &checked)
