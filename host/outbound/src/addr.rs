@@ -2,7 +2,7 @@
 //!
 //! An allow-listed name is not enough: `intranet.example.com` can resolve to `10.0.0.5`, and a
 //! tenant-controlled DNS record can point anywhere, including the cloud metadata service. So the
-//! resolver itself refuses such answers ([`CheckingResolver`]), and ureq connects to exactly the
+//! resolver itself refuses such answers (`CheckingResolver`), and ureq connects to exactly the
 //! addresses the resolver returned — there is no second lookup, hence no DNS-rebinding window
 //! between the check and the connect.
 //!

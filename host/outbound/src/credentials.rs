@@ -16,7 +16,7 @@ use zeroize::Zeroize;
 
 /// A secret string whose `Debug` and `Display` print `***` and whose memory is zeroed on drop.
 ///
-/// The only way to read it is [`Secret::expose`], which is crate-private: outside this crate a
+/// The only way to read it is `Secret::expose`, which is crate-private: outside this crate a
 /// secret can be moved and cloned, never printed.
 #[derive(Clone)]
 pub struct Secret(String);

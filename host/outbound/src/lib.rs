@@ -13,11 +13,12 @@
 //!    the patterns its manifest declares and those the tenant config grants
 //!    ([`HostPattern`], `https://*.ilucca.net`). Deny by default; a denial is
 //!    [`OutboundError::Denied`] and touches no network.
-//! 2. **Addresses** ([`addr`]): an IP-literal host is judged immediately; a name is judged by
-//!    a resolver wrapper *after* DNS, and ureq connects to exactly the addresses that resolver
-//!    returned (no second lookup, so no DNS-rebinding gap). Private, CGNAT, link-local,
-//!    unspecified, multicast and cloud-metadata addresses are refused; loopback only when
-//!    [`Policy::allow_loopback`] is set (tests, the local sandbox).
+//! 2. **Addresses** ([`addr`], Spin's `BlockedNetworks` with private networks blocked): an
+//!    IP-literal host is judged immediately; a name is judged by a resolver wrapper *after*
+//!    DNS, and ureq connects to exactly the addresses that resolver returned (no second lookup,
+//!    so no DNS-rebinding gap). Private, CGNAT, link-local, unspecified, multicast and
+//!    cloud-metadata addresses are refused; loopback only when [`Policy::allow_loopback`] is set
+//!    (tests, the local sandbox).
 //! 3. **Headers and credentials** ([`credentials`]): connection-level headers and `Host` are
 //!    refused; if the request names a credential slot, the host renders the slot's template
 //!    (`lucca application={secret}`) and sets the header, overwriting any guest copy. The plugin
@@ -31,6 +32,30 @@
 //! 6. **Retry** ([`retry`]): 429 always, 5xx/timeouts/connection errors only for idempotent
 //!    methods; jittered exponential back-off or the server's `Retry-After`; bounded attempts
 //!    and total wait. The last response (a 429 included) goes back to the plugin.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use muster_outbound::*;
+//!
+//! let lucca = PluginPolicy {
+//!     manifest_hosts: vec![HostPattern::parse("https://*.ilucca.net").unwrap()],
+//!     tenant_hosts: vec![HostPattern::parse("https://acme.ilucca.net").unwrap()],
+//!     slots: vec![CredentialSlot::new("lucca", "Authorization", "lucca application={secret}")],
+//!     credentials: vec![Credential::new("lucca", "the-api-key-from-host-config")],
+//! };
+//! let policy = Policy {
+//!     // One bucket per tenant origin, even though one pattern covers them all.
+//!     rate_limits: vec![(HostPattern::parse("https://*.ilucca.net").unwrap(), RateLimit::LUCCA)],
+//!     ..Policy::default()
+//! }
+//! .with_plugin("lucca", lucca);
+//! let outbound = Outbound::new(policy).unwrap();
+//! let resp = outbound.send(
+//!     "lucca",
+//!     Request::new("GET", "https://acme.ilucca.net/api/v3/users?fields=id,mail").credential("lucca"),
+//! );
+//! ```
 //!
 //! ## Secrets
 //!

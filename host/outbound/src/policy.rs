@@ -62,7 +62,9 @@ pub struct Policy {
     pub connect_timeout: Duration,
     /// Sending the request, receiving the response head, and receiving the body, each.
     pub read_timeout: Duration,
-    /// Token buckets per upstream; the first pattern matching the request URL gives the limit.
+    /// Rate limits by pattern; the first pattern matching the request URL gives the limit.
+    /// Buckets are still per upstream origin: `https://*.ilucca.net` → [`RateLimit::LUCCA`]
+    /// gives every tenant its own 50 / 60 s, shared by all plugins talking to that tenant.
     pub rate_limits: Vec<(HostPattern, RateLimit)>,
     /// Limit for upstreams no `rate_limits` entry matches; `None` = unlimited.
     pub default_rate_limit: Option<RateLimit>,

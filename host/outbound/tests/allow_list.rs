@@ -278,3 +278,28 @@ fn connection_level_headers_and_user_info_are_refused() {
     assert!(matches!(err, OutboundError::Invalid { .. }), "{err:?}");
     assert_eq!(server.count(), 0);
 }
+
+/// The URL parser normalises odd IPv4 spellings before both the allow-list and the address
+/// check see them, so `http://167772161/` is judged as 10.0.0.1, not as a name.
+#[test]
+fn odd_ipv4_spellings_are_normalised_before_checking() {
+    let out = outbound(Policy {
+        retry: muster_outbound::RetryPolicy::none(),
+        ..loopback_policy(PLUGIN, &[pat("http://10.0.0.1"), pat("http://127.0.0.1:*")])
+    });
+    for url in ["http://167772161/", "http://0x0a.0.0.1/", "http://10.1/"] {
+        let err = out.send(PLUGIN, Request::new("GET", url)).unwrap_err();
+        assert!(
+            matches!(&err, OutboundError::AddressRefused { addr, .. } if addr.to_string() == "10.0.0.1"),
+            "{url}: {err:?}"
+        );
+    }
+    // Not granted at all: denied before the address is even considered.
+    let err = out
+        .send(
+            PLUGIN,
+            Request::new("GET", "http://0xa9fea9fe/latest/meta-data/"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, OutboundError::Denied { .. }), "{err:?}");
+}

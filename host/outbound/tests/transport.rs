@@ -63,6 +63,21 @@ fn response_larger_than_the_cap_is_too_large_with_or_without_content_length() {
 }
 
 #[test]
+fn head_is_not_judged_by_the_content_length_of_the_body_it_does_not_get() {
+    let server = TestServer::start(|_| Reply::ok(vec![b'x'; 10_000]));
+    let policy = Policy {
+        max_response_bytes: 4096,
+        ..loopback_policy(PLUGIN, &[server.origin()])
+    };
+    let out = Outbound::new(policy).unwrap();
+    let resp = out
+        .send(PLUGIN, Request::new("HEAD", server.url("/")))
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    assert!(resp.body.is_empty());
+}
+
+#[test]
 fn read_timeout_is_retried_for_get_but_not_for_post() {
     let server = TestServer::start(|_| Reply::ok("late").delay(Duration::from_millis(700)));
     let policy = Policy {
