@@ -161,6 +161,15 @@ impl TestServer {
     pub fn count(&self) -> usize {
         self.hits.lock().unwrap().len()
     }
+
+    /// Waits (at most 10 s) until the server has seen `n` requests; returns what it saw.
+    pub fn wait_for(&self, n: usize) -> Vec<Hit> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.count() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.hits()
+    }
 }
 
 impl Drop for TestServer {
