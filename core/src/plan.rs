@@ -194,10 +194,13 @@ pub enum Action {
         account: usize,
     },
     /// Point the person's account at its manager's account (or at none).
+    /// `account` and `manager_account` are `None` for accounts this plan
+    /// creates: the applier resolves them through the links it recorded.
     SetManager {
         person: usize,
         account: Option<usize>,
         manager: Option<usize>,
+        manager_account: Option<usize>,
     },
     /// Add people (source indices) to a group.
     AddMembers {
@@ -476,10 +479,15 @@ impl<'a> Plan<'a> {
                 person,
                 account,
                 manager,
+                manager_account,
             } => {
                 step.label = label(&src[*person]);
                 let old = account.and_then(|a| tgt[a].manager_id.clone());
-                let new = manager.map(|m| src[m].id.clone());
+                let new = match (manager, manager_account) {
+                    (_, Some(m)) => Some(tgt[*m].id.clone()),
+                    (Some(m), None) => Some(alloc::format!("new account of source {}", src[*m].id)),
+                    (None, None) => None,
+                };
                 step.changes.push(Change {
                     field: crate::model::Field::ManagerId.into(),
                     old: old.map(FieldValue::Text),

@@ -276,6 +276,10 @@ pub struct Threshold {
     /// Held when the plan's count exceeds this share of the linked accounts
     /// (0.10 = 10 %).
     pub max_ratio: Option<f64>,
+    /// The ratio is only checked from this many actions on, so that in a
+    /// five-person company one leaver (20 %) does not hold every run.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub ratio_from: u32,
 }
 
 /// Thresholds per action kind. A plan over any of them is *held*.
@@ -287,8 +291,8 @@ pub struct Guard {
 
 impl Default for Guard {
     /// Deactivating more than 25 accounts, or more than 10 % of the linked
-    /// ones, in one run is held: a broken source must never deactivate a
-    /// whole company.
+    /// ones (when at least 2), in one run is held: a broken source must never
+    /// deactivate a whole company.
     fn default() -> Guard {
         Guard {
             thresholds: alloc::vec![(
@@ -296,6 +300,7 @@ impl Default for Guard {
                 Threshold {
                     max: Some(25),
                     max_ratio: Some(0.10),
+                    ratio_from: 2,
                 },
             )],
         }

@@ -26,6 +26,7 @@ use alloc::vec::Vec;
 use core::hash::{Hash, Hasher};
 
 use hashbrown::HashMap;
+use hashbrown::hash_map::Entry;
 
 use crate::date::Date;
 use crate::fingerprint::fields_equal;
@@ -397,7 +398,19 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                 continue;
             }
             if let Some(text) = key.value(&self.desired[d as usize]) {
-                index.entry(NormKey { text, how }).or_insert(i as u32);
+                // Two pending people with one key: the later (by id) is a
+                // duplicate of the first; the first is caught by the scan.
+                match index.entry(NormKey { text, how }) {
+                    Entry::Occupied(first) => {
+                        done[i] = true;
+                        let other = pending[*first.get() as usize] as usize;
+                        let reason = Reason::DuplicateInSource { key, other };
+                        self.report(true, Subject::Person(d as usize), reason);
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(i as u32);
+                    }
+                }
             }
         }
         if index.is_empty() {
@@ -410,7 +423,11 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                 && let Some(&i) = index.get(&NormKey { text, how })
                 && pending[i as usize] as usize != d
             {
-                duplicate_of.entry(i).or_insert(d as u32);
+                // Name the duplicate with the smallest id, whatever the order.
+                let slot = duplicate_of.entry(i).or_insert(d as u32);
+                if p.id < self.desired[*slot as usize].id {
+                    *slot = d as u32;
+                }
             }
         }
         // Candidate accounts: stream every account past it.
@@ -439,7 +456,11 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             while next_dup.peek().is_some_and(|(j, _)| *j < i) {
                 next_dup.next();
             }
-            if let Some(&&(_, other)) = next_dup.peek().filter(|(j, _)| *j == i) {
+            let duplicate = next_dup.peek().filter(|(j, _)| *j == i).map(|(_, o)| *o);
+            // An account linked to someone else names the problem best;
+            // otherwise a duplicate in the source blocks any match.
+            let taken = matches!(found, [(_, a)] if self.owner_of[*a as usize] != NONE);
+            if let (Some(other), false) = (duplicate, taken) {
                 done[i as usize] = true;
                 let reason = Reason::DuplicateInSource {
                     key,
@@ -547,10 +568,15 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                 _ => false,
             };
             if !same {
+                let manager_account = want
+                    .map(|m| self.planned[m])
+                    .filter(|&ma| ma != PLANNED)
+                    .map(|ma| ma as usize);
                 self.phases[MANAGERS].push(Action::SetManager {
                     person: d,
                     account: (acct != PLANNED).then_some(acct as usize),
                     manager: want,
+                    manager_account,
                 });
             }
         }
@@ -590,7 +616,10 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                     text: g.name.as_str(),
                     how: Normalization::TrimFold,
                 };
-                unowned_by_name.entry(key).or_insert(i as u32);
+                let slot = unowned_by_name.entry(key).or_insert(i as u32);
+                if g.id < tgroups[*slot as usize].id {
+                    *slot = i as u32;
+                }
             }
         }
         // Where each department's members go: Existing(t) or Planned(s).
@@ -779,6 +808,7 @@ pub fn evaluate_guard(policy: &Policy, counts: &Counts, linked: usize) -> Vec<Br
             });
         }
         if let Some(max_ratio) = t.max_ratio
+            && count >= t.ratio_from
             && f64::from(count) > max_ratio * linked as f64
         {
             breaches.push(Breach {
