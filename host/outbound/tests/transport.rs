@@ -107,6 +107,40 @@ fn read_timeout_is_retried_for_get_but_not_for_post() {
     assert_eq!(server.count(), 3);
 }
 
+/// A loopback listener that never accepts: once its accept queue (std's backlog, 128) is full,
+/// the kernel drops further SYNs and a connect hangs — a connect timeout without leaving the
+/// machine.
+#[test]
+fn connect_timeout_applies_when_the_server_never_accepts() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..512 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => held.push(s),
+            Err(_) => break, // the queue is full
+        }
+    }
+    let origin = pat(&format!("http://127.0.0.1:{}", addr.port()));
+    let policy = Policy {
+        connect_timeout: Duration::from_millis(300),
+        retry: RetryPolicy::none(),
+        ..loopback_policy(PLUGIN, &[origin])
+    };
+    let out = Outbound::new(policy).unwrap();
+    let start = Instant::now();
+    let err = out
+        .send(PLUGIN, Request::new("GET", format!("http://{addr}/")))
+        .unwrap_err();
+    assert!(matches!(err, OutboundError::Timeout { .. }), "{err:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(held);
+}
+
 #[test]
 fn connection_refused_is_a_transport_error() {
     // A port nobody listens on: bind, note the port, close.
