@@ -55,6 +55,9 @@ struct Bucket {
     blocked_until: Duration,
 }
 
+/// Past this many buckets, idle ones are dropped (a wildcard grant can name many origins).
+const PRUNE_ABOVE: usize = 1024;
+
 /// All buckets of one [`crate::Outbound`].
 #[derive(Debug, Default)]
 pub(crate) struct Limiter {
@@ -70,6 +73,18 @@ impl Limiter {
         now: Duration,
     ) -> Admission {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() > PRUNE_ABOVE {
+            // Idle = nothing spent within its window and not held back: forgetting it changes
+            // no future decision.
+            buckets.retain(|_, b| {
+                now < b.blocked_until
+                    || b.limit.is_some_and(|l| {
+                        b.spent
+                            .back()
+                            .is_some_and(|&t| now.saturating_sub(t) < l.per)
+                    })
+            });
+        }
         if limit.is_none() && !buckets.contains_key(key) {
             // Unlimited and never throttled upstream: nothing to remember.
             return Admission::Go;
@@ -238,6 +253,23 @@ mod tests {
             .acquire("a", l, &clock, Duration::from_secs(31))
             .unwrap();
         assert_eq!(clock.now(), Duration::from_secs(90));
+    }
+
+    #[test]
+    fn idle_buckets_are_pruned_busy_ones_kept() {
+        let limiter = Limiter::default();
+        let l = Some(RateLimit::new(1, Duration::from_secs(60)));
+        assert_eq!(
+            limiter.try_acquire("busy", l, Duration::from_secs(100)),
+            Admission::Go
+        );
+        for i in 0..PRUNE_ABOVE + 1 {
+            limiter.try_acquire(&format!("idle-{i}"), l, Duration::ZERO);
+        }
+        limiter.try_acquire("new", l, Duration::from_secs(120));
+        let buckets = limiter.buckets.lock().unwrap();
+        assert!(buckets.len() <= 2, "{}", buckets.len());
+        assert!(buckets.contains_key("busy"));
     }
 
     #[test]
