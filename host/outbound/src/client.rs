@@ -130,7 +130,7 @@ impl Outbound {
     }
 
     /// Adds or replaces one plugin's grant (e.g. when a plugin is loaded after start-up).
-    /// Global settings (loopback, timeouts, size cap) stay as they were at construction.
+    /// Global policy (loopback, timeouts, size cap) stay as they were at construction.
     pub fn set_plugin(&self, name: &str, plugin: PluginPolicy) -> Result<(), PolicyError> {
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         let mut policy = (*state.policy).clone();
@@ -161,7 +161,7 @@ impl Outbound {
     /// Any HTTP status is a `Response`, including 3xx (never followed) and, after the last
     /// attempt, 429 and 5xx.
     pub fn send(&self, plugin: &str, req: Request) -> Result<Response, OutboundError> {
-        let (grant, redactor, settings) = {
+        let (grant, redactor, policy) = {
             let state = self.state.read().unwrap_or_else(|e| e.into_inner());
             (
                 state.grants.get(plugin).cloned(),
@@ -178,7 +178,7 @@ impl Outbound {
         let Some(grant) = grant else {
             return Err(ctx.denied("unknown plugin (no grant)"));
         };
-        let checked = check(&ctx, &grant, &settings, req)?;
+        let checked = check(&ctx, &grant, &policy, req)?;
         tracing::debug!(
             plugin,
             method = %ctx.method,
@@ -186,16 +186,16 @@ impl Outbound {
             credential_header = checked.auth.as_ref().map(|(h, _)| h.as_str()),
             "outbound: request allowed"
         );
-        self.run(&ctx, &settings, &checked)
+        self.run(&ctx, &policy, &checked)
     }
 
     fn run(
         &self,
         ctx: &Ctx<'_>,
-        settings: &Policy,
+        policy: &Policy,
         req: &Checked,
     ) -> Result<Response, OutboundError> {
-        let retry = &settings.retry;
+        let retry = &policy.retry;
         let max_attempts = retry.max_attempts.max(1);
         let mut attempt = 1u32;
         let mut waited = Duration::ZERO;
@@ -206,7 +206,7 @@ impl Outbound {
                     &req.upstream,
                     req.rate_limit,
                     &*self.clock,
-                    settings.max_rate_limit_wait,
+                    policy.max_rate_limit_wait,
                 )
                 .map_err(|retry_after| {
                     tracing::info!(
@@ -221,7 +221,7 @@ impl Outbound {
                         retry_after,
                     }
                 })?;
-            let outcome = self.attempt(req, settings.max_response_bytes);
+            let outcome = self.attempt(req, policy.max_response_bytes);
             let (wait, from_server) = match &outcome {
                 Ok(resp) if status_is_retryable(resp.status, req.method.as_str()) => {
                     let ra = header(&resp.headers, "retry-after")
@@ -381,7 +381,7 @@ struct Checked {
 fn check(
     ctx: &Ctx<'_>,
     grant: &Grant,
-    settings: &Policy,
+    policy: &Policy,
     req: Request,
 ) -> Result<Checked, OutboundError> {
     let method_upper = req.method.to_ascii_uppercase();
@@ -414,7 +414,7 @@ fn check(
         _ => None,
     };
     if let Some(ip) = literal
-        && let Some(reason) = refusal(ip, settings.allow_loopback)
+        && let Some(reason) = refusal(ip, policy.allow_loopback)
     {
         tracing::warn!(
             plugin = ctx.plugin,
@@ -463,7 +463,7 @@ fn check(
         url.host_str().unwrap_or_default(),
         url.port_or_known_default().unwrap_or_default()
     );
-    let rate_limit = settings.rate_limit_for(&url);
+    let rate_limit = policy.rate_limit_for(&url);
     Ok(Checked {
         method,
         url,
