@@ -76,6 +76,7 @@ pub fn inspect(file: &std::path::Path) -> Result<String, PluginError> {
     let runtime = Runtime::new(RuntimeConfig::default())?;
     let plugin = runtime.load_file(file)?;
     let caps = Capabilities {
+        name: None,
         http: Arc::new(DenyAll),
         log: Arc::new(MemoryLog::new()),
     };

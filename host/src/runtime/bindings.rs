@@ -6,18 +6,20 @@ wasmtime::component::bindgen!({
     world: "connector-plugin",
 });
 
-pub use exports::muster::connector::connector::{Capability, ConfigKey, CredentialSlot, Manifest};
-pub use exports::muster::connector::target::{
+pub use self::exports::muster::connector::connector::{
+    Capability, ConfigKey, CredentialSlot, Manifest,
+};
+pub use self::exports::muster::connector::target::{
     AccountUpdate, Applied, ManagerChange, Membership, NewGroup, Operation,
 };
-pub use muster::connector::types::{
+pub use self::muster::connector::types::{
     CompoundRow, ConnectorError, CustomField, Date, FieldValue, Group, GroupPage, Person,
     PersonPage, Scalar,
 };
 
 /// The `types` interface has no functions; its (empty) host trait is implemented
 /// so the generated `add_to_linker` accepts the state.
-impl muster::connector::types::Host for super::state::HostState {}
+impl self::muster::connector::types::Host for super::state::HostState {}
 
 /// Operator-facing text of a connector error (the generated `Display` is the
 /// `Debug` form).

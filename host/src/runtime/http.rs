@@ -8,7 +8,10 @@
 //! The one check done here is that a named credential slot is declared by
 //! the plugin's own manifest — the guest never sees the secret either way.
 
-use muster_outbound::{OutboundError, Request, Response};
+use muster_outbound::{Credential, HostPattern, OutboundError, PluginPolicy, Request, Response};
+
+use super::PluginError;
+use super::bindings::Manifest;
 
 use super::bindings::muster::connector::http::{
     Host, HttpError, Method, Request as WitRequest, Response as WitResponse,
@@ -31,6 +34,52 @@ impl OutboundHttp for muster_outbound::Outbound {
     fn send(&self, plugin: &str, req: Request) -> Result<Response, OutboundError> {
         muster_outbound::Outbound::send(self, plugin, req)
     }
+
+    fn redact(&self, text: &str) -> String {
+        muster_outbound::Outbound::redact(self, text)
+    }
+}
+
+/// Builds a plugin's outbound grant from its manifest: the hosts it declares
+/// (narrowed by `tenant_hosts`, the operator's configuration) and its credential
+/// slots, filled with `credentials` (slot name → secret).
+///
+/// A manifest host pattern the outbound policy cannot parse makes the plugin
+/// [`PluginError::Incompatible`]; a bad tenant pattern is a configuration error
+/// reported the same way, naming the pattern.
+pub fn grant(
+    manifest: &Manifest,
+    tenant_hosts: &[&str],
+    credentials: Vec<Credential>,
+) -> Result<PluginPolicy, PluginError> {
+    let parse = |p: &str, whose: &str| {
+        HostPattern::parse(p).map_err(|e| PluginError::Incompatible {
+            reason: format!("{whose} host pattern: {e}"),
+        })
+    };
+    Ok(PluginPolicy {
+        manifest_hosts: manifest
+            .hosts
+            .iter()
+            .map(|h| parse(h, "manifest"))
+            .collect::<Result<_, _>>()?,
+        tenant_hosts: tenant_hosts
+            .iter()
+            .map(|h| parse(h, "tenant"))
+            .collect::<Result<_, _>>()?,
+        slots: manifest
+            .credential_slots
+            .iter()
+            .map(|s| {
+                muster_outbound::CredentialSlot::new(
+                    s.name.clone(),
+                    s.header.clone(),
+                    s.template.clone(),
+                )
+            })
+            .collect(),
+        credentials,
+    })
 }
 
 /// Refuses every request: the capability of a plugin that was granted no

@@ -31,7 +31,7 @@ pub use bindings::{
 };
 pub use cache::{ComponentCache, Loaded};
 pub use error::PluginError;
-pub use http::{DenyAll, OutboundHttp};
+pub use http::{DenyAll, OutboundHttp, grant};
 pub use log::{LogLine, LogSink, MemoryLog, StderrLog};
 
 use bindings::{ConnectorPlugin, ConnectorPluginPre};
@@ -215,6 +215,10 @@ fn wasmparser_is_core_module(wasm: &[u8]) -> bool {
 /// What a plugin instance may reach, besides nothing.
 #[derive(Clone)]
 pub struct Capabilities {
+    /// Name the instance's HTTP requests and log lines are attributed to (the
+    /// connection name, e.g. `lucca`); `None` uses the manifest's name. The
+    /// outbound policy's grants are keyed by this name.
+    pub name: Option<String>,
     /// Outbound HTTP (normally a `muster_outbound::Outbound`).
     pub http: Arc<dyn OutboundHttp>,
     /// Where log lines go.
@@ -225,6 +229,7 @@ impl Default for Capabilities {
     /// No network, logs to standard error.
     fn default() -> Self {
         Capabilities {
+            name: None,
             http: Arc::new(DenyAll),
             log: Arc::new(StderrLog),
         }
@@ -255,6 +260,7 @@ impl Plugin {
     /// the contract version. The manifest's name attributes logs and HTTP.
     pub fn instantiate(&self, caps: Capabilities) -> Result<PluginInstance, PluginError> {
         let engine = self.pre.engine();
+        let label = caps.name;
         let state = HostState::new(
             "(loading)".into(),
             self.config.memory_limit,
@@ -280,9 +286,9 @@ impl Plugin {
         instance.bindings = Some(bindings);
         let manifest = instance.call(|b, s| b.muster_connector_connector().call_describe(s))?;
         check_contract(&manifest.contract_version)?;
-        instance.name = manifest.name.clone();
+        instance.name = label.unwrap_or_else(|| manifest.name.clone());
         let data = instance.store.data_mut();
-        data.plugin = manifest.name.clone();
+        data.plugin = instance.name.clone();
         data.credential_slots = manifest
             .credential_slots
             .iter()

@@ -49,3 +49,22 @@ pub fn is_valid(year: i32, month: u8, day: u8) -> bool {
     };
     (1..=days).contains(&day)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_rejects() {
+        let d = parse("birthDate", "2024-02-29T00:00:00").unwrap();
+        assert_eq!((d.year, d.month, d.day), (2024, 2, 29));
+        assert_eq!(format(&d), "2024-02-29");
+        for bad in ["2023-02-29", "2024-13-01", "2024-1-01", "", "tomorrow"] {
+            assert!(
+                matches!(parse("f", bad), Err(ConnectorError::Invalid(m)) if m.starts_with("f:")),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse_opt("f", Some("")).unwrap(), None);
+    }
+}

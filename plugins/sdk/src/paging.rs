@@ -41,3 +41,21 @@ pub fn page_of<T: Clone>(
     let next = (end < all.len()).then(|| end.to_string());
     Ok((all[start..end].to_vec(), next))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_in_memory_lists() {
+        let all: Vec<u32> = (0..5).collect();
+        assert_eq!(
+            page_of(&all, None, 2).unwrap(),
+            (vec![0, 1], Some("2".into()))
+        );
+        assert_eq!(page_of(&all, Some("4"), 2).unwrap(), (vec![4], None));
+        assert!(page_of(&all, Some("x"), 2).is_err());
+        assert_eq!(Offset(10).next(5, 5), Some("15".into()));
+        assert_eq!(Offset(10).next(3, 5), None);
+    }
+}

@@ -1,0 +1,68 @@
+//! Shared helpers of the host's end-to-end tests: real `.wasm` fixtures built
+//! by `host/build.rs`, a runtime with a shared compilation cache, and a check
+//! that the engine still serves a well-behaved plugin.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use muster::runtime::{Capabilities, DenyAll, MemoryLog, PluginInstance, Runtime, RuntimeConfig};
+
+/// A cache shared by every test process, so each fixture compiles once.
+pub fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("muster-plugin-cache")
+}
+
+pub fn config() -> RuntimeConfig {
+    RuntimeConfig {
+        cache_dir: Some(cache_dir()),
+        ..RuntimeConfig::default()
+    }
+}
+
+pub fn runtime(config: RuntimeConfig) -> Runtime {
+    Runtime::new(config).expect("runtime")
+}
+
+pub fn settings(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A misbehaving fixture instance configured with `mode`, no network.
+pub fn misbehave(rt: &Runtime, mode: &str) -> PluginInstance {
+    let plugin = rt
+        .load_file(muster::plugins::fixture_misbehave())
+        .expect("load misbehave");
+    let mut instance = plugin
+        .instantiate(no_network())
+        .expect("instantiate misbehave");
+    instance
+        .configure(&settings(&[("mode", mode)]))
+        .expect("configure");
+    instance
+}
+
+pub fn no_network() -> Capabilities {
+    Capabilities {
+        name: None,
+        http: Arc::new(DenyAll),
+        log: Arc::new(MemoryLog::new()),
+    }
+}
+
+/// The engine keeps serving: a fresh, well-behaved plugin reads its people.
+pub fn assert_good_plugin_still_works(rt: &Runtime) {
+    let plugin = rt
+        .load_file(muster::plugins::fixture_good())
+        .expect("load good");
+    let mut good = plugin.instantiate(no_network()).expect("instantiate good");
+    good.configure(&settings(&[("count", "25"), ("page", "10")]))
+        .expect("configure good");
+    let people = good.read_all_people().expect("read people");
+    assert_eq!(people.len(), 25);
+    assert_eq!(people[7].work_email.as_deref(), Some("person7@example.com"));
+}

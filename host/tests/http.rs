@@ -1,0 +1,211 @@
+//! The `http` import end to end: a real fixture component, the real
+//! `muster-outbound` policy, real HTTP on 127.0.0.1 (tiny_http).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread;
+
+use common::*;
+use muster::runtime::{Capabilities, ConnectorError, MemoryLog, grant};
+use muster_outbound::{Credential, Outbound, Policy};
+
+const SECRET: &str = "s3cr3t-Ab9-never-in-the-guest";
+
+/// A one-shot server: answers one request, reports what it received.
+fn serve_once(status: u16, body: &'static str) -> (String, mpsc::Receiver<Vec<(String, String)>>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("listener");
+    let port = server.server_addr().to_ip().expect("ip").port();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        if let Ok(request) = server.recv() {
+            let headers = request
+                .headers()
+                .iter()
+                .map(|h| {
+                    (
+                        h.field.as_str().as_str().to_ascii_lowercase(),
+                        h.value.as_str().to_owned(),
+                    )
+                })
+                .collect();
+            let _ = tx.send(headers);
+            let response = tiny_http::Response::from_string(body)
+                .with_status_code(status)
+                .with_header(tiny_http::Header::from_bytes("x-vendor", "acme").expect("header"));
+            let _ = request.respond(response);
+        }
+    });
+    (format!("http://127.0.0.1:{port}"), rx)
+}
+
+/// Loads `plugin_path`, registers its grant (manifest ∩ `tenant_hosts`) with
+/// one secret per slot, and instantiates it against that `Outbound`.
+fn instance_with_outbound(
+    plugin_path: std::path::PathBuf,
+    tenant_hosts: &[&str],
+    slot: &str,
+    allow_loopback: bool,
+) -> (muster::runtime::PluginInstance, MemoryLog) {
+    let rt = runtime(config());
+    let plugin = rt.load_file(plugin_path).unwrap();
+    let log = MemoryLog::new();
+    let probe = plugin.instantiate(no_network()).unwrap();
+    let manifest = probe.manifest().clone();
+    let policy = Policy {
+        allow_loopback,
+        retry: muster_outbound::RetryPolicy::none(),
+        ..Policy::default()
+    }
+    .with_plugin(
+        manifest.name.clone(),
+        grant(&manifest, tenant_hosts, vec![Credential::new(slot, SECRET)]).unwrap(),
+    );
+    let outbound = Outbound::new(policy).expect("policy");
+    let caps = Capabilities {
+        name: None,
+        http: Arc::new(outbound),
+        log: Arc::new(log.clone()),
+    };
+    (plugin.instantiate(caps).unwrap(), log)
+}
+
+#[test]
+fn secret_is_injected_by_the_host_and_never_seen_by_the_guest_or_logged() {
+    let (base, received) = serve_once(200, r#"{"vendor":"reply"}"#);
+    let (mut sniffer, log) = instance_with_outbound(
+        muster::plugins::fixture_misbehave(),
+        &["http://127.0.0.1:*"],
+        "api-key",
+        true,
+    );
+    sniffer
+        .configure(&settings(&[
+            ("mode", "sniff"),
+            ("url", &format!("{base}/echo")),
+        ]))
+        .unwrap();
+    sniffer.check().expect("sniffer request succeeds");
+
+    // The vendor got the credential, rendered from the slot's template…
+    let headers = received.recv().expect("server saw the request");
+    let auth = headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(auth, Some(format!("Bearer {SECRET}").as_str()));
+    assert!(headers.iter().any(|(k, v)| k == "x-probe" && v == "1"));
+
+    // …while the guest, which logged every header, setting, env var and body
+    // it could see, never had it.
+    let lines = log.lines();
+    let messages: Vec<&str> = lines.iter().map(|l| l.message.as_str()).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("request header x-probe: 1")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("response header x-vendor: acme")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains(r#"response body {"vendor":"reply"}"#)),
+        "{messages:#?}"
+    );
+    assert!(
+        !messages
+            .iter()
+            .any(|m| m.to_ascii_lowercase().contains("authorization")),
+        "{messages:#?}"
+    );
+    for line in &lines {
+        assert!(
+            !line.message.contains(SECRET),
+            "secret leaked into a log line: {line:?}"
+        );
+        assert_eq!(line.plugin, "fixture-misbehave");
+    }
+}
+
+#[test]
+fn request_to_a_non_granted_host_is_a_typed_forbidden_error() {
+    let (mut bad, _log) = instance_with_outbound(
+        muster::plugins::fixture_misbehave(),
+        &["http://127.0.0.1:*"],
+        "api-key",
+        true,
+    );
+    bad.configure(&settings(&[("mode", "deny")])).unwrap();
+    let err = bad.check().unwrap_err();
+    match err.connector_error() {
+        Some(ConnectorError::Forbidden(why)) => {
+            assert!(why.contains("not-granted.example.com"), "{why}");
+            assert!(!why.contains(SECRET));
+        }
+        other => panic!("expected forbidden, got {other:?} ({err})"),
+    }
+}
+
+#[test]
+fn loopback_is_refused_unless_the_tenant_opts_in() {
+    let (base, received) = serve_once(200, "{}");
+    let (mut good, _log) = instance_with_outbound(
+        muster::plugins::fixture_good(),
+        &["http://127.0.0.1:*"],
+        "token",
+        false,
+    );
+    good.configure(&settings(&[("url", &format!("{base}/ping"))]))
+        .unwrap();
+    let err = good.check().unwrap_err();
+    assert!(
+        matches!(err.connector_error(), Some(ConnectorError::Forbidden(_))),
+        "{err:?}"
+    );
+    assert!(received.try_recv().is_err(), "nothing was sent");
+}
+
+#[test]
+fn tenant_config_narrows_the_manifest_grant() {
+    let (base, received) = serve_once(200, "{}");
+    // The manifest asks for 127.0.0.1 on any port; the tenant grants one other port only.
+    let (mut good, _log) = instance_with_outbound(
+        muster::plugins::fixture_good(),
+        &["http://127.0.0.1:1"],
+        "token",
+        true,
+    );
+    good.configure(&settings(&[("url", &format!("{base}/ping"))]))
+        .unwrap();
+    let err = good.check().unwrap_err();
+    assert!(
+        matches!(err.connector_error(), Some(ConnectorError::Forbidden(_))),
+        "{err:?}"
+    );
+    assert!(received.try_recv().is_err(), "nothing was sent");
+}
+
+#[test]
+fn vendor_statuses_become_typed_connector_errors() {
+    let (base, _received) = serve_once(403, "missing permission Coworkers > Manage users");
+    let (mut good, _log) = instance_with_outbound(
+        muster::plugins::fixture_good(),
+        &["http://127.0.0.1:*"],
+        "token",
+        true,
+    );
+    good.configure(&settings(&[("url", &format!("{base}/api/v3/users"))]))
+        .unwrap();
+    let err = good.check().unwrap_err();
+    assert!(
+        matches!(err.connector_error(), Some(ConnectorError::Forbidden(why)) if why.contains("Manage users")),
+        "{err:?}"
+    );
+}
