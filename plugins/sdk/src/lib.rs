@@ -45,6 +45,7 @@ pub mod bindings {
         export_macro_name: "export_connector",
         default_bindings_module: "muster_sdk::bindings",
         runtime_path: "muster_sdk::__rt",
+        additional_derives: [PartialEq],
     });
 }
 
