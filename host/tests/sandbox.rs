@@ -179,7 +179,32 @@ fn good_plugin_pages_reads_and_applies() {
     assert_eq!(first.items.len(), 2);
     assert_eq!(first.next.as_deref(), Some("2"));
     assert_eq!(good.read_all_people().unwrap().len(), 5);
-    assert_eq!(good.read_groups(None).unwrap().items.len(), 3);
+    assert_eq!(good.read_all_groups().unwrap().len(), 3);
+    assert_eq!(good.read_all_accounts().unwrap().len(), 5);
+    assert!(matches!(
+        good.read_all_target_groups(),
+        Err(PluginError::MissingCapability { .. })
+    ));
+
+    // Compound, multi-occurrence custom fields cross the boundary intact.
+    let first = &good.read_people(None).unwrap().items[0];
+    let formation = first
+        .custom_fields
+        .iter()
+        .find(|(k, _)| k == "e_formation")
+        .map(|(_, v)| v);
+    let Some(muster::runtime::FieldValue::Rows(rows)) = formation else {
+        panic!("expected compound rows, got {formation:?}");
+    };
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].contains(&(
+        "e_title".to_string(),
+        muster::runtime::Scalar::Text("Security basics".into())
+    )));
+    assert!(rows[1].contains(&(
+        "e_progress".to_string(),
+        muster::runtime::Scalar::Number(40.0)
+    )));
     let person = good.read_people(None).unwrap().items[0].clone();
     let created = good
         .apply(&muster::runtime::Operation::Create(person))

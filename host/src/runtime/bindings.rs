@@ -4,6 +4,8 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "connector-plugin",
+    // Records are compared by the engine and tests; `f64` rules out `Eq`.
+    additional_derives: [PartialEq],
 });
 
 pub use self::exports::muster::connector::connector::{

@@ -26,8 +26,9 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
 pub use bindings::{
-    AccountUpdate, Applied, Capability, ConfigKey, ConnectorError, CredentialSlot, Date,
-    FieldValue, Group, GroupPage, Manifest, Operation, Person, PersonPage,
+    AccountUpdate, Applied, Capability, CompoundRow, ConfigKey, ConnectorError, CredentialSlot,
+    Date, FieldValue, Group, GroupPage, ManagerChange, Manifest, Membership, NewGroup, Operation,
+    Person, PersonPage, Scalar,
 };
 pub use cache::{ComponentCache, Loaded};
 pub use error::PluginError;
@@ -50,7 +51,10 @@ pub struct RuntimeConfig {
     /// Fuel granted to each call (default 20 billion: seconds of work, far
     /// more than reading a page of records needs).
     pub fuel_per_call: u64,
-    /// Wall-clock budget of each call, including time spent in host HTTP.
+    /// Wall-clock budget of each call. Time spent blocked in host HTTP counts,
+    /// but the deadline can only interrupt wasm code: a call that overran
+    /// while in the host fails as soon as it returns to the guest (HTTP has its
+    /// own timeouts in `muster-outbound`).
     pub call_timeout: Duration,
     /// Epoch tick: the resolution of `call_timeout`.
     pub epoch_tick: Duration,
@@ -480,12 +484,36 @@ impl PluginInstance {
     /// Reads every page of source people, following cursors. A failed page
     /// fails the whole read (an incomplete source must never look complete).
     pub fn read_all_people(&mut self) -> Result<Vec<Person>, PluginError> {
+        self.read_all(|i, c| i.read_people(c).map(|p| (p.items, p.next)))
+    }
+
+    /// Reads every page of source groups (see [`Self::read_all_people`]).
+    pub fn read_all_groups(&mut self) -> Result<Vec<Group>, PluginError> {
+        self.read_all(|i, c| i.read_groups(c).map(|p| (p.items, p.next)))
+    }
+
+    /// Reads every page of target accounts (see [`Self::read_all_people`]).
+    pub fn read_all_accounts(&mut self) -> Result<Vec<Person>, PluginError> {
+        self.read_all(|i, c| i.read_accounts(c).map(|p| (p.items, p.next)))
+    }
+
+    /// Reads every page of target groups (see [`Self::read_all_people`]).
+    pub fn read_all_target_groups(&mut self) -> Result<Vec<Group>, PluginError> {
+        self.read_all(|i, c| i.read_target_groups(c).map(|p| (p.items, p.next)))
+    }
+
+    /// Follows cursors until a page has none. A cursor that does not advance
+    /// is an `invalid` error rather than an endless loop.
+    fn read_all<T>(
+        &mut self,
+        mut page: impl FnMut(&mut Self, Option<&str>) -> Result<(Vec<T>, Option<String>), PluginError>,
+    ) -> Result<Vec<T>, PluginError> {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let page = self.read_people(cursor.as_deref())?;
-            all.extend(page.items);
-            match page.next {
+            let (items, next) = page(self, cursor.as_deref())?;
+            all.extend(items);
+            match next {
                 Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
                 Some(_) => {
                     return Err(PluginError::Connector {
