@@ -71,6 +71,118 @@ fn instance_with_outbound(
     (plugin.instantiate(caps).unwrap(), log)
 }
 
+/// What a scripted server saw: path and lower-cased headers of each request.
+type Seen = (String, Vec<(String, String)>);
+
+/// A server answering the scripted `(status, location)` responses in order.
+fn serve_script(script: Vec<(u16, Option<String>)>) -> (String, mpsc::Receiver<Seen>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("listener");
+    let port = server.server_addr().to_ip().expect("ip").port();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for (status, location) in script {
+            let Ok(request) = server.recv() else { return };
+            let headers = request
+                .headers()
+                .iter()
+                .map(|h| {
+                    (
+                        h.field.as_str().as_str().to_ascii_lowercase(),
+                        h.value.as_str().to_owned(),
+                    )
+                })
+                .collect();
+            let _ = tx.send((request.url().to_owned(), headers));
+            let mut response = tiny_http::Response::from_string("{}").with_status_code(status);
+            if let Some(location) = location {
+                response.add_header(
+                    tiny_http::Header::from_bytes("location", location.as_bytes()).expect("header"),
+                );
+            }
+            let _ = request.respond(response);
+        }
+    });
+    (format!("http://127.0.0.1:{port}"), rx)
+}
+
+fn authorization(headers: &[(String, String)]) -> Option<&str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn redirect_on_the_granted_origin_is_followed_with_a_new_checked_request() {
+    let (base, seen) = serve_script(vec![(302, Some("/v2/ping".into())), (200, None)]);
+    let (mut good, _log) = instance_with_outbound(
+        muster::plugins::fixture_good(),
+        &["http://127.0.0.1:*"],
+        "token",
+        true,
+    );
+    good.configure(&settings(&[("url", &format!("{base}/v1/ping"))]))
+        .unwrap();
+    good.check().expect("redirect followed");
+    let (first, h1) = seen.recv().unwrap();
+    let (second, h2) = seen.recv().unwrap();
+    assert_eq!((first.as_str(), second.as_str()), ("/v1/ping", "/v2/ping"));
+    // Same origin: the host injected the credential into both requests.
+    assert_eq!(
+        authorization(&h1),
+        Some(format!("Bearer {SECRET}").as_str())
+    );
+    assert_eq!(
+        authorization(&h2),
+        Some(format!("Bearer {SECRET}").as_str())
+    );
+}
+
+#[test]
+fn redirect_to_a_denied_host_is_refused_by_the_host() {
+    let (base, seen) = serve_script(vec![(
+        302,
+        Some("http://not-granted.example.com/steal".into()),
+    )]);
+    let (mut good, _log) = instance_with_outbound(
+        muster::plugins::fixture_good(),
+        &["http://127.0.0.1:*"],
+        "token",
+        true,
+    );
+    good.configure(&settings(&[("url", &format!("{base}/ping"))]))
+        .unwrap();
+    let err = good.check().unwrap_err();
+    assert!(
+        matches!(err.connector_error(), Some(ConnectorError::Forbidden(why)) if why.contains("not-granted.example.com")),
+        "{err:?}"
+    );
+    assert_eq!(seen.recv().unwrap().0, "/ping");
+}
+
+#[test]
+fn redirect_to_another_granted_origin_drops_the_credential() {
+    let (target, seen_target) = serve_script(vec![(200, None)]);
+    let (base, seen) = serve_script(vec![(307, Some(format!("{target}/elsewhere")))]);
+    let (mut good, _log) = instance_with_outbound(
+        muster::plugins::fixture_good(),
+        &["http://127.0.0.1:*"],
+        "token",
+        true,
+    );
+    good.configure(&settings(&[("url", &format!("{base}/ping"))]))
+        .unwrap();
+    good.check().expect("redirect followed");
+    assert!(authorization(&seen.recv().unwrap().1).is_some());
+    let (path, headers) = seen_target.recv().unwrap();
+    assert_eq!(path, "/elsewhere");
+    assert_eq!(
+        authorization(&headers),
+        None,
+        "credential must not follow a cross-origin redirect"
+    );
+}
+
 #[test]
 fn secret_is_injected_by_the_host_and_never_seen_by_the_guest_or_logged() {
     let (base, received) = serve_once(200, r#"{"vendor":"reply"}"#);

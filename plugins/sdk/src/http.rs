@@ -114,6 +114,13 @@ impl Client {
 
     /// Sends a request and returns the 2xx response; any other outcome is a
     /// typed error (see [`errors::from_status`]).
+    ///
+    /// The host never follows redirects; this does, up to
+    /// [`MAX_REDIRECTS`], by sending a *new* request that the host checks
+    /// against the allow-list again. 303 (and 301/302 after a non-GET) turn
+    /// into a body-less GET, 307/308 keep method and body. The credential slot
+    /// is only kept while the redirect stays on the same origin, as browsers
+    /// do with `Authorization`.
     pub fn send(
         &self,
         method: Method,
@@ -125,27 +132,83 @@ impl Client {
         if body.is_some() {
             headers.push(("content-type".into(), "application/json".into()));
         }
-        let request = Request {
+        let mut request = Request {
             method,
             url: self.url(path),
             headers,
             body,
             credential: self.credential.clone(),
         };
-        let Response {
-            status,
-            headers,
-            body,
-        } = host::send(&request).map_err(errors::from_http_error)?;
-        if (200..300).contains(&status) {
-            Ok(JsonResponse {
+        let mut redirects = 0;
+        loop {
+            let Response {
                 status,
                 headers,
                 body,
-            })
-        } else {
+            } = host::send(&request).map_err(errors::from_http_error)?;
+            if (200..300).contains(&status) {
+                return Ok(JsonResponse {
+                    status,
+                    headers,
+                    body,
+                });
+            }
+            let location = header(&headers, "location");
+            if let (301 | 302 | 303 | 307 | 308, Some(location)) = (status, location) {
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    return Err(ConnectorError::Unavailable(format!(
+                        "more than {MAX_REDIRECTS} redirects, last to {location}"
+                    )));
+                }
+                let next = resolve(&request.url, location);
+                if origin(&next) != origin(&request.url) {
+                    request.credential = None;
+                }
+                if status == 303 || (matches!(status, 301 | 302) && request.method != Method::Get) {
+                    request.method = Method::Get;
+                    request.body = None;
+                    request
+                        .headers
+                        .retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+                }
+                request.url = next;
+                continue;
+            }
             let retry_after = header(&headers, "retry-after").and_then(|v| v.trim().parse().ok());
-            Err(errors::from_status(status, &body, retry_after))
+            return Err(errors::from_status(status, &body, retry_after));
+        }
+    }
+}
+
+/// Redirects followed by [`Client::send`] before giving up.
+pub const MAX_REDIRECTS: u32 = 5;
+
+/// `scheme://authority` of an absolute URL (lower-cased), or `""`.
+fn origin(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return String::new();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    format!("{scheme}://{authority}").to_ascii_lowercase()
+}
+
+/// Resolves a `Location` value against the URL that returned it: absolute
+/// URLs as is, `/path` on the same origin, anything else relative to the
+/// current path's directory.
+fn resolve(current: &str, location: &str) -> String {
+    if location.contains("://") {
+        location.to_string()
+    } else if location.starts_with("//") {
+        let scheme = current.split_once("://").map_or("https", |(s, _)| s);
+        format!("{scheme}:{location}")
+    } else if location.starts_with('/') {
+        format!("{}{location}", origin(current))
+    } else {
+        let base = current.split(['?', '#']).next().unwrap_or(current);
+        match base.rfind('/') {
+            Some(i) if i > origin(current).len() => format!("{}{location}", &base[..=i]),
+            _ => format!("{}/{location}", origin(current)),
         }
     }
 }
@@ -166,4 +229,29 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_redirect_locations() {
+        let cur = "https://acme.ilucca.net/api/v3/users?page=2";
+        assert_eq!(origin(cur), "https://acme.ilucca.net");
+        assert_eq!(
+            resolve(cur, "/api/v4/users"),
+            "https://acme.ilucca.net/api/v4/users"
+        );
+        assert_eq!(resolve(cur, "next"), "https://acme.ilucca.net/api/v3/next");
+        assert_eq!(
+            resolve(cur, "https://evil.example/x"),
+            "https://evil.example/x"
+        );
+        assert_eq!(resolve(cur, "//cdn.example/x"), "https://cdn.example/x");
+        assert_ne!(
+            origin("http://127.0.0.1:1/a"),
+            origin("http://127.0.0.1:2/a")
+        );
+    }
 }
