@@ -1,0 +1,204 @@
+//! The process-wide part of the runtime: the wasmtime [`Engine`] (component
+//! model, fuel, epoch interruption), the epoch ticker thread, the linker with
+//! WASI (nothing granted) and the contract's imports, and loading components
+//! through the compilation cache into linked [`Plugin`]s.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+use super::PluginError;
+use super::bindings::{ConnectorPlugin, ConnectorPluginPre};
+use super::cache::{self, ComponentCache, Loaded};
+use super::plugin::Plugin;
+use super::state::HostState;
+
+/// Resource budgets and the cache location.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Root of the precompiled-component cache; `None` compiles on every load.
+    pub cache_dir: Option<PathBuf>,
+    /// Maximum linear memory per plugin instance, in bytes (default 64 MiB).
+    pub memory_limit: usize,
+    /// Fuel granted to each call (default 20 billion: seconds of work, far
+    /// more than reading a page of records needs).
+    pub fuel_per_call: u64,
+    /// Wall-clock budget of each call. Time spent blocked in host HTTP counts,
+    /// but the deadline can only interrupt wasm code: a call that overran
+    /// while in the host fails as soon as it returns to the guest (HTTP has its
+    /// own timeouts in `muster-outbound`).
+    pub call_timeout: Duration,
+    /// Epoch tick: the resolution of `call_timeout`.
+    pub epoch_tick: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: None,
+            memory_limit: 64 << 20,
+            fuel_per_call: 20_000_000_000,
+            call_timeout: Duration::from_secs(120),
+            epoch_tick: Duration::from_millis(10),
+        }
+    }
+}
+
+/// Increments the engine's epoch every tick until dropped.
+struct EpochTicker {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine, tick: Duration) -> Result<Self, PluginError> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("muster-epoch".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| PluginError::Runtime(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(EpochTicker {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The process-wide runtime. Cheap to share behind an `Arc`.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: Option<ComponentCache>,
+    config: RuntimeConfig,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// Builds the engine, links WASI (nothing granted) and the contract's
+    /// imports, and starts the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, PluginError> {
+        let mut wasm_config = Config::new();
+        wasm_config
+            .wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true);
+        let engine =
+            Engine::new(&wasm_config).map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
+
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
+        ConnectorPlugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
+
+        let cache = config
+            .cache_dir
+            .as_deref()
+            .map(|dir| ComponentCache::new(dir, &engine));
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)?;
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+            config,
+            _ticker: ticker,
+        })
+    }
+
+    /// The engine (shared by every plugin of this runtime).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// The compilation cache, if configured.
+    pub fn cache(&self) -> Option<&ComponentCache> {
+        self.cache.as_ref()
+    }
+
+    /// Loads a plugin from a `.wasm` file.
+    pub fn load_file(&self, path: impl AsRef<Path>) -> Result<Plugin, PluginError> {
+        let path = path.as_ref();
+        let wasm = std::fs::read(path).map_err(|source| PluginError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.load(&wasm)
+    }
+
+    /// Loads a plugin from component bytes: compile (or fetch from the
+    /// cache), then resolve every import once into an `InstancePre`.
+    pub fn load(&self, wasm: &[u8]) -> Result<Plugin, PluginError> {
+        if wasmparser_is_core_module(wasm) {
+            return Err(PluginError::InvalidComponent(
+                "this is a core WebAssembly module, not a component (build for wasm32-wasip2)"
+                    .into(),
+            ));
+        }
+        let digest = cache::wasm_digest(wasm);
+        let (component, loaded) = match &self.cache {
+            Some(cache) => cache.load(&self.engine, wasm, &digest)?,
+            None => (
+                Component::new(&self.engine, wasm)
+                    .map_err(|e| PluginError::InvalidComponent(format!("{e:#}")))?,
+                Loaded::Compiled,
+            ),
+        };
+        let pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| PluginError::Incompatible {
+                    reason: format!("{e:#}"),
+                })?;
+        let pre = ConnectorPluginPre::new(pre).map_err(|e| PluginError::Incompatible {
+            reason: format!("{e:#}"),
+        })?;
+        Ok(Plugin {
+            pre,
+            digest,
+            loaded,
+            config: self.config.clone(),
+        })
+    }
+}
+
+/// A core module starts with the same magic as a component but a different
+/// layer/version field; catching it early gives a clearer error.
+fn wasmparser_is_core_module(wasm: &[u8]) -> bool {
+    wasm.len() >= 8 && wasm[..4] == *b"\0asm" && wasm[4..8] == [1, 0, 0, 0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_modules_are_recognised() {
+        assert!(wasmparser_is_core_module(b"\0asm\x01\0\0\0"));
+        assert!(!wasmparser_is_core_module(b"\0asm\x0d\0\x01\0"));
+    }
+}

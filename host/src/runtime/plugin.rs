@@ -1,0 +1,135 @@
+//! A loaded component ([`Plugin`]) and what an instance of it may reach
+//! ([`Capabilities`]): instantiation from the `InstancePre`, the `describe`
+//! call and the contract-version check.
+
+use std::sync::Arc;
+
+use wasmtime::Store;
+
+use super::bindings::ConnectorPluginPre;
+use super::cache::Loaded;
+use super::engine::RuntimeConfig;
+use super::http::{DenyAll, OutboundHttp};
+use super::instance::PluginInstance;
+use super::log::{LogSink, StderrLog};
+use super::state::HostState;
+use super::{CONTRACT_VERSION, PluginError};
+
+/// What a plugin instance may reach, besides nothing.
+#[derive(Clone)]
+pub struct Capabilities {
+    /// Name the instance's HTTP requests and log lines are attributed to (the
+    /// connection name, e.g. `lucca`); `None` uses the manifest's name. The
+    /// outbound policy's grants are keyed by this name.
+    pub name: Option<String>,
+    /// Outbound HTTP (normally a `muster_outbound::Outbound`).
+    pub http: Arc<dyn OutboundHttp>,
+    /// Where log lines go.
+    pub log: Arc<dyn LogSink>,
+}
+
+impl Default for Capabilities {
+    /// No network, logs to standard error.
+    fn default() -> Self {
+        Capabilities {
+            name: None,
+            http: Arc::new(DenyAll),
+            log: Arc::new(StderrLog),
+        }
+    }
+}
+
+/// A loaded, linked plugin component, ready to instantiate many times.
+#[derive(Clone)]
+pub struct Plugin {
+    pub(crate) pre: ConnectorPluginPre<HostState>,
+    pub(crate) digest: String,
+    pub(crate) loaded: Loaded,
+    pub(crate) config: RuntimeConfig,
+}
+
+impl Plugin {
+    /// SHA-256 of the component bytes.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Whether this load hit the compilation cache.
+    pub fn loaded(&self) -> Loaded {
+        self.loaded
+    }
+
+    /// Creates a fresh instance in its own store, calls `describe`, and checks
+    /// the contract version. The manifest's name attributes logs and HTTP.
+    pub fn instantiate(&self, caps: Capabilities) -> Result<PluginInstance, PluginError> {
+        let engine = self.pre.engine();
+        let label = caps.name;
+        let state = HostState::new(
+            "(loading)".into(),
+            self.config.memory_limit,
+            caps.http,
+            caps.log,
+        );
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        let mut instance = PluginInstance {
+            store,
+            bindings: None,
+            manifest: None,
+            name: "(loading)".into(),
+            poisoned: false,
+            config: self.config.clone(),
+        };
+        instance.arm()?;
+        let bindings = match self.pre.instantiate(&mut instance.store) {
+            Ok(b) => b,
+            Err(e) => return Err(instance.classify(e)),
+        };
+        instance.bindings = Some(bindings);
+        let manifest = instance.call(|b, s| b.muster_connector_connector().call_describe(s))?;
+        check_contract(&manifest.contract_version)?;
+        instance.name = label.unwrap_or_else(|| manifest.name.clone());
+        let data = instance.store.data_mut();
+        data.plugin = instance.name.clone();
+        data.credential_slots = manifest
+            .credential_slots
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        instance.manifest = Some(manifest);
+        Ok(instance)
+    }
+}
+
+/// Accepts any `0.1.x` (additive minor versions, see DESIGN.md §3).
+fn check_contract(version: &str) -> Result<(), PluginError> {
+    let mut parts = version.trim().split('.');
+    match (parts.next(), parts.next()) {
+        (Some("0"), Some("1")) => Ok(()),
+        _ => Err(PluginError::Incompatible {
+            reason: format!(
+                "plugin speaks contract {version}, this host speaks {CONTRACT_VERSION} (0.1.x)"
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_versions() {
+        assert!(check_contract("0.1.0").is_ok());
+        assert!(check_contract("0.1.7").is_ok());
+        assert!(matches!(
+            check_contract("0.2.0"),
+            Err(PluginError::Incompatible { .. })
+        ));
+        assert!(matches!(
+            check_contract("1.0.0"),
+            Err(PluginError::Incompatible { .. })
+        ));
+    }
+}
