@@ -21,16 +21,25 @@
 //!
 //! Business rules live in `muster-core`; this crate holds none.
 //!
-//! Loading and calling a plugin:
+//! Loading a plugin, granting it its hosts and secret, and calling it:
 //!
 //! ```no_run
-//! use muster::runtime::{Capabilities, Runtime, RuntimeConfig};
-//! # fn main() -> Result<(), muster::runtime::PluginError> {
+//! use std::sync::Arc;
+//! use muster::runtime::{grant, Capabilities, MemoryLog, Runtime, RuntimeConfig};
+//! use muster_outbound::{Credential, Outbound, Policy};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let runtime = Runtime::new(RuntimeConfig { cache_dir: Some("cache".into()), ..Default::default() })?;
-//! let plugin = runtime.load_file("lucca.wasm")?;
-//! let mut lucca = plugin.instantiate(Capabilities::default())?;
+//! let outbound = Arc::new(Outbound::new(Policy::default())?);
+//! let plugin = runtime.load_file("lucca.wasm")?; // compiled once, then from the cache
+//! let caps = Capabilities { name: Some("lucca".into()), http: outbound.clone(), log: Arc::new(MemoryLog::new()) };
+//! let mut lucca = plugin.instantiate(caps)?; // calls `describe`, checks the contract version
+//! // The grant is the manifest's hosts narrowed by the tenant config, plus the secret per slot;
+//! // the plugin makes no request before `configure`, so registering it now is in time.
+//! let policy = grant(lucca.manifest(), &["https://acme.ilucca.net"], vec![Credential::new("api-key", "…")])?;
+//! outbound.set_plugin("lucca", policy)?;
 //! lucca.configure(&[("subdomain".into(), "acme".into())])?;
-//! let people = lucca.read_all_people()?;
+//! lucca.check()?;
+//! let people = lucca.read_all_people()?; // every page, or an error: never a partial read
 //! # let _ = people; Ok(()) }
 //! ```
 

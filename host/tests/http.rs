@@ -51,24 +51,30 @@ fn instance_with_outbound(
     let rt = runtime(config());
     let plugin = rt.load_file(plugin_path).unwrap();
     let log = MemoryLog::new();
-    let probe = plugin.instantiate(no_network()).unwrap();
-    let manifest = probe.manifest().clone();
-    let policy = Policy {
-        allow_loopback,
-        retry: muster_outbound::RetryPolicy::none(),
-        ..Policy::default()
-    }
-    .with_plugin(
-        manifest.name.clone(),
-        grant(&manifest, tenant_hosts, vec![Credential::new(slot, SECRET)]).unwrap(),
+    let outbound = Arc::new(
+        Outbound::new(Policy {
+            allow_loopback,
+            retry: muster_outbound::RetryPolicy::none(),
+            ..Policy::default()
+        })
+        .expect("policy"),
     );
-    let outbound = Outbound::new(policy).expect("policy");
+    // Instantiate first (describe needs no network), then register the grant
+    // computed from the manifest, as the host does; the connection is named.
     let caps = Capabilities {
-        name: None,
-        http: Arc::new(outbound),
+        name: Some("conn".into()),
+        http: outbound.clone(),
         log: Arc::new(log.clone()),
     };
-    (plugin.instantiate(caps).unwrap(), log)
+    let instance = plugin.instantiate(caps).unwrap();
+    let policy = grant(
+        instance.manifest(),
+        tenant_hosts,
+        vec![Credential::new(slot, SECRET)],
+    )
+    .unwrap();
+    outbound.set_plugin("conn", policy).expect("grant");
+    (instance, log)
 }
 
 /// What a scripted server saw: path and lower-cased headers of each request.
@@ -242,7 +248,10 @@ fn secret_is_injected_by_the_host_and_never_seen_by_the_guest_or_logged() {
             !line.message.contains(SECRET),
             "secret leaked into a log line: {line:?}"
         );
-        assert_eq!(line.plugin, "fixture-misbehave");
+        assert_eq!(
+            line.plugin, "conn",
+            "lines are attributed to the connection"
+        );
     }
 }
 
