@@ -11,12 +11,13 @@
 //! planner uses ([`fields_equal`]): surrounding white space is ignored, an
 //! empty text is the same as no value, emails and logins ignore case.
 
-use alloc::vec::Vec;
 use core::hash::{BuildHasher, Hasher};
 
 use crate::model::{Field, FieldRef, FieldValue, Person, Value};
 use crate::normalize::{Normalization, hash_normalized, normalized_eq};
-use crate::policy::{FieldSet, Policy};
+use crate::policy::FieldSet;
+#[cfg(test)]
+use crate::policy::Policy;
 
 const SEED: u64 = 0x6d75_7374_6572_2121; // "muster!!"
 
@@ -24,35 +25,7 @@ pub(crate) fn hasher() -> impl Hasher {
     foldhash::fast::FixedState::with_seed(SEED).build_hasher()
 }
 
-/// Fingerprints of one side's people, for the fields one policy compares.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fingerprints {
-    set_id: u64,
-    values: Vec<u64>,
-}
-
-impl Fingerprints {
-    /// Fingerprints `people` for `policy`. Do it once, when the records are
-    /// read, and hand the result to every plan made with the same policy.
-    pub fn compute(people: &[Person], policy: &Policy) -> Fingerprints {
-        let fields = policy.compared_fields();
-        Fingerprints {
-            set_id: set_id(&fields),
-            values: people.iter().map(|p| fingerprint(p, &fields)).collect(),
-        }
-    }
-
-    /// Whether these fingerprints were made for `people` under `policy`.
-    pub(crate) fn fits(&self, len: usize, fields: &FieldSet) -> bool {
-        self.values.len() == len && self.set_id == set_id(fields)
-    }
-
-    pub(crate) fn get(&self, i: usize) -> u64 {
-        self.values[i]
-    }
-}
-
-fn set_id(fields: &FieldSet) -> u64 {
+pub(crate) fn set_id(fields: &FieldSet) -> u64 {
     let mut h = hasher();
     for f in fields.iter() {
         h.write(f.name().as_bytes());
@@ -205,17 +178,5 @@ mod tests {
             ..a.clone()
         };
         assert_eq!(fingerprint(&a, &fields()), fingerprint(&c, &fields()));
-    }
-
-    #[test]
-    fn fingerprints_know_their_field_set() {
-        let people = [Person::new("1")];
-        let policy = Policy::default();
-        let fp = Fingerprints::compute(&people, &policy);
-        assert!(fp.fits(1, &policy.compared_fields()));
-        let mut other = policy.clone();
-        other.owned.remove(&Field::JobTitle.into());
-        assert!(!fp.fits(1, &other.compared_fields()));
-        assert!(!fp.fits(2, &policy.compared_fields()));
     }
 }

@@ -52,6 +52,7 @@
 //!     source: Side::people(&source),
 //!     target: Side::people(&[]),
 //!     links: &[],
+//!     prepared_links: None,
 //!     group_links: &[],
 //!     policy: &policy,
 //!     today,
@@ -68,15 +69,17 @@ extern crate std;
 
 pub mod date;
 pub mod fingerprint;
+mod join;
 pub mod mapping;
 pub mod model;
 pub mod normalize;
 pub mod plan;
 pub mod policy;
+pub mod prepare;
 mod reconcile;
 
 pub use date::{Date, DateError};
-pub use fingerprint::{Fingerprints, fingerprint};
+pub use fingerprint::fingerprint;
 pub use mapping::{Mapping, MappingError, Rule, Template};
 pub use model::{Field, FieldRef, FieldValue, Gender, Group, Link, Person, Row, Value};
 pub use plan::{
@@ -84,4 +87,5 @@ pub use plan::{
     Subject,
 };
 pub use policy::{ActionKind, Allowed, CorrelationKey, FieldSet, Guard, Policy, Threshold};
+pub use prepare::{Prepared, PreparedLinks};
 pub use reconcile::{evaluate_guard, plan};

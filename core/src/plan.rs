@@ -11,9 +11,9 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::date::Date;
-use crate::fingerprint::Fingerprints;
 use crate::model::{FieldRef, FieldValue, Group, Link, Person};
 use crate::policy::{ActionKind, CorrelationKey, Policy};
+use crate::prepare::{Prepared, PreparedLinks};
 
 /// One side of a reconciliation: people (or accounts) and groups.
 #[derive(Debug, Clone, Copy)]
@@ -23,9 +23,10 @@ pub struct Side<'a> {
     /// Whether the read covered everything. An incomplete source is never
     /// planned against: vanished people would look like leavers.
     pub complete: bool,
-    /// Precomputed fingerprints ([`Fingerprints::compute`]); without them
-    /// every linked pair is compared field by field.
-    pub fingerprints: Option<&'a Fingerprints>,
+    /// Per-record hashes computed when the records were read
+    /// ([`Prepared::new`]); without them the planner prepares the side
+    /// itself.
+    pub prepared: Option<&'a Prepared>,
 }
 
 impl<'a> Side<'a> {
@@ -35,7 +36,7 @@ impl<'a> Side<'a> {
             people,
             groups: &[],
             complete: true,
-            fingerprints: None,
+            prepared: None,
         }
     }
 }
@@ -51,6 +52,9 @@ pub struct Input<'a> {
     pub target: Side<'a>,
     /// Person links: source id ↔ target account id.
     pub links: &'a [Link],
+    /// Join keys of `links`, computed when they were loaded
+    /// ([`PreparedLinks::new`]); without them the planner computes them.
+    pub prepared_links: Option<&'a PreparedLinks>,
     /// Group links: source department id ↔ target group id. A target group
     /// is *owned* by the flow exactly when a group link names it.
     pub group_links: &'a [Link],
@@ -336,8 +340,8 @@ pub enum PlanError {
     /// The target read failed or was cut short: planning would create
     /// accounts that already exist.
     IncompleteTarget,
-    /// Fingerprints were computed for other records or another policy.
-    StaleFingerprints { side: &'static str },
+    /// [`Prepared`] hashes were computed for other records or another policy.
+    StalePrepared { side: &'static str },
     /// More than `u32::MAX` records on one side.
     TooLarge,
 }
@@ -351,9 +355,9 @@ impl fmt::Display for PlanError {
             PlanError::IncompleteTarget => {
                 f.write_str("the target read is incomplete; no plan is made from a partial target")
             }
-            PlanError::StaleFingerprints { side } => write!(
+            PlanError::StalePrepared { side } => write!(
                 f,
-                "the {side} fingerprints were computed for other records or another policy"
+                "the {side} record hashes were prepared for other records or another policy"
             ),
             PlanError::TooLarge => f.write_str("more than 4,294,967,295 records on one side"),
         }

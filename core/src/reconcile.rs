@@ -2,11 +2,14 @@
 //!
 //! # How it stays fast
 //!
-//! The two big sides are joined once through the link table with two hash
-//! indexes (source id → person, target id → account). After that every
-//! decision works on dense index vectors (`account_of`, `owner_of`,
-//! `planned`), so an unchanged, linked person costs a few hash probes, one
-//! fingerprint comparison and no allocation at all.
+//! Everything the planner compares was hashed once, when the records were
+//! read ([`Prepared`]): ids, manager references, correlation keys, the
+//! fingerprint of the compared fields, and the dates. The two big sides are
+//! joined through the link table with cache-conscious partitioned joins
+//! ([`crate::join`]); after that every decision works on dense vectors
+//! (`account_of`, `owner_of`, `planned`), so an unchanged, linked person
+//! costs a few sequential reads, one fingerprint comparison, and no
+//! allocation at all. The records themselves are only read for what changes.
 //!
 //! Correlation (matching unlinked people to existing accounts by employee
 //! number or email) concerns only the few people without a link, so instead
@@ -30,12 +33,14 @@ use hashbrown::hash_map::Entry;
 
 use crate::date::Date;
 use crate::fingerprint::fields_equal;
+use crate::join::{Key, NO_KEY, NO_MATCH};
 use crate::model::{Field, FieldRef, Person};
 use crate::normalize::{Normalization, hash_normalized, normalized_eq};
 use crate::plan::{
     Action, Breach, Counts, GroupRef, Input, Limit, Plan, PlanError, Reason, Subject,
 };
 use crate::policy::{ActionKind, CorrelationKey, FieldSet, Policy};
+use crate::prepare::{Prepared, PreparedLinks, Status, key_of};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
@@ -63,7 +68,30 @@ const REPORTS: usize = 6;
 
 /// Computes the plan for `input`. See the [crate docs](crate) for the rules.
 pub fn plan<'a>(input: &Input<'a>) -> Result<Plan<'a>, PlanError> {
-    let mut r = Reconciler::new(input)?;
+    if !input.source.complete {
+        return Err(PlanError::IncompleteSource);
+    }
+    if !input.target.complete {
+        return Err(PlanError::IncompleteTarget);
+    }
+    let (local_source, local_target);
+    let source = match input.source.prepared {
+        Some(p) if p.fits(input.source.people.len(), input.policy) => p,
+        Some(_) => return Err(PlanError::StalePrepared { side: "source" }),
+        None => {
+            local_source = Prepared::new(input.source.people, input.policy);
+            &local_source
+        }
+    };
+    let target = match input.target.prepared {
+        Some(p) if p.fits(input.target.people.len(), input.policy) => p,
+        Some(_) => return Err(PlanError::StalePrepared { side: "target" }),
+        None => {
+            local_target = Prepared::new(input.target.people, input.policy);
+            &local_target
+        }
+    };
+    let mut r = Reconciler::new(input, source, target)?;
     r.join_links();
     r.people();
     r.correlate();
@@ -82,16 +110,16 @@ enum Life {
     Left(Reason),
 }
 
-fn life(p: &Person, today: Date, pre_start_days: u16) -> Life {
+fn life(p: &Status, today: Date, pre_start_days: u16) -> Life {
     if !p.active {
         return Life::Left(Reason::InactiveInSource);
     }
-    if let Some(end) = p.end_date
+    if let Some(end) = p.end
         && end < today
     {
         return Life::Left(Reason::EndDatePassed(end));
     }
-    match p.start_date {
+    match p.start {
         None => Life::NoStart,
         Some(start) if start > today.add_days(i32::from(pre_start_days)) => Life::NotYet(start),
         Some(_) => Life::Active,
@@ -125,9 +153,9 @@ struct Reconciler<'i, 'a> {
     actual: &'a [Person],
     policy: &'a Policy,
     compared: FieldSet,
-    use_fingerprints: bool,
-    desired_by_id: Map<&'a str, u32>,
-    actual_by_id: Map<&'a str, u32>,
+    /// Per-record hashes of the source (`dp`) and target (`ap`).
+    dp: &'i Prepared,
+    ap: &'i Prepared,
     /// Source people whose id is not unique: excluded, reported.
     duplicate_id: Vec<bool>,
     /// desired index → linked account index (or NONE).
@@ -147,34 +175,21 @@ struct Reconciler<'i, 'a> {
 }
 
 impl<'i, 'a> Reconciler<'i, 'a> {
-    fn new(input: &'i Input<'a>) -> Result<Self, PlanError> {
-        if !input.source.complete {
-            return Err(PlanError::IncompleteSource);
-        }
-        if !input.target.complete {
-            return Err(PlanError::IncompleteTarget);
-        }
+    fn new(input: &'i Input<'a>, dp: &'i Prepared, ap: &'i Prepared) -> Result<Self, PlanError> {
         let (desired, actual) = (input.source.people, input.target.people);
-        if desired.len() >= PLANNED as usize || actual.len() >= PLANNED as usize {
+        let too_large = |n: usize| n >= PLANNED as usize;
+        if too_large(desired.len()) || too_large(actual.len()) || too_large(input.links.len()) {
             return Err(PlanError::TooLarge);
         }
         let policy = input.policy;
-        let compared = policy.compared_fields();
-        let fits = |side: &crate::plan::Side<'_>, name| match side.fingerprints {
-            None => Ok(false),
-            Some(fp) if fp.fits(side.people.len(), &compared) => Ok(true),
-            Some(_) => Err(PlanError::StaleFingerprints { side: name }),
-        };
-        let use_fingerprints = fits(&input.source, "source")? & fits(&input.target, "target")?;
         Ok(Reconciler {
             input,
             desired,
             actual,
             policy,
-            compared,
-            use_fingerprints,
-            desired_by_id: map(desired.len()),
-            actual_by_id: map(actual.len()),
+            compared: policy.compared_fields(),
+            dp,
+            ap,
             duplicate_id: vec![false; desired.len()],
             account_of: vec![NONE; desired.len()],
             owner_of: vec![NONE; actual.len()],
@@ -195,22 +210,35 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         });
     }
 
-    /// Indexes both sides by id and resolves every link to index pairs.
+    /// Resolves every link to a (person, account) index pair, and finds
+    /// duplicate source ids, with two partitioned joins.
     fn join_links(&mut self) {
-        for (i, p) in self.desired.iter().enumerate() {
-            if let Some(first) = self.desired_by_id.insert(p.id.as_str(), i as u32) {
-                self.duplicate_id[first as usize] = true;
-                self.duplicate_id[i] = true;
+        let links = self.input.links;
+        let local;
+        let keys = match self.input.prepared_links {
+            Some(keys) if keys.fits(links) => keys,
+            _ => {
+                local = PreparedLinks::new(links);
+                &local
             }
+        };
+        for &(first, later) in self.dp.id_index.duplicates() {
+            self.duplicate_id[first as usize] = true;
+            self.duplicate_id[later as usize] = true;
         }
-        for (i, a) in self.actual.iter().enumerate() {
-            self.actual_by_id.entry(a.id.as_str()).or_insert(i as u32);
-        }
-        for link in self.input.links {
-            let di = self.desired_by_id.get(link.source_id.as_str()).copied();
-            let ai = self.actual_by_id.get(link.target_id.as_str()).copied();
-            match (di, ai) {
-                (Some(di), Some(ai)) => {
+        let person_of = self.dp.id_index.probe(&keys.source);
+        let account_of_link = self.ap.id_index.probe(&keys.target);
+        for (l, link) in links.iter().enumerate() {
+            match (person_of[l], account_of_link[l]) {
+                (NO_MATCH, NO_MATCH) => {}
+                (di, NO_MATCH) => self.broken.push((di, link.target_id.as_str())),
+                (NO_MATCH, ai) => {
+                    if self.owner_of[ai as usize] == NONE {
+                        self.linked += 1;
+                        self.owner_of[ai as usize] = VANISHED;
+                    }
+                }
+                (di, ai) => {
                     let (d, a) = (di as usize, ai as usize);
                     if self.owner_of[a] != NONE || self.account_of[d] != NONE {
                         continue; // a second link for either end: the first wins
@@ -223,14 +251,6 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                         self.owner_of[a] = di;
                     }
                 }
-                (Some(di), None) => self.broken.push((di, link.target_id.as_str())),
-                (None, Some(ai)) => {
-                    if self.owner_of[ai as usize] == NONE {
-                        self.linked += 1;
-                        self.owner_of[ai as usize] = VANISHED;
-                    }
-                }
-                (None, None) => {}
             }
         }
     }
@@ -255,8 +275,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                 self.report(true, Subject::Person(d), Reason::DuplicateId);
                 continue;
             }
-            let p = &self.desired[d];
-            let state = life(p, today, pre);
+            let state = life(&self.dp.status[d], today, pre);
             match self.account_of[d] {
                 EXCLUDED => {}
                 NONE => match state {
@@ -274,7 +293,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
 
     /// Lifecycle and field sync for a person with an account.
     fn linked_person(&mut self, d: usize, a: usize, state: Life) {
-        let account_active = self.actual[a].active;
+        let account_active = self.ap.status[a].active;
         self.planned[d] = a as u32;
         let active_after = match state {
             Life::Left(reason) => {
@@ -315,16 +334,8 @@ impl<'i, 'a> Reconciler<'i, 'a> {
 
     /// Source wins on owned fields: an `Update` with the fields that differ.
     fn update(&mut self, d: usize, a: usize) {
-        if self.use_fingerprints {
-            let (src, tgt) = (
-                self.input.source.fingerprints,
-                self.input.target.fingerprints,
-            );
-            if let (Some(s), Some(t)) = (src, tgt)
-                && s.get(d) == t.get(a)
-            {
-                return;
-            }
+        if self.dp.fingerprint[d] == self.ap.fingerprint[a] {
+            return;
         }
         let (p, acc) = (&self.desired[d], &self.actual[a]);
         let mut changes = Vec::new();
@@ -391,50 +402,63 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         claimed: &mut Map<u32, ()>,
     ) {
         let how = key.normalization();
-        // The small side: pending people with this key.
-        let mut index: Map<NormKey<'a>, u32> = map(pending.len());
+        let same = |a: &Person, b: &Person| match (key.value(a), key.value(b)) {
+            (Some(x), Some(y)) => normalized_eq(x, y, how),
+            _ => false,
+        };
+        let (dkeys, akeys) = (self.dp.key(key), self.ap.key(key));
+        // The small side: pending people with this key, by key hash.
+        let mut index: Map<u64, u32> = map(pending.len());
         for (i, &d) in pending.iter().enumerate() {
-            if done[i] {
+            let h = dkeys[d as usize];
+            if done[i] || h == 0 {
                 continue;
             }
-            if let Some(text) = key.value(&self.desired[d as usize]) {
-                // Two pending people with one key: the later (by id) is a
-                // duplicate of the first; the first is caught by the scan.
-                match index.entry(NormKey { text, how }) {
-                    Entry::Occupied(first) => {
+            // Two pending people with one key: the later (by id) is a
+            // duplicate of the first; the first is caught by the scan.
+            match index.entry(h) {
+                Entry::Occupied(first) => {
+                    let other = pending[*first.get() as usize] as usize;
+                    if same(&self.desired[other], &self.desired[d as usize]) {
                         done[i] = true;
-                        let other = pending[*first.get() as usize] as usize;
                         let reason = Reason::DuplicateInSource { key, other };
                         self.report(true, Subject::Person(d as usize), reason);
                     }
-                    Entry::Vacant(slot) => {
-                        slot.insert(i as u32);
-                    }
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(i as u32);
                 }
             }
         }
         if index.is_empty() {
             return;
         }
-        // Duplicates in the source: stream every source person past it.
+        // Duplicates in the source: stream every source key past it.
         let mut duplicate_of: Map<u32, u32> = map(0);
-        for (d, p) in self.desired.iter().enumerate() {
-            if let Some(text) = key.value(p)
-                && let Some(&i) = index.get(&NormKey { text, how })
-                && pending[i as usize] as usize != d
-            {
-                // Name the duplicate with the smallest id, whatever the order.
-                let slot = duplicate_of.entry(i).or_insert(d as u32);
-                if p.id < self.desired[*slot as usize].id {
-                    *slot = d as u32;
+        for (d, &h) in dkeys.iter().enumerate() {
+            if h == 0 {
+                continue;
+            }
+            if let Some(&i) = index.get(&h) {
+                let first = pending[i as usize] as usize;
+                let p = &self.desired[d];
+                if first != d && same(&self.desired[first], p) {
+                    // Name the duplicate with the smallest id, whatever the order.
+                    let slot = duplicate_of.entry(i).or_insert(d as u32);
+                    if p.id < self.desired[*slot as usize].id {
+                        *slot = d as u32;
+                    }
                 }
             }
         }
-        // Candidate accounts: stream every account past it.
+        // Candidate accounts: stream every account key past it.
         let mut candidates: Vec<(u32, u32)> = Vec::new();
-        for (a, acc) in self.actual.iter().enumerate() {
-            if let Some(text) = key.value(acc)
-                && let Some(&i) = index.get(&NormKey { text, how })
+        for (a, &h) in akeys.iter().enumerate() {
+            if h == 0 {
+                continue;
+            }
+            if let Some(&i) = index.get(&h)
+                && same(&self.desired[pending[i as usize] as usize], &self.actual[a])
             {
                 candidates.push((i, a as u32));
             }
@@ -529,43 +553,42 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         if !self.policy.owned.has(Field::ManagerId) || !self.policy.allowed.update {
             return;
         }
-        for d in 0..self.desired.len() {
+        let manager_of = self.dp.id_index.probe(&self.dp.manager);
+        // Compared through the prepared id keys: no record is touched unless
+        // it must be reported.
+        for (d, &manager) in manager_of.iter().enumerate() {
             let acct = self.planned[d];
             if acct == NONE || !self.active_after[d] {
                 continue;
             }
-            let p = &self.desired[d];
-            let want = match p
-                .manager_id
-                .as_deref()
-                .map(str::trim)
-                .filter(|m| !m.is_empty())
-            {
-                None => None,
-                Some(mid) => match self.desired_by_id.get(mid) {
-                    Some(&m) if self.planned[m as usize] != NONE => Some(m as usize),
+            let want = if self.dp.manager[d] == NO_KEY {
+                None
+            } else {
+                match manager {
+                    m if m != NO_MATCH
+                        && !self.duplicate_id[m as usize]
+                        && self.planned[m as usize] != NONE =>
+                    {
+                        Some(m as usize)
+                    }
                     _ => {
-                        let reason = Reason::ManagerOutOfScope(mid.into());
+                        let mid = self.desired[d].manager_id.as_deref().unwrap_or_default();
+                        let reason = Reason::ManagerOutOfScope(mid.trim().into());
                         self.report(false, Subject::Person(d), reason);
                         continue;
                     }
-                },
+                }
             };
             let current = match acct {
-                PLANNED => None,
-                a => self.actual[a as usize]
-                    .manager_id
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|m| !m.is_empty()),
+                PLANNED => NO_KEY,
+                a => self.ap.manager[a as usize],
             };
-            let same = match (want, current) {
-                (None, None) => true,
-                (Some(m), Some(cur)) => match self.planned[m] {
+            let same = match want {
+                None => current == NO_KEY,
+                Some(m) => match self.planned[m] {
                     PLANNED => false,
-                    ma => self.actual[ma as usize].id == cur,
+                    ma => current != NO_KEY && self.ap.id[ma as usize] == current,
                 },
-                _ => false,
             };
             if !same {
                 let manager_account = want
@@ -589,8 +612,12 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         }
         let (sgroups, tgroups) = (self.input.source.groups, self.input.target.groups);
         let mut sg_by_id: Map<&str, u32> = map(sgroups.len());
+        let mut sg_by_hash: Map<u64, u32> = map(sgroups.len());
         for (i, g) in sgroups.iter().enumerate() {
-            sg_by_id.entry(g.id.as_str()).or_insert(i as u32);
+            sg_by_id.entry(g.id.trim()).or_insert(i as u32);
+            sg_by_hash
+                .entry(Prepared::department_hash(&g.id))
+                .or_insert(i as u32);
         }
         let mut tg_by_id: Map<&str, u32> = map(tgroups.len());
         for (i, g) in tgroups.iter().enumerate() {
@@ -657,23 +684,33 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             if self.planned[d] == NONE || !self.active_after[d] {
                 continue;
             }
-            if let Some(dept) = p.department_id.as_deref()
-                && let Some(&s) = sg_by_id.get(dept.trim())
+            let h = self.dp.department[d];
+            if h != 0
+                && let Some(&s) = sg_by_hash.get(&h)
+                && p.department_id.as_deref().map(str::trim) == Some(sgroups[s as usize].id.trim())
             {
                 group_of_person[d] = target_of[s as usize];
             }
         }
         let mut present = vec![false; self.desired.len()];
+        // Members of owned groups → accounts, in one partitioned join.
+        let member_keys: Vec<Key> = tgroups
+            .iter()
+            .enumerate()
+            .filter(|(t, _)| owned[*t])
+            .flat_map(|(_, g)| g.members.iter().map(|m| key_of(Some(m))))
+            .collect();
+        let member_accounts = self.ap.id_index.probe(&member_keys);
+        let mut next_member = 0;
         for (t, g) in tgroups.iter().enumerate() {
             if !owned[t] {
                 continue;
             }
+            let accounts = &member_accounts[next_member..next_member + g.members.len()];
+            next_member += g.members.len();
             let mut remove = Vec::new();
-            for (m, member) in g.members.iter().enumerate() {
-                let owner = self
-                    .actual_by_id
-                    .get(member.as_str())
-                    .map(|&a| self.owner_of[a as usize]);
+            for (m, &a) in accounts.iter().enumerate() {
+                let owner = (a != NO_MATCH).then(|| self.owner_of[a as usize]);
                 match owner {
                     Some(d)
                         if (d as usize) < self.desired.len()
@@ -715,8 +752,8 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         if !self.policy.allowed.deactivate {
             return;
         }
-        for (a, acc) in self.actual.iter().enumerate() {
-            if self.owner_of[a] == VANISHED && acc.active {
+        for (a, status) in self.ap.status.iter().enumerate() {
+            if self.owner_of[a] == VANISHED && status.active {
                 self.phases[DEACTIVATIONS].push(Action::Deactivate {
                     account: a,
                     person: None,

@@ -9,7 +9,7 @@ mod support;
 
 use muster_core::{
     Action, ActionKind, CorrelationKey, Date, FieldValue, Gender, Group, GroupRef, Link, Person,
-    PlanError, Policy, Step,
+    PlanError, Policy, Prepared, PreparedLinks, Step,
 };
 use proptest::prelude::*;
 use support::World;
@@ -263,6 +263,23 @@ proptest! {
         shuffle_vec(&mut shuffled.teams, &mut rng);
         shuffle_vec(&mut shuffled.group_links, &mut rng);
         prop_assert_eq!(steps(&w), steps(&shuffled));
+    }
+
+    /// Prepared record hashes change nothing but speed.
+    #[test]
+    fn prepared_inputs_plan_the_same(seed in any::<u64>(), n in 0usize..25, m in 0usize..25) {
+        let w = world(seed, n, m);
+        let (dp, ap) = (
+            Prepared::new(&w.source, &w.policy),
+            Prepared::new(&w.target, &w.policy),
+        );
+        let links = PreparedLinks::new(&w.links);
+        let mut input = w.input();
+        input.source.prepared = Some(&dp);
+        input.target.prepared = Some(&ap);
+        input.prepared_links = Some(&links);
+        let prepared = muster_core::plan(&input).expect("plan").steps();
+        prop_assert_eq!(prepared, steps(&w));
     }
 
     /// (d) An incomplete source never yields a plan, hence no Deactivate.

@@ -1,0 +1,208 @@
+//! Per-record hashes, computed once when records are read.
+//!
+//! Planning a million people must not re-hash a million ids, emails and
+//! field sets every time. [`Prepared`] holds, for each record of one side:
+//!
+//! - the **fingerprint** of the fields the policy compares (change detection
+//!   with one integer comparison, see [`crate::fingerprint`]);
+//! - a 128-bit **id key** and **manager key** for the partitioned joins
+//!   (see [`crate::join`]);
+//! - a 64-bit hash of each normalised **correlation key** (employee number,
+//!   work email, personal email, login), so matching unlinked people streams
+//!   over dense integers instead of strings; hits are verified on the text;
+//! - a hash of the **department** id.
+//!
+//! The host computes it when a connector's read completes and may reuse it
+//! for every plan of the same policy; without it, [`plan`](crate::plan())
+//! prepares both sides itself (same result, more time).
+
+use alloc::vec::Vec;
+use core::hash::{BuildHasher, Hasher};
+
+use crate::date::Date;
+use crate::fingerprint::{fingerprint, set_id};
+use crate::join::{Index, Key, NO_KEY};
+use crate::model::{Link, Person};
+use crate::normalize::hash_normalized;
+use crate::policy::{CorrelationKey, Policy};
+
+const SEED_A: u64 = 0x0123_4567_89ab_cdef;
+const SEED_B: u64 = 0xfedc_ba98_7654_3210;
+const SEED_K: u64 = 0x6b65_7973_6b65_7973;
+
+/// The 128-bit join key of an id (or id reference); [`NO_KEY`] for none.
+pub(crate) fn key_of(id: Option<&str>) -> Key {
+    let Some(id) = id.map(str::trim).filter(|t| !t.is_empty()) else {
+        return NO_KEY;
+    };
+    let a = foldhash::fast::FixedState::with_seed(SEED_A).hash_one(id);
+    let b = foldhash::fast::FixedState::with_seed(SEED_B).hash_one(id);
+    if (a, b) == NO_KEY { (0, 1) } else { (a, b) }
+}
+
+/// The hash of a normalised correlation key; 0 for none.
+pub(crate) fn correlation_hash(key: CorrelationKey, p: &Person) -> u64 {
+    match key.value(p) {
+        None => 0,
+        Some(text) => {
+            let mut h = foldhash::fast::FixedState::with_seed(SEED_K).build_hasher();
+            hash_normalized(text, key.normalization(), &mut h);
+            h.finish().max(1)
+        }
+    }
+}
+
+/// A record's status and dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Status {
+    pub active: bool,
+    pub start: Option<Date>,
+    pub end: Option<Date>,
+}
+
+/// Join keys of the link table, computed when the links are loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedLinks {
+    pub(crate) source: Vec<Key>,
+    pub(crate) target: Vec<Key>,
+}
+
+impl PreparedLinks {
+    pub fn new(links: &[Link]) -> PreparedLinks {
+        PreparedLinks {
+            source: links.iter().map(|l| key_of(Some(&l.source_id))).collect(),
+            target: links.iter().map(|l| key_of(Some(&l.target_id))).collect(),
+        }
+    }
+
+    /// Whether this was prepared for `links`: same length, and the first and
+    /// last links hash alike (a cheap guard against handing in another set).
+    pub fn fits(&self, links: &[Link]) -> bool {
+        let ends = |i: usize| {
+            self.source[i] == key_of(Some(&links[i].source_id))
+                && self.target[i] == key_of(Some(&links[i].target_id))
+        };
+        self.source.len() == links.len() && (links.is_empty() || (ends(0) && ends(links.len() - 1)))
+    }
+}
+
+/// Per-record hashes of one side, for one policy. See the module docs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    set_id: u64,
+    pub(crate) fingerprint: Vec<u64>,
+    pub(crate) id: Vec<Key>,
+    /// The ids, partitioned for joins.
+    pub(crate) id_index: Index,
+    pub(crate) manager: Vec<Key>,
+    pub(crate) department: Vec<u64>,
+    /// What date gating needs, dense, so the planner's main pass never
+    /// touches the (large) records themselves.
+    pub(crate) status: Vec<Status>,
+    /// Indexed by `CorrelationKey as usize`.
+    pub(crate) keys: [Vec<u64>; 4],
+}
+
+const KEYS: [CorrelationKey; 4] = [
+    CorrelationKey::EmployeeNumber,
+    CorrelationKey::WorkEmail,
+    CorrelationKey::PersonalEmail,
+    CorrelationKey::Login,
+];
+
+impl Prepared {
+    /// Hashes `people` for plans made with `policy`.
+    pub fn new(people: &[Person], policy: &Policy) -> Prepared {
+        let fields = policy.compared_fields();
+        let dept = |p: &Person| match p.department_id.as_deref().map(str::trim) {
+            Some(d) if !d.is_empty() => foldhash::fast::FixedState::with_seed(SEED_A)
+                .hash_one(d)
+                .max(1),
+            _ => 0,
+        };
+        let id: Vec<Key> = people.iter().map(|p| key_of(Some(&p.id))).collect();
+        Prepared {
+            set_id: set_id(&fields),
+            fingerprint: people.iter().map(|p| fingerprint(p, &fields)).collect(),
+            id_index: Index::new(&id),
+            id,
+            manager: people
+                .iter()
+                .map(|p| key_of(p.manager_id.as_deref()))
+                .collect(),
+            department: people.iter().map(dept).collect(),
+            status: people
+                .iter()
+                .map(|p| Status {
+                    active: p.active,
+                    start: p.start_date,
+                    end: p.end_date,
+                })
+                .collect(),
+            keys: KEYS.map(|k| people.iter().map(|p| correlation_hash(k, p)).collect()),
+        }
+    }
+
+    /// Whether this was prepared for `len` records under `policy`.
+    pub fn fits(&self, len: usize, policy: &Policy) -> bool {
+        self.id.len() == len && self.set_id == set_id(&policy.compared_fields())
+    }
+
+    pub(crate) fn key(&self, key: CorrelationKey) -> &[u64] {
+        &self.keys[key as usize]
+    }
+
+    pub(crate) fn department_hash(text: &str) -> u64 {
+        foldhash::fast::FixedState::with_seed(SEED_A)
+            .hash_one(text.trim())
+            .max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Field;
+
+    #[test]
+    fn prepared_knows_its_policy_and_size() {
+        let people = [Person::new("1")];
+        let policy = Policy::default();
+        let prepared = Prepared::new(&people, &policy);
+        assert!(prepared.fits(1, &policy));
+        assert!(!prepared.fits(2, &policy));
+        let mut other = policy.clone();
+        other.owned.remove(&Field::JobTitle.into());
+        assert!(!prepared.fits(1, &other));
+    }
+
+    #[test]
+    fn keys_ignore_surrounding_space_and_absence_is_no_key() {
+        assert_eq!(key_of(Some(" 42 ")), key_of(Some("42")));
+        assert_ne!(key_of(Some("42")), key_of(Some("43")));
+        assert_eq!(key_of(Some("  ")), NO_KEY);
+        assert_eq!(key_of(None), NO_KEY);
+        let a = Person {
+            work_email: Some(" Ana@X.fr".into()),
+            ..Person::new("1")
+        };
+        let b = Person {
+            work_email: Some("ana@x.fr".into()),
+            ..Person::new("2")
+        };
+        let k = CorrelationKey::WorkEmail;
+        assert_eq!(correlation_hash(k, &a), correlation_hash(k, &b));
+        assert_eq!(correlation_hash(CorrelationKey::Login, &a), 0);
+        assert_eq!(
+            Prepared::department_hash(" d1"),
+            Prepared::new(
+                &[Person {
+                    department_id: Some("d1".into()),
+                    ..Person::new("x")
+                }],
+                &Policy::default()
+            )
+            .department[0]
+        );
+    }
+}
