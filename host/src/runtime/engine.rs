@@ -197,6 +197,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn default_budgets() {
+        let config = RuntimeConfig::default();
+        assert_eq!(config.memory_limit, 64 << 20);
+        assert!(config.cache_dir.is_none());
+        assert!(config.epoch_tick < config.call_timeout);
+    }
+
+    #[test]
     fn core_modules_are_recognised() {
         assert!(wasmparser_is_core_module(b"\0asm\x01\0\0\0"));
         assert!(!wasmparser_is_core_module(b"\0asm\x0d\0\x01\0"));
