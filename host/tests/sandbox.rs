@@ -68,6 +68,8 @@ fn panic_is_a_trap_and_poisons_only_that_instance() {
         PluginError::Trap { plugin, detail } => {
             assert_eq!(plugin, "fixture-misbehave");
             assert!(detail.contains("unreachable"), "{detail}");
+            // The guest's panic message, captured from its (private) stderr.
+            assert!(detail.contains("fixture panics on purpose"), "{detail}");
         }
         other => panic!("expected a trap, got {other:?}"),
     }

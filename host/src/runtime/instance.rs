@@ -73,10 +73,20 @@ impl PluginInstance {
                 plugin,
                 budget: self.config.call_timeout,
             },
-            _ => PluginError::Trap {
-                plugin,
-                detail: format!("{err:?}"),
-            },
+            _ => {
+                let state = self.store.data();
+                let stderr = state.stderr.text();
+                let detail = if stderr.is_empty() {
+                    format!("{err:?}")
+                } else {
+                    // The guest wrote this; it may echo anything it saw, so redact.
+                    format!(
+                        "{err:?}\nplugin stderr (tail):\n{}",
+                        state.http.redact(&stderr)
+                    )
+                };
+                PluginError::Trap { plugin, detail }
+            }
         }
     }
 

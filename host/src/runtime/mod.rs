@@ -17,6 +17,7 @@ mod instance;
 pub mod log;
 mod plugin;
 mod state;
+mod stderr;
 pub mod validate;
 
 pub use bindings::{

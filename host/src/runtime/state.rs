@@ -12,6 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::http::OutboundHttp;
 use super::log::LogSink;
+use super::stderr::StderrTail;
 
 /// The `T` of every `Store<T>` the runtime creates.
 pub struct HostState {
@@ -22,6 +23,8 @@ pub struct HostState {
     pub(crate) http: Arc<dyn OutboundHttp>,
     pub(crate) log: Arc<dyn LogSink>,
     pub(crate) limiter: Limiter,
+    /// The last few KiB the guest wrote to stderr (its panic message, say).
+    pub(crate) stderr: StderrTail,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -36,12 +39,14 @@ impl HostState {
         // Deliberately empty: `WasiCtx::builder()` grants no preopens, env or
         // args; sockets and name lookup are denied explicitly so a future
         // default change in wasmtime-wasi cannot open them.
+        let stderr = StderrTail::default();
         let mut builder = WasiCtx::builder();
         builder
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }));
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .stderr(stderr.clone());
         let wasi = builder.build();
         HostState {
             plugin,
@@ -49,6 +54,7 @@ impl HostState {
             http,
             log,
             limiter: Limiter::new(memory_limit),
+            stderr,
             wasi,
             table: ResourceTable::new(),
         }
