@@ -428,7 +428,7 @@ impl<'a> Plan<'a> {
             source_id: None,
             target_id: None,
             label: String::new(),
-            reason: action.reason().code(),
+            reason: action.reason().code().into(),
             explanation: String::new(),
             changes: Vec::new(),
             members: Vec::new(),
@@ -629,28 +629,40 @@ fn label(p: &Person) -> String {
 
 /// An action resolved to ids and values: what plan files and `--json` hold.
 #[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Step {
     pub kind: ActionKind,
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub source_id: Option<String>,
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     pub target_id: Option<String>,
     /// A human name for the subject.
     pub label: String,
     /// A stable code (see [`Reason::code`]).
-    pub reason: &'static str,
+    pub reason: String,
     /// The reason in plain language.
     pub explanation: String,
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
     pub changes: Vec<Change>,
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
     pub members: Vec<String>,
 }
 
 /// One field change: old value (target) → new value (source).
 #[derive(Debug, Clone, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Change {
     pub field: FieldRef,
     pub old: Option<FieldValue>,

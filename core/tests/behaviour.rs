@@ -714,3 +714,29 @@ fn dates_are_parsed_the_way_lucca_writes_them() {
         Date::from_ymd(2014, 9, 1).unwrap()
     );
 }
+
+#[test]
+fn plans_and_policies_serialise_for_plan_files_and_config() {
+    let mut w = World::new(leapsome());
+    w.source = vec![person("1", "Ana", "Lopez", "ana@acme.fr")];
+    w.sync();
+    w.source[0].job_title = Some("CTO".into());
+    let steps = w.plan().steps();
+    let json = serde_json::to_string(&steps).unwrap();
+    assert_eq!(
+        json,
+        r#"[{"kind":"update","source_id":"1","target_id":"acct-1","label":"Ana Lopez <ana@acme.fr>","reason":"owned_fields_differ","explanation":"source wins on owned fields","changes":[{"field":"job_title","old":null,"new":{"type":"text","value":"CTO"}}]}]"#
+    );
+    let back: Vec<muster_core::Step> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, steps);
+    let policy = leapsome();
+    let text = serde_json::to_string(&policy).unwrap();
+    let parsed: Policy = serde_json::from_str(&text).unwrap();
+    assert_eq!(parsed, policy);
+    // Config-style partial policies fill in defaults.
+    let partial: Policy =
+        serde_json::from_str(r#"{"owned":["given_name","e_formation"],"reactivate":true}"#)
+            .unwrap();
+    assert!(partial.owned.contains(&FieldRef::parse("e_formation")));
+    assert_eq!(partial.correlation, Policy::default().correlation);
+}
