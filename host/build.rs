@@ -21,7 +21,7 @@ fn main() {
         .expect("host/ has a parent")
         .to_path_buf();
     let plugins = root.join("plugins");
-    println!("cargo:rerun-if-changed={}", plugins.display());
+    watch(&plugins);
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
 
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -57,6 +57,23 @@ fn main() {
     }
     let dir = target_dir.join(TARGET).join("release");
     println!("cargo:rustc-env=MUSTER_PLUGIN_DIR={}", dir.display());
+}
+
+/// Re-run when anything under `plugins/` changes, except a `target/` there
+/// (`cargo clippy --manifest-path plugins/Cargo.toml`, as CI runs it, writes
+/// one, and cargo scans a watched directory recursively). So the top-level
+/// entries are watched one by one; a new crate also changes
+/// `plugins/Cargo.toml` (its `members`), which is watched.
+fn watch(plugins: &Path) {
+    let Ok(entries) = std::fs::read_dir(plugins) else {
+        println!("cargo:rerun-if-changed={}", plugins.display());
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name() != "target" {
+            println!("cargo:rerun-if-changed={}", entry.path().display());
+        }
+    }
 }
 
 /// Outer-build variables that must not configure the inner build.
