@@ -106,7 +106,15 @@ pub fn render_manifest(m: &Manifest, digest: &str) -> String {
         list(m.capabilities.iter().map(|c| c.to_string()).collect())
     );
     let _ = writeln!(out, "hosts:            {}", list(m.hosts.clone()));
-    let _ = writeln!(out, "config keys:");
+    let _ = writeln!(
+        out,
+        "config keys:{}",
+        if m.config_keys.is_empty() {
+            "      (none)"
+        } else {
+            ""
+        }
+    );
     for k in &m.config_keys {
         let _ = writeln!(
             out,
@@ -116,7 +124,15 @@ pub fn render_manifest(m: &Manifest, digest: &str) -> String {
             k.description
         );
     }
-    let _ = writeln!(out, "credential slots:");
+    let _ = writeln!(
+        out,
+        "credential slots:{}",
+        if m.credential_slots.is_empty() {
+            " (none)"
+        } else {
+            ""
+        }
+    );
     for s in &m.credential_slots {
         let _ = writeln!(
             out,

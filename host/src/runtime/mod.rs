@@ -36,3 +36,21 @@ pub use plugin::{Capabilities, Plugin};
 
 /// The contract version this host implements (`wit/`, `muster:connector@0.1.0`).
 pub const CONTRACT_VERSION: &str = "0.1.0";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engine (`muster` flows) moves instances to worker threads and shares
+    /// the runtime and loaded plugins between them.
+    #[test]
+    fn handles_are_thread_safe() {
+        fn send<T: Send>() {}
+        fn sync<T: Send + Sync>() {}
+        sync::<Runtime>();
+        sync::<Plugin>();
+        send::<PluginInstance>();
+        sync::<Capabilities>();
+        sync::<PluginError>();
+    }
+}
