@@ -3,13 +3,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::runtime::{
-    Capabilities, DenyAll, Manifest, MemoryLog, PluginError, Runtime, RuntimeConfig,
-};
+use crate::runtime::{Manifest, PluginError, Runtime, RuntimeConfig, check_contract};
 
 /// muster — keeps an HR system and the tools around it in agreement.
 #[derive(Debug, Parser)]
@@ -52,36 +49,65 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    match run(cli) {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
+    let outcome = run(cli);
+    print!("{}", outcome.stdout);
+    match outcome.error {
+        None => ExitCode::SUCCESS,
+        Some(e) => {
             eprintln!("error: {e}");
             ExitCode::from(1)
         }
     }
 }
 
-/// Runs a parsed command and returns what it prints.
-pub fn run(cli: Cli) -> Result<String, PluginError> {
+/// What a command printed, and whether it failed. A command may print
+/// something useful *and* fail (e.g. inspecting an incompatible plugin).
+#[derive(Debug)]
+pub struct Outcome {
+    /// Text for standard output.
+    pub stdout: String,
+    /// The failure, if any (exit code 1).
+    pub error: Option<PluginError>,
+}
+
+impl From<Result<String, PluginError>> for Outcome {
+    fn from(r: Result<String, PluginError>) -> Self {
+        match r {
+            Ok(stdout) => Outcome {
+                stdout,
+                error: None,
+            },
+            Err(e) => Outcome {
+                stdout: String::new(),
+                error: Some(e),
+            },
+        }
+    }
+}
+
+/// Runs a parsed command.
+pub fn run(cli: Cli) -> Outcome {
     match cli.command {
         Command::Plugin(PluginCommand::Inspect { file }) => inspect(&file),
     }
 }
 
-/// Loads the plugin with no network, instantiates it and renders its manifest.
-pub fn inspect(file: &std::path::Path) -> Result<String, PluginError> {
-    let runtime = Runtime::new(RuntimeConfig::default())?;
-    let plugin = runtime.load_file(file)?;
-    let caps = Capabilities {
-        name: None,
-        http: Arc::new(DenyAll),
-        log: Arc::new(MemoryLog::new()),
+/// Loads the plugin with no network, asks it to describe itself and renders
+/// the manifest. An incompatible contract version is shown, then reported as
+/// the command's error, so the operator sees both what the plugin is and why
+/// this host will not run it.
+pub fn inspect(file: &std::path::Path) -> Outcome {
+    let described = Runtime::new(RuntimeConfig::default())
+        .and_then(|runtime| runtime.load_file(file))
+        .and_then(|plugin| Ok((plugin.describe()?, plugin.digest().to_owned())));
+    let (manifest, digest) = match described {
+        Ok(d) => d,
+        Err(e) => return Err(e).into(),
     };
-    let instance = plugin.instantiate(caps)?;
-    Ok(render_manifest(instance.manifest(), plugin.digest()))
+    Outcome {
+        stdout: render_manifest(&manifest, &digest),
+        error: check_contract(&manifest.contract_version).err(),
+    }
 }
 
 /// Human-readable manifest, one fact per line.

@@ -23,3 +23,8 @@ pub fn fixture_good() -> PathBuf {
 pub fn fixture_misbehave() -> PathBuf {
     path("fixture-misbehave")
 }
+
+/// Test fixture: claims contract `0.2.0`, which this host must refuse.
+pub fn fixture_future() -> PathBuf {
+    path("fixture-future")
+}

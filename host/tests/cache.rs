@@ -72,3 +72,22 @@ fn not_a_component_is_a_clear_error() {
         "{err:?}"
     );
 }
+
+#[test]
+fn plugin_built_for_another_contract_version_is_incompatible() {
+    let rt = runtime(config());
+    let plugin = rt.load_file(muster::plugins::fixture_future()).unwrap();
+    let err = plugin
+        .instantiate(no_network())
+        .err()
+        .expect("must be refused");
+    match err {
+        muster::runtime::PluginError::Incompatible { reason } => {
+            assert!(
+                reason.contains("0.2.0") && reason.contains("0.1"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected incompatible, got {other:?}"),
+    }
+}

@@ -68,6 +68,25 @@ fn inspect_fails_cleanly_on_a_non_plugin() {
 }
 
 #[test]
+fn inspect_refuses_an_incompatible_contract() {
+    let path = muster::plugins::fixture_future();
+    let out = muster(&["plugin", "inspect", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("incompatible plugin") && stderr.contains("0.2.0"),
+        "{stderr}"
+    );
+    // The manifest is still shown, so the operator sees what the plugin is.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("name:             fixture-future\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("contract version: 0.2.0\n"), "{stdout}");
+}
+
+#[test]
 fn usage_errors_exit_with_2() {
     assert_eq!(muster(&["plugin"]).status.code(), Some(2));
     assert_eq!(muster(&["frobnicate"]).status.code(), Some(2));

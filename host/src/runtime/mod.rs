@@ -32,7 +32,7 @@ pub use log::{LogLine, LogSink, MemoryLog, StderrLog};
 
 pub use engine::{Runtime, RuntimeConfig};
 pub use instance::PluginInstance;
-pub use plugin::{Capabilities, Plugin};
+pub use plugin::{Capabilities, Plugin, check_contract};
 
 /// The contract version this host implements (`wit/`, `muster:connector@0.1.0`).
 pub const CONTRACT_VERSION: &str = "0.1.0";

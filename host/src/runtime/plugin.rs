@@ -7,11 +7,12 @@ use std::sync::Arc;
 use wasmtime::Store;
 
 use super::bindings::ConnectorPluginPre;
+use super::bindings::Manifest;
 use super::cache::Loaded;
 use super::engine::RuntimeConfig;
 use super::http::{DenyAll, OutboundHttp};
 use super::instance::PluginInstance;
-use super::log::{LogSink, StderrLog};
+use super::log::{LogSink, MemoryLog, StderrLog};
 use super::state::HostState;
 use super::{CONTRACT_VERSION, PluginError};
 
@@ -62,6 +63,27 @@ impl Plugin {
     /// Creates a fresh instance in its own store, calls `describe`, and checks
     /// the contract version. The manifest's name attributes logs and HTTP.
     pub fn instantiate(&self, caps: Capabilities) -> Result<PluginInstance, PluginError> {
+        self.instantiate_inner(caps, true)
+    }
+
+    /// The plugin's manifest, from a throw-away instance with no network,
+    /// *without* the contract-version check — for `muster plugin inspect`,
+    /// which shows an incompatible plugin rather than refusing to describe it.
+    pub fn describe(&self) -> Result<Manifest, PluginError> {
+        let caps = Capabilities {
+            name: None,
+            http: Arc::new(DenyAll),
+            log: Arc::new(MemoryLog::new()),
+        };
+        let instance = self.instantiate_inner(caps, false)?;
+        Ok(instance.manifest().clone())
+    }
+
+    fn instantiate_inner(
+        &self,
+        caps: Capabilities,
+        checked: bool,
+    ) -> Result<PluginInstance, PluginError> {
         let engine = self.pre.engine();
         let label = caps.name;
         let state = HostState::new(
@@ -88,7 +110,9 @@ impl Plugin {
         };
         instance.bindings = Some(bindings);
         let manifest = instance.call(|b, s| b.muster_connector_connector().call_describe(s))?;
-        check_contract(&manifest.contract_version)?;
+        if checked {
+            check_contract(&manifest.contract_version)?;
+        }
         instance.name = label.unwrap_or_else(|| manifest.name.clone());
         let data = instance.store.data_mut();
         data.plugin = instance.name.clone();
@@ -103,7 +127,7 @@ impl Plugin {
 }
 
 /// Accepts any `0.1.x` (additive minor versions, see DESIGN.md §3).
-fn check_contract(version: &str) -> Result<(), PluginError> {
+pub fn check_contract(version: &str) -> Result<(), PluginError> {
     let mut parts = version.trim().split('.');
     match (parts.next(), parts.next()) {
         (Some("0"), Some("1")) => Ok(()),
