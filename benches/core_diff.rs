@@ -35,22 +35,15 @@ fn sizes() -> Vec<usize> {
 }
 
 fn bench_plan(c: &mut Criterion) {
-    let mut group = c.benchmark_group("plan");
-    for &n in &sizes() {
-        let (tenant, _) = Tenant::new(n, CHURN_PER_MILLE, false);
-        let input = tenant.input();
-        group.throughput(Throughput::Elements(n as u64));
-        group.sample_size(if n >= 1_000_000 { 10 } else { 30 });
-        group.measurement_time(Duration::from_secs(if n >= 100_000 { 8 } else { 4 }));
-        group.bench_function(BenchmarkId::from_parameter(n), |b| {
-            b.iter(|| black_box(muster_core::plan(black_box(&input)).expect("plan").counts()))
-        });
-    }
-    group.finish();
+    plan_group(c, "plan", false);
+    plan_group(c, "plan_with_teams", true);
+}
 
-    let mut group = c.benchmark_group("plan_with_teams");
+/// `plan` at every size; with `teams`, departments are mirrored as teams.
+fn plan_group(c: &mut Criterion, name: &str, teams: bool) {
+    let mut group = c.benchmark_group(name);
     for &n in &sizes() {
-        let (tenant, _) = Tenant::new(n, CHURN_PER_MILLE, true);
+        let (tenant, _) = Tenant::new(n, CHURN_PER_MILLE, teams);
         let input = tenant.input();
         group.throughput(Throughput::Elements(n as u64));
         group.sample_size(if n >= 1_000_000 { 10 } else { 30 });
