@@ -1,0 +1,52 @@
+//! HTTP simulators of the vendor APIs muster talks to, so anyone can run muster or develop a
+//! connector without credentials, and so end-to-end tests exercise real HTTP on loopback.
+//!
+//! # Design
+//!
+//! - **One simulator per vendor tenant.** [`LuccaSim::start`] binds `127.0.0.1:0`, serves the
+//!   routes described in `shared/API-NOTES.md` from a small pool of worker threads
+//!   ([`server`]), and stops when dropped. Its state (the [`Tenant`]) sits behind a mutex so a
+//!   test can read or change it between two syncs ([`LuccaSim::with_tenant`]).
+//! - **Simulated time.** Everything time-related (the 50 requests / 60 s rate limit, the 408
+//!   timeout, injected latency, `modifiedAt` of writes, "former employee") runs on a
+//!   [`SimClock`]: `time_scale` simulated seconds pass per real second, so a test can go
+//!   through several rate-limit windows in milliseconds. Durations reported to clients
+//!   (`Retry-After`) and recorded in the [`RequestLog`] are in **simulated** seconds.
+//! - **Deterministic.** [`Tenant::generate`] builds the same tenant from the same seed, and
+//!   faults ([`Fault`]) are keyed on the request's sequence number, never on chance.
+//! - **Never panics on input.** A malformed request gets a Lucca-like JSON error
+//!   (`{"status":400,"message":"…"}`) naming what is wrong.
+//!
+//! The binary (`cargo run -p muster-sandbox -- --employees 1000`) starts the simulators, prints
+//! their URLs and API key, and writes a ready `muster.sandbox.toml`.
+
+pub mod clock;
+pub mod datetime;
+pub mod lucca;
+pub mod rng;
+pub mod server;
+pub mod tenant;
+
+pub use clock::SimClock;
+pub use lucca::{
+    ApiKey, Fault, FaultKind, LuccaOptions, LuccaSim, Permission, RateLimit, RequestLog,
+    RequestRecord,
+};
+pub use tenant::{
+    Department, Establishment, ExtDefinition, ExtKind, Occurrence, Role, Tenant, User,
+};
+
+/// Errors of the sandbox itself (not of the simulated API, which answers HTTP errors).
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The listening socket could not be bound.
+    #[error("cannot bind the simulator on 127.0.0.1: {0}")]
+    Bind(String),
+    /// Writing the generated config failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,78 @@
+//! `muster-sandbox`: starts a simulated Lucca tenant on loopback, prints its URL and API key,
+//! writes a ready `muster.sandbox.toml`, and serves until interrupted (or exits at once with
+//! `--once`, for scripts and tests).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use muster_sandbox::{LuccaOptions, LuccaSim, SandboxError, Tenant};
+
+/// Simulated vendor APIs for trying muster without credentials.
+#[derive(Debug, Parser)]
+#[command(name = "muster-sandbox", version)]
+struct Args {
+    /// Employees in the generated Lucca tenant.
+    #[arg(long, default_value_t = 100)]
+    employees: usize,
+    /// Seed of the tenant generator (same seed, same tenant).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Directory where `muster.sandbox.toml` is written.
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
+    /// Simulated seconds per real second (rate limit windows, timeouts).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Print and write the config, then exit instead of serving.
+    #[arg(long, alias = "check")]
+    once: bool,
+}
+
+const CONFIG_FILE: &str = "muster.sandbox.toml";
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("muster-sandbox: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), SandboxError> {
+    let options = LuccaOptions {
+        time_scale: args.time_scale,
+        ..LuccaOptions::default()
+    };
+    let lucca = LuccaSim::start(Tenant::generate(args.seed, args.employees), options)?;
+    let path = args.out.join(CONFIG_FILE);
+    let config = format!(
+        "# Written by muster-sandbox: a simulated Lucca tenant of {} employees (seed {}).\n\
+         # Run `export LUCCA_API_KEY={}` first.\n\n\
+         [connections.lucca]\n\
+         plugin = \"lucca\"\n\
+         settings = {{ base_url = \"{}\" }}\n\
+         secret = {{ env = \"LUCCA_API_KEY\" }}\n",
+        args.employees,
+        args.seed,
+        lucca.api_key(),
+        lucca.base_url(),
+    );
+    std::fs::write(&path, config).map_err(|source| SandboxError::Write {
+        path: path.display().to_string(),
+        source,
+    })?;
+    println!("lucca: {}", lucca.base_url());
+    println!("export LUCCA_API_KEY={}", lucca.api_key());
+    println!("config: {}", path.display());
+    if args.once {
+        return Ok(());
+    }
+    println!("serving; Ctrl-C to stop");
+    loop {
+        std::thread::park();
+    }
+}

@@ -1,0 +1,158 @@
+//! The HTTP plumbing shared by every simulator: a `tiny_http` server on `127.0.0.1:0` served
+//! by a few worker threads, translating to and from plain request/response values so the
+//! simulators themselves are pure functions of (state, request) that never touch sockets.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crate::SandboxError;
+
+/// Worker threads per simulator: enough for a connector's few parallel requests plus a
+/// request sleeping through injected latency.
+const WORKERS: usize = 4;
+
+/// Bodies above this size are refused with 413, like the real APIs.
+pub const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// An incoming request, already read.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// Path and query, as sent (`/api/v3/users?fields=id`).
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The body was larger than [`MAX_BODY`] and was not read entirely.
+    pub body_too_large: bool,
+}
+
+impl Request {
+    /// First header with this name (case-insensitive), as sent (not trimmed).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A response to send.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A JSON response.
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Response {
+            status,
+            headers: vec![(
+                "Content-Type".into(),
+                "application/json; charset=utf-8".into(),
+            )],
+            body: value.to_string().into_bytes(),
+        }
+    }
+}
+
+/// What a simulator does with a request; called concurrently from the worker threads.
+pub type Handler = dyn Fn(&Request) -> Response + Send + Sync;
+
+/// A running HTTP server; stops its workers when dropped.
+pub struct Server {
+    inner: Arc<tiny_http::Server>,
+    port: u16,
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds `127.0.0.1:0` and starts serving with `handler`.
+    pub fn start(handler: Arc<Handler>) -> Result<Self, SandboxError> {
+        let inner = tiny_http::Server::http("127.0.0.1:0")
+            .map_err(|e| SandboxError::Bind(e.to_string()))?;
+        let port = inner
+            .server_addr()
+            .to_ip()
+            .map(|a| a.port())
+            .ok_or_else(|| SandboxError::Bind("not an IP listener".into()))?;
+        let inner = Arc::new(inner);
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = (0..WORKERS)
+            .map(|_| {
+                let (inner, stop, handler) = (inner.clone(), stop.clone(), handler.clone());
+                std::thread::spawn(move || serve(&inner, &stop, &*handler))
+            })
+            .collect();
+        Ok(Server {
+            inner,
+            port,
+            stop,
+            workers,
+        })
+    }
+
+    /// The bound port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Each unblock wakes one worker stuck in recv().
+        for _ in &self.workers {
+            self.inner.unblock();
+        }
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+fn serve(server: &tiny_http::Server, stop: &AtomicBool, handler: &Handler) {
+    while !stop.load(Ordering::SeqCst) {
+        let Ok(mut raw) = server.recv() else { continue };
+        let mut body = Vec::new();
+        let reader = raw.as_reader();
+        let read = reader.take(MAX_BODY as u64 + 1).read_to_end(&mut body);
+        let request = Request {
+            method: raw.method().as_str().to_ascii_uppercase(),
+            url: raw.url().to_string(),
+            headers: raw
+                .headers()
+                .iter()
+                .map(|h| {
+                    (
+                        h.field.as_str().as_str().to_string(),
+                        h.value.as_str().to_string(),
+                    )
+                })
+                .collect(),
+            body_too_large: body.len() > MAX_BODY,
+            body,
+        };
+        let response = if read.is_err() {
+            Response::json(
+                400,
+                &serde_json::json!({"status": 400, "message": "unreadable body"}),
+            )
+        } else {
+            handler(&request)
+        };
+        let mut out =
+            tiny_http::Response::from_data(response.body).with_status_code(response.status);
+        for (name, value) in response.headers {
+            if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+                out.add_header(h);
+            }
+        }
+        let _ = raw.respond(out);
+    }
+}
