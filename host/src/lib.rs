@@ -17,6 +17,8 @@
 //!   each: [`runtime::http`] (delegates every request to `muster-outbound`,
 //!   which owns the allow-list, rate limits and credential injection — the
 //!   secret never enters plugin memory) and [`runtime::log`].
+//! - [`store`] — the state database (one SQLite file): flows, links, runs,
+//!   the action journal, watermarks, held plans, audit log.
 //! - [`cli`] — the `muster` command line (`muster plugin inspect FILE.wasm`).
 //!
 //! Business rules live in `muster-core`; this crate holds none.
@@ -46,3 +48,4 @@
 pub mod cli;
 pub mod plugins;
 pub mod runtime;
+pub mod store;

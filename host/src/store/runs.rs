@@ -1,0 +1,240 @@
+//! Runs: one row per sync of a flow, from `begin_run` to `finish_run`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rusqlite::{OptionalExtension, params};
+
+use super::journal::{JournalEntry, entries_of_run};
+use super::{Context, Store, StoreError, parse_enum, time};
+
+/// A run's row id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunId(pub i64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Schedule,
+    Manual,
+    Webhook,
+    /// A single-record run ("test the sync from this talent's record").
+    Single,
+}
+
+impl Trigger {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+            Trigger::Webhook => "webhook",
+            Trigger::Single => "single",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Trigger> {
+        [
+            Trigger::Schedule,
+            Trigger::Manual,
+            Trigger::Webhook,
+            Trigger::Single,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
+/// Where a run stands. Only `Running` can be finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    /// Applied (individual actions may have failed: see the journal).
+    Done,
+    /// Could not complete (e.g. a read failed).
+    Failed,
+    /// The guard held the plan; see [`Store::held_plan`].
+    Held,
+    /// Interrupted: the process died, or the run was stopped.
+    Aborted,
+}
+
+impl RunStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Done => "done",
+            RunStatus::Failed => "failed",
+            RunStatus::Held => "held",
+            RunStatus::Aborted => "aborted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        [
+            RunStatus::Running,
+            RunStatus::Done,
+            RunStatus::Failed,
+            RunStatus::Held,
+            RunStatus::Aborted,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A run's counters (`"create" → 12`, `"failed" → 1` …), stored as a JSON
+/// object. Free-form keys so the engine can count what it needs.
+pub type RunCounts = BTreeMap<String, u64>;
+
+/// One run, for `muster history`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    pub id: RunId,
+    pub flow: String,
+    pub trigger: Trigger,
+    pub status: RunStatus,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub counts: RunCounts,
+    pub error: Option<String>,
+    /// The run's journal, in step order.
+    pub journal: Vec<JournalEntry>,
+}
+
+impl Store {
+    /// Starts a run of `flow` (status `running`), committed.
+    pub fn begin_run(&mut self, flow: &str, trigger: Trigger) -> Result<RunId, StoreError> {
+        let flow_id = Store::flow_id(&self.conn, flow)?;
+        self.conn
+            .execute(
+                r#"INSERT INTO runs (flow_id, started_at, status, "trigger")
+                   VALUES (?1, ?2, 'running', ?3)"#,
+                params![flow_id, time::now(), trigger.as_str()],
+            )
+            .context(|| format!("flow `{flow}`: starting a run"))?;
+        Ok(RunId(self.conn.last_insert_rowid()))
+    }
+
+    /// Finishes a running run with its final status, counters and error.
+    pub fn finish_run(
+        &mut self,
+        run: RunId,
+        status: RunStatus,
+        counts: &RunCounts,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let counts = serde_json::to_string(counts)
+            .context(|| format!("run {run}: serialising its counts"))?;
+        let tx = self.write_tx(|| format!("run {run}: finishing it"))?;
+        let (flow, current) = run_state(&tx, run)?;
+        if current != RunStatus::Running {
+            return Err(StoreError::RunFinished {
+                run,
+                flow,
+                status: current,
+            });
+        }
+        tx.execute(
+            "UPDATE runs SET status = ?2, finished_at = ?3, counts = ?4, error = ?5 WHERE id = ?1",
+            params![run.0, status.as_str(), time::now(), counts, error],
+        )
+        .context(|| format!("flow `{flow}`: finishing run {run}"))?;
+        tx.commit()
+            .context(|| format!("flow `{flow}`: committing the end of run {run}"))
+    }
+
+    /// Runs of `flow` still `running`: when no other process is syncing the
+    /// flow, these died. The engine marks them `aborted` after resolving
+    /// their journal.
+    pub fn unfinished_runs(&self, flow: &str) -> Result<Vec<RunId>, StoreError> {
+        let flow_id = Store::flow_id(&self.conn, flow)?;
+        let ctx = || format!("flow `{flow}`: listing unfinished runs");
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id FROM runs WHERE flow_id = ?1 AND status = 'running' ORDER BY id")
+            .context(ctx)?;
+        let ids = stmt
+            .query_map([flow_id], |r| r.get(0).map(RunId))
+            .context(ctx)?;
+        ids.collect::<Result<_, _>>().context(ctx)
+    }
+
+    /// The last `limit` runs of `flow`, newest first, each with its journal.
+    pub fn history(&self, flow: &str, limit: usize) -> Result<Vec<RunSummary>, StoreError> {
+        let flow_id = Store::flow_id(&self.conn, flow)?;
+        let ctx = || format!("flow `{flow}`: reading history");
+        let mut stmt = self
+            .conn
+            .prepare(
+                r#"SELECT id, "trigger", status, started_at, finished_at, counts, error
+                   FROM runs WHERE flow_id = ?1 ORDER BY id DESC LIMIT ?2"#,
+            )
+            .context(ctx)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![flow_id, limit], |r| {
+                Ok((
+                    RunId(r.get(0)?),
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .context(ctx)?
+            .collect::<Result<Vec<_>, _>>()
+            .context(ctx)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, trigger, status, started_at, finished_at, counts, error) in rows {
+            let counts = match counts {
+                Some(c) => serde_json::from_str(&c)
+                    .context(|| format!("flow `{flow}`: counts of run {id}"))?,
+                None => RunCounts::new(),
+            };
+            out.push(RunSummary {
+                id,
+                flow: flow.into(),
+                trigger: parse_enum("runs.trigger", trigger, Trigger::parse)?,
+                status: parse_enum("runs.status", status, RunStatus::parse)?,
+                started_at,
+                finished_at,
+                counts,
+                error,
+                journal: entries_of_run(&self.conn, id)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A run's flow name and status.
+pub(crate) fn run_state(
+    conn: &rusqlite::Connection,
+    run: RunId,
+) -> Result<(String, RunStatus), StoreError> {
+    let row: Option<(String, String)> = conn
+        .query_row(
+            "SELECT flows.name, runs.status FROM runs JOIN flows ON flows.id = runs.flow_id
+             WHERE runs.id = ?1",
+            [run.0],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .context(|| format!("run {run}: looking it up"))?;
+    let (flow, status) = row.ok_or(StoreError::UnknownRun(run))?;
+    Ok((flow, parse_enum("runs.status", status, RunStatus::parse)?))
+}

@@ -1,0 +1,152 @@
+//! The schema, as an ordered list of migrations keyed by `PRAGMA user_version`.
+//!
+//! Migration *n* (1-based) takes a database from `user_version = n - 1` to
+//! `n`. Each one runs in its own `BEGIN IMMEDIATE` transaction together with
+//! the `user_version` bump, so a crash mid-migration leaves the database at
+//! the previous version, never half-migrated. Migrations are append-only:
+//! once released, a migration's SQL never changes — a fix is a new migration.
+//!
+//! A database whose `user_version` is *higher* than [`SCHEMA_VERSION`] was
+//! written by a newer muster; it is refused rather than downgraded, because
+//! this code cannot know what the newer columns mean.
+//!
+//! Invariants the schema enforces (so a bug in the engine cannot break them):
+//! - a source record is linked to at most one target record per flow and kind,
+//!   and a target record to at most one source record
+//!   (`UNIQUE(flow_id, kind, source_id)`, `UNIQUE(flow_id, kind, target_id)`);
+//! - a journal entry's `seq` is unique within its run;
+//! - enumerations (`status`, `trigger`, `state`, `kind`, `side`) are checked;
+//! - at most one held plan per flow awaits approval (partial unique index);
+//! - rows point at existing flows and runs (`foreign_keys = ON`).
+//!
+//! No column is meant for a secret: credentials live in the environment or a
+//! file named by the config, never here (a test checks the column names).
+
+/// One schema step.
+pub(crate) struct Migration {
+    /// Short name, for error messages.
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// The schema version this build writes. Databases at a lower version are
+/// upgraded in place on open; higher ones are refused.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Every migration, oldest first. Index `i` produces version `i + 1`.
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "flows, links, runs, journal",
+        sql: V1,
+    },
+    Migration {
+        name: "watermarks, held plans, audit, webhook inbox",
+        sql: V2,
+    },
+];
+
+/// Version 1: what a sync needs to remember what it did.
+pub(crate) const V1: &str = r#"
+CREATE TABLE flows (
+    id                INTEGER PRIMARY KEY,
+    name              TEXT NOT NULL UNIQUE,
+    source_connection TEXT NOT NULL,
+    target_connection TEXT NOT NULL,
+    created_at        TEXT NOT NULL
+);
+
+CREATE TABLE links (
+    id         INTEGER PRIMARY KEY,
+    flow_id    INTEGER NOT NULL REFERENCES flows(id),
+    kind       TEXT NOT NULL CHECK (kind IN ('person', 'group')),
+    source_id  TEXT NOT NULL,
+    target_id  TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (flow_id, kind, source_id),
+    UNIQUE (flow_id, kind, target_id)
+);
+
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY,
+    flow_id     INTEGER NOT NULL REFERENCES flows(id),
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    status      TEXT NOT NULL
+                CHECK (status IN ('running', 'done', 'failed', 'held', 'aborted')),
+    "trigger"   TEXT NOT NULL
+                CHECK ("trigger" IN ('schedule', 'manual', 'webhook', 'single')),
+    counts      TEXT,
+    error       TEXT
+);
+CREATE INDEX runs_by_flow ON runs (flow_id, id);
+
+CREATE TABLE journal (
+    id                  INTEGER PRIMARY KEY,
+    run_id              INTEGER NOT NULL REFERENCES runs(id),
+    seq                 INTEGER NOT NULL,
+    kind                TEXT NOT NULL,
+    source_id           TEXT,
+    target_id           TEXT,
+    step                TEXT NOT NULL,
+    state               TEXT NOT NULL
+                        CHECK (state IN ('intent', 'done', 'failed', 'unknown')),
+    error               TEXT,
+    produced_target_id  TEXT,
+    created_at          TEXT NOT NULL,
+    resolved_at         TEXT,
+    UNIQUE (run_id, seq)
+);
+-- Recovery looks for intents only: keep that lookup small.
+CREATE INDEX journal_pending ON journal (state) WHERE state = 'intent';
+"#;
+
+/// Version 2: incremental reads, the guard's held plans, the audit log and
+/// the webhook inbox.
+pub(crate) const V2: &str = r#"
+CREATE TABLE watermarks (
+    flow_id    INTEGER NOT NULL REFERENCES flows(id),
+    side       TEXT NOT NULL CHECK (side IN ('source', 'target')),
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (flow_id, side, key)
+);
+
+CREATE TABLE held_plans (
+    id              INTEGER PRIMARY KEY,
+    flow_id         INTEGER NOT NULL REFERENCES flows(id),
+    run_id          INTEGER NOT NULL REFERENCES runs(id),
+    created_at      TEXT NOT NULL,
+    plan            TEXT NOT NULL,
+    snapshot_digest TEXT NOT NULL,
+    breaches        TEXT NOT NULL,
+    approved_at     TEXT,
+    approved_by     TEXT,
+    superseded_at   TEXT
+);
+CREATE UNIQUE INDEX held_plans_one_pending ON held_plans (flow_id)
+    WHERE approved_at IS NULL AND superseded_at IS NULL;
+
+CREATE TABLE audit (
+    id      INTEGER PRIMARY KEY,
+    ts      TEXT NOT NULL,
+    flow_id INTEGER REFERENCES flows(id),
+    run_id  INTEGER REFERENCES runs(id),
+    what    TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    before  TEXT,
+    after   TEXT
+);
+CREATE INDEX audit_by_flow ON audit (flow_id, id);
+
+CREATE TABLE webhook_inbox (
+    id           INTEGER PRIMARY KEY,
+    flow_id      INTEGER NOT NULL REFERENCES flows(id),
+    received_at  TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    processed_at TEXT,
+    outcome      TEXT
+);
+CREATE INDEX webhook_inbox_pending ON webhook_inbox (flow_id, id)
+    WHERE processed_at IS NULL;
+"#;
