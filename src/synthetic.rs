@@ -50,6 +50,12 @@ const TITLES: &[&str] = &[
 const GIVEN: &[&str] = &["Ana", "Élodie", "Jean", "Zoë", "Mehmet", "Sofia", "Luc"];
 const FAMILY: &[&str] = &["Lopez", "Martin", "Dubois", "Müller", "Nguyen", "Rossi"];
 
+/// Person `i`'s department: spread so that churned people (every
+/// `stride`-th) land in many departments, not one.
+fn department_of(i: usize) -> usize {
+    (i / 100 + i) % DEPARTMENTS
+}
+
 impl Tenant {
     /// `n` people with `churn_per_mille` ‰ of them changed since the last
     /// sync (10 ‰ = 1 %), split evenly across creates, updates,
@@ -86,7 +92,7 @@ impl Tenant {
         let mut target = Vec::with_capacity(n);
         let mut links = Vec::with_capacity(n);
         for i in 0..n {
-            let dept = i % DEPARTMENTS;
+            let dept = department_of(i);
             let person = Person {
                 employee_number: Some(format!("E{i:07}")),
                 given_name: Some(GIVEN[i % GIVEN.len()].into()),
@@ -149,7 +155,7 @@ impl Tenant {
             // Members as the last sync left them: every active linked account.
             for account in target.iter().filter(|a| a.active) {
                 let i: usize = account.id["acct-".len()..].parse().unwrap_or(0);
-                teams[i % DEPARTMENTS].members.push(account.id.clone());
+                teams[department_of(i)].members.push(account.id.clone());
             }
             let links = (0..DEPARTMENTS)
                 .map(|d| Link::new(format!("d{d}"), format!("team-{d}")))
@@ -159,7 +165,7 @@ impl Tenant {
             (Vec::new(), Vec::new())
         };
         let source_fp = Prepared::new(&source, &policy);
-        let target_fp = Prepared::new(&target, &policy);
+        let target_fp = Prepared::new(&target, &policy).with_groups(&teams);
         let links_prepared = PreparedLinks::new(&links);
         let tenant = Tenant {
             source,

@@ -10,7 +10,10 @@
 //! - a 64-bit hash of each normalised **correlation key** (employee number,
 //!   work email, personal email, login), so matching unlinked people streams
 //!   over dense integers instead of strings; hits are verified on the text;
-//! - a hash of the **department** id.
+//! - a 128-bit key of the **department** id;
+//! - optionally ([`Prepared::with_groups`]), which of the side's records
+//!   each group member is: membership is a property of the target snapshot
+//!   alone, so it is joined once, when the snapshot is read.
 //!
 //! The host computes it when a connector's read completes and may reuse it
 //! for every plan of the same policy; without it, [`plan`](crate::plan())
@@ -22,7 +25,7 @@ use core::hash::{BuildHasher, Hasher};
 use crate::date::Date;
 use crate::fingerprint::{fingerprint, set_id};
 use crate::join::{Index, Key, NO_KEY};
-use crate::model::{Link, Person};
+use crate::model::{Group, Link, Person};
 use crate::normalize::hash_normalized;
 use crate::policy::{CorrelationKey, Policy};
 
@@ -95,7 +98,11 @@ pub struct Prepared {
     /// The ids, partitioned for joins.
     pub(crate) id_index: Index,
     pub(crate) manager: Vec<Key>,
-    pub(crate) department: Vec<u64>,
+    pub(crate) department: Vec<Key>,
+    /// For every group member (flattened in group order), the index of its
+    /// record or `NO_MATCH`; with each group's member count, to check they
+    /// fit the groups planned.
+    pub(crate) members: Option<(Vec<usize>, Vec<u32>)>,
     /// What date gating needs, dense, so the planner's main pass never
     /// touches the (large) records themselves.
     pub(crate) status: Vec<Status>,
@@ -114,12 +121,7 @@ impl Prepared {
     /// Hashes `people` for plans made with `policy`.
     pub fn new(people: &[Person], policy: &Policy) -> Prepared {
         let fields = policy.compared_fields();
-        let dept = |p: &Person| match p.department_id.as_deref().map(str::trim) {
-            Some(d) if !d.is_empty() => foldhash::fast::FixedState::with_seed(SEED_A)
-                .hash_one(d)
-                .max(1),
-            _ => 0,
-        };
+        let dept = |p: &Person| key_of(p.department_id.as_deref());
         let id: Vec<Key> = people.iter().map(|p| key_of(Some(&p.id))).collect();
         Prepared {
             set_id: set_id(&fields),
@@ -131,6 +133,7 @@ impl Prepared {
                 .map(|p| key_of(p.manager_id.as_deref()))
                 .collect(),
             department: people.iter().map(dept).collect(),
+            members: None,
             status: people
                 .iter()
                 .map(|p| Status {
@@ -152,10 +155,33 @@ impl Prepared {
         &self.keys[key as usize]
     }
 
-    pub(crate) fn department_hash(text: &str) -> u64 {
-        foldhash::fast::FixedState::with_seed(SEED_A)
-            .hash_one(text.trim())
-            .max(1)
+    /// Resolves the members of `groups` (the same groups the plan gets) to
+    /// this side's records.
+    pub fn with_groups(mut self, groups: &[Group]) -> Prepared {
+        let counts = groups.iter().map(|g| g.members.len()).collect();
+        self.members = Some((counts, self.resolve_members(groups)));
+        self
+    }
+
+    /// For every member of `groups`, flattened, its record index or
+    /// `NO_MATCH`.
+    pub(crate) fn resolve_members(&self, groups: &[Group]) -> Vec<u32> {
+        let keys: Vec<Key> = groups
+            .iter()
+            .flat_map(|g| g.members.iter().map(|m| key_of(Some(m))))
+            .collect();
+        self.id_index.probe(&keys)
+    }
+
+    /// The resolved members, when prepared for exactly these groups.
+    pub(crate) fn members_of(&self, groups: &[Group]) -> Option<&[u32]> {
+        let (counts, members) = self.members.as_ref()?;
+        let fits = counts.len() == groups.len()
+            && counts
+                .iter()
+                .zip(groups)
+                .all(|(n, g)| *n == g.members.len());
+        fits.then_some(members.as_slice())
     }
 }
 
@@ -194,7 +220,7 @@ mod tests {
         assert_eq!(correlation_hash(k, &a), correlation_hash(k, &b));
         assert_eq!(correlation_hash(CorrelationKey::Login, &a), 0);
         assert_eq!(
-            Prepared::department_hash(" d1"),
+            key_of(Some(" d1")),
             Prepared::new(
                 &[Person {
                     department_id: Some("d1".into()),

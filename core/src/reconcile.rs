@@ -612,12 +612,10 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         }
         let (sgroups, tgroups) = (self.input.source.groups, self.input.target.groups);
         let mut sg_by_id: Map<&str, u32> = map(sgroups.len());
-        let mut sg_by_hash: Map<u64, u32> = map(sgroups.len());
+        let mut sg_by_key: Map<Key, u32> = map(sgroups.len());
         for (i, g) in sgroups.iter().enumerate() {
             sg_by_id.entry(g.id.trim()).or_insert(i as u32);
-            sg_by_hash
-                .entry(Prepared::department_hash(&g.id))
-                .or_insert(i as u32);
+            sg_by_key.entry(key_of(Some(&g.id))).or_insert(i as u32);
         }
         let mut tg_by_id: Map<&str, u32> = map(tgroups.len());
         for (i, g) in tgroups.iter().enumerate() {
@@ -680,34 +678,31 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         }
         // Each person's group after the plan (only accounts active after it).
         let mut group_of_person: Vec<Option<GroupRef>> = vec![None; self.desired.len()];
-        for (d, p) in self.desired.iter().enumerate() {
-            if self.planned[d] == NONE || !self.active_after[d] {
+        for (d, key) in self.dp.department.iter().enumerate() {
+            if self.planned[d] == NONE || !self.active_after[d] || *key == NO_KEY {
                 continue;
             }
-            let h = self.dp.department[d];
-            if h != 0
-                && let Some(&s) = sg_by_hash.get(&h)
-                && p.department_id.as_deref().map(str::trim) == Some(sgroups[s as usize].id.trim())
-            {
+            if let Some(&s) = sg_by_key.get(key) {
                 group_of_person[d] = target_of[s as usize];
             }
         }
         let mut present = vec![false; self.desired.len()];
-        // Members of owned groups → accounts, in one partitioned join.
-        let member_keys: Vec<Key> = tgroups
-            .iter()
-            .enumerate()
-            .filter(|(t, _)| owned[*t])
-            .flat_map(|(_, g)| g.members.iter().map(|m| key_of(Some(m))))
-            .collect();
-        let member_accounts = self.ap.id_index.probe(&member_keys);
+        // Group members → accounts (prepared with the snapshot, or joined now).
+        let local;
+        let member_accounts = match self.ap.members_of(tgroups) {
+            Some(members) => members,
+            None => {
+                local = self.ap.resolve_members(tgroups);
+                &local
+            }
+        };
         let mut next_member = 0;
         for (t, g) in tgroups.iter().enumerate() {
+            let accounts = &member_accounts[next_member..next_member + g.members.len()];
+            next_member += g.members.len();
             if !owned[t] {
                 continue;
             }
-            let accounts = &member_accounts[next_member..next_member + g.members.len()];
-            next_member += g.members.len();
             let mut remove = Vec::new();
             for (m, &a) in accounts.iter().enumerate() {
                 let owner = (a != NO_MATCH).then(|| self.owner_of[a as usize]);

@@ -271,7 +271,7 @@ proptest! {
         let w = world(seed, n, m);
         let (dp, ap) = (
             Prepared::new(&w.source, &w.policy),
-            Prepared::new(&w.target, &w.policy),
+            Prepared::new(&w.target, &w.policy).with_groups(&w.teams),
         );
         let links = PreparedLinks::new(&w.links);
         let mut input = w.input();
