@@ -17,6 +17,22 @@
 //! - **Never panics on input.** A malformed request gets a Lucca-like JSON error
 //!   (`{"status":400,"message":"…"}`) naming what is wrong.
 //!
+//! # Use from a test
+//!
+//! ```
+//! use muster_sandbox::{LuccaOptions, LuccaSim, Tenant};
+//!
+//! let lucca = LuccaSim::start(Tenant::generate(42, 50), LuccaOptions::default())?;
+//! let base_url = lucca.base_url(); // http://127.0.0.1:PORT
+//! let header = format!("lucca application={}", lucca.api_key());
+//! // … run a sync against base_url, then change the tenant for the next one:
+//! lucca.with_tenant(|t| t.departments[0].name = "Direction générale".into());
+//! // … and check the client's manners:
+//! assert!(lucca.request_log().max_accepted_in_window(60.0) <= 50);
+//! # let _ = (base_url, header);
+//! # Ok::<(), muster_sandbox::SandboxError>(())
+//! ```
+//!
 //! The binary (`cargo run -p muster-sandbox -- --employees 1000`) starts the simulators, prints
 //! their URLs and API key, and writes a ready `muster.sandbox.toml`.
 

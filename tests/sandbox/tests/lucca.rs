@@ -902,4 +902,29 @@ fn unknown_routes_and_methods() {
         405
     );
     assert_eq!(get(&sim, "/api/v3/users/abc").status, 400);
+    // Hostile parameters are 400s, never a crashed worker.
+    let departments = "/organization/structure/api/departments";
+    assert_eq!(
+        get(
+            &sim,
+            &format!("{departments}?page=18446744073709551615&limit=100")
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        get(&sim, &format!("{departments}?page=c18446744073709551615")).status,
+        200
+    );
+    assert_eq!(get(&sim, &format!("{departments}?page=0")).status, 400);
+    assert_eq!(get(&sim, "/api/v3/users?fields=").status, 400);
+    assert_eq!(get(&sim, "/api/v3/users?fields=%ZZ").status, 400);
+    assert_eq!(
+        get(&sim, "/api/v3/users?paging=18446744073709551615,10").status,
+        200
+    );
+    assert_eq!(get(&sim, "/api/v3/users?id=between,x").status, 400);
+    assert_eq!(get(&sim, "/api/v3/users").status, 200, "still serving");
+    sim.clear_request_log();
+    assert!(sim.request_log().records.is_empty());
 }

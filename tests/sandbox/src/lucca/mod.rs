@@ -172,6 +172,12 @@ impl LuccaSim {
         lock(&self.shared.log).clone()
     }
 
+    /// Forgets the requests served so far (e.g. between two syncs of an end-to-end test);
+    /// the rate limiter's window is not reset.
+    pub fn clear_request_log(&self) {
+        lock(&self.shared.log).records.clear();
+    }
+
     /// The simulated clock.
     pub fn clock(&self) -> SimClock {
         self.shared.clock

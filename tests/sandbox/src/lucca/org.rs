@@ -114,7 +114,7 @@ fn page(items: Vec<Value>, path: &str, query: &Query) -> Result<Value, ApiError>
     );
     root.insert(
         "next".into(),
-        if offset + limit < count {
+        if offset.saturating_add(limit) < count {
             json!(link(offset + limit))
         } else {
             Value::Null
@@ -135,6 +135,6 @@ fn parse_page(p: &str, limit: usize) -> Option<usize> {
             .parse::<usize>()
             .ok()
             .filter(|n| *n >= 1)
-            .map(|n| (n - 1) * limit),
+            .and_then(|n| (n - 1).checked_mul(limit)),
     }
 }
