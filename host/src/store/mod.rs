@@ -1,9 +1,9 @@
 //! # The state store: muster's memory, in one SQLite file
 //!
 //! Everything muster must remember between runs lives here: which source
-//! record is linked to which target record ([`links`]), what each run did
-//! ([`runs`]) and, action by action, what it *intended* and what came of it
-//! ([`journal`]); read watermarks, plans held by the guard and the audit log
+//! record is linked to which target record (`links.rs`), what each run did
+//! (`runs.rs`) and, action by action, what it *intended* and what came of it
+//! (`journal.rs`); read watermarks, plans held by the guard and the audit log
 //! ([`state`]). The engine is the only writer.
 //!
 //! ## Schema and migrations
