@@ -16,6 +16,9 @@ const WORKERS: usize = 4;
 /// Bodies above this size are refused with 413, like the real APIs.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
+/// How much of a too-large body is read and discarded before answering 413.
+const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+
 /// An incoming request, already read.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -121,7 +124,14 @@ fn serve(server: &tiny_http::Server, stop: &AtomicBool, handler: &Handler) {
         let Ok(mut raw) = server.recv() else { continue };
         let mut body = Vec::new();
         let reader = raw.as_reader();
-        let read = reader.take(MAX_BODY as u64 + 1).read_to_end(&mut body);
+        let read = (&mut *reader)
+            .take(MAX_BODY as u64 + 1)
+            .read_to_end(&mut body);
+        if body.len() > MAX_BODY {
+            // Drain (bounded) what the client is still sending, so it reads our 413 instead of
+            // a connection reset in the middle of its upload.
+            let _ = std::io::copy(&mut reader.take(DRAIN_LIMIT), &mut std::io::sink());
+        }
         let request = Request {
             method: raw.method().as_str().to_ascii_uppercase(),
             url: raw.url().to_string(),

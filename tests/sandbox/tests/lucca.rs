@@ -408,6 +408,59 @@ fn filters() {
     assert_eq!(get(&sim, "/api/v3/users?nosuchfield=1").status, 400);
 }
 
+#[test]
+fn date_range_like_operators_and_413() {
+    let sim = start(Tenant::generate(9, 200));
+    let t = sim.tenant();
+    let now = sim.now();
+    let current = |f: &dyn Fn(&muster_sandbox::User) -> bool| -> Vec<u64> {
+        t.users
+            .iter()
+            .filter(|u| !Tenant::is_former(u, &now) && f(u))
+            .map(|u| u.id)
+            .collect()
+    };
+    let (a, b) = ("2025-01-01T00:00:00", "2025-12-31T00:00:00");
+    let until = current(&|u| u.modified_at.as_str() <= a);
+    assert_eq!(
+        ids(&get(
+            &sim,
+            &format!("/api/v3/users?fields=id&modifiedAt=until,{a}")
+        )
+        .json()),
+        until
+    );
+    let between = current(&|u| u.modified_at.as_str() >= a && u.modified_at.as_str() <= b);
+    assert!(!between.is_empty());
+    assert_eq!(
+        ids(&get(
+            &sim,
+            &format!("/api/v3/users?fields=id&modifiedAt=between,{a},{b}")
+        )
+        .json()),
+        between
+    );
+    let like = current(&|u| u.last_name.to_lowercase().contains("mü"));
+    assert_eq!(
+        ids(&get(&sim, "/api/v3/users?fields=id&lastName=like,M%C3%BC").json()),
+        like
+    );
+    let in_dept = current(&|u| u.department_id == Some(1));
+    assert_eq!(
+        ids(&get(&sim, "/api/v3/users?fields=id&department.id=1").json()),
+        in_dept
+    );
+
+    let huge = "x".repeat(5 * 1024 * 1024);
+    let r = send(
+        "POST",
+        &format!("{}/api/v3/users?contract=true", sim.base_url()),
+        Some(&auth()),
+        Some(&huge),
+    );
+    assert_eq!(r.status, 413);
+}
+
 // ---- writes ----
 
 fn new_hire() -> Value {
