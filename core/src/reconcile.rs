@@ -611,24 +611,24 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             return;
         }
         let (sgroups, tgroups) = (self.input.source.groups, self.input.target.groups);
-        let mut sg_by_id: Map<&str, u32> = map(sgroups.len());
-        let mut sg_by_key: Map<Key, u32> = map(sgroups.len());
-        for (i, g) in sgroups.iter().enumerate() {
-            sg_by_id.entry(g.id.trim()).or_insert(i as u32);
-            sg_by_key.entry(key_of(Some(&g.id))).or_insert(i as u32);
-        }
-        let mut tg_by_id: Map<&str, u32> = map(tgroups.len());
-        for (i, g) in tgroups.iter().enumerate() {
-            tg_by_id.entry(g.id.as_str()).or_insert(i as u32);
-        }
+        // Groups are matched by the same id keys as people (trimmed ids), so
+        // a group link resolves exactly like a person link.
+        let index = |groups: &[crate::model::Group]| {
+            let mut by_key: Map<Key, u32> = map(groups.len());
+            for (i, g) in groups.iter().enumerate() {
+                by_key.entry(key_of(Some(&g.id))).or_insert(i as u32);
+            }
+            by_key
+        };
+        let (sg_by_key, tg_by_key) = (index(sgroups), index(tgroups));
         let mut group_of = vec![NONE; sgroups.len()];
         let mut owned = vec![false; tgroups.len()];
         for link in self.input.group_links {
-            let t = tg_by_id.get(link.target_id.as_str()).copied();
+            let t = tg_by_key.get(&key_of(Some(&link.target_id))).copied();
             if let Some(t) = t {
                 owned[t as usize] = true;
             }
-            if let (Some(&s), Some(t)) = (sg_by_id.get(link.source_id.as_str()), t)
+            if let (Some(&s), Some(t)) = (sg_by_key.get(&key_of(Some(&link.source_id))), t)
                 && group_of[s as usize] == NONE
             {
                 group_of[s as usize] = t;
