@@ -131,6 +131,15 @@ impl HostPattern {
     }
 
     /// Whether `url` (already parsed) is inside this pattern.
+    /// Whether this pattern names only the local machine (`127.0.0.0/8`, `::1`, `localhost`).
+    pub fn is_loopback(&self) -> bool {
+        match &self.host {
+            HostSpec::Ip(ip) => ip.is_loopback(),
+            HostSpec::Name(n) => n == "localhost",
+            HostSpec::Wildcard(_) => false,
+        }
+    }
+
     pub fn matches(&self, url: &Url) -> bool {
         let Some(scheme) = Scheme::parse(url.scheme()) else {
             return false;

@@ -43,6 +43,7 @@
 //!     tenant_hosts: vec![HostPattern::parse("https://acme.ilucca.net").unwrap()],
 //!     slots: vec![CredentialSlot::new("lucca", "Authorization", "lucca application={secret}")],
 //!     credentials: vec![Credential::new("lucca", "the-api-key-from-host-config")],
+//!     local_hosts: vec![],
 //! };
 //! let policy = Policy {
 //!     // One bucket per tenant origin, even though one pattern covers them all.

@@ -19,16 +19,34 @@ pub struct PluginPolicy {
     pub slots: Vec<CredentialSlot>,
     /// Secrets from the host config, one per slot the tenant fills.
     pub credentials: Vec<Credential>,
+    /// Loopback patterns the operator grants *in place of* the manifest's hosts, to point a
+    /// connection at a local simulator (`muster-sandbox`) or test server. Only loopback
+    /// patterns (`127.0.0.1`, `[::1]`, `localhost`) are accepted here, and the address check
+    /// still refuses them unless [`Policy::allow_loopback`] is set: a production config that
+    /// forgets to remove this grants nothing.
+    pub local_hosts: Vec<HostPattern>,
 }
 
 impl PluginPolicy {
     /// The effective allow-list: manifest ∩ tenant config. Empty means "nothing".
     pub fn effective_hosts(&self) -> Vec<HostPattern> {
-        intersect_all(&self.manifest_hosts, &self.tenant_hosts)
+        let mut hosts = intersect_all(&self.manifest_hosts, &self.tenant_hosts);
+        for local in &self.local_hosts {
+            if !hosts.contains(local) {
+                hosts.push(local.clone());
+            }
+        }
+        hosts
     }
 
     /// Checks slots and credentials once, at registration.
     pub(crate) fn validate(&self) -> Result<(), String> {
+        if let Some(p) = self.local_hosts.iter().find(|p| !p.is_loopback()) {
+            return Err(format!(
+                "local host {p}: only loopback hosts (127.0.0.1, [::1], localhost) can be granted \
+                 in place of the manifest's hosts"
+            ));
+        }
         for s in &self.slots {
             s.validate()?;
         }

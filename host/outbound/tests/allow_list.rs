@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use muster_outbound::{Outbound, OutboundError, PluginPolicy, Policy, Request};
+use muster_outbound::{HostPattern, Outbound, OutboundError, PluginPolicy, Policy, Request};
 
 const PLUGIN: &str = "lucca";
 
@@ -302,4 +302,39 @@ fn odd_ipv4_spellings_are_normalised_before_checking() {
         )
         .unwrap_err();
     assert!(matches!(err, OutboundError::Denied { .. }), "{err:?}");
+}
+
+#[test]
+fn local_hosts_stand_in_for_the_manifest_only_for_loopback() {
+    let sim = TestServer::start(|_| Reply::ok("sim"));
+    // A Lucca-like manifest that knows nothing of loopback; the operator points the
+    // connection at a local simulator.
+    let grant = |local: Vec<HostPattern>| PluginPolicy {
+        manifest_hosts: vec![pat("https://*.ilucca.net")],
+        tenant_hosts: vec![pat("https://acme.ilucca.net")],
+        local_hosts: local,
+        ..PluginPolicy::default()
+    };
+    let out = outbound(loopback_policy(PLUGIN, &[]).with_plugin(PLUGIN, grant(vec![sim.origin()])));
+    let resp = out.send(PLUGIN, Request::new("GET", sim.url("/"))).unwrap();
+    assert_eq!(resp.body, b"sim");
+
+    // Without the global loopback opt-in the address check still refuses it.
+    let strict =
+        Outbound::new(Policy::default().with_plugin(PLUGIN, grant(vec![sim.origin()]))).unwrap();
+    let err = strict
+        .send(PLUGIN, Request::new("GET", sim.url("/")))
+        .unwrap_err();
+    assert!(
+        matches!(err, OutboundError::AddressRefused { .. }),
+        "{err:?}"
+    );
+    assert_eq!(sim.count(), 1);
+
+    // A non-loopback host cannot be smuggled in through `local_hosts`.
+    let err = Outbound::new(
+        Policy::default().with_plugin(PLUGIN, grant(vec![pat("https://evil.example")])),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("only loopback"), "{err}");
 }

@@ -79,6 +79,7 @@ pub fn grant(
             })
             .collect(),
         credentials,
+        local_hosts: Vec::new(),
     })
 }
 
