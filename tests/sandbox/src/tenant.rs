@@ -624,7 +624,7 @@ fn standard_definitions() -> Vec<ExtDefinition> {
 }
 
 /// Lower-case ASCII rendering of a name, for logins and emails.
-fn ascii_fold(s: &str) -> String {
+pub(crate) fn ascii_fold(s: &str) -> String {
     s.chars()
         .filter_map(|c| {
             let c = match c {

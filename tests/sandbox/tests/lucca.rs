@@ -527,6 +527,12 @@ fn create_mandatory_fields_defaults_and_unique_login() {
         .status,
         400
     );
+
+    // Without a login, Lucca generates one: first letter of the first name + last name.
+    let no_login = json!({"firstName": "Éloïse", "lastName": "Nuñez"});
+    let r = write(&sim, "POST", "/api/v3/users?contract=true", &no_login);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.raw));
+    assert_eq!(r.json()["data"]["login"], "enunez2", "enunez is taken");
 }
 
 #[test]

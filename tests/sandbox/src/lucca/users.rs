@@ -8,7 +8,8 @@
 //! - Unknown keys in a write body → 400 naming them; read-only keys (`id`, `name`, `url`,
 //!   `modifiedAt`, the nested `department`… objects) and `extendedData` are ignored, like the
 //!   real API ignores custom fields written inside `extendedData`.
-//! - A login already used → 400 with `"field":"login"`.
+//! - A login already used → 400 with `"field":"login"`; a create without a login gets one
+//!   generated, first letter of the first name + last name, as Lucca does by default.
 
 use serde_json::{Map, Value, json};
 
@@ -184,11 +185,13 @@ pub fn create(
     for (field, value) in [
         ("firstName", &user.first_name),
         ("lastName", &user.last_name),
-        ("login", &user.login),
     ] {
         if value.trim().is_empty() {
             return Err(missing(field, "is mandatory"));
         }
+    }
+    if user.login.trim().is_empty() {
+        user.login = generated_login(tenant, &user.first_name, &user.last_name);
     }
     let d = tenant.defaults.clone();
     user.legal_entity_id = user.legal_entity_id.or(d.legal_entity_id);
@@ -234,6 +237,23 @@ pub fn update(ctx: &Ctx, tenant: &mut Tenant, id: u64, body: &[u8]) -> Result<Va
         *slot = user;
     }
     Ok(ctx.envelope(strip_extended(v)))
+}
+
+/// Lucca generates the login of a user created without one: first letter of the first name +
+/// last name (the tenant-wide default format), folded to ASCII; a number is appended when
+/// that login is taken.
+fn generated_login(tenant: &Tenant, first: &str, last: &str) -> String {
+    let initial: String = first.chars().take(1).collect();
+    let base = crate::tenant::ascii_fold(&format!("{initial}{last}"));
+    let base = if base.is_empty() { "user".to_string() } else { base };
+    let taken = |l: &str| tenant.users.iter().any(|u| u.login == l);
+    let mut login = base.clone();
+    let mut n = 2;
+    while taken(&login) {
+        login = format!("{base}{n}");
+        n += 1;
+    }
+    login
 }
 
 fn strip_extended(mut v: Value) -> Value {
