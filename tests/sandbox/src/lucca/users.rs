@@ -245,7 +245,11 @@ pub fn update(ctx: &Ctx, tenant: &mut Tenant, id: u64, body: &[u8]) -> Result<Va
 fn generated_login(tenant: &Tenant, first: &str, last: &str) -> String {
     let initial: String = first.chars().take(1).collect();
     let base = crate::tenant::ascii_fold(&format!("{initial}{last}"));
-    let base = if base.is_empty() { "user".to_string() } else { base };
+    let base = if base.is_empty() {
+        "user".to_string()
+    } else {
+        base
+    };
     let taken = |l: &str| tenant.users.iter().any(|u| u.login == l);
     let mut login = base.clone();
     let mut n = 2;
