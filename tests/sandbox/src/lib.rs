@@ -38,12 +38,17 @@
 
 pub mod clock;
 pub mod datetime;
+pub mod leapsome;
 pub mod lucca;
 pub mod rng;
 pub mod server;
 pub mod tenant;
 
 pub use clock::SimClock;
+pub use leapsome::{
+    Directory, Invitation, LeapsomeOptions, LeapsomeSim, ManagerOnRead, RejectRule, RequestCounts,
+    ScimUser, Team,
+};
 pub use lucca::{
     ApiKey, Fault, FaultKind, LuccaOptions, LuccaSim, Permission, RateLimit, RequestLog,
     RequestRecord,

@@ -1,12 +1,12 @@
-//! `muster-sandbox`: starts a simulated Lucca tenant on loopback, prints its URL and API key,
-//! writes a ready `muster.sandbox.toml`, and serves until interrupted (or exits at once with
+//! `muster-sandbox`: starts a simulated Lucca tenant and a simulated Leapsome organisation on
+//! loopback, prints their URLs and secrets, writes a ready `muster.sandbox.toml`, and serves until interrupted (or exits at once with
 //! `--once`, for scripts and tests).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use muster_sandbox::{LuccaOptions, LuccaSim, SandboxError, Tenant};
+use muster_sandbox::{LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim, SandboxError, Tenant};
 
 /// Simulated vendor APIs for trying muster without credentials.
 #[derive(Debug, Parser)]
@@ -48,18 +48,29 @@ fn run(args: &Args) -> Result<(), SandboxError> {
         ..LuccaOptions::default()
     };
     let lucca = LuccaSim::start(Tenant::generate(args.seed, args.employees), options)?;
+    // The Leapsome organisation starts empty, in the generated tenant's email domain.
+    let leapsome = LeapsomeSim::start(LeapsomeOptions {
+        time_scale: args.time_scale,
+        ..LeapsomeOptions::default()
+    })?;
     let path = args.out.join(CONFIG_FILE);
     let config = format!(
         "# Written by muster-sandbox: a simulated Lucca tenant of {} employees (seed {}).\n\
-         # Run `export LUCCA_API_KEY={}` first.\n\n\
+         # Run `export LUCCA_API_KEY={}` and `export LEAPSOME_SCIM_TOKEN={}` first.\n\n\
          [connections.lucca]\n\
          plugin = \"lucca\"\n\
          settings = {{ base_url = \"{}\" }}\n\
-         secret = {{ env = \"LUCCA_API_KEY\" }}\n",
+         secret = {{ env = \"LUCCA_API_KEY\" }}\n\n\
+         [connections.leapsome]\n\
+         plugin = \"leapsome\"\n\
+         settings = {{ base_url = \"{}\" }}\n\
+         secret = {{ env = \"LEAPSOME_SCIM_TOKEN\" }}\n",
         args.employees,
         args.seed,
         lucca.api_key(),
+        leapsome.token(),
         lucca.base_url(),
+        leapsome.base_url(),
     );
     std::fs::write(&path, config).map_err(|source| SandboxError::Write {
         path: path.display().to_string(),
@@ -67,6 +78,8 @@ fn run(args: &Args) -> Result<(), SandboxError> {
     })?;
     println!("lucca: {}", lucca.base_url());
     println!("export LUCCA_API_KEY={}", lucca.api_key());
+    println!("leapsome: {}", leapsome.base_url());
+    println!("export LEAPSOME_SCIM_TOKEN={}", leapsome.token());
     println!("config: {}", path.display());
     if args.once {
         return Ok(());

@@ -1,0 +1,719 @@
+//! `/Users`: list (filter `userName eq`, `startIndex`/`count`), get (by id or `externalId`),
+//! create, partial-JSON PATCH, PUT.
+//!
+//! Choices where the notes leave room (easy to change):
+//! - Unknown attributes in a write are a 400 naming them (a typo in a connector shows at once);
+//!   read-only ones (`id`, `meta`, `groups`) are ignored.
+//! - Strings are trimmed of nothing and stored as sent; an empty string clears like `null`.
+//! - `emails` and `phoneNumbers` replace the whole list; `name` and the enterprise extension
+//!   merge key by key (in PATCH; PUT replaces everything).
+//! - A PATCH changing `userName` to one in use → 409; to another domain → 400.
+
+use serde_json::{Map, Value, json};
+
+use super::state::{
+    Directory, ENTERPRISE, Email, INVITE_EXTENSION, Invitation, ScimUser, USER_SCHEMA,
+};
+use super::{
+    Ctx, MAX_USERS_PAGE, ManagerOnRead, Query, ScimError, kind_of, list_response, refuse_patch_op,
+};
+
+/// The JSON view of a user.
+pub fn view(ctx: &Ctx, dir: &Directory, u: &ScimUser) -> Value {
+    let mut v = Map::new();
+    v.insert("schemas".into(), json!([USER_SCHEMA, ENTERPRISE]));
+    v.insert("id".into(), json!(u.id));
+    if let Some(x) = &u.external_id {
+        v.insert("externalId".into(), json!(x));
+    }
+    v.insert("userName".into(), json!(u.user_name));
+    let mut name = Map::new();
+    put_opt(&mut name, "givenName", &u.given_name);
+    put_opt(&mut name, "familyName", &u.family_name);
+    if !name.is_empty() {
+        v.insert("name".into(), Value::Object(name));
+    }
+    put_opt(&mut v, "displayName", &u.display_name);
+    put_opt(&mut v, "title", &u.title);
+    put_opt(&mut v, "userType", &u.user_type);
+    v.insert(
+        "emails".into(),
+        Value::Array(
+            u.emails
+                .iter()
+                .map(|e| {
+                    let mut m = json!({"value": e.value, "primary": e.primary});
+                    if let Some(k) = &e.kind {
+                        m["type"] = json!(k);
+                    }
+                    m
+                })
+                .collect(),
+        ),
+    );
+    if let Some(p) = &u.phone {
+        v.insert("phoneNumbers".into(), json!([{"value": p, "type": "work"}]));
+    }
+    v.insert("active".into(), json!(u.active));
+    v.insert(
+        "groups".into(),
+        Value::Array(
+            dir.teams_of(&u.id)
+                .iter()
+                .map(|t| {
+                    json!({
+                        "value": t.id,
+                        "display": t.display_name,
+                        "$ref": format!("{}/Groups/{}", ctx.base_url, t.id),
+                    })
+                })
+                .collect(),
+        ),
+    );
+    let mut ent = Map::new();
+    put_opt(&mut ent, "employeeNumber", &u.employee_number);
+    put_opt(&mut ent, "department", &u.department);
+    put_opt(&mut ent, "organization", &u.organization);
+    if let Some(m) = u.manager.as_deref().and_then(|m| dir.user(m)) {
+        let value = match ctx.options.manager_on_read {
+            ManagerOnRead::ExternalIdElseId => m.external_id.clone().unwrap_or(m.id.clone()),
+            ManagerOnRead::Id => m.id.clone(),
+        };
+        let mut manager = json!({
+            "value": value,
+            "$ref": format!("{}/Users/{}", ctx.base_url, m.id),
+        });
+        if let Some(d) = &m.display_name {
+            manager["displayName"] = json!(d);
+        }
+        ent.insert("manager".into(), manager);
+    }
+    put_opt(&mut ent, "startDate", &u.start_date);
+    put_opt(&mut ent, "endDate", &u.end_date);
+    put_opt(&mut ent, "birthday", &u.birthday);
+    put_opt(&mut ent, "gender", &u.gender);
+    v.insert(ENTERPRISE.into(), Value::Object(ent));
+    v.insert(
+        "meta".into(),
+        json!({
+            "resourceType": "User",
+            "location": format!("{}/Users/{}", ctx.base_url, u.id),
+        }),
+    );
+    Value::Object(v)
+}
+
+fn put_opt(m: &mut Map<String, Value>, key: &str, value: &Option<String>) {
+    if let Some(x) = value {
+        m.insert(key.into(), json!(x));
+    }
+}
+
+/// `GET /Users`.
+pub fn list(ctx: &Ctx, dir: &Directory, query: &Query) -> Result<Value, ScimError> {
+    let (offset, count) = query.paging(MAX_USERS_PAGE)?;
+    let filter = query.eq_filter("userName")?;
+    let matching: Vec<&ScimUser> = dir
+        .users
+        .iter()
+        .filter(|u| {
+            filter
+                .as_deref()
+                .is_none_or(|f| u.user_name.eq_ignore_ascii_case(f))
+        })
+        .collect();
+    let page = matching
+        .iter()
+        .skip(offset)
+        .take(count)
+        .map(|u| view(ctx, dir, u))
+        .collect();
+    Ok(list_response(matching.len(), offset, page))
+}
+
+/// `GET /Users/{id}` (id or `externalId`).
+pub fn get(ctx: &Ctx, dir: &Directory, id: &str) -> Result<Value, ScimError> {
+    let i = dir.find_user(id).ok_or_else(|| not_found(id))?;
+    Ok(view(ctx, dir, &dir.users[i]))
+}
+
+fn not_found(id: &str) -> ScimError {
+    ScimError::new(404, format!("User {id} not found"))
+}
+
+/// How a write body is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Create,
+    Patch,
+    Put,
+}
+
+/// `POST /Users`: `Some(view)` for a new account (201), `None` when it already exists (the
+/// `{}` answer). `ordinal` is this create's number, for reject rules.
+pub fn create(
+    ctx: &Ctx,
+    dir: &mut Directory,
+    body: &Map<String, Value>,
+    ordinal: u64,
+) -> Result<Option<Value>, ScimError> {
+    refuse_patch_op(body)?;
+    let mut user = ScimUser {
+        active: true,
+        ..ScimUser::default()
+    };
+    let invite = apply(&mut user, body, dir, Mode::Create)?;
+    if user.user_name.is_empty() {
+        return Err(ScimError::invalid(
+            "userName is required (the account's email)",
+        ));
+    }
+    check_rejects(ctx, &user.user_name, Some(ordinal))?;
+    check_domain(ctx, &user.user_name)?;
+    if let Some(existing) = dir.user_by_email(&user.user_name) {
+        let same = existing.external_id.is_none() || existing.external_id == user.external_id;
+        if same {
+            return Ok(None);
+        }
+        return Err(ScimError::new(
+            409,
+            format!(
+                "userName '{}' is already used by another account",
+                user.user_name
+            ),
+        )
+        .typed("uniqueness"));
+    }
+    check_external_id(dir, &user)?;
+    if user.emails.is_empty() {
+        user.emails.push(Email::work(&user.user_name));
+    }
+    user.id = dir.next_user_id();
+    if invite {
+        dir.invitations.push(Invitation {
+            user_id: user.id.clone(),
+            email: user.user_name.clone(),
+        });
+    }
+    let v = view(ctx, dir, &user);
+    dir.users.push(user);
+    // The view was taken before the push: the new account is in no team yet either way.
+    Ok(Some(v))
+}
+
+/// `PATCH /Users/{id}`: a partial user JSON.
+pub fn patch(
+    ctx: &Ctx,
+    dir: &mut Directory,
+    id: &str,
+    body: &Map<String, Value>,
+) -> Result<Value, ScimError> {
+    refuse_patch_op(body)?;
+    write(ctx, dir, id, body, Mode::Patch)
+}
+
+/// `PUT /Users/{id}`: the whole user (attributes left out are cleared).
+pub fn put(
+    ctx: &Ctx,
+    dir: &mut Directory,
+    id: &str,
+    body: &Map<String, Value>,
+) -> Result<Value, ScimError> {
+    refuse_patch_op(body)?;
+    write(ctx, dir, id, body, Mode::Put)
+}
+
+fn write(
+    ctx: &Ctx,
+    dir: &mut Directory,
+    id: &str,
+    body: &Map<String, Value>,
+    mode: Mode,
+) -> Result<Value, ScimError> {
+    let i = dir.find_user(id).ok_or_else(|| not_found(id))?;
+    let old = dir.users[i].clone();
+    let mut user = if mode == Mode::Put {
+        ScimUser {
+            id: old.id.clone(),
+            external_id: old.external_id.clone(),
+            user_name: old.user_name.clone(),
+            active: old.active,
+            ..ScimUser::default()
+        }
+    } else {
+        old.clone()
+    };
+    apply(&mut user, body, dir, mode)?;
+    if user.user_name.is_empty() {
+        return Err(ScimError::invalid("userName cannot be empty"));
+    }
+    check_rejects(ctx, &user.user_name, None)?;
+    if !user.user_name.eq_ignore_ascii_case(&old.user_name) {
+        check_domain(ctx, &user.user_name)?;
+        if dir.user_by_email(&user.user_name).is_some() {
+            return Err(ScimError::new(
+                409,
+                format!(
+                    "userName '{}' is already used by another account",
+                    user.user_name
+                ),
+            )
+            .typed("uniqueness"));
+        }
+    }
+    if user.external_id != old.external_id {
+        check_external_id(dir, &user)?;
+    }
+    dir.users[i] = user;
+    Ok(view(ctx, dir, &dir.users[i]))
+}
+
+fn check_rejects(ctx: &Ctx, email: &str, ordinal: Option<u64>) -> Result<(), ScimError> {
+    match ctx
+        .options
+        .rejects
+        .iter()
+        .find(|r| r.matches(email, ordinal))
+    {
+        Some(r) => Err(ScimError::new(r.status, format!("{email}: {}", r.message))),
+        None => Ok(()),
+    }
+}
+
+fn check_domain(ctx: &Ctx, email: &str) -> Result<(), ScimError> {
+    let Some((_, domain)) = email.rsplit_once('@') else {
+        return Err(ScimError::invalid(format!(
+            "userName '{email}' is not an email address"
+        )));
+    };
+    let allowed = &ctx.options.allowed_domains;
+    if allowed.is_empty() || allowed.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+        return Ok(());
+    }
+    Err(ScimError::invalid(format!(
+        "the email domain '{domain}' of '{email}' does not belong to the organisation \
+         (allowed: {})",
+        allowed.join(", ")
+    )))
+}
+
+fn check_external_id(dir: &Directory, user: &ScimUser) -> Result<(), ScimError> {
+    if let Some(x) = &user.external_id
+        && dir
+            .users
+            .iter()
+            .any(|u| u.id != user.id && u.external_id.as_deref() == Some(x))
+    {
+        return Err(ScimError::new(
+            409,
+            format!("externalId '{x}' is already used by another account"),
+        )
+        .typed("uniqueness"));
+    }
+    Ok(())
+}
+
+/// Applies a write body to `user`; returns whether the body asks for an invitation.
+fn apply(
+    user: &mut ScimUser,
+    body: &Map<String, Value>,
+    dir: &Directory,
+    mode: Mode,
+) -> Result<bool, ScimError> {
+    let mut invite = false;
+    for (key, value) in body {
+        match key.as_str() {
+            "schemas" | "id" | "meta" | "groups" => {}
+            "externalId" => {
+                if mode == Mode::Patch && value.is_null() {
+                    user.external_id = None;
+                } else {
+                    user.external_id = text(value, "externalId")?;
+                }
+            }
+            "userName" => {
+                user.user_name = text(value, "userName")?.unwrap_or_default();
+            }
+            "name" => apply_name(user, value, mode)?,
+            "displayName" => user.display_name = text(value, "displayName")?,
+            "title" => user.title = text(value, "title")?,
+            "userType" => user.user_type = text(value, "userType")?,
+            "active" => {
+                user.active = value.as_bool().ok_or_else(|| {
+                    ScimError::invalid(format!("active must be a boolean, not {}", kind_of(value)))
+                })?;
+            }
+            "emails" => user.emails = emails(value)?,
+            "phoneNumbers" => user.phone = phone(value)?,
+            "manager" => user.manager = manager(value, user, dir, "manager")?,
+            k if k == ENTERPRISE => apply_enterprise(user, value, dir, mode)?,
+            k if k == INVITE_EXTENSION => {
+                let obj = object(value, INVITE_EXTENSION)?;
+                for (k, v) in obj {
+                    match k.as_str() {
+                        "invite" => {
+                            invite = v.as_bool().ok_or_else(|| {
+                                ScimError::invalid(format!(
+                                    "{INVITE_EXTENSION}.invite must be a boolean, not {}",
+                                    kind_of(v)
+                                ))
+                            })?;
+                        }
+                        other => {
+                            return Err(ScimError::invalid(format!(
+                                "unknown attribute '{INVITE_EXTENSION}.{other}'"
+                            ))
+                            .typed("invalidPath"));
+                        }
+                    }
+                }
+            }
+            other => {
+                return Err(
+                    ScimError::invalid(format!("unknown attribute '{other}'")).typed("invalidPath")
+                );
+            }
+        }
+    }
+    Ok(invite && mode == Mode::Create)
+}
+
+/// An optional string: `null` and `""` are absent, anything but a string is a 400.
+fn text(value: &Value, path: &str) -> Result<Option<String>, ScimError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) if s.is_empty() => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        other => Err(ScimError::invalid(format!(
+            "{path} must be a string, not {}",
+            kind_of(other)
+        ))),
+    }
+}
+
+fn object<'v>(value: &'v Value, path: &str) -> Result<&'v Map<String, Value>, ScimError> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    match value {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(EMPTY.get_or_init(Map::new)),
+        other => Err(ScimError::invalid(format!(
+            "{path} must be an object, not {}",
+            kind_of(other)
+        ))),
+    }
+}
+
+fn apply_name(user: &mut ScimUser, value: &Value, mode: Mode) -> Result<(), ScimError> {
+    if value.is_null() || mode != Mode::Patch {
+        user.given_name = None;
+        user.family_name = None;
+    }
+    for (k, v) in object(value, "name")? {
+        match k.as_str() {
+            "givenName" => user.given_name = text(v, "name.givenName")?,
+            "familyName" => user.family_name = text(v, "name.familyName")?,
+            "formatted" | "middleName" | "honorificPrefix" | "honorificSuffix" => {}
+            other => {
+                return Err(
+                    ScimError::invalid(format!("unknown attribute 'name.{other}'"))
+                        .typed("invalidPath"),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn emails(value: &Value) -> Result<Vec<Email>, ScimError> {
+    let items = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(a) => a,
+        other => {
+            return Err(ScimError::invalid(format!(
+                "emails must be an array, not {}",
+                kind_of(other)
+            )));
+        }
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let obj = object(item, &format!("emails[{i}]"))?;
+        let value = obj
+            .get("value")
+            .map(|v| text(v, &format!("emails[{i}].value")))
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| ScimError::invalid(format!("emails[{i}].value is required")))?;
+        if !value.contains('@') {
+            return Err(ScimError::invalid(format!(
+                "emails[{i}].value '{value}' is not an email address"
+            )));
+        }
+        let kind = obj
+            .get("type")
+            .map(|v| text(v, &format!("emails[{i}].type")))
+            .transpose()?
+            .flatten();
+        let primary = match obj.get("primary") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(ScimError::invalid(format!(
+                    "emails[{i}].primary must be a boolean, not {}",
+                    kind_of(other)
+                )));
+            }
+        };
+        out.push(Email {
+            value,
+            kind,
+            primary,
+        });
+    }
+    Ok(out)
+}
+
+/// `phoneNumbers`: the work number, else the first.
+fn phone(value: &Value) -> Result<Option<String>, ScimError> {
+    let items = match value {
+        Value::Null => return Ok(None),
+        Value::Array(a) => a,
+        other => {
+            return Err(ScimError::invalid(format!(
+                "phoneNumbers must be an array, not {}",
+                kind_of(other)
+            )));
+        }
+    };
+    let mut first = None;
+    for (i, item) in items.iter().enumerate() {
+        let obj = object(item, &format!("phoneNumbers[{i}]"))?;
+        let value = obj
+            .get("value")
+            .map(|v| text(v, &format!("phoneNumbers[{i}].value")))
+            .transpose()?
+            .flatten();
+        let work = obj.get("type").and_then(Value::as_str) == Some("work");
+        if work && value.is_some() {
+            return Ok(value);
+        }
+        if first.is_none() {
+            first = value;
+        }
+    }
+    Ok(first)
+}
+
+/// Resolves a manager reference (id, email or `externalId`; a string or `{"value": …}`) to a
+/// Leapsome id.
+fn manager(
+    value: &Value,
+    user: &ScimUser,
+    dir: &Directory,
+    path: &str,
+) -> Result<Option<String>, ScimError> {
+    let reference = match value {
+        Value::Object(m) => match m.get("value") {
+            None => None,
+            Some(v) => text(v, &format!("{path}.value"))?,
+        },
+        other => text(other, path)?,
+    };
+    let Some(reference) = reference else {
+        return Ok(None);
+    };
+    let found = dir
+        .users
+        .iter()
+        .find(|u| u.id == reference)
+        .or_else(|| dir.user_by_external_id(&reference))
+        .or_else(|| dir.user_by_email(&reference))
+        .ok_or_else(|| {
+            ScimError::invalid(format!(
+                "{path}: no account with id, email or externalId '{reference}' \
+                 (create all users before assigning managers)"
+            ))
+        })?;
+    if !user.id.is_empty() && found.id == user.id {
+        return Err(ScimError::invalid(format!(
+            "{path}: an account cannot be its own manager"
+        )));
+    }
+    Ok(Some(found.id.clone()))
+}
+
+fn date(value: &Value, path: &str) -> Result<Option<String>, ScimError> {
+    let Some(s) = text(value, path)? else {
+        return Ok(None);
+    };
+    let ok = s.len() == 10
+        && s.as_bytes()[4] == b'-'
+        && s.as_bytes()[7] == b'-'
+        && match (
+            s[0..4].parse::<i64>(),
+            s[5..7].parse::<u32>(),
+            s[8..10].parse::<u32>(),
+        ) {
+            (Ok(y), Ok(m), Ok(d)) => valid_day(y, m, d),
+            _ => false,
+        };
+    if !ok {
+        return Err(ScimError::invalid(format!(
+            "{path} must be a date YYYY-MM-DD, not '{s}'"
+        )));
+    }
+    Ok(Some(s))
+}
+
+fn valid_day(y: i64, m: u32, d: u32) -> bool {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
+}
+
+fn apply_enterprise(
+    user: &mut ScimUser,
+    value: &Value,
+    dir: &Directory,
+    mode: Mode,
+) -> Result<(), ScimError> {
+    if value.is_null() || mode != Mode::Patch {
+        user.employee_number = None;
+        user.department = None;
+        user.organization = None;
+        user.manager = None;
+        user.start_date = None;
+        user.end_date = None;
+        user.birthday = None;
+        user.gender = None;
+    }
+    let p = |k: &str| format!("{ENTERPRISE}.{k}");
+    for (k, v) in object(value, ENTERPRISE)? {
+        match k.as_str() {
+            "employeeNumber" => user.employee_number = text(v, &p(k))?,
+            "department" => user.department = text(v, &p(k))?,
+            "organization" => user.organization = text(v, &p(k))?,
+            "manager" => user.manager = manager(v, user, dir, &p(k))?,
+            "startDate" => user.start_date = date(v, &p(k))?,
+            "endDate" => user.end_date = date(v, &p(k))?,
+            "birthday" => user.birthday = date(v, &p(k))?,
+            "gender" => {
+                user.gender = match text(v, &p(k))? {
+                    None => None,
+                    Some(g) => {
+                        let g = g.to_ascii_lowercase();
+                        if !matches!(g.as_str(), "male" | "female" | "diverse") {
+                            return Err(ScimError::invalid(format!(
+                                "{} must be male, female or diverse, not '{g}'",
+                                p(k)
+                            )));
+                        }
+                        Some(g)
+                    }
+                };
+            }
+            other => {
+                return Err(
+                    ScimError::invalid(format!("unknown attribute '{}'", p(other)))
+                        .typed("invalidPath"),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::leapsome::LeapsomeOptions;
+
+    fn ctx(options: &LeapsomeOptions) -> Ctx<'_> {
+        Ctx {
+            base_url: "http://sim/scim/v1".into(),
+            options,
+        }
+    }
+
+    fn body(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn create_patch_and_the_dialect() {
+        let options = LeapsomeOptions::default();
+        let ctx = ctx(&options);
+        let mut dir = Directory::new();
+        let boss = create(
+            &ctx,
+            &mut dir,
+            &body(json!({"userName": "boss@sandbox.example", "externalId": "1"})),
+            1,
+        )
+        .unwrap()
+        .unwrap();
+        let v = create(
+            &ctx,
+            &mut dir,
+            &body(json!({
+                "userName": "ann@sandbox.example",
+                "externalId": "2",
+                "name": {"givenName": "Ann", "familyName": "Lee"},
+                ENTERPRISE: {"manager": "1", "birthday": "1990-02-28", "gender": "Female"},
+                INVITE_EXTENSION: {"invite": true},
+            })),
+            2,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(v[ENTERPRISE]["manager"]["value"], "1");
+        assert_eq!(v[ENTERPRISE]["gender"], "female");
+        assert_eq!(dir.invitations.len(), 1);
+        let ann = v["id"].as_str().unwrap().to_string();
+        // Same userName and externalId: `{}`; another externalId: 409.
+        let again = body(json!({"userName": "ANN@sandbox.example", "externalId": "2"}));
+        assert!(create(&ctx, &mut dir, &again, 3).unwrap().is_none());
+        let other = body(json!({"userName": "ann@sandbox.example", "externalId": "9"}));
+        assert_eq!(create(&ctx, &mut dir, &other, 4).unwrap_err().status, 409);
+        // Partial PATCH merges `name`; null clears.
+        let v = patch(
+            &ctx,
+            &mut dir,
+            &ann,
+            &body(json!({"name": {"familyName": "Li"}, ENTERPRISE: {"manager": null}})),
+        )
+        .unwrap();
+        assert_eq!(v["name"]["givenName"], "Ann");
+        assert_eq!(v["name"]["familyName"], "Li");
+        assert!(v[ENTERPRISE].get("manager").is_none());
+        let op = body(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": []}),
+        );
+        assert!(
+            patch(&ctx, &mut dir, &ann, &op)
+                .unwrap_err()
+                .detail
+                .contains("PatchOp")
+        );
+        let bad = body(json!({ENTERPRISE: {"startDate": "2024-02-30"}}));
+        assert!(
+            patch(&ctx, &mut dir, &ann, &bad)
+                .unwrap_err()
+                .detail
+                .contains("startDate")
+        );
+        let foreign = body(json!({"userName": "x@elsewhere.example"}));
+        let e = create(&ctx, &mut dir, &foreign, 5).unwrap_err();
+        assert!(
+            e.detail.contains("x@elsewhere.example") && e.detail.contains("domain"),
+            "{e}"
+        );
+        assert!(boss["id"].is_string());
+    }
+}
