@@ -46,6 +46,7 @@
 //! ```
 
 pub mod cli;
+pub mod engine;
 pub mod plugins;
 pub mod runtime;
 pub mod store;
