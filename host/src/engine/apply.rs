@@ -1,0 +1,538 @@
+//! Applying a plan through the target plugin, one journaled call at a time.
+//!
+//! For each call: the intent is committed, the plugin is called, the outcome
+//! is committed (for a create, together with its new link). A failed call is
+//! journaled with its error and the run goes on — **per-record isolation** —
+//! and actions that need what failed (the manager or group membership of a
+//! person whose create failed, the members of a group whose creation failed)
+//! are skipped with that reason instead of being sent half-formed.
+//!
+//! Plan actions reference records by index; here they become contract
+//! operations with *target* ids, resolved through the links known before the
+//! run plus those recorded during it.
+
+use std::collections::{HashMap, HashSet};
+
+use muster_core::{Action, Change, Field, FieldValue, GroupRef, Plan, Step};
+use serde_json::json;
+
+use super::EngineError;
+use super::convert::{person_out, wit_field_name};
+use crate::runtime::{
+    AccountUpdate, ManagerChange, Membership, NewGroup, Operation, PluginInstance,
+};
+use crate::store::{AuditEntry, LinkKind, RunCounts, RunId, Store};
+
+/// A call that failed, or an action skipped because something it needed failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub step: Step,
+    pub error: String,
+    /// True when the target was never called (a dependency failed).
+    pub skipped: bool,
+}
+
+/// What applying did.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// Per kind: `"create" → 12`; failures under `"failed"`, dependency
+    /// skips under `"skipped"`.
+    pub counts: RunCounts,
+    pub failures: Vec<Failure>,
+    /// Set when the plugin instance trapped: the remaining actions were not
+    /// attempted (the next run plans them again).
+    pub aborted: Option<String>,
+}
+
+/// Which actions of the plan to apply: all, or those about one source
+/// record (a single-record run).
+#[derive(Debug, Clone, Copy)]
+pub enum Selection<'s> {
+    All,
+    Only(&'s str),
+}
+
+pub(crate) struct Applier<'r, 'p, 'a> {
+    pub store: &'r mut Store,
+    pub flow: &'r str,
+    pub run: RunId,
+    pub target: &'r mut PluginInstance,
+    pub plan: &'p Plan<'a>,
+    /// Source person id → target account id.
+    pub links: HashMap<String, String>,
+    /// Source department id → target group id.
+    pub group_links: HashMap<String, String>,
+    pub seq: u32,
+    pub out: Applied,
+    /// Source people whose create failed.
+    failed_people: HashSet<usize>,
+    /// Source groups whose creation failed.
+    failed_groups: HashSet<usize>,
+}
+
+/// One call to make (or a link to record), with the step to journal.
+enum Unit {
+    Call(Step, Operation, Produces),
+    /// A link needs no call: the account exists; recording it is the action.
+    LinkOnly(Step, String, String),
+    Skipped(Step, String),
+}
+
+/// What a successful call's `target-id` is.
+#[derive(Clone, Copy)]
+enum Produces {
+    Nothing,
+    PersonLink(usize),
+    GroupLink(usize),
+}
+
+impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
+    pub fn new(
+        store: &'r mut Store,
+        flow: &'r str,
+        run: RunId,
+        target: &'r mut PluginInstance,
+        plan: &'p Plan<'a>,
+    ) -> Result<Self, EngineError> {
+        let links = store
+            .links(flow)?
+            .into_iter()
+            .map(|l| (l.source_id, l.target_id))
+            .collect();
+        let group_links = store
+            .group_links(flow)?
+            .into_iter()
+            .map(|l| (l.source_id, l.target_id))
+            .collect();
+        Ok(Applier {
+            store,
+            flow,
+            run,
+            target,
+            plan,
+            links,
+            group_links,
+            seq: 0,
+            out: Applied::default(),
+            failed_people: HashSet::new(),
+            failed_groups: HashSet::new(),
+        })
+    }
+
+    /// Applies the selected actions in plan order.
+    pub fn apply(mut self, selection: Selection<'_>) -> Result<Applied, EngineError> {
+        let plan = self.plan;
+        for action in plan.actions() {
+            if !action.kind().changes_target() {
+                continue;
+            }
+            if let Selection::Only(id) = selection
+                && !concerns(plan, action, id)
+            {
+                continue;
+            }
+            for unit in self.units(action, selection) {
+                self.run_unit(unit)?;
+                if self.out.aborted.is_some() {
+                    return Ok(self.out);
+                }
+            }
+        }
+        Ok(self.out)
+    }
+
+    fn src(&self, i: usize) -> &'p muster_core::Person {
+        &self.plan.input().source.people[i]
+    }
+
+    fn tgt(&self, i: usize) -> &'p muster_core::Person {
+        &self.plan.input().target.people[i]
+    }
+
+    /// The desired person as the contract's record, with its manager and
+    /// department translated to target ids where they are known.
+    fn desired(&self, person: usize) -> crate::runtime::Person {
+        let p = self.src(person);
+        let mut out = person_out(p);
+        out.manager_id = p
+            .manager_id
+            .as_ref()
+            .and_then(|m| self.links.get(m).cloned());
+        out.department_id = p
+            .department_id
+            .as_ref()
+            .and_then(|d| self.group_links.get(d).cloned());
+        out
+    }
+
+    fn units(&self, action: &Action, selection: Selection<'_>) -> Vec<Unit> {
+        let plan = self.plan;
+        let step = plan.step(action);
+        match action {
+            Action::Create { person } => vec![Unit::Call(
+                step,
+                Operation::Create(self.desired(*person)),
+                Produces::PersonLink(*person),
+            )],
+            Action::Link {
+                person, account, ..
+            } => vec![Unit::LinkOnly(
+                step,
+                self.src(*person).id.clone(),
+                self.tgt(*account).id.clone(),
+            )],
+            Action::Update {
+                person,
+                account,
+                changes,
+            } => vec![Unit::Call(
+                step,
+                Operation::Update(AccountUpdate {
+                    id: self.tgt(*account).id.clone(),
+                    person: self.desired(*person),
+                    fields: changes.iter().map(wit_field_name).collect(),
+                }),
+                Produces::Nothing,
+            )],
+            Action::Reactivate { account, .. } => vec![Unit::Call(
+                step,
+                Operation::Reactivate(self.tgt(*account).id.clone()),
+                Produces::Nothing,
+            )],
+            Action::Deactivate { account, .. } => vec![Unit::Call(
+                step,
+                Operation::Deactivate(self.tgt(*account).id.clone()),
+                Produces::Nothing,
+            )],
+            Action::SetManager {
+                person,
+                account,
+                manager,
+                manager_account,
+            } => self.set_manager(step, *person, *account, *manager, *manager_account),
+            Action::CreateGroup { group } => {
+                let g = &plan.input().source.groups[*group];
+                let parent_id = g
+                    .parent_id
+                    .as_ref()
+                    .and_then(|p| self.group_links.get(p).cloned());
+                vec![Unit::Call(
+                    step,
+                    Operation::CreateGroup(NewGroup {
+                        name: g.name.clone(),
+                        parent_id,
+                    }),
+                    Produces::GroupLink(*group),
+                )]
+            }
+            Action::RenameGroup { group, target } => {
+                let name = plan.input().source.groups[*group].name.clone();
+                let id = plan.input().target.groups[*target].id.clone();
+                vec![Unit::Call(
+                    step,
+                    Operation::RenameGroup((id, name)),
+                    Produces::Nothing,
+                )]
+            }
+            Action::AddMembers { group, members } => {
+                let group_id = match group {
+                    GroupRef::Existing(t) => Some(plan.input().target.groups[*t].id.clone()),
+                    GroupRef::Planned(s) => {
+                        let src = &plan.input().source.groups[*s];
+                        self.group_links.get(&src.id).cloned()
+                    }
+                };
+                members
+                    .iter()
+                    .filter(|m| match selection {
+                        Selection::All => true,
+                        Selection::Only(id) => self.src(**m).id == id,
+                    })
+                    .map(|m| {
+                        let member_id = self.src(*m).id.clone();
+                        let mut one = step.clone();
+                        one.members = vec![member_id.clone()];
+                        one.target_id = group_id.clone();
+                        let account = self.links.get(&member_id).cloned();
+                        match (&group_id, account) {
+                            (None, _) => Unit::Skipped(
+                                one,
+                                "skipped: the group was not created (its creation failed)".into(),
+                            ),
+                            (Some(_), None) => Unit::Skipped(
+                                one,
+                                format!(
+                                    "skipped: source {member_id} has no account (its create failed or was not planned)"
+                                ),
+                            ),
+                            (Some(g), Some(a)) => Unit::Call(
+                                one,
+                                Operation::AddMember(Membership {
+                                    group_id: g.clone(),
+                                    account_id: a,
+                                }),
+                                Produces::Nothing,
+                            ),
+                        }
+                    })
+                    .collect()
+            }
+            Action::RemoveMembers { group, members } => {
+                let g = &plan.input().target.groups[*group];
+                members
+                    .iter()
+                    .map(|m| {
+                        let account = g.members[*m].clone();
+                        let mut one = step.clone();
+                        one.members = vec![account.clone()];
+                        Unit::Call(
+                            one,
+                            Operation::RemoveMember(Membership {
+                                group_id: g.id.clone(),
+                                account_id: account,
+                            }),
+                            Produces::Nothing,
+                        )
+                    })
+                    .collect()
+            }
+            Action::Skip { .. } | Action::Conflict { .. } => Vec::new(),
+        }
+    }
+
+    fn set_manager(
+        &self,
+        mut step: Step,
+        person: usize,
+        account: Option<usize>,
+        manager: Option<usize>,
+        manager_account: Option<usize>,
+    ) -> Vec<Unit> {
+        let person_id = &self.src(person).id;
+        let account_id = match account {
+            Some(a) => Some(self.tgt(a).id.clone()),
+            None => self.links.get(person_id).cloned(),
+        };
+        let manager_id = match (manager_account, manager) {
+            (Some(m), _) => Ok(Some(self.tgt(m).id.clone())),
+            (None, Some(m)) => {
+                let src_id = &self.src(m).id;
+                self.links.get(src_id).cloned().map(Some).ok_or_else(|| {
+                    format!("skipped: manager {src_id} has no account (its create failed)")
+                })
+            }
+            (None, None) => Ok(None),
+        };
+        // Journal what is actually sent: resolved ids, not "the account this
+        // plan creates", so recovery can check the outcome.
+        step.target_id = account_id.clone();
+        if let Ok(m) = &manager_id {
+            step.changes = vec![Change {
+                field: Field::ManagerId.into(),
+                old: step.changes.first().and_then(|c| c.old.clone()),
+                new: m.clone().map(FieldValue::Text),
+            }];
+        }
+        match (account_id, manager_id) {
+            (None, _) => vec![Unit::Skipped(
+                step,
+                format!("skipped: source {person_id} has no account (its create failed)"),
+            )],
+            (Some(_), Err(why)) => vec![Unit::Skipped(step, why)],
+            (Some(id), Ok(manager_id)) => vec![Unit::Call(
+                step,
+                Operation::SetManager(ManagerChange { id, manager_id }),
+                Produces::Nothing,
+            )],
+        }
+    }
+
+    fn count(&mut self, key: &str) {
+        *self.out.counts.entry(key.to_owned()).or_default() += 1;
+    }
+
+    fn run_unit(&mut self, unit: Unit) -> Result<(), EngineError> {
+        match unit {
+            Unit::Skipped(step, why) => {
+                self.count("skipped");
+                self.out.failures.push(Failure {
+                    step,
+                    error: why,
+                    skipped: true,
+                });
+                Ok(())
+            }
+            Unit::LinkOnly(step, source_id, target_id) => {
+                let seq = self.next_seq();
+                let id = self.store.journal_intent(self.run, seq, &step)?;
+                self.store
+                    .record_link_and_done(id, LinkKind::Person, &source_id, &target_id)?;
+                self.links.insert(source_id, target_id);
+                self.count(step.kind.name());
+                self.audit(&step)?;
+                Ok(())
+            }
+            Unit::Call(step, op, produces) => {
+                let seq = self.next_seq();
+                let id = self.store.journal_intent(self.run, seq, &step)?;
+                match self.target.apply(&op) {
+                    Ok(applied) => {
+                        let tid = applied.target_id;
+                        match produces {
+                            Produces::PersonLink(p) => {
+                                let sid = self.src(p).id.clone();
+                                self.store.record_link_and_done(
+                                    id,
+                                    LinkKind::Person,
+                                    &sid,
+                                    &tid,
+                                )?;
+                                self.links.insert(sid, tid);
+                            }
+                            Produces::GroupLink(g) => {
+                                let sid = self.plan.input().source.groups[g].id.clone();
+                                self.store
+                                    .record_link_and_done(id, LinkKind::Group, &sid, &tid)?;
+                                self.group_links.insert(sid, tid);
+                            }
+                            Produces::Nothing => self.store.journal_done(id, Some(&tid))?,
+                        }
+                        self.count(step.kind.name());
+                        self.audit(&step)?;
+                    }
+                    Err(e) => {
+                        let error = e.to_string();
+                        self.store.journal_failed(id, &error)?;
+                        match produces {
+                            Produces::PersonLink(p) => {
+                                self.failed_people.insert(p);
+                            }
+                            Produces::GroupLink(g) => {
+                                self.failed_groups.insert(g);
+                            }
+                            Produces::Nothing => {}
+                        }
+                        self.count("failed");
+                        if self.target.is_poisoned() {
+                            self.out.aborted = Some(format!(
+                                "the target plugin stopped working ({error}); the remaining actions were not attempted"
+                            ));
+                        }
+                        self.out.failures.push(Failure {
+                            step,
+                            error,
+                            skipped: false,
+                        });
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// One audit line per change: what, to whom, before and after. Never a
+    /// secret: the store redacts secret-named keys, and plans carry none.
+    fn audit(&mut self, step: &Step) -> Result<(), EngineError> {
+        let subject = match (&step.source_id, &step.target_id) {
+            (Some(s), Some(t)) => format!("{} (source {s}, target {t})", step.label),
+            (Some(s), None) => format!("{} (source {s})", step.label),
+            (None, Some(t)) => format!("{} (target {t})", step.label),
+            (None, None) => step.label.clone(),
+        };
+        let before = (!step.changes.is_empty()).then(|| {
+            json!(
+                step.changes
+                    .iter()
+                    .map(|c| (c.field.to_string(), json!(c.old)))
+                    .collect::<serde_json::Map<_, _>>()
+            )
+        });
+        let after = json!({
+            "changes": step.changes.iter().map(|c| (c.field.to_string(), json!(c.new))).collect::<serde_json::Map<_, _>>(),
+            "members": step.members,
+        });
+        self.store.audit(&AuditEntry {
+            flow: Some(self.flow),
+            run: Some(self.run),
+            what: step.kind.name(),
+            subject: &subject,
+            before: before.as_ref(),
+            after: Some(&after),
+        })?;
+        Ok(())
+    }
+}
+
+/// Whether an action is about source record `id` (single-record runs): its
+/// own create, link, update, status and manager, its memberships, and the
+/// creation of its department's group.
+pub fn concerns(plan: &Plan<'_>, action: &Action, id: &str) -> bool {
+    let input = plan.input();
+    let src = |i: usize| input.source.people[i].id == id;
+    match action {
+        Action::Create { person }
+        | Action::Link { person, .. }
+        | Action::Update { person, .. }
+        | Action::Reactivate { person, .. }
+        | Action::SetManager { person, .. } => src(*person),
+        Action::Deactivate { person, .. } => person.is_some_and(src),
+        Action::AddMembers { members, .. } => members.iter().any(|m| src(*m)),
+        Action::CreateGroup { group } => {
+            let dept = &input.source.groups[*group].id;
+            input
+                .source
+                .people
+                .iter()
+                .any(|p| p.id == id && p.department_id.as_ref() == Some(dept))
+        }
+        Action::RenameGroup { .. } | Action::RemoveMembers { .. } => false,
+        Action::Skip { .. } | Action::Conflict { .. } => false,
+    }
+}
+
+/// The steps a selection applies (for reports and plan files).
+pub fn selected_steps(plan: &Plan<'_>, selection: Selection<'_>) -> Vec<Step> {
+    plan.actions()
+        .iter()
+        .filter(|a| match selection {
+            Selection::All => true,
+            Selection::Only(id) => concerns(plan, a, id) || is_report_about(plan, a, id),
+        })
+        .map(|a| {
+            let mut step = plan.step(a);
+            if let (Selection::Only(id), Action::AddMembers { .. }) = (selection, a) {
+                step.members.retain(|m| m == id);
+            }
+            step
+        })
+        .collect()
+}
+
+fn is_report_about(plan: &Plan<'_>, action: &Action, id: &str) -> bool {
+    match action {
+        Action::Skip { subject, .. } | Action::Conflict { subject, .. } => match subject {
+            muster_core::Subject::Person(p) => plan.input().source.people[*p].id == id,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Per-kind counts of steps, for plan summaries.
+pub fn count_steps(steps: &[Step]) -> RunCounts {
+    let mut counts = RunCounts::new();
+    for s in steps {
+        *counts.entry(s.kind.name().to_owned()).or_default() += 1;
+    }
+    counts
+}
+
+/// Whether any step changes the target.
+pub fn has_changes(steps: &[Step]) -> bool {
+    steps.iter().any(|s| s.kind.changes_target())
+}

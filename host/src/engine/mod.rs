@@ -1,0 +1,551 @@
+//! # The engine: one flow, from reads to a remembered outcome
+//!
+//! A run of a flow goes through fixed stages, each of which can stop it
+//! safely:
+//!
+//! 1. **Read** both sides completely through their plugins ([`snapshot`]).
+//!    A failed or truncated read fails the run before anything is planned:
+//!    an incomplete source must never look like a wave of leavers.
+//! 2. **Recover** ([`recover`]): journal entries a dead run left without an
+//!    outcome are decided from the fresh target read (a create that did reach
+//!    the target is found by its correlation key and linked), and runs left
+//!    `running` are marked aborted. Nothing is created twice.
+//! 3. **Map and plan**: the flow's mapping turns source people into the
+//!    target's vocabulary (a record that cannot be mapped is reported by id
+//!    and field and left out, and its account is protected from
+//!    deactivation); links come from the store; `muster_core::plan` decides.
+//! 4. **Guard**: a plan over a threshold is *held* — stored with the digest
+//!    of what it was made from, the run ends with [`Outcome::Held`] (exit code
+//!    3) — until `sync --approve-held` applies it, provided the data has not
+//!    moved since.
+//! 5. **Apply** ([`apply`]): in plan order, each call journaled (intent
+//!    before, outcome after), one failing record never stopping the others.
+//!
+//! A plan can also be written to a file ([`PlanFile`]) for review and applied
+//! later; applying re-reads both sides and refuses a plan whose inputs
+//! changed.
+//!
+//! The engine holds no business rule: every decision about *what* to do is
+//! the core's; this module only moves data and keeps the books.
+
+pub mod apply;
+pub mod convert;
+pub mod recover;
+pub mod snapshot;
+
+use std::collections::{HashMap, HashSet};
+
+use muster_core::{Date, Link, Mapping, Person, Policy, Step};
+use serde::{Deserialize, Serialize};
+
+pub use apply::{Applied, Failure, Selection};
+pub use convert::Problem;
+pub use recover::Recovered;
+pub use snapshot::{Digest, Snapshot};
+
+use crate::runtime::{Capability, PluginError, PluginInstance};
+use crate::store::{RunCounts, RunId, RunStatus, Store, StoreError, Trigger};
+
+/// Why a run could not be carried out. Per-record failures are not errors:
+/// they are in [`RunReport::applied`].
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A read failed: nothing was planned or applied.
+    #[error(
+        "reading the {side} (connection `{connection}`) failed, so nothing was planned: {source}"
+    )]
+    Read {
+        side: &'static str,
+        connection: String,
+        #[source]
+        source: PluginError,
+    },
+    #[error("flow `{flow}`: no plan could be made: {reason}")]
+    Plan { flow: String, reason: String },
+    /// A plan file made from data that has changed since.
+    #[error(
+        "the plan in {file} is stale: the source, the target or the links changed since it was made \
+         (digest {planned}, now {now}); make a new plan with `muster plan --out`"
+    )]
+    StalePlan {
+        file: String,
+        planned: String,
+        now: String,
+    },
+    /// Same data, different plan: the flow's configuration changed.
+    #[error(
+        "the plan in {file} no longer matches what flow `{flow}` would do with the same data \
+         (its configuration changed?); make a new plan with `muster plan --out`"
+    )]
+    PlanMismatch { file: String, flow: String },
+    #[error("the plan file {file} is for flow `{found}`, not `{expected}`")]
+    WrongFlow {
+        file: String,
+        found: String,
+        expected: String,
+    },
+    #[error("source record `{0}` is not in the source (a single-record run needs its id there)")]
+    UnknownRecord(String),
+}
+
+/// One flow, as the engine needs it: the connections it joins and the rules
+/// it follows (from the config's `[flows.NAME]`).
+#[derive(Debug, Clone)]
+pub struct FlowSpec {
+    pub name: String,
+    /// Source connection name.
+    pub source: String,
+    /// Target connection name.
+    pub target: String,
+    pub policy: Policy,
+    pub mapping: Mapping,
+}
+
+/// What the run should do after planning.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Plan only; nothing is written but recovery's bookkeeping.
+    Plan,
+    /// Plan and apply (unless held).
+    Sync {
+        /// Apply the pending held plan if its inputs have not changed.
+        approve_held: bool,
+    },
+    /// Apply exactly this reviewed plan, or refuse.
+    ApplyFile {
+        plan: PlanFile,
+        /// Shown in errors.
+        file: String,
+        approve_held: bool,
+    },
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// `plan`: computed and shown, not applied.
+    Planned,
+    /// Nothing to change.
+    NoChanges,
+    /// Applied; some records may have failed (see `failed`).
+    Applied,
+    /// The guard held the plan (exit code 3).
+    Held,
+}
+
+/// Options of one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub trigger: Trigger,
+    /// Single-record run: only actions about this source id.
+    pub only: Option<String>,
+    /// Today in the tenant's time zone.
+    pub today: Date,
+    /// Who approves a held plan (`--approve-held`), for the audit log.
+    pub approver: String,
+}
+
+/// Everything a run did, for the CLI, `serve` and tests.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub flow: String,
+    /// `None` for `plan`, which records no run.
+    pub run: Option<RunId>,
+    pub outcome: Outcome,
+    /// The plan's steps (for a single-record run, those about the record).
+    pub steps: Vec<Step>,
+    /// The plan rendered for people (terraform-like), whole plan.
+    pub plan_text: String,
+    /// Guard breaches, in plain language.
+    pub breaches: Vec<String>,
+    pub applied: Applied,
+    pub recovered: Recovered,
+    /// Values that could not be read or mapped, by record and field.
+    pub problems: Vec<Problem>,
+    /// What the plan was made from.
+    pub digest: Digest,
+    pub today: Date,
+}
+
+impl RunReport {
+    /// Per-kind step counts of the plan.
+    pub fn planned_counts(&self) -> RunCounts {
+        apply::count_steps(&self.steps)
+    }
+
+    /// Number of calls that failed (not counting dependency skips).
+    pub fn failed(&self) -> usize {
+        self.applied.failures.iter().filter(|f| !f.skipped).count()
+    }
+
+    /// The reviewable plan file for this run's plan.
+    pub fn plan_file(&self) -> PlanFile {
+        PlanFile {
+            format: PLAN_FORMAT.into(),
+            flow: self.flow.clone(),
+            today: self.today.to_string(),
+            snapshot: self.digest.0.clone(),
+            held: self.outcome == Outcome::Held || !self.breaches.is_empty(),
+            breaches: self.breaches.clone(),
+            counts: self.planned_counts(),
+            steps: self.steps.clone(),
+        }
+    }
+}
+
+/// The version tag of [`PlanFile`] (see `docs/plan-json.md`).
+pub const PLAN_FORMAT: &str = "muster-plan/1";
+
+/// A plan written for review (`muster plan --out plan.json`) and applied
+/// later (`muster apply plan.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanFile {
+    /// Always [`PLAN_FORMAT`].
+    pub format: String,
+    pub flow: String,
+    /// The day the plan is for (date gating), `YYYY-MM-DD`.
+    pub today: String,
+    /// SHA-256 of both snapshots and the link tables it was made from.
+    pub snapshot: String,
+    /// Whether the guard holds it.
+    pub held: bool,
+    pub breaches: Vec<String>,
+    pub counts: RunCounts,
+    pub steps: Vec<Step>,
+}
+
+/// The two plugin instances of a flow, configured and granted.
+pub struct Connected<'i> {
+    pub source: &'i mut PluginInstance,
+    pub target: &'i mut PluginInstance,
+}
+
+/// Runs `flow` once: read, recover, plan, guard, and apply per `mode`.
+pub fn run(
+    store: &mut Store,
+    flow: &FlowSpec,
+    plugins: Connected<'_>,
+    mode: Mode,
+    options: &RunOptions,
+) -> Result<RunReport, EngineError> {
+    store.ensure_flow(&flow.name, &flow.source, &flow.target)?;
+    let run = match mode {
+        Mode::Plan => None,
+        _ => Some(store.begin_run(&flow.name, options.trigger)?),
+    };
+    let result = run_inner(store, flow, plugins, mode, options, run);
+    if let (Some(run), Err(e)) = (run, &result) {
+        // Best effort: the error itself is what the caller must see.
+        let _ = store.finish_run(
+            run,
+            RunStatus::Failed,
+            &RunCounts::new(),
+            Some(&e.to_string()),
+        );
+    }
+    result
+}
+
+fn run_inner(
+    store: &mut Store,
+    flow: &FlowSpec,
+    plugins: Connected<'_>,
+    mode: Mode,
+    options: &RunOptions,
+    run: Option<RunId>,
+) -> Result<RunReport, EngineError> {
+    let Connected { source, target } = plugins;
+    let mut policy = flow.policy.clone();
+    // Groups are mirrored only when both plugins can: reading departments
+    // from the source and reading and writing groups in the target.
+    let caps = &target.manifest().capabilities;
+    if !(caps.contains(&Capability::ReadTargetGroups) && caps.contains(&Capability::WriteGroups))
+        || !source
+            .manifest()
+            .capabilities
+            .contains(&Capability::ReadGroups)
+    {
+        policy.sync_groups = false;
+    }
+
+    let source_snap =
+        snapshot::read(source, "source", policy.sync_groups).map_err(|e| EngineError::Read {
+            side: "source",
+            connection: flow.source.clone(),
+            source: e,
+        })?;
+    let target_snap =
+        snapshot::read(target, "target", policy.sync_groups).map_err(|e| EngineError::Read {
+            side: "target",
+            connection: flow.target.clone(),
+            source: e,
+        })?;
+
+    let mut problems = source_snap.problems.clone();
+    problems.extend(target_snap.problems.iter().cloned());
+    let (desired, unmapped) = map_people(&flow.mapping, &source_snap.people, &mut problems);
+
+    let recovered = recover::recover(
+        store,
+        &flow.name,
+        &policy,
+        &desired,
+        &target_snap.people,
+        &target_snap.groups,
+    )?;
+
+    let links = store.links(&flow.name)?;
+    let group_links = store.group_links(&flow.name)?;
+    let digest = snapshot::digest(
+        &source_snap,
+        &target_snap,
+        &links,
+        &group_links,
+        options.today,
+    );
+
+    // Accounts of people whose record could not be mapped must not look like
+    // leavers: keep those people out of the plan *and* their accounts out of
+    // its reach by handing the core their last known state.
+    let protected = protect_unmapped(&unmapped, &links, &group_links, &target_snap.people);
+    let mut desired = desired;
+    desired.extend(protected);
+
+    if let Some(only) = &options.only
+        && !desired.iter().any(|p| &p.id == only)
+    {
+        return Err(EngineError::UnknownRecord(only.clone()));
+    }
+
+    let prepared = muster_core::Prepared::new(&desired, &policy).with_groups(&source_snap.groups);
+    let prepared_target =
+        muster_core::Prepared::new(&target_snap.people, &policy).with_groups(&target_snap.groups);
+    let prepared_links = muster_core::PreparedLinks::new(&links);
+    let input = muster_core::Input {
+        source: muster_core::Side {
+            people: &desired,
+            groups: &source_snap.groups,
+            complete: true,
+            prepared: Some(&prepared),
+        },
+        target: muster_core::Side {
+            people: &target_snap.people,
+            groups: &target_snap.groups,
+            complete: true,
+            prepared: Some(&prepared_target),
+        },
+        links: &links,
+        prepared_links: Some(&prepared_links),
+        group_links: &group_links,
+        policy: &policy,
+        today: options.today,
+    };
+    let plan = muster_core::plan(&input).map_err(|e| EngineError::Plan {
+        flow: flow.name.clone(),
+        reason: e.to_string(),
+    })?;
+
+    let selection = match &options.only {
+        Some(id) => Selection::Only(id.as_str()),
+        None => Selection::All,
+    };
+    let steps = apply::selected_steps(&plan, selection);
+    // A single-record run is one person's changes: the guard, which protects
+    // against mass changes, judges whole plans.
+    let breaches: Vec<String> = if options.only.is_some() {
+        Vec::new()
+    } else {
+        plan.breaches().iter().map(|b| b.to_string()).collect()
+    };
+    let mut report = RunReport {
+        flow: flow.name.clone(),
+        run,
+        outcome: Outcome::Planned,
+        steps,
+        plan_text: plan.to_string(),
+        breaches,
+        applied: Applied::default(),
+        recovered,
+        problems,
+        digest,
+        today: options.today,
+    };
+
+    let Some(run) = run else {
+        return Ok(report);
+    };
+    let approve = match &mode {
+        Mode::Plan => false,
+        Mode::Sync { approve_held } => *approve_held,
+        Mode::ApplyFile {
+            plan: file,
+            file: name,
+            approve_held,
+        } => {
+            check_plan_file(file, name, &report)?;
+            *approve_held
+        }
+    };
+
+    if !apply::has_changes(&report.steps) {
+        report.outcome = Outcome::NoChanges;
+        finish(store, run, &report)?;
+        return Ok(report);
+    }
+
+    if !report.breaches.is_empty() {
+        let approved = approve && approve_pending(store, &flow.name, &report, &options.approver)?;
+        if !approved {
+            store.hold_plan(
+                &flow.name,
+                run,
+                &report.steps,
+                &report.digest.0,
+                &report.breaches.join("; "),
+            )?;
+            report.outcome = Outcome::Held;
+            finish(store, run, &report)?;
+            return Ok(report);
+        }
+    }
+
+    let applier = apply::Applier::new(store, &flow.name, run, target, &plan)?;
+    report.applied = applier.apply(selection)?;
+    report.outcome = Outcome::Applied;
+    finish(store, run, &report)?;
+    Ok(report)
+}
+
+/// Approves the pending held plan when it is exactly the plan at hand (same
+/// inputs, same steps). A held plan made from other data is left pending and
+/// the fresh plan is held in its place.
+fn approve_pending(
+    store: &mut Store,
+    flow: &str,
+    report: &RunReport,
+    approver: &str,
+) -> Result<bool, EngineError> {
+    let Some(held) = store.held_plan(flow)? else {
+        return Ok(false);
+    };
+    if held.snapshot_digest != report.digest.0 || held.steps != report.steps {
+        return Ok(false);
+    }
+    store.approve_held(flow, approver)?;
+    Ok(true)
+}
+
+fn check_plan_file(file: &PlanFile, name: &str, report: &RunReport) -> Result<(), EngineError> {
+    if file.flow != report.flow {
+        return Err(EngineError::WrongFlow {
+            file: name.into(),
+            found: file.flow.clone(),
+            expected: report.flow.clone(),
+        });
+    }
+    if file.snapshot != report.digest.0 || file.today != report.today.to_string() {
+        return Err(EngineError::StalePlan {
+            file: name.into(),
+            planned: file.snapshot.clone(),
+            now: report.digest.0.clone(),
+        });
+    }
+    if file.steps != report.steps {
+        return Err(EngineError::PlanMismatch {
+            file: name.into(),
+            flow: report.flow.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn finish(store: &mut Store, run: RunId, report: &RunReport) -> Result<(), EngineError> {
+    let (status, mut counts) = match report.outcome {
+        Outcome::Held => (RunStatus::Held, report.planned_counts()),
+        _ => (RunStatus::Done, report.applied.counts.clone()),
+    };
+    if !report.problems.is_empty() {
+        counts.insert("problems".into(), report.problems.len() as u64);
+    }
+    let error = report.applied.aborted.clone();
+    store.finish_run(run, status, &counts, error.as_deref())?;
+    Ok(())
+}
+
+/// Maps every source person; a record that fails is reported and returned
+/// apart (by id) instead of being planned half-mapped.
+fn map_people(
+    mapping: &Mapping,
+    people: &[Person],
+    problems: &mut Vec<Problem>,
+) -> (Vec<Person>, Vec<String>) {
+    let mut desired = Vec::with_capacity(people.len());
+    let mut unmapped = Vec::new();
+    for p in people {
+        if mapping.rules.is_empty() {
+            desired.push(p.clone());
+            continue;
+        }
+        match mapping.apply(p) {
+            Ok(m) => desired.push(m),
+            Err(e) => {
+                problems.push(Problem {
+                    side: "source",
+                    record: e.record.clone(),
+                    field: e.field.to_string(),
+                    message: format!("{e}; the record is left out of this run"),
+                });
+                unmapped.push(p.id.clone());
+            }
+        }
+    }
+    (desired, unmapped)
+}
+
+/// For each unmappable source record that is linked, a desired person that
+/// equals its account as it is, so the plan neither updates nor deactivates
+/// it. Reference fields are translated back to source ids through the links
+/// (they are reconciled as references, never by value).
+fn protect_unmapped(
+    unmapped: &[String],
+    links: &[Link],
+    group_links: &[Link],
+    target: &[Person],
+) -> Vec<Person> {
+    if unmapped.is_empty() {
+        return Vec::new();
+    }
+    let unmapped: HashSet<&str> = unmapped.iter().map(String::as_str).collect();
+    let accounts: HashMap<&str, &Person> = target.iter().map(|p| (p.id.as_str(), p)).collect();
+    let source_of: HashMap<&str, &str> = links
+        .iter()
+        .map(|l| (l.target_id.as_str(), l.source_id.as_str()))
+        .collect();
+    let department_of: HashMap<&str, &str> = group_links
+        .iter()
+        .map(|l| (l.target_id.as_str(), l.source_id.as_str()))
+        .collect();
+    links
+        .iter()
+        .filter(|l| unmapped.contains(l.source_id.as_str()))
+        .filter_map(|l| {
+            let account = accounts.get(l.target_id.as_str())?;
+            let mut frozen = (*account).clone();
+            frozen.id = l.source_id.clone();
+            frozen.manager_id = account
+                .manager_id
+                .as_deref()
+                .and_then(|m| source_of.get(m))
+                .map(|s| (*s).to_owned());
+            frozen.department_id = account
+                .department_id
+                .as_deref()
+                .and_then(|d| department_of.get(d))
+                .map(|s| (*s).to_owned());
+            Some(frozen)
+        })
+        .collect()
+}

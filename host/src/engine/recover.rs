@@ -1,0 +1,324 @@
+//! Recovery: settling the journal entries a dead run left behind.
+//!
+//! A run killed between a journal *intent* and its *outcome* leaves the entry
+//! `intent`: the call may or may not have reached the target. Before the next
+//! plan, with both sides freshly read, each such entry is decided from what
+//! the target shows now:
+//!
+//! - a **create** is looked for by the flow's correlation keys among the
+//!   accounts no link names; exactly one match means the call took effect,
+//!   and the link is recorded with the outcome in one transaction — so the
+//!   next plan updates that account instead of creating a second one;
+//! - a **group creation** is looked for by name among unlinked groups;
+//! - deactivate, reactivate, update, manager and membership changes are
+//!   checked against the account's or group's current state;
+//! - whatever cannot be told is recorded as `unknown` with a note: the fresh
+//!   plan re-applies what is still missing, which is safe for every operation
+//!   but a create, and creates are always decidable when a correlation key
+//!   exists.
+//!
+//! Runs still marked `running` belong to a process that died: they are
+//! finished as `aborted`.
+
+use std::collections::{HashMap, HashSet};
+
+use muster_core::normalize::normalize;
+use muster_core::{ActionKind, Field, FieldRef, FieldValue, Group, Person, Policy};
+
+use super::EngineError;
+use crate::store::{JournalEntry, LinkKind, Resolution, RunCounts, RunStatus, Store};
+
+/// What recovery did, for the run report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    pub aborted_runs: usize,
+    pub done: usize,
+    pub failed: usize,
+    pub unknown: usize,
+}
+
+impl Recovered {
+    pub fn is_empty(&self) -> bool {
+        *self == Recovered::default()
+    }
+}
+
+/// Settles every unresolved journal entry of `flow` against the fresh reads.
+/// `source` holds the *mapped* source people (the values creates were made
+/// from).
+pub fn recover(
+    store: &mut Store,
+    flow: &str,
+    policy: &Policy,
+    source: &[Person],
+    target: &[Person],
+    target_groups: &[Group],
+) -> Result<Recovered, EngineError> {
+    let mut out = Recovered::default();
+    for run in store.unfinished_runs(flow)? {
+        store.finish_run(
+            run,
+            RunStatus::Aborted,
+            &RunCounts::new(),
+            Some("interrupted: the process stopped before the run finished"),
+        )?;
+        out.aborted_runs += 1;
+    }
+    let entries = store.unresolved_journal(flow)?;
+    if entries.is_empty() {
+        return Ok(out);
+    }
+    let linked: HashSet<String> = store
+        .links(flow)?
+        .into_iter()
+        .map(|l| l.target_id)
+        .collect();
+    let linked_groups: HashSet<String> = store
+        .group_links(flow)?
+        .into_iter()
+        .map(|l| l.target_id)
+        .collect();
+    let accounts: HashMap<&str, &Person> = target.iter().map(|p| (p.id.as_str(), p)).collect();
+    let groups: HashMap<&str, &Group> = target_groups.iter().map(|g| (g.id.as_str(), g)).collect();
+    let source_by_id: HashMap<&str, &Person> = source.iter().map(|p| (p.id.as_str(), p)).collect();
+    let link_of: HashMap<String, String> = store
+        .links(flow)?
+        .into_iter()
+        .map(|l| (l.source_id, l.target_id))
+        .collect();
+
+    let ctx = Ctx {
+        policy,
+        target,
+        target_groups,
+        linked: &linked,
+        linked_groups: &linked_groups,
+        accounts: &accounts,
+        groups: &groups,
+        source_by_id: &source_by_id,
+        link_of: &link_of,
+    };
+    for entry in entries {
+        match ctx.decide(&entry) {
+            Decision::Link(kind, target_id) => {
+                let source_id = entry.source_id.clone().unwrap_or_default();
+                store.record_link_and_done(entry.id, kind, &source_id, &target_id)?;
+                out.done += 1;
+            }
+            Decision::Resolve(resolution) => {
+                match &resolution {
+                    Resolution::Done { .. } => out.done += 1,
+                    Resolution::Failed { .. } => out.failed += 1,
+                    Resolution::Unknown { .. } => out.unknown += 1,
+                }
+                store.resolve_journal(entry.id, &resolution)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+enum Decision {
+    Link(LinkKind, String),
+    Resolve(Resolution),
+}
+
+struct Ctx<'a> {
+    policy: &'a Policy,
+    target: &'a [Person],
+    target_groups: &'a [Group],
+    linked: &'a HashSet<String>,
+    linked_groups: &'a HashSet<String>,
+    accounts: &'a HashMap<&'a str, &'a Person>,
+    groups: &'a HashMap<&'a str, &'a Group>,
+    source_by_id: &'a HashMap<&'a str, &'a Person>,
+    link_of: &'a HashMap<String, String>,
+}
+
+fn not_applied(what: &str) -> Decision {
+    Decision::Resolve(Resolution::Failed {
+        error: format!(
+            "recovered: {what}; the run died before the call took effect (the next plan redoes it if still needed)"
+        ),
+    })
+}
+
+fn done(target_id: Option<&str>) -> Decision {
+    Decision::Resolve(Resolution::Done {
+        target_id: target_id.map(str::to_owned),
+    })
+}
+
+fn unknown(note: String) -> Decision {
+    Decision::Resolve(Resolution::Unknown { note })
+}
+
+impl Ctx<'_> {
+    fn decide(&self, e: &JournalEntry) -> Decision {
+        let account = e
+            .target_id
+            .as_deref()
+            .and_then(|id| self.accounts.get(id).copied());
+        match e.kind {
+            ActionKind::Create | ActionKind::Link => self.decide_create(e),
+            ActionKind::CreateGroup => self.decide_create_group(e),
+            ActionKind::Deactivate => match account {
+                Some(a) if !a.active => done(Some(&a.id)),
+                Some(_) => not_applied("the account is still active"),
+                None => unknown("the account is no longer in the target".into()),
+            },
+            ActionKind::Reactivate => match account {
+                Some(a) if a.active => done(Some(&a.id)),
+                Some(_) => not_applied("the account is still inactive"),
+                None => unknown("the account is no longer in the target".into()),
+            },
+            ActionKind::Update => match account {
+                Some(a) => {
+                    let applied = e.step.changes.iter().all(|c| {
+                        let now = a.get(&c.field).map(|v| v.to_owned_value());
+                        values_match(&c.field, now.as_ref(), c.new.as_ref())
+                    });
+                    if applied {
+                        done(Some(&a.id))
+                    } else {
+                        not_applied("the account does not show the new values")
+                    }
+                }
+                None => unknown("the account is no longer in the target".into()),
+            },
+            ActionKind::SetManager => self.decide_manager(e),
+            ActionKind::AddMembers | ActionKind::RemoveMembers => self.decide_membership(e),
+            ActionKind::RenameGroup => {
+                let group = e.target_id.as_deref().and_then(|id| self.groups.get(id));
+                let new = e.step.changes.first().and_then(|c| c.new.as_ref());
+                match (group, new) {
+                    (Some(g), Some(FieldValue::Text(name))) if &g.name == name => done(Some(&g.id)),
+                    (Some(_), _) => not_applied("the group still has its old name"),
+                    (None, _) => unknown("the group is no longer in the target".into()),
+                }
+            }
+            ActionKind::Skip | ActionKind::Conflict => done(e.target_id.as_deref()),
+        }
+    }
+
+    /// A create took effect when exactly one unlinked account matches the
+    /// person by a correlation key.
+    fn decide_create(&self, e: &JournalEntry) -> Decision {
+        let Some(source_id) = e.source_id.as_deref() else {
+            return unknown("the journal entry names no source record".into());
+        };
+        if let Some(t) = e.target_id.as_deref()
+            && e.kind == ActionKind::Link
+        {
+            // A link needs no call: recording it is the whole action.
+            return Decision::Link(LinkKind::Person, t.to_owned());
+        }
+        if let Some(target) = self.link_of.get(source_id) {
+            return done(Some(target));
+        }
+        let Some(person) = self.source_by_id.get(source_id) else {
+            return unknown(format!(
+                "source record {source_id} is no longer in the source; cannot look its account up"
+            ));
+        };
+        for key in &self.policy.correlation {
+            let Some(value) = key.value(person) else {
+                continue;
+            };
+            let wanted = normalize(value, key.normalization());
+            let matches: Vec<&Person> = self
+                .target
+                .iter()
+                .filter(|a| !self.linked.contains(&a.id))
+                .filter(|a| {
+                    key.value(a).map(|v| normalize(v, key.normalization())) == Some(wanted.clone())
+                })
+                .collect();
+            match matches.as_slice() {
+                [one] => return Decision::Link(LinkKind::Person, one.id.clone()),
+                [] => continue,
+                many => {
+                    return unknown(format!(
+                        "{} unlinked accounts share its {key}; the next plan reports the conflict",
+                        many.len()
+                    ));
+                }
+            }
+        }
+        not_applied("no unlinked account matches the person")
+    }
+
+    fn decide_create_group(&self, e: &JournalEntry) -> Decision {
+        let name = &e.step.label;
+        let found: Vec<&Group> = self
+            .target_groups
+            .iter()
+            .filter(|g| &g.name == name && !self.linked_groups.contains(&g.id))
+            .collect();
+        match found.as_slice() {
+            [one] => Decision::Link(LinkKind::Group, one.id.clone()),
+            [] => not_applied("no unlinked group has that name"),
+            many => unknown(format!("{} unlinked groups are named {name:?}", many.len())),
+        }
+    }
+
+    fn decide_manager(&self, e: &JournalEntry) -> Decision {
+        let account_id = e.target_id.clone().or_else(|| {
+            e.source_id
+                .as_deref()
+                .and_then(|s| self.link_of.get(s).cloned())
+        });
+        let Some(account) = account_id.as_deref().and_then(|id| self.accounts.get(id)) else {
+            return unknown("the account is not in the target".into());
+        };
+        match e.step.changes.first().map(|c| &c.new) {
+            Some(None) if account.manager_id.is_none() => done(Some(&account.id)),
+            Some(Some(FieldValue::Text(m))) if account.manager_id.as_deref() == Some(m) => {
+                done(Some(&account.id))
+            }
+            Some(Some(FieldValue::Text(m))) if m.starts_with("new account of source ") => {
+                unknown("the manager was created in the same run; the next plan checks it".into())
+            }
+            _ => not_applied("the account does not show the new manager"),
+        }
+    }
+
+    fn decide_membership(&self, e: &JournalEntry) -> Decision {
+        let Some(group) = e.target_id.as_deref().and_then(|id| self.groups.get(id)) else {
+            return unknown("the group is not in the target".into());
+        };
+        let adding = e.kind == ActionKind::AddMembers;
+        let all = e.step.members.iter().all(|m| {
+            // Added members are source ids; removed ones are account ids.
+            let account = if adding {
+                self.link_of.get(m).map(String::as_str)
+            } else {
+                Some(m.as_str())
+            };
+            match account {
+                Some(a) => group.members.iter().any(|x| x == a) == adding,
+                None => false,
+            }
+        });
+        if all {
+            done(Some(&group.id))
+        } else {
+            not_applied("the group's members do not show the change")
+        }
+    }
+}
+
+/// Whether a field now holds what an update wrote. Text compares after
+/// trimming (targets commonly trim), emails case-insensitively.
+fn values_match(field: &FieldRef, now: Option<&FieldValue>, new: Option<&FieldValue>) -> bool {
+    match (now, new) {
+        (Some(FieldValue::Text(a)), Some(FieldValue::Text(b))) => {
+            if *field == FieldRef::Canonical(Field::WorkEmail) {
+                a.trim().eq_ignore_ascii_case(b.trim())
+            } else {
+                a.trim() == b.trim()
+            }
+        }
+        (a, b) => a == b,
+    }
+}
