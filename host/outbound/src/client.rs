@@ -440,7 +440,10 @@ fn check(
                     slot.name
                 ))
             })?;
-            Some(credentials::inject(&mut raw_headers, slot, cred))
+            Some(
+                credentials::inject(&mut raw_headers, slot, cred)
+                    .map_err(|why| ctx.invalid(why))?,
+            )
         }
     };
     let mut headers = Vec::with_capacity(raw_headers.len());

@@ -5,6 +5,14 @@
 //! ever names a slot in [`crate::Request::credential`]; the host renders the template and sets
 //! the header after every other check, so a secret never enters plugin memory.
 //!
+//! **A secret with leading or trailing whitespace** (a stray space pasted with an API key, a
+//! newline at the end of a secrets file) is refused when a request names its slot, with an
+//! error saying so — "the secret for slot `api-key` has leading or trailing spaces" — which
+//! the plugin passes on, so the operator reads the cause instead of a bare 401. It is not
+//! trimmed silently: the configured value is wrong, and only the operator can know whether
+//! the key was also cut short. Registration still accepts it (so the plugin loads and its
+//! `check` can report the problem), and redaction knows the trimmed form.
+//!
 //! **Guest-set header with the same name:** overwritten. The guest may legitimately set an
 //! `Authorization` header for requests that use no slot, but when it names a slot the host's
 //! value wins and every guest copy of that header (case-insensitive) is removed first, so a
@@ -110,15 +118,29 @@ impl CredentialSlot {
 pub struct Credential {
     /// The slot this secret fills.
     pub slot: String,
+    /// The secret, surrounding whitespace removed (see `stray_whitespace`).
     pub secret: Secret,
+    /// The configured value had leading or trailing whitespace: requests naming this slot are
+    /// refused with an error that says so.
+    stray_whitespace: bool,
 }
 
 impl Credential {
     pub fn new(slot: impl Into<String>, secret: impl Into<String>) -> Self {
+        let mut raw: String = secret.into();
+        let stray_whitespace = raw.trim().len() != raw.len();
+        let secret = Secret::new(raw.as_str());
+        raw.zeroize();
         Self {
             slot: slot.into(),
-            secret: Secret::new(secret),
+            secret,
+            stray_whitespace,
         }
+    }
+
+    /// Whether the configured secret had leading or trailing whitespace.
+    pub fn has_stray_whitespace(&self) -> bool {
+        self.stray_whitespace
     }
 
     /// A secret that can not form a header value (control characters, CR/LF) is refused at
@@ -148,14 +170,23 @@ impl fmt::Debug for Credential {
 /// Removes every guest copy of the slot's header and appends the rendered one.
 ///
 /// Returns the rendered value separately so the caller can hand it to the HTTP client without
-/// it ever sitting in a `Vec<(String, String)>` that might be logged.
+/// it ever sitting in a `Vec<(String, String)>` that might be logged. A secret configured with
+/// stray whitespace is refused here, with a message for the operator (it names the slot,
+/// never the secret).
 pub(crate) fn inject(
     headers: &mut Vec<(String, String)>,
     slot: &CredentialSlot,
     credential: &Credential,
-) -> (String, Secret) {
+) -> Result<(String, Secret), String> {
+    if credential.stray_whitespace {
+        return Err(format!(
+            "the secret for slot `{}` has leading or trailing spaces; remove them from the \
+             configured secret (a stray space pasted with the key is enough to be refused)",
+            slot.name
+        ));
+    }
     headers.retain(|(name, _)| !name.eq_ignore_ascii_case(&slot.header));
-    (slot.header.clone(), slot.render(&credential.secret))
+    Ok((slot.header.clone(), slot.render(&credential.secret)))
 }
 
 #[cfg(test)]
@@ -184,13 +215,33 @@ mod tests {
             ("authorization".to_owned(), "guest".to_owned()),
             ("Accept".to_owned(), "application/json".to_owned()),
         ];
-        let (name, value) = inject(&mut headers, &slot, &cred);
+        let (name, value) = inject(&mut headers, &slot, &cred).unwrap();
         assert_eq!(
             headers,
             vec![("Accept".to_owned(), "application/json".to_owned())]
         );
         assert_eq!(name, "Authorization");
         assert_eq!(value.expose(), "lucca application=k");
+    }
+
+    #[test]
+    fn stray_whitespace_is_refused_at_injection_naming_the_slot() {
+        let slot = CredentialSlot::new("api-key", "Authorization", "lucca application={secret}");
+        for raw in [" s3cr3t", "s3cr3t ", "\ts3cr3t\n"] {
+            let cred = Credential::new("api-key", raw);
+            assert!(cred.has_stray_whitespace(), "{raw:?}");
+            // Registration accepts it, so the plugin loads and can report the problem.
+            assert!(cred.validate().is_ok(), "{raw:?}");
+            let mut headers = vec![("Authorization".to_owned(), "guest".to_owned())];
+            let err = inject(&mut headers, &slot, &cred).unwrap_err();
+            assert!(
+                err.contains("the secret for slot `api-key` has leading or trailing spaces"),
+                "{err}"
+            );
+            assert!(!err.contains("s3cr3t"), "{err}");
+            assert_eq!(headers.len(), 1, "nothing injected");
+        }
+        assert!(!Credential::new("api-key", "s3cr3t").has_stray_whitespace());
     }
 
     #[test]

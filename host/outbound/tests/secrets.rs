@@ -20,8 +20,7 @@ fn policy_with_secret(hosts: &[muster_outbound::HostPattern]) -> Policy {
     let mut policy = loopback_policy(PLUGIN, hosts);
     let p = policy.plugins.get_mut(PLUGIN).unwrap();
     p.slots = vec![lucca_slot()];
-    // A pasted key with a stray space: trimmed by the host.
-    p.credentials = vec![Credential::new("lucca", format!(" {SECRET} "))];
+    p.credentials = vec![Credential::new("lucca", SECRET)];
     policy
 }
 
@@ -77,6 +76,30 @@ fn without_a_slot_the_guest_header_is_sent_as_is() {
         server.hits()[0].header("authorization"),
         Some("Bearer public")
     );
+}
+
+#[test]
+fn a_secret_with_stray_spaces_is_refused_by_name_and_nothing_is_sent() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let mut policy = policy_with_secret(&[server.origin()]);
+    // A pasted key with a stray space: refused with a message saying so, not a bare 401.
+    policy.plugins.get_mut(PLUGIN).unwrap().credentials =
+        vec![Credential::new("lucca", format!(" {SECRET} "))];
+    let out = Outbound::new(policy).unwrap();
+    let err = out
+        .send(
+            PLUGIN,
+            Request::new("GET", server.url("/api/v3/users")).credential("lucca"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, OutboundError::Invalid { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("the secret for slot `lucca` has leading or trailing spaces"),
+        "{err}"
+    );
+    assert_error_clean(&err);
+    assert_eq!(server.count(), 0);
 }
 
 #[test]
