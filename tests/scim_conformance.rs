@@ -1,0 +1,476 @@
+//! Conformance of the generic SCIM connector (`plugins/scim`) against a real
+//! third-party SCIM 2.0 server: `scim2-server` from PyPI, on 127.0.0.1.
+//!
+//! The real `.wasm` runs in `muster::runtime`, every request goes through
+//! `muster-outbound` (loopback allowed, the bearer token injected by the
+//! host). Each test starts its own server, so they share no data. What is
+//! checked is what a sync relies on: what is written reads back the same
+//! (convergence), updates touch only the listed fields, deactivation and
+//! reactivation, groups and members, and errors that say what went wrong.
+//! Which HTTP methods were used is read from the server's own access log.
+
+#[path = "support/scim2_server.rs"]
+mod scim2_server;
+
+use std::sync::Arc;
+
+use muster::runtime::{
+    AccountUpdate, Capabilities, ConnectorError, ManagerChange, Membership, MemoryLog, NewGroup,
+    Operation, Person, PluginError, PluginInstance, Runtime, RuntimeConfig, grant,
+};
+use muster_outbound::{Credential, Outbound, Policy, RetryPolicy};
+use scim2_server::{Options, Scim2Server, TOKEN};
+
+fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        cache_dir: Some(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime")
+}
+
+/// The SCIM plugin, granted loopback and `token`, configured with `settings`
+/// plus `base_url`.
+fn connector(server: &Scim2Server, token: &str, settings: &[(&str, &str)]) -> PluginInstance {
+    let plugin = runtime()
+        .load_file(muster::plugins::path("muster-plugin-scim"))
+        .expect("load the scim plugin");
+    let outbound = Arc::new(
+        Outbound::new(Policy {
+            allow_loopback: true,
+            retry: RetryPolicy::none(),
+            ..Policy::default()
+        })
+        .expect("outbound"),
+    );
+    let mut instance = plugin
+        .instantiate(Capabilities {
+            name: Some("scim".into()),
+            http: outbound.clone(),
+            log: Arc::new(MemoryLog::new()),
+        })
+        .expect("instantiate");
+    let policy = grant(
+        instance.manifest(),
+        &["http://127.0.0.1:*"],
+        vec![Credential::new("bearer-token", token)],
+    )
+    .expect("grant");
+    outbound.set_plugin("scim", policy).expect("set plugin");
+    let base = server.base_url();
+    let mut all = vec![("base_url".to_string(), base)];
+    all.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    instance.configure(&all).expect("configure");
+    instance
+}
+
+fn connector_error(result: Result<impl std::fmt::Debug, PluginError>) -> ConnectorError {
+    match result {
+        Err(PluginError::Connector { error, .. }) => error,
+        other => panic!("expected a connector error, got {other:?}"),
+    }
+}
+
+fn ada() -> Person {
+    Person {
+        employee_number: Some("E-001".into()),
+        given_name: Some("Ada".into()),
+        family_name: Some("Lovelace".into()),
+        work_email: Some("ada@acme.test".into()),
+        personal_email: Some("ada@home.test".into()),
+        phone: Some("+33 1 00 00 00 01".into()),
+        login: Some("ada@acme.test".into()),
+        job_title: Some("Engineer".into()),
+        department_id: Some("R&D".into()),
+        legal_entity_id: Some("Acme SAS".into()),
+        contract_type: Some("Employee".into()),
+        ..person("src-ada", true)
+    }
+}
+
+fn person(id: &str, active: bool) -> Person {
+    Person {
+        id: id.into(),
+        employee_number: None,
+        given_name: None,
+        family_name: None,
+        work_email: None,
+        personal_email: None,
+        phone: None,
+        login: None,
+        birth_date: None,
+        start_date: None,
+        end_date: None,
+        job_title: None,
+        gender: None,
+        department_id: None,
+        manager_id: None,
+        legal_entity_id: None,
+        contract_type: None,
+        active,
+        custom_fields: Vec::new(),
+    }
+}
+
+fn create(scim: &mut PluginInstance, p: &Person) -> String {
+    scim.apply(&Operation::Create(p.clone()))
+        .unwrap_or_else(|e| panic!("create {}: {e}", p.id))
+        .target_id
+}
+
+fn account(scim: &mut PluginInstance, id: &str) -> Person {
+    scim.read_all_accounts()
+        .expect("read accounts")
+        .into_iter()
+        .find(|a| a.id == id)
+        .unwrap_or_else(|| panic!("account {id} not listed"))
+}
+
+#[test]
+fn users_create_filter_patch_deactivate_reactivate() {
+    let server = Scim2Server::start(Options::default());
+    let mut scim = connector(&server, TOKEN, &[("page_size", "2")]);
+    scim.check().expect("check");
+    assert_eq!(server.requests("GET", "/v2/ServiceProviderConfig", 2), 2); // readiness + check
+
+    // Create: everything written reads back identically (convergence).
+    let ada_id = create(&mut scim, &ada());
+    let bob = Person {
+        given_name: Some("Bob".into()),
+        family_name: Some("Marley".into()),
+        work_email: Some("bob@acme.test".into()),
+        // No SCIM attribute: not sent, so read back as absent.
+        birth_date: Some(muster::runtime::Date {
+            year: 1990,
+            month: 2,
+            day: 6,
+        }),
+        ..person("src-bob", true)
+    };
+    let bob_id = create(&mut scim, &bob);
+    let carl_id = create(
+        &mut scim,
+        &Person {
+            login: Some("carl".into()),
+            ..person("src-carl", false)
+        },
+    );
+    assert_eq!(server.requests("POST", "/v2/Users", 3), 3);
+    let all = scim.read_all_accounts().expect("read accounts");
+    assert_eq!(all.len(), 3, "{all:?}");
+    // Three users with page_size 2: the connector paged with startIndex.
+    assert_eq!(
+        server.requests("GET", "/v2/Users?startIndex=3&count=2", 1),
+        1
+    );
+    let read_ada = account(&mut scim, &ada_id);
+    assert_eq!(
+        read_ada,
+        Person {
+            id: ada_id.clone(),
+            ..ada()
+        }
+    );
+    let read_bob = account(&mut scim, &bob_id);
+    assert_eq!(read_bob.login.as_deref(), Some("bob@acme.test")); // userName from the email
+    assert_eq!(read_bob.birth_date, None);
+    assert!(!account(&mut scim, &carl_id).active);
+
+    // List with a filter.
+    let mut only_a = connector(&server, TOKEN, &[("user_filter", "userName sw \"ada\"")]);
+    let filtered = only_a.read_all_accounts().expect("filtered read");
+    assert_eq!(
+        filtered.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        [ada_id.as_str()]
+    );
+    assert_eq!(
+        server.requests("GET", "filter=userName%20sw%20%22ada%22", 1),
+        1,
+        "{}",
+        server.log()
+    );
+
+    // Patch: only the listed fields change; the others keep their value even
+    // though the desired person differs there; a listed absent value removes.
+    let desired = Person {
+        given_name: Some("NOT-WRITTEN".into()),
+        job_title: Some("CTO".into()),
+        work_email: Some("ada.lovelace@acme.test".into()),
+        department_id: Some("Board".into()),
+        phone: None,
+        ..ada()
+    };
+    let fields = ["job-title", "work-email", "department-id", "phone"];
+    let applied = scim
+        .apply(&Operation::Update(AccountUpdate {
+            id: ada_id.clone(),
+            person: desired,
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+        }))
+        .expect("update");
+    assert_eq!(applied.target_id, ada_id);
+    assert_eq!(server.requests("PATCH", &ada_id, 1), 1);
+    assert_eq!(server.requests("PUT", "/v2/Users", 0), 0);
+    let after = account(&mut scim, &ada_id);
+    assert_eq!(
+        after,
+        Person {
+            id: ada_id.clone(),
+            job_title: Some("CTO".into()),
+            work_email: Some("ada.lovelace@acme.test".into()),
+            department_id: Some("Board".into()),
+            phone: None,
+            ..ada()
+        }
+    );
+    // Same update again: nothing differs, nothing is written.
+    scim.apply(&Operation::Update(AccountUpdate {
+        id: ada_id.clone(),
+        person: after.clone(),
+        fields: fields.iter().map(|f| f.to_string()).collect(),
+    }))
+    .expect("no-op update");
+
+    // Manager, through the enterprise extension.
+    scim.apply(&Operation::SetManager(ManagerChange {
+        id: bob_id.clone(),
+        manager_id: Some(ada_id.clone()),
+    }))
+    .expect("set manager");
+    assert_eq!(
+        account(&mut scim, &bob_id).manager_id.as_deref(),
+        Some(ada_id.as_str())
+    );
+    scim.apply(&Operation::SetManager(ManagerChange {
+        id: bob_id.clone(),
+        manager_id: None,
+    }))
+    .expect("clear manager");
+    assert_eq!(account(&mut scim, &bob_id).manager_id, None);
+
+    // Deactivate, then reactivate, through `active`.
+    scim.apply(&Operation::Deactivate(bob_id.clone()))
+        .expect("deactivate");
+    assert!(!account(&mut scim, &bob_id).active);
+    scim.apply(&Operation::Deactivate(bob_id.clone()))
+        .expect("deactivate again is a no-op");
+    scim.apply(&Operation::Reactivate(bob_id.clone()))
+        .expect("reactivate");
+    let bob_back = account(&mut scim, &bob_id);
+    assert!(bob_back.active);
+    assert_eq!(bob_back.given_name.as_deref(), Some("Bob"));
+    // 2 manager PATCHes + deactivate + reactivate (the repeated deactivate sent nothing).
+    assert_eq!(server.requests("PATCH", &bob_id, 4), 4);
+    // Counted after Bob's writes, so a PATCH from the no-op update would show.
+    assert_eq!(server.requests("PATCH", &ada_id, 1), 1);
+}
+
+#[test]
+fn errors_are_typed_and_carry_the_servers_words() {
+    let server = Scim2Server::start(Options::default());
+    let mut scim = connector(&server, TOKEN, &[]);
+    let ada_id = create(&mut scim, &ada());
+
+    // Retrying our own create (same externalId) finds the account again.
+    assert_eq!(create(&mut scim, &ada()), ada_id);
+
+    // 409: another person with the same userName.
+    let twin = Person {
+        login: Some("ada@acme.test".into()),
+        ..person("src-twin", true)
+    };
+    match connector_error(scim.apply(&Operation::Create(twin))) {
+        ConnectorError::Conflict(m) => {
+            assert!(m.contains("src-twin") && m.contains("uniqueness"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // 404.
+    assert!(matches!(
+        connector_error(scim.apply(&Operation::Deactivate("no-such-user".into()))),
+        ConnectorError::NotFound
+    ));
+
+    // 400 from the server (a filter it cannot parse), with its scimType.
+    let mut bad_filter = connector(&server, TOKEN, &[("user_filter", "userName zz \"x\"")]);
+    match connector_error(bad_filter.read_all_accounts()) {
+        ConnectorError::Invalid(m) => assert!(m.contains("invalidFilter"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+
+    // A field SCIM has no attribute for is refused by name, before any write.
+    match connector_error(scim.apply(&Operation::Update(AccountUpdate {
+        id: ada_id.clone(),
+        person: ada(),
+        fields: vec!["gender".into()],
+    }))) {
+        ConnectorError::Invalid(m) => assert!(m.contains("gender") && m.contains(&ada_id), "{m}"),
+        other => panic!("{other:?}"),
+    }
+
+    // 401: a wrong token.
+    let mut wrong = connector(&server, "not-the-token", &[]);
+    assert!(matches!(
+        connector_error(wrong.check()),
+        ConnectorError::Unauthorized
+    ));
+}
+
+#[test]
+fn groups_with_members() {
+    let server = Scim2Server::start(Options::default());
+    let mut scim = connector(&server, TOKEN, &[]);
+    let ada_id = create(&mut scim, &ada());
+    let bob_id = create(
+        &mut scim,
+        &Person {
+            login: Some("bob".into()),
+            ..person("src-bob", true)
+        },
+    );
+
+    let group = scim
+        .apply(&Operation::CreateGroup(NewGroup {
+            name: "R&D".into(),
+            parent_id: None,
+        }))
+        .expect("create group")
+        .target_id;
+    let member = |account: &str| Membership {
+        group_id: group.clone(),
+        account_id: account.to_string(),
+    };
+    for id in [&ada_id, &bob_id] {
+        scim.apply(&Operation::AddMember(member(id)))
+            .expect("add member");
+    }
+    let groups = scim.read_all_target_groups().expect("read groups");
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].name, "R&D");
+    let mut members = groups[0].members.clone();
+    members.sort();
+    let mut expected = vec![ada_id.clone(), bob_id.clone()];
+    expected.sort();
+    assert_eq!(members, expected);
+
+    scim.apply(&Operation::RemoveMember(member(&ada_id)))
+        .expect("remove member");
+    scim.apply(&Operation::RemoveMember(member(&ada_id)))
+        .expect("removing a non-member again holds");
+    scim.apply(&Operation::RenameGroup((group.clone(), "Research".into())))
+        .expect("rename");
+    let groups = scim.read_all_target_groups().expect("read groups");
+    assert_eq!(groups[0].name, "Research");
+    assert_eq!(groups[0].members, vec![bob_id.clone()]);
+    assert_eq!(server.requests("PUT", "/v2/Groups", 0), 0);
+
+    // A second group and a group filter.
+    scim.apply(&Operation::CreateGroup(NewGroup {
+        name: "Sales".into(),
+        parent_id: None,
+    }))
+    .expect("create group");
+    assert_eq!(scim.read_all_target_groups().expect("groups").len(), 2);
+    let mut sales = connector(
+        &server,
+        TOKEN,
+        &[("group_filter", "displayName eq \"Sales\"")],
+    );
+    let only = sales.read_all_target_groups().expect("filtered groups");
+    assert_eq!(
+        only.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
+        ["Sales"]
+    );
+}
+
+/// A server whose `/ServiceProviderConfig` says PATCH is unsupported gets
+/// PUTs of the whole edited resource, with `If-Match` since it offers ETags.
+#[test]
+fn put_with_if_match_when_the_server_says_patch_is_unsupported() {
+    let spc = r#"{
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "patch": {"supported": false},
+        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": true, "maxResults": 1000},
+        "changePassword": {"supported": false},
+        "sort": {"supported": false},
+        "etag": {"supported": true},
+        "authenticationSchemes": []
+    }"#;
+    let server = Scim2Server::start(Options {
+        service_provider_config: Some(spc.into()),
+        debug: true,
+    });
+    let mut scim = connector(&server, TOKEN, &[]);
+    let ada_id = create(&mut scim, &ada());
+    let bob_id = create(
+        &mut scim,
+        &Person {
+            login: Some("bob".into()),
+            ..person("src-bob", true)
+        },
+    );
+
+    scim.apply(&Operation::Update(AccountUpdate {
+        id: ada_id.clone(),
+        person: Person {
+            family_name: Some("King".into()),
+            employee_number: None,
+            ..ada()
+        },
+        fields: vec!["family-name".into(), "employee-number".into()],
+    }))
+    .expect("update by PUT");
+    scim.apply(&Operation::Deactivate(ada_id.clone()))
+        .expect("deactivate by PUT");
+    let after = account(&mut scim, &ada_id);
+    assert_eq!(
+        after,
+        Person {
+            id: ada_id.clone(),
+            family_name: Some("King".into()),
+            employee_number: None,
+            active: false,
+            ..ada()
+        }
+    );
+    scim.apply(&Operation::Reactivate(ada_id.clone()))
+        .expect("reactivate by PUT");
+    assert!(account(&mut scim, &ada_id).active);
+
+    let group = scim
+        .apply(&Operation::CreateGroup(NewGroup {
+            name: "Ops".into(),
+            parent_id: None,
+        }))
+        .expect("create group")
+        .target_id;
+    for id in [&ada_id, &bob_id] {
+        scim.apply(&Operation::AddMember(Membership {
+            group_id: group.clone(),
+            account_id: id.clone(),
+        }))
+        .expect("add member by PUT");
+    }
+    scim.apply(&Operation::RemoveMember(Membership {
+        group_id: group.clone(),
+        account_id: ada_id.clone(),
+    }))
+    .expect("remove member by PUT");
+    scim.apply(&Operation::RenameGroup((
+        group.clone(),
+        "Operations".into(),
+    )))
+    .expect("rename by PUT");
+    let groups = scim.read_all_target_groups().expect("groups");
+    assert_eq!(groups[0].name, "Operations");
+    assert_eq!(groups[0].members, vec![bob_id.clone()]);
+
+    assert_eq!(server.requests("PATCH", "/v2/", 0), 0, "{}", server.log());
+    assert_eq!(server.requests("PUT", &ada_id, 3), 3);
+    assert_eq!(server.requests("PUT", &group, 4), 4);
+    // Every PUT carried the version just read (the debug log shows headers).
+    let if_match = server.log().matches("'HTTP_IF_MATCH'").count();
+    assert_eq!(if_match, 7, "{}", server.log());
+}
