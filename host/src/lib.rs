@@ -19,6 +19,12 @@
 //!   secret never enters plugin memory) and [`runtime::log`].
 //! - [`store`] — the state database (one SQLite file): flows, links, runs,
 //!   the action journal, watermarks, held plans, audit log.
+//! - [`config`] — the TOML config file: tenant, connections, flows resolved
+//!   into the core's `Policy` and `Mapping`; errors name key and line:column.
+//! - [`schedule`] — `daily 02:00` in the tenant's zone, DST-correct, and the
+//!   scheduler with an injectable clock.
+//! - [`serve`] — `muster serve`: schedules, webhooks into a durable inbox,
+//!   `/healthz` and a read-only status page.
 //! - [`cli`] — the `muster` command line (`muster plugin inspect FILE.wasm`).
 //!
 //! Business rules live in `muster-core`; this crate holds none.
@@ -46,7 +52,10 @@
 //! ```
 
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod plugins;
 pub mod runtime;
+pub mod schedule;
+pub mod serve;
 pub mod store;

@@ -70,6 +70,7 @@
 //! (`secret`, `token`, `password`, `api_key`, …, see [`state::is_secret_key`])
 //! with `"[redacted]"` before writing.
 
+mod inbox;
 mod journal;
 mod links;
 mod runs;
@@ -82,6 +83,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
+pub use inbox::{InboxEvent, InboxId, InboxState, Pushed};
 pub use journal::{JournalEntry, JournalId, JournalState, Resolution};
 pub use links::LinkKind;
 pub use runs::{RunCounts, RunId, RunStatus, RunSummary, Trigger};

@@ -43,6 +43,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "watermarks, held plans, audit, webhook inbox",
         sql: V2,
     },
+    Migration {
+        name: "webhook inbox: delivery ids, states, attempts",
+        sql: V3,
+    },
 ];
 
 /// Version 1: what a sync needs to remember what it did.
@@ -149,4 +153,24 @@ CREATE TABLE webhook_inbox (
 );
 CREATE INDEX webhook_inbox_pending ON webhook_inbox (flow_id, id)
     WHERE processed_at IS NULL;
+"#;
+
+/// Version 3: what the durable webhook inbox (`store/inbox.rs`) needs beyond
+/// V2's columns: the sender's delivery id (a redelivery is not stored twice),
+/// the record id extracted from the payload, an explicit state, the number
+/// of attempts, the last error and the run that processed the event.
+/// States: `pending` until a run succeeds, `done` after, `rejected` when no
+/// run can ever succeed (e.g. the payload has no record id) — kept for
+/// inspection, not retried. A failed *run* leaves the event `pending`: it is
+/// retried, never lost.
+pub(crate) const V3: &str = r#"
+ALTER TABLE webhook_inbox ADD COLUMN delivery_id TEXT;
+ALTER TABLE webhook_inbox ADD COLUMN record_id TEXT;
+ALTER TABLE webhook_inbox ADD COLUMN state TEXT NOT NULL DEFAULT 'pending'
+    CHECK (state IN ('pending', 'done', 'rejected'));
+ALTER TABLE webhook_inbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE webhook_inbox ADD COLUMN error TEXT;
+ALTER TABLE webhook_inbox ADD COLUMN run_id INTEGER REFERENCES runs(id);
+CREATE UNIQUE INDEX webhook_inbox_delivery ON webhook_inbox (flow_id, delivery_id)
+    WHERE delivery_id IS NOT NULL;
 "#;

@@ -1,0 +1,514 @@
+//! # `muster serve`: schedules, webhooks, health and a status page
+//!
+//! One process per tenant, for a small server: it runs each flow on its
+//! [schedule](crate::schedule), takes webhooks (a recruiting tool's
+//! "candidate hired" → a single-record run), answers `/healthz`, and shows
+//! a read-only status page.
+//!
+//! ## Shape
+//!
+//! - **HTTP** — `tiny_http` (blocking, no async runtime) with a small pool of
+//!   request threads ([`ServeConfig::http_threads`]). Requests only read the
+//!   store or append to the inbox: they never run a sync themselves.
+//! - **One worker thread** runs everything that syncs, one job at a time:
+//!   due schedules and inbox events. Runs of one tenant never overlap in
+//!   this process, which is what the engine expects (one writer per
+//!   store), and a burst of webhooks queues rather than stampedes the
+//!   vendors' rate limits.
+//! - **The engine is injected** as a [`Runner`]: this module knows nothing
+//!   of plugins or plans, and its tests drive it with their own runner.
+//! - **Time is injected** as a [`Clock`], so tests can step through
+//!   schedules without waiting.
+//!
+//! ## Routes
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /healthz` | `200 ok` while the process serves |
+//! | `GET /` | the status page: flows, schedules and next firings, last runs with counts, held plans, inbox backlog — read-only, every value HTML-escaped |
+//! | `POST /webhooks/{flow}` | see below |
+//!
+//! ## Webhooks and the durable inbox
+//!
+//! A flow with a `webhook` in its config accepts `POST /webhooks/{flow}`:
+//!
+//! 1. **Authentication**: the request must carry the flow's shared secret in
+//!    the `X-Muster-Secret` header. It is compared in constant time (both
+//!    sides are hashed with SHA-256 first, so neither the content nor the
+//!    length leaks through timing). A missing or wrong secret is `401` and
+//!    **nothing is stored**.
+//! 2. **Size**: a body over [`ServeConfig::max_body`] is `413`, not stored.
+//! 3. **Stored before processed**: the event is committed to the inbox
+//!    ([`Store::inbox_push`]) before anything else happens. A sender's
+//!    delivery id (`X-Muster-Delivery`, or `Idempotency-Key`) makes
+//!    redelivery idempotent: the same id is stored once (`200`, with the
+//!    first event's id).
+//! 4. The record id is read from the JSON body at the flow's `id_field`
+//!    path (`candidate.id`). No id (or no JSON) is `422` naming the path;
+//!    the event is kept as `rejected`, for inspection.
+//! 5. Otherwise the answer is `202 Accepted` with the inbox id, and the
+//!    worker runs `runner.run(flow, Trigger::Webhook, Some(id))`. A run that
+//!    fails leaves the event `pending`: it is retried every
+//!    [`ServeConfig::retry_every`] and at the next start. An accepted event
+//!    is never lost, even if the process dies right after answering.
+
+mod http;
+mod page;
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::config::{Config, ConfigError, Secret};
+use crate::schedule::{Clock, Schedule, Scheduler};
+use crate::store::{InboxId, InboxState, RunCounts, RunId, RunStatus, Store, StoreError, Trigger};
+
+/// What a run reports back to `serve`. Small on purpose: the details are
+/// in the store (journal, history), which the status page reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    /// The run's row in the store.
+    pub run: RunId,
+    /// `Done` and `Held` count as processed; `Failed` and `Aborted` leave a
+    /// webhook event pending for retry.
+    pub status: RunStatus,
+    pub counts: RunCounts,
+}
+
+/// The engine, as `serve` sees it. The lead's engine implements it; tests
+/// implement it with recording runners.
+pub trait Runner: Send + Sync {
+    /// Runs `flow` once. `only` restricts the run to one source record
+    /// (a webhook's record id). `Err` means no run could be made at all
+    /// (e.g. a plugin failed to load); a run that started and failed is
+    /// `Ok` with [`RunStatus::Failed`].
+    fn run(&self, flow: &str, trigger: Trigger, only: Option<&str>) -> Result<RunReport, String>;
+}
+
+/// A flow as `serve` needs it.
+#[derive(Debug, Clone)]
+pub struct ServeFlow {
+    pub name: String,
+    pub source: String,
+    pub target: String,
+    pub schedule: Option<Schedule>,
+    pub webhook: Option<ServeWebhook>,
+}
+
+/// A flow's webhook, with its secret loaded.
+#[derive(Debug, Clone)]
+pub struct ServeWebhook {
+    pub secret: Secret,
+    /// Dotted path of the record id in the JSON body (`candidate.id`).
+    pub id_field: String,
+}
+
+/// Everything [`Server::start`] needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub tenant: String,
+    pub timezone: TimeZone,
+    pub timezone_name: String,
+    /// The state database (the same file the engine writes).
+    pub store: PathBuf,
+    pub flows: Vec<ServeFlow>,
+    /// Request threads (default 4).
+    pub http_threads: usize,
+    /// Largest accepted webhook body, in bytes (default 1 MiB).
+    pub max_body: usize,
+    /// How often pending inbox events are retried (default 5 minutes).
+    pub retry_every: Duration,
+    /// Runs shown per flow on the status page (default 5).
+    pub page_runs: usize,
+}
+
+impl ServeConfig {
+    /// From a loaded [`Config`]; loads every webhook secret now, so a
+    /// missing variable stops `serve` at start rather than at the first
+    /// event.
+    pub fn from_config(config: &Config) -> Result<ServeConfig, ConfigError> {
+        let mut flows = Vec::with_capacity(config.flows.len());
+        for f in config.flows.values() {
+            let webhook = match &f.webhook {
+                Some(w) => Some(ServeWebhook {
+                    secret: w.secret.load()?,
+                    id_field: w.id_field.clone(),
+                }),
+                None => None,
+            };
+            flows.push(ServeFlow {
+                name: f.name.clone(),
+                source: f.source.clone(),
+                target: f.target.clone(),
+                schedule: f.schedule,
+                webhook,
+            });
+        }
+        Ok(ServeConfig {
+            tenant: config.tenant.name.clone(),
+            timezone: config.tenant.timezone.clone(),
+            timezone_name: config.tenant.timezone_name.clone(),
+            store: config.tenant.state.clone(),
+            flows,
+            ..ServeConfig::defaults()
+        })
+    }
+
+    /// An empty configuration (UTC, no flows) with the default limits.
+    pub fn defaults() -> ServeConfig {
+        ServeConfig {
+            tenant: String::new(),
+            timezone: TimeZone::UTC,
+            timezone_name: "UTC".into(),
+            store: PathBuf::from("muster.db"),
+            flows: Vec::new(),
+            http_threads: 4,
+            max_body: 1024 * 1024,
+            retry_every: Duration::from_secs(300),
+            page_runs: 5,
+        }
+    }
+
+    fn flow(&self, name: &str) -> Option<&ServeFlow> {
+        self.flows.iter().find(|f| f.name == name)
+    }
+}
+
+/// Why `serve` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {message}")]
+    Bind { addr: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot start a serve thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A job for the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Job {
+    Scheduled(String),
+    Inbox(InboxId),
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// Inbox events queued or running, so a retry sweep does not queue them twice.
+    inbox: HashSet<InboxId>,
+    busy: bool,
+    /// The last outcome of each flow's scheduled run, for the status page.
+    notes: BTreeMap<String, String>,
+}
+
+/// State shared by the request threads and the worker.
+struct Shared {
+    cfg: ServeConfig,
+    runner: Arc<dyn Runner>,
+    clock: Arc<dyn Clock>,
+    store: Mutex<Store>,
+    scheduler: Mutex<Scheduler>,
+    queue: Mutex<Queue>,
+    /// Signalled when a job is queued, the server stops, or it goes idle.
+    changed: Condvar,
+    stop: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking job must not take the whole server down with poison.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn enqueue(&self, job: Job) {
+        let mut q = lock(&self.queue);
+        if let Job::Inbox(id) = job
+            && !q.inbox.insert(id)
+        {
+            return;
+        }
+        q.jobs.push_back(job);
+        self.changed.notify_all();
+    }
+
+    /// Queues every pending event of every webhook flow.
+    fn queue_pending(&self) -> Result<(), StoreError> {
+        let mut ids = Vec::new();
+        {
+            let store = lock(&self.store);
+            for f in self.cfg.flows.iter().filter(|f| f.webhook.is_some()) {
+                ids.extend(store.inbox_pending(&f.name)?.into_iter().map(|e| e.id));
+            }
+        }
+        for id in ids {
+            self.enqueue(Job::Inbox(id));
+        }
+        Ok(())
+    }
+
+    fn note(&self, flow: &str, text: String) {
+        lock(&self.queue).notes.insert(flow.to_string(), text);
+    }
+
+    fn run_job(&self, job: &Job) {
+        match job {
+            Job::Scheduled(flow) => {
+                let note = match self.runner.run(flow, Trigger::Schedule, None) {
+                    Ok(r) => format!("run {}: {}", r.run, r.status),
+                    Err(e) => format!("could not run: {e}"),
+                };
+                self.note(flow, note);
+            }
+            Job::Inbox(id) => self.process_event(*id),
+        }
+    }
+
+    /// Runs one inbox event and records the outcome. Store errors here are
+    /// recorded where possible; the event stays pending either way.
+    fn process_event(&self, id: InboxId) {
+        let event = match lock(&self.store).inbox_event(id) {
+            Ok(e) => e,
+            Err(_) => return, // gone or unreadable: nothing to run
+        };
+        if event.state != InboxState::Pending {
+            return;
+        }
+        let Some(record) = event.record_id.as_deref() else {
+            let _ = lock(&self.store).inbox_reject(id, "the event has no record id");
+            return;
+        };
+        let outcome = self.runner.run(&event.flow, Trigger::Webhook, Some(record));
+        let mut store = lock(&self.store);
+        let _ = match outcome {
+            Ok(r) if matches!(r.status, RunStatus::Done | RunStatus::Held) => {
+                store.inbox_done(id, Some(r.run))
+            }
+            Ok(r) => store.inbox_failed(
+                id,
+                Some(r.run),
+                &format!("run {} ended {}", r.run, r.status),
+            ),
+            Err(e) => store.inbox_failed(id, None, &e),
+        };
+    }
+
+    /// The worker: due schedules, retry sweeps, then queued jobs, one at a time.
+    fn work(&self) {
+        let retry = SignedDuration::try_from(self.cfg.retry_every).unwrap_or(SignedDuration::MAX);
+        let mut next_retry = self
+            .clock
+            .now()
+            .checked_add(retry)
+            .unwrap_or(Timestamp::MAX);
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let now = self.clock.now();
+            for flow in lock(&self.scheduler).due(now) {
+                self.enqueue(Job::Scheduled(flow));
+            }
+            if now >= next_retry {
+                let _ = self.queue_pending();
+                next_retry = now.checked_add(retry).unwrap_or(Timestamp::MAX);
+            }
+            let mut q = lock(&self.queue);
+            if let Some(job) = q.jobs.pop_front() {
+                q.busy = true;
+                drop(q);
+                self.run_job(&job);
+                let mut q = lock(&self.queue);
+                if let Job::Inbox(id) = job {
+                    q.inbox.remove(&id);
+                }
+                q.busy = false;
+                self.changed.notify_all();
+                continue;
+            }
+            // Sleep until the next firing or retry sweep, a new job, or a
+            // stop; at most a minute, so a clock that jumps (suspend, NTP)
+            // is noticed.
+            let wake_at = lock(&self.scheduler)
+                .next_wakeup()
+                .map_or(next_retry, |t| t.min(next_retry));
+            let wait = Duration::try_from(wake_at.duration_since(self.clock.now()))
+                .unwrap_or(Duration::ZERO)
+                .clamp(Duration::from_millis(10), Duration::from_secs(60));
+            let (q, _) = self
+                .changed
+                .wait_timeout(q, wait)
+                .unwrap_or_else(|p| p.into_inner());
+            drop(q);
+        }
+    }
+}
+
+/// A running `serve`: stops (and joins its threads) when dropped.
+pub struct Server {
+    shared: Arc<Shared>,
+    http: Arc<tiny_http::Server>,
+    addr: SocketAddr,
+    threads: Vec<JoinHandle<()>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Listens on `listen` (`127.0.0.1:8080`; port 0 picks a free one),
+    /// opens the store, records the flows, queues the inbox events left
+    /// pending by a previous run, and starts the worker and request
+    /// threads. `now` for the schedules comes from `clock`.
+    pub fn start(
+        listen: &str,
+        cfg: ServeConfig,
+        runner: Arc<dyn Runner>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Server, ServeError> {
+        let mut store = Store::open(&cfg.store)?;
+        for f in &cfg.flows {
+            store.ensure_flow(&f.name, &f.source, &f.target)?;
+        }
+        let scheduler = Scheduler::new(
+            cfg.timezone.clone(),
+            cfg.flows
+                .iter()
+                .filter_map(|f| f.schedule.map(|s| (f.name.clone(), s))),
+            clock.now(),
+        );
+        let http = tiny_http::Server::http(listen).map_err(|e| ServeError::Bind {
+            addr: listen.to_string(),
+            message: e.to_string(),
+        })?;
+        let addr = http.server_addr().to_ip().ok_or_else(|| ServeError::Bind {
+            addr: listen.to_string(),
+            message: "not an IP address".into(),
+        })?;
+        let http = Arc::new(http);
+        let threads_n = cfg.http_threads.max(1);
+        let shared = Arc::new(Shared {
+            cfg,
+            runner,
+            clock,
+            store: Mutex::new(store),
+            scheduler: Mutex::new(scheduler),
+            queue: Mutex::new(Queue::default()),
+            changed: Condvar::new(),
+            stop: AtomicBool::new(false),
+        });
+        // Retry what a previous process accepted but did not finish.
+        shared.queue_pending()?;
+
+        let mut server = Server {
+            shared: shared.clone(),
+            http: http.clone(),
+            addr,
+            threads: Vec::new(),
+            worker: None,
+        };
+        let w = shared.clone();
+        server.worker = Some(
+            std::thread::Builder::new()
+                .name("muster-serve-worker".into())
+                .spawn(move || w.work())
+                .map_err(ServeError::Thread)?,
+        );
+        for i in 0..threads_n {
+            let (s, h) = (shared.clone(), http.clone());
+            let t = std::thread::Builder::new()
+                .name(format!("muster-serve-http-{i}"))
+                .spawn(move || {
+                    while !s.stop.load(Ordering::SeqCst) {
+                        match h.recv() {
+                            Ok(req) => http::handle(&s, req),
+                            Err(_) => continue, // unblocked for stop, or an accept error
+                        }
+                    }
+                })
+                .map_err(ServeError::Thread)?;
+            server.threads.push(t);
+        }
+        Ok(server)
+    }
+
+    /// The address actually listened on (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The next firing of a scheduled flow.
+    pub fn next_fire(&self, flow: &str) -> Option<Timestamp> {
+        lock(&self.shared.scheduler).next_fire(flow)
+    }
+
+    /// Queues the flows due at the clock's current time and wakes the
+    /// worker (after a test moved a
+    /// [`ManualClock`](crate::schedule::ManualClock)). When this returns,
+    /// the due runs are queued, so [`Server::wait_idle`] waits for them.
+    pub fn wake(&self) {
+        let now = self.shared.clock.now();
+        let due = lock(&self.shared.scheduler).due(now);
+        for flow in due {
+            self.shared.enqueue(Job::Scheduled(flow));
+        }
+        let _q = lock(&self.shared.queue);
+        self.shared.changed.notify_all();
+    }
+
+    /// Blocks until no job is queued or running. After moving a manual
+    /// clock, call [`Server::wake`] first so due schedules are queued.
+    pub fn wait_idle(&self) {
+        let mut q = lock(&self.shared.queue);
+        while q.busy || !q.jobs.is_empty() {
+            q = self
+                .shared
+                .changed
+                .wait(q)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Serves until the process is stopped.
+    pub fn run_forever(mut self) {
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+
+    /// Stops serving: finishes the running job, answers no more requests,
+    /// joins every thread. Queued events stay pending in the store.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        {
+            let _q = lock(&self.shared.queue);
+            self.shared.changed.notify_all();
+        }
+        for _ in &self.threads {
+            self.http.unblock();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("addr", &self.addr).finish()
+    }
+}

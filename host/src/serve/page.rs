@@ -1,0 +1,173 @@
+//! The read-only status page. Plain HTML, no script, every value escaped:
+//! flow and connection names, errors and counts all come from a config or
+//! a vendor and must never be able to inject markup.
+
+use std::fmt::Write as _;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use super::{Shared, lock};
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn local(t: Timestamp, tz: &TimeZone) -> String {
+    t.to_zoned(tz.clone())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}\
+.held{background:#fff3cd}.failed,.aborted{color:#a00}.done{color:#060}small{color:#666}";
+
+pub(super) fn render(shared: &Shared) -> String {
+    let cfg = &shared.cfg;
+    let e = escape;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>muster — {}</title><style>{STYLE}</style></head><body>\
+         <h1>muster — {}</h1><p><small>time zone {} · now {}</small></p>",
+        e(&cfg.tenant),
+        e(&cfg.tenant),
+        e(&cfg.timezone_name),
+        e(&local(shared.clock.now(), &cfg.timezone)),
+    );
+    if cfg.flows.is_empty() {
+        h.push_str("<p>No flow is configured.</p>");
+    }
+    let notes = lock(&shared.queue).notes.clone();
+    for flow in &cfg.flows {
+        let name = &flow.name;
+        let _ = write!(
+            h,
+            "<h2>{}</h2><p>{} → {}</p><ul>",
+            e(name),
+            e(&flow.source),
+            e(&flow.target)
+        );
+        match flow.schedule {
+            Some(s) => {
+                let next = lock(&shared.scheduler)
+                    .next_fire(name)
+                    .map(|t| local(t, &cfg.timezone))
+                    .unwrap_or_else(|| "-".into());
+                let _ = write!(
+                    h,
+                    "<li>schedule: {} · next: {}</li>",
+                    e(&s.to_string()),
+                    e(&next)
+                );
+            }
+            None => h.push_str("<li>no schedule</li>"),
+        }
+        if let Some(note) = notes.get(name) {
+            let _ = write!(h, "<li>last scheduled run: {}</li>", e(note));
+        }
+        let store = lock(&shared.store);
+        if flow.webhook.is_some() {
+            let pending = store
+                .inbox_pending(name)
+                .map(|p| p.len().to_string())
+                .unwrap_or_else(|err| format!("unreadable ({err})"));
+            let _ = write!(
+                h,
+                "<li>webhook: POST /webhooks/{} · pending events: {}</li>",
+                e(name),
+                e(&pending)
+            );
+        }
+        h.push_str("</ul>");
+
+        match store.held_plan(name) {
+            Ok(Some(plan)) => {
+                let _ = write!(
+                    h,
+                    "<p class=\"held\">Plan {} of run {} is <b>held</b> since {} ({} steps): {}. \
+                     Approve with <code>muster sync --flow {} --approve-held</code>.</p>",
+                    plan.id,
+                    plan.run,
+                    e(&plan.created_at),
+                    plan.steps.len(),
+                    e(&plan.breaches),
+                    e(name)
+                );
+            }
+            Ok(None) => {}
+            Err(err) => {
+                let _ = write!(
+                    h,
+                    "<p class=\"failed\">held plan unreadable: {}</p>",
+                    e(&err.to_string())
+                );
+            }
+        }
+
+        match store.history(name, cfg.page_runs) {
+            Ok(runs) if runs.is_empty() => h.push_str("<p>No run yet.</p>"),
+            Ok(runs) => {
+                h.push_str(
+                    "<table><tr><th>run</th><th>trigger</th><th>status</th><th>started</th>\
+                     <th>finished</th><th>counts</th><th>error</th></tr>",
+                );
+                for r in runs {
+                    let counts = r
+                        .counts
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let status = r.status.as_str();
+                    let _ = write!(
+                        h,
+                        "<tr class=\"{status}\"><td>{}</td><td>{}</td><td>{status}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        r.id,
+                        r.trigger.as_str(),
+                        e(&r.started_at),
+                        e(r.finished_at.as_deref().unwrap_or("-")),
+                        e(&counts),
+                        e(r.error.as_deref().unwrap_or("")),
+                    );
+                }
+                h.push_str("</table>");
+            }
+            Err(err) => {
+                let _ = write!(
+                    h,
+                    "<p class=\"failed\">history unreadable: {}</p>",
+                    e(&err.to_string())
+                );
+            }
+        }
+    }
+    h.push_str("</body></html>\n");
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            escape(r#"<b a='1'>"x" & y</b>"#),
+            "&lt;b a=&#39;1&#39;&gt;&quot;x&quot; &amp; y&lt;/b&gt;"
+        );
+    }
+}

@@ -1,0 +1,453 @@
+//! `muster serve` over real HTTP on loopback, with a real state database.
+//!
+//! The engine is behind the `Runner` trait (our own boundary); these tests
+//! implement it with a runner that records its calls, writes real runs to
+//! the store, checks what the inbox holds at the moment it is called, and
+//! can be told to fail.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use jiff::{SignedDuration, Timestamp};
+use muster::config::Secret;
+use muster::schedule::{Clock, ManualClock, Schedule, SystemClock};
+use muster::serve::{RunReport, Runner, ServeConfig, ServeFlow, ServeWebhook, Server};
+use muster::store::{InboxState, RunCounts, RunStatus, Store, Trigger};
+
+const SECRET: &str = "hook-s3cret";
+
+#[derive(Debug, Clone, PartialEq)]
+struct Call {
+    flow: String,
+    trigger: Trigger,
+    only: Option<String>,
+    /// Whether, when the runner was called, the inbox already held a
+    /// pending event for this record (i.e. it was stored before processing).
+    stored_before: bool,
+}
+
+struct TestRunner {
+    store: PathBuf,
+    calls: Mutex<Vec<Call>>,
+    fail: AtomicBool,
+    error_text: String,
+}
+
+impl TestRunner {
+    fn new(store: &Path) -> Arc<TestRunner> {
+        Arc::new(TestRunner {
+            store: store.to_path_buf(),
+            calls: Mutex::new(Vec::new()),
+            fail: AtomicBool::new(false),
+            error_text: "vendor said <img src=x onerror=alert(1)>".into(),
+        })
+    }
+
+    fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl Runner for TestRunner {
+    fn run(&self, flow: &str, trigger: Trigger, only: Option<&str>) -> Result<RunReport, String> {
+        let mut store = Store::open(&self.store).map_err(|e| e.to_string())?;
+        let stored_before = match only {
+            Some(id) => store
+                .inbox_pending(flow)
+                .map_err(|e| e.to_string())?
+                .iter()
+                .any(|e| e.record_id.as_deref() == Some(id)),
+            None => false,
+        };
+        self.calls.lock().unwrap().push(Call {
+            flow: flow.into(),
+            trigger,
+            only: only.map(str::to_string),
+            stored_before,
+        });
+        let run = store.begin_run(flow, trigger).map_err(|e| e.to_string())?;
+        let failing = self.fail.load(Ordering::SeqCst);
+        let (status, counts, error) = if failing {
+            (
+                RunStatus::Failed,
+                RunCounts::new(),
+                Some(self.error_text.as_str()),
+            )
+        } else {
+            (
+                RunStatus::Done,
+                [("create".to_string(), 1u64)].into_iter().collect(),
+                None,
+            )
+        };
+        store
+            .finish_run(run, status, &counts, error)
+            .map_err(|e| e.to_string())?;
+        Ok(RunReport {
+            run,
+            status,
+            counts,
+        })
+    }
+}
+
+fn config(store: &Path) -> ServeConfig {
+    ServeConfig {
+        tenant: "acme <script>alert('t')</script>".into(),
+        timezone: jiff::tz::TimeZone::get("Europe/Paris").unwrap(),
+        timezone_name: "Europe/Paris".into(),
+        store: store.to_path_buf(),
+        flows: vec![
+            ServeFlow {
+                name: "flatchr-to-lucca".into(),
+                source: "flatchr".into(),
+                target: "lucca".into(),
+                schedule: None,
+                webhook: Some(ServeWebhook {
+                    secret: Secret::new(SECRET),
+                    id_field: "candidate.id".into(),
+                }),
+            },
+            ServeFlow {
+                name: "lucca-to-leapsome".into(),
+                source: "lucca".into(),
+                target: "leap<b>some".into(),
+                schedule: Some(Schedule::parse("daily 02:30").unwrap()),
+                webhook: None,
+            },
+        ],
+        http_threads: 2,
+        max_body: 4096,
+        ..ServeConfig::defaults()
+    }
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: PathBuf,
+    runner: Arc<TestRunner>,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("muster.db");
+    let runner = TestRunner::new(&store);
+    Fixture {
+        _dir: dir,
+        store,
+        runner,
+    }
+}
+
+fn start(f: &Fixture, clock: Arc<dyn Clock>) -> Server {
+    Server::start("127.0.0.1:0", config(&f.store), f.runner.clone(), clock).unwrap()
+}
+
+/// A minimal HTTP/1.1 client: one request per connection.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {raw:?}"));
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn post_hook(addr: SocketAddr, headers: &[(&str, &str)], body: &str) -> (u16, serde_json::Value) {
+    let (status, body) = request(
+        addr,
+        "POST",
+        "/webhooks/flatchr-to-lucca",
+        headers,
+        body.as_bytes(),
+    );
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    (status, json)
+}
+
+fn inbox(store: &Path, flow: &str) -> Vec<muster::store::InboxEvent> {
+    Store::open(store).unwrap().inbox_recent(flow, 100).unwrap()
+}
+
+const HIRED: &str =
+    r#"{"event": "candidate.hired", "candidate": {"id": "c-17", "name": "Élodie"}}"#;
+
+#[test]
+fn healthz_answers_ok() {
+    let f = fixture();
+    let server = start(&f, Arc::new(SystemClock));
+    let (status, body) = request(server.local_addr(), "GET", "/healthz", &[], b"");
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, _) = request(server.local_addr(), "GET", "/nope", &[], b"");
+    assert_eq!(status, 404);
+    let (status, _) = request(server.local_addr(), "DELETE", "/healthz", &[], b"");
+    assert_eq!(status, 405);
+}
+
+#[test]
+fn a_bad_or_missing_secret_is_refused_and_nothing_is_stored() {
+    let f = fixture();
+    let server = start(&f, Arc::new(SystemClock));
+    let addr = server.local_addr();
+    let (status, body) = post_hook(addr, &[("X-Muster-Secret", "wrong")], HIRED);
+    assert_eq!(status, 401, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("X-Muster-Secret"));
+    let (status, _) = post_hook(addr, &[], HIRED);
+    assert_eq!(status, 401);
+    // A prefix of the secret is not the secret.
+    let (status, _) = post_hook(addr, &[("X-Muster-Secret", &SECRET[..5])], HIRED);
+    assert_eq!(status, 401);
+    server.wait_idle();
+    assert!(inbox(&f.store, "flatchr-to-lucca").is_empty());
+    assert!(f.runner.calls().is_empty());
+    // A flow without a webhook has no endpoint.
+    let (status, _) = request(
+        addr,
+        "POST",
+        "/webhooks/lucca-to-leapsome",
+        &[("X-Muster-Secret", SECRET)],
+        HIRED.as_bytes(),
+    );
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn a_good_event_is_stored_before_it_is_processed_then_done() {
+    let f = fixture();
+    let server = start(&f, Arc::new(SystemClock));
+    let (status, body) = post_hook(server.local_addr(), &[("X-Muster-Secret", SECRET)], HIRED);
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["state"], "pending");
+    assert_eq!(body["record_id"], "c-17");
+    let id = body["inbox_id"].as_i64().unwrap();
+    server.wait_idle();
+    assert_eq!(
+        f.runner.calls(),
+        [Call {
+            flow: "flatchr-to-lucca".into(),
+            trigger: Trigger::Webhook,
+            only: Some("c-17".into()),
+            stored_before: true,
+        }]
+    );
+    let events = inbox(&f.store, "flatchr-to-lucca");
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!((e.id.0, e.state, e.attempts), (id, InboxState::Done, 1));
+    assert_eq!(e.payload, HIRED);
+    assert!(e.run.is_some() && e.processed_at.is_some());
+}
+
+#[test]
+fn a_failed_run_keeps_the_event_pending_and_the_next_start_retries_it() {
+    let f = fixture();
+    f.runner.fail.store(true, Ordering::SeqCst);
+    let server = start(&f, Arc::new(SystemClock));
+    let (status, body) = post_hook(server.local_addr(), &[("X-Muster-Secret", SECRET)], HIRED);
+    assert_eq!(status, 202, "{body}");
+    server.wait_idle();
+    let events = inbox(&f.store, "flatchr-to-lucca");
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].state, events[0].attempts),
+        (InboxState::Pending, 1)
+    );
+    assert!(
+        events[0].error.as_deref().unwrap().contains("failed"),
+        "{:?}",
+        events[0].error
+    );
+    drop(server);
+
+    // The vendor is back: a new serve process retries the pending event.
+    f.runner.fail.store(false, Ordering::SeqCst);
+    let server = start(&f, Arc::new(SystemClock));
+    server.wait_idle();
+    let calls = f.runner.calls();
+    assert_eq!(calls.len(), 2);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.only.as_deref() == Some("c-17") && c.stored_before)
+    );
+    let events = inbox(&f.store, "flatchr-to-lucca");
+    assert_eq!((events[0].state, events[0].attempts), (InboxState::Done, 2));
+    assert_eq!(events[0].error, None);
+}
+
+#[test]
+fn an_event_without_the_id_is_kept_as_rejected_and_not_run() {
+    let f = fixture();
+    let server = start(&f, Arc::new(SystemClock));
+    let (status, body) = post_hook(
+        server.local_addr(),
+        &[("X-Muster-Secret", SECRET)],
+        r#"{"candidate": {"name": "no id"}}"#,
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("`candidate.id`"),
+        "{body}"
+    );
+    let (status, body) = post_hook(
+        server.local_addr(),
+        &[("X-Muster-Secret", SECRET)],
+        "not json",
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("not JSON"),
+        "{body}"
+    );
+    server.wait_idle();
+    assert!(f.runner.calls().is_empty());
+    let events = inbox(&f.store, "flatchr-to-lucca");
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e.state == InboxState::Rejected));
+    assert_eq!(events[0].payload, "not json");
+}
+
+#[test]
+fn a_redelivery_is_stored_once_and_run_once() {
+    let f = fixture();
+    let server = start(&f, Arc::new(SystemClock));
+    let headers = [("X-Muster-Secret", SECRET), ("X-Muster-Delivery", "d-1")];
+    let (status, first) = post_hook(server.local_addr(), &headers, HIRED);
+    assert_eq!(status, 202);
+    server.wait_idle();
+    let (status, second) = post_hook(server.local_addr(), &headers, HIRED);
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["duplicate"], true);
+    assert_eq!(second["inbox_id"], first["inbox_id"]);
+    assert_eq!(second["state"], "done");
+    server.wait_idle();
+    assert_eq!(f.runner.calls().len(), 1);
+    assert_eq!(inbox(&f.store, "flatchr-to-lucca").len(), 1);
+}
+
+#[test]
+fn an_oversized_body_is_refused_and_not_stored() {
+    let f = fixture();
+    let server = start(&f, Arc::new(SystemClock));
+    let big = format!(
+        r#"{{"candidate": {{"id": "c-1", "cv": "{}"}}}}"#,
+        "x".repeat(8000)
+    );
+    let (status, body) = post_hook(server.local_addr(), &[("X-Muster-Secret", SECRET)], &big);
+    assert_eq!(status, 413, "{body}");
+    server.wait_idle();
+    assert!(inbox(&f.store, "flatchr-to-lucca").is_empty());
+}
+
+#[test]
+fn schedules_fire_from_the_injected_clock_once_across_the_spring_gap() {
+    let f = fixture();
+    // Saturday 28 March 2026, 23:00 UTC; "daily 02:30" falls in the gap on
+    // the 29th and fires at 03:00 CEST = 01:00 UTC.
+    let clock = Arc::new(ManualClock::new("2026-03-28T23:00:00Z".parse().unwrap()));
+    let server = start(&f, clock.clone());
+    let expected: Timestamp = "2026-03-29T01:00:00Z".parse().unwrap();
+    assert_eq!(server.next_fire("lucca-to-leapsome"), Some(expected));
+    assert_eq!(server.next_fire("flatchr-to-lucca"), None);
+
+    clock.set("2026-03-29T00:59:00Z".parse().unwrap());
+    server.wake();
+    server.wait_idle();
+    assert!(f.runner.calls().is_empty());
+
+    for _ in 0..3 {
+        clock.advance(SignedDuration::from_mins(1));
+        server.wake();
+        server.wait_idle();
+    }
+    let calls = f.runner.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].flow, "lucca-to-leapsome");
+    assert_eq!(calls[0].trigger, Trigger::Schedule);
+    assert_eq!(calls[0].only, None);
+    assert_eq!(
+        server.next_fire("lucca-to-leapsome"),
+        Some("2026-03-30T00:30:00Z".parse().unwrap())
+    );
+}
+
+#[test]
+fn the_status_page_shows_runs_and_escapes_everything() {
+    let f = fixture();
+    f.runner.fail.store(true, Ordering::SeqCst);
+    let server = start(&f, Arc::new(SystemClock));
+    let (status, _) = post_hook(server.local_addr(), &[("X-Muster-Secret", SECRET)], HIRED);
+    assert_eq!(status, 202);
+    server.wait_idle();
+    f.runner.fail.store(false, Ordering::SeqCst);
+    let report = f
+        .runner
+        .run("lucca-to-leapsome", Trigger::Manual, None)
+        .unwrap();
+    Store::open(&f.store)
+        .unwrap()
+        .hold_plan(
+            "lucca-to-leapsome",
+            report.run,
+            &[],
+            "digest",
+            "deactivate: 30 > max 25 <unsafe>",
+        )
+        .unwrap();
+
+    let (status, page) = request(server.local_addr(), "GET", "/", &[], b"");
+    assert_eq!(status, 200);
+    // Names, targets and vendor errors come out escaped, never as markup.
+    assert!(
+        page.contains("acme &lt;script&gt;alert(&#39;t&#39;)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<script"), "{page}");
+    assert!(page.contains("leap&lt;b&gt;some"), "{page}");
+    assert!(
+        page.contains("vendor said &lt;img src=x onerror=alert(1)&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<img"), "{page}");
+    // Flows, schedules, next firing, runs with counts, inbox backlog.
+    assert!(page.contains("<h2>flatchr-to-lucca</h2>"), "{page}");
+    assert!(page.contains("schedule: daily 02:30 · next: "), "{page}");
+    assert!(page.contains("create 1"), "{page}");
+    assert!(page.contains("pending events: 1"), "{page}");
+    assert!(
+        page.contains("<td>failed</td>") && page.contains("<td>done</td>"),
+        "{page}"
+    );
+    assert!(page.contains("<b>held</b>"), "{page}");
+    assert!(
+        page.contains("deactivate: 30 &gt; max 25 &lt;unsafe&gt;"),
+        "{page}"
+    );
+}
