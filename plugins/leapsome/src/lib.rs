@@ -1,29 +1,205 @@
-//! The `leapsome` connector (work in progress).
+//! The `leapsome` connector: a target speaking Leapsome's SCIM 2.0 dialect
+//! (`https://api.leapsome.com/scim/v1`, see `shared/API-NOTES.md`).
+//!
+//! # Settings
+//! - `base_url` — the SCIM base, default `https://api.leapsome.com/scim/v1` (the sandbox
+//!   prints its own).
+//! - `invite_on_create` — `true`/`false` (default `false`): ask Leapsome to send an invitation
+//!   to each account this connector creates; never for updates, links or reactivations.
+//! - `page_size` — accounts per list request, 1–5000 (default 1000).
+//!
+//! One credential slot, `scim-token`, sent as `Authorization: Bearer {secret}`.
+//!
+//! # Ids
+//! Account and group ids are Leapsome's own `id`s. A create stores the source id
+//! (`person.id`) as the account's `externalId`; manager references (which Leapsome may give as
+//! an `externalId`, an email or an id) are translated to Leapsome ids on read, and set-manager
+//! writes the manager's Leapsome id.
+//!
+//! # The dialect
+//! - PATCH sends a partial user JSON with only the fields the operation lists; `null` clears.
+//! - A create answered `{}` means the account already exists: it is looked up by `userName`
+//!   and its id returned, so the host links it (this is also what makes a create safe to
+//!   retry after a crash). A 409 is a `conflict` naming the email; a refused email domain is
+//!   `invalid` naming the email.
+//! - Teams are SCIM groups; a PATCH carries at most 100 members. Removing a member rewrites
+//!   the member list with `replaceMembers: true` in batches of 100.
+//! - `read-accounts` reads every account on the first call (managers can only be translated
+//!   with the whole directory at hand), then serves pages from memory. A page that comes back
+//!   shorter than announced fails the read instead of returning a partial directory.
 
+mod map;
+
+use std::cell::RefCell;
+
+use muster_sdk::bindings::muster::connector::http::Method;
 use muster_sdk::prelude::*;
+use serde_json::{Value, json};
+
+use map::{ENTERPRISE, GROUP_SCHEMA};
+
+/// Leapsome's SCIM base.
+const DEFAULT_BASE_URL: &str = "https://api.leapsome.com/scim/v1";
+/// Largest list page Leapsome serves for users, and for groups.
+const MAX_USERS_PAGE: usize = 5000;
+const GROUPS_PAGE: usize = 1000;
+/// Most members one group PATCH may carry.
+const MEMBERS_PER_PATCH: usize = 100;
+/// Accounts per page handed to the host.
+const HOST_PAGE: usize = 1000;
+const SLOT: &str = "scim-token";
+
+struct Config {
+    base_url: String,
+    invite_on_create: bool,
+    page_size: usize,
+}
+
+thread_local! {
+    static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
+    /// Every account, read on the first `read-accounts` call and paged from here.
+    static ACCOUNTS: RefCell<Vec<Person>> = const { RefCell::new(Vec::new()) };
+}
+
+fn client() -> Result<Client, ConnectorError> {
+    CONFIG.with_borrow(|c| {
+        c.as_ref()
+            .map(|c| Client::new(c.base_url.clone()).with_credential(SLOT))
+            .ok_or_else(|| ConnectorError::Invalid("the connector is not configured".into()))
+    })
+}
+
+fn config<R>(f: impl FnOnce(&Config) -> R) -> Result<R, ConnectorError> {
+    CONFIG.with_borrow(|c| {
+        c.as_ref()
+            .map(f)
+            .ok_or_else(|| ConnectorError::Invalid("the connector is not configured".into()))
+    })
+}
+
+/// Percent-encodes a path segment or query value.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn to_bytes(body: &serde_json::Map<String, Value>) -> Result<Vec<u8>, ConnectorError> {
+    serde_json::to_vec(body)
+        .map_err(|e| ConnectorError::Invalid(format!("cannot encode request: {e}")))
+}
+
+fn patch(path: &str, body: &serde_json::Map<String, Value>) -> Result<(), ConnectorError> {
+    client()?
+        .send(Method::Patch, path, Some(to_bytes(body)?))
+        .map(|_| ())
+}
 
 struct Leapsome;
 
 impl Connector for Leapsome {
     fn describe() -> Manifest {
+        let key = |name: &str, description: &str| ConfigKey {
+            name: name.into(),
+            description: description.into(),
+            required: false,
+        };
         Manifest {
             name: "leapsome".into(),
             version: "0.1.0".into(),
             contract_version: CONTRACT_VERSION.into(),
-            description: "work in progress".into(),
-            capabilities: vec![],
-            config_keys: vec![],
-            hosts: vec![],
-            credential_slots: vec![],
+            description: "Leapsome (SCIM 2.0): accounts and teams".into(),
+            capabilities: vec![
+                Capability::ReadAccounts,
+                Capability::ReadTargetGroups,
+                Capability::WriteAccounts,
+                Capability::WriteGroups,
+            ],
+            config_keys: vec![
+                key(
+                    "base_url",
+                    "SCIM base URL (default https://api.leapsome.com/scim/v1)",
+                ),
+                key(
+                    "invite_on_create",
+                    "true: Leapsome invites each account created (default false)",
+                ),
+                key(
+                    "page_size",
+                    "accounts per list request, 1-5000 (default 1000)",
+                ),
+            ],
+            // Loopback is only reachable when the operator allows it (tests, the sandbox).
+            hosts: vec![
+                "https://api.leapsome.com".into(),
+                "http://127.0.0.1:*".into(),
+            ],
+            credential_slots: vec![CredentialSlot {
+                name: SLOT.into(),
+                description: "Leapsome SCIM token (Admin settings > Integrations > SCIM)".into(),
+                header: "Authorization".into(),
+                template: "Bearer {secret}".into(),
+            }],
         }
     }
 
-    fn configure(_settings: Vec<(String, String)>) -> Result<(), ConnectorError> {
+    fn configure(settings: Vec<(String, String)>) -> Result<(), ConnectorError> {
+        let mut config = Config {
+            base_url: DEFAULT_BASE_URL.into(),
+            invite_on_create: false,
+            page_size: HOST_PAGE,
+        };
+        for (key, value) in &settings {
+            let value = value.trim();
+            match key.as_str() {
+                "base_url" => {
+                    if !(value.starts_with("https://") || value.starts_with("http://")) {
+                        return Err(ConnectorError::Invalid(format!(
+                            "setting `base_url` must be an http(s) URL, got `{value}`"
+                        )));
+                    }
+                    config.base_url = value.trim_end_matches('/').to_string();
+                }
+                "invite_on_create" => {
+                    config.invite_on_create = match value.to_ascii_lowercase().as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            return Err(ConnectorError::Invalid(format!(
+                                "setting `invite_on_create` must be true or false, got `{value}`"
+                            )));
+                        }
+                    };
+                }
+                "page_size" => {
+                    config.page_size = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=MAX_USERS_PAGE).contains(n))
+                        .ok_or_else(|| {
+                            ConnectorError::Invalid(format!(
+                                "setting `page_size` must be a number from 1 to 5000, got `{value}`"
+                            ))
+                        })?;
+                }
+                other => warn!("ignoring unknown setting `{other}`"),
+            }
+        }
+        CONFIG.with_borrow_mut(|c| *c = Some(config));
+        ACCOUNTS.with_borrow_mut(Vec::clear);
         Ok(())
     }
 
     fn check() -> Result<(), ConnectorError> {
-        Err(ConnectorError::Unsupported)
+        client()?
+            .get::<Value>("/Users?startIndex=1&count=1")
+            .map(|_| ())
     }
 }
 
@@ -37,17 +213,363 @@ impl Source for Leapsome {
     }
 }
 
+/// One list page: `(Resources, totalResults)`.
+fn list_page(path: &str) -> Result<(Vec<Value>, usize), ConnectorError> {
+    let page: Value = client()?.get(path)?;
+    let total = page
+        .get("totalResults")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| {
+            ConnectorError::Invalid(format!(
+                "malformed vendor response: no totalResults in {path}"
+            ))
+        })? as usize;
+    let items = match page.get("Resources") {
+        Some(Value::Array(items)) => items.clone(),
+        None | Some(Value::Null) => Vec::new(),
+        Some(_) => {
+            return Err(ConnectorError::Invalid(format!(
+                "malformed vendor response: Resources is not a list in {path}"
+            )));
+        }
+    };
+    Ok((items, total))
+}
+
+/// A page shorter than announced (neither full nor reaching `totalResults`) is a cut-short
+/// read: refuse it rather than let the host see a partial directory.
+fn check_page(
+    what: &str,
+    start: usize,
+    got: usize,
+    asked: usize,
+    total: usize,
+) -> Result<(), ConnectorError> {
+    let expected = asked.min(total.saturating_sub(start));
+    if got < expected {
+        return Err(ConnectorError::Unavailable(format!(
+            "Leapsome returned {got} {what} at startIndex {} where {expected} were expected \
+             (of {total}); refusing a partial read",
+            start + 1
+        )));
+    }
+    Ok(())
+}
+
+/// Every account, with managers translated to Leapsome ids.
+fn read_directory() -> Result<Vec<Person>, ConnectorError> {
+    let page_size = config(|c| c.page_size)?;
+    let mut reads = Vec::new();
+    let mut start = 0;
+    loop {
+        let (items, total) = list_page(&format!(
+            "/Users?startIndex={}&count={page_size}",
+            start + 1
+        ))?;
+        check_page("accounts", start, items.len(), page_size, total)?;
+        let got = items.len();
+        for item in &items {
+            reads.push(map::person_from_user(item)?);
+        }
+        start += got;
+        if got == 0 || start >= total {
+            break;
+        }
+    }
+    // Manager references → Leapsome ids: `$ref`'s id, else the value as an id, an
+    // externalId or an email.
+    let mut by_id = std::collections::HashMap::new();
+    let mut by_external = std::collections::HashMap::new();
+    let mut by_email = std::collections::HashMap::new();
+    for r in &reads {
+        by_id.insert(r.person.id.clone(), r.person.id.clone());
+        if let Some(x) = &r.external_id {
+            by_external.insert(x.clone(), r.person.id.clone());
+        }
+        if let Some(l) = &r.person.login {
+            by_email.insert(l.to_ascii_lowercase(), r.person.id.clone());
+        }
+    }
+    let mut people = Vec::with_capacity(reads.len());
+    for mut r in reads {
+        if let Some((value, from_ref)) = r.manager.take() {
+            let resolved = from_ref
+                .and_then(|id| by_id.get(&id))
+                .or_else(|| by_id.get(&value))
+                .or_else(|| by_external.get(&value))
+                .or_else(|| by_email.get(&value.to_ascii_lowercase()))
+                .cloned();
+            if resolved.is_none() {
+                warn!(
+                    "Leapsome account {}: manager `{value}` is not a known account; read as none",
+                    r.person.id
+                );
+            }
+            r.person.manager_id = resolved;
+        }
+        people.push(r.person);
+    }
+    Ok(people)
+}
+
+fn user_id_by_email(email: &str) -> Result<Option<String>, ConnectorError> {
+    let filter = encode(&format!("userName eq \"{}\"", email.replace('"', "\\\"")));
+    let (items, _) = list_page(&format!("/Users?filter={filter}&startIndex=1&count=1"))?;
+    Ok(items
+        .first()
+        .and_then(|u| u.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_string))
+}
+
+fn create(person: &Person) -> Result<Applied, ConnectorError> {
+    let email = person.work_email.as_deref().ok_or_else(|| {
+        ConnectorError::Invalid(format!(
+            "person {}: no work-email, and Leapsome needs one (it is the userName)",
+            person.id
+        ))
+    })?;
+    let invite = config(|c| c.invite_on_create)?;
+    let body = map::create_body(person, invite)?;
+    let response = client()?
+        .send(Method::Post, "/Users", Some(to_bytes(&body)?))
+        .map_err(|e| match e {
+            ConnectorError::Conflict(detail) => ConnectorError::Conflict(format!(
+                "person {}: the email {email} is already used by another Leapsome account ({detail})",
+                person.id
+            )),
+            ConnectorError::Invalid(detail) => {
+                ConnectorError::Invalid(format!("person {} ({email}): {detail}", person.id))
+            }
+            other => other,
+        })?;
+    let answer: Value = if response.body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        response.json()?
+    };
+    if let Some(id) = answer.get("id").and_then(Value::as_str) {
+        return Ok(Applied {
+            target_id: id.to_string(),
+        });
+    }
+    // `{}`: the account already exists. Hand its id back so the host links it.
+    match user_id_by_email(email)? {
+        Some(id) => {
+            info!(
+                "person {}: {email} already exists in Leapsome as {id}; linking",
+                person.id
+            );
+            Ok(Applied { target_id: id })
+        }
+        None => Err(ConnectorError::Other(format!(
+            "person {}: Leapsome answered the create of {email} without an account, and no \
+             account has that userName",
+            person.id
+        ))),
+    }
+}
+
+fn update(u: &AccountUpdate) -> Result<Applied, ConnectorError> {
+    let touches_emails = u
+        .fields
+        .iter()
+        .any(|f| f == "work-email" || f == "personal-email");
+    let current = if touches_emails {
+        let user: Value = client()?.get(&format!("/Users/{}", encode(&u.id)))?;
+        user.get("emails").cloned()
+    } else {
+        None
+    };
+    let body = map::user_body(&u.person, &u.fields, current.as_ref())?;
+    if !body.is_empty() {
+        patch(&format!("/Users/{}", encode(&u.id)), &body).map_err(|e| match e {
+            ConnectorError::Conflict(detail) => ConnectorError::Conflict(format!(
+                "account {}: the email {} is already used by another Leapsome account ({detail})",
+                u.id,
+                u.person.work_email.as_deref().unwrap_or("?")
+            )),
+            ConnectorError::Invalid(detail) => {
+                ConnectorError::Invalid(format!("account {}: {detail}", u.id))
+            }
+            other => other,
+        })?;
+    }
+    Ok(Applied {
+        target_id: u.id.clone(),
+    })
+}
+
+fn set_active(id: &str, active: bool) -> Result<Applied, ConnectorError> {
+    let mut body = serde_json::Map::new();
+    body.insert("active".into(), json!(active));
+    patch(&format!("/Users/{}", encode(id)), &body)?;
+    Ok(Applied {
+        target_id: id.to_string(),
+    })
+}
+
+fn set_manager(m: &ManagerChange) -> Result<Applied, ConnectorError> {
+    let manager = match &m.manager_id {
+        Some(id) => json!({"value": id}),
+        None => Value::Null,
+    };
+    let mut body = serde_json::Map::new();
+    body.insert(ENTERPRISE.into(), json!({"manager": manager}));
+    patch(&format!("/Users/{}", encode(&m.id)), &body).map_err(|e| match e {
+        ConnectorError::Invalid(detail) => {
+            ConnectorError::Invalid(format!("account {}: manager: {detail}", m.id))
+        }
+        other => other,
+    })?;
+    Ok(Applied {
+        target_id: m.id.clone(),
+    })
+}
+
+fn create_group(g: &NewGroup) -> Result<Applied, ConnectorError> {
+    let body = json!({"schemas": [GROUP_SCHEMA], "displayName": g.name});
+    let created: Value = client()?.post("/Groups", &body).map_err(|e| match e {
+        ConnectorError::Conflict(detail) => {
+            ConnectorError::Conflict(format!("team `{}`: {detail}", g.name))
+        }
+        other => other,
+    })?;
+    let id = created.get("id").and_then(Value::as_str).ok_or_else(|| {
+        ConnectorError::Invalid(format!(
+            "malformed vendor response: the created team `{}` has no id",
+            g.name
+        ))
+    })?;
+    Ok(Applied {
+        target_id: id.to_string(),
+    })
+}
+
+fn member_values(group: &Value) -> Vec<String> {
+    group
+        .get("members")
+        .and_then(Value::as_array)
+        .map(|m| {
+            m.iter()
+                .filter_map(|x| x.get("value").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Rewrites a team's members: the first PATCH replaces, the next ones add, ≤ 100 each.
+fn replace_members(group_id: &str, members: &[String]) -> Result<(), ConnectorError> {
+    let path = format!("/Groups/{}", encode(group_id));
+    let mut chunks: Vec<&[String]> = members.chunks(MEMBERS_PER_PATCH).collect();
+    if chunks.is_empty() {
+        chunks.push(&[]);
+    }
+    for (i, chunk) in chunks.iter().enumerate() {
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "members".into(),
+            Value::Array(chunk.iter().map(|m| json!({"value": m})).collect()),
+        );
+        body.insert("replaceMembers".into(), json!(i == 0));
+        patch(&path, &body)?;
+    }
+    Ok(())
+}
+
+fn membership(m: &Membership, add: bool) -> Result<Applied, ConnectorError> {
+    let path = format!("/Groups/{}", encode(&m.group_id));
+    if add {
+        let mut body = serde_json::Map::new();
+        body.insert("members".into(), json!([{"value": m.account_id}]));
+        body.insert("replaceMembers".into(), json!(false));
+        patch(&path, &body)?;
+    } else {
+        let group: Value = client()?.get(&path)?;
+        let members = member_values(&group);
+        if members.iter().any(|x| x == &m.account_id) {
+            let keep: Vec<String> = members.into_iter().filter(|x| x != &m.account_id).collect();
+            replace_members(&m.group_id, &keep)?;
+        }
+    }
+    Ok(Applied {
+        target_id: m.group_id.clone(),
+    })
+}
+
 impl Target for Leapsome {
-    fn read_accounts(_cursor: Option<String>) -> Result<PersonPage, ConnectorError> {
-        Err(ConnectorError::Unsupported)
+    fn read_accounts(cursor: Option<String>) -> Result<PersonPage, ConnectorError> {
+        let offset = muster_sdk::paging::Offset::decode(cursor.as_deref())?.0 as usize;
+        if offset == 0 || ACCOUNTS.with_borrow(Vec::is_empty) {
+            let people = read_directory()?;
+            ACCOUNTS.with_borrow_mut(|a| *a = people);
+        }
+        ACCOUNTS.with_borrow_mut(|all| {
+            let (items, next) =
+                muster_sdk::paging::page_of(all, Some(&offset.to_string()), HOST_PAGE)?;
+            if next.is_none() {
+                all.clear();
+            }
+            Ok(PersonPage { items, next })
+        })
     }
 
-    fn read_groups(_cursor: Option<String>) -> Result<GroupPage, ConnectorError> {
-        Err(ConnectorError::Unsupported)
+    fn read_groups(cursor: Option<String>) -> Result<GroupPage, ConnectorError> {
+        let offset = muster_sdk::paging::Offset::decode(cursor.as_deref())?.0 as usize;
+        let (items, total) = list_page(&format!(
+            "/Groups?startIndex={}&count={GROUPS_PAGE}",
+            offset + 1
+        ))?;
+        check_page("teams", offset, items.len(), GROUPS_PAGE, total)?;
+        let mut groups = Vec::with_capacity(items.len());
+        for item in &items {
+            let id = item.get("id").and_then(Value::as_str).ok_or_else(|| {
+                ConnectorError::Invalid("malformed vendor response: a team without id".into())
+            })?;
+            groups.push(Group {
+                id: id.to_string(),
+                name: item
+                    .get("displayName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                parent_id: None,
+                members: member_values(item),
+            });
+        }
+        let end = offset + items.len();
+        let next = (!items.is_empty() && end < total).then(|| end.to_string());
+        Ok(GroupPage {
+            items: groups,
+            next,
+        })
     }
 
-    fn apply(_operation: Operation) -> Result<Applied, ConnectorError> {
-        Err(ConnectorError::Unsupported)
+    fn apply(operation: Operation) -> Result<Applied, ConnectorError> {
+        match &operation {
+            Operation::Create(p) => create(p),
+            Operation::Update(u) => update(u),
+            Operation::Deactivate(id) => set_active(id, false),
+            Operation::Reactivate(id) => set_active(id, true),
+            Operation::SetManager(m) => set_manager(m),
+            Operation::CreateGroup(g) => create_group(g),
+            Operation::RenameGroup((id, name)) => {
+                let mut body = serde_json::Map::new();
+                body.insert("displayName".into(), json!(name));
+                patch(&format!("/Groups/{}", encode(id)), &body).map_err(|e| match e {
+                    ConnectorError::Conflict(detail) => {
+                        ConnectorError::Conflict(format!("team {id} → `{name}`: {detail}"))
+                    }
+                    other => other,
+                })?;
+                Ok(Applied {
+                    target_id: id.clone(),
+                })
+            }
+            Operation::AddMember(m) => membership(m, true),
+            Operation::RemoveMember(m) => membership(m, false),
+        }
     }
 }
 

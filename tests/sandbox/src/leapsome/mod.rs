@@ -125,6 +125,8 @@ pub struct ScimError {
     /// RFC 7644 `scimType` (`invalidValue`, `uniqueness`, `invalidFilter`…).
     pub scim_type: Option<&'static str>,
     pub detail: String,
+    /// `Retry-After` seconds (429 answers).
+    pub retry_after: Option<u64>,
 }
 
 impl ScimError {
@@ -133,6 +135,7 @@ impl ScimError {
             status,
             scim_type: None,
             detail: detail.into(),
+            retry_after: (status == 429).then_some(1),
         }
     }
 
@@ -155,7 +158,11 @@ impl ScimError {
         if let Some(t) = self.scim_type {
             body["scimType"] = Value::String(t.into());
         }
-        Response::json(self.status, &body)
+        let mut r = Response::json(self.status, &body);
+        if let Some(secs) = self.retry_after {
+            r.headers.push(("Retry-After".into(), secs.to_string()));
+        }
+        r
     }
 }
 
@@ -352,17 +359,15 @@ impl Shared {
         if let Some(limit) = &self.options.rate_limit
             && let Err(retry_after) = lock(&self.limiter).try_acquire(limit, at)
         {
-            let mut r = ScimError::new(
+            let mut e = ScimError::new(
                 429,
                 format!(
                     "Too many requests: {} requests per {} s",
                     limit.requests, limit.window_secs
                 ),
-            )
-            .into_response();
-            r.headers
-                .push(("Retry-After".into(), retry_after.to_string()));
-            return r;
+            );
+            e.retry_after = Some(retry_after);
+            return e.into_response();
         }
         if let Some(FaultKind::Latency(d)) = fault {
             self.clock.sleep(*d);

@@ -73,7 +73,8 @@ impl RejectRule {
         }
     }
 
-    /// Answers this status instead (e.g. 500 for a transient failure).
+    /// Answers this status instead (e.g. 500 for a transient failure, or 429, which comes
+    /// with `Retry-After: 1`).
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = status;
         self

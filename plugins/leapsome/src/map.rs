@@ -1,0 +1,342 @@
+//! Leapsome's SCIM user JSON ↔ the contract's `person`, both ways, so that what `apply`
+//! writes is exactly what `read-accounts` returns (a re-plan converges).
+//!
+//! | WIT field | Leapsome attribute |
+//! |---|---|
+//! | `id` | `id` (Leapsome's); the source id goes to `externalId` on create |
+//! | `work-email` | `userName` and the primary `work` entry of `emails` |
+//! | `personal-email` | the `home` entry of `emails` |
+//! | `given-name` / `family-name` | `name.givenName` / `name.familyName` (+ `displayName`) |
+//! | `job-title` | `title` |
+//! | `phone` | `phoneNumbers[type=work]` |
+//! | `contract-type` | `userType` |
+//! | `employee-number` | enterprise `employeeNumber` |
+//! | `legal-entity-id` | enterprise `organization` |
+//! | `birth-date` / `start-date` / `end-date` | enterprise `birthday` / `startDate` / `endDate` |
+//! | `gender` | enterprise `gender` (`male`, `female`, `diverse`) |
+//! | `manager-id` | enterprise `manager`, read as a reference and translated to a Leapsome id |
+//! | `department-id` | read: the team when the account is in exactly one; never written |
+//! | `login` | read: `userName`; never written (Leapsome's login *is* the email) |
+//! | `active` | `active` |
+//!
+//! Custom fields have no Leapsome attribute: they are ignored on write and absent on read.
+
+use muster_sdk::date;
+use muster_sdk::prelude::*;
+use serde_json::{Map, Value, json};
+
+/// The core SCIM user schema.
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+/// The enterprise extension: manager, dates, gender, employee number, organisation.
+pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// The extension a create uses to ask Leapsome to send an invitation (`{"invite": true}`).
+pub const INVITE_EXTENSION: &str = "urn:ietf:params:scim:schemas:extension:leapsome:2.0:User";
+/// The core SCIM group schema.
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+/// Every field a create writes, in WIT spelling.
+pub const CREATE_FIELDS: &[&str] = &[
+    "employee-number",
+    "given-name",
+    "family-name",
+    "work-email",
+    "personal-email",
+    "phone",
+    "birth-date",
+    "start-date",
+    "end-date",
+    "job-title",
+    "gender",
+    "legal-entity-id",
+    "contract-type",
+    "active",
+];
+
+/// A person read from Leapsome, with its manager still a raw reference.
+pub struct Read {
+    pub person: Person,
+    /// The manager as Leapsome names it (`value`), and the id at the end of its `$ref`.
+    pub manager: Option<(String, Option<String>)>,
+    /// `externalId`, kept to translate manager references.
+    pub external_id: Option<String>,
+}
+
+fn str_at<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
+    v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+fn owned(v: &Value, key: &str) -> Option<String> {
+    str_at(v, key).map(str::to_string)
+}
+
+/// The `value` of the entry of a multi-valued attribute (`emails`, `phoneNumbers`) that `pick`
+/// selects.
+fn entry(v: &Value, attr: &str, pick: impl Fn(&Value) -> bool) -> Option<String> {
+    v.get(attr)?
+        .as_array()?
+        .iter()
+        .find(|e| pick(e))
+        .and_then(|e| owned(e, "value"))
+}
+
+fn is_type(e: &Value, kind: &str) -> bool {
+    str_at(e, "type").is_some_and(|t| t.eq_ignore_ascii_case(kind))
+}
+
+/// A date attribute; an unreadable one is logged and treated as absent, so one bad record
+/// does not block a whole sync (the next update rewrites it).
+fn date_at(ent: &Value, key: &str, id: &str) -> Option<Date> {
+    let text = str_at(ent, key)?;
+    match date::parse(key, text) {
+        Ok(d) => Some(d),
+        Err(_) => {
+            warn!("Leapsome account {id}: {key} `{text}` is not a date; read as absent");
+            None
+        }
+    }
+}
+
+/// Maps one user of a list or get answer.
+pub fn person_from_user(v: &Value) -> Result<Read, ConnectorError> {
+    let id = str_at(v, "id").ok_or_else(|| {
+        ConnectorError::Invalid(format!(
+            "malformed vendor response: a Leapsome account without `id` (userName {:?})",
+            str_at(v, "userName").unwrap_or("?")
+        ))
+    })?;
+    let ent = v.get(ENTERPRISE).cloned().unwrap_or(Value::Null);
+    let user_name = owned(v, "userName");
+    let work_email = entry(v, "emails", |e| {
+        e.get("primary").and_then(Value::as_bool) == Some(true) || is_type(e, "work")
+    })
+    .or_else(|| user_name.clone());
+    let active = match v.get("active") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => !s.eq_ignore_ascii_case("false"),
+        _ => true,
+    };
+    let manager = match ent.get("manager").or_else(|| v.get("manager")) {
+        Some(Value::String(s)) if !s.is_empty() => Some((s.clone(), None)),
+        Some(m @ Value::Object(_)) => owned(m, "value").map(|value| {
+            let from_ref = str_at(m, "$ref")
+                .and_then(|r| r.trim_end_matches('/').rsplit('/').next())
+                .map(str::to_string);
+            (value, from_ref)
+        }),
+        _ => None,
+    };
+    let teams: Vec<&str> = v
+        .get("groups")
+        .and_then(Value::as_array)
+        .map(|g| g.iter().filter_map(|t| str_at(t, "value")).collect())
+        .unwrap_or_default();
+    let person = Person {
+        employee_number: owned(&ent, "employeeNumber"),
+        given_name: v.get("name").and_then(|n| owned(n, "givenName")),
+        family_name: v.get("name").and_then(|n| owned(n, "familyName")),
+        work_email,
+        personal_email: entry(v, "emails", |e| {
+            is_type(e, "home") || is_type(e, "personal")
+        }),
+        phone: entry(v, "phoneNumbers", |e| is_type(e, "work"))
+            .or_else(|| entry(v, "phoneNumbers", |_| true)),
+        login: user_name,
+        birth_date: date_at(&ent, "birthday", id),
+        start_date: date_at(&ent, "startDate", id),
+        end_date: date_at(&ent, "endDate", id),
+        job_title: owned(v, "title"),
+        gender: owned(&ent, "gender"),
+        department_id: (teams.len() == 1).then(|| teams[0].to_string()),
+        legal_entity_id: owned(&ent, "organization"),
+        contract_type: owned(v, "userType"),
+        ..Person::new(id, active)
+    };
+    Ok(Read {
+        person,
+        manager,
+        external_id: owned(v, "externalId"),
+    })
+}
+
+/// Leapsome's spelling of a gender, `None` to clear it. Accepts the core's names and Lucca's.
+pub fn gender(person_id: &str, value: &str) -> Result<Option<&'static str>, ConnectorError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "male" | "m" => Ok(Some("male")),
+        "female" | "f" => Ok(Some("female")),
+        "diverse" | "misc" | "other" | "non-binary" | "x" => Ok(Some("diverse")),
+        "" | "undefined" | "unknown" => Ok(None),
+        other => Err(ConnectorError::Invalid(format!(
+            "person {person_id}: gender `{other}` has no Leapsome equivalent \
+             (male, female, diverse)"
+        ))),
+    }
+}
+
+fn opt(v: &Option<String>) -> Value {
+    v.as_ref().map_or(Value::Null, |s| json!(s))
+}
+
+fn opt_date(v: &Option<Date>) -> Value {
+    v.as_ref().map_or(Value::Null, |d| json!(date::format(d)))
+}
+
+/// The partial user JSON writing `fields` of `person` (WIT spellings). `current_emails` is the
+/// account's `emails` when a write touches one of them, so the others are kept (Leapsome
+/// replaces the whole list). Fields without a Leapsome attribute are skipped; an unknown
+/// field name is `invalid`.
+pub fn user_body(
+    person: &Person,
+    fields: &[String],
+    current_emails: Option<&Value>,
+) -> Result<Map<String, Value>, ConnectorError> {
+    let mut body = Map::new();
+    let mut name = Map::new();
+    let mut ent = Map::new();
+    let mut emails_touched = false;
+    for field in fields {
+        match field.as_str() {
+            "employee-number" => {
+                ent.insert("employeeNumber".into(), opt(&person.employee_number));
+            }
+            "given-name" => {
+                name.insert("givenName".into(), opt(&person.given_name));
+            }
+            "family-name" => {
+                name.insert("familyName".into(), opt(&person.family_name));
+            }
+            "work-email" => {
+                let email = person.work_email.as_deref().ok_or_else(|| {
+                    ConnectorError::Invalid(format!(
+                        "person {}: work-email cannot be cleared, it is the Leapsome userName",
+                        person.id
+                    ))
+                })?;
+                body.insert("userName".into(), json!(email));
+                emails_touched = true;
+            }
+            "personal-email" => emails_touched = true,
+            "phone" => {
+                let v = match &person.phone {
+                    Some(p) => json!([{"value": p, "type": "work", "primary": true}]),
+                    None => Value::Null,
+                };
+                body.insert("phoneNumbers".into(), v);
+            }
+            "birth-date" => {
+                ent.insert("birthday".into(), opt_date(&person.birth_date));
+            }
+            "start-date" => {
+                ent.insert("startDate".into(), opt_date(&person.start_date));
+            }
+            "end-date" => {
+                ent.insert("endDate".into(), opt_date(&person.end_date));
+            }
+            "job-title" => {
+                body.insert("title".into(), opt(&person.job_title));
+            }
+            "gender" => {
+                let g = match &person.gender {
+                    Some(g) => gender(&person.id, g)?,
+                    None => None,
+                };
+                ent.insert("gender".into(), g.map_or(Value::Null, |g| json!(g)));
+            }
+            "legal-entity-id" => {
+                ent.insert("organization".into(), opt(&person.legal_entity_id));
+            }
+            "contract-type" => {
+                body.insert("userType".into(), opt(&person.contract_type));
+            }
+            "active" => {
+                body.insert("active".into(), json!(person.active));
+            }
+            // References are reconciled by set-manager and memberships; login is the email;
+            // custom fields have no Leapsome attribute.
+            "manager-id" | "department-id" | "login" => {}
+            f if f.starts_with("custom:") => {}
+            other => {
+                return Err(ConnectorError::Invalid(format!(
+                    "person {}: unknown field `{other}`",
+                    person.id
+                )));
+            }
+        }
+    }
+    if !name.is_empty() {
+        if let (Some(g), Some(f)) = (&person.given_name, &person.family_name) {
+            body.insert("displayName".into(), json!(format!("{g} {f}")));
+        }
+        body.insert("name".into(), Value::Object(name));
+    }
+    if emails_touched {
+        body.insert(
+            "emails".into(),
+            Value::Array(emails(person, fields, current_emails)),
+        );
+    }
+    if !ent.is_empty() {
+        body.insert(ENTERPRISE.into(), Value::Object(ent));
+    }
+    Ok(body)
+}
+
+/// The new `emails` list: the written work and home entries, then every other entry the
+/// account already had.
+fn emails(person: &Person, fields: &[String], current: Option<&Value>) -> Vec<Value> {
+    let writes = |f: &str| fields.iter().any(|x| x == f);
+    let current: Vec<Value> = current
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let is_work =
+        |e: &Value| e.get("primary").and_then(Value::as_bool) == Some(true) || is_type(e, "work");
+    let is_home = |e: &Value| is_type(e, "home") || is_type(e, "personal");
+    let mut out = Vec::new();
+    if writes("work-email") {
+        if let Some(w) = &person.work_email {
+            out.push(json!({"value": w, "type": "work", "primary": true}));
+        }
+    } else {
+        out.extend(current.iter().filter(|e| is_work(e)).cloned());
+    }
+    if writes("personal-email") {
+        if let Some(h) = &person.personal_email {
+            out.push(json!({"value": h, "type": "home", "primary": false}));
+        }
+    } else {
+        out.extend(
+            current
+                .iter()
+                .filter(|e| !is_work(e) && is_home(e))
+                .cloned(),
+        );
+    }
+    out.extend(
+        current
+            .iter()
+            .filter(|e| !is_work(e) && !is_home(e))
+            .cloned(),
+    );
+    out
+}
+
+/// The body of a create: every writable field, the source id as `externalId`, and the
+/// invitation request when enabled.
+pub fn create_body(person: &Person, invite: bool) -> Result<Map<String, Value>, ConnectorError> {
+    let fields: Vec<String> = CREATE_FIELDS.iter().map(|f| f.to_string()).collect();
+    let mut body = user_body(person, &fields, None)?;
+    // Absent attributes are simply left out of a create.
+    body.retain(|_, v| !v.is_null());
+    if let Some(Value::Object(ent)) = body.get_mut(ENTERPRISE) {
+        ent.retain(|_, v| !v.is_null());
+    }
+    if let Some(Value::Object(name)) = body.get_mut("name") {
+        name.retain(|_, v| !v.is_null());
+    }
+    body.insert("schemas".into(), json!([USER_SCHEMA, ENTERPRISE]));
+    body.insert("externalId".into(), json!(person.id));
+    if invite {
+        body.insert(INVITE_EXTENSION.into(), json!({"invite": true}));
+    }
+    Ok(body)
+}
