@@ -471,3 +471,27 @@ fn load_resolves_paths_against_the_config_directory_and_secrets_load_on_demand()
     assert!(matches!(e, ConfigError::Read { .. }), "{e}");
     assert!(e.to_string().contains("nope.toml"), "{e}");
 }
+
+#[test]
+fn the_example_in_docs_config_md_is_valid() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md"))
+            .unwrap();
+    let after = doc.split("## A complete example").nth(1).unwrap();
+    let example = after
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap();
+    let c = parse(example).unwrap_or_else(|e| panic!("docs/config.md example: {e}"));
+    assert_eq!(c.connections.len(), 3);
+    assert_eq!(c.flows.len(), 2);
+    let f = c.flow("lucca-to-leapsome").unwrap();
+    assert!(f.policy.reactivate && f.policy.invite_on_create);
+    assert!(c.flow("flatchr-to-lucca").unwrap().webhook.is_some());
+    assert!(
+        c.flow("nope")
+            .unwrap_err()
+            .contains("configured flows: flatchr-to-lucca, lucca-to-leapsome")
+    );
+}
