@@ -33,8 +33,33 @@
 //! # Ok::<(), muster_sandbox::SandboxError>(())
 //! ```
 //!
+//! The Leapsome simulator ([`LeapsomeSim`], SCIM in Leapsome's dialect, see [`leapsome`])
+//! works the same way, with its state a [`Directory`] of accounts, teams and invitations:
+//!
+//! ```
+//! use muster_sandbox::{Directory, LeapsomeOptions, LeapsomeSim, RejectRule, ScimUser};
+//!
+//! let mut directory = Directory::new(); // pre-existing accounts and manual teams
+//! let manual = directory.add_user(ScimUser::new("", "manual@sandbox.example"));
+//! directory.add_team("Hand-made", &[manual]);
+//! let leapsome = LeapsomeSim::start(LeapsomeOptions {
+//!     directory,
+//!     rejects: vec![RejectRule::email_contains("refused")], // per-record failures
+//!     ..LeapsomeOptions::default()
+//! })?;
+//! let base_url = leapsome.base_url(); // http://127.0.0.1:PORT/scim/v1
+//! let header = format!("Bearer {}", leapsome.token());
+//! // … run a sync, then look at what it did:
+//! assert_eq!(leapsome.users().len(), 1);
+//! assert_eq!(leapsome.request_counts().writes, 0);
+//! assert!(leapsome.invitations().is_empty());
+//! # let _ = (base_url, header);
+//! # Ok::<(), muster_sandbox::SandboxError>(())
+//! ```
+//!
 //! The binary (`cargo run -p muster-sandbox -- --employees 1000`) starts the simulators, prints
-//! their URLs and API key, and writes a ready `muster.sandbox.toml`.
+//! their URLs and secrets, and writes a ready `muster.sandbox.toml` (connections `lucca` and
+//! `leapsome`).
 
 pub mod clock;
 pub mod datetime;

@@ -17,7 +17,7 @@
 //!   `userName` belongs to an account with another `externalId`.
 //! - The email domain must belong to the organisation ([`LeapsomeOptions::allowed_domains`]):
 //!   otherwise 400 naming the email and the allowed domains.
-//! - Invitations: a create carrying `{INVITE_EXTENSION: {"invite": true}}` ([I], our
+//! - Invitations: a create carrying `{INVITE_EXTENSION: {"invite": true}}` (\[I\] in API-NOTES: our
 //!   spelling) records an [`Invitation`]; nothing else sends one.
 //! - No DELETE (405): accounts are deactivated with `active: false`.
 //! - 30 requests per second, then 429 with `Retry-After` (in simulated seconds).

@@ -6,7 +6,7 @@
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 /// The SCIM enterprise extension, where Leapsome keeps manager, dates and gender.
 pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-/// [I] The extension a create uses to ask for an invitation (`{"invite": true}`). Leapsome's
+/// \[I\] The extension a create uses to ask for an invitation (`{"invite": true}`). Leapsome's
 /// public docs only say invitations are optional; the spelling is ours, in one place.
 pub const INVITE_EXTENSION: &str = "urn:ietf:params:scim:schemas:extension:leapsome:2.0:User";
 /// The core SCIM group schema (Leapsome teams).
