@@ -33,6 +33,7 @@ struct TestRunner {
     store: PathBuf,
     calls: Mutex<Vec<Call>>,
     fail: AtomicBool,
+    panic: AtomicBool,
     error_text: String,
 }
 
@@ -42,6 +43,7 @@ impl TestRunner {
             store: store.to_path_buf(),
             calls: Mutex::new(Vec::new()),
             fail: AtomicBool::new(false),
+            panic: AtomicBool::new(false),
             error_text: "vendor said <img src=x onerror=alert(1)>".into(),
         })
     }
@@ -68,6 +70,9 @@ impl Runner for TestRunner {
             only: only.map(str::to_string),
             stored_before,
         });
+        if self.panic.load(Ordering::SeqCst) {
+            panic!("engine bug");
+        }
         let run = store.begin_run(flow, trigger).map_err(|e| e.to_string())?;
         let failing = self.fail.load(Ordering::SeqCst);
         let (status, counts, error) = if failing {
@@ -450,4 +455,26 @@ fn the_status_page_shows_runs_and_escapes_everything() {
         page.contains("deactivate: 30 &gt; max 25 &lt;unsafe&gt;"),
         "{page}"
     );
+}
+
+#[test]
+fn a_panicking_run_keeps_the_event_and_the_worker_goes_on() {
+    let f = fixture();
+    f.runner.panic.store(true, Ordering::SeqCst);
+    let server = start(&f, Arc::new(SystemClock));
+    let (status, _) = post_hook(server.local_addr(), &[("X-Muster-Secret", SECRET)], HIRED);
+    assert_eq!(status, 202);
+    server.wait_idle();
+    let events = inbox(&f.store, "flatchr-to-lucca");
+    assert_eq!(events[0].state, InboxState::Pending);
+    assert!(events[0].error.as_deref().unwrap().contains("panicked"));
+
+    f.runner.panic.store(false, Ordering::SeqCst);
+    let other = HIRED.replace("c-17", "c-18");
+    let (status, _) = post_hook(server.local_addr(), &[("X-Muster-Secret", SECRET)], &other);
+    assert_eq!(status, 202);
+    server.wait_idle();
+    let events = inbox(&f.store, "flatchr-to-lucca");
+    assert_eq!(events[0].record_id.as_deref(), Some("c-18"));
+    assert_eq!(events[0].state, InboxState::Done);
 }

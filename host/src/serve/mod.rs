@@ -239,6 +239,21 @@ impl Shared {
         self.changed.notify_all();
     }
 
+    /// Queues the flows due at the clock's time. The due check and the
+    /// queueing happen under the queue lock, so whoever waits for the queue
+    /// to drain ([`Server::wait_idle`]) never sees a firing that was taken
+    /// off the scheduler but not yet queued. Lock order: queue, then
+    /// scheduler.
+    fn queue_due(&self) {
+        let mut q = lock(&self.queue);
+        let now = self.clock.now();
+        let due = lock(&self.scheduler).due(now);
+        if !due.is_empty() {
+            q.jobs.extend(due.into_iter().map(Job::Scheduled));
+            self.changed.notify_all();
+        }
+    }
+
     /// Queues every pending event of every webhook flow.
     fn queue_pending(&self) -> Result<(), StoreError> {
         let mut ids = Vec::new();
@@ -258,10 +273,24 @@ impl Shared {
         lock(&self.queue).notes.insert(flow.to_string(), text);
     }
 
+    /// Calls the runner; a panic in it becomes an error, so one bad run
+    /// cannot stop the worker (and with it every later schedule and event).
+    fn run_guarded(
+        &self,
+        flow: &str,
+        trigger: Trigger,
+        only: Option<&str>,
+    ) -> Result<RunReport, String> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.runner.run(flow, trigger, only)
+        }))
+        .unwrap_or_else(|_| Err(format!("the run of flow `{flow}` panicked")))
+    }
+
     fn run_job(&self, job: &Job) {
         match job {
             Job::Scheduled(flow) => {
-                let note = match self.runner.run(flow, Trigger::Schedule, None) {
+                let note = match self.run_guarded(flow, Trigger::Schedule, None) {
                     Ok(r) => format!("run {}: {}", r.run, r.status),
                     Err(e) => format!("could not run: {e}"),
                 };
@@ -285,7 +314,7 @@ impl Shared {
             let _ = lock(&self.store).inbox_reject(id, "the event has no record id");
             return;
         };
-        let outcome = self.runner.run(&event.flow, Trigger::Webhook, Some(record));
+        let outcome = self.run_guarded(&event.flow, Trigger::Webhook, Some(record));
         let mut store = lock(&self.store);
         let _ = match outcome {
             Ok(r) if matches!(r.status, RunStatus::Done | RunStatus::Held) => {
@@ -312,10 +341,8 @@ impl Shared {
             if self.stop.load(Ordering::SeqCst) {
                 return;
             }
+            self.queue_due();
             let now = self.clock.now();
-            for flow in lock(&self.scheduler).due(now) {
-                self.enqueue(Job::Scheduled(flow));
-            }
             if now >= next_retry {
                 let _ = self.queue_pending();
                 next_retry = now.checked_add(retry).unwrap_or(Timestamp::MAX);
@@ -452,11 +479,7 @@ impl Server {
     /// [`ManualClock`](crate::schedule::ManualClock)). When this returns,
     /// the due runs are queued, so [`Server::wait_idle`] waits for them.
     pub fn wake(&self) {
-        let now = self.shared.clock.now();
-        let due = lock(&self.shared.scheduler).due(now);
-        for flow in due {
-            self.shared.enqueue(Job::Scheduled(flow));
-        }
+        self.shared.queue_due();
         let _q = lock(&self.shared.queue);
         self.shared.changed.notify_all();
     }
