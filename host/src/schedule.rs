@@ -82,7 +82,12 @@ impl Schedule {
         let mut words = lower.split_whitespace();
         match words.next() {
             Some("daily") => {
-                let at: String = words.collect();
+                let at = words.next().unwrap_or("");
+                if words.next().is_some() {
+                    return Err(err(
+                        "a daily schedule takes only a time; it fires in the tenant's time zone (`[tenant] timezone`)",
+                    ));
+                }
                 let (h, m) = at
                     .split_once(':')
                     .ok_or_else(|| err("a daily schedule needs a time HH:MM"))?;
@@ -350,6 +355,7 @@ mod tests {
             ("every 0m", "between"),
             ("every 5 s", "unit"),
             ("hourly 3", "unknown form"),
+            ("daily 02:00 Europe/Paris", "tenant's time zone"),
         ] {
             let e = Schedule::parse(text).unwrap_err().to_string();
             assert!(e.contains(problem), "{text}: {e}");
