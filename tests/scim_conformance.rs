@@ -11,6 +11,8 @@
 
 #[path = "support/scim2_server.rs"]
 mod scim2_server;
+#[path = "support/scim_fault_proxy.rs"]
+mod scim_fault_proxy;
 
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ use muster::runtime::{
     Operation, Person, PluginError, PluginInstance, Runtime, RuntimeConfig, grant,
 };
 use muster_outbound::{Credential, Outbound, Policy, RetryPolicy};
+use scim_fault_proxy::FaultProxy;
 use scim2_server::{Options, Scim2Server, TOKEN};
 
 fn runtime() -> Runtime {
@@ -30,8 +33,13 @@ fn runtime() -> Runtime {
 }
 
 /// The SCIM plugin, granted loopback and `token`, configured with `settings`
-/// plus `base_url`.
+/// plus the server's `base_url`.
 fn connector(server: &Scim2Server, token: &str, settings: &[(&str, &str)]) -> PluginInstance {
+    connector_at(&server.base_url(), token, settings)
+}
+
+/// The SCIM plugin against any loopback `base` URL.
+fn connector_at(base: &str, token: &str, settings: &[(&str, &str)]) -> PluginInstance {
     let plugin = runtime()
         .load_file(muster::plugins::path("muster-plugin-scim"))
         .expect("load the scim plugin");
@@ -57,8 +65,7 @@ fn connector(server: &Scim2Server, token: &str, settings: &[(&str, &str)]) -> Pl
     )
     .expect("grant");
     outbound.set_plugin("scim", policy).expect("set plugin");
-    let base = server.base_url();
-    let mut all = vec![("base_url".to_string(), base)];
+    let mut all = vec![("base_url".to_string(), base.to_string())];
     all.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     instance.configure(&all).expect("configure");
     instance
@@ -473,4 +480,82 @@ fn put_with_if_match_when_the_server_says_patch_is_unsupported() {
     // Every PUT carried the version just read (the debug log shows headers).
     let if_match = server.log().matches("'HTTP_IF_MATCH'").count();
     assert_eq!(if_match, 7, "{}", server.log());
+}
+
+/// Recovery paths, with a proxy answering some requests in the real server's
+/// place: a 412 (another writer changed the user between our read and our
+/// write) makes the connector read again and retry; a 501 to a PATCH makes
+/// it switch the connection to PUT for good.
+#[test]
+fn stale_etag_is_retried_and_a_refused_patch_switches_to_put() {
+    let server = Scim2Server::start(Options::default());
+    let (mut stale_sent, mut refused_sent) = (false, false);
+    let proxy = FaultProxy::start(
+        server.port(),
+        Box::new(move |method, path| {
+            let error = |status: u16, detail: &str| {
+                let body = format!(
+                    r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"{status}","detail":"{detail}"}}"#
+                );
+                Some((status, body))
+            };
+            if method == "PATCH" && path.starts_with("/v2/Users/") && !stale_sent {
+                stale_sent = true;
+                return error(412, "Resource has changed on the server");
+            }
+            if method == "PATCH" && path.starts_with("/v2/Groups/") && !refused_sent {
+                refused_sent = true;
+                return error(501, "PATCH is not implemented");
+            }
+            None
+        }),
+    );
+    let mut scim = connector_at(&proxy.base_url(), TOKEN, &[]);
+    let ada_id = create(&mut scim, &ada());
+
+    scim.apply(&Operation::Update(AccountUpdate {
+        id: ada_id.clone(),
+        person: Person {
+            job_title: Some("CTO".into()),
+            ..ada()
+        },
+        fields: vec!["job-title".into()],
+    }))
+    .expect("update retried after 412");
+    assert_eq!(
+        account(&mut scim, &ada_id).job_title.as_deref(),
+        Some("CTO")
+    );
+    let user_path = format!("/v2/Users/{ada_id}");
+    assert_eq!(proxy.count("PATCH", &user_path), 2, "{:?}", proxy.seen());
+    assert_eq!(
+        proxy.count("GET", &user_path),
+        2,
+        "read again before the retry"
+    );
+    assert_eq!(server.requests("PATCH", &ada_id, 1), 1);
+
+    let group = scim
+        .apply(&Operation::CreateGroup(NewGroup {
+            name: "Ops".into(),
+            parent_id: None,
+        }))
+        .expect("create group")
+        .target_id;
+    scim.apply(&Operation::AddMember(Membership {
+        group_id: group.clone(),
+        account_id: ada_id.clone(),
+    }))
+    .expect("add member, by PUT after the 501");
+    let groups = scim.read_all_target_groups().expect("groups");
+    assert_eq!(groups[0].members, vec![ada_id.clone()]);
+    assert_eq!(server.requests("PUT", &group, 1), 1);
+    assert_eq!(server.requests("PATCH", &group, 0), 0);
+
+    // The switch holds for the rest of the connection.
+    scim.apply(&Operation::Deactivate(ada_id.clone()))
+        .expect("deactivate by PUT");
+    assert!(!account(&mut scim, &ada_id).active);
+    assert_eq!(server.requests("PUT", &ada_id, 1), 1);
+    assert_eq!(proxy.count("PATCH", &user_path), 2);
 }

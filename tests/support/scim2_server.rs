@@ -96,6 +96,11 @@ impl Scim2Server {
         panic!("scim2-server did not start; its last log:\n{last_log}");
     }
 
+    /// The loopback port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// `http://127.0.0.1:PORT/v2`, the SCIM base URL.
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}/v2", self.port)
