@@ -10,7 +10,9 @@
 //! - `page_size` (default 100, 1–1000): `count` of each list request.
 //! - `user_filter` / `group_filter` (optional): a SCIM filter (RFC 7644
 //!   §3.4.2.2) narrowing which users / groups this connection reads, e.g.
-//!   `userName ew "@acme.com"`.
+//!   `userName ew "@acme.com"`. Accounts outside the filter are invisible to
+//!   the sync, so it must match the accounts the flow creates (otherwise the
+//!   next plan creates them again; the retry-safe create then links them).
 //! - `update_method` (`auto` | `patch` | `put`, default `auto`): how updates
 //!   are sent. `auto` reads `/ServiceProviderConfig` once, on the first write
 //!   or in `check`, and uses PATCH when it says `patch.supported`, else PUT.
