@@ -53,6 +53,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod engine;
 pub mod plugins;
 pub mod runtime;

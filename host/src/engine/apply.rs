@@ -72,10 +72,14 @@ pub(crate) struct Applier<'r, 'p, 'a> {
 
 /// One call to make (or a link to record), with the step to journal.
 enum Unit {
-    Call(Step, Operation, Produces),
+    Call(Step, Box<Operation>, Produces),
     /// A link needs no call: the account exists; recording it is the action.
     LinkOnly(Step, String, String),
     Skipped(Step, String),
+}
+
+fn call(step: Step, op: Operation, produces: Produces) -> Unit {
+    Unit::Call(step, Box::new(op), produces)
 }
 
 /// What a successful call's `target-id` is.
@@ -169,7 +173,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         let plan = self.plan;
         let step = plan.step(action);
         match action {
-            Action::Create { person } => vec![Unit::Call(
+            Action::Create { person } => vec![call(
                 step,
                 Operation::Create(self.desired(*person)),
                 Produces::PersonLink(*person),
@@ -185,7 +189,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 person,
                 account,
                 changes,
-            } => vec![Unit::Call(
+            } => vec![call(
                 step,
                 Operation::Update(AccountUpdate {
                     id: self.tgt(*account).id.clone(),
@@ -194,12 +198,12 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 }),
                 Produces::Nothing,
             )],
-            Action::Reactivate { account, .. } => vec![Unit::Call(
+            Action::Reactivate { account, .. } => vec![call(
                 step,
                 Operation::Reactivate(self.tgt(*account).id.clone()),
                 Produces::Nothing,
             )],
-            Action::Deactivate { account, .. } => vec![Unit::Call(
+            Action::Deactivate { account, .. } => vec![call(
                 step,
                 Operation::Deactivate(self.tgt(*account).id.clone()),
                 Produces::Nothing,
@@ -216,7 +220,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                     .parent_id
                     .as_ref()
                     .and_then(|p| self.group_links.get(p).cloned());
-                vec![Unit::Call(
+                vec![call(
                     step,
                     Operation::CreateGroup(NewGroup {
                         name: g.name.clone(),
@@ -228,7 +232,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
             Action::RenameGroup { group, target } => {
                 let name = plan.input().source.groups[*group].name.clone();
                 let id = plan.input().target.groups[*target].id.clone();
-                vec![Unit::Call(
+                vec![call(
                     step,
                     Operation::RenameGroup((id, name)),
                     Produces::Nothing,
@@ -265,7 +269,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                                     "skipped: source {member_id} has no account (its create failed or was not planned)"
                                 ),
                             ),
-                            (Some(g), Some(a)) => Unit::Call(
+                            (Some(g), Some(a)) => call(
                                 one,
                                 Operation::AddMember(Membership {
                                     group_id: g.clone(),
@@ -285,7 +289,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                         let account = g.members[*m].clone();
                         let mut one = step.clone();
                         one.members = vec![account.clone()];
-                        Unit::Call(
+                        call(
                             one,
                             Operation::RemoveMember(Membership {
                                 group_id: g.id.clone(),
@@ -339,7 +343,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 format!("skipped: source {person_id} has no account (its create failed)"),
             )],
             (Some(_), Err(why)) => vec![Unit::Skipped(step, why)],
-            (Some(id), Ok(manager_id)) => vec![Unit::Call(
+            (Some(id), Ok(manager_id)) => vec![call(
                 step,
                 Operation::SetManager(ManagerChange { id, manager_id }),
                 Produces::Nothing,
@@ -373,6 +377,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 Ok(())
             }
             Unit::Call(step, op, produces) => {
+                let op = *op;
                 let seq = self.next_seq();
                 let id = self.store.journal_intent(self.run, seq, &step)?;
                 match self.target.apply(&op) {

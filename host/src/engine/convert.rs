@@ -37,9 +37,7 @@ impl std::fmt::Display for Problem {
 }
 
 fn date_in(d: &runtime::Date) -> Option<Date> {
-    u32::try_from(d.month)
-        .ok()
-        .and_then(|m| Date::from_ymd(d.year, m, u32::from(d.day)).ok())
+    Date::from_ymd(d.year, u32::from(d.month), u32::from(d.day)).ok()
 }
 
 fn date_out(d: Date) -> runtime::Date {
@@ -158,8 +156,11 @@ pub fn person_in(p: &runtime::Person, side: &'static str, problems: &mut Vec<Pro
     let gender = match p.gender.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(g) => {
-            let parsed = parse_gender(g);
-            if parsed.is_none() {
+            // "Not stated" is reconciled as "unknown": targets do not store
+            // it as a value of its own (Leapsome reads it back as absent), so
+            // keeping it apart would update those accounts on every run.
+            let parsed = parse_gender(g).filter(|g| *g != Gender::Undefined);
+            if parse_gender(g).is_none() {
                 problem(
                     Field::Gender.name(),
                     format!(

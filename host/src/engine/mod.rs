@@ -262,12 +262,13 @@ fn run_inner(
     // Groups are mirrored only when both plugins can: reading departments
     // from the source and reading and writing groups in the target.
     let caps = &target.manifest().capabilities;
-    if !(caps.contains(&Capability::ReadTargetGroups) && caps.contains(&Capability::WriteGroups))
-        || !source
-            .manifest()
-            .capabilities
-            .contains(&Capability::ReadGroups)
-    {
+    let target_can =
+        caps.contains(&Capability::ReadTargetGroups) && caps.contains(&Capability::WriteGroups);
+    let source_can = source
+        .manifest()
+        .capabilities
+        .contains(&Capability::ReadGroups);
+    if !(target_can && source_can) {
         policy.sync_groups = false;
     }
 
@@ -291,6 +292,7 @@ fn run_inner(
     let recovered = recover::recover(
         store,
         &flow.name,
+        run,
         &policy,
         &desired,
         &target_snap.people,

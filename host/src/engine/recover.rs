@@ -26,7 +26,7 @@ use muster_core::normalize::normalize;
 use muster_core::{ActionKind, Field, FieldRef, FieldValue, Group, Person, Policy};
 
 use super::EngineError;
-use crate::store::{JournalEntry, LinkKind, Resolution, RunCounts, RunStatus, Store};
+use crate::store::{JournalEntry, LinkKind, Resolution, RunCounts, RunId, RunStatus, Store};
 
 /// What recovery did, for the run report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,11 +44,13 @@ impl Recovered {
 }
 
 /// Settles every unresolved journal entry of `flow` against the fresh reads.
+/// `current` is the run doing the recovery, which is not a dead one.
 /// `source` holds the *mapped* source people (the values creates were made
 /// from).
 pub fn recover(
     store: &mut Store,
     flow: &str,
+    current: Option<RunId>,
     policy: &Policy,
     source: &[Person],
     target: &[Person],
@@ -56,6 +58,9 @@ pub fn recover(
 ) -> Result<Recovered, EngineError> {
     let mut out = Recovered::default();
     for run in store.unfinished_runs(flow)? {
+        if Some(run) == current {
+            continue;
+        }
         store.finish_run(
             run,
             RunStatus::Aborted,

@@ -1,0 +1,385 @@
+//! The commands that read the configuration: check, plan, apply, sync, history.
+
+use std::path::Path;
+
+use muster_core::Date;
+
+use super::render;
+use super::{EXIT_FAILED, EXIT_HELD, EXIT_USAGE, Outcome};
+use crate::config::{Config, Flow};
+use crate::connect::Host;
+use crate::engine::{self, Connected, FlowSpec, Mode, Outcome as RunOutcome, PlanFile, RunOptions};
+use crate::store::{Store, Trigger};
+
+/// Loads the config or fails with exit code 2.
+fn load(path: &Path) -> Result<Config, Outcome> {
+    Config::load(path).map_err(|e| Outcome::failed(EXIT_USAGE, e.to_string()))
+}
+
+/// Today in the tenant's time zone. `MUSTER_TODAY=YYYY-MM-DD` overrides it,
+/// for reproducible tests and demos.
+pub fn today(config: &Config) -> Result<Date, String> {
+    if let Ok(text) = std::env::var("MUSTER_TODAY") {
+        return Date::parse(text.trim())
+            .map_err(|e| format!("MUSTER_TODAY={text:?} is not a date (YYYY-MM-DD): {e}"));
+    }
+    let now = jiff::Timestamp::now().to_zoned(config.tenant.timezone.clone());
+    Date::from_ymd(
+        i32::from(now.year()),
+        u32::try_from(now.month()).unwrap_or(1),
+        u32::try_from(now.day()).unwrap_or(1),
+    )
+    .map_err(|e| format!("today's date in {}: {e}", config.tenant.timezone_name))
+}
+
+/// The flows a command applies to: the one named, or all of them.
+fn flows<'c>(config: &'c Config, name: Option<&str>) -> Result<Vec<&'c Flow>, Outcome> {
+    match name {
+        Some(n) => config
+            .flow(n)
+            .map(|f| vec![f])
+            .map_err(|e| Outcome::failed(EXIT_USAGE, e)),
+        None if config.flows.is_empty() => Err(Outcome::failed(
+            EXIT_USAGE,
+            format!("{} defines no [flows.NAME] section", config.path.display()),
+        )),
+        None => Ok(config.flows.values().collect()),
+    }
+}
+
+fn spec(flow: &Flow) -> FlowSpec {
+    FlowSpec {
+        name: flow.name.clone(),
+        source: flow.source.clone(),
+        target: flow.target.clone(),
+        policy: flow.policy.clone(),
+        mapping: flow.mapping.clone(),
+    }
+}
+
+fn open_store(config: &Config) -> Result<Store, Outcome> {
+    Store::open(&config.tenant.state).map_err(|e| Outcome::failed(EXIT_FAILED, e.to_string()))
+}
+
+/// Connects the flow's two plugins and runs it once.
+pub fn run_flow(
+    config: &Config,
+    host: &Host,
+    store: &mut Store,
+    flow: &Flow,
+    mode: Mode,
+    options: &RunOptions,
+) -> Result<engine::RunReport, String> {
+    let connection = |name: &str| config.connection(name);
+    let mut source = host
+        .connect(connection(&flow.source)?)
+        .map_err(|e| e.to_string())?;
+    let mut target = host
+        .connect(connection(&flow.target)?)
+        .map_err(|e| e.to_string())?;
+    engine::run(
+        store,
+        &spec(flow),
+        Connected {
+            source: &mut source,
+            target: &mut target,
+        },
+        mode,
+        options,
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn options(config: &Config, trigger: Trigger, only: Option<String>) -> Result<RunOptions, Outcome> {
+    Ok(RunOptions {
+        trigger: if only.is_some() {
+            Trigger::Single
+        } else {
+            trigger
+        },
+        only,
+        today: today(config).map_err(|e| Outcome::failed(EXIT_USAGE, e))?,
+        approver: std::env::var("USER").unwrap_or_else(|_| "cli".into()),
+    })
+}
+
+/// `muster check`
+pub fn check(path: &Path, only: Option<&str>) -> Outcome {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(o) => return o,
+    };
+    let host = match Host::new(&config) {
+        Ok(h) => h,
+        Err(e) => return Outcome::failed(EXIT_FAILED, e.to_string()),
+    };
+    let mut out = String::new();
+    let mut failed = 0;
+    let connections: Vec<_> = match only {
+        Some(name) => match config.connection(name) {
+            Ok(c) => vec![c],
+            Err(e) => return Outcome::failed(EXIT_USAGE, e),
+        },
+        None => config.connections.values().collect(),
+    };
+    for conn in connections {
+        let result = host
+            .connect(conn)
+            .map_err(|e| e.to_string())
+            .and_then(|mut p| {
+                p.check()
+                    .map_err(|e| format!("connection `{}`: {e}", conn.name))
+            });
+        match result {
+            Ok(()) => out.push_str(&format!("ok      {} ({})\n", conn.name, conn.plugin)),
+            Err(e) => {
+                failed += 1;
+                out.push_str(&format!("FAILED  {}: {e}\n", conn.name));
+            }
+        }
+    }
+    let outcome = Outcome::ok(out);
+    if failed > 0 {
+        outcome.with_error(
+            EXIT_FAILED,
+            format!("{failed} connection(s) failed the check"),
+        )
+    } else {
+        outcome
+    }
+}
+
+/// `muster plan`
+pub fn plan(
+    path: &Path,
+    flow: Option<&str>,
+    json: bool,
+    out_file: Option<&Path>,
+    only: Option<String>,
+) -> Outcome {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(o) => return o,
+    };
+    let (flows, options) = match (
+        flows(&config, flow),
+        options(&config, Trigger::Manual, only),
+    ) {
+        (Ok(f), Ok(o)) => (f, o),
+        (Err(o), _) | (_, Err(o)) => return o,
+    };
+    if out_file.is_some() && flows.len() > 1 {
+        return Outcome::failed(
+            EXIT_USAGE,
+            "--out writes one flow's plan: name it with --flow".into(),
+        );
+    }
+    let (host, mut store) = match (Host::new(&config), open_store(&config)) {
+        (Ok(h), Ok(s)) => (h, s),
+        (Err(e), _) => return Outcome::failed(EXIT_FAILED, e.to_string()),
+        (_, Err(o)) => return o,
+    };
+    let mut stdout = String::new();
+    let mut files = Vec::new();
+    for flow in flows {
+        match run_flow(&config, &host, &mut store, flow, Mode::Plan, &options) {
+            Ok(report) => {
+                let file = report.plan_file();
+                if json {
+                    stdout.push_str(&render::json(&file));
+                } else {
+                    stdout.push_str(&render::human(&report));
+                }
+                files.push(file);
+            }
+            Err(e) => return Outcome::ok(stdout).with_error(EXIT_FAILED, e),
+        }
+    }
+    if let (Some(out), Some(file)) = (out_file, files.first()) {
+        if let Err(e) = std::fs::write(out, render::json(file)) {
+            return Outcome::ok(stdout)
+                .with_error(EXIT_FAILED, format!("cannot write {}: {e}", out.display()));
+        }
+        if !json {
+            stdout.push_str(&format!(
+                "\nPlan written to {}; apply it with `muster apply {}`.\n",
+                out.display(),
+                out.display()
+            ));
+        }
+    }
+    Outcome::ok(stdout)
+}
+
+/// `muster apply plan.json`
+pub fn apply(path: &Path, plan_path: &Path, approve_held: bool, json: bool) -> Outcome {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(o) => return o,
+    };
+    let text = match std::fs::read_to_string(plan_path) {
+        Ok(t) => t,
+        Err(e) => {
+            return Outcome::failed(
+                EXIT_USAGE,
+                format!("cannot read plan file {}: {e}", plan_path.display()),
+            );
+        }
+    };
+    let file: PlanFile = match serde_json::from_str(&text) {
+        Ok(f) => f,
+        Err(e) => {
+            return Outcome::failed(
+                EXIT_USAGE,
+                format!(
+                    "{} is not a muster plan file: {e} (write one with `muster plan --out`)",
+                    plan_path.display()
+                ),
+            );
+        }
+    };
+    if file.format != engine::PLAN_FORMAT {
+        return Outcome::failed(
+            EXIT_USAGE,
+            format!(
+                "{}: plan format {:?} is not supported by this muster (expects {:?})",
+                plan_path.display(),
+                file.format,
+                engine::PLAN_FORMAT
+            ),
+        );
+    }
+    let flow = match config.flow(&file.flow) {
+        Ok(f) => f,
+        Err(e) => return Outcome::failed(EXIT_USAGE, e),
+    };
+    let options = match options(&config, Trigger::Manual, None) {
+        Ok(o) => o,
+        Err(o) => return o,
+    };
+    let (host, mut store) = match (Host::new(&config), open_store(&config)) {
+        (Ok(h), Ok(s)) => (h, s),
+        (Err(e), _) => return Outcome::failed(EXIT_FAILED, e.to_string()),
+        (_, Err(o)) => return o,
+    };
+    let mode = Mode::ApplyFile {
+        plan: file,
+        file: plan_path.display().to_string(),
+        approve_held,
+    };
+    finish_runs(
+        vec![run_flow(&config, &host, &mut store, flow, mode, &options)],
+        json,
+    )
+}
+
+/// `muster sync`
+pub fn sync(
+    path: &Path,
+    flow: Option<&str>,
+    only: Option<String>,
+    approve_held: bool,
+    json: bool,
+) -> Outcome {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(o) => return o,
+    };
+    let (flows, options) = match (
+        flows(&config, flow),
+        options(&config, Trigger::Manual, only),
+    ) {
+        (Ok(f), Ok(o)) => (f, o),
+        (Err(o), _) | (_, Err(o)) => return o,
+    };
+    let (host, mut store) = match (Host::new(&config), open_store(&config)) {
+        (Ok(h), Ok(s)) => (h, s),
+        (Err(e), _) => return Outcome::failed(EXIT_FAILED, e.to_string()),
+        (_, Err(o)) => return o,
+    };
+    let results = flows
+        .into_iter()
+        .map(|flow| {
+            run_flow(
+                &config,
+                &host,
+                &mut store,
+                flow,
+                Mode::Sync { approve_held },
+                &options,
+            )
+        })
+        .collect();
+    finish_runs(results, json)
+}
+
+/// Renders run results; the exit code is the worst of them (failed > held).
+fn finish_runs(results: Vec<Result<engine::RunReport, String>>, json: bool) -> Outcome {
+    let mut stdout = String::new();
+    let mut errors = Vec::new();
+    let mut held = false;
+    for result in results {
+        match result {
+            Ok(report) => {
+                if json {
+                    stdout.push_str(&render::run_json(&report));
+                } else {
+                    stdout.push_str(&render::human(&report));
+                }
+                held |= report.outcome == RunOutcome::Held;
+                let failed = report.failed();
+                if failed > 0 {
+                    errors.push(format!(
+                        "flow `{}`: {failed} action(s) failed; the next run retries them",
+                        report.flow
+                    ));
+                }
+                if let Some(why) = &report.applied.aborted {
+                    errors.push(format!("flow `{}`: {why}", report.flow));
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    let outcome = Outcome::ok(stdout);
+    if !errors.is_empty() {
+        outcome.with_error(EXIT_FAILED, errors.join("\nerror: "))
+    } else if held {
+        outcome.with_error(
+            EXIT_HELD,
+            "the guard held the plan; review it, then run `muster sync --approve-held`".into(),
+        )
+    } else {
+        outcome
+    }
+}
+
+/// `muster history`
+pub fn history(path: &Path, flow: Option<&str>, limit: usize, json: bool) -> Outcome {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(o) => return o,
+    };
+    let flows = match flows(&config, flow) {
+        Ok(f) => f,
+        Err(o) => return o,
+    };
+    let store = match open_store(&config) {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+    let mut runs = Vec::new();
+    for flow in flows {
+        match store.history(&flow.name, limit) {
+            Ok(mut r) => runs.append(&mut r),
+            // A flow that never ran is not in the store yet.
+            Err(crate::store::StoreError::UnknownFlow(_)) => {}
+            Err(e) => return Outcome::failed(EXIT_FAILED, e.to_string()),
+        }
+    }
+    if json {
+        Outcome::ok(render::history_json(&runs))
+    } else {
+        Outcome::ok(render::history(&runs))
+    }
+}

@@ -1,0 +1,260 @@
+//! The `muster` command line (DESIGN.md §6).
+//!
+//! Each subcommand is a small function over the library that returns an
+//! [`Outcome`]: what to print, and the exit code — 0 done, 1 failed (a run
+//! failed, or some records could not be applied), 2 usage or configuration
+//! error, 3 plan held by the guard.
+
+mod commands;
+mod inspect;
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+pub use inspect::{inspect, render_manifest};
+
+/// Exit code: done.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a run failed, or records could not be applied.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: bad usage or configuration.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: the guard held the plan; approve it with `--approve-held`.
+pub const EXIT_HELD: u8 = 3;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 done, 1 failed, 2 usage or configuration error, 3 plan held by the guard.
+
+Examples:
+  muster check --config muster.toml
+  muster plan  --config muster.toml --flow lucca-to-leapsome --out plan.json
+  muster apply --config muster.toml plan.json
+  muster sync  --config muster.toml --only 1042        # one person's record only
+  muster sync  --config muster.toml --approve-held     # apply the plan the guard held
+  muster history --config muster.toml --json";
+
+/// muster — keeps an HR system and the tools around it in agreement.
+#[derive(Debug, Parser)]
+#[command(name = "muster", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by commands that read the configuration.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArg {
+    /// The configuration file (TOML, see docs/config.md).
+    #[arg(
+        long,
+        short = 'c',
+        env = "MUSTER_CONFIG",
+        default_value = "muster.toml"
+    )]
+    pub config: PathBuf,
+}
+
+/// Top-level subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Test each connection's credentials and reachability.
+    #[command(after_help = "Example:\n  muster check --config muster.toml --connection lucca")]
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this connection.
+        #[arg(long)]
+        connection: Option<String>,
+    },
+    /// Compute and show what a sync would do, without changing anything.
+    #[command(
+        after_help = "Examples:\n  muster plan --flow lucca-to-leapsome\n  muster plan --json --out plan.json"
+    )]
+    Plan {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this flow (default: every flow).
+        #[arg(long)]
+        flow: Option<String>,
+        /// Print the plan as JSON (schema: docs/plan-json.md).
+        #[arg(long)]
+        json: bool,
+        /// Also write the plan to this file, for `muster apply`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only actions about this source record ("test the sync from this record").
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// Apply a plan file written by `muster plan --out`, if its data is still current.
+    #[command(after_help = "Example:\n  muster apply --config muster.toml plan.json")]
+    Apply {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The plan file.
+        plan: PathBuf,
+        /// Apply it even though the guard holds it.
+        #[arg(long)]
+        approve_held: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plan and apply (unless the guard holds the plan).
+    #[command(
+        after_help = "Examples:\n  muster sync --flow lucca-to-leapsome\n  muster sync --only 1042\n  muster sync --approve-held"
+    )]
+    Sync {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this flow (default: every flow).
+        #[arg(long)]
+        flow: Option<String>,
+        /// Only actions about this source record.
+        #[arg(long)]
+        only: Option<String>,
+        /// Apply the plan the guard held, if the data has not changed since.
+        #[arg(long)]
+        approve_held: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs and their actions, newest first.
+    #[command(after_help = "Example:\n  muster history --flow lucca-to-leapsome --json")]
+    History {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only this flow (default: every flow).
+        #[arg(long)]
+        flow: Option<String>,
+        /// How many runs per flow.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script.
+    #[command(after_help = "Example:\n  muster completions bash > /etc/bash_completion.d/muster")]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Work with connector plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+/// `muster plugin …`
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Print a plugin's manifest: name, version, contract version,
+    /// capabilities, hosts and credential slots.
+    Inspect {
+        /// The plugin component (`.wasm`).
+        file: PathBuf,
+    },
+}
+
+/// What a command printed and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Text for standard output.
+    pub stdout: String,
+    /// Shown on standard error as `error: …`.
+    pub error: Option<String>,
+    /// The process exit code.
+    pub code: u8,
+}
+
+impl Outcome {
+    pub fn ok(stdout: String) -> Outcome {
+        Outcome {
+            stdout,
+            error: None,
+            code: EXIT_OK,
+        }
+    }
+
+    pub fn failed(code: u8, error: String) -> Outcome {
+        Outcome {
+            stdout: String::new(),
+            error: Some(error),
+            code,
+        }
+    }
+
+    /// Keeps what was printed, and fails with `error`.
+    pub fn with_error(mut self, code: u8, error: String) -> Outcome {
+        self.error = Some(error);
+        self.code = code;
+        self
+    }
+}
+
+/// Parses the arguments, runs, and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let outcome = run(cli);
+    print!("{}", outcome.stdout);
+    if let Some(e) = &outcome.error {
+        eprintln!("error: {e}");
+    }
+    ExitCode::from(outcome.code)
+}
+
+/// Runs a parsed command.
+pub fn run(cli: Cli) -> Outcome {
+    match cli.command {
+        Command::Plugin(PluginCommand::Inspect { file }) => inspect(&file),
+        Command::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "muster", &mut buf);
+            Outcome::ok(String::from_utf8_lossy(&buf).into_owned())
+        }
+        Command::Check { config, connection } => {
+            commands::check(&config.config, connection.as_deref())
+        }
+        Command::Plan {
+            config,
+            flow,
+            json,
+            out,
+            only,
+        } => commands::plan(&config.config, flow.as_deref(), json, out.as_deref(), only),
+        Command::Apply {
+            config,
+            plan,
+            approve_held,
+            json,
+        } => commands::apply(&config.config, &plan, approve_held, json),
+        Command::Sync {
+            config,
+            flow,
+            only,
+            approve_held,
+            json,
+        } => commands::sync(&config.config, flow.as_deref(), only, approve_held, json),
+        Command::History {
+            config,
+            flow,
+            limit,
+            json,
+        } => commands::history(&config.config, flow.as_deref(), limit, json),
+    }
+}

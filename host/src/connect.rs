@@ -1,0 +1,155 @@
+//! From a validated [`Config`] to running, configured plugin instances.
+//!
+//! This is where the three grants of a connection meet, once:
+//!
+//! - **hosts**: the plugin manifest's patterns narrowed by the connection's
+//!   `hosts` (when given); a connection with `allow_loopback = true` may also
+//!   reach loopback (the sandbox), in place of the vendor hosts;
+//! - **secret**: loaded from the environment or a file at connect time and
+//!   handed to `muster-outbound` for the manifest's credential slot — it never
+//!   enters plugin memory, a log or the store;
+//! - **settings**: passed to the plugin's `configure`.
+//!
+//! One [`Host`] (one wasmtime engine, one outbound client with its rate
+//! limiters) serves every connection of a process.
+
+use std::sync::Arc;
+
+use muster_outbound::{Credential, HostPattern, Outbound, Policy, RateLimit};
+
+use crate::config::{Config, ConfigError, Connection};
+use crate::runtime::{
+    Capabilities, LogSink, PluginError, PluginInstance, Runtime, RuntimeConfig, StderrLog, grant,
+};
+
+/// Why a connection could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connection `{connection}`: {source}")]
+    Config {
+        connection: String,
+        #[source]
+        source: ConfigError,
+    },
+    #[error("connection `{connection}` (plugin {plugin}): {source}")]
+    Plugin {
+        connection: String,
+        plugin: String,
+        #[source]
+        source: PluginError,
+    },
+    #[error("connection `{connection}`: {message}")]
+    Grant { connection: String, message: String },
+    #[error("cannot start the plugin runtime: {0}")]
+    Runtime(#[source] PluginError),
+    #[error("cannot set up outbound HTTP: {0}")]
+    Outbound(String),
+}
+
+/// The loopback origins a sandbox connection may reach.
+const LOOPBACK: &[&str] = &["http://127.0.0.1:*", "http://localhost:*"];
+
+/// The process-wide plugin runtime and outbound HTTP client.
+pub struct Host {
+    runtime: Runtime,
+    outbound: Arc<Outbound>,
+    log: Arc<dyn LogSink>,
+}
+
+impl Host {
+    /// A host for `config`: its plugin cache, Lucca's rate limit on every
+    /// Lucca tenant, and loopback allowed only if a connection asks for it.
+    pub fn new(config: &Config) -> Result<Host, ConnectError> {
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: config.tenant.cache.clone(),
+            ..RuntimeConfig::default()
+        })
+        .map_err(ConnectError::Runtime)?;
+        let lucca = HostPattern::parse("https://*.ilucca.net")
+            .map_err(|e| ConnectError::Outbound(e.to_string()))?;
+        let policy = Policy {
+            allow_loopback: config.connections.values().any(|c| c.allow_loopback),
+            rate_limits: vec![(lucca, RateLimit::LUCCA)],
+            ..Policy::default()
+        };
+        let outbound = Outbound::new(policy).map_err(|e| ConnectError::Outbound(e.to_string()))?;
+        Ok(Host {
+            runtime,
+            outbound: Arc::new(outbound),
+            log: Arc::new(StderrLog),
+        })
+    }
+
+    /// Replaces where plugin log lines go (stderr by default).
+    pub fn with_log(mut self, log: Arc<dyn LogSink>) -> Host {
+        self.log = log;
+        self
+    }
+
+    /// The outbound client (for request statistics in tests and benches).
+    pub fn outbound(&self) -> &Arc<Outbound> {
+        &self.outbound
+    }
+
+    /// Loads, grants and configures the plugin of `conn`.
+    pub fn connect(&self, conn: &Connection) -> Result<PluginInstance, ConnectError> {
+        let plugin_name = conn.plugin.to_string();
+        let plugin_err = |source| ConnectError::Plugin {
+            connection: conn.name.clone(),
+            plugin: plugin_name.clone(),
+            source,
+        };
+        let plugin = self
+            .runtime
+            .load_file(conn.plugin.wasm_path())
+            .map_err(plugin_err)?;
+        let mut instance = plugin
+            .instantiate(Capabilities {
+                name: Some(conn.name.clone()),
+                http: self.outbound.clone(),
+                log: self.log.clone(),
+            })
+            .map_err(plugin_err)?;
+
+        let manifest = instance.manifest().clone();
+        let tenant_hosts: Vec<&str> = if conn.hosts.is_empty() {
+            manifest.hosts.iter().map(String::as_str).collect()
+        } else {
+            conn.hosts.iter().map(String::as_str).collect()
+        };
+        let mut credentials = Vec::new();
+        if let Some(secret) = &conn.secret {
+            let secret = secret.load().map_err(|source| ConnectError::Config {
+                connection: conn.name.clone(),
+                source,
+            })?;
+            let Some(slot) = manifest.credential_slots.first() else {
+                return Err(ConnectError::Grant {
+                    connection: conn.name.clone(),
+                    message: format!(
+                        "a secret is configured but plugin {plugin_name} declares no credential slot; remove `secret`"
+                    ),
+                });
+            };
+            credentials.push(Credential::new(slot.name.clone(), secret.expose()));
+        }
+        let mut policy = grant(&manifest, &tenant_hosts, credentials).map_err(plugin_err)?;
+        if conn.allow_loopback {
+            for pattern in LOOPBACK {
+                let p = HostPattern::parse(pattern).map_err(|e| ConnectError::Grant {
+                    connection: conn.name.clone(),
+                    message: e.to_string(),
+                })?;
+                policy.local_hosts.push(p);
+            }
+        }
+        self.outbound
+            .set_plugin(&conn.name, policy)
+            .map_err(|e| ConnectError::Grant {
+                connection: conn.name.clone(),
+                message: e.to_string(),
+            })?;
+        instance.configure(&conn.settings).map_err(plugin_err)?;
+        Ok(instance)
+    }
+}

@@ -1,0 +1,410 @@
+//! The engine end to end: the real `muster` binary syncing a simulated Lucca
+//! tenant into a simulated Leapsome organisation over loopback HTTP, through
+//! the real Lucca and Leapsome `.wasm` plugins, with a real SQLite store.
+//!
+//! - **kill**: a sync is SIGKILLed at ≥ 50 seeded points during apply; the
+//!   runs that follow finish the job, and the result equals an uninterrupted
+//!   sync: no duplicate account, no lost link, every journal entry resolved.
+//! - **guard**: a source that suddenly returns nobody, or 10 % of the
+//!   people, is held (exit code 3, nothing deactivated) until approved.
+//! - **isolation**: a target refusing 1 create in 100 gets the other 99 %;
+//!   the failures are listed, and the next run retries exactly those.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use muster::store::{JournalState, Store};
+use muster_sandbox::{LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim, RejectRule, Tenant};
+
+const FLOW: &str = "people";
+
+/// An account's comparable facts: source id, active, given and family name.
+type Account = (Option<String>, bool, Option<String>, Option<String>);
+/// The sandbox tenants' "today" (their simulated epoch).
+const TODAY: &str = "2026-06-01";
+
+fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("muster-plugin-cache")
+}
+
+/// A Lucca tenant of `n` people and an empty Leapsome, no rate limits (the
+/// connectors' own rate-limit tests cover those), and a config joining them.
+struct World {
+    lucca: LuccaSim,
+    leapsome: LeapsomeSim,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new(n: usize, leapsome: LeapsomeOptions) -> World {
+        let lucca = LuccaSim::start(
+            Tenant::generate(7, n),
+            LuccaOptions {
+                rate_limit: None,
+                ..LuccaOptions::default()
+            },
+        )
+        .expect("start lucca");
+        let leapsome = LeapsomeSim::start(LeapsomeOptions {
+            rate_limit: None,
+            ..leapsome
+        })
+        .expect("start leapsome");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("lucca.key"), lucca.api_key()).expect("key");
+        std::fs::write(dir.path().join("leapsome.token"), leapsome.token()).expect("token");
+        let config = format!(
+            r#"[tenant]
+name = "engine-test"
+timezone = "Europe/Paris"
+state = "state.db"
+cache = "{cache}"
+
+[connections.lucca]
+plugin = "lucca"
+settings = {{ base_url = "{lucca}" }}
+secret = {{ file = "lucca.key" }}
+allow_loopback = true
+
+[connections.leapsome]
+plugin = "leapsome"
+settings = {{ base_url = "{leapsome}" }}
+secret = {{ file = "leapsome.token" }}
+allow_loopback = true
+
+[flows.{FLOW}]
+source = "lucca"
+target = "leapsome"
+options = {{ sync_groups = false, reactivate = true }}
+"#,
+            cache = cache_dir().display(),
+            lucca = lucca.base_url(),
+            leapsome = leapsome.base_url(),
+        );
+        std::fs::write(dir.path().join("muster.toml"), config).expect("config");
+        World {
+            lucca,
+            leapsome,
+            dir,
+        }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("muster.toml")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_muster"));
+        cmd.args(args)
+            .arg("--config")
+            .arg(self.config())
+            .env("MUSTER_TODAY", TODAY)
+            .env_remove("MUSTER_CONFIG");
+        cmd
+    }
+
+    fn muster(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run muster")
+    }
+
+    fn store(&self) -> Store {
+        Store::open(self.dir.path().join("state.db")).expect("open store")
+    }
+
+    /// Leapsome's accounts as comparable facts: email → (source id, active, names).
+    fn accounts(&self) -> BTreeMap<String, Account> {
+        let users = self.leapsome.users();
+        let mut out = BTreeMap::new();
+        for u in users {
+            let previous = out.insert(
+                u.user_name.to_lowercase(),
+                (
+                    u.external_id.clone(),
+                    u.active,
+                    u.given_name.clone(),
+                    u.family_name.clone(),
+                ),
+            );
+            assert!(previous.is_none(), "duplicate account for {}", u.user_name);
+        }
+        out
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(o)))
+}
+
+fn planned(report: &serde_json::Value, kind: &str) -> u64 {
+    report["planned"][kind].as_u64().unwrap_or(0)
+}
+
+/// SplitMix64: a small seeded generator, so the kill points are reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Waits until the child has sent `writes` more write requests to
+/// Leapsome, then kills it. Returns false when the child finished first.
+fn kill_after_writes(world: &World, child: &mut Child, writes: usize) -> bool {
+    let start = world.leapsome.request_counts().writes;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if world.leapsome.request_counts().writes >= start + writes {
+            // SIGKILL: no destructor, no flush, no chance to finish the call.
+            child.kill().expect("kill");
+            let _ = child.wait();
+            return true;
+        }
+        assert!(Instant::now() < deadline, "the sync made no progress");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn assert_journal_resolved(world: &World) {
+    let store = world.store();
+    let open = store.unresolved_journal(FLOW).expect("journal");
+    assert!(open.is_empty(), "unresolved journal entries: {open:?}");
+    for run in store.history(FLOW, 10_000).expect("history") {
+        for entry in run.journal {
+            assert_ne!(entry.state, JournalState::Intent, "{entry:?}");
+        }
+    }
+}
+
+#[test]
+fn killed_syncs_converge_to_the_uninterrupted_result() {
+    const PEOPLE: usize = 2_000;
+    const KILLS: usize = 50;
+
+    // The reference: one uninterrupted sync.
+    let reference = World::new(PEOPLE, LeapsomeOptions::default());
+    let out = reference.muster(&["sync"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let expected = reference.accounts();
+    assert!(
+        expected.len() > PEOPLE / 2,
+        "only {} accounts",
+        expected.len()
+    );
+    let expected_links = reference.store().links(FLOW).expect("links").len();
+
+    // The same sync, killed again and again during apply.
+    let world = World::new(PEOPLE, LeapsomeOptions::default());
+    let mut rng = Rng(0x5eed_2026);
+    let mut kills = 0;
+    let mut finished = false;
+    while !finished {
+        let mut child = world
+            .command(&["sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn muster sync");
+        if kills < KILLS {
+            let writes = 1 + rng.below(30) as usize;
+            if kill_after_writes(&world, &mut child, writes) {
+                kills += 1;
+                continue;
+            }
+        }
+        let status = child.wait().expect("wait");
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "the sync after {kills} kills failed"
+        );
+        finished = kills >= KILLS;
+    }
+    assert!(kills >= KILLS);
+
+    // Nothing is left to do, and the target is what the uninterrupted run made.
+    let again = world.muster(&["sync", "--json"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let report = json(&again);
+    assert_eq!(report["outcome"], "no_changes", "{}", text(&again));
+    assert_eq!(world.accounts(), expected);
+    let links = world.store().links(FLOW).expect("links");
+    assert_eq!(links.len(), expected_links, "links lost or duplicated");
+    let targets: BTreeSet<&str> = links.iter().map(|l| l.target_id.as_str()).collect();
+    assert_eq!(
+        targets.len(),
+        links.len(),
+        "two people linked to one account"
+    );
+    let ids: BTreeSet<String> = world.leapsome.users().into_iter().map(|u| u.id).collect();
+    assert!(
+        links.iter().all(|l| ids.contains(&l.target_id)),
+        "a link names no account"
+    );
+    assert_journal_resolved(&world);
+}
+
+fn deactivated(world: &World) -> usize {
+    world.leapsome.users().iter().filter(|u| !u.active).count()
+}
+
+fn assert_guard_holds_then_approval_applies(keep: fn(usize) -> usize) {
+    let world = World::new(300, LeapsomeOptions::default());
+    let first = world.muster(&["sync"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let before = deactivated(&world);
+    let active = world.leapsome.users().len() - before;
+
+    world.lucca.with_tenant(|t| {
+        let n = keep(t.users.len());
+        t.users.truncate(n);
+    });
+    let held = world.muster(&["sync", "--json"]);
+    assert_eq!(held.status.code(), Some(3), "{}", text(&held));
+    let report = json(&held);
+    assert_eq!(report["outcome"], "held");
+    assert!(planned(&report, "deactivate") > 25, "{report}");
+    assert!(!report["breaches"].as_array().unwrap().is_empty());
+    assert_eq!(
+        deactivated(&world),
+        before,
+        "a held plan deactivated someone"
+    );
+    assert!(world.store().held_plan(FLOW).expect("held").is_some());
+
+    // Held again without approval; approval applies exactly that plan.
+    let still = world.muster(&["sync"]);
+    assert_eq!(still.status.code(), Some(3), "{}", text(&still));
+    assert_eq!(deactivated(&world), before);
+    let approved = world.muster(&["sync", "--approve-held", "--json"]);
+    assert_eq!(approved.status.code(), Some(0), "{}", text(&approved));
+    let report = json(&approved);
+    assert_eq!(report["outcome"], "applied");
+    let n = report["applied"]["deactivate"].as_u64().unwrap_or(0) as usize;
+    assert!(n > 25 && n <= active, "{n} deactivated of {active}");
+    assert_eq!(deactivated(&world), before + n);
+    assert!(world.store().held_plan(FLOW).expect("held").is_none());
+}
+
+#[test]
+fn a_source_that_returns_nobody_is_held_until_approved() {
+    assert_guard_holds_then_approval_applies(|_| 0);
+}
+
+#[test]
+fn a_source_that_returns_a_tenth_is_held_until_approved() {
+    assert_guard_holds_then_approval_applies(|n| n / 10);
+}
+
+#[test]
+fn one_failing_record_in_a_hundred_does_not_stop_the_others() {
+    let world = World::new(
+        1_000,
+        LeapsomeOptions {
+            rejects: vec![RejectRule::every_nth_create(100)],
+            ..LeapsomeOptions::default()
+        },
+    );
+    let first = world.muster(&["sync", "--json"]);
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first));
+    let report = json(&first);
+    let creates = planned(&report, "create");
+    let failures = report["failures"].as_array().expect("failures");
+    let failed: BTreeSet<String> = failures
+        .iter()
+        .filter(|f| f["skipped"] == false)
+        .map(|f| {
+            f["step"]["source_id"]
+                .as_str()
+                .expect("source id")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(failed.len() as u64, creates / 100, "{failures:?}");
+    assert!(
+        failures
+            .iter()
+            .all(|f| !f["error"].as_str().unwrap().is_empty())
+    );
+    assert_eq!(
+        report["applied"]["create"].as_u64(),
+        Some(creates - failed.len() as u64)
+    );
+    assert_eq!(
+        world.leapsome.users().len() as u64,
+        creates - failed.len() as u64
+    );
+
+    // The next run retries exactly the failed records (the simulator's
+    // 100th-create rule does not fire again within them).
+    let second = world.muster(&["sync", "--json"]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let report = json(&second);
+    let retried: BTreeSet<String> = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["kind"] != "skip" && s["kind"] != "conflict")
+        .filter(|s| s["kind"] != "set_manager")
+        .map(|s| s["source_id"].as_str().expect("source id").to_owned())
+        .collect();
+    assert_eq!(
+        retried,
+        failed,
+        "planned: {}\nfirst update: {:?}",
+        report["planned"],
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["kind"] == "update")
+    );
+    assert_journal_resolved(&world);
+}
+
+#[test]
+fn a_plan_file_applies_exactly_once_and_refuses_stale_data() {
+    let world = World::new(50, LeapsomeOptions::default());
+    let plan_path = world.dir.path().join("plan.json");
+    let plan_arg = plan_path.to_str().expect("utf-8 path");
+    let out = world.muster(&["plan", "--out", plan_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(world.leapsome.users().is_empty(), "plan changed the target");
+
+    let applied = world.muster(&["apply", plan_arg]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let created = world.leapsome.users().len();
+    assert!(created > 0);
+
+    // The data moved on (the plan's own changes, here): the same file is stale.
+    let stale = world.muster(&["apply", plan_arg]);
+    assert_eq!(stale.status.code(), Some(1), "{}", text(&stale));
+    assert!(
+        String::from_utf8_lossy(&stale.stderr).contains("stale"),
+        "{}",
+        text(&stale)
+    );
+    assert_eq!(world.leapsome.users().len(), created);
+}
