@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
 use muster::config::Secret;
-use muster::schedule::{Clock, ManualClock, Schedule, SystemClock};
+use muster::schedule::{Clock, ManualClock, Schedule};
 use muster::serve::{RunReport, Runner, ServeConfig, ServeFlow, ServeWebhook, Server};
 use muster::store::{InboxState, RunCounts, RunStatus, Store, Trigger};
 
@@ -147,6 +147,12 @@ fn fixture() -> Fixture {
     }
 }
 
+/// A clock stopped at noon on an ordinary day, far from any firing, so no
+/// scheduled run interferes with the webhook tests whenever they run.
+fn noon() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new("2026-06-10T10:00:00Z".parse().unwrap()))
+}
+
 fn start(f: &Fixture, clock: Arc<dyn Clock>) -> Server {
     Server::start("127.0.0.1:0", config(&f.store), f.runner.clone(), clock).unwrap()
 }
@@ -207,7 +213,7 @@ const HIRED: &str =
 #[test]
 fn healthz_answers_ok() {
     let f = fixture();
-    let server = start(&f, Arc::new(SystemClock));
+    let server = start(&f, noon());
     let (status, body) = request(server.local_addr(), "GET", "/healthz", &[], b"");
     assert_eq!((status, body.as_str()), (200, "ok\n"));
     let (status, _) = request(server.local_addr(), "GET", "/nope", &[], b"");
@@ -219,7 +225,7 @@ fn healthz_answers_ok() {
 #[test]
 fn a_bad_or_missing_secret_is_refused_and_nothing_is_stored() {
     let f = fixture();
-    let server = start(&f, Arc::new(SystemClock));
+    let server = start(&f, noon());
     let addr = server.local_addr();
     let (status, body) = post_hook(addr, &[("X-Muster-Secret", "wrong")], HIRED);
     assert_eq!(status, 401, "{body}");
@@ -246,7 +252,7 @@ fn a_bad_or_missing_secret_is_refused_and_nothing_is_stored() {
 #[test]
 fn a_good_event_is_stored_before_it_is_processed_then_done() {
     let f = fixture();
-    let server = start(&f, Arc::new(SystemClock));
+    let server = start(&f, noon());
     let (status, body) = post_hook(server.local_addr(), &[("X-Muster-Secret", SECRET)], HIRED);
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["state"], "pending");
@@ -274,7 +280,7 @@ fn a_good_event_is_stored_before_it_is_processed_then_done() {
 fn a_failed_run_keeps_the_event_pending_and_the_next_start_retries_it() {
     let f = fixture();
     f.runner.fail.store(true, Ordering::SeqCst);
-    let server = start(&f, Arc::new(SystemClock));
+    let server = start(&f, noon());
     let (status, body) = post_hook(server.local_addr(), &[("X-Muster-Secret", SECRET)], HIRED);
     assert_eq!(status, 202, "{body}");
     server.wait_idle();
@@ -293,7 +299,7 @@ fn a_failed_run_keeps_the_event_pending_and_the_next_start_retries_it() {
 
     // The vendor is back: a new serve process retries the pending event.
     f.runner.fail.store(false, Ordering::SeqCst);
-    let server = start(&f, Arc::new(SystemClock));
+    let server = start(&f, noon());
     server.wait_idle();
     let calls = f.runner.calls();
     assert_eq!(calls.len(), 2);
@@ -310,7 +316,7 @@ fn a_failed_run_keeps_the_event_pending_and_the_next_start_retries_it() {
 #[test]
 fn an_event_without_the_id_is_kept_as_rejected_and_not_run() {
     let f = fixture();
-    let server = start(&f, Arc::new(SystemClock));
+    let server = start(&f, noon());
     let (status, body) = post_hook(
         server.local_addr(),
         &[("X-Muster-Secret", SECRET)],
@@ -342,7 +348,7 @@ fn an_event_without_the_id_is_kept_as_rejected_and_not_run() {
 #[test]
 fn a_redelivery_is_stored_once_and_run_once() {
     let f = fixture();
-    let server = start(&f, Arc::new(SystemClock));
+    let server = start(&f, noon());
     let headers = [("X-Muster-Secret", SECRET), ("X-Muster-Delivery", "d-1")];
     let (status, first) = post_hook(server.local_addr(), &headers, HIRED);
     assert_eq!(status, 202);
@@ -360,7 +366,7 @@ fn a_redelivery_is_stored_once_and_run_once() {
 #[test]
 fn an_oversized_body_is_refused_and_not_stored() {
     let f = fixture();
-    let server = start(&f, Arc::new(SystemClock));
+    let server = start(&f, noon());
     let big = format!(
         r#"{{"candidate": {{"id": "c-1", "cv": "{}"}}}}"#,
         "x".repeat(8000)
@@ -407,7 +413,7 @@ fn schedules_fire_from_the_injected_clock_once_across_the_spring_gap() {
 fn the_status_page_shows_runs_and_escapes_everything() {
     let f = fixture();
     f.runner.fail.store(true, Ordering::SeqCst);
-    let server = start(&f, Arc::new(SystemClock));
+    let server = start(&f, noon());
     let (status, _) = post_hook(server.local_addr(), &[("X-Muster-Secret", SECRET)], HIRED);
     assert_eq!(status, 202);
     server.wait_idle();
@@ -461,7 +467,7 @@ fn the_status_page_shows_runs_and_escapes_everything() {
 fn a_panicking_run_keeps_the_event_and_the_worker_goes_on() {
     let f = fixture();
     f.runner.panic.store(true, Ordering::SeqCst);
-    let server = start(&f, Arc::new(SystemClock));
+    let server = start(&f, noon());
     let (status, _) = post_hook(server.local_addr(), &[("X-Muster-Secret", SECRET)], HIRED);
     assert_eq!(status, 202);
     server.wait_idle();
@@ -477,4 +483,54 @@ fn a_panicking_run_keeps_the_event_and_the_worker_goes_on() {
     let events = inbox(&f.store, "flatchr-to-lucca");
     assert_eq!(events[0].record_id.as_deref(), Some("c-18"));
     assert_eq!(events[0].state, InboxState::Done);
+}
+
+#[test]
+fn serve_config_from_a_config_file_loads_the_webhook_secret_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+[tenant]
+name = "acme"
+timezone = "Europe/Paris"
+state = "state/muster.db"
+
+[connections.flatchr]
+plugin = "./flatchr.wasm"
+
+[connections.lucca]
+plugin = "lucca"
+
+[flows.flatchr-to-lucca]
+source = "flatchr"
+target = "lucca"
+actions = ["create"]
+schedule = "every 15m"
+webhook = { secret = { file = "hook.secret" }, id_field = "candidate.id" }
+"#;
+    let path = dir.path().join("acme.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = muster::config::Config::load(&path).unwrap();
+
+    // The secret file is missing: serve refuses to start, naming the file.
+    let err = ServeConfig::from_config(&config).unwrap_err().to_string();
+    assert!(err.contains("hook.secret"), "{err}");
+
+    std::fs::create_dir(dir.path().join("state")).unwrap();
+    std::fs::write(dir.path().join("hook.secret"), format!("{SECRET}\n")).unwrap();
+    let cfg = ServeConfig::from_config(&config).unwrap();
+    assert_eq!(cfg.store, dir.path().join("state/muster.db"));
+    assert_eq!(cfg.flows.len(), 1);
+    assert!(
+        !format!("{cfg:?}").contains(SECRET),
+        "Debug must not print the secret"
+    );
+
+    let runner = TestRunner::new(&cfg.store);
+    let server = Server::start("127.0.0.1:0", cfg, runner.clone(), noon()).unwrap();
+    assert!(server.next_fire("flatchr-to-lucca").is_some());
+    let (status, body) = post_hook(server.local_addr(), &[("X-Muster-Secret", SECRET)], HIRED);
+    assert_eq!(status, 202, "{body}");
+    server.wait_idle();
+    assert_eq!(runner.calls().len(), 1);
+    assert!(runner.calls()[0].stored_before);
 }
