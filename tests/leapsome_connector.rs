@@ -339,6 +339,77 @@ fn managers_round_trip(manager_on_read: ManagerOnRead) {
 fn manager_is_a_target_id_whether_leapsome_reads_it_as_external_id_or_id() {
     managers_round_trip(ManagerOnRead::ExternalIdElseId);
     managers_round_trip(ManagerOnRead::Id);
+    managers_round_trip(ManagerOnRead::Email);
+}
+
+#[test]
+fn an_update_of_fields_leapsome_cannot_hold_sends_nothing() {
+    let mut h = connect(options(), &[]);
+    let id = create(&mut h, &full("1", "ann@sandbox.example")).expect("create");
+    h.sim.clear_request_log();
+    let applied = h
+        .plugin
+        .apply(&Operation::Update(AccountUpdate {
+            id: id.clone(),
+            person: full("1", "ann@sandbox.example"),
+            fields: ["login", "custom:e_level", "manager-id", "department-id"]
+                .map(String::from)
+                .to_vec(),
+        }))
+        .expect("update");
+    assert_eq!(applied.target_id, id);
+    assert_eq!(h.sim.request_counts().writes, 0);
+    let e = h
+        .plugin
+        .apply(&Operation::Update(AccountUpdate {
+            id,
+            person: full("1", "ann@sandbox.example"),
+            fields: vec!["shoe-size".into()],
+        }))
+        .unwrap_err();
+    assert!(matches!(connector_error(e), ConnectorError::Invalid(m) if m.contains("shoe-size")));
+}
+
+#[test]
+fn settings_are_validated_naming_the_key() {
+    let plugin = runtime()
+        .load_file(muster::plugins::path("muster-plugin-leapsome"))
+        .expect("load");
+    let manifest = {
+        let instance = plugin
+            .instantiate(Capabilities {
+                name: None,
+                http: Arc::new(muster::runtime::DenyAll),
+                log: Arc::new(MemoryLog::new()),
+            })
+            .expect("instantiate");
+        instance.manifest().clone()
+    };
+    assert_eq!(manifest.name, "leapsome");
+    assert!(
+        manifest
+            .hosts
+            .contains(&"https://api.leapsome.com".to_string())
+    );
+    assert_eq!(manifest.credential_slots[0].name, "scim-token");
+    assert_eq!(manifest.credential_slots[0].template, "Bearer {secret}");
+    for (key, value) in [
+        ("page_size", "0"),
+        ("page_size", "5001"),
+        ("base_url", "ftp://x"),
+    ] {
+        let mut instance = plugin
+            .instantiate(Capabilities {
+                name: None,
+                http: Arc::new(muster::runtime::DenyAll),
+                log: Arc::new(MemoryLog::new()),
+            })
+            .expect("instantiate");
+        let e = instance
+            .configure(&[(key.into(), value.into())])
+            .unwrap_err();
+        assert!(e.to_string().contains(key), "{key}={value}: {e}");
+    }
 }
 
 #[test]

@@ -73,6 +73,8 @@ pub enum ManagerOnRead {
     ExternalIdElseId,
     /// Always the manager's Leapsome id.
     Id,
+    /// The manager's email (`userName`), as some SCIM servers answer.
+    Email,
 }
 
 /// How a simulated Leapsome organisation behaves.

@@ -78,6 +78,7 @@ pub fn view(ctx: &Ctx, dir: &Directory, u: &ScimUser) -> Value {
         let value = match ctx.options.manager_on_read {
             ManagerOnRead::ExternalIdElseId => m.external_id.clone().unwrap_or(m.id.clone()),
             ManagerOnRead::Id => m.id.clone(),
+            ManagerOnRead::Email => m.user_name.clone(),
         };
         let mut manager = json!({
             "value": value,
