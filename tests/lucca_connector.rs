@@ -1,0 +1,1108 @@
+//! The Lucca connector end to end: the real `muster-plugin-lucca.wasm` in the real runtime,
+//! real HTTP through the real outbound layer (allow-list, credential injection, rate limit,
+//! retries) to the Lucca simulator on loopback (issue 5).
+
+#[path = "support/lucca.rs"]
+mod lucca;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use lucca::{Connect, LUCCA_LIMIT, connect};
+use muster::runtime::{
+    AccountUpdate, ConnectorError, Date, FieldValue, ManagerChange, Operation, Person, Scalar,
+};
+use muster_sandbox::tenant::CreateDefaults;
+use muster_sandbox::{
+    ApiKey, ExtDefinition, ExtKind, Fault, FaultKind, LuccaOptions, LuccaSim, Occurrence,
+    Permission, Tenant, User,
+};
+use serde_json::json;
+
+fn cache() -> Option<std::path::PathBuf> {
+    Some(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("muster-plugin-cache"))
+}
+
+fn sim(tenant: Tenant) -> LuccaSim {
+    LuccaSim::start(
+        tenant,
+        LuccaOptions {
+            rate_limit: None,
+            ..LuccaOptions::default()
+        },
+    )
+    .expect("simulator")
+}
+
+fn settings<'a>(pairs: &[(&'a str, &str)]) -> Vec<(&'a str, String)> {
+    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
+fn open(sim: &LuccaSim, pairs: &[(&str, &str)]) -> lucca::Lucca {
+    connect(
+        sim,
+        Connect {
+            settings: settings(pairs),
+            cache_dir: cache(),
+            ..Connect::default()
+        },
+    )
+    .expect("connect")
+}
+
+fn date(s: &str) -> Option<Date> {
+    let (y, rest) = s.split_at(4);
+    Some(Date {
+        year: y.parse().ok()?,
+        month: rest[1..3].parse().ok()?,
+        day: rest[4..6].parse().ok()?,
+    })
+}
+
+fn connector_error(e: &muster::runtime::PluginError) -> ConnectorError {
+    e.connector_error()
+        .cloned()
+        .unwrap_or_else(|| panic!("not a connector error: {e}"))
+}
+
+/// Requests to `/api/v3/users` list pages in the simulator's log.
+fn user_pages(sim: &LuccaSim) -> usize {
+    sim.request_log()
+        .records
+        .iter()
+        .filter(|r| r.url.starts_with("/api/v3/users?") && r.url.contains("paging="))
+        .count()
+}
+
+/// Whether the simulator considers a user a former employee "now".
+fn is_former(sim: &LuccaSim, u: &User) -> bool {
+    Tenant::is_former(u, &sim.now())
+}
+
+// ---------------------------------------------------------------- rate limit, 10k people
+
+/// 10 000 employees read 100 per page (setting `page_size`), so the read needs ~105
+/// requests and must spread them over three rate-limit windows. The simulator does not
+/// enforce its limit here: what it records is the client's own pacing.
+#[test]
+fn reading_10k_people_never_exceeds_50_requests_in_any_60s_window() {
+    let scale = 60.0;
+    let lucca = LuccaSim::start(
+        Tenant::generate(10, 10_000),
+        LuccaOptions {
+            rate_limit: None,
+            time_scale: scale,
+            ..LuccaOptions::default()
+        },
+    )
+    .unwrap();
+    let mut c = connect(
+        &lucca,
+        Connect {
+            settings: settings(&[("page_size", "100")]),
+            time_scale: scale,
+            cache_dir: cache(),
+            ..Connect::default()
+        },
+    )
+    .unwrap();
+    let people = c.instance.read_all_people().unwrap();
+    let groups = c.instance.read_all_groups().unwrap();
+    let log = lucca.request_log();
+    assert_eq!(people.len(), 10_000);
+    assert_eq!(groups.len(), 500);
+    assert!(log.records.len() >= 105, "{} requests", log.records.len());
+    assert_eq!(log.count_status(429), 0);
+    let max = log.max_accepted_in_window(60.0);
+    assert!(max <= 50, "{max} requests in one simulated minute");
+    let span = log.records.last().unwrap().at - log.records[0].at;
+    assert!(
+        span >= 120.0,
+        "105 requests need two full refills, took {span:.1} s"
+    );
+    let tenant = lucca.tenant();
+    let ids: BTreeSet<String> = people.iter().map(|p| p.id.clone()).collect();
+    let want: BTreeSet<String> = tenant.users.iter().map(|u| u.id.to_string()).collect();
+    assert_eq!(
+        ids, want,
+        "every employee, current, future and former, exactly once"
+    );
+}
+
+/// Another integration shares the tenant's 50 requests / 60 s (Lucca counts per tenant, not
+/// per key): it spends most of the budget just before and during our read. The simulator
+/// enforces its limit and answers 429 with `Retry-After`; the host waits and retries, and
+/// the read completes with the same result as an undisturbed one.
+#[test]
+fn a_10k_read_completes_through_429s_from_a_shared_budget() {
+    let scale = 10.0;
+    let lucca = LuccaSim::start(
+        Tenant::generate(11, 10_000),
+        LuccaOptions {
+            time_scale: scale,
+            ..LuccaOptions::default()
+        },
+    )
+    .unwrap();
+    let mut c = connect(
+        &lucca,
+        Connect {
+            settings: settings(&[("page_size", "500")]),
+            time_scale: scale,
+            cache_dir: cache(),
+            ..Connect::default()
+        },
+    )
+    .unwrap();
+    // The neighbour spends the whole budget just before our read, then keeps sending one
+    // request every simulated 3 s while we read.
+    let base = lucca.base_url();
+    let key = lucca.api_key().to_string();
+    for _ in 0..50 {
+        raw_get(&base, &key, "/api/v3/users?fields=id&paging=0,1");
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let neighbour = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                raw_get(&base, &key, "/api/v3/users?fields=id&paging=0,1");
+                std::thread::sleep(Duration::from_secs_f64(3.0 / scale));
+            }
+        })
+    };
+    let people = c.instance.read_all_people();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    neighbour.join().unwrap();
+    let people = people.expect("the read completes through 429s");
+    let log = lucca.request_log();
+    let ours = |r: &&muster_sandbox::RequestRecord| r.url.contains("formerEmployees=true");
+    let ours_429 = log
+        .records
+        .iter()
+        .filter(ours)
+        .filter(|r| r.status == 429)
+        .count();
+    assert!(ours_429 >= 1, "the shared budget ran out under our read");
+    assert!(log.max_accepted_in_window(60.0) <= 50);
+    assert_eq!(people.len(), 10_000);
+    let ids: BTreeSet<String> = people.iter().map(|p| p.id.clone()).collect();
+    assert_eq!(ids.len(), 10_000, "no page read twice, none skipped");
+    let ours_ok = log
+        .records
+        .iter()
+        .filter(ours)
+        .filter(|r| r.status == 200)
+        .count();
+    assert_eq!(ours_ok, 20, "each of the 20 pages answered once");
+}
+
+/// A bare HTTP GET, as another integration on the same tenant would send.
+fn raw_get(base: &str, key: &str, path: &str) -> u16 {
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: lucca application={key}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------- paging and mapping
+
+#[test]
+fn paging_edges_0_1000_1001() {
+    for (n, pages) in [(0usize, 1usize), (1000, 1), (1001, 2)] {
+        let lucca = sim(Tenant::generate(5, n));
+        let mut c = open(&lucca, &[]);
+        let people = c.instance.read_all_people().unwrap();
+        let ids: Vec<String> = people.iter().map(|p| p.id.clone()).collect();
+        let want: Vec<String> = lucca
+            .tenant()
+            .users
+            .iter()
+            .map(|u| u.id.to_string())
+            .collect();
+        assert_eq!(ids, want, "{n} employees");
+        assert_eq!(user_pages(&lucca), pages, "{n} employees");
+        let url = &lucca.request_log().records[0].url;
+        assert!(
+            url.contains("paging=0,1000") && url.contains("formerEmployees=true"),
+            "{url}"
+        );
+    }
+}
+
+/// One user with every field set, read back field by field.
+#[test]
+fn every_lucca_field_maps_to_its_contract_field() {
+    let lucca = sim(Tenant::generate(6, 200));
+    let id = lucca.with_tenant(|t| {
+        t.definitions.push(ExtDefinition {
+            id: 99,
+            code: "e_contract".into(),
+            name: "Contract type".into(),
+            kind: ExtKind::Text,
+            multiple: false,
+        });
+        let id = t.take_user_id();
+        let manager = t.users[0].id;
+        let mut extended = BTreeMap::new();
+        extended.insert("e_tshirt".into(), vec![Occurrence { id: 1, value: json!("XL") }]);
+        extended.insert("e_badge_date".into(), vec![Occurrence { id: 2, value: json!("2025-03-01T00:00:00") }]);
+        extended.insert("e_contract".into(), vec![Occurrence { id: 3, value: json!("CDI") }]);
+        extended.insert(
+            "e_formation".into(),
+            vec![
+                Occurrence { id: 4, value: json!({"e_title": "RGPD", "e_link": "https://c/1", "e_progress": 80, "e_score": 70, "e_last_completion_date": "2026-04-02T00:00:00"}) },
+                Occurrence { id: 5, value: json!({"e_title": "Onboarding", "e_progress": 100}) },
+            ],
+        );
+        t.users.push(User {
+            id,
+            first_name: "Agnès".into(),
+            last_name: "Öztürk".into(),
+            login: "aozturk".into(),
+            mail: Some("agnes.ozturk@sandbox.example".into()),
+            personal_email: Some("agnes@perso.example".into()),
+            birth_date: Some("1988-07-14T00:00:00".into()),
+            employee_number: Some("E-0042".into()),
+            job_title: Some("Comptable".into()),
+            gender: "Female".into(),
+            dt_contract_start: Some("2021-09-01T00:00:00".into()),
+            dt_contract_end: Some("2027-08-31T00:00:00".into()),
+            direct_line: Some("+33 1 23 45 67 89".into()),
+            professional_mobile: Some("+33 6 12 34 56 78".into()),
+            personal_mobile: Some("+33 7 00 00 00 00".into()),
+            legal_entity_id: Some(3),
+            department_id: Some(1),
+            manager_id: Some(manager),
+            role_principal_id: Some(1),
+            modified_at: "2026-05-01T10:00:00".into(),
+            extended,
+        });
+        id
+    });
+    let mut c = open(
+        &lucca,
+        &[
+            ("custom_fields", "*"),
+            ("contract_type_field", "e_contract"),
+        ],
+    );
+    let people = c.instance.read_all_people().unwrap();
+    let p = people.iter().find(|p| p.id == id.to_string()).unwrap();
+    let manager = lucca.tenant().users[0].id.to_string();
+    let s = |v: &str| Some(v.to_string());
+    let table: Vec<(&str, Option<String>, Option<String>)> = vec![
+        ("id → id", s(&id.to_string()), s(&p.id)),
+        (
+            "employeeNumber → employee-number",
+            s("E-0042"),
+            p.employee_number.clone(),
+        ),
+        ("firstName → given-name", s("Agnès"), p.given_name.clone()),
+        ("lastName → family-name", s("Öztürk"), p.family_name.clone()),
+        (
+            "mail → work-email",
+            s("agnes.ozturk@sandbox.example"),
+            p.work_email.clone(),
+        ),
+        (
+            "personalEmail → personal-email",
+            s("agnes@perso.example"),
+            p.personal_email.clone(),
+        ),
+        (
+            "professionalMobile → phone",
+            s("+33 6 12 34 56 78"),
+            p.phone.clone(),
+        ),
+        ("login → login", s("aozturk"), p.login.clone()),
+        ("jobTitle → job-title", s("Comptable"), p.job_title.clone()),
+        ("gender → gender", s("Female"), p.gender.clone()),
+        (
+            "department.id → department-id",
+            s("1"),
+            p.department_id.clone(),
+        ),
+        (
+            "manager.id → manager-id",
+            Some(manager),
+            p.manager_id.clone(),
+        ),
+        (
+            "legalEntity.id → legal-entity-id",
+            s("3"),
+            p.legal_entity_id.clone(),
+        ),
+        (
+            "e_contract → contract-type",
+            s("CDI"),
+            p.contract_type.clone(),
+        ),
+    ];
+    for (what, want, got) in table {
+        assert_eq!(got, want, "{what}");
+    }
+    assert_eq!(p.birth_date, date("1988-07-14"), "birthDate → birth-date");
+    assert_eq!(
+        p.start_date,
+        date("2021-09-01"),
+        "dtContractStart → start-date"
+    );
+    assert_eq!(p.end_date, date("2027-08-31"), "dtContractEnd → end-date");
+    assert!(p.active, "end date in the future: active");
+    let custom: BTreeMap<&str, &FieldValue> = p
+        .custom_fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    assert_eq!(
+        custom["e_tshirt"],
+        &FieldValue::Text("XL".into()),
+        "single text"
+    );
+    assert_eq!(
+        custom["e_badge_date"],
+        &FieldValue::Date(date("2025-03-01").unwrap()),
+        "single date"
+    );
+    assert_eq!(custom["e_contract"], &FieldValue::Text("CDI".into()));
+    let FieldValue::Rows(rows) = custom["e_formation"] else {
+        panic!("compound multi-occurrence → rows: {custom:?}")
+    };
+    // Sorted by the row key e_title; sub-fields typed by the definitions; absent ones left out.
+    assert_eq!(
+        rows,
+        &vec![
+            vec![
+                ("e_progress".to_string(), Scalar::Number(100.0)),
+                ("e_title".to_string(), Scalar::Text("Onboarding".into())),
+            ],
+            vec![
+                (
+                    "e_last_completion_date".to_string(),
+                    Scalar::Date(date("2026-04-02").unwrap())
+                ),
+                ("e_link".to_string(), Scalar::Text("https://c/1".into())),
+                ("e_progress".to_string(), Scalar::Number(80.0)),
+                ("e_score".to_string(), Scalar::Number(70.0)),
+                ("e_title".to_string(), Scalar::Text("RGPD".into())),
+            ],
+        ]
+    );
+    // The projection asks for exactly what is mapped.
+    let url = lucca
+        .request_log()
+        .records
+        .iter()
+        .find(|r| r.url.contains("paging="))
+        .unwrap()
+        .url
+        .clone();
+    assert!(url.contains("fields=id,firstName,lastName,login,mail,personalEmail,birthDate,employeeNumber,jobTitle,gender,dtContractStart,dtContractEnd,professionalMobile,legalEntity.id,department.id,manager.id,extendedData,collection.count"), "{url}");
+
+    // Former employees are read, inactive; the other phone fields can be chosen.
+    let mut c = open(&lucca, &[("phone_field", "directLine")]);
+    let people = c.instance.read_all_people().unwrap();
+    let p = people.iter().find(|p| p.id == id.to_string()).unwrap();
+    assert_eq!(p.phone.as_deref(), Some("+33 1 23 45 67 89"));
+    assert!(
+        p.custom_fields.is_empty(),
+        "no custom_fields setting: none read"
+    );
+    let tenant = lucca.tenant();
+    let former: Vec<&User> = tenant
+        .users
+        .iter()
+        .filter(|u| is_former(&lucca, u))
+        .collect();
+    assert!(!former.is_empty());
+    for u in former {
+        let p = people.iter().find(|p| p.id == u.id.to_string()).unwrap();
+        assert!(!p.active, "former employee {} is inactive", u.id);
+    }
+    let future = tenant
+        .users
+        .iter()
+        .find(|u| {
+            u.dt_contract_start
+                .as_deref()
+                .is_some_and(|s| s > "2026-06-02")
+        })
+        .expect("a future hire");
+    let p = people
+        .iter()
+        .find(|p| p.id == future.id.to_string())
+        .unwrap();
+    assert!(
+        p.active && p.start_date.is_some(),
+        "future hires are read, with their start date"
+    );
+}
+
+#[test]
+fn departments_are_groups_with_parents() {
+    let lucca = sim(Tenant::generate(7, 2_500));
+    let mut c = open(&lucca, &[]);
+    let groups = c.instance.read_all_groups().unwrap();
+    let tenant = lucca.tenant();
+    assert_eq!(groups.len(), tenant.departments.len());
+    for (g, d) in groups.iter().zip(&tenant.departments) {
+        assert_eq!(g.id, d.id.to_string());
+        assert_eq!(g.name, d.name);
+        assert_eq!(g.parent_id, d.parent_id.map(|p| p.to_string()));
+        assert!(
+            g.members.is_empty(),
+            "membership is each person's department-id"
+        );
+    }
+    assert_eq!(c.instance.read_all_target_groups().unwrap(), groups);
+}
+
+// ---------------------------------------------------------------- bad records
+
+#[test]
+fn bad_records_are_kept_and_reported_by_id() {
+    let lucca = sim(Tenant::generate(8, 60));
+    let ids = lucca.with_tenant(|t| {
+        let ids: Vec<u64> = t.users.iter().skip(10).take(5).map(|u| u.id).collect();
+        t.user_mut(ids[0]).unwrap().birth_date = Some("1985-02-30T00:00:00".into());
+        t.user_mut(ids[1]).unwrap().mail = None;
+        t.user_mut(ids[2]).unwrap().manager_id = Some(999_999);
+        t.user_mut(ids[3]).unwrap().dt_contract_start = Some("bientôt".into());
+        t.user_mut(ids[4]).unwrap().extended.insert(
+            "e_badge_date".into(),
+            vec![Occurrence {
+                id: 7,
+                value: json!("2025-13-01T00:00:00"),
+            }],
+        );
+        ids
+    });
+    let mut c = open(&lucca, &[("custom_fields", "e_badge_date")]);
+    let people = c.instance.read_all_people().unwrap();
+    assert_eq!(people.len(), 60, "nobody dropped");
+    let get = |id: u64| people.iter().find(|p| p.id == id.to_string()).unwrap();
+    assert_eq!(get(ids[0]).birth_date, None);
+    assert!(
+        get(ids[0]).given_name.is_some(),
+        "the rest of the record is kept"
+    );
+    assert_eq!(get(ids[1]).work_email, None);
+    assert_eq!(
+        get(ids[2]).manager_id.as_deref(),
+        Some("999999"),
+        "kept as Lucca says"
+    );
+    assert_eq!(get(ids[3]).start_date, None);
+    assert!(get(ids[4]).custom_fields.is_empty());
+    let warnings = c.warnings();
+    let reported = |id: u64, field: &str, text: &str| {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("person `{id}`: {field}")) && w.contains(text)),
+            "no warning for {id} {field} {text}: {warnings:#?}"
+        );
+    };
+    reported(
+        ids[0],
+        "birth-date",
+        "`1985-02-30T00:00:00` is not a valid date",
+    );
+    reported(ids[1], "work-email", "no work email");
+    reported(
+        ids[2],
+        "manager-id",
+        "manager `999999` is not among the 60 people",
+    );
+    reported(ids[3], "start-date", "`bientôt`");
+    reported(ids[4], "custom:e_badge_date", "2025-13-01");
+    let plugin_lines = c.log.lines();
+    assert!(
+        plugin_lines.iter().all(|l| l.plugin == "lucca"),
+        "attributed to the plugin"
+    );
+    assert!(
+        plugin_lines
+            .iter()
+            .any(|l| l.message.starts_with("read 60 people from Lucca"))
+    );
+}
+
+#[test]
+fn truncated_and_malformed_pages_fail_the_read_naming_the_page() {
+    let lucca = LuccaSim::start(
+        Tenant::generate(9, 300),
+        LuccaOptions {
+            rate_limit: None,
+            faults: vec![
+                Fault::new(2, FaultKind::TruncatedPage),
+                Fault::new(3, FaultKind::MalformedJson),
+            ],
+            ..LuccaOptions::default()
+        },
+    )
+    .unwrap();
+    let mut c = open(&lucca, &[("page_size", "100")]);
+    let e = connector_error(&c.instance.read_all_people().unwrap_err());
+    assert!(
+        matches!(&e, ConnectorError::Invalid(m) if m.contains("offset 100") && m.contains("truncated")),
+        "{e:?}"
+    );
+    let e = connector_error(&c.instance.read_all_people().unwrap_err());
+    assert!(
+        matches!(&e, ConnectorError::Invalid(m) if m.contains("offset 0") && m.contains("malformed JSON")),
+        "{e:?}"
+    );
+    assert_eq!(
+        c.instance.read_all_people().unwrap().len(),
+        300,
+        "then it reads fine"
+    );
+}
+
+#[test]
+fn modified_since_reads_only_what_changed() {
+    let lucca = sim(Tenant::generate(12, 400));
+    let mut c = open(&lucca, &[("modified_since", "2026-01-01T01:00:00+01:00")]);
+    let people = c.instance.read_all_people().unwrap();
+    let want: BTreeSet<String> = lucca
+        .tenant()
+        .users
+        .iter()
+        .filter(|u| u.modified_at.as_str() >= "2026-01-01T00:00:00")
+        .map(|u| u.id.to_string())
+        .collect();
+    assert!(!want.is_empty() && want.len() < 400);
+    assert_eq!(
+        people.iter().map(|p| p.id.clone()).collect::<BTreeSet<_>>(),
+        want
+    );
+    let url = &lucca.request_log().records[0].url;
+    assert!(
+        url.contains("modifiedAt=since,2026-01-01T00:00:00"),
+        "{url}"
+    );
+    // A target read is always complete.
+    assert_eq!(c.instance.read_all_accounts().unwrap().len(), 400);
+}
+
+// ---------------------------------------------------------------- writes
+
+fn hire(id: &str) -> Person {
+    Person {
+        id: id.into(),
+        employee_number: None,
+        given_name: Some("Éloïse".into()),
+        family_name: Some("Nuñez".into()),
+        work_email: Some("eloise.nunez@sandbox.example".into()),
+        personal_email: None,
+        phone: Some("+33 6 11 22 33 44".into()),
+        login: None,
+        birth_date: None,
+        start_date: date("2026-07-01"),
+        end_date: None,
+        job_title: Some("Designer".into()),
+        gender: Some("female".into()),
+        department_id: None,
+        manager_id: None,
+        legal_entity_id: None,
+        contract_type: None,
+        active: true,
+        custom_fields: vec![],
+    }
+}
+
+#[test]
+fn create_fills_mandatory_fields_from_defaults_and_names_a_missing_one() {
+    let lucca = sim(Tenant::generate(13, 30));
+    let mut c = open(
+        &lucca,
+        &[
+            ("default_legal_entity_id", "2"),
+            ("default_department_id", "1"),
+            ("default_role_id", "1"),
+        ],
+    );
+    let mut p = hire("flatchr-17");
+    p.department_id = Some("Sales".into()); // by name, as a recruiting tool knows it
+    let id = c.instance.apply(&Operation::Create(p)).unwrap().target_id;
+    let t = lucca.tenant();
+    let u = t.user(id.parse().unwrap()).unwrap();
+    assert_eq!(
+        (u.first_name.as_str(), u.last_name.as_str()),
+        ("Éloïse", "Nuñez")
+    );
+    assert_eq!(u.legal_entity_id, Some(2), "default");
+    assert_eq!(u.role_principal_id, Some(1), "default");
+    assert_eq!(
+        u.department_id,
+        t.departments
+            .iter()
+            .find(|d| d.name == "Sales")
+            .map(|d| d.id)
+    );
+    assert_eq!(u.professional_mobile.as_deref(), Some("+33 6 11 22 33 44"));
+    assert_eq!(u.dt_contract_start.as_deref(), Some("2026-07-01T00:00:00"));
+    assert_eq!(u.gender, "Female");
+    assert_eq!(
+        u.login, "enunez",
+        "generated by Lucca: first letter + last name"
+    );
+
+    // No role anywhere: Lucca refuses, and the error names the field and the setting.
+    let mut c = open(
+        &lucca,
+        &[
+            ("default_legal_entity_id", "2"),
+            ("default_department_id", "1"),
+        ],
+    );
+    let e = connector_error(
+        &c.instance
+            .apply(&Operation::Create(hire("teelt-4")))
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(&e, ConnectorError::Invalid(m) if m.contains("person `teelt-4`") && m.contains("`rolePrincipalId` (main role) is mandatory") && m.contains("`default_role_id`")),
+        "{e:?}"
+    );
+    let mut c2 = open(
+        &lucca,
+        &[("default_role_id", "1"), ("default_department_id", "1")],
+    );
+    let e = connector_error(
+        &c2.instance
+            .apply(&Operation::Create(hire("teelt-5")))
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(&e, ConnectorError::Invalid(m) if m.contains("`legalEntityId` (legal entity)") && m.contains("`default_legal_entity_id`")),
+        "{e:?}"
+    );
+    // The tenant's own defaults count too.
+    lucca.with_tenant(|t| {
+        t.defaults = CreateDefaults {
+            legal_entity_id: Some(1),
+            department_id: Some(1),
+            role_principal_id: Some(1),
+        }
+    });
+    c.instance
+        .apply(&Operation::Create(hire("teelt-4")))
+        .expect("tenant defaults");
+    // Missing names are refused before any request.
+    let mut nameless = hire("flatchr-18");
+    nameless.family_name = None;
+    let e = connector_error(&c.instance.apply(&Operation::Create(nameless)).unwrap_err());
+    assert!(
+        matches!(&e, ConnectorError::Invalid(m) if m.contains("family-name (Lucca `lastName`) is mandatory")),
+        "{e:?}"
+    );
+    // Lucca has no deactivation: inbound flows are create-only.
+    assert_eq!(
+        connector_error(&c.instance.apply(&Operation::Deactivate(id)).unwrap_err()),
+        ConnectorError::Unsupported
+    );
+}
+
+#[test]
+fn update_writes_only_the_listed_fields_and_sets_the_manager() {
+    let lucca = sim(Tenant::generate(14, 30));
+    let mut c = open(&lucca, &[]);
+    let before = lucca.tenant().users[5].clone();
+    let mut p = hire(&before.id.to_string());
+    p.work_email = Some("new.address@sandbox.example".into());
+    p.end_date = date("2026-12-31");
+    let update = AccountUpdate {
+        id: before.id.to_string(),
+        person: p,
+        fields: vec!["work_email".into(), "end-date".into()],
+    };
+    c.instance.apply(&Operation::Update(update)).unwrap();
+    let after = lucca.tenant().user(before.id).unwrap().clone();
+    assert_eq!(after.mail.as_deref(), Some("new.address@sandbox.example"));
+    assert_eq!(
+        after.dt_contract_end.as_deref(),
+        Some("2026-12-31T00:00:00")
+    );
+    assert_eq!(after.first_name, before.first_name, "not listed: untouched");
+    assert_eq!(after.professional_mobile, before.professional_mobile);
+    let manager = lucca.tenant().users[1].id;
+    c.instance
+        .apply(&Operation::SetManager(ManagerChange {
+            id: before.id.to_string(),
+            manager_id: Some(manager.to_string()),
+        }))
+        .unwrap();
+    assert_eq!(
+        lucca.tenant().user(before.id).unwrap().manager_id,
+        Some(manager)
+    );
+    let e = connector_error(
+        &c.instance
+            .apply(&Operation::Update(AccountUpdate {
+                id: "424242".into(),
+                person: hire("424242"),
+                fields: vec!["job-title".into()],
+            }))
+            .unwrap_err(),
+    );
+    assert_eq!(
+        e,
+        ConnectorError::NotFound,
+        "Lucca's 500 for a missing user becomes not-found"
+    );
+}
+
+fn formation(title: &str, progress: f64) -> Vec<(String, Scalar)> {
+    vec![
+        ("e_title".to_string(), Scalar::Text(title.into())),
+        ("e_progress".to_string(), Scalar::Number(progress)),
+        (
+            "e_last_completion_date".to_string(),
+            Scalar::Date(date("2026-05-20").unwrap()),
+        ),
+    ]
+}
+
+/// Cards' write-back: training rows in the compound multi-occurrence `e_formation`, plus a
+/// single value; each write read back through the connector.
+#[test]
+fn extended_data_round_trip_single_and_compound_rows() {
+    let lucca = sim(Tenant::generate(15, 30));
+    let mut c = open(&lucca, &[("custom_fields", "e_tshirt,e_formation")]);
+    let uid = lucca.with_tenant(|t| {
+        let u = &mut t.users[3];
+        u.extended.clear();
+        u.id
+    });
+    let read = |c: &mut lucca::Lucca| {
+        c.instance
+            .read_all_people()
+            .unwrap()
+            .into_iter()
+            .find(|p| p.id == uid.to_string())
+            .unwrap()
+            .custom_fields
+    };
+    let write = |c: &mut lucca::Lucca, fields: Vec<(String, FieldValue)>, names: &[&str]| {
+        let mut p = hire(&uid.to_string());
+        p.custom_fields = fields;
+        c.instance
+            .apply(&Operation::Update(AccountUpdate {
+                id: uid.to_string(),
+                person: p,
+                fields: names.iter().map(|n| n.to_string()).collect(),
+            }))
+            .unwrap();
+    };
+    let occurrence_ids = || -> Vec<u64> {
+        lucca
+            .tenant()
+            .user(uid)
+            .unwrap()
+            .extended
+            .get("e_formation")
+            .map(|o| o.iter().map(|o| o.id).collect())
+            .unwrap_or_default()
+    };
+
+    // Single value: set, change, clear.
+    write(
+        &mut c,
+        vec![("e_tshirt".into(), FieldValue::Text("M".into()))],
+        &["custom:e_tshirt"],
+    );
+    assert_eq!(
+        read(&mut c),
+        vec![("e_tshirt".to_string(), FieldValue::Text("M".into()))]
+    );
+    write(
+        &mut c,
+        vec![("e_tshirt".into(), FieldValue::Text("L".into()))],
+        &["custom:e_tshirt"],
+    );
+    assert_eq!(
+        read(&mut c),
+        vec![("e_tshirt".to_string(), FieldValue::Text("L".into()))]
+    );
+    assert_eq!(
+        lucca.tenant().user(uid).unwrap().extended["e_tshirt"].len(),
+        1
+    );
+    write(&mut c, vec![], &["custom:e_tshirt"]);
+    assert_eq!(read(&mut c), vec![]);
+
+    // Rows: add two.
+    let rows =
+        |r: Vec<Vec<(String, Scalar)>>| vec![("e_formation".to_string(), FieldValue::Rows(r))];
+    write(
+        &mut c,
+        rows(vec![
+            formation("RGPD", 40.0),
+            formation("Onboarding", 100.0),
+        ]),
+        &["custom:e_formation"],
+    );
+    let sorted = rows(vec![
+        formation("Onboarding", 100.0),
+        formation("RGPD", 40.0),
+    ]);
+    let sorted_rows = |f: &[(String, FieldValue)]| -> Vec<(String, FieldValue)> {
+        f.iter()
+            .map(|(k, v)| match v {
+                FieldValue::Rows(r) => (
+                    k.clone(),
+                    FieldValue::Rows(
+                        r.iter()
+                            .map(|row| {
+                                let mut row = row.clone();
+                                row.sort_by(|a, b| a.0.cmp(&b.0));
+                                row
+                            })
+                            .collect(),
+                    ),
+                ),
+                v => (k.clone(), v.clone()),
+            })
+            .collect()
+    };
+    assert_eq!(read(&mut c), sorted_rows(&sorted));
+    let ids = occurrence_ids();
+    assert_eq!(ids.len(), 2);
+
+    // Update one (same occurrence id), keep one untouched.
+    write(
+        &mut c,
+        rows(vec![
+            formation("Onboarding", 100.0),
+            formation("RGPD", 90.0),
+        ]),
+        &["custom:e_formation"],
+    );
+    assert_eq!(
+        read(&mut c),
+        sorted_rows(&rows(vec![
+            formation("Onboarding", 100.0),
+            formation("RGPD", 90.0)
+        ]))
+    );
+    assert_eq!(
+        occurrence_ids(),
+        ids,
+        "updated in place, not deleted and recreated"
+    );
+
+    // Remove one, add another.
+    write(
+        &mut c,
+        rows(vec![
+            formation("RGPD", 90.0),
+            formation("Sécurité incendie", 10.0),
+        ]),
+        &["custom:e_formation"],
+    );
+    assert_eq!(
+        read(&mut c),
+        sorted_rows(&rows(vec![
+            formation("RGPD", 90.0),
+            formation("Sécurité incendie", 10.0)
+        ]))
+    );
+    let now = occurrence_ids();
+    assert_eq!(now.len(), 2);
+    assert!(
+        now.contains(&ids[0]) && !now.contains(&ids[1]),
+        "{ids:?} → {now:?}"
+    );
+
+    // The same rows again: nothing to write, no PUT.
+    lucca.clear_request_log();
+    write(
+        &mut c,
+        rows(vec![
+            formation("Sécurité incendie", 10.0),
+            formation("RGPD", 90.0),
+        ]),
+        &["custom:e_formation"],
+    );
+    assert_eq!(
+        lucca
+            .request_log()
+            .records
+            .iter()
+            .filter(|r| r.method == "PUT")
+            .count(),
+        0
+    );
+    // The body wrote at the root, never inside extendedData.
+    assert!(
+        lucca
+            .tenant()
+            .user(uid)
+            .unwrap()
+            .extended
+            .contains_key("e_formation")
+    );
+}
+
+// ---------------------------------------------------------------- setup errors
+
+#[test]
+fn a_key_without_manage_users_is_forbidden_naming_the_permission() {
+    let lucca = LuccaSim::start(
+        Tenant::generate(16, 10),
+        LuccaOptions {
+            keys: vec![
+                ApiKey::with_permissions("org-only-key", &[Permission::OrganizationStructure]),
+                ApiKey::with_permissions(
+                    "no-custom-key",
+                    &[Permission::ManageUsers, Permission::OrganizationStructure],
+                ),
+            ],
+            rate_limit: None,
+            ..LuccaOptions::default()
+        },
+    )
+    .unwrap();
+    let mut c = connect(
+        &lucca,
+        Connect {
+            cache_dir: cache(),
+            ..Connect::default()
+        },
+    )
+    .unwrap();
+    let e = c.instance.check().unwrap_err();
+    assert!(
+        matches!(connector_error(&e), ConnectorError::Forbidden(m) if m.starts_with("the API key lacks 'Coworkers > Manage users'")),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("the API key lacks 'Coworkers > Manage users'"),
+        "operator-facing: {e}"
+    );
+    let mut c = connect(
+        &lucca,
+        Connect {
+            secret: Some("no-custom-key".into()),
+            settings: settings(&[("custom_fields", "*")]),
+            cache_dir: cache(),
+            ..Connect::default()
+        },
+    )
+    .unwrap();
+    let e = connector_error(&c.instance.read_all_people().unwrap_err());
+    assert!(
+        matches!(&e, ConnectorError::Forbidden(m) if m.contains("'Coworkers > HR file > Custom data'")),
+        "{e:?}"
+    );
+    let mut c = connect(
+        &lucca,
+        Connect {
+            secret: Some("wrong".into()),
+            cache_dir: cache(),
+            ..Connect::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        connector_error(&c.instance.check().unwrap_err()),
+        ConnectorError::Unauthorized
+    );
+}
+
+/// A key pasted with a stray space: the host refuses to send it and says why, and the
+/// message reaches the operator through the plugin's error. Nothing reaches Lucca.
+#[test]
+fn a_key_with_stray_spaces_is_refused_with_a_clear_message() {
+    let lucca = sim(Tenant::generate(17, 10));
+    for secret in [
+        format!(" {}", lucca.api_key()),
+        format!("{}  ", lucca.api_key()),
+        format!("{}\n", lucca.api_key()),
+    ] {
+        let mut c = connect(
+            &lucca,
+            Connect {
+                secret: Some(secret),
+                cache_dir: cache(),
+                ..Connect::default()
+            },
+        )
+        .unwrap();
+        let e = c.instance.check().unwrap_err();
+        assert!(
+            matches!(connector_error(&e), ConnectorError::Invalid(m) if m.contains("the secret for slot `api-key` has leading or trailing spaces")),
+            "{e:?}"
+        );
+        assert!(
+            !e.to_string().contains(lucca.api_key()),
+            "the secret never shows: {e}"
+        );
+        assert!(c.instance.read_all_people().is_err());
+    }
+    assert_eq!(lucca.request_log().records.len(), 0, "nothing was sent");
+    let mut ok = connect(
+        &lucca,
+        Connect {
+            cache_dir: cache(),
+            ..Connect::default()
+        },
+    )
+    .unwrap();
+    ok.instance
+        .check()
+        .expect("the same key without spaces works");
+}
+
+#[test]
+fn manifest_and_settings() {
+    let lucca = sim(Tenant::generate(18, 1));
+    let c = open(&lucca, &[]);
+    let m = c.instance.manifest();
+    assert_eq!(m.name, "lucca");
+    assert!(m.hosts.contains(&"https://*.ilucca.net".to_string()));
+    assert_eq!(m.credential_slots[0].name, "api-key");
+    assert_eq!(m.credential_slots[0].template, "lucca application={secret}");
+    let keys: Vec<&str> = m.config_keys.iter().map(|k| k.name.as_str()).collect();
+    for k in [
+        "subdomain",
+        "base_url",
+        "modified_since",
+        "default_legal_entity_id",
+        "default_department_id",
+        "default_role_id",
+        "custom_fields",
+        "row_keys",
+    ] {
+        assert!(keys.contains(&k), "{k}");
+    }
+    let e = connect(
+        &lucca,
+        Connect {
+            settings: settings(&[("page_size", "5000")]),
+            cache_dir: cache(),
+            ..Connect::default()
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(connector_error(&e), ConnectorError::Invalid(m) if m.contains("`page_size`")),
+        "{e}"
+    );
+    let _ = LUCCA_LIMIT;
+}
