@@ -383,3 +383,84 @@ pub fn history(path: &Path, flow: Option<&str>, limit: usize, json: bool) -> Out
         Outcome::ok(render::history(&runs))
     }
 }
+
+/// The engine as `serve` runs it: one store connection and one pair of
+/// plugin instances per run, so a failing run leaves nothing behind.
+struct EngineRunner {
+    config: Config,
+    host: Host,
+}
+
+impl crate::serve::Runner for EngineRunner {
+    fn run(
+        &self,
+        flow: &str,
+        trigger: Trigger,
+        only: Option<&str>,
+    ) -> Result<crate::serve::RunReport, String> {
+        let flow = self.config.flow(flow)?;
+        let mut store = Store::open(&self.config.tenant.state).map_err(|e| e.to_string())?;
+        let options = RunOptions {
+            trigger,
+            only: only.map(str::to_owned),
+            today: today(&self.config)?,
+            approver: "serve".into(),
+        };
+        let report = run_flow(
+            &self.config,
+            &self.host,
+            &mut store,
+            flow,
+            Mode::Sync {
+                approve_held: false,
+            },
+            &options,
+        )?;
+        let run = report
+            .run
+            .ok_or_else(|| format!("flow `{}`: the run recorded no id", flow.name))?;
+        let status = match report.outcome {
+            RunOutcome::Held => crate::store::RunStatus::Held,
+            _ => crate::store::RunStatus::Done,
+        };
+        Ok(crate::serve::RunReport {
+            run,
+            status,
+            counts: report.applied.counts.clone(),
+        })
+    }
+}
+
+/// `muster serve`: schedules, webhooks, `/healthz` and the status page,
+/// until the process is stopped.
+pub fn serve(path: &Path, listen: &str) -> Outcome {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(o) => return o,
+    };
+    let serve_config = match crate::serve::ServeConfig::from_config(&config) {
+        Ok(c) => c,
+        Err(e) => return Outcome::failed(EXIT_USAGE, e.to_string()),
+    };
+    let host = match Host::new(&config) {
+        Ok(h) => h,
+        Err(e) => return Outcome::failed(EXIT_FAILED, e.to_string()),
+    };
+    let runner = std::sync::Arc::new(EngineRunner { config, host });
+    match crate::serve::Server::start(
+        listen,
+        serve_config,
+        runner,
+        std::sync::Arc::new(crate::schedule::SystemClock),
+    ) {
+        Ok(server) => {
+            eprintln!(
+                "muster serve: listening on http://{} (status page /, /healthz, webhooks /webhooks/FLOW)",
+                server.local_addr()
+            );
+            server.run_forever();
+            Outcome::ok(String::new())
+        }
+        Err(e) => Outcome::failed(EXIT_FAILED, e.to_string()),
+    }
+}

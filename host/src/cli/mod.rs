@@ -34,6 +34,7 @@ Examples:
   muster apply --config muster.toml plan.json
   muster sync  --config muster.toml --only 1042        # one person's record only
   muster sync  --config muster.toml --approve-held     # apply the plan the guard held
+  muster serve --config muster.toml
   muster history --config muster.toml --json";
 
 /// muster — keeps an HR system and the tools around it in agreement.
@@ -123,6 +124,18 @@ pub enum Command {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Run every flow on its schedule, take webhooks, serve `/healthz` and a
+    /// read-only status page.
+    #[command(
+        after_help = "Example:\n  muster serve --config muster.toml --listen 127.0.0.1:8080\n  curl -H 'X-Muster-Secret: …' -d @event.json http://127.0.0.1:8080/webhooks/flatchr-to-lucca"
+    )]
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
     },
     /// Runs and their actions, newest first.
     #[command(after_help = "Example:\n  muster history --flow lucca-to-leapsome --json")]
@@ -250,6 +263,7 @@ pub fn run(cli: Cli) -> Outcome {
             approve_held,
             json,
         } => commands::sync(&config.config, flow.as_deref(), only, approve_held, json),
+        Command::Serve { config, listen } => commands::serve(&config.config, &listen),
         Command::History {
             config,
             flow,
