@@ -509,6 +509,28 @@ fn reject_rules_fail_only_their_records() {
 }
 
 #[test]
+fn a_create_whose_answer_was_lost_is_linked_when_retried() {
+    let mut h = connect(
+        LeapsomeOptions {
+            lost_creates: vec![1],
+            ..options()
+        },
+        &[("invite_on_create", "true")],
+    );
+    let person = full("77", "ann@sandbox.example");
+    let e = create(&mut h, &person).unwrap_err();
+    assert!(
+        matches!(connector_error(e), ConnectorError::Unavailable(m) if m.contains("502")),
+        "the caller cannot know whether the account exists"
+    );
+    assert_eq!(h.sim.users().len(), 1, "yet it does");
+    let id = create(&mut h, &person).expect("retried create");
+    assert_eq!(Some(id), h.sim.user_by_external_id("77").map(|u| u.id));
+    assert_eq!(h.sim.users().len(), 1, "not created twice");
+    assert_eq!(h.sim.invitations().len(), 1, "nor invited twice");
+}
+
+#[test]
 fn invitations_are_sent_only_when_enabled() {
     let mut on = connect(options(), &[("invite_on_create", "true")]);
     let id = create(&mut on, &full("1", "ann@sandbox.example")).expect("create");

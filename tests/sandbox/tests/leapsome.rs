@@ -661,3 +661,30 @@ fn the_binary_writes_the_leapsome_connection() {
         "{config}"
     );
 }
+
+#[test]
+fn a_lost_create_is_applied_and_latency_runs_on_simulated_time() {
+    let sim = start(LeapsomeOptions {
+        lost_creates: vec![2],
+        latency: std::time::Duration::from_secs(1000),
+        time_scale: 1_000_000.0, // 1000 simulated seconds = 1 real millisecond
+        ..unlimited()
+    });
+    assert_eq!(
+        write(&sim, "POST", "/Users", &new_user("a@sandbox.example", "1")).status,
+        201
+    );
+    let lost = write(&sim, "POST", "/Users", &new_user("b@sandbox.example", "2"));
+    assert_eq!(lost.status, 502);
+    assert!(lost.detail().contains("created"));
+    assert!(
+        sim.user_by_external_id("2").is_some(),
+        "applied all the same"
+    );
+    let log = sim.request_log();
+    assert!(
+        log.records[1].at >= 1000.0,
+        "the second request arrived after the first one's latency: {}",
+        log.records[1].at
+    );
+}

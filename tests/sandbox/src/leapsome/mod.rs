@@ -22,7 +22,10 @@
 //! - No DELETE (405): accounts are deactivated with `active: false`.
 //! - 30 requests per second, then 429 with `Retry-After` (in simulated seconds).
 //!
-//! A request goes through, in order: body size (413) → rate limiter (429) → injected latency →
+//! For crash tests: [`LeapsomeOptions::lost_creates`] applies a create and loses its answer
+//! (502), and [`LeapsomeOptions::latency`] slows every request down.
+//!
+//! A request goes through, in order: body size (413) → rate limiter (429) → latency →
 //! injected 500 → Bearer token (401) → route (4xx) → injected body faults. Every request lands
 //! in the [`RequestLog`]. Errors are SCIM error bodies
 //! (`{"schemas":[…Error],"status":"400","detail":"…"}`) naming what is wrong; nothing panics
@@ -36,6 +39,7 @@ mod users;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -95,6 +99,13 @@ pub struct LeapsomeOptions {
     /// Injected faults by request number (shared with the Lucca simulator); `TruncatedPage`
     /// halves `Resources`.
     pub faults: Vec<Fault>,
+    /// Creates (1-based ordinals of `POST /Users`) that are applied but whose answer is lost:
+    /// the account is created, then the client gets a 502 as from a proxy whose backend
+    /// connection dropped. The case an engine's journal must resolve after a crash without
+    /// creating the account twice.
+    pub lost_creates: Vec<u64>,
+    /// Simulated latency added to every request (e.g. to let a test kill a sync mid-apply).
+    pub latency: Duration,
     /// How reads name managers.
     pub manager_on_read: ManagerOnRead,
     /// The directory at start: pre-existing accounts and manual teams.
@@ -113,6 +124,8 @@ impl Default for LeapsomeOptions {
             allowed_domains: vec![DEFAULT_DOMAIN.into()],
             rejects: Vec::new(),
             faults: Vec::new(),
+            lost_creates: Vec::new(),
+            latency: Duration::ZERO,
             manager_on_read: ManagerOnRead::default(),
             directory: Directory::default(),
         }
@@ -371,8 +384,13 @@ impl Shared {
             e.retry_after = Some(retry_after);
             return e.into_response();
         }
-        if let Some(FaultKind::Latency(d)) = fault {
-            self.clock.sleep(*d);
+        let extra = match fault {
+            Some(FaultKind::Latency(d)) => *d,
+            _ => Duration::ZERO,
+        };
+        let latency = self.options.latency + extra;
+        if !latency.is_zero() {
+            self.clock.sleep(latency);
         }
         if fault == Some(&FaultKind::ServerError) {
             return ScimError::new(500, "Internal server error (injected)").into_response();
@@ -438,6 +456,10 @@ impl Shared {
                 let mut dir = lock(&self.directory);
                 let ordinal = self.creates.fetch_add(1, Ordering::SeqCst) + 1;
                 match users::create(&ctx, &mut dir, &body, ordinal)? {
+                    Some(_) if self.options.lost_creates.contains(&ordinal) => Err(ScimError::new(
+                        502,
+                        "Bad gateway (injected: the account was created, the answer lost)",
+                    )),
                     Some(v) => {
                         let location = format!(
                             "{}/Users/{}",
