@@ -697,6 +697,22 @@ fn check_reports_a_bad_token() {
 }
 
 #[test]
+fn check_explains_a_base_url_without_the_scim_path() {
+    let mut h = connect(options(), &[]);
+    let origin = h.sim.base_url().trim_end_matches("/scim/v1").to_string();
+    h.plugin
+        .configure(&[("base_url".into(), origin.clone())])
+        .expect("reconfigure");
+    let e = h.plugin.check().unwrap_err();
+    match connector_error(e) {
+        ConnectorError::Invalid(m) => {
+            assert!(m.contains("base_url") && m.contains(&origin), "{m}")
+        }
+        other => panic!("expected invalid, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_429_is_retried_by_the_host_and_reported_when_retries_run_out() {
     // The first create is answered 429 (Retry-After: 1); the host retries and it lands.
     let mut h = connect_with(

@@ -200,6 +200,15 @@ impl Connector for Leapsome {
         client()?
             .get::<Value>("/Users?startIndex=1&count=1")
             .map(|_| ())
+            .map_err(|e| match e {
+                // The commonest setup slip: a base URL without `/scim/v1`.
+                ConnectorError::NotFound => ConnectorError::Invalid(format!(
+                    "no SCIM Users endpoint at {}/Users: check the setting `base_url` \
+                     (Leapsome's is {DEFAULT_BASE_URL})",
+                    config(|c| c.base_url.clone()).unwrap_or_default()
+                )),
+                other => other,
+            })
     }
 }
 

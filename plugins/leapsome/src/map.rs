@@ -340,3 +340,134 @@ pub fn create_body(person: &Person, invite: bool) -> Result<Map<String, Value>, 
     }
     Ok(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(names: &[&str]) -> Vec<String> {
+        names.iter().map(|f| f.to_string()).collect()
+    }
+
+    #[test]
+    fn genders_map_to_leapsome_spellings() {
+        assert_eq!(gender("1", "Female").unwrap(), Some("female"));
+        assert_eq!(gender("1", "Misc").unwrap(), Some("diverse"));
+        assert_eq!(gender("1", "undefined").unwrap(), None);
+        assert!(
+            matches!(gender("1", "robot"), Err(ConnectorError::Invalid(m)) if m.contains("person 1"))
+        );
+    }
+
+    #[test]
+    fn a_partial_body_holds_only_the_listed_fields() {
+        let person = Person {
+            given_name: Some("Ann".into()),
+            family_name: Some("Lee".into()),
+            job_title: None,
+            birth_date: Some(Date {
+                year: 1990,
+                month: 1,
+                day: 2,
+            }),
+            ..Person::new("7", true)
+        };
+        let body = user_body(
+            &person,
+            &fields(&["family-name", "job-title", "birth-date"]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(body["name"], json!({"familyName": "Lee"}));
+        assert_eq!(body["displayName"], "Ann Lee");
+        assert_eq!(body["title"], Value::Null, "listed and absent: cleared");
+        assert_eq!(body[ENTERPRISE], json!({"birthday": "1990-01-02"}));
+        assert!(!body.contains_key("active") && !body.contains_key("emails"));
+        assert!(
+            user_body(&person, &fields(&["login", "custom:x"]), None)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            user_body(&person, &fields(&["work-email"]), None).is_err(),
+            "userName cannot be cleared"
+        );
+    }
+
+    #[test]
+    fn changing_one_email_keeps_the_others() {
+        let current = json!([
+            {"value": "old@a.example", "type": "work", "primary": true},
+            {"value": "me@home.example", "type": "home"},
+            {"value": "alias@a.example", "type": "other"},
+        ]);
+        let person = Person {
+            work_email: Some("new@a.example".into()),
+            ..Person::new("7", true)
+        };
+        let body = user_body(&person, &fields(&["work-email"]), Some(&current)).unwrap();
+        assert_eq!(body["userName"], "new@a.example");
+        let values: Vec<&str> = body["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["value"].as_str())
+            .collect();
+        assert_eq!(
+            values,
+            ["new@a.example", "me@home.example", "alias@a.example"]
+        );
+    }
+
+    #[test]
+    fn a_create_carries_the_source_id_and_the_invitation() {
+        let person = Person {
+            work_email: Some("ann@a.example".into()),
+            ..Person::new("42", true)
+        };
+        let body = create_body(&person, true).unwrap();
+        assert_eq!(body["externalId"], "42");
+        assert_eq!(body["userName"], "ann@a.example");
+        assert_eq!(body[INVITE_EXTENSION], json!({"invite": true}));
+        assert!(
+            !body.contains_key("title"),
+            "absent attributes are left out of a create"
+        );
+        assert!(
+            !create_body(&person, false)
+                .unwrap()
+                .contains_key(INVITE_EXTENSION)
+        );
+    }
+
+    #[test]
+    fn a_read_user_keeps_its_manager_reference_for_translation() {
+        let user = json!({
+            "id": "5f01", "externalId": "42", "userName": "ann@a.example", "active": false,
+            "emails": [{"value": "ann@a.example", "type": "work", "primary": true},
+                       {"value": "me@home.example", "type": "home"}],
+            "groups": [{"value": "7e01"}],
+            ENTERPRISE: {"manager": {"value": "41", "$ref": "https://x/scim/v1/Users/5f00"},
+                         "startDate": "2024-01-15", "gender": "diverse"},
+        });
+        let read = person_from_user(&user).unwrap();
+        assert_eq!(read.person.id, "5f01");
+        assert!(!read.person.active);
+        assert_eq!(
+            read.person.personal_email.as_deref(),
+            Some("me@home.example")
+        );
+        assert_eq!(read.person.department_id.as_deref(), Some("7e01"));
+        assert_eq!(
+            read.person.start_date,
+            Some(Date {
+                year: 2024,
+                month: 1,
+                day: 15
+            })
+        );
+        assert_eq!(read.manager, Some(("41".into(), Some("5f00".into()))));
+        assert_eq!(read.external_id.as_deref(), Some("42"));
+        assert!(person_from_user(&json!({"userName": "x"})).is_err());
+    }
+}
