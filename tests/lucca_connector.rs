@@ -87,7 +87,10 @@ fn is_former(sim: &LuccaSim, u: &User) -> bool {
 /// enforce its limit here: what it records is the client's own pacing.
 #[test]
 fn reading_10k_people_never_exceeds_50_requests_in_any_60s_window() {
-    let scale = 60.0;
+    // Loopback requests take ~50 ms real here (keep-alive, delayed ACKs): at 10 simulated
+    // seconds per real second the client can send far more than 50 per simulated minute, so
+    // its own limiter, not the machine's speed, is what keeps it under the limit.
+    let scale = 10.0;
     let lucca = LuccaSim::start(
         Tenant::generate(10, 10_000),
         LuccaOptions {
@@ -115,6 +118,10 @@ fn reading_10k_people_never_exceeds_50_requests_in_any_60s_window() {
     assert!(log.records.len() >= 105, "{} requests", log.records.len());
     assert_eq!(log.count_status(429), 0);
     let max = log.max_accepted_in_window(60.0);
+    eprintln!(
+        "{} requests, at most {max} in any simulated minute",
+        log.records.len()
+    );
     assert!(max <= 50, "{max} requests in one simulated minute");
     let span = log.records.last().unwrap().at - log.records[0].at;
     assert!(
