@@ -1113,3 +1113,42 @@ fn manifest_and_settings() {
     );
     let _ = LUCCA_LIMIT;
 }
+
+/// When Lucca asks to wait longer than the host retries for, the 429 reaches the plugin and
+/// comes back as `rate-limited` with Lucca's `Retry-After`.
+#[test]
+fn a_long_retry_after_reaches_the_engine_as_rate_limited() {
+    let scale = 100.0;
+    let lucca = LuccaSim::start(
+        Tenant::generate(19, 10),
+        LuccaOptions {
+            time_scale: scale,
+            rate_limit: Some(muster_sandbox::RateLimit {
+                requests: 1,
+                window_secs: 3600.0,
+            }),
+            ..LuccaOptions::default()
+        },
+    )
+    .unwrap();
+    let mut c = connect(
+        &lucca,
+        Connect {
+            time_scale: scale,
+            cache_dir: cache(),
+            ..Connect::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(c.instance.read_all_people().unwrap().len(), 10);
+    let e = connector_error(&c.instance.read_all_people().unwrap_err());
+    let ConnectorError::RateLimited(secs) = e else {
+        panic!("{e:?}")
+    };
+    assert!((3000..=3600).contains(&secs), "Lucca's Retry-After: {secs}");
+    assert_eq!(
+        lucca.request_log().count_status(429),
+        1,
+        "not retried for an hour"
+    );
+}
