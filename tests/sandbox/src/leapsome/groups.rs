@@ -8,21 +8,21 @@
 
 use serde_json::{Map, Value, json};
 
-use super::state::{Directory, GROUP_SCHEMA, Team};
+use super::state::{Directory, GROUP_SCHEMA, Index, Team};
 use super::{
     Ctx, MAX_GROUPS_PAGE, MAX_MEMBERS_PER_PATCH, Query, ScimError, kind_of, list_response,
     refuse_patch_op,
 };
 
 /// The JSON view of a team.
-pub fn view(ctx: &Ctx, dir: &Directory, t: &Team) -> Value {
+pub fn view(ctx: &Ctx, ix: &Index, t: &Team) -> Value {
     let mut v = json!({
         "schemas": [GROUP_SCHEMA],
         "id": t.id,
         "displayName": t.display_name,
         "members": t.members.iter().map(|m| {
             let mut member = json!({"value": m, "$ref": format!("{}/Users/{m}", ctx.base_url)});
-            if let Some(d) = dir.user(m).and_then(|u| u.display_name.clone()) {
+            if let Some(d) = ix.users.get(m.as_str()).and_then(|u| u.display_name.clone()) {
                 member["display"] = json!(d);
             }
             member
@@ -48,11 +48,12 @@ pub fn list(ctx: &Ctx, dir: &Directory, query: &Query) -> Result<Value, ScimErro
                 .is_none_or(|f| t.display_name.eq_ignore_ascii_case(f))
         })
         .collect();
+    let ix = dir.index();
     let page = matching
         .iter()
         .skip(offset)
         .take(count)
-        .map(|t| view(ctx, dir, t))
+        .map(|t| view(ctx, &ix, t))
         .collect();
     Ok(list_response(matching.len(), offset, page))
 }
@@ -60,7 +61,7 @@ pub fn list(ctx: &Ctx, dir: &Directory, query: &Query) -> Result<Value, ScimErro
 /// `GET /Groups/{id}`.
 pub fn get(ctx: &Ctx, dir: &Directory, id: &str) -> Result<Value, ScimError> {
     let i = dir.find_team(id).ok_or_else(|| not_found(id))?;
-    Ok(view(ctx, dir, &dir.teams[i]))
+    Ok(view(ctx, &dir.index(), &dir.teams[i]))
 }
 
 fn not_found(id: &str) -> ScimError {
@@ -101,7 +102,7 @@ pub fn create(
         }
     }
     team.id = dir.next_team_id();
-    let v = view(ctx, dir, &team);
+    let v = view(ctx, &dir.index(), &team);
     dir.teams.push(team);
     Ok(v)
 }
@@ -168,7 +169,7 @@ pub fn patch(
         None => {}
     }
     dir.teams[i] = team;
-    Ok(view(ctx, dir, &dir.teams[i]))
+    Ok(view(ctx, &dir.index(), &dir.teams[i]))
 }
 
 fn duplicate(name: &str) -> ScimError {

@@ -2,6 +2,8 @@
 //! sent. Plain data behind the simulator's mutex, so a test can seed it before a sync, change
 //! it by hand between two syncs (a manual edit, a team created in Leapsome) and read it back.
 
+use std::collections::HashMap;
+
 /// The core SCIM user schema.
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 /// The SCIM enterprise extension, where Leapsome keeps manager, dates and gender.
@@ -222,6 +224,26 @@ impl Directory {
             .iter()
             .filter(|t| t.members.iter().any(|m| m == user_id))
             .collect()
+    }
+}
+
+/// Lookups over a directory, built once per request so rendering a page of N records costs
+/// O(directory + N), not O(directory × N).
+pub(crate) struct Index<'d> {
+    pub users: HashMap<&'d str, &'d ScimUser>,
+    pub teams_of: HashMap<&'d str, Vec<&'d Team>>,
+}
+
+impl Directory {
+    pub(crate) fn index(&self) -> Index<'_> {
+        let users = self.users.iter().map(|u| (u.id.as_str(), u)).collect();
+        let mut teams_of: HashMap<&str, Vec<&Team>> = HashMap::new();
+        for t in &self.teams {
+            for m in &t.members {
+                teams_of.entry(m.as_str()).or_default().push(t);
+            }
+        }
+        Index { users, teams_of }
     }
 }
 

@@ -12,14 +12,14 @@
 use serde_json::{Map, Value, json};
 
 use super::state::{
-    Directory, ENTERPRISE, Email, INVITE_EXTENSION, Invitation, ScimUser, USER_SCHEMA,
+    Directory, ENTERPRISE, Email, INVITE_EXTENSION, Index, Invitation, ScimUser, USER_SCHEMA,
 };
 use super::{
     Ctx, MAX_USERS_PAGE, ManagerOnRead, Query, ScimError, kind_of, list_response, refuse_patch_op,
 };
 
 /// The JSON view of a user.
-pub fn view(ctx: &Ctx, dir: &Directory, u: &ScimUser) -> Value {
+pub fn view(ctx: &Ctx, ix: &Index, u: &ScimUser) -> Value {
     let mut v = Map::new();
     v.insert("schemas".into(), json!([USER_SCHEMA, ENTERPRISE]));
     v.insert("id".into(), json!(u.id));
@@ -58,7 +58,10 @@ pub fn view(ctx: &Ctx, dir: &Directory, u: &ScimUser) -> Value {
     v.insert(
         "groups".into(),
         Value::Array(
-            dir.teams_of(&u.id)
+            ix.teams_of
+                .get(u.id.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default()
                 .iter()
                 .map(|t| {
                     json!({
@@ -74,7 +77,7 @@ pub fn view(ctx: &Ctx, dir: &Directory, u: &ScimUser) -> Value {
     put_opt(&mut ent, "employeeNumber", &u.employee_number);
     put_opt(&mut ent, "department", &u.department);
     put_opt(&mut ent, "organization", &u.organization);
-    if let Some(m) = u.manager.as_deref().and_then(|m| dir.user(m)) {
+    if let Some(m) = u.manager.as_deref().and_then(|m| ix.users.get(m)) {
         let value = match ctx.options.manager_on_read {
             ManagerOnRead::ExternalIdElseId => m.external_id.clone().unwrap_or(m.id.clone()),
             ManagerOnRead::Id => m.id.clone(),
@@ -123,11 +126,12 @@ pub fn list(ctx: &Ctx, dir: &Directory, query: &Query) -> Result<Value, ScimErro
                 .is_none_or(|f| u.user_name.eq_ignore_ascii_case(f))
         })
         .collect();
+    let ix = dir.index();
     let page = matching
         .iter()
         .skip(offset)
         .take(count)
-        .map(|u| view(ctx, dir, u))
+        .map(|u| view(ctx, &ix, u))
         .collect();
     Ok(list_response(matching.len(), offset, page))
 }
@@ -135,7 +139,7 @@ pub fn list(ctx: &Ctx, dir: &Directory, query: &Query) -> Result<Value, ScimErro
 /// `GET /Users/{id}` (id or `externalId`).
 pub fn get(ctx: &Ctx, dir: &Directory, id: &str) -> Result<Value, ScimError> {
     let i = dir.find_user(id).ok_or_else(|| not_found(id))?;
-    Ok(view(ctx, dir, &dir.users[i]))
+    Ok(view(ctx, &dir.index(), &dir.users[i]))
 }
 
 fn not_found(id: &str) -> ScimError {
@@ -196,7 +200,7 @@ pub fn create(
             email: user.user_name.clone(),
         });
     }
-    let v = view(ctx, dir, &user);
+    let v = view(ctx, &dir.index(), &user);
     dir.users.push(user);
     // The view was taken before the push: the new account is in no team yet either way.
     Ok(Some(v))
@@ -266,7 +270,7 @@ fn write(
         check_external_id(dir, &user)?;
     }
     dir.users[i] = user;
-    Ok(view(ctx, dir, &dir.users[i]))
+    Ok(view(ctx, &dir.index(), &dir.users[i]))
 }
 
 fn check_rejects(ctx: &Ctx, email: &str, ordinal: Option<u64>) -> Result<(), ScimError> {
