@@ -55,6 +55,8 @@
 mod http;
 mod page;
 
+pub use http::{DELIVERY_HEADERS, SECRET_HEADER};
+
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
