@@ -7,7 +7,7 @@
 
 mod commands;
 mod inspect;
-mod render;
+pub mod render;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
