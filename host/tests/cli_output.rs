@@ -1,0 +1,245 @@
+//! What an operator reads, pinned by snapshots: `muster plan` in its human
+//! form and as `--json` (the stable schema of `docs/plan-json.md`), and the
+//! configuration errors of the usual mistakes with their exit code 2.
+//!
+//! The real binary runs against the Lucca and Leapsome simulators on
+//! loopback with a small generated tenant (same seed, same people) and
+//! `MUSTER_TODAY` fixed, so the plan is the same on every run. What differs
+//! between runs — the temp directory, the simulators' ports and the snapshot
+//! digest made from them — is replaced by `[DIR]`, `[LUCCA]`, `[LEAPSOME]`
+//! and `[DIGEST]` before comparing.
+//!
+//! To review a change of output: `INSTA_UPDATE=always cargo test -p muster
+//! --test cli_output`, then read the `.snap` diff in `git diff`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use muster_sandbox::{
+    Directory, LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim, ScimUser, Tenant,
+};
+
+/// The sandbox tenants' "today" (their simulated epoch).
+const TODAY: &str = "2026-06-01";
+
+fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("muster-plugin-cache")
+}
+
+/// Twelve generated people in Lucca; in Leapsome, an account made by hand
+/// for one of them (the plan links it) and one nobody in Lucca matches (the
+/// plan leaves it alone).
+struct World {
+    lucca: LuccaSim,
+    leapsome: LeapsomeSim,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new() -> World {
+        let tenant = Tenant::generate(11, 12);
+        let known = tenant
+            .users
+            .iter()
+            .filter_map(|u| u.mail.clone())
+            .nth(2)
+            .expect("a generated person with an e-mail");
+        let mut directory = Directory::new();
+        directory.add_user(ScimUser {
+            given_name: Some("Made".into()),
+            family_name: Some("ByHand".into()),
+            ..ScimUser::new("", &known)
+        });
+        directory.add_user(ScimUser {
+            given_name: Some("Board".into()),
+            family_name: Some("Member".into()),
+            ..ScimUser::new("", "board.member@sandbox.example")
+        });
+        let lucca = LuccaSim::start(
+            tenant,
+            LuccaOptions {
+                rate_limit: None,
+                ..LuccaOptions::default()
+            },
+        )
+        .expect("start lucca");
+        let leapsome = LeapsomeSim::start(LeapsomeOptions {
+            rate_limit: None,
+            directory,
+            ..LeapsomeOptions::default()
+        })
+        .expect("start leapsome");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("lucca.key"), lucca.api_key()).expect("key");
+        std::fs::write(dir.path().join("leapsome.token"), leapsome.token()).expect("token");
+        let config = format!(
+            r#"[tenant]
+name = "snapshots"
+timezone = "Europe/Paris"
+state = "state.db"
+cache = "{cache}"
+
+[connections.lucca]
+plugin = "lucca"
+settings = {{ base_url = "{lucca}" }}
+secret = {{ file = "lucca.key" }}
+allow_loopback = true
+
+[connections.leapsome]
+plugin = "leapsome"
+settings = {{ base_url = "{leapsome}" }}
+secret = {{ file = "leapsome.token" }}
+allow_loopback = true
+
+[flows.people]
+source = "lucca"
+target = "leapsome"
+options = {{ reactivate = true, sync_groups = true }}
+"#,
+            cache = cache_dir().display(),
+            lucca = lucca.base_url(),
+            leapsome = leapsome.base_url(),
+        );
+        std::fs::write(dir.path().join("muster.toml"), config).expect("config");
+        World {
+            lucca,
+            leapsome,
+            dir,
+        }
+    }
+
+    fn muster(&self, args: &[&str]) -> Output {
+        muster(self.dir.path(), args)
+    }
+
+    /// `text` with what varies between runs replaced by placeholders.
+    fn redact(&self, text: &str) -> String {
+        redact_dir(text, self.dir.path())
+            .replace(&self.lucca.base_url(), "[LUCCA]")
+            .replace(&self.leapsome.base_url(), "[LEAPSOME]")
+    }
+}
+
+/// Runs the binary with `--config DIR/muster.toml` and a fixed today.
+fn muster(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(args)
+        .arg("--config")
+        .arg(dir.join("muster.toml"))
+        .env("MUSTER_TODAY", TODAY)
+        .env_remove("MUSTER_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run muster")
+}
+
+fn redact_dir(text: &str, dir: &Path) -> String {
+    text.replace(&dir.display().to_string(), "[DIR]")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn plan_human_output() {
+    let world = World::new();
+    let out = world.muster(&["plan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = world.redact(&String::from_utf8_lossy(&out.stdout));
+    // The plan is made of what the snapshot pins: creates, the hand-made
+    // account linked, managers, teams; a plan changes nothing.
+    assert!(stdout.contains("\nlink (1):"), "{stdout}");
+    assert!(stdout.contains("\ncreate ("), "{stdout}");
+    assert_eq!(world.leapsome.users().len(), 2, "plan changed the target");
+    insta::assert_snapshot!("plan_human", stdout);
+}
+
+#[test]
+fn plan_json_output() {
+    let world = World::new();
+    let out = world.muster(&["plan", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let plan: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(&out)));
+    assert_eq!(plan["format"], "muster-plan/1");
+    assert_eq!(plan["flow"], "people");
+    assert_eq!(plan["today"], TODAY);
+    let digest = plan["snapshot"].as_str().expect("snapshot digest");
+    assert_eq!(digest.len(), 64, "{digest}");
+    assert!(digest.bytes().all(|b| b.is_ascii_hexdigit()), "{digest}");
+    // The counts are the steps counted by kind.
+    let steps = plan["steps"].as_array().expect("steps");
+    let creates = steps.iter().filter(|s| s["kind"] == "create").count();
+    assert_eq!(plan["counts"]["create"].as_u64(), Some(creates as u64));
+    let stdout = world.redact(&stdout).replace(digest, "[DIGEST]");
+    insta::assert_snapshot!("plan_json", stdout);
+}
+
+/// A config with `body` in a fresh directory; the text `muster check` prints
+/// on stderr (directory redacted) and its exit code, which must be 2.
+fn config_error(body: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("muster.toml"), body).expect("config");
+    let out = muster(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    redact_dir(&String::from_utf8_lossy(&out.stderr), dir.path())
+}
+
+const VALID_START: &str = r#"[tenant]
+name = "acme"
+timezone = "Europe/Paris"
+state = "muster.db"
+
+[connections.lucca]
+plugin = "lucca"
+settings = { subdomain = "acme" }
+secret = { env = "LUCCA_API_KEY" }
+"#;
+
+#[test]
+fn a_missing_key_is_named_with_its_line_and_exit_code_2() {
+    let stderr = config_error(&format!(
+        "{VALID_START}
+[connections.leapsome]
+plugin = \"leapsome\"
+
+[flows.lucca-to-leapsome]
+source = \"lucca\"
+"
+    ));
+    assert!(stderr.contains("target"), "{stderr}");
+    insta::assert_snapshot!("config_missing_key", stderr);
+}
+
+#[test]
+fn a_wrong_type_is_named_with_its_line_and_exit_code_2() {
+    let stderr = config_error(&format!(
+        "{VALID_START}
+[connections.leapsome]
+plugin = \"leapsome\"
+allow_loopback = \"yes\"
+"
+    ));
+    assert!(stderr.contains("allow_loopback"), "{stderr}");
+    insta::assert_snapshot!("config_wrong_type", stderr);
+}
+
+#[test]
+fn an_unknown_plugin_is_named_with_its_line_and_exit_code_2() {
+    let stderr = config_error(&format!(
+        "{VALID_START}
+[connections.leapsome]
+plugin = \"leapsom\"
+"
+    ));
+    assert!(stderr.contains("leapsom"), "{stderr}");
+    insta::assert_snapshot!("config_unknown_plugin", stderr);
+}
