@@ -148,6 +148,10 @@ fn demo() -> DemoResult<()> {
     header("6. Sync once more: the target matches the source");
     let again = demo.sync()?;
     print!("{}", result(&again));
+    // CI runs the demo: a story that no longer ends converged is a failure.
+    if again.0.outcome != engine::Outcome::NoChanges {
+        return Err("the third sync still had changes to apply".into());
+    }
 
     let lines = log.lines();
     if !lines.is_empty() {
@@ -289,7 +293,12 @@ impl Demo {
         if report.outcome == engine::Outcome::Held {
             return Err(format!("the guard held the plan: {}", report.breaches.join("; ")).into());
         }
-        Ok((report, started.elapsed().as_secs_f64()))
+        let secs = started.elapsed().as_secs_f64();
+        if report.failed() > 0 || report.applied.aborted.is_some() {
+            print!("{}", result(&(report, secs)));
+            return Err("some actions failed (listed above)".into());
+        }
+        Ok((report, secs))
     }
 }
 
@@ -375,6 +384,9 @@ fn result((report, secs): &(RunReport, f64)) -> String {
     }
     for f in &report.applied.failures {
         let _ = writeln!(out, "  ! {} {}: {}", f.step.kind, f.step.label, f.error);
+    }
+    if let Some(why) = &report.applied.aborted {
+        let _ = writeln!(out, "  stopped: {why}");
     }
     out
 }
