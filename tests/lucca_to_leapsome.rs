@@ -1,0 +1,954 @@
+//! The flagship flow end to end: a generated 1,000-person Lucca tenant synced
+//! into a Leapsome organisation, through the real `lucca` and `leapsome`
+//! `.wasm` plugins, real HTTP to both simulators on loopback, the real
+//! outbound client and a real SQLite store — driven through the library
+//! (`Config` → `Host::connect` → `engine::run`), so every planned step can be
+//! asserted, not only the exit code.
+//!
+//! The expectations are computed from the tenant's data (who has started,
+//! who has left, who has a unique work email, which departments exist), never
+//! hard-coded counts: change the generator and the test still says exactly
+//! what the flow must do.
+//!
+//! The story:
+//! 1. **Initial sync** — accounts for everyone active with a usable email, one
+//!    team per department, managers, memberships; skips and conflicts for the
+//!    rest; an invitation per created account (`invite_on_create`).
+//! 2. **A leaver** (the person later rehired) — one deactivation.
+//! 3. **The day's changes** — a hire, a leaver whose end date has passed, the
+//!    rehire (planned first with reactivation off: a `reactivation_disabled`
+//!    skip), a department rename, a manager change, a team created by hand in
+//!    Leapsome, a hand edit of a synced attribute in Leapsome, a hire whose
+//!    email an unlinked Leapsome account already uses, a person without a
+//!    start date and a future hire. The plan must be exactly those actions;
+//!    the manual team is left alone; only the new account is invited.
+//! 4. **A resync** plans nothing and sends Leapsome zero writes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use muster::config::Config;
+use muster::connect::Host;
+use muster::engine::{self, Connected, Mode, Outcome, RunOptions, RunReport};
+use muster::store::{Store, Trigger};
+use muster_core::{ActionKind, Date, Step};
+use muster_sandbox::{
+    LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim, ScimUser, Team, Tenant, User,
+};
+
+const FLOW: &str = "people";
+/// The sandbox tenants' "today" (their simulated epoch).
+const TODAY: &str = "2026-06-01";
+/// The generator's seed and size.
+const SEED: u64 = 2026;
+const PEOPLE: usize = 1_000;
+/// The reason code of a leaver's deactivation. The Lucca connector marks a
+/// person inactive once their contract end date has passed (its `active` is
+/// Lucca's "former employee"), and the planner judges `active` before the end
+/// date, so a Lucca leaver is deactivated as `inactive_in_source`, never
+/// `end_date_passed` (which only a source that keeps leavers active produces).
+const LEFT: &str = "inactive_in_source";
+
+fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("muster-plugin-cache")
+}
+
+fn today() -> Date {
+    Date::parse(TODAY).expect("today")
+}
+
+/// Both simulators, the config files' directory, one host and the store.
+struct World {
+    lucca: LuccaSim,
+    leapsome: LeapsomeSim,
+    dir: tempfile::TempDir,
+    host: Host,
+    store: Store,
+    /// The Leapsome connection's `invite_on_create` setting.
+    invite: bool,
+}
+
+impl World {
+    /// Simulator rate limits are off: the connectors' own tests cover them,
+    /// and `examples/lucca_leapsome_10k.rs` measures a sync under them.
+    fn new(people: usize, invite: bool) -> World {
+        let lucca = LuccaSim::start(
+            Tenant::generate(SEED, people),
+            LuccaOptions {
+                rate_limit: None,
+                ..LuccaOptions::default()
+            },
+        )
+        .expect("start lucca");
+        let leapsome = LeapsomeSim::start(LeapsomeOptions {
+            rate_limit: None,
+            ..LeapsomeOptions::default()
+        })
+        .expect("start leapsome");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("lucca.key"), lucca.api_key()).expect("key");
+        std::fs::write(dir.path().join("leapsome.token"), leapsome.token()).expect("token");
+        let config = parse(&dir, &lucca, &leapsome, invite, true);
+        World {
+            host: Host::new(&config).expect("host"),
+            store: Store::open(&config.tenant.state).expect("store"),
+            lucca,
+            leapsome,
+            dir,
+            invite,
+        }
+    }
+
+    /// The config, with reactivation on or off.
+    fn config(&self, reactivate: bool) -> Config {
+        parse(
+            &self.dir,
+            &self.lucca,
+            &self.leapsome,
+            self.invite,
+            reactivate,
+        )
+    }
+
+    /// One engine run of the flow, as `muster sync` / `muster plan` do it:
+    /// a fresh plugin pair from the config's connections.
+    fn run(&mut self, config: &Config, mode: Mode) -> RunReport {
+        let flow = config.flow(FLOW).expect("flow");
+        let mut source = self
+            .host
+            .connect(config.connection(&flow.source).expect("source"))
+            .expect("connect lucca");
+        let mut target = self
+            .host
+            .connect(config.connection(&flow.target).expect("target"))
+            .expect("connect leapsome");
+        let spec = engine::FlowSpec {
+            name: flow.name.clone(),
+            source: flow.source.clone(),
+            target: flow.target.clone(),
+            policy: flow.policy.clone(),
+            mapping: flow.mapping.clone(),
+        };
+        engine::run(
+            &mut self.store,
+            &spec,
+            Connected {
+                source: &mut source,
+                target: &mut target,
+            },
+            mode,
+            &RunOptions {
+                trigger: Trigger::Manual,
+                only: None,
+                today: today(),
+                approver: "test".into(),
+            },
+        )
+        .expect("run")
+    }
+
+    /// A sync with reactivation on; every call must succeed.
+    fn sync(&mut self) -> RunReport {
+        let config = self.config(true);
+        let report = self.run(
+            &config,
+            Mode::Sync {
+                approve_held: false,
+            },
+        );
+        assert_eq!(report.failed(), 0, "{:#?}", report.applied.failures);
+        assert!(report.applied.aborted.is_none(), "{:?}", report.applied);
+        report
+    }
+
+    /// Source id → Leapsome account id, from the store's links.
+    fn accounts(&self) -> BTreeMap<String, String> {
+        self.store
+            .links(FLOW)
+            .expect("links")
+            .into_iter()
+            .map(|l| (l.source_id, l.target_id))
+            .collect()
+    }
+
+    /// Department id → Leapsome team id, from the store's group links.
+    fn teams(&self) -> BTreeMap<String, String> {
+        self.store
+            .group_links(FLOW)
+            .expect("group links")
+            .into_iter()
+            .map(|l| (l.source_id, l.target_id))
+            .collect()
+    }
+
+    fn account(&self, id: &str) -> ScimUser {
+        self.leapsome
+            .directory()
+            .user(id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no Leapsome account {id}"))
+    }
+
+    fn team(&self, id: &str) -> Team {
+        self.leapsome
+            .directory()
+            .team(id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no Leapsome team {id}"))
+    }
+}
+
+/// Writes and parses the config: `invite_on_create` is both the flow's
+/// option (docs/config.md) and the Leapsome connection's setting, because the
+/// plugin only reads its own settings — the connection setting is what makes
+/// Leapsome invite.
+fn parse(
+    dir: &tempfile::TempDir,
+    lucca: &LuccaSim,
+    leapsome: &LeapsomeSim,
+    invite: bool,
+    reactivate: bool,
+) -> Config {
+    let text = format!(
+        r#"[tenant]
+name = "lucca-to-leapsome"
+timezone = "Europe/Paris"
+state = "state.db"
+cache = "{cache}"
+
+[connections.lucca]
+plugin = "lucca"
+settings = {{ base_url = "{lucca}" }}
+secret = {{ file = "lucca.key" }}
+allow_loopback = true
+
+[connections.leapsome]
+plugin = "leapsome"
+settings = {{ base_url = "{leapsome}", invite_on_create = {invite} }}
+secret = {{ file = "leapsome.token" }}
+allow_loopback = true
+
+[flows.{FLOW}]
+source = "lucca"
+target = "leapsome"
+options = {{ sync_groups = true, reactivate = {reactivate}, invite_on_create = {invite} }}
+"#,
+        cache = cache_dir().display(),
+        lucca = lucca.base_url(),
+        leapsome = leapsome.base_url(),
+    );
+    let path = dir.path().join("muster.toml");
+    std::fs::write(&path, &text).expect("config");
+    Config::parse(&text, &path, dir.path()).expect("config parses")
+}
+
+/// Where a Lucca user stands on [`TODAY`], as the flow must judge it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    Active,
+    NoStart,
+    NotYet,
+    Left,
+}
+
+fn day(lucca_date: &str) -> &str {
+    lucca_date.get(..10).unwrap_or(lucca_date)
+}
+
+fn life(u: &User) -> Life {
+    if u.dt_contract_end.as_deref().is_some_and(|e| day(e) < TODAY) {
+        return Life::Left;
+    }
+    match u.dt_contract_start.as_deref() {
+        None => Life::NoStart,
+        Some(s) if day(s) > TODAY => Life::NotYet,
+        Some(_) => Life::Active,
+    }
+}
+
+fn mail_key(mail: &str) -> String {
+    mail.trim().to_lowercase()
+}
+
+/// A step as one comparable line: kind, ids, reason, changed fields, members.
+fn line(s: &Step) -> String {
+    let fields: Vec<String> = s.changes.iter().map(|c| c.field.to_string()).collect();
+    let mut members = s.members.clone();
+    members.sort();
+    format!(
+        "{:?} src={} tgt={} reason={} changes=[{}] members=[{}]",
+        s.kind,
+        s.source_id.as_deref().unwrap_or("-"),
+        s.target_id.as_deref().unwrap_or("-"),
+        s.reason,
+        fields.join(","),
+        members.join(","),
+    )
+}
+
+/// Builds expected lines.
+fn step(kind: ActionKind, src: Option<&str>, tgt: Option<&str>, reason: &str) -> Expected {
+    Expected {
+        kind,
+        src: src.map(str::to_owned),
+        tgt: tgt.map(str::to_owned),
+        reason: reason.into(),
+        changes: Vec::new(),
+        members: Vec::new(),
+    }
+}
+
+#[derive(Clone)]
+struct Expected {
+    kind: ActionKind,
+    src: Option<String>,
+    tgt: Option<String>,
+    reason: String,
+    changes: Vec<&'static str>,
+    members: Vec<String>,
+}
+
+impl Expected {
+    fn changes(mut self, fields: &[&'static str]) -> Expected {
+        self.changes = fields.to_vec();
+        self
+    }
+
+    fn members(mut self, members: impl IntoIterator<Item = String>) -> Expected {
+        self.members = members.into_iter().collect();
+        self.members.sort();
+        self
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "{:?} src={} tgt={} reason={} changes=[{}] members=[{}]",
+            self.kind,
+            self.src.as_deref().unwrap_or("-"),
+            self.tgt.as_deref().unwrap_or("-"),
+            self.reason,
+            self.changes.join(","),
+            self.members.join(","),
+        )
+    }
+}
+
+fn is_report(s: &Step) -> bool {
+    matches!(s.kind, ActionKind::Skip | ActionKind::Conflict)
+}
+
+/// The plan's lines, sorted (the plan's own order is by phase and id; the
+/// comparison is of the multiset, which is what "exactly these actions"
+/// means).
+fn lines<'s>(steps: impl IntoIterator<Item = &'s Step>) -> Vec<String> {
+    let mut out: Vec<String> = steps.into_iter().map(line).collect();
+    out.sort();
+    out
+}
+
+fn expected_lines(expected: &[Expected]) -> Vec<String> {
+    let mut out: Vec<String> = expected.iter().map(Expected::line).collect();
+    out.sort();
+    out
+}
+
+/// Asserts two sorted line lists are equal, showing only the differences.
+#[track_caller]
+fn assert_lines(actual: &[String], expected: &[String], what: &str) {
+    let a: BTreeSet<&String> = actual.iter().collect();
+    let e: BTreeSet<&String> = expected.iter().collect();
+    let extra: Vec<_> = a.difference(&e).collect();
+    let missing: Vec<_> = e.difference(&a).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty() && actual.len() == expected.len(),
+        "{what}: {} planned, {} expected\nunexpected: {extra:#?}\nmissing: {missing:#?}",
+        actual.len(),
+        expected.len()
+    );
+}
+
+/// What the first sync must do, from the tenant alone.
+struct Initial {
+    /// Source ids that get an account.
+    created: BTreeSet<String>,
+    steps: Vec<Expected>,
+}
+
+fn initial(t: &Tenant) -> Initial {
+    let mut mails: BTreeMap<String, usize> = BTreeMap::new();
+    for u in &t.users {
+        if let Some(m) = &u.mail {
+            *mails.entry(mail_key(m)).or_default() += 1;
+        }
+    }
+    let mut steps = Vec::new();
+    let mut created = BTreeSet::new();
+    for u in &t.users {
+        let id = u.id.to_string();
+        let src = Some(id.as_str());
+        match life(u) {
+            Life::Left => {}
+            Life::NoStart => steps.push(step(ActionKind::Skip, src, None, "no_start_date")),
+            Life::NotYet => steps.push(step(ActionKind::Skip, src, None, "not_started_yet")),
+            Life::Active => match &u.mail {
+                None => steps.push(step(ActionKind::Skip, src, None, "missing_field")),
+                Some(m) if mails[&mail_key(m)] > 1 => {
+                    steps.push(step(ActionKind::Conflict, src, None, "duplicate_in_source"))
+                }
+                Some(_) => {
+                    created.insert(id.clone());
+                    steps.push(step(ActionKind::Create, src, None, "new_person"));
+                }
+            },
+        }
+    }
+    for u in &t.users {
+        let id = u.id.to_string();
+        if !created.contains(&id) {
+            continue;
+        }
+        if let Some(m) = u.manager_id {
+            if created.contains(&m.to_string()) {
+                steps.push(
+                    step(ActionKind::SetManager, Some(&id), None, "manager_changed")
+                        .changes(&["manager_id"]),
+                );
+            } else {
+                steps.push(step(
+                    ActionKind::Skip,
+                    Some(&id),
+                    None,
+                    "manager_out_of_scope",
+                ));
+            }
+        }
+    }
+    for d in &t.departments {
+        let dept = d.id.to_string();
+        steps.push(step(
+            ActionKind::CreateGroup,
+            Some(&dept),
+            None,
+            "new_department",
+        ));
+        let members: Vec<String> = t
+            .users
+            .iter()
+            .filter(|u| u.department_id == Some(d.id) && created.contains(&u.id.to_string()))
+            .map(|u| u.id.to_string())
+            .collect();
+        if !members.is_empty() {
+            steps.push(
+                step(
+                    ActionKind::AddMembers,
+                    Some(&dept),
+                    None,
+                    "membership_changed",
+                )
+                .members(members),
+            );
+        }
+    }
+    Initial { created, steps }
+}
+
+/// A new Lucca user in `boss`'s department, reporting to `boss`.
+fn new_user(t: &mut Tenant, boss: &User, first: &str, number: &str) -> User {
+    let id = t.take_user_id();
+    let last = "Nouveau";
+    User {
+        id,
+        first_name: first.into(),
+        last_name: last.into(),
+        login: format!("{}{}", first.to_lowercase(), id),
+        mail: Some(format!(
+            "{}.{}{}@sandbox.example",
+            first.to_lowercase(),
+            "nouveau",
+            id
+        )),
+        personal_email: None,
+        birth_date: Some("1990-04-12T00:00:00".into()),
+        employee_number: Some(number.into()),
+        job_title: Some("Designer".into()),
+        gender: "Female".into(),
+        dt_contract_start: Some("2026-05-15T00:00:00".into()),
+        dt_contract_end: None,
+        direct_line: None,
+        professional_mobile: None,
+        personal_mobile: None,
+        legal_entity_id: Some(1),
+        role_principal_id: Some(1),
+        modified_at: "2026-06-01T08:00:00".into(),
+        department_id: boss.department_id,
+        manager_id: Some(boss.id),
+        extended: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn lucca_to_leapsome_end_to_end() {
+    let mut w = World::new(PEOPLE, true);
+    let tenant = w.lucca.tenant();
+    let by_id: BTreeMap<String, &User> =
+        tenant.users.iter().map(|u| (u.id.to_string(), u)).collect();
+
+    // ── 1. The initial sync ────────────────────────────────────────────────
+    let expect = initial(&tenant);
+    assert!(
+        expect.created.len() > PEOPLE * 3 / 4,
+        "the generated tenant should mostly be creatable: {}",
+        expect.created.len()
+    );
+    let first = w.sync();
+    assert_eq!(first.outcome, Outcome::Applied);
+    assert_lines(
+        &lines(&first.steps),
+        &expected_lines(&expect.steps),
+        "initial sync",
+    );
+    let accounts = w.accounts();
+    let linked: BTreeSet<String> = accounts.keys().cloned().collect();
+    assert_eq!(linked, expect.created, "every created account is linked");
+    let users = w.leapsome.users();
+    assert_eq!(users.len(), expect.created.len());
+    for u in &users {
+        let source = u.external_id.as_deref().expect("externalId = source id");
+        assert_eq!(accounts.get(source), Some(&u.id), "{source}");
+        let person = by_id[source];
+        assert_eq!(Some(&u.user_name), person.mail.as_ref());
+        assert!(u.active);
+    }
+    let teams = w.teams();
+    assert_eq!(
+        teams.len(),
+        tenant.departments.len(),
+        "one team per department"
+    );
+    for d in &tenant.departments {
+        let team = w.team(&teams[&d.id.to_string()]);
+        assert_eq!(team.display_name, d.name);
+        let mut members: Vec<String> = tenant
+            .users
+            .iter()
+            .filter(|u| u.department_id == Some(d.id))
+            .filter_map(|u| accounts.get(&u.id.to_string()).cloned())
+            .collect();
+        members.sort();
+        let mut actual = team.members.clone();
+        actual.sort();
+        assert_eq!(actual, members, "members of {}", d.name);
+    }
+    // Managers point at the manager's account.
+    for (source, account) in &accounts {
+        let want = by_id[source]
+            .manager_id
+            .and_then(|m| accounts.get(&m.to_string()));
+        assert_eq!(
+            w.account(account).manager.as_ref(),
+            want,
+            "manager of {source}"
+        );
+    }
+    // One invitation per new account, and only for those.
+    let invited: BTreeSet<String> = w
+        .leapsome
+        .invitations()
+        .into_iter()
+        .map(|i| i.user_id)
+        .collect();
+    let created_accounts: BTreeSet<String> = accounts.values().cloned().collect();
+    assert_eq!(invited, created_accounts);
+    assert_eq!(w.leapsome.invitations().len(), created_accounts.len());
+    let reports: Vec<String> = lines(first.steps.iter().filter(|s| is_report(s)));
+
+    // The people the story is about, chosen from the data: plain employees
+    // (nobody reports to them) whose manager has an account, and managers.
+    let managers: BTreeSet<u64> = tenant.users.iter().filter_map(|u| u.manager_id).collect();
+    let mut plain = tenant.users.iter().filter(|u| {
+        let id = u.id.to_string();
+        expect.created.contains(&id)
+            && !managers.contains(&u.id)
+            && u.dt_contract_end.is_none()
+            && u.job_title.is_some()
+            && u.manager_id
+                .is_some_and(|m| expect.created.contains(&m.to_string()))
+    });
+    let mut pick = || plain.next().expect("enough plain employees").clone();
+    let (rehired, leaver, edited, moved, bystander) = (pick(), pick(), pick(), pick(), pick());
+    let heads: Vec<&User> = tenant
+        .users
+        .iter()
+        .filter(|u| {
+            managers.contains(&u.id)
+                && expect.created.contains(&u.id.to_string())
+                && u.dt_contract_end.is_none()
+        })
+        .collect();
+    let boss = heads[0].clone();
+    let new_boss = heads
+        .iter()
+        .find(|h| Some(h.id) != moved.manager_id)
+        .expect("another manager")
+        .to_owned()
+        .clone();
+    let acct = |u: &User| accounts[&u.id.to_string()].clone();
+    let team_of = |u: &User| teams[&u.department_id.expect("department").to_string()].clone();
+
+    // ── 2. The person later rehired leaves ────────────────────────────────
+    w.lucca.with_tenant(|t| {
+        t.user_mut(rehired.id).expect("rehired").dt_contract_end =
+            Some("2026-05-20T00:00:00".into());
+    });
+    let leaving = w.sync();
+    let rid = rehired.id.to_string();
+    let mut expected = vec![
+        step(
+            ActionKind::Deactivate,
+            Some(&rid),
+            Some(&acct(&rehired)),
+            LEFT,
+        ),
+        step(
+            ActionKind::RemoveMembers,
+            None,
+            Some(&team_of(&rehired)),
+            "membership_changed",
+        )
+        .members([acct(&rehired)]),
+    ];
+    let mut expected_lines_2 = expected_lines(&expected);
+    expected_lines_2.extend(reports.iter().cloned());
+    expected_lines_2.sort();
+    assert_lines(
+        &lines(&leaving.steps),
+        &expected_lines_2,
+        "the leaver's sync",
+    );
+    assert!(!w.account(&acct(&rehired)).active);
+    expected.clear();
+
+    // ── 3. The day's changes ───────────────────────────────────────────────
+    let dept_renamed = tenant.departments.last().expect("departments").clone();
+    let (hire, adopted, no_start, future) = w.lucca.with_tenant(|t| {
+        let hire = new_user(t, &boss, "Nora", "90001");
+        let mut adopted = new_user(t, &boss, "Oscar", "90002");
+        adopted.dt_contract_start = Some("2026-05-20T00:00:00".into());
+        let mut no_start = new_user(t, &boss, "Paula", "90003");
+        no_start.dt_contract_start = None;
+        let mut future = new_user(t, &boss, "Quentin", "90004");
+        future.dt_contract_start = Some("2026-07-01T00:00:00".into());
+        for u in [&hire, &adopted, &no_start, &future] {
+            t.users.push(u.clone());
+        }
+        // A leaver whose end date has passed.
+        t.user_mut(leaver.id).expect("leaver").dt_contract_end = Some("2026-05-25T00:00:00".into());
+        // The rehire: a new contract, open-ended.
+        let r = t.user_mut(rehired.id).expect("rehired");
+        r.dt_contract_start = Some("2026-05-28T00:00:00".into());
+        r.dt_contract_end = None;
+        // A manager change.
+        t.user_mut(moved.id).expect("moved").manager_id = Some(new_boss.id);
+        // A department rename.
+        let d = t
+            .departments
+            .iter_mut()
+            .find(|d| d.id == dept_renamed.id)
+            .expect("department");
+        d.name = format!("{} (renamed)", d.name);
+        (hire, adopted, no_start, future)
+    });
+    let adopted_mail = adopted.mail.clone().expect("mail");
+    let (manual_team, manual_account) = w.leapsome.with_state(|d| {
+        // A team made by hand, with a synced member and the leaver.
+        let team = d.add_team("Book club", &[acct(&bystander), acct(&leaver)]);
+        // A hand edit of a synced attribute.
+        d.user_mut(&acct(&edited)).expect("edited").title = Some("Chief Vibes Officer".into());
+        // An account made by hand with the email of a new hire.
+        let account = d.add_user(ScimUser {
+            given_name: Some("Oscar".into()),
+            ..ScimUser::new("", &adopted_mail)
+        });
+        (team, account)
+    });
+    let manual_team_before = w.team(&manual_team);
+
+    let ids = |u: &User| u.id.to_string();
+    let (h, a, r, l, e, m) = (
+        ids(&hire),
+        ids(&adopted),
+        ids(&rehired),
+        ids(&leaver),
+        ids(&edited),
+        ids(&moved),
+    );
+    let mut adds: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for u in [&hire, &adopted, &rehired] {
+        adds.entry(team_of(u)).or_default().push(ids(u));
+    }
+    let mut with_reactivation = vec![
+        step(
+            ActionKind::RenameGroup,
+            Some(&dept_renamed.id.to_string()),
+            Some(&teams[&dept_renamed.id.to_string()]),
+            "department_renamed",
+        )
+        .changes(&["name"]),
+        step(ActionKind::Create, Some(&h), None, "new_person"),
+        step(ActionKind::Link, Some(&a), Some(&manual_account), "matched"),
+        step(
+            ActionKind::Update,
+            Some(&a),
+            Some(&manual_account),
+            "owned_fields_differ",
+        )
+        .changes(&[
+            "employee_number",
+            "family_name",
+            "birth_date",
+            "start_date",
+            "job_title",
+            "gender",
+            "legal_entity_id",
+        ]),
+        step(
+            ActionKind::Update,
+            Some(&e),
+            Some(&acct(&edited)),
+            "owned_fields_differ",
+        )
+        .changes(&["job_title"]),
+        step(ActionKind::SetManager, Some(&h), None, "manager_changed").changes(&["manager_id"]),
+        step(
+            ActionKind::SetManager,
+            Some(&a),
+            Some(&manual_account),
+            "manager_changed",
+        )
+        .changes(&["manager_id"]),
+        step(
+            ActionKind::SetManager,
+            Some(&m),
+            Some(&acct(&moved)),
+            "manager_changed",
+        )
+        .changes(&["manager_id"]),
+        step(
+            ActionKind::RemoveMembers,
+            None,
+            Some(&team_of(&leaver)),
+            "membership_changed",
+        )
+        .members([acct(&leaver)]),
+        step(ActionKind::Deactivate, Some(&l), Some(&acct(&leaver)), LEFT),
+        step(
+            ActionKind::Skip,
+            Some(&ids(&no_start)),
+            None,
+            "no_start_date",
+        ),
+        step(
+            ActionKind::Skip,
+            Some(&ids(&future)),
+            None,
+            "not_started_yet",
+        ),
+    ];
+    // Reactivation off: the same plan without the rehire's reactivation,
+    // update and membership, and a skip saying why.
+    let mut without = with_reactivation.clone();
+    without.push(step(
+        ActionKind::Skip,
+        Some(&r),
+        None,
+        "reactivation_disabled",
+    ));
+    for (team, members) in &adds {
+        let rest: Vec<String> = members.iter().filter(|x| **x != r).cloned().collect();
+        if !rest.is_empty() {
+            without.push(
+                step(
+                    ActionKind::AddMembers,
+                    None,
+                    Some(team),
+                    "membership_changed",
+                )
+                .members(rest),
+            );
+        }
+        with_reactivation.push(
+            step(
+                ActionKind::AddMembers,
+                None,
+                Some(team),
+                "membership_changed",
+            )
+            .members(members.clone()),
+        );
+    }
+    with_reactivation.push(step(
+        ActionKind::Reactivate,
+        Some(&r),
+        Some(&acct(&rehired)),
+        "active_again",
+    ));
+    with_reactivation.push(
+        step(
+            ActionKind::Update,
+            Some(&r),
+            Some(&acct(&rehired)),
+            "owned_fields_differ",
+        )
+        .changes(&["start_date"]),
+    );
+    let plus_reports = |expected: &[Expected]| {
+        let mut out = expected_lines(expected);
+        out.extend(reports.iter().cloned());
+        out.sort();
+        out
+    };
+
+    // 3a. Planned with reactivation off: a skip, and nothing written.
+    let writes = w.leapsome.request_counts().writes;
+    let off = w.config(false);
+    let planned = w.run(&off, Mode::Plan);
+    assert_eq!(planned.outcome, Outcome::Planned);
+    assert_lines(
+        &lines(&planned.steps),
+        &plus_reports(&without),
+        "the plan with reactivation off",
+    );
+    let skip = planned
+        .steps
+        .iter()
+        .find(|s| s.reason == "reactivation_disabled")
+        .expect("skip");
+    assert_eq!(skip.kind, ActionKind::Skip);
+    assert_eq!(w.leapsome.request_counts().writes, writes, "a plan wrote");
+
+    // 3b. The sync: exactly the expected actions.
+    let invitations_before = w.leapsome.invitations().len();
+    let second = w.sync();
+    assert_eq!(second.outcome, Outcome::Applied);
+    assert_lines(
+        &lines(&second.steps),
+        &plus_reports(&with_reactivation),
+        "the second sync",
+    );
+    // The values behind the changes.
+    let find = |kind: ActionKind, src: &str| {
+        second
+            .steps
+            .iter()
+            .find(|s| s.kind == kind && s.source_id.as_deref() == Some(src))
+            .unwrap_or_else(|| panic!("no {kind:?} for {src}"))
+            .clone()
+    };
+    let rename = find(ActionKind::RenameGroup, &dept_renamed.id.to_string());
+    assert_eq!(
+        rename.changes[0].new.as_ref().map(|v| v.to_string()),
+        Some(format!("{:?}", format!("{} (renamed)", dept_renamed.name)))
+    );
+    let edit = find(ActionKind::Update, &e);
+    assert_eq!(
+        edit.changes[0].old.as_ref().map(|v| v.to_string()),
+        Some("\"Chief Vibes Officer\"".into())
+    );
+    let manager = find(ActionKind::SetManager, &m);
+    assert_eq!(
+        manager.changes[0].new.as_ref().map(|v| v.to_string()),
+        Some(format!("{:?}", acct(&new_boss)))
+    );
+
+    // The target afterwards.
+    let accounts = w.accounts();
+    assert!(
+        !w.account(&acct(&leaver)).active,
+        "the leaver is deactivated"
+    );
+    assert!(
+        w.account(&acct(&rehired)).active,
+        "the rehire is active again"
+    );
+    assert_eq!(
+        w.account(&acct(&edited)).title,
+        edited.job_title,
+        "the hand edit is overwritten (the flow owns job_title)"
+    );
+    assert_eq!(
+        w.account(&acct(&moved)).manager,
+        Some(acct(&new_boss)),
+        "the new manager"
+    );
+    assert_eq!(
+        w.team(&teams[&dept_renamed.id.to_string()]).display_name,
+        format!("{} (renamed)", dept_renamed.name)
+    );
+    assert_eq!(
+        accounts.get(&a),
+        Some(&manual_account),
+        "adopted, not created"
+    );
+    assert_eq!(
+        w.leapsome
+            .users()
+            .iter()
+            .filter(|u| u.user_name.eq_ignore_ascii_case(&adopted_mail))
+            .count(),
+        1,
+        "no second account for the adopted email"
+    );
+    let new_account = accounts.get(&h).expect("the hire has an account").clone();
+    assert!(w.team(&team_of(&hire)).members.contains(&new_account));
+    assert!(!w.team(&team_of(&leaver)).members.contains(&acct(&leaver)));
+    assert!(!accounts.contains_key(&ids(&no_start)));
+    assert!(!accounts.contains_key(&ids(&future)));
+    assert_eq!(
+        w.team(&manual_team),
+        manual_team_before,
+        "the manual team is untouched"
+    );
+    // Only the new account is invited: not the adopted one, not the rehire.
+    let invitations = w.leapsome.invitations();
+    let new_invitations: Vec<String> = invitations[invitations_before..]
+        .iter()
+        .map(|i| i.user_id.clone())
+        .collect();
+    assert_eq!(new_invitations, vec![new_account]);
+
+    // ── 4. Nothing left to do ──────────────────────────────────────────────
+    w.leapsome.clear_request_log();
+    let third = w.sync();
+    assert_eq!(third.outcome, Outcome::NoChanges, "{}", third.plan_text);
+    assert!(third.steps.iter().all(is_report), "{}", third.plan_text);
+    let mut final_reports = reports.clone();
+    final_reports.extend(expected_lines(&[
+        step(
+            ActionKind::Skip,
+            Some(&ids(&no_start)),
+            None,
+            "no_start_date",
+        ),
+        step(
+            ActionKind::Skip,
+            Some(&ids(&future)),
+            None,
+            "not_started_yet",
+        ),
+    ]));
+    final_reports.sort();
+    assert_lines(&lines(&third.steps), &final_reports, "the resync");
+    let counts = w.leapsome.request_counts();
+    assert_eq!(counts.writes, 0, "a no-change resync wrote to Leapsome");
+    assert!(counts.reads > 0);
+    assert_eq!(w.team(&manual_team), manual_team_before);
+}
+
+#[test]
+fn no_invitation_without_invite_on_create() {
+    let mut w = World::new(60, false);
+    let report = w.sync();
+    assert!(report.applied.counts.get("create").copied().unwrap_or(0) > 0);
+    assert!(!w.leapsome.users().is_empty());
+    assert!(w.leapsome.invitations().is_empty());
+}
