@@ -243,3 +243,56 @@ plugin = \"leapsom\"
     assert!(stderr.contains("leapsom"), "{stderr}");
     insta::assert_snapshot!("config_unknown_plugin", stderr);
 }
+
+/// `text` with RFC 3339 timestamps (`2026-11-22T23:12:57.280Z`) replaced by
+/// `[TIME]`: `history` prints when runs started and finished.
+fn redact_times(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            line.split(' ')
+                .map(|word| {
+                    let (bare, comma) = match word.strip_suffix(',') {
+                        Some(b) => (b, ","),
+                        None => (word, ""),
+                    };
+                    let stamp = bare.len() >= 20
+                        && bare.starts_with(|c: char| c.is_ascii_digit())
+                        && bare.contains('T')
+                        && bare.ends_with('Z');
+                    if stamp {
+                        format!("[TIME]{comma}")
+                    } else {
+                        word.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn check_then_sync_then_history_output() {
+    let world = World::new();
+    let check = world.muster(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    insta::assert_snapshot!("check", String::from_utf8_lossy(&check.stdout));
+
+    let sync = world.muster(&["sync"]);
+    assert_eq!(sync.status.code(), Some(0), "{}", text(&sync));
+    // The hand-made account plus the nine created; the unowned one untouched.
+    assert_eq!(world.leapsome.users().len(), 11);
+    let board = world
+        .leapsome
+        .user_by_email("board.member@sandbox.example")
+        .expect("the unowned account");
+    assert!(board.active && board.external_id.is_none(), "{board:?}");
+
+    let history = world.muster(&["history"]);
+    assert_eq!(history.status.code(), Some(0), "{}", text(&history));
+    let stdout = redact_times(&world.redact(&String::from_utf8_lossy(&history.stdout)));
+    // One run: its start and its end, both redacted.
+    assert_eq!(stdout.matches("[TIME]").count(), 2, "{stdout}");
+    insta::assert_snapshot!("history", stdout);
+}

@@ -131,7 +131,7 @@ pub fn check(path: &Path, only: Option<&str>) -> Outcome {
                     .map_err(|e| format!("connection `{}`: {e}", conn.name))
             });
         match result {
-            Ok(()) => out.push_str(&format!("ok      {} ({})\n", conn.name, conn.plugin)),
+            Ok(()) => out.push_str(&format!("ok      {}: plugin {}\n", conn.name, conn.plugin)),
             Err(e) => {
                 failed += 1;
                 out.push_str(&format!("FAILED  {}: {e}\n", conn.name));

@@ -222,9 +222,16 @@ pub fn history(runs: &[RunSummary]) -> String {
             let _ = writeln!(out, "  error: {e}");
         }
         for j in &r.journal {
+            // A membership call is about one member: say which, or the
+            // lines of a team's calls all look the same.
+            let members = if j.step.members.is_empty() {
+                String::new()
+            } else {
+                format!(" member {}", j.step.members.join(", "))
+            };
             let _ = writeln!(
                 out,
-                "  [{}] {} {}{}{}",
+                "  [{}] {} {}{}{members}{}",
                 j.state,
                 j.kind,
                 j.step.label,
