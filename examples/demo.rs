@@ -380,6 +380,14 @@ fn result((report, secs): &(RunReport, f64)) -> String {
                 "{run}applied {} ({secs:.1} s).",
                 counts(&report.applied.counts)
             );
+            // The plan counts steps; applying counts calls, and a team's
+            // membership step is one call per member.
+            let c = &report.applied.counts;
+            if c.contains_key("add_members") || c.contains_key("remove_members") {
+                out.push_str(
+                    "(Applied counts are calls: one per member added to or removed from a team.)\n",
+                );
+            }
         }
     }
     for f in &report.applied.failures {
