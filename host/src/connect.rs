@@ -11,7 +11,8 @@
 //! - **settings**: passed to the plugin's `configure`.
 //!
 //! One [`Host`] (one wasmtime engine, one outbound client with its rate
-//! limiters) serves every connection of a process.
+//! limiters — Lucca's 50 requests / 60 s per tenant, Leapsome's 30 / s)
+//! serves every connection of a process.
 
 use std::sync::Arc;
 
@@ -67,9 +68,16 @@ impl Host {
         .map_err(ConnectError::Runtime)?;
         let lucca = HostPattern::parse("https://*.ilucca.net")
             .map_err(|e| ConnectError::Outbound(e.to_string()))?;
+        // Leapsome answers 429 past 30 requests a second: pace ourselves instead.
+        let leapsome = HostPattern::parse("https://api.leapsome.com")
+            .map_err(|e| ConnectError::Outbound(e.to_string()))?;
+        let leapsome_limit = RateLimit {
+            requests: 30,
+            per: std::time::Duration::from_secs(1),
+        };
         let policy = Policy {
             allow_loopback: config.connections.values().any(|c| c.allow_loopback),
-            rate_limits: vec![(lucca, RateLimit::LUCCA)],
+            rate_limits: vec![(lucca, RateLimit::LUCCA), (leapsome, leapsome_limit)],
             ..Policy::default()
         };
         let outbound = Outbound::new(policy).map_err(|e| ConnectError::Outbound(e.to_string()))?;
@@ -112,8 +120,27 @@ impl Host {
             .map_err(plugin_err)?;
 
         let manifest = instance.manifest().clone();
+        // Without `hosts`, the connection gets what the manifest names —
+        // except "any host" (a generic SCIM server), which the operator must
+        // name: that is the one decision a plugin cannot make for itself.
+        let is_any = |h: &str| HostPattern::parse_manifest(h).is_ok_and(|p| p.is_any_host());
         let tenant_hosts: Vec<&str> = if conn.hosts.is_empty() {
-            manifest.hosts.iter().map(String::as_str).collect()
+            let named: Vec<&str> = manifest
+                .hosts
+                .iter()
+                .map(String::as_str)
+                .filter(|h| !is_any(h))
+                .collect();
+            if !conn.allow_loopback && manifest.hosts.iter().any(|h| is_any(h)) {
+                return Err(ConnectError::Grant {
+                    connection: conn.name.clone(),
+                    message: format!(
+                        "plugin {plugin_name} can talk to any host; say which this connection may reach, \
+                         e.g. hosts = [\"https://scim.example.com\"]"
+                    ),
+                });
+            }
+            named
         } else {
             conn.hosts.iter().map(String::as_str).collect()
         };

@@ -2,8 +2,11 @@
 //!
 //! A plugin's manifest says what it *needs* (`https://*.ilucca.net`), the tenant config says what
 //! this tenant *grants* (`https://acme.ilucca.net`); the effective grant is the intersection,
-//! computed once per plugin by [`intersect_all`]. Anything not matched is denied: there is no
-//! "allow everything" pattern (a bare `*` host is rejected when parsing).
+//! computed once per plugin by [`intersect_all`]. Anything not matched is denied. A *manifest*
+//! may ask for any host (`https://*`, parsed by [`HostPattern::parse_manifest`]) — a generic
+//! SCIM connector cannot know its server — but that only means "whatever the tenant grants":
+//! tenant patterns are parsed by [`HostPattern::parse`], which refuses a bare `*`, so the
+//! effective grant always names its hosts.
 //!
 //! Patterns are origins, not URLs: no path, query, user info or fragment, so a grant can not be
 //! narrowed (or widened) by a path trick.
@@ -69,6 +72,8 @@ enum HostSpec {
     /// `*.suffix`: any name ending in `.suffix`; stores `suffix`.
     Wildcard(String),
     Ip(IpAddr),
+    /// Any host: only from a manifest ([`HostPattern::parse_manifest`]).
+    Any,
 }
 
 /// Why a pattern string was rejected.
@@ -132,11 +137,45 @@ impl HostPattern {
 
     /// Whether `url` (already parsed) is inside this pattern.
     /// Whether this pattern names only the local machine (`127.0.0.0/8`, `::1`, `localhost`).
+    /// Parses a pattern from a plugin manifest: like [`HostPattern::parse`], plus
+    /// `scheme://*` or `scheme://*:port` for "any host the tenant grants".
+    pub fn parse_manifest(pattern: &str) -> Result<Self, PatternError> {
+        let any = pattern.split_once("://").and_then(|(scheme, rest)| {
+            let rest = rest.strip_suffix('/').unwrap_or(rest);
+            let port = match rest {
+                "*" => Some(None),
+                _ => rest.strip_prefix("*:").map(Some),
+            }?;
+            Some((scheme, port))
+        });
+        let Some((scheme, port)) = any else {
+            return Self::parse(pattern);
+        };
+        // Reuse the ordinary parser for the scheme and port rules.
+        let probe = match port {
+            None => format!("{scheme}://any.invalid"),
+            Some(p) => format!("{scheme}://any.invalid:{p}"),
+        };
+        let parsed = Self::parse(&probe).map_err(|e| PatternError {
+            pattern: pattern.to_owned(),
+            reason: e.reason,
+        })?;
+        Ok(Self {
+            host: HostSpec::Any,
+            ..parsed
+        })
+    }
+
+    /// Whether this pattern stands for any host (a manifest's `https://*`).
+    pub fn is_any_host(&self) -> bool {
+        self.host == HostSpec::Any
+    }
+
     pub fn is_loopback(&self) -> bool {
         match &self.host {
             HostSpec::Ip(ip) => ip.is_loopback(),
             HostSpec::Name(n) => n == "localhost",
-            HostSpec::Wildcard(_) => false,
+            HostSpec::Wildcard(_) | HostSpec::Any => false,
         }
     }
 
@@ -160,6 +199,7 @@ impl HostPattern {
             }
             (Some(Host::Ipv4(ip)), HostSpec::Ip(p)) => IpAddr::V4(ip) == *p,
             (Some(Host::Ipv6(ip)), HostSpec::Ip(p)) => IpAddr::V6(ip) == *p,
+            (Some(_), HostSpec::Any) => true,
             _ => false,
         }
     }
@@ -178,6 +218,7 @@ impl HostPattern {
             _ => return None,
         };
         let host = match (&self.host, &other.host) {
+            (HostSpec::Any, h) | (h, HostSpec::Any) => h.clone(),
             (HostSpec::Ip(a), HostSpec::Ip(b)) if a == b => HostSpec::Ip(*a),
             (HostSpec::Name(a), HostSpec::Name(b)) if a == b => HostSpec::Name(a.clone()),
             (HostSpec::Name(n), HostSpec::Wildcard(s))
@@ -235,6 +276,7 @@ impl fmt::Display for HostPattern {
             HostSpec::Wildcard(s) => write!(f, "*.{s}")?,
             HostSpec::Ip(IpAddr::V4(ip)) => write!(f, "{ip}")?,
             HostSpec::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]")?,
+            HostSpec::Any => f.write_str("*")?,
         }
         match self.port {
             None => f.write_str(":*"),
@@ -322,6 +364,31 @@ mod tests {
         let v6 = p("http://[::1]:8080");
         assert!(v6.matches(&u("http://[::1]:8080/")));
         assert!(!v6.matches(&u("http://[::1]:8081/")));
+    }
+
+    #[test]
+    fn a_manifest_may_ask_for_any_host_which_the_tenant_narrows() {
+        let any = HostPattern::parse_manifest("https://*").unwrap();
+        assert!(any.is_any_host());
+        assert_eq!(any.to_string(), "https://*");
+        let scim = p("https://scim.example.com");
+        assert_eq!(any.intersect(&scim), Some(scim.clone()));
+        assert_eq!(intersect_all(&[any.clone()], &[scim.clone()]), vec![scim]);
+        assert_eq!(
+            any.intersect(&p("http://scim.example.com")),
+            None,
+            "scheme kept"
+        );
+        let any_port = HostPattern::parse_manifest("http://*:*").unwrap();
+        assert_eq!(
+            any_port.intersect(&p("http://127.0.0.1:8080")),
+            Some(p("http://127.0.0.1:8080"))
+        );
+        // Tenants must name hosts, and `parse_manifest` is no looser otherwise.
+        assert!(HostPattern::parse("https://*").is_err());
+        assert!(HostPattern::parse_manifest("https://*.net").is_err());
+        assert!(HostPattern::parse_manifest("ftp://*").is_err());
+        assert!(HostPattern::parse_manifest("https://*:0").is_err());
     }
 
     #[test]

@@ -61,7 +61,11 @@ pub fn grant(
         manifest_hosts: manifest
             .hosts
             .iter()
-            .map(|h| parse(h, "manifest"))
+            .map(|h| {
+                HostPattern::parse_manifest(h).map_err(|e| PluginError::Incompatible {
+                    reason: format!("manifest host pattern: {e}"),
+                })
+            })
             .collect::<Result<_, _>>()?,
         tenant_hosts: tenant_hosts
             .iter()

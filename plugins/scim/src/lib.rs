@@ -48,11 +48,12 @@
 //!   `unavailable`.
 //!
 //! ## Hosts
-//! A generic SCIM server can be anywhere, but a manifest can only *ask*; the
-//! operator's tenant configuration narrows it, and the host grants the
-//! intersection. The host's allow-list has no "any host" pattern (on
-//! purpose), so the manifest declares loopback (`http://127.0.0.1:*`,
-//! `http://[::1]:*`: self-hosted and test servers); see [`HOSTS`].
+//! A generic SCIM server can be anywhere, so the manifest asks for any HTTPS
+//! host (`https://*`), which the host treats as "whatever the operator
+//! grants": a connection must name its server in `hosts = [...]`, and the
+//! grant is the intersection. Plain-HTTP loopback (self-hosted and test
+//! servers) is declared too; the address check still refuses loopback unless
+//! the connection allows it. See [`HOSTS`].
 
 mod user;
 mod wire;
@@ -72,15 +73,9 @@ const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 /// PatchOp message URN.
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
-/// Host patterns the manifest asks for; the tenant configuration narrows them.
-///
-/// Only loopback for now: `muster-outbound`'s `HostPattern` deliberately has
-/// no pattern matching every host (`https://*` does not parse), and a
-/// wildcard needs two labels after `*.`, so a generic connector cannot ask
-/// for "whatever host the operator configures". Production use against a
-/// remote SCIM server needs the host to accept such a manifest pattern (safe,
-/// since the grant is always manifest ∩ tenant config).
-pub const HOSTS: &[&str] = &["http://127.0.0.1:*", "http://[::1]:*"];
+/// Host patterns the manifest asks for; the tenant configuration narrows them
+/// (`https://*` only ever grants the hosts a connection names).
+pub const HOSTS: &[&str] = &["https://*", "http://127.0.0.1:*", "http://[::1]:*"];
 
 const DEFAULT_PAGE_SIZE: u32 = 100;
 const MAX_PAGE_SIZE: u32 = 1000;
