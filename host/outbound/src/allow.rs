@@ -373,7 +373,10 @@ mod tests {
         assert_eq!(any.to_string(), "https://*");
         let scim = p("https://scim.example.com");
         assert_eq!(any.intersect(&scim), Some(scim.clone()));
-        assert_eq!(intersect_all(&[any.clone()], &[scim.clone()]), vec![scim]);
+        assert_eq!(
+            intersect_all(std::slice::from_ref(&any), std::slice::from_ref(&scim)),
+            vec![scim]
+        );
         assert_eq!(
             any.intersect(&p("http://scim.example.com")),
             None,
