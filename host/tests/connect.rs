@@ -44,3 +44,12 @@ fn a_named_server_is_granted_and_any_other_host_is_denied() {
     assert!(text.contains("elsewhere.example.com"), "{text}");
     assert!(text.to_lowercase().contains("allow"), "{text}");
 }
+
+#[test]
+fn the_sandbox_binarys_config_loads() {
+    let text = muster_sandbox::config_toml("http://127.0.0.1:1", "http://127.0.0.1:2/scim/v1");
+    let cfg = Config::parse(&text, Path::new("muster.sandbox.toml"), Path::new("."))
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(cfg.flows.contains_key("lucca-to-leapsome"));
+    assert!(cfg.connections.values().all(|c| c.allow_loopback));
+}

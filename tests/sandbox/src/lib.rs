@@ -96,3 +96,32 @@ pub enum SandboxError {
         source: std::io::Error,
     },
 }
+
+/// A complete muster configuration joining a Lucca and a Leapsome simulator
+/// (what the binary writes to `muster.sandbox.toml`): secrets from
+/// `LUCCA_API_KEY` and `LEAPSOME_SCIM_TOKEN`, loopback allowed (these
+/// connections point at local simulators), and the Lucca → Leapsome flow.
+/// Kept here so the host's tests can check it stays loadable.
+pub fn config_toml(lucca_url: &str, leapsome_url: &str) -> String {
+    format!(
+        "[tenant]\n\
+         name = \"sandbox\"\n\
+         timezone = \"Europe/Paris\"\n\
+         state = \"muster.sandbox.db\"\n\n\
+         [connections.lucca]\n\
+         plugin = \"lucca\"\n\
+         settings = {{ base_url = \"{lucca_url}\" }}\n\
+         secret = {{ env = \"LUCCA_API_KEY\" }}\n\
+         allow_loopback = true\n\n\
+         [connections.leapsome]\n\
+         plugin = \"leapsome\"\n\
+         settings = {{ base_url = \"{leapsome_url}\" }}\n\
+         secret = {{ env = \"LEAPSOME_SCIM_TOKEN\" }}\n\
+         allow_loopback = true\n\n\
+         [flows.lucca-to-leapsome]\n\
+         source = \"lucca\"\n\
+         target = \"leapsome\"\n\
+         schedule = \"daily 02:00\"\n\
+         options = {{ reactivate = true }}\n"
+    )
+}

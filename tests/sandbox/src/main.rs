@@ -56,21 +56,14 @@ fn run(args: &Args) -> Result<(), SandboxError> {
     let path = args.out.join(CONFIG_FILE);
     let config = format!(
         "# Written by muster-sandbox: a simulated Lucca tenant of {} employees (seed {}).\n\
-         # Run `export LUCCA_API_KEY={}` and `export LEAPSOME_SCIM_TOKEN={}` first.\n\n\
-         [connections.lucca]\n\
-         plugin = \"lucca\"\n\
-         settings = {{ base_url = \"{}\" }}\n\
-         secret = {{ env = \"LUCCA_API_KEY\" }}\n\n\
-         [connections.leapsome]\n\
-         plugin = \"leapsome\"\n\
-         settings = {{ base_url = \"{}\" }}\n\
-         secret = {{ env = \"LEAPSOME_SCIM_TOKEN\" }}\n",
+         # Run `export LUCCA_API_KEY={}` and `export LEAPSOME_SCIM_TOKEN={}` first,\n\
+         # then e.g. `muster plan --config {}`.\n\n{}",
         args.employees,
         args.seed,
         lucca.api_key(),
         leapsome.token(),
-        lucca.base_url(),
-        leapsome.base_url(),
+        path.display(),
+        muster_sandbox::config_toml(&lucca.base_url(), &leapsome.base_url()),
     );
     std::fs::write(&path, config).map_err(|source| SandboxError::Write {
         path: path.display().to_string(),
