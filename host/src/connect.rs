@@ -20,7 +20,7 @@ use muster_outbound::{Credential, HostPattern, Outbound, Policy, RateLimit};
 
 use crate::config::{Config, ConfigError, Connection};
 use crate::runtime::{
-    Capabilities, LogSink, PluginError, PluginInstance, Runtime, RuntimeConfig, StderrLog, grant,
+    Capabilities, LogSink, PluginError, PluginInstance, Runtime, RuntimeConfig, TracingLog, grant,
 };
 
 /// Why a connection could not be set up.
@@ -84,11 +84,11 @@ impl Host {
         Ok(Host {
             runtime,
             outbound: Arc::new(outbound),
-            log: Arc::new(StderrLog),
+            log: Arc::new(TracingLog),
         })
     }
 
-    /// Replaces where plugin log lines go (stderr by default).
+    /// Replaces where plugin log lines go (`tracing`, target `plugin`, by default).
     pub fn with_log(mut self, log: Arc<dyn LogSink>) -> Host {
         self.log = log;
         self

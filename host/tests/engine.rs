@@ -408,3 +408,23 @@ fn a_plan_file_applies_exactly_once_and_refuses_stale_data() {
     );
     assert_eq!(world.leapsome.users().len(), created);
 }
+
+#[test]
+fn logs_say_more_with_verbose_and_never_carry_a_secret() {
+    let world = World::new(20, LeapsomeOptions::default());
+    let quiet = world.muster(&["plan"]);
+    assert_eq!(quiet.status.code(), Some(0), "{}", text(&quiet));
+    let quiet_err = String::from_utf8_lossy(&quiet.stderr).into_owned();
+    assert!(!quiet_err.contains("read the source"), "{quiet_err}");
+
+    let verbose = world.muster(&["-vv", "sync"]);
+    assert_eq!(verbose.status.code(), Some(0), "{}", text(&verbose));
+    let err = String::from_utf8_lossy(&verbose.stderr).into_owned();
+    assert!(err.contains("read the source"), "{err}");
+    assert!(err.contains("run finished"), "{err}");
+    assert!(err.contains("applied"), "{err}");
+    for secret in [world.lucca.api_key(), world.leapsome.token()] {
+        assert!(!err.contains(secret), "a secret reached the logs");
+        assert!(!String::from_utf8_lossy(&verbose.stdout).contains(secret));
+    }
+}

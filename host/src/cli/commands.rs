@@ -11,6 +11,17 @@ use crate::connect::Host;
 use crate::engine::{self, Connected, FlowSpec, Mode, Outcome as RunOutcome, PlanFile, RunOptions};
 use crate::store::{Store, Trigger};
 
+/// A report for people; coloured when stdout is a terminal and `NO_COLOR`
+/// is not set.
+fn human(report: &engine::RunReport) -> String {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        render::human_colored(report)
+    } else {
+        render::human(report)
+    }
+}
+
 /// Loads the config or fails with exit code 2.
 fn load(path: &Path) -> Result<Config, Outcome> {
     Config::load(path).map_err(|e| Outcome::failed(EXIT_USAGE, e.to_string()))
@@ -77,7 +88,8 @@ pub fn run_flow(
     let mut target = host
         .connect(connection(&flow.target)?)
         .map_err(|e| e.to_string())?;
-    engine::run(
+    let progress = Progress::new(&flow.name);
+    engine::run_observed(
         store,
         &spec(flow),
         Connected {
@@ -86,8 +98,52 @@ pub fn run_flow(
         },
         mode,
         options,
+        &progress,
     )
     .map_err(|e| e.to_string())
+}
+
+/// Progress on stderr for long reads and applies: a spinner naming the
+/// stage, then a bar over the calls to make. indicatif draws nothing when
+/// stderr is not a terminal (cron, CI, pipes).
+struct Progress {
+    bar: indicatif::ProgressBar,
+    flow: String,
+}
+
+impl Progress {
+    fn new(flow: &str) -> Progress {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Progress {
+            bar,
+            flow: flow.to_owned(),
+        }
+    }
+}
+
+impl engine::Observer for Progress {
+    fn stage(&self, what: &str) {
+        self.bar.set_message(format!("{}: {what}", self.flow));
+    }
+
+    fn apply_started(&self, calls: u64) {
+        self.bar.set_length(calls);
+        self.bar.set_position(0);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta} left)")
+        {
+            self.bar.set_style(style.progress_chars("=> "));
+        }
+    }
+
+    fn applied_one(&self) {
+        self.bar.inc(1);
+    }
+
+    fn finished(&self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 fn options(config: &Config, trigger: Trigger, only: Option<String>) -> Result<RunOptions, Outcome> {
@@ -188,7 +244,7 @@ pub fn plan(
                 if json {
                     stdout.push_str(&render::json(&file));
                 } else {
-                    stdout.push_str(&render::human(&report));
+                    stdout.push_str(&human(&report));
                 }
                 files.push(file);
             }
@@ -324,7 +380,7 @@ fn finish_runs(results: Vec<Result<engine::RunReport, String>>, json: bool) -> O
                 if json {
                     stdout.push_str(&render::run_json(&report));
                 } else {
-                    stdout.push_str(&render::human(&report));
+                    stdout.push_str(&human(&report));
                 }
                 held |= report.outcome == RunOutcome::Held;
                 let failed = report.failed();

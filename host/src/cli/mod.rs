@@ -41,6 +41,10 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "muster", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
+    /// More log output on stderr: -v info, -vv debug, -vvv trace (`RUST_LOG`
+    /// overrides it). Secrets never appear in logs.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -223,12 +227,35 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    init_logging(cli.verbose);
     let outcome = run(cli);
     print!("{}", outcome.stdout);
     if let Some(e) = &outcome.error {
         eprintln!("error: {e}");
     }
     ExitCode::from(outcome.code)
+}
+
+/// Logs go to stderr through `tracing`: warnings by default, more with
+/// `-v`, or exactly what `RUST_LOG` says.
+fn init_logging(verbose: u8) {
+    use std::io::IsTerminal;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(f) if !f.trim().is_empty() => tracing_subscriber::EnvFilter::new(f),
+        _ => tracing_subscriber::EnvFilter::new(match verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .without_time()
+        .with_target(false)
+        .try_init();
 }
 
 /// Runs a parsed command.

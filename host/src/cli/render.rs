@@ -148,6 +148,37 @@ pub fn human(report: &RunReport) -> String {
     out
 }
 
+/// [`human`], coloured for a terminal: additions green, removals red,
+/// changes yellow, conflicts magenta, a held plan in bold red.
+pub fn human_colored(report: &RunReport) -> String {
+    colorize(&human(report))
+}
+
+fn colorize(text: &str) -> String {
+    const RESET: &str = "\x1b[0m";
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for line in text.lines() {
+        let colour = match line.trim_start().chars().next() {
+            _ if line.starts_with("HELD") => Some("\x1b[1;31m"),
+            Some('+') if line.starts_with("  + ") => Some("\x1b[32m"),
+            Some('-') if line.starts_with("  - ") && !line.contains(" > limit") => Some("\x1b[31m"),
+            Some('~') if line.starts_with("  ~ ") => Some("\x1b[33m"),
+            Some('!') => Some("\x1b[35m"),
+            _ => None,
+        };
+        match colour {
+            Some(c) => {
+                out.push_str(c);
+                out.push_str(line);
+                out.push_str(RESET);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// Pretty JSON with a trailing newline.
 pub fn json<T: serde::Serialize>(value: &T) -> String {
     match serde_json::to_string_pretty(value) {
@@ -274,4 +305,22 @@ pub fn history_json(runs: &[RunSummary]) -> String {
         })
         .collect();
     json(&json!({ "format": HISTORY_FORMAT, "runs": runs }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colorize;
+
+    #[test]
+    fn colours_follow_the_action_symbols() {
+        let text = "Create (1):\n  + Ana (source 1)\n      because new\n  - Bo (target 2)\n  ! Cy\nHELD by the guard\n  - 30 deactivate > limit 25\n";
+        let out = colorize(text);
+        assert!(out.contains("\x1b[32m  + Ana (source 1)\x1b[0m"));
+        assert!(out.contains("\x1b[31m  - Bo (target 2)\x1b[0m"));
+        assert!(out.contains("\x1b[35m  ! Cy\x1b[0m"));
+        assert!(out.contains("\x1b[1;31mHELD by the guard\x1b[0m"));
+        // Breach lines and explanations stay plain.
+        assert!(out.contains("\n  - 30 deactivate > limit 25\n"));
+        assert!(out.contains("\n      because new\n"));
+    }
 }

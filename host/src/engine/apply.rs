@@ -64,6 +64,7 @@ pub(crate) struct Applier<'r, 'p, 'a> {
     pub group_links: HashMap<String, String>,
     pub seq: u32,
     pub out: Applied,
+    observer: &'r dyn super::Observer,
     /// Source people whose create failed.
     failed_people: HashSet<usize>,
     /// Source groups whose creation failed.
@@ -97,6 +98,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         run: RunId,
         target: &'r mut PluginInstance,
         plan: &'p Plan<'a>,
+        observer: &'r dyn super::Observer,
     ) -> Result<Self, EngineError> {
         let links = store
             .links(flow)?
@@ -118,6 +120,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
             group_links,
             seq: 0,
             out: Applied::default(),
+            observer,
             failed_people: HashSet::new(),
             failed_groups: HashSet::new(),
         })
@@ -126,17 +129,32 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
     /// Applies the selected actions in plan order.
     pub fn apply(mut self, selection: Selection<'_>) -> Result<Applied, EngineError> {
         let plan = self.plan;
+        let selected = |action: &Action| {
+            action.kind().changes_target()
+                && match selection {
+                    Selection::All => true,
+                    Selection::Only(id) => concerns(plan, action, id),
+                }
+        };
+        let calls: u64 = plan
+            .actions()
+            .iter()
+            .filter(|a| selected(a))
+            .map(|a| match a {
+                Action::AddMembers { members, .. } | Action::RemoveMembers { members, .. } => {
+                    members.len() as u64
+                }
+                _ => 1,
+            })
+            .sum();
+        self.observer.apply_started(calls);
         for action in plan.actions() {
-            if !action.kind().changes_target() {
-                continue;
-            }
-            if let Selection::Only(id) = selection
-                && !concerns(plan, action, id)
-            {
+            if !selected(action) {
                 continue;
             }
             for unit in self.units(action, selection) {
                 self.run_unit(unit)?;
+                self.observer.applied_one();
                 if self.out.aborted.is_some() {
                     return Ok(self.out);
                 }
@@ -383,6 +401,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 match self.target.apply(&op) {
                     Ok(applied) => {
                         let tid = applied.target_id;
+                        tracing::debug!(kind = %step.kind, target = %tid, "applied {}", step.label);
                         match produces {
                             Produces::PersonLink(p) => {
                                 let sid = self.src(p).id.clone();
@@ -418,6 +437,12 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                             Produces::Nothing => {}
                         }
                         self.count("failed");
+                        tracing::warn!(
+                            kind = %step.kind,
+                            source = ?step.source_id,
+                            target = ?step.target_id,
+                            "not applied: {error}"
+                        );
                         if self.target.is_poisoned() {
                             self.out.aborted = Some(format!(
                                 "the target plugin stopped working ({error}); the remaining actions were not attempted"

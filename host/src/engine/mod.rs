@@ -223,6 +223,25 @@ pub struct Connected<'i> {
     pub target: &'i mut PluginInstance,
 }
 
+/// Hooks into a run's progress (the CLI draws progress bars with them).
+/// Every method has an empty default.
+pub trait Observer {
+    /// A stage begins: `"reading the source"`, `"planning"`…
+    fn stage(&self, _what: &str) {}
+    /// Applying begins with this many calls to make.
+    fn apply_started(&self, _calls: u64) {}
+    /// One more call made (succeeded, failed or skipped).
+    fn applied_one(&self) {}
+    /// The run is over (successfully or not).
+    fn finished(&self) {}
+}
+
+/// An [`Observer`] that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl Observer for Quiet {}
+
 /// Runs `flow` once: read, recover, plan, guard, and apply per `mode`.
 pub fn run(
     store: &mut Store,
@@ -231,12 +250,34 @@ pub fn run(
     mode: Mode,
     options: &RunOptions,
 ) -> Result<RunReport, EngineError> {
+    run_observed(store, flow, plugins, mode, options, &Quiet)
+}
+
+/// [`run`], reporting progress to `observer`.
+pub fn run_observed(
+    store: &mut Store,
+    flow: &FlowSpec,
+    plugins: Connected<'_>,
+    mode: Mode,
+    options: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<RunReport, EngineError> {
     store.ensure_flow(&flow.name, &flow.source, &flow.target)?;
     let run = match mode {
         Mode::Plan => None,
         _ => Some(store.begin_run(&flow.name, options.trigger)?),
     };
-    let result = run_inner(store, flow, plugins, mode, options, run);
+    let result = run_inner(store, flow, plugins, mode, options, run, observer);
+    observer.finished();
+    match &result {
+        Ok(r) => tracing::info!(
+            flow = %flow.name,
+            outcome = ?r.outcome,
+            applied = ?r.applied.counts,
+            "run finished"
+        ),
+        Err(e) => tracing::error!(flow = %flow.name, "run failed: {e}"),
+    }
     if let (Some(run), Err(e)) = (run, &result) {
         // Best effort: the error itself is what the caller must see.
         let _ = store.finish_run(
@@ -256,6 +297,7 @@ fn run_inner(
     mode: Mode,
     options: &RunOptions,
     run: Option<RunId>,
+    observer: &dyn Observer,
 ) -> Result<RunReport, EngineError> {
     let Connected { source, target } = plugins;
     let mut policy = flow.policy.clone();
@@ -272,12 +314,20 @@ fn run_inner(
         policy.sync_groups = false;
     }
 
+    observer.stage("reading the source");
     let source_snap =
         snapshot::read(source, "source", policy.sync_groups).map_err(|e| EngineError::Read {
             side: "source",
             connection: flow.source.clone(),
             source: e,
         })?;
+    tracing::info!(
+        flow = %flow.name,
+        people = source_snap.people.len(),
+        groups = source_snap.groups.len(),
+        "read the source"
+    );
+    observer.stage("reading the target");
     let target_snap =
         snapshot::read(target, "target", policy.sync_groups).map_err(|e| EngineError::Read {
             side: "target",
@@ -285,6 +335,13 @@ fn run_inner(
             source: e,
         })?;
 
+    tracing::info!(
+        flow = %flow.name,
+        accounts = target_snap.people.len(),
+        groups = target_snap.groups.len(),
+        "read the target"
+    );
+    observer.stage("planning");
     let mut problems = source_snap.problems.clone();
     problems.extend(target_snap.problems.iter().cloned());
     let (desired, unmapped) = map_people(&flow.mapping, &source_snap.people, &mut problems);
@@ -299,6 +356,9 @@ fn run_inner(
         &target_snap.groups,
     )?;
 
+    if !recovered.is_empty() {
+        tracing::warn!(flow = %flow.name, ?recovered, "settled the journal of an interrupted run");
+    }
     let links = store.links(&flow.name)?;
     let group_links = store.group_links(&flow.name)?;
     let digest = snapshot::digest(
@@ -414,7 +474,8 @@ fn run_inner(
         }
     }
 
-    let applier = apply::Applier::new(store, &flow.name, run, target, &plan)?;
+    observer.stage("applying");
+    let applier = apply::Applier::new(store, &flow.name, run, target, &plan, observer)?;
     report.applied = applier.apply(selection)?;
     report.outcome = Outcome::Applied;
     finish(store, run, &report)?;

@@ -23,6 +23,23 @@ impl LogSink for StderrLog {
     }
 }
 
+/// Sends lines to `tracing` (target `plugin`, field `plugin`), so `-v` and
+/// `RUST_LOG` govern them like the host's own logs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TracingLog;
+
+impl LogSink for TracingLog {
+    fn log(&self, plugin: &str, level: Level, message: &str) {
+        match level {
+            Level::Error => tracing::error!(target: "plugin", plugin, "{message}"),
+            Level::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
+            Level::Info => tracing::info!(target: "plugin", plugin, "{message}"),
+            Level::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
+            Level::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
+        }
+    }
+}
+
 /// Keeps lines in memory: used by `muster plugin inspect` and by tests that
 /// assert what a plugin logged.
 #[derive(Debug, Default, Clone)]

@@ -28,7 +28,7 @@ pub use bindings::{
 pub use cache::{ComponentCache, Loaded};
 pub use error::PluginError;
 pub use http::{DenyAll, OutboundHttp, grant};
-pub use log::{LogLine, LogSink, MemoryLog, StderrLog};
+pub use log::{LogLine, LogSink, MemoryLog, StderrLog, TracingLog};
 
 pub use engine::{Runtime, RuntimeConfig};
 pub use instance::PluginInstance;
