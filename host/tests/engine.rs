@@ -39,6 +39,11 @@ struct World {
 
 impl World {
     fn new(n: usize, leapsome: LeapsomeOptions) -> World {
+        World::with_flow(n, leapsome, "")
+    }
+
+    /// A world whose flow section gets `flow_extra` (more TOML keys).
+    fn with_flow(n: usize, leapsome: LeapsomeOptions, flow_extra: &str) -> World {
         let lucca = LuccaSim::start(
             Tenant::generate(7, n),
             LuccaOptions {
@@ -78,6 +83,7 @@ allow_loopback = true
 source = "lucca"
 target = "leapsome"
 options = {{ sync_groups = false, reactivate = true }}
+{flow_extra}
 "#,
             cache = cache_dir().display(),
             lucca = lucca.base_url(),
@@ -427,4 +433,107 @@ fn logs_say_more_with_verbose_and_never_carry_a_secret() {
         assert!(!err.contains(secret), "a secret reached the logs");
         assert!(!String::from_utf8_lossy(&verbose.stdout).contains(secret));
     }
+}
+
+/// Replaces the flow's extra keys in the config (a config change between runs).
+fn set_flow_extra(world: &World, extra: &str) {
+    let path = world.config();
+    let text = std::fs::read_to_string(&path).expect("config");
+    std::fs::write(&path, format!("{text}{extra}\n")).expect("config");
+}
+
+#[test]
+fn records_that_cannot_be_mapped_are_reported_and_their_accounts_left_alone() {
+    let world = World::new(60, LeapsomeOptions::default());
+    let first = world.muster(&["sync"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let active_before = world.leapsome.users().iter().filter(|u| u.active).count();
+
+    // A value map nobody's job title is in, and no fallback: every person
+    // with a job title fails to map.
+    set_flow_extra(
+        &world,
+        r#"mapping = [ { value_map = { from = "job_title", to = "job_title", values = { "No such title" = "x" } } } ]"#,
+    );
+    let out = world.muster(&["sync", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = json(&out);
+    let problems = report["problems"].as_array().expect("problems");
+    let unmapped: Vec<&serde_json::Value> = problems
+        .iter()
+        .filter(|p| p["field"] == "job_title")
+        .collect();
+    assert!(unmapped.len() > 10, "{problems:?}");
+    for p in &unmapped {
+        assert_eq!(p["side"], "source");
+        assert!(!p["record"].as_str().unwrap().is_empty());
+        assert!(
+            p["message"].as_str().unwrap().contains("No such title")
+                || p["message"].as_str().unwrap().contains("no mapping"),
+            "{p}"
+        );
+    }
+    // Left out of the run, but not mistaken for leavers: nobody is
+    // deactivated and nobody's account is rewritten.
+    assert_eq!(planned(&report, "deactivate"), 0, "{report}");
+    assert_eq!(planned(&report, "update"), 0, "{report}");
+    let active_after = world.leapsome.users().iter().filter(|u| u.active).count();
+    assert_eq!(active_after, active_before);
+}
+
+#[test]
+fn a_single_record_run_touches_only_that_record() {
+    let world = World::new(40, LeapsomeOptions::default());
+    let plan = world.muster(&["plan", "--json"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let plan = json(&plan);
+    let creates: Vec<&str> = plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["kind"] == "create")
+        .map(|s| s["source_id"].as_str().expect("id"))
+        .collect();
+    assert!(creates.len() > 5);
+    let one = creates[creates.len() / 2];
+
+    let out = world.muster(&["sync", "--only", one, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = json(&out);
+    assert_eq!(report["applied"]["create"], 1, "{report}");
+    let users = world.leapsome.users();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].external_id.as_deref(), Some(one));
+    let history = json(&world.muster(&["history", "--json"]));
+    assert_eq!(history["runs"][0]["trigger"], "single");
+
+    let unknown = world.muster(&["sync", "--only", "no-such-id"]);
+    assert_eq!(unknown.status.code(), Some(1), "{}", text(&unknown));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no-such-id"));
+}
+
+#[test]
+fn a_held_plan_file_applies_only_with_approval() {
+    let world = World::new(200, LeapsomeOptions::default());
+    assert_eq!(world.muster(&["sync"]).status.code(), Some(0));
+    world.lucca.with_tenant(|t| t.users.clear());
+    let plan_path = world.dir.path().join("held.json");
+    let plan_arg = plan_path.to_str().expect("utf-8 path");
+    let planned_out = world.muster(&["plan", "--out", plan_arg]);
+    assert_eq!(planned_out.status.code(), Some(0), "{}", text(&planned_out));
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_path).expect("plan")).expect("json");
+    assert_eq!(file["held"], true);
+
+    let before = deactivated(&world);
+    let refused = world.muster(&["apply", plan_arg]);
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused));
+    assert_eq!(deactivated(&world), before);
+
+    assert!(world.store().held_plan(FLOW).expect("held").is_some());
+    let approved = world.muster(&["apply", plan_arg, "--approve-held"]);
+    assert_eq!(approved.status.code(), Some(0), "{}", text(&approved));
+    assert!(deactivated(&world) > before);
+    // The plan held by the refused attempt is retired, not left pending.
+    assert!(world.store().held_plan(FLOW).expect("held").is_none());
 }

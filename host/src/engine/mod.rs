@@ -459,7 +459,16 @@ fn run_inner(
     }
 
     if !report.breaches.is_empty() {
-        let approved = approve && approve_pending(store, &flow.name, &report, &options.approver)?;
+        // A reviewed plan file applied with `--approve-held` is its own
+        // approval (it was checked against the current data above); a sync
+        // approves only the held plan a human has seen.
+        let approved = match &mode {
+            Mode::ApplyFile { file, .. } if approve => {
+                approve_file(store, &flow.name, run, file, &options.approver)?;
+                true
+            }
+            _ => approve && approve_pending(store, &flow.name, &report, &options.approver)?,
+        };
         if !approved {
             store.hold_plan(
                 &flow.name,
@@ -474,6 +483,8 @@ fn run_inner(
         }
     }
 
+    // Whatever was held before is moot once a plan is applied.
+    store.supersede_held(&flow.name)?;
     observer.stage("applying");
     let applier = apply::Applier::new(store, &flow.name, run, target, &plan, observer)?;
     report.applied = applier.apply(selection)?;
@@ -499,6 +510,25 @@ fn approve_pending(
     }
     store.approve_held(flow, approver)?;
     Ok(true)
+}
+
+fn approve_file(
+    store: &mut Store,
+    flow: &str,
+    run: RunId,
+    file: &str,
+    approver: &str,
+) -> Result<(), EngineError> {
+    let after = serde_json::json!({ "plan_file": file, "approved_by": approver });
+    store.audit(&crate::store::AuditEntry {
+        flow: Some(flow),
+        run: Some(run),
+        what: "approve_plan_file",
+        subject: flow,
+        before: None,
+        after: Some(&after),
+    })?;
+    Ok(())
 }
 
 fn check_plan_file(file: &PlanFile, name: &str, report: &RunReport) -> Result<(), EngineError> {

@@ -257,6 +257,22 @@ impl Store {
         }))
     }
 
+    /// Retires the pending held plan of `flow`, if any: a later plan was
+    /// applied (not held), so the held one no longer describes what is left
+    /// to do. Returns whether there was one.
+    pub fn supersede_held(&mut self, flow: &str) -> Result<bool, StoreError> {
+        let flow_id = Store::flow_id(&self.conn, flow)?;
+        let n = self
+            .conn
+            .execute(
+                "UPDATE held_plans SET superseded_at = ?2
+                 WHERE flow_id = ?1 AND approved_at IS NULL AND superseded_at IS NULL",
+                params![flow_id, time::now()],
+            )
+            .context(|| format!("flow `{flow}`: retiring its held plan"))?;
+        Ok(n > 0)
+    }
+
     /// Approves the pending held plan of `flow` and returns it (with its
     /// approval), committed together with an audit entry. The engine then
     /// applies exactly these steps in a new run, after checking the
