@@ -21,7 +21,7 @@ use super::convert::{person_out, wit_field_name};
 use crate::runtime::{
     AccountUpdate, ManagerChange, Membership, NewGroup, Operation, PluginInstance,
 };
-use crate::store::{AuditEntry, LinkKind, RunCounts, RunId, Store};
+use crate::store::{AuditEntry, Completion, JournalId, LinkKind, Outcome, RunCounts, RunId, Store};
 
 /// A call that failed, or an action skipped because something it needed failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +65,8 @@ pub(crate) struct Applier<'r, 'p, 'a> {
     pub seq: u32,
     pub out: Applied,
     observer: &'r dyn super::Observer,
+    /// The last call's outcome, committed with the next intent.
+    pending: Option<Pending>,
     /// Source people whose create failed.
     failed_people: HashSet<usize>,
     /// Source groups whose creation failed.
@@ -121,6 +123,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
             seq: 0,
             out: Applied::default(),
             observer,
+            pending: None,
             failed_people: HashSet::new(),
             failed_groups: HashSet::new(),
         })
@@ -156,10 +159,12 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 self.run_unit(unit)?;
                 self.observer.applied_one();
                 if self.out.aborted.is_some() {
+                    self.flush()?;
                     return Ok(self.out);
                 }
             }
         }
+        self.flush()?;
         Ok(self.out)
     }
 
@@ -385,48 +390,45 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 Ok(())
             }
             Unit::LinkOnly(step, source_id, target_id) => {
-                let seq = self.next_seq();
-                let id = self.store.journal_intent(self.run, seq, &step)?;
-                self.store
-                    .record_link_and_done(id, LinkKind::Person, &source_id, &target_id)?;
-                self.links.insert(source_id, target_id);
+                let id = self.intent(&step)?;
+                self.links.insert(source_id.clone(), target_id.clone());
                 self.count(step.kind.name());
-                self.audit(&step)?;
+                self.pending = Some(Pending {
+                    id,
+                    outcome: PendingOutcome::Linked(LinkKind::Person, source_id, target_id),
+                    audit: Some(audit_of(&step)),
+                });
                 Ok(())
             }
             Unit::Call(step, op, produces) => {
                 let op = *op;
-                let seq = self.next_seq();
-                let id = self.store.journal_intent(self.run, seq, &step)?;
+                let id = self.intent(&step)?;
                 match self.target.apply(&op) {
                     Ok(applied) => {
                         let tid = applied.target_id;
                         tracing::debug!(kind = %step.kind, target = %tid, "applied {}", step.label);
-                        match produces {
+                        let outcome = match produces {
                             Produces::PersonLink(p) => {
                                 let sid = self.src(p).id.clone();
-                                self.store.record_link_and_done(
-                                    id,
-                                    LinkKind::Person,
-                                    &sid,
-                                    &tid,
-                                )?;
-                                self.links.insert(sid, tid);
+                                self.links.insert(sid.clone(), tid.clone());
+                                PendingOutcome::Linked(LinkKind::Person, sid, tid)
                             }
                             Produces::GroupLink(g) => {
                                 let sid = self.plan.input().source.groups[g].id.clone();
-                                self.store
-                                    .record_link_and_done(id, LinkKind::Group, &sid, &tid)?;
-                                self.group_links.insert(sid, tid);
+                                self.group_links.insert(sid.clone(), tid.clone());
+                                PendingOutcome::Linked(LinkKind::Group, sid, tid)
                             }
-                            Produces::Nothing => self.store.journal_done(id, Some(&tid))?,
-                        }
+                            Produces::Nothing => PendingOutcome::Done(tid),
+                        };
                         self.count(step.kind.name());
-                        self.audit(&step)?;
+                        self.pending = Some(Pending {
+                            id,
+                            outcome,
+                            audit: Some(audit_of(&step)),
+                        });
                     }
                     Err(e) => {
                         let error = e.to_string();
-                        self.store.journal_failed(id, &error)?;
                         match produces {
                             Produces::PersonLink(p) => {
                                 self.failed_people.insert(p);
@@ -448,6 +450,11 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                                 "the target plugin stopped working ({error}); the remaining actions were not attempted"
                             ));
                         }
+                        self.pending = Some(Pending {
+                            id,
+                            outcome: PendingOutcome::Failed(error.clone()),
+                            audit: None,
+                        });
                         self.out.failures.push(Failure {
                             step,
                             error,
@@ -460,41 +467,103 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         }
     }
 
-    fn next_seq(&mut self) -> u32 {
+    /// Journals the intent of the next call, committing the previous call's
+    /// outcome in the same transaction (see [`Store::journal_next`]).
+    fn intent(&mut self, step: &Step) -> Result<JournalId, EngineError> {
         self.seq += 1;
-        self.seq
+        let (flow, run) = (self.flow, self.run);
+        let previous = self.pending.take();
+        let completion = previous.as_ref().map(|p| p.completion(flow, run));
+        Ok(self
+            .store
+            .journal_next(completion.as_ref(), self.run, self.seq, step)?)
     }
 
-    /// One audit line per change: what, to whom, before and after. Never a
-    /// secret: the store redacts secret-named keys, and plans carry none.
-    fn audit(&mut self, step: &Step) -> Result<(), EngineError> {
-        let subject = match (&step.source_id, &step.target_id) {
-            (Some(s), Some(t)) => format!("{} (source {s}, target {t})", step.label),
-            (Some(s), None) => format!("{} (source {s})", step.label),
-            (None, Some(t)) => format!("{} (target {t})", step.label),
-            (None, None) => step.label.clone(),
-        };
-        let before = (!step.changes.is_empty()).then(|| {
-            json!(
-                step.changes
-                    .iter()
-                    .map(|c| (c.field.to_string(), json!(c.old)))
-                    .collect::<serde_json::Map<_, _>>()
-            )
-        });
-        let after = json!({
-            "changes": step.changes.iter().map(|c| (c.field.to_string(), json!(c.new))).collect::<serde_json::Map<_, _>>(),
-            "members": step.members,
-        });
-        self.store.audit(&AuditEntry {
-            flow: Some(self.flow),
-            run: Some(self.run),
-            what: step.kind.name(),
-            subject: &subject,
-            before: before.as_ref(),
-            after: Some(&after),
-        })?;
+    /// Commits the last call's outcome.
+    fn flush(&mut self) -> Result<(), EngineError> {
+        let (flow, run) = (self.flow, self.run);
+        if let Some(p) = self.pending.take() {
+            self.store.journal_complete(&p.completion(flow, run))?;
+        }
         Ok(())
+    }
+}
+
+/// A call's outcome, held until the next intent (or the end of the apply)
+/// commits it.
+struct Pending {
+    id: JournalId,
+    outcome: PendingOutcome,
+    audit: Option<PendingAudit>,
+}
+
+enum PendingOutcome {
+    Done(String),
+    Linked(LinkKind, String, String),
+    Failed(String),
+}
+
+struct PendingAudit {
+    what: &'static str,
+    subject: String,
+    before: Option<serde_json::Value>,
+    after: serde_json::Value,
+}
+
+impl Pending {
+    fn completion<'s>(&'s self, flow: &'s str, run: RunId) -> Completion<'s> {
+        let outcome = match &self.outcome {
+            PendingOutcome::Done(t) => Outcome::Done {
+                target_id: Some(t.as_str()),
+            },
+            PendingOutcome::Linked(kind, s, t) => Outcome::Linked {
+                kind: *kind,
+                source_id: s,
+                target_id: t,
+            },
+            PendingOutcome::Failed(e) => Outcome::Failed { error: e },
+        };
+        Completion {
+            id: self.id,
+            outcome,
+            audit: self.audit.as_ref().map(|a| AuditEntry {
+                flow: Some(flow),
+                run: Some(run),
+                what: a.what,
+                subject: &a.subject,
+                before: a.before.as_ref(),
+                after: Some(&a.after),
+            }),
+        }
+    }
+}
+
+/// One audit line per change: what, to whom, before and after. Never a
+/// secret: the store redacts secret-named keys, and plans carry none.
+fn audit_of(step: &Step) -> PendingAudit {
+    let subject = match (&step.source_id, &step.target_id) {
+        (Some(s), Some(t)) => format!("{} (source {s}, target {t})", step.label),
+        (Some(s), None) => format!("{} (source {s})", step.label),
+        (None, Some(t)) => format!("{} (target {t})", step.label),
+        (None, None) => step.label.clone(),
+    };
+    let before = (!step.changes.is_empty()).then(|| {
+        json!(
+            step.changes
+                .iter()
+                .map(|c| (c.field.to_string(), json!(c.old)))
+                .collect::<serde_json::Map<_, _>>()
+        )
+    });
+    let after = json!({
+        "changes": step.changes.iter().map(|c| (c.field.to_string(), json!(c.new))).collect::<serde_json::Map<_, _>>(),
+        "members": step.members,
+    });
+    PendingAudit {
+        what: step.kind.name(),
+        subject,
+        before,
+        after,
     }
 }
 

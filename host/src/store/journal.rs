@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::links::{LinkKind, insert_link};
 use super::runs::{RunId, RunStatus, run_state};
+use super::state::{AuditEntry, insert_audit};
 use super::{Context, Store, StoreError, parse_enum, time};
 
 /// A journal entry's row id.
@@ -191,9 +192,30 @@ impl Store {
         seq: u32,
         step: &Step,
     ) -> Result<JournalId, StoreError> {
+        self.journal_next(None, run, seq, step)
+    }
+
+    /// Records the outcome of the previous call (with its link and audit
+    /// entry) **and** the intent of the next one in one transaction: one
+    /// commit per call instead of three. The crash semantics are those of
+    /// the separate writes — the previous outcome is committed before the
+    /// next call is made, the next intent before it is made — except that a
+    /// crash between a call's return and the next intent leaves that call an
+    /// `intent`, exactly as a crash during the call would; recovery settles
+    /// it either way.
+    pub fn journal_next(
+        &mut self,
+        previous: Option<&Completion<'_>>,
+        run: RunId,
+        seq: u32,
+        step: &Step,
+    ) -> Result<JournalId, StoreError> {
         let payload =
             serde_json::to_string(step).context(|| format!("run {run}: serialising step {seq}"))?;
         let tx = self.write_tx(|| format!("run {run}: journaling step {seq}"))?;
+        if let Some(done) = previous {
+            complete(&tx, done)?;
+        }
         let (flow, status) = run_state(&tx, run)?;
         if status != RunStatus::Running {
             return Err(StoreError::RunFinished { run, flow, status });
@@ -216,6 +238,16 @@ impl Store {
         tx.commit()
             .context(|| format!("flow `{flow}`: committing step {seq} of run {run}"))?;
         Ok(id)
+    }
+
+    /// Records one call's outcome, link and audit entry in one transaction
+    /// (the last call of a run, whose outcome no next intent carries).
+    pub fn journal_complete(&mut self, done: &Completion<'_>) -> Result<(), StoreError> {
+        let id = done.id;
+        let tx = self.write_tx(|| format!("journal entry {id}: recording its outcome"))?;
+        complete(&tx, done)?;
+        tx.commit()
+            .context(|| format!("journal entry {id}: committing its outcome"))
     }
 
     /// The call succeeded; `target_id` is the id it produced or touched.
@@ -300,6 +332,55 @@ impl Store {
         .pop()
         .ok_or(StoreError::UnknownJournal(id))
     }
+}
+
+/// How one journaled call ended, for [`Store::journal_next`] and
+/// [`Store::journal_complete`].
+#[derive(Debug, Clone)]
+pub struct Completion<'a> {
+    pub id: JournalId,
+    pub outcome: Outcome<'a>,
+    /// Written with the outcome, for a change that happened.
+    pub audit: Option<AuditEntry<'a>>,
+}
+
+/// The outcome part of a [`Completion`].
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'a> {
+    /// Succeeded; the id it produced or touched.
+    Done { target_id: Option<&'a str> },
+    /// Succeeded and created (or adopted) a record: the link is stored with
+    /// the outcome.
+    Linked {
+        kind: LinkKind,
+        source_id: &'a str,
+        target_id: &'a str,
+    },
+    /// Failed with this error (per-record isolation: the run goes on).
+    Failed { error: &'a str },
+}
+
+fn complete(tx: &Connection, done: &Completion<'_>) -> Result<(), StoreError> {
+    match done.outcome {
+        Outcome::Done { target_id } => {
+            settle(tx, done.id, JournalState::Done, None, target_id)?;
+        }
+        Outcome::Linked {
+            kind,
+            source_id,
+            target_id,
+        } => {
+            let flow = settle(tx, done.id, JournalState::Done, None, Some(target_id))?;
+            insert_link(tx, &flow, kind, source_id, target_id)?;
+        }
+        Outcome::Failed { error } => {
+            settle(tx, done.id, JournalState::Failed, Some(error), None)?;
+        }
+    }
+    if let Some(audit) = &done.audit {
+        insert_audit(tx, audit)?;
+    }
+    Ok(())
 }
 
 /// Moves an intent to its final state; returns the flow's name. Refuses an

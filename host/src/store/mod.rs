@@ -84,7 +84,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 pub use inbox::{InboxEvent, InboxId, InboxState, Pushed};
-pub use journal::{JournalEntry, JournalId, JournalState, Resolution};
+pub use journal::{Completion, JournalEntry, JournalId, JournalState, Outcome, Resolution};
 pub use links::LinkKind;
 pub use runs::{RunCounts, RunId, RunStatus, RunSummary, Trigger};
 pub use schema::SCHEMA_VERSION;

@@ -367,7 +367,10 @@ impl Store {
     }
 }
 
-fn insert_audit(conn: &rusqlite::Connection, e: &AuditEntry<'_>) -> Result<(), StoreError> {
+pub(super) fn insert_audit(
+    conn: &rusqlite::Connection,
+    e: &AuditEntry<'_>,
+) -> Result<(), StoreError> {
     let ctx = || {
         format!(
             "flow `{}`: auditing {} of {}",
