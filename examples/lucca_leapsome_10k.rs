@@ -1,0 +1,211 @@
+//! Figures for `benches/RESULTS.md` (issue 6): the Lucca → Leapsome flow on a
+//! 10 000-person tenant — the initial sync, then a resync with nothing to do —
+//! with the real `.wasm` connectors, the real outbound layer, a real SQLite
+//! store, and both simulators **with their rate limits on**: Lucca's 50
+//! requests / 60 s and Leapsome's 30 requests / s.
+//!
+//! ```text
+//! cargo run --release --example lucca_leapsome_10k -- [--employees N] [--lucca-time-scale S]
+//! ```
+//!
+//! Printed per phase: wall time, the plan's counts, what was applied, Lucca's
+//! requests (and 429s, and the most accepted in any 60 simulated seconds) and
+//! Leapsome's reads / writes / throttled (429) requests.
+//!
+//! Leapsome's 30 requests per second is the real vendor limit and it bounds
+//! the initial sync from below: every account is a create plus a manager
+//! write, every team a create plus one write per 100 members. The Lucca side
+//! reads 15 pages per sync at page size 1000, well under its per-minute
+//! budget, so its limit never binds here; `--lucca-time-scale` (simulated
+//! seconds per real second, default 1 = real time) exists to make it bind
+//! sooner in simulated time, and the simulated span is printed either way.
+
+use std::error::Error;
+use std::time::Instant;
+
+use muster::config::Config;
+use muster::connect::Host;
+use muster::engine::{self, Connected, FlowSpec, Mode, RunOptions, RunReport};
+use muster::store::{Store, Trigger};
+use muster_core::Date;
+use muster_sandbox::{LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim, Tenant};
+
+/// The sandbox tenants' "today".
+const TODAY: &str = "2026-06-01";
+const FLOW: &str = "people";
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Bench {
+    lucca: LuccaSim,
+    leapsome: LeapsomeSim,
+    host: Host,
+    store: Store,
+    config: Config,
+}
+
+impl Bench {
+    fn run(&mut self) -> Result<RunReport, Box<dyn Error>> {
+        let flow = self.config.flow(FLOW)?;
+        let mut source = self.host.connect(self.config.connection(&flow.source)?)?;
+        let mut target = self.host.connect(self.config.connection(&flow.target)?)?;
+        let spec = FlowSpec {
+            name: flow.name.clone(),
+            source: flow.source.clone(),
+            target: flow.target.clone(),
+            policy: flow.policy.clone(),
+            mapping: flow.mapping.clone(),
+        };
+        Ok(engine::run(
+            &mut self.store,
+            &spec,
+            Connected {
+                source: &mut source,
+                target: &mut target,
+            },
+            Mode::Sync {
+                approve_held: false,
+            },
+            &RunOptions {
+                trigger: Trigger::Manual,
+                only: None,
+                today: Date::parse(TODAY)?,
+                approver: "bench".into(),
+            },
+        )?)
+    }
+
+    /// Runs one phase and prints its figures.
+    fn phase(&mut self, name: &str) -> Result<RunReport, Box<dyn Error>> {
+        self.lucca.clear_request_log();
+        self.leapsome.clear_request_log();
+        let lucca_start = self.lucca.clock().now();
+        let started = Instant::now();
+        let report = self.run()?;
+        let wall = started.elapsed();
+        let lucca_span = self.lucca.clock().now() - lucca_start;
+        let lucca = self.lucca.request_log();
+        let leapsome = self.leapsome.request_counts();
+        let fmt = |counts: &std::collections::BTreeMap<String, u64>| {
+            counts
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!("## {name}");
+        println!("outcome: {:?}", report.outcome);
+        println!("wall time: {:.1} s", wall.as_secs_f64());
+        println!("planned: {}", fmt(&report.planned_counts()));
+        println!(
+            "applied: {} (failed {})",
+            fmt(&report.applied.counts),
+            report.failed()
+        );
+        println!(
+            "lucca: {} requests ({} answered 429), most accepted in any 60 s: {}, simulated span {:.1} s",
+            lucca.records.len(),
+            lucca.count_status(429),
+            lucca.max_accepted_in_window(60.0),
+            lucca_span
+        );
+        println!(
+            "leapsome: {} reads, {} writes, {} throttled (429)",
+            leapsome.reads, leapsome.writes, leapsome.throttled
+        );
+        for f in report.applied.failures.iter().take(5) {
+            println!("  failure: {f:?}");
+        }
+        println!();
+        Ok(report)
+    }
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let employees: usize = arg(&args, "--employees", 10_000);
+    let lucca_scale: f64 = arg(&args, "--lucca-time-scale", 1.0);
+
+    let lucca = LuccaSim::start(
+        Tenant::generate(42, employees),
+        LuccaOptions {
+            time_scale: lucca_scale,
+            ..LuccaOptions::default()
+        },
+    )?;
+    // The default options: 30 requests per (real) second, then 429.
+    let leapsome = LeapsomeSim::start(LeapsomeOptions::default())?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("lucca.key"), lucca.api_key())?;
+    std::fs::write(dir.path().join("leapsome.token"), leapsome.token())?;
+    let cache = std::env::temp_dir().join("muster-lucca-leapsome-10k-cache");
+    let text = format!(
+        r#"[tenant]
+name = "bench"
+timezone = "Europe/Paris"
+state = "state.db"
+cache = "{cache}"
+
+[connections.lucca]
+plugin = "lucca"
+settings = {{ base_url = "{lucca}" }}
+secret = {{ file = "lucca.key" }}
+allow_loopback = true
+
+[connections.leapsome]
+plugin = "leapsome"
+settings = {{ base_url = "{leapsome}" }}
+secret = {{ file = "leapsome.token" }}
+allow_loopback = true
+
+[flows.{FLOW}]
+source = "lucca"
+target = "leapsome"
+options = {{ sync_groups = true, reactivate = true }}
+"#,
+        cache = cache.display(),
+        lucca = lucca.base_url(),
+        leapsome = leapsome.base_url(),
+    );
+    let path = dir.path().join("muster.toml");
+    std::fs::write(&path, &text)?;
+    let config = Config::parse(&text, &path, dir.path())?;
+    let host = Host::new(&config)?;
+    // Compile (or load from the cache) both plugins before the clock starts.
+    for name in ["lucca", "leapsome"] {
+        host.connect(config.connection(name)?)?;
+    }
+    let store = Store::open(&config.tenant.state)?;
+    let mut bench = Bench {
+        lucca,
+        leapsome,
+        host,
+        store,
+        config,
+    };
+
+    println!(
+        "# Lucca → Leapsome, {employees} people (seed 42), Lucca time scale {lucca_scale}, \
+         Leapsome 30 req/s"
+    );
+    println!();
+    bench.phase("initial sync")?;
+    let again = bench.phase("no-change resync")?;
+    let writes = bench.leapsome.request_counts().writes;
+    if writes != 0 {
+        return Err(format!("the no-change resync sent {writes} writes to Leapsome").into());
+    }
+    println!(
+        "accounts: {}, teams: {}, resync outcome: {:?}",
+        bench.leapsome.users().len(),
+        bench.leapsome.teams().len(),
+        again.outcome
+    );
+    Ok(())
+}
