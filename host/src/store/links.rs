@@ -173,11 +173,10 @@ pub(crate) fn insert_link(
     let flow_id = Store::flow_id(conn, flow)?;
     let ctx = || format!("flow `{flow}`: adding {kind} link {source_id} -> {target_id}");
     let by_source: Option<String> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT target_id FROM links WHERE flow_id = ?1 AND kind = ?2 AND source_id = ?3",
-            params![flow_id, kind.as_str(), source_id],
-            |r| r.get(0),
         )
+        .and_then(|mut s| s.query_row(params![flow_id, kind.as_str(), source_id], |r| r.get(0)))
         .optional()
         .context(ctx)?;
     match by_source {
@@ -194,11 +193,10 @@ pub(crate) fn insert_link(
         None => {}
     }
     let by_target: Option<String> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT source_id FROM links WHERE flow_id = ?1 AND kind = ?2 AND target_id = ?3",
-            params![flow_id, kind.as_str(), target_id],
-            |r| r.get(0),
         )
+        .and_then(|mut s| s.query_row(params![flow_id, kind.as_str(), target_id], |r| r.get(0)))
         .optional()
         .context(ctx)?;
     if let Some(existing_source) = by_target {
@@ -210,11 +208,19 @@ pub(crate) fn insert_link(
             existing_source,
         });
     }
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO links (flow_id, kind, source_id, target_id, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![flow_id, kind.as_str(), source_id, target_id, time::now()],
     )
+    .and_then(|mut s| {
+        s.execute(params![
+            flow_id,
+            kind.as_str(),
+            source_id,
+            target_id,
+            time::now()
+        ])
+    })
     .context(ctx)?;
     Ok(())
 }

@@ -372,7 +372,9 @@ impl Store {
     /// The row id of a recorded flow.
     pub(crate) fn flow_id(conn: &Connection, flow: &str) -> Result<i64, StoreError> {
         use rusqlite::OptionalExtension;
-        conn.query_row("SELECT id FROM flows WHERE name = ?1", [flow], |r| r.get(0))
+        // Cached: the journal looks the flow up on every write.
+        conn.prepare_cached("SELECT id FROM flows WHERE name = ?1")
+            .and_then(|mut s| s.query_row([flow], |r| r.get(0)))
             .optional()
             .context(|| format!("flow `{flow}`: looking it up"))?
             .ok_or_else(|| StoreError::UnknownFlow(flow.into()))

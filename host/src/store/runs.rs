@@ -227,12 +227,11 @@ pub(crate) fn run_state(
     run: RunId,
 ) -> Result<(String, RunStatus), StoreError> {
     let row: Option<(String, String)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT flows.name, runs.status FROM runs JOIN flows ON flows.id = runs.flow_id
              WHERE runs.id = ?1",
-            [run.0],
-            |r| Ok((r.get(0)?, r.get(1)?)),
         )
+        .and_then(|mut s| s.query_row([run.0], |r| Ok((r.get(0)?, r.get(1)?))))
         .optional()
         .context(|| format!("run {run}: looking it up"))?;
     let (flow, status) = row.ok_or(StoreError::UnknownRun(run))?;

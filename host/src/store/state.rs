@@ -385,19 +385,22 @@ pub(super) fn insert_audit(
             .transpose()
             .context(ctx)
     };
-    conn.execute(
+    let (before, after) = (enc(e.before)?, enc(e.after)?);
+    conn.prepare_cached(
         "INSERT INTO audit (ts, flow_id, run_id, what, subject, before, after)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
+    )
+    .and_then(|mut s| {
+        s.execute(params![
             time::now(),
             flow_id,
             e.run.map(|r| r.0),
             e.what,
             e.subject,
-            enc(e.before)?,
-            enc(e.after)?
-        ],
-    )
+            before,
+            after
+        ])
+    })
     .context(ctx)?;
     Ok(())
 }
