@@ -270,7 +270,9 @@ impl Demo {
             mapping: flow.mapping.clone(),
         };
         let mut source = self.host.connect(self.config.connection(&flow.source)?)?;
-        let mut target = self.host.connect(self.config.connection(&flow.target)?)?;
+        let mut target = self
+            .host
+            .connect_target(self.config.connection(&flow.target)?, &flow.policy)?;
         let report = engine::run(
             &mut self.store,
             &spec,

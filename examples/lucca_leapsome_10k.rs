@@ -54,7 +54,9 @@ impl Bench {
     fn run(&mut self) -> Result<RunReport, Box<dyn Error>> {
         let flow = self.config.flow(FLOW)?;
         let mut source = self.host.connect(self.config.connection(&flow.source)?)?;
-        let mut target = self.host.connect(self.config.connection(&flow.target)?)?;
+        let mut target = self
+            .host
+            .connect_target(self.config.connection(&flow.target)?, &flow.policy)?;
         let spec = FlowSpec {
             name: flow.name.clone(),
             source: flow.source.clone(),

@@ -42,12 +42,9 @@ const TODAY: &str = "2026-06-01";
 /// The generator's seed and size.
 const SEED: u64 = 2026;
 const PEOPLE: usize = 1_000;
-/// The reason code of a leaver's deactivation. The Lucca connector marks a
-/// person inactive once their contract end date has passed (its `active` is
-/// Lucca's "former employee"), and the planner judges `active` before the end
-/// date, so a Lucca leaver is deactivated as `inactive_in_source`, never
-/// `end_date_passed` (which only a source that keeps leavers active produces).
-const LEFT: &str = "inactive_in_source";
+/// The reason code of a leaver's deactivation: the Lucca connector also
+/// marks such a person inactive, but the planner names the end date first.
+const LEFT: &str = "end_date_passed";
 
 fn cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("muster-plugin-cache")
@@ -120,7 +117,10 @@ impl World {
             .expect("connect lucca");
         let mut target = self
             .host
-            .connect(config.connection(&flow.target).expect("target"))
+            .connect_target(
+                config.connection(&flow.target).expect("target"),
+                &flow.policy,
+            )
             .expect("connect leapsome");
         let spec = engine::FlowSpec {
             name: flow.name.clone(),
@@ -198,10 +198,9 @@ impl World {
     }
 }
 
-/// Writes and parses the config: `invite_on_create` is both the flow's
-/// option (docs/config.md) and the Leapsome connection's setting, because the
-/// plugin only reads its own settings — the connection setting is what makes
-/// Leapsome invite.
+/// Writes and parses the config: `invite_on_create` is the flow's option
+/// (docs/config.md); `Host::connect_target` passes it to the Leapsome plugin,
+/// which declares the setting.
 fn parse(
     dir: &tempfile::TempDir,
     lucca: &LuccaSim,
@@ -224,7 +223,7 @@ allow_loopback = true
 
 [connections.leapsome]
 plugin = "leapsome"
-settings = {{ base_url = "{leapsome}", invite_on_create = {invite} }}
+settings = {{ base_url = "{leapsome}" }}
 secret = {{ file = "leapsome.token" }}
 allow_loopback = true
 

@@ -111,13 +111,15 @@ enum Life {
 }
 
 fn life(p: &Status, today: Date, pre_start_days: u16) -> Life {
-    if !p.active {
-        return Life::Left(Reason::InactiveInSource);
-    }
+    // The end date first: it is the more telling reason, and HR sources
+    // (Lucca) mark a person inactive *because* the end date has passed.
     if let Some(end) = p.end
         && end < today
     {
         return Life::Left(Reason::EndDatePassed(end));
+    }
+    if !p.active {
+        return Life::Left(Reason::InactiveInSource);
     }
     match p.start {
         None => Life::NoStart,

@@ -101,6 +101,31 @@ impl Host {
 
     /// Loads, grants and configures the plugin of `conn`.
     pub fn connect(&self, conn: &Connection) -> Result<PluginInstance, ConnectError> {
+        self.connect_with(conn, &[])
+    }
+
+    /// Connects the target of a flow: the flow's options that a connector
+    /// implements as settings (`invite_on_create`) are passed on when the
+    /// plugin declares that setting and the connection does not set it.
+    pub fn connect_target(
+        &self,
+        conn: &Connection,
+        policy: &muster_core::Policy,
+    ) -> Result<PluginInstance, ConnectError> {
+        let invite = [(
+            "invite_on_create".to_owned(),
+            policy.invite_on_create.to_string(),
+        )];
+        self.connect_with(conn, &invite)
+    }
+
+    /// [`Host::connect`], with `flow_settings` added where the manifest
+    /// declares them and the connection leaves them unset.
+    fn connect_with(
+        &self,
+        conn: &Connection,
+        flow_settings: &[(String, String)],
+    ) -> Result<PluginInstance, ConnectError> {
         let plugin_name = conn.plugin.to_string();
         let plugin_err = |source| ConnectError::Plugin {
             connection: conn.name.clone(),
@@ -176,7 +201,14 @@ impl Host {
                 connection: conn.name.clone(),
                 message: e.to_string(),
             })?;
-        instance.configure(&conn.settings).map_err(plugin_err)?;
+        let mut settings = conn.settings.clone();
+        for (key, value) in flow_settings {
+            let declared = manifest.config_keys.iter().any(|k| &k.name == key);
+            if declared && !settings.iter().any(|(k, _)| k == key) {
+                settings.push((key.clone(), value.clone()));
+            }
+        }
+        instance.configure(&settings).map_err(plugin_err)?;
         Ok(instance)
     }
 }

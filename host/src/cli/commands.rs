@@ -86,7 +86,7 @@ pub fn run_flow(
         .connect(connection(&flow.source)?)
         .map_err(|e| e.to_string())?;
     let mut target = host
-        .connect(connection(&flow.target)?)
+        .connect_target(connection(&flow.target)?, &flow.policy)
         .map_err(|e| e.to_string())?;
     let progress = Progress::new(&flow.name);
     engine::run_observed(
