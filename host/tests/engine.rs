@@ -537,3 +537,130 @@ fn a_held_plan_file_applies_only_with_approval() {
     // The plan held by the refused attempt is retired, not left pending.
     assert!(world.store().held_plan(FLOW).expect("held").is_none());
 }
+
+/// One HTTP/1.1 request over a plain socket; returns the status code and body.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to serve");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Kills the `muster serve` child when the test ends, however it ends.
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_runs_a_single_record_sync_from_a_webhook() {
+    use std::io::BufRead;
+    let world = World::with_flow(
+        30,
+        LeapsomeOptions::default(),
+        r#"webhook = { secret = { file = "hook.secret" }, id_field = "candidate.id" }"#,
+    );
+    std::fs::write(world.dir.path().join("hook.secret"), "s3cret-hook\n").expect("secret");
+    let plan = json(&world.muster(&["plan", "--json"]));
+    let hired = plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["kind"] == "create")
+        .and_then(|s| s["source_id"].as_str())
+        .expect("someone to create")
+        .to_owned();
+
+    let mut child = world
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn muster serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let serving = Serving(child);
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .expect("read stderr");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+
+    let (status, body) = http(&addr, "GET", "/healthz", &[], "");
+    assert_eq!(status, 200, "{body}");
+
+    let event = format!(r#"{{"candidate": {{"id": "{hired}"}}}}"#);
+    let (status, _) = http(
+        &addr,
+        "POST",
+        "/webhooks/people",
+        &[("X-Muster-Secret", "wrong")],
+        &event,
+    );
+    assert_eq!(status, 401);
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/webhooks/people",
+        &[
+            ("X-Muster-Secret", "s3cret-hook"),
+            ("Content-Type", "application/json"),
+        ],
+        &event,
+    );
+    assert_eq!(status, 202, "{body}");
+
+    // The single-record run creates exactly that person's account.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while world.leapsome.users().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the webhook's run never created the account"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let users = world.leapsome.users();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].external_id.as_deref(), Some(hired.as_str()));
+    let (status, page) = http(&addr, "GET", "/", &[], "");
+    assert_eq!(status, 200);
+    assert!(page.contains("people"), "{page}");
+    drop(serving);
+}
