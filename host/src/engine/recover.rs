@@ -23,7 +23,7 @@
 use std::collections::{HashMap, HashSet};
 
 use muster_core::normalize::normalize;
-use muster_core::{ActionKind, Field, FieldRef, FieldValue, Group, Person, Policy};
+use muster_core::{ActionKind, CorrelationKey, Field, FieldRef, FieldValue, Group, Person, Policy};
 
 use super::EngineError;
 use crate::store::{JournalEntry, LinkKind, Resolution, RunCounts, RunId, RunStatus, Store};
@@ -73,11 +73,8 @@ pub fn recover(
     if entries.is_empty() {
         return Ok(out);
     }
-    let linked: HashSet<String> = store
-        .links(flow)?
-        .into_iter()
-        .map(|l| l.target_id)
-        .collect();
+    let links = store.links(flow)?;
+    let linked: HashSet<String> = links.iter().map(|l| l.target_id.clone()).collect();
     let linked_groups: HashSet<String> = store
         .group_links(flow)?
         .into_iter()
@@ -86,28 +83,49 @@ pub fn recover(
     let accounts: HashMap<&str, &Person> = target.iter().map(|p| (p.id.as_str(), p)).collect();
     let groups: HashMap<&str, &Group> = target_groups.iter().map(|g| (g.id.as_str(), g)).collect();
     let source_by_id: HashMap<&str, &Person> = source.iter().map(|p| (p.id.as_str(), p)).collect();
-    let link_of: HashMap<String, String> = store
-        .links(flow)?
+    let link_of: HashMap<String, String> = links
         .into_iter()
         .map(|l| (l.source_id, l.target_id))
         .collect();
+    // Accounts by normalised correlation value, built once: a crash leaves
+    // up to a batch of creates to look up, and tenants can be large.
+    let by_key: Vec<(CorrelationKey, HashMap<String, Vec<&Person>>)> = policy
+        .correlation
+        .iter()
+        .map(|key| {
+            let mut index: HashMap<String, Vec<&Person>> = HashMap::new();
+            for a in target {
+                if let Some(v) = key.value(a) {
+                    index
+                        .entry(normalize(v, key.normalization()))
+                        .or_default()
+                        .push(a);
+                }
+            }
+            (*key, index)
+        })
+        .collect();
 
-    let ctx = Ctx {
-        policy,
-        target,
+    let mut ctx = Ctx {
         target_groups,
-        linked: &linked,
-        linked_groups: &linked_groups,
+        linked,
+        linked_groups,
         accounts: &accounts,
         groups: &groups,
         source_by_id: &source_by_id,
         link_of: &link_of,
+        by_key: &by_key,
     };
     for entry in entries {
         match ctx.decide(&entry) {
             Decision::Link(kind, target_id) => {
                 let source_id = entry.source_id.clone().unwrap_or_default();
                 store.record_link_and_done(entry.id, kind, &source_id, &target_id)?;
+                // Taken now: a later entry must not adopt the same record.
+                match kind {
+                    LinkKind::Person => ctx.linked.insert(target_id),
+                    LinkKind::Group => ctx.linked_groups.insert(target_id),
+                };
                 out.done += 1;
             }
             Decision::Resolve(resolution) => {
@@ -129,15 +147,16 @@ enum Decision {
 }
 
 struct Ctx<'a> {
-    policy: &'a Policy,
-    target: &'a [Person],
     target_groups: &'a [Group],
-    linked: &'a HashSet<String>,
-    linked_groups: &'a HashSet<String>,
+    /// Target ids some link names (grows as recovery records links).
+    linked: HashSet<String>,
+    linked_groups: HashSet<String>,
     accounts: &'a HashMap<&'a str, &'a Person>,
     groups: &'a HashMap<&'a str, &'a Group>,
     source_by_id: &'a HashMap<&'a str, &'a Person>,
     link_of: &'a HashMap<String, String>,
+    /// Per correlation key, in the policy's order: accounts by normalised value.
+    by_key: &'a [(CorrelationKey, HashMap<String, Vec<&'a Person>>)],
 }
 
 fn not_applied(what: &str) -> Decision {
@@ -226,18 +245,16 @@ impl Ctx<'_> {
                 "source record {source_id} is no longer in the source; cannot look its account up"
             ));
         };
-        for key in &self.policy.correlation {
+        for (key, index) in self.by_key {
             let Some(value) = key.value(person) else {
                 continue;
             };
-            let wanted = normalize(value, key.normalization());
-            let matches: Vec<&Person> = self
-                .target
-                .iter()
+            let matches: Vec<&Person> = index
+                .get(&normalize(value, key.normalization()))
+                .into_iter()
+                .flatten()
                 .filter(|a| !self.linked.contains(&a.id))
-                .filter(|a| {
-                    key.value(a).map(|v| normalize(v, key.normalization())) == Some(wanted.clone())
-                })
+                .copied()
                 .collect();
             match matches.as_slice() {
                 [one] => return Decision::Link(LinkKind::Person, one.id.clone()),
