@@ -72,6 +72,12 @@ fn open_store(config: &Config) -> Result<Store, Outcome> {
     Store::open(&config.tenant.state).map_err(|e| Outcome::failed(EXIT_FAILED, e.to_string()))
 }
 
+/// The plugin host and the state store a run needs.
+fn host_and_store(config: &Config) -> Result<(Host, Store), Outcome> {
+    let host = Host::new(config).map_err(|e| Outcome::failed(EXIT_FAILED, e.to_string()))?;
+    Ok((host, open_store(config)?))
+}
+
 /// Connects the flow's two plugins and runs it once.
 pub fn run_flow(
     config: &Config,
@@ -230,10 +236,9 @@ pub fn plan(
             "--out writes one flow's plan: name it with --flow".into(),
         );
     }
-    let (host, mut store) = match (Host::new(&config), open_store(&config)) {
-        (Ok(h), Ok(s)) => (h, s),
-        (Err(e), _) => return Outcome::failed(EXIT_FAILED, e.to_string()),
-        (_, Err(o)) => return o,
+    let (host, mut store) = match host_and_store(&config) {
+        Ok(hs) => hs,
+        Err(o) => return o,
     };
     let mut stdout = String::new();
     let mut files = Vec::new();
@@ -313,10 +318,9 @@ pub fn apply(path: &Path, plan_path: &Path, approve_held: bool, json: bool) -> O
         Ok(o) => o,
         Err(o) => return o,
     };
-    let (host, mut store) = match (Host::new(&config), open_store(&config)) {
-        (Ok(h), Ok(s)) => (h, s),
-        (Err(e), _) => return Outcome::failed(EXIT_FAILED, e.to_string()),
-        (_, Err(o)) => return o,
+    let (host, mut store) = match host_and_store(&config) {
+        Ok(hs) => hs,
+        Err(o) => return o,
     };
     let mode = Mode::ApplyFile {
         plan: file,
@@ -348,10 +352,9 @@ pub fn sync(
         (Ok(f), Ok(o)) => (f, o),
         (Err(o), _) | (_, Err(o)) => return o,
     };
-    let (host, mut store) = match (Host::new(&config), open_store(&config)) {
-        (Ok(h), Ok(s)) => (h, s),
-        (Err(e), _) => return Outcome::failed(EXIT_FAILED, e.to_string()),
-        (_, Err(o)) => return o,
+    let (host, mut store) = match host_and_store(&config) {
+        Ok(hs) => hs,
+        Err(o) => return o,
     };
     let results = flows
         .into_iter()

@@ -97,6 +97,8 @@ enum Produces {
 }
 
 impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
+    /// The links come from the plan's input: the same table the plan was
+    /// made from (read after recovery), so there is nothing to read again.
     pub fn new(
         store: &'r mut Store,
         flow: &'r str,
@@ -104,18 +106,16 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         target: &'r mut PluginInstance,
         plan: &'p Plan<'a>,
         observer: &'r dyn super::Observer,
-    ) -> Result<Self, EngineError> {
-        let links = store
-            .links(flow)?
-            .into_iter()
-            .map(|l| (l.source_id, l.target_id))
-            .collect();
-        let group_links = store
-            .group_links(flow)?
-            .into_iter()
-            .map(|l| (l.source_id, l.target_id))
-            .collect();
-        Ok(Applier {
+    ) -> Self {
+        let pairs = |links: &[muster_core::Link]| {
+            links
+                .iter()
+                .map(|l| (l.source_id.clone(), l.target_id.clone()))
+                .collect()
+        };
+        let links = pairs(plan.input().links);
+        let group_links = pairs(plan.input().group_links);
+        Applier {
             store,
             flow,
             run,
@@ -129,7 +129,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
             pending: Vec::new(),
             failed_people: HashSet::new(),
             failed_groups: HashSet::new(),
-        })
+        }
     }
 
     /// Applies the selected actions in plan order.

@@ -486,7 +486,7 @@ fn run_inner(
     // Whatever was held before is moot once a plan is applied.
     store.supersede_held(&flow.name)?;
     observer.stage("applying");
-    let applier = apply::Applier::new(store, &flow.name, run, target, &plan, observer)?;
+    let applier = apply::Applier::new(store, &flow.name, run, target, &plan, observer);
     report.applied = applier.apply(selection)?;
     report.outcome = Outcome::Applied;
     finish(store, run, &report)?;
