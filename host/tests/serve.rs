@@ -798,3 +798,162 @@ fn a_panicking_handler_answers_500_and_the_server_goes_on() {
     server.wait_idle();
     assert_eq!(f.runner.calls().len(), 1);
 }
+
+/// `muster serve` as a child process, killed when the test ends however it
+/// ends; its stderr is drained so it never blocks on a full pipe.
+struct Child {
+    process: std::process::Child,
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Child {
+    /// Starts the real binary on a config with one webhook flow (the
+    /// plugins are loaded but never called: no probe gets that far).
+    fn serve() -> Child {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("muster-plugin-cache");
+        let config = format!(
+            r#"[tenant]
+name = "probed"
+timezone = "Europe/Paris"
+state = "state.db"
+cache = "{cache}"
+
+[connections.lucca]
+plugin = "lucca"
+settings = {{ base_url = "http://127.0.0.1:9" }}
+secret = {{ file = "key" }}
+allow_loopback = true
+
+[connections.leapsome]
+plugin = "leapsome"
+settings = {{ base_url = "http://127.0.0.1:9" }}
+secret = {{ file = "key" }}
+allow_loopback = true
+
+[flows.people]
+source = "lucca"
+target = "leapsome"
+webhook = {{ secret = {{ file = "hook.secret" }}, id_field = "candidate.id" }}
+"#,
+            cache = cache.display()
+        );
+        std::fs::write(dir.path().join("muster.toml"), config).unwrap();
+        std::fs::write(dir.path().join("key"), "unused").unwrap();
+        std::fs::write(dir.path().join("hook.secret"), SECRET).unwrap();
+        let mut process = std::process::Command::new(env!("CARGO_BIN_EXE_muster"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(dir.path().join("muster.toml"))
+            .env_remove("MUSTER_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(process.stderr.take().unwrap()).lines();
+        let mut child = Child {
+            process,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            dir,
+        };
+        child.addr = loop {
+            let line = lines
+                .next()
+                .expect("serve exited before listening")
+                .unwrap();
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        child
+    }
+
+    /// Still running, answering `/healthz` within a second, and with at most
+    /// `threads` threads.
+    fn is_well(&mut self, threads: usize, after: &str) {
+        assert!(
+            self.process.try_wait().unwrap().is_none(),
+            "muster serve died after {after}"
+        );
+        healthz_within_a_second(self.addr);
+        let now = self.threads();
+        assert!(
+            now <= threads,
+            "{now} threads after {after} (at most {threads})"
+        );
+    }
+
+    fn threads(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/task", self.process.id()))
+            .unwrap()
+            .count()
+    }
+}
+
+/// Opens `n` connections and sends each `bytes`, keeping them open.
+fn stalled(addr: SocketAddr, n: usize, bytes: &[u8]) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut s = raw(addr);
+            s.write_all(bytes).unwrap();
+            s
+        })
+        .collect()
+}
+
+/// Every probe of issue 11 against the real binary with its default limits;
+/// after each, the process lives, `/healthz` answers within a second and
+/// the thread count has not grown past the handler pool.
+#[test]
+fn the_real_binary_survives_every_probe() {
+    let mut child = Child::serve();
+    let addr = child.addr;
+    healthz_within_a_second(addr);
+    // One I/O thread and up to `http_threads` handler threads may come and
+    // go; connections must add none.
+    let bound = child.threads() + ServeConfig::defaults().http_threads;
+
+    // 1. A GET declaring a petabyte of body: 413, closed, nothing read.
+    let mut s = raw(addr);
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: m\r\nContent-Length: 1000000000000000\r\n\r\n")
+        .unwrap();
+    assert_eq!(answer_then_close(&mut s), Some(413));
+    child.is_well(bound, "a GET declaring 1e15 bytes of body");
+
+    // 2. Four requests declaring u64::MAX bytes: refused (431 by hyper: the
+    //    length is not representable) and closed.
+    for _ in 0..4 {
+        let mut s = raw(addr);
+        s.write_all(
+            b"POST /webhooks/people HTTP/1.1\r\nHost: m\r\nContent-Length: 18446744073709551615\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(answer_then_close(&mut s), Some(431));
+    }
+    child.is_well(bound, "four requests declaring u64::MAX bytes");
+
+    // 3. Four authenticated webhooks whose bodies stall after a few bytes.
+    let head = format!(
+        "POST /webhooks/people HTTP/1.1\r\nHost: m\r\n{SECRET_HEADER}: {SECRET}\r\nContent-Length: 100\r\n\r\n{{\"cand"
+    );
+    let slow = stalled(addr, 4, head.as_bytes());
+    child.is_well(bound, "four stalled bodies");
+
+    // 4. 200 connections that send half a header and stall.
+    let half = stalled(addr, 200, b"GET /healthz HTTP/1.1\r\nHost: m\r\nX-Half: ");
+    child.is_well(bound, "200 half-sent heads");
+
+    drop((slow, half));
+    child.is_well(bound, "the stalled clients went away");
+    let store = Store::open(child.dir.path().join("state.db")).unwrap();
+    assert!(store.inbox_recent("people", 10).unwrap().is_empty());
+}
