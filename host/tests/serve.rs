@@ -16,7 +16,8 @@ use jiff::{SignedDuration, Timestamp};
 use muster::config::Secret;
 use muster::schedule::{Clock, ManualClock, Schedule};
 use muster::serve::{
-    RunReport, Runner, SECRET_HEADER, ServeConfig, ServeFlow, ServeWebhook, Server,
+    MAX_HEAD, MAX_HEADERS, RunReport, Runner, SECRET_HEADER, ServeConfig, ServeFlow, ServeWebhook,
+    Server,
 };
 use muster::store::{InboxState, RunCounts, RunStatus, Store, Trigger};
 
@@ -627,6 +628,24 @@ fn a_declared_body_over_the_cap_is_413_on_any_route_without_reading_it() {
 }
 
 #[test]
+fn a_head_over_the_limits_is_431() {
+    let f = fixture();
+    let server = start(&f, noon());
+    let addr = server.local_addr();
+    let many: String = (0..=MAX_HEADERS)
+        .map(|i| format!("X-H{i}: v\r\n"))
+        .collect();
+    let long = format!("X-Long: {}\r\n", "v".repeat(MAX_HEAD));
+    for (what, extra) in [("many", many), ("long", long)] {
+        let mut s = raw(addr);
+        s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: m\r\n{extra}\r\n").as_bytes())
+            .unwrap();
+        assert_eq!(answer_then_close(&mut s), Some(431), "{what} headers");
+    }
+    healthz_within_a_second(addr);
+}
+
+#[test]
 fn a_chunked_body_over_the_cap_is_413_and_not_stored() {
     let f = fixture();
     let server = start(&f, noon());
@@ -653,9 +672,12 @@ fn a_body_that_stalls_is_408_after_the_body_timeout_and_not_stored() {
     );
     s.write_all(head.as_bytes()).unwrap();
     assert_eq!(answer_then_close(&mut s), Some(408));
+    let (status, body) = post_hook(server.local_addr(), &[(SECRET_HEADER, SECRET)], HIRED);
+    assert_eq!(status, 202, "a complete body is still accepted: {body}");
     server.wait_idle();
-    assert!(inbox(&f.store, "flatchr-to-lucca").is_empty());
-    assert!(f.runner.calls().is_empty());
+    let events = inbox(&f.store, "flatchr-to-lucca");
+    assert_eq!(events.len(), 1, "only the complete event is stored");
+    assert_eq!(events[0].payload, HIRED);
 }
 
 #[test]

@@ -137,10 +137,10 @@ pub(super) fn internal_error() -> Answer {
 }
 
 /// `408`: the body did not arrive within the body timeout.
-pub(super) fn body_timeout(secs: u64) -> Answer {
+pub(super) fn body_timeout(timeout: std::time::Duration) -> Answer {
     json_answer(
         408,
-        json!({ "error": format!("the body did not arrive within {secs} s") }),
+        json!({ "error": format!("the body did not arrive within {timeout:?}") }),
     )
     .closing()
 }

@@ -112,6 +112,7 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, _slot: OwnedSe
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(shared.cfg.header_timeout)
+        .max_header_size(MAX_HEAD)
         .max_buf_size(MAX_HEAD)
         .max_headers(MAX_HEADERS);
     let service = service_fn(move |req| {
@@ -155,7 +156,7 @@ async fn respond(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
 async fn read_body(body: Incoming, max: usize, timeout: Duration) -> Result<Bytes, Answer> {
     let collected = tokio::time::timeout(timeout, Limited::new(body, max).collect()).await;
     match collected {
-        Err(_) => Err(http::body_timeout(timeout.as_secs())),
+        Err(_) => Err(http::body_timeout(timeout)),
         Ok(Ok(c)) => Ok(c.to_bytes()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(http::too_large(max)),
         Ok(Err(e)) => Err(http::unreadable_body(&e)),
@@ -219,7 +220,7 @@ impl<S> WriteDeadline<S> {
         match sleep.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("the client read nothing for {} s", timeout.as_secs()),
+                format!("the client read nothing for {timeout:?}"),
             ))),
             Poll::Pending => Poll::Pending,
         }
