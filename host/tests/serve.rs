@@ -823,23 +823,23 @@ fn a_panicking_handler_answers_500_and_the_server_goes_on() {
 
 /// `muster serve` as a child process, killed when the test ends however it
 /// ends; its stderr is drained so it never blocks on a full pipe.
-struct Child {
+struct ServeProcess {
     process: std::process::Child,
     addr: SocketAddr,
     dir: tempfile::TempDir,
 }
 
-impl Drop for Child {
+impl Drop for ServeProcess {
     fn drop(&mut self) {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
 }
 
-impl Child {
+impl ServeProcess {
     /// Starts the real binary on a config with one webhook flow (the
     /// plugins are loaded but never called: no probe gets that far).
-    fn serve() -> Child {
+    fn start() -> ServeProcess {
         use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("muster-plugin-cache");
@@ -881,7 +881,7 @@ webhook = {{ secret = {{ file = "hook.secret" }}, id_field = "candidate.id" }}
             .spawn()
             .unwrap();
         let mut lines = std::io::BufReader::new(process.stderr.take().unwrap()).lines();
-        let mut child = Child {
+        let mut child = ServeProcess {
             process,
             addr: "127.0.0.1:0".parse().unwrap(),
             dir,
@@ -937,7 +937,7 @@ fn stalled(addr: SocketAddr, n: usize, bytes: &[u8]) -> Vec<TcpStream> {
 /// the thread count has not grown past the handler pool.
 #[test]
 fn the_real_binary_survives_every_probe() {
-    let mut child = Child::serve();
+    let mut child = ServeProcess::start();
     let addr = child.addr;
     healthz_within_a_second(addr);
     // One I/O thread and up to `http_threads` handler threads may come and

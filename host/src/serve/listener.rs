@@ -141,7 +141,7 @@ async fn respond(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
     let route = guarded(|| Ok(http::route(&shared, &head))).unwrap_or_else(Route::Answer);
     match route {
         Route::Answer(answer) => answer,
-        Route::Page => on_handler_thread(shared, move |s| http::status_page(s)).await,
+        Route::Page => on_handler_thread(shared, http::status_page).await,
         Route::Webhook(index) => {
             let body = match read_body(body, max, shared.cfg.body_timeout).await {
                 Ok(b) => b,

@@ -411,7 +411,7 @@ impl Shared {
 /// A running `serve`: stops (and joins its threads) when dropped.
 pub struct Server {
     shared: Arc<Shared>,
-    /// The HTTP side ([`listener`]); dropping it stops serving.
+    /// The HTTP side (`listener.rs`); dropping it stops serving.
     http: Option<tokio::runtime::Runtime>,
     addr: SocketAddr,
     worker: Option<JoinHandle<()>>,
