@@ -10,11 +10,15 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use muster::config::Secret;
 use muster::schedule::{Clock, ManualClock, Schedule};
-use muster::serve::{RunReport, Runner, ServeConfig, ServeFlow, ServeWebhook, Server};
+use muster::serve::{
+    MAX_HEAD, MAX_HEADERS, RunReport, Runner, SECRET_HEADER, ServeConfig, ServeFlow, ServeWebhook,
+    Server,
+};
 use muster::store::{InboxState, RunCounts, RunStatus, Store, Trigger};
 
 const SECRET: &str = "hook-s3cret";
@@ -533,4 +537,445 @@ webhook = { secret = { file = "hook.secret" }, id_field = "candidate.id" }
     server.wait_idle();
     assert_eq!(runner.calls().len(), 1);
     assert!(runner.calls()[0].stored_before);
+}
+
+// ---------------------------------------------------------------------------
+// Limits: no client can stop `serve` from answering (issue 11, item 1).
+// ---------------------------------------------------------------------------
+
+/// Generous bound for anything the server should do "at once" on a busy
+/// machine; every socket read and write below is bounded by it.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A raw connection whose reads and writes give up after [`PATIENCE`].
+fn raw(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.set_write_timeout(Some(PATIENCE)).unwrap();
+    s
+}
+
+/// Reads until the server closes the connection; the status code of what
+/// it answered first (`None`: it closed without a word). Fails if the
+/// connection is still open after [`PATIENCE`].
+fn answer_then_close(s: &mut TcpStream) -> Option<u16> {
+    let mut raw = Vec::new();
+    if let Err(e) = s.read_to_end(&mut raw) {
+        assert!(
+            e.kind() == std::io::ErrorKind::ConnectionReset && !raw.is_empty(),
+            "the server neither answered nor closed the connection: {e} (got {raw:?})"
+        );
+    }
+    let text = String::from_utf8_lossy(&raw);
+    text.split(' ').nth(1).and_then(|c| c.parse().ok())
+}
+
+/// `GET /healthz` answers `200 ok` within a second.
+fn healthz_within_a_second(addr: SocketAddr) {
+    let started = Instant::now();
+    let mut s = raw(addr);
+    s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: muster\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        read.is_ok() && answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok\n"),
+        "/healthz did not answer within a second ({read:?}): {answer:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+fn limited(store: &Path) -> ServeConfig {
+    ServeConfig {
+        header_timeout: Duration::from_millis(300),
+        body_timeout: Duration::from_millis(300),
+        write_timeout: Duration::from_millis(300),
+        ..config(store)
+    }
+}
+
+#[test]
+fn a_declared_body_over_the_cap_is_413_on_any_route_without_reading_it() {
+    let f = fixture();
+    let server = start(&f, noon());
+    let addr = server.local_addr();
+    // Nothing of the declared terabyte is sent: the answer must not wait for it.
+    for head in [
+        "GET /healthz HTTP/1.1\r\nHost: m\r\nContent-Length: 1000000000000000\r\n\r\n".to_string(),
+        format!(
+            "POST /webhooks/flatchr-to-lucca HTTP/1.1\r\nHost: m\r\n{SECRET_HEADER}: {SECRET}\r\nContent-Length: 4097\r\n\r\n"
+        ),
+        // The largest length hyper represents.
+        "POST /webhooks/flatchr-to-lucca HTTP/1.1\r\nHost: m\r\nContent-Length: 18446744073709551613\r\n\r\n"
+            .to_string(),
+    ] {
+        let mut s = raw(addr);
+        s.write_all(head.as_bytes()).unwrap();
+        assert_eq!(answer_then_close(&mut s), Some(413), "{head}");
+    }
+    // Above that, hyper itself refuses the head (431) and closes.
+    let mut s = raw(addr);
+    s.write_all(
+        b"GET /healthz HTTP/1.1\r\nHost: m\r\nContent-Length: 18446744073709551615\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(answer_then_close(&mut s), Some(431));
+    healthz_within_a_second(addr);
+    server.wait_idle();
+    assert!(inbox(&f.store, "flatchr-to-lucca").is_empty());
+}
+
+#[test]
+fn a_head_over_the_limits_is_431() {
+    let f = fixture();
+    let server = start(&f, noon());
+    let addr = server.local_addr();
+    let many: String = (0..=MAX_HEADERS)
+        .map(|i| format!("X-H{i}: v\r\n"))
+        .collect();
+    let long = format!("X-Long: {}\r\n", "v".repeat(MAX_HEAD));
+    for (what, extra) in [("many", many), ("long", long)] {
+        let mut s = raw(addr);
+        s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: m\r\n{extra}\r\n").as_bytes())
+            .unwrap();
+        assert_eq!(answer_then_close(&mut s), Some(431), "{what} headers");
+    }
+    healthz_within_a_second(addr);
+}
+
+#[test]
+fn a_chunked_body_over_the_cap_is_413_and_not_stored() {
+    let f = fixture();
+    let server = start(&f, noon());
+    let mut s = raw(server.local_addr());
+    // One chunk announced at 8 KiB; 5000 bytes of it are enough to pass the
+    // 4096-byte cap, and the rest never comes.
+    let head = format!(
+        "POST /webhooks/flatchr-to-lucca HTTP/1.1\r\nHost: m\r\n{SECRET_HEADER}: {SECRET}\r\nTransfer-Encoding: chunked\r\n\r\n2000\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&[b'x'; 5000]).unwrap();
+    assert_eq!(answer_then_close(&mut s), Some(413));
+    server.wait_idle();
+    assert!(inbox(&f.store, "flatchr-to-lucca").is_empty());
+}
+
+#[test]
+fn a_body_that_stalls_is_408_after_the_body_timeout_and_not_stored() {
+    let f = fixture();
+    let server = Server::start("127.0.0.1:0", limited(&f.store), f.runner.clone(), noon()).unwrap();
+    let mut s = raw(server.local_addr());
+    let head = format!(
+        "POST /webhooks/flatchr-to-lucca HTTP/1.1\r\nHost: m\r\n{SECRET_HEADER}: {SECRET}\r\nContent-Length: 100\r\n\r\n{{\"cand"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    assert_eq!(answer_then_close(&mut s), Some(408));
+    let (status, body) = post_hook(server.local_addr(), &[(SECRET_HEADER, SECRET)], HIRED);
+    assert_eq!(status, 202, "a complete body is still accepted: {body}");
+    server.wait_idle();
+    let events = inbox(&f.store, "flatchr-to-lucca");
+    assert_eq!(events.len(), 1, "only the complete event is stored");
+    assert_eq!(events[0].payload, HIRED);
+}
+
+#[test]
+fn a_head_that_stalls_is_closed_after_the_header_timeout() {
+    let f = fixture();
+    let server = Server::start("127.0.0.1:0", limited(&f.store), f.runner.clone(), noon()).unwrap();
+    let mut half = raw(server.local_addr());
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: m\r\nX-Half: ")
+        .unwrap();
+    // An idle keep-alive connection is closed the same way.
+    let mut idle = raw(server.local_addr());
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: m\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    assert_eq!(answer_then_close(&mut half), None);
+    assert_eq!(answer_then_close(&mut idle), None);
+}
+
+#[test]
+fn connections_over_the_bound_wait_for_a_free_slot() {
+    let f = fixture();
+    let cfg = ServeConfig {
+        max_connections: 2,
+        ..config(&f.store)
+    };
+    let server = Server::start("127.0.0.1:0", cfg, f.runner.clone(), noon()).unwrap();
+    let addr = server.local_addr();
+    // Two connections take both slots with half a head (the header
+    // timeout, 10 s by default, is far away).
+    let mut stalled: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = raw(addr);
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: m\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    let mut third = raw(addr);
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let early = third.read(&mut byte);
+    assert!(
+        early.as_ref().is_err_and(|e| matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "a third connection was served while both slots were taken: {early:?}"
+    );
+    // A slot frees: the waiting connection is served.
+    drop(stalled.pop());
+    third.set_read_timeout(Some(PATIENCE)).unwrap();
+    assert_eq!(answer_then_close(&mut third), Some(200));
+}
+
+#[test]
+fn a_client_that_never_reads_is_disconnected_after_the_write_timeout() {
+    let f = fixture();
+    let server = Server::start("127.0.0.1:0", limited(&f.store), f.runner.clone(), noon()).unwrap();
+    let s = raw(server.local_addr());
+    // Pipelined requests, never reading an answer: the answers fill both
+    // sockets' buffers, the server's writes stop progressing, and after the
+    // write timeout it must close the connection, which fails our writes.
+    // Without a write timeout our writes would block until PATIENCE.
+    let batch = "GET /healthz HTTP/1.1\r\nHost: m\r\n\r\n".repeat(100);
+    let mut w = &s;
+    let mut sent = 0usize;
+    let err = loop {
+        match w.write_all(batch.as_bytes()) {
+            Ok(()) => sent += 100,
+            Err(e) => break e,
+        }
+        assert!(
+            sent < 10_000_000,
+            "the server answered ten million requests unread"
+        );
+    };
+    assert!(
+        matches!(
+            err.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        ),
+        "the connection was not closed by the server after {sent} requests: {err}"
+    );
+    healthz_within_a_second(server.local_addr());
+}
+
+/// A clock whose `now` panics on the HTTP threads (named
+/// `muster-serve-http`) while `armed`: the status page reads the clock, so
+/// this makes a request handler panic without touching the worker or the
+/// test's own thread, which read the same clock.
+struct PanickyClock {
+    inner: ManualClock,
+    armed: AtomicBool,
+}
+
+impl Clock for PanickyClock {
+    fn now(&self) -> Timestamp {
+        let on_http_thread = std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("muster-serve-http"));
+        if self.armed.load(Ordering::SeqCst) && on_http_thread {
+            panic!("status page bug");
+        }
+        self.inner.now()
+    }
+}
+
+#[test]
+fn a_panicking_handler_answers_500_and_the_server_goes_on() {
+    let f = fixture();
+    let clock = Arc::new(PanickyClock {
+        inner: ManualClock::new("2026-06-10T10:00:00Z".parse().unwrap()),
+        armed: AtomicBool::new(true),
+    });
+    let cfg = ServeConfig {
+        http_threads: 1,
+        ..config(&f.store)
+    };
+    let server = Server::start("127.0.0.1:0", cfg, f.runner.clone(), clock.clone()).unwrap();
+    let addr = server.local_addr();
+    // More panics than handler threads: none of them is lost.
+    for _ in 0..3 {
+        let (status, body) = request(addr, "GET", "/", &[], b"");
+        assert_eq!((status, body.as_str()), (500, "internal error\n"));
+        healthz_within_a_second(addr);
+    }
+    clock.armed.store(false, Ordering::SeqCst);
+    let (status, page) = request(addr, "GET", "/", &[], b"");
+    assert_eq!(status, 200);
+    assert!(page.contains("<h2>flatchr-to-lucca</h2>"), "{page}");
+    let (status, _) = post_hook(addr, &[(SECRET_HEADER, SECRET)], HIRED);
+    assert_eq!(status, 202);
+    server.wait_idle();
+    assert_eq!(f.runner.calls().len(), 1);
+}
+
+/// `muster serve` as a child process, killed when the test ends however it
+/// ends; its stderr is drained so it never blocks on a full pipe.
+struct ServeProcess {
+    process: std::process::Child,
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl ServeProcess {
+    /// Starts the real binary on a config with one webhook flow (the
+    /// plugins are loaded but never called: no probe gets that far).
+    fn start() -> ServeProcess {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("muster-plugin-cache");
+        let config = format!(
+            r#"[tenant]
+name = "probed"
+timezone = "Europe/Paris"
+state = "state.db"
+cache = "{cache}"
+
+[connections.lucca]
+plugin = "lucca"
+settings = {{ base_url = "http://127.0.0.1:9" }}
+secret = {{ file = "key" }}
+allow_loopback = true
+
+[connections.leapsome]
+plugin = "leapsome"
+settings = {{ base_url = "http://127.0.0.1:9" }}
+secret = {{ file = "key" }}
+allow_loopback = true
+
+[flows.people]
+source = "lucca"
+target = "leapsome"
+webhook = {{ secret = {{ file = "hook.secret" }}, id_field = "candidate.id" }}
+"#,
+            cache = cache.display()
+        );
+        std::fs::write(dir.path().join("muster.toml"), config).unwrap();
+        std::fs::write(dir.path().join("key"), "unused").unwrap();
+        std::fs::write(dir.path().join("hook.secret"), SECRET).unwrap();
+        let mut process = std::process::Command::new(env!("CARGO_BIN_EXE_muster"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(dir.path().join("muster.toml"))
+            .env_remove("MUSTER_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(process.stderr.take().unwrap()).lines();
+        let mut child = ServeProcess {
+            process,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            dir,
+        };
+        child.addr = loop {
+            let line = lines
+                .next()
+                .expect("serve exited before listening")
+                .unwrap();
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        child
+    }
+
+    /// Still running, answering `/healthz` within a second, and with at most
+    /// `threads` threads.
+    fn is_well(&mut self, threads: usize, after: &str) {
+        assert!(
+            self.process.try_wait().unwrap().is_none(),
+            "muster serve died after {after}"
+        );
+        healthz_within_a_second(self.addr);
+        let now = self.threads();
+        assert!(
+            now <= threads,
+            "{now} threads after {after} (at most {threads})"
+        );
+    }
+
+    fn threads(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/task", self.process.id()))
+            .unwrap()
+            .count()
+    }
+}
+
+/// Opens `n` connections and sends each `bytes`, keeping them open.
+fn stalled(addr: SocketAddr, n: usize, bytes: &[u8]) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut s = raw(addr);
+            s.write_all(bytes).unwrap();
+            s
+        })
+        .collect()
+}
+
+/// Every probe of issue 11 against the real binary with its default limits;
+/// after each, the process lives, `/healthz` answers within a second and
+/// the thread count has not grown past the handler pool.
+#[test]
+fn the_real_binary_survives_every_probe() {
+    let mut child = ServeProcess::start();
+    let addr = child.addr;
+    healthz_within_a_second(addr);
+    // One I/O thread and up to `http_threads` handler threads may come and
+    // go; connections must add none.
+    let bound = child.threads() + ServeConfig::defaults().http_threads;
+
+    // 1. A GET declaring a petabyte of body: 413, closed, nothing read.
+    let mut s = raw(addr);
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: m\r\nContent-Length: 1000000000000000\r\n\r\n")
+        .unwrap();
+    assert_eq!(answer_then_close(&mut s), Some(413));
+    child.is_well(bound, "a GET declaring 1e15 bytes of body");
+
+    // 2. Four requests declaring u64::MAX bytes: refused (431 by hyper: the
+    //    length is not representable) and closed.
+    for _ in 0..4 {
+        let mut s = raw(addr);
+        s.write_all(
+            b"POST /webhooks/people HTTP/1.1\r\nHost: m\r\nContent-Length: 18446744073709551615\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(answer_then_close(&mut s), Some(431));
+    }
+    child.is_well(bound, "four requests declaring u64::MAX bytes");
+
+    // 3. Four authenticated webhooks whose bodies stall after a few bytes.
+    let head = format!(
+        "POST /webhooks/people HTTP/1.1\r\nHost: m\r\n{SECRET_HEADER}: {SECRET}\r\nContent-Length: 100\r\n\r\n{{\"cand"
+    );
+    let slow = stalled(addr, 4, head.as_bytes());
+    child.is_well(bound, "four stalled bodies");
+
+    // 4. 200 connections that send half a header and stall.
+    let half = stalled(addr, 200, b"GET /healthz HTTP/1.1\r\nHost: m\r\nX-Half: ");
+    child.is_well(bound, "200 half-sent heads");
+
+    drop((slow, half));
+    child.is_well(bound, "the stalled clients went away");
+    let store = Store::open(child.dir.path().join("state.db")).unwrap();
+    assert!(store.inbox_recent("people", 10).unwrap().is_empty());
 }

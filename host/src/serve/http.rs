@@ -1,13 +1,17 @@
 //! Request handling: routing, the webhook protocol of the module doc, and
-//! small response helpers.
+//! the answers. Nothing here touches a socket: [`super::listener`] reads the
+//! request head, asks [`route`] what to do, reads the body only for a
+//! webhook that passed authentication, and turns the [`Answer`] into the
+//! HTTP response.
 
-use std::io::Read;
-
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tiny_http::{Header, Method, Request, Response};
 
-use super::{Job, ServeFlow, Shared, lock, page};
+use super::{Job, Shared, lock, page};
 use crate::store::Pushed;
 
 /// Header carrying the shared secret.
@@ -17,75 +21,141 @@ pub const DELIVERY_HEADERS: &[&str] = &["X-Muster-Delivery", "Idempotency-Key"];
 /// Longest delivery id kept; longer ones are refused (`400`).
 const MAX_DELIVERY_ID: usize = 200;
 
-pub(super) fn handle(shared: &Shared, mut req: Request) {
-    let url = req.url().to_string();
-    let path = url.split(['?', '#']).next().unwrap_or("");
-    let method = req.method().clone();
-    let response = match (method, path) {
-        (Method::Get | Method::Head, "/healthz") => text(200, "ok\n"),
-        (Method::Get | Method::Head, "/") => html(200, page::render(shared)),
-        (Method::Post, p) if p.starts_with("/webhooks/") => {
-            let name = &p["/webhooks/".len()..];
-            webhook(shared, name, &mut req)
+/// What a request asked for, as far as its head tells.
+pub(super) struct Head {
+    pub method: Method,
+    /// The path, without query or fragment.
+    pub path: String,
+    pub headers: HeaderMap,
+}
+
+/// What to do with a request once its head is read.
+pub(super) enum Route {
+    /// Answered from the head alone (`/healthz`, `404`, `405`, `401`…).
+    Answer(Answer),
+    /// The status page: reads the store, so it runs on a handler thread.
+    Page,
+    /// An authenticated webhook of `cfg.flows[index]`: read the body (within
+    /// the cap and the body timeout), then [`webhook`].
+    Webhook(usize),
+}
+
+/// A response, independent of the HTTP library.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Answer {
+    pub status: u16,
+    content_type: &'static str,
+    pub body: String,
+    /// Close the connection after answering (the body was not read).
+    pub close: bool,
+}
+
+impl Answer {
+    /// The same answer, closing the connection after it: for requests whose
+    /// body is left unread, so it is never drained.
+    pub fn closing(self) -> Answer {
+        Answer {
+            close: true,
+            ..self
+        }
+    }
+
+    /// The HTTP response, with the headers every answer carries.
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = Response::new(Full::new(Bytes::from(self.body)));
+        *r.status_mut() = status;
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.content_type),
+        );
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+        );
+        if self.close {
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        r
+    }
+}
+
+fn text(status: u16, body: &str) -> Answer {
+    Answer {
+        status,
+        content_type: "text/plain; charset=utf-8",
+        body: body.to_string(),
+        close: false,
+    }
+}
+
+fn json_answer(status: u16, body: Value) -> Answer {
+    Answer {
+        status,
+        content_type: "application/json",
+        body: body.to_string(),
+        close: false,
+    }
+}
+
+/// Decides from the head alone; authenticates webhooks before their body
+/// is read.
+pub(super) fn route(shared: &Shared, head: &Head) -> Route {
+    let path = head.path.as_str();
+    let answer = match (&head.method, path) {
+        (&Method::GET | &Method::HEAD, "/healthz") => text(200, "ok\n"),
+        (&Method::GET | &Method::HEAD, "/") => return Route::Page,
+        (&Method::POST, p) if p.starts_with("/webhooks/") => {
+            return authenticate(shared, head, &p["/webhooks/".len()..]);
         }
         (_, "/healthz" | "/") => text(405, "method not allowed\n"),
         (_, p) if p.starts_with("/webhooks/") => text(405, "webhooks are POSTed\n"),
         _ => text(404, "not found\n"),
     };
-    // The client may have gone away; nothing to do about it.
-    let _ = req.respond(response);
+    Route::Answer(answer)
 }
 
-type Answer = Response<std::io::Cursor<Vec<u8>>>;
-
-fn header(name: &str, value: &str) -> Option<Header> {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
-}
-
-fn with_headers(mut r: Answer, content_type: &str) -> Answer {
-    for h in [
-        header("Content-Type", content_type),
-        header("X-Content-Type-Options", "nosniff"),
-        header("Cache-Control", "no-store"),
-        header(
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'unsafe-inline'",
-        ),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        r.add_header(h);
+/// The status page.
+pub(super) fn status_page(shared: &Shared) -> Answer {
+    Answer {
+        status: 200,
+        content_type: "text/html; charset=utf-8",
+        body: page::render(shared),
+        close: false,
     }
-    r
 }
 
-fn text(status: u16, body: &str) -> Answer {
-    with_headers(
-        Response::from_string(body).with_status_code(status),
-        "text/plain; charset=utf-8",
+/// `500` for a handler that panicked: the server goes on.
+pub(super) fn internal_error() -> Answer {
+    text(500, "internal error\n")
+}
+
+/// `408`: the body did not arrive within the body timeout.
+pub(super) fn body_timeout(timeout: std::time::Duration) -> Answer {
+    json_answer(
+        408,
+        json!({ "error": format!("the body did not arrive within {timeout:?}") }),
     )
+    .closing()
 }
 
-fn html(status: u16, body: String) -> Answer {
-    with_headers(
-        Response::from_string(body).with_status_code(status),
-        "text/html; charset=utf-8",
+/// `400`: the body could not be read (the client went away mid-body…).
+pub(super) fn unreadable_body(e: &dyn std::fmt::Display) -> Answer {
+    json_answer(
+        400,
+        json!({ "error": format!("could not read the body: {e}") }),
     )
+    .closing()
 }
 
-fn json_answer(status: u16, body: Value) -> Answer {
-    with_headers(
-        Response::from_string(body.to_string()).with_status_code(status),
-        "application/json",
-    )
-}
-
-fn header_value<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
+fn header_value<'r>(head: &'r Head, name: &str) -> Option<&'r str> {
+    head.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Compares two secrets in constant time: both are hashed first, so the
@@ -118,44 +188,46 @@ pub(crate) fn extract_id(body: &Value, path: &str) -> Option<String> {
     }
 }
 
-fn webhook(shared: &Shared, name: &str, req: &mut Request) -> Answer {
-    let Some((flow, hook)) = shared
+/// Step 1 of the protocol: the flow has a webhook and the request carries
+/// its secret. Nothing is read or stored before this passes.
+fn authenticate(shared: &Shared, head: &Head, name: &str) -> Route {
+    let Some((index, hook)) = shared
         .cfg
-        .flow(name)
-        .and_then(|f: &ServeFlow| f.webhook.as_ref().map(|w| (f, w)))
+        .flows
+        .iter()
+        .enumerate()
+        .find(|(_, f)| f.name == name)
+        .and_then(|(i, f)| f.webhook.as_ref().map(|w| (i, w)))
     else {
-        return json_answer(
+        return Route::Answer(json_answer(
             404,
             json!({ "error": "no webhook is configured for this flow" }),
-        );
+        ));
     };
-    // 1. Authenticate before reading or storing anything.
-    let given = header_value(req, SECRET_HEADER).unwrap_or("");
+    let given = header_value(head, SECRET_HEADER).unwrap_or("");
     if given.is_empty() || !secrets_match(given.as_bytes(), hook.secret.expose().as_bytes()) {
-        return json_answer(
+        return Route::Answer(json_answer(
             401,
             json!({ "error": format!("missing or wrong {SECRET_HEADER} header") }),
-        );
+        ));
     }
-    // 2. Size cap, before and while reading.
-    let max = shared.cfg.max_body;
-    if req.body_length().is_some_and(|n| n > max) {
-        return too_large(max);
-    }
-    let mut body = Vec::new();
-    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
-    if let Err(e) = req.as_reader().take(limit).read_to_end(&mut body) {
-        return json_answer(
-            400,
-            json!({ "error": format!("could not read the body: {e}") }),
-        );
-    }
-    if body.len() > max {
-        return too_large(max);
-    }
+    Route::Webhook(index)
+}
+
+/// Steps 3 to 5 of the protocol, for an authenticated request of
+/// `cfg.flows[index]` whose body (within the cap) has been read.
+pub(super) fn webhook(shared: &Shared, index: usize, head: &Head, body: &[u8]) -> Answer {
+    let Some((flow, hook)) = shared
+        .cfg
+        .flows
+        .get(index)
+        .and_then(|f| f.webhook.as_ref().map(|w| (f, w)))
+    else {
+        return internal_error();
+    };
     let delivery = DELIVERY_HEADERS
         .iter()
-        .find_map(|h| header_value(req, h))
+        .find_map(|h| header_value(head, h))
         .map(str::trim)
         .filter(|d| !d.is_empty());
     if delivery.is_some_and(|d| d.len() > MAX_DELIVERY_ID) {
@@ -164,8 +236,8 @@ fn webhook(shared: &Shared, name: &str, req: &mut Request) -> Answer {
             json!({ "error": format!("the delivery id is longer than {MAX_DELIVERY_ID} characters") }),
         );
     }
-    let payload = String::from_utf8_lossy(&body).into_owned();
-    let parsed: Result<Value, _> = serde_json::from_slice(&body);
+    let payload = String::from_utf8_lossy(body).into_owned();
+    let parsed: Result<Value, _> = serde_json::from_slice(body);
     let record = parsed
         .as_ref()
         .ok()
@@ -218,11 +290,13 @@ fn webhook(shared: &Shared, name: &str, req: &mut Request) -> Answer {
     )
 }
 
-fn too_large(max: usize) -> Answer {
+/// `413`, closing the connection: the body is never read or drained.
+pub(super) fn too_large(max: usize) -> Answer {
     json_answer(
         413,
         json!({ "error": format!("the body is larger than {max} bytes") }),
     )
+    .closing()
 }
 
 #[cfg(test)]

@@ -7,9 +7,13 @@
 //!
 //! ## Shape
 //!
-//! - **HTTP** — `tiny_http` (blocking, no async runtime) with a small pool of
-//!   request threads ([`ServeConfig::http_threads`]). Requests only read the
-//!   store or append to the inbox: they never run a sync themselves.
+//! - **HTTP** — hyper's HTTP/1 server on a small tokio runtime: one I/O
+//!   thread for every connection, and a small pool of handler threads
+//!   ([`ServeConfig::http_threads`]) for what reads the store. Requests only
+//!   read the store or append to the inbox: they never run a sync
+//!   themselves. Every resource a client could exhaust is bounded —
+//!   connections, head size, body size, header/body/write timeouts — and a
+//!   panicking handler answers `500`; see `listener.rs`.
 //! - **One worker thread** runs everything that syncs, one job at a time:
 //!   due schedules and inbox events. Runs of one tenant never overlap in
 //!   this process, which is what the engine expects (one writer per
@@ -37,7 +41,9 @@
 //!    sides are hashed with SHA-256 first, so neither the content nor the
 //!    length leaks through timing). A missing or wrong secret is `401` and
 //!    **nothing is stored**.
-//! 2. **Size**: a body over [`ServeConfig::max_body`] is `413`, not stored.
+//! 2. **Size**: a body over [`ServeConfig::max_body`] is `413`, not stored
+//!    (any route: a declared `Content-Length` over the cap is refused before
+//!    the body is read, and the connection is closed).
 //! 3. **Stored before processed**: the event is committed to the inbox
 //!    ([`Store::inbox_push`]) before anything else happens. A sender's
 //!    delivery id (`X-Muster-Delivery`, or `Idempotency-Key`) makes
@@ -53,9 +59,11 @@
 //!    is never lost, even if the process dies right after answering.
 
 mod http;
+mod listener;
 mod page;
 
 pub use http::{DELIVERY_HEADERS, SECRET_HEADER};
+pub use listener::{MAX_HEAD, MAX_HEADERS};
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -112,6 +120,14 @@ pub struct ServeWebhook {
     pub id_field: String,
 }
 
+/// The default cap on a request body: 1 MiB, far above any webhook event.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// The default bound on connections served at once. A tenant's server sees
+/// a few webhook senders and browsers; the bound keeps file descriptors
+/// and memory (at most `MAX_CONNECTIONS` × [`MAX_HEAD`] of request heads)
+/// small whatever clients do.
+pub const MAX_CONNECTIONS: usize = 256;
+
 /// Everything [`Server::start`] needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -121,10 +137,22 @@ pub struct ServeConfig {
     /// The state database (the same file the engine writes).
     pub store: PathBuf,
     pub flows: Vec<ServeFlow>,
-    /// Request threads (default 4).
+    /// Handler threads: the status page and webhooks run on them (default
+    /// 4). `/healthz` and the connections themselves need none.
     pub http_threads: usize,
-    /// Largest accepted webhook body, in bytes (default 1 MiB).
+    /// Largest accepted request body, in bytes (default [`MAX_BODY`]).
     pub max_body: usize,
+    /// Connections served at once (default [`MAX_CONNECTIONS`]); more wait
+    /// in the listen backlog.
+    pub max_connections: usize,
+    /// Time to send a request head, and that an idle keep-alive connection
+    /// is kept (default 10 s).
+    pub header_timeout: Duration,
+    /// Time to send a whole webhook body (default 10 s); `408` after it.
+    pub body_timeout: Duration,
+    /// Time a client may leave its answer unread before it is
+    /// disconnected (default 10 s).
+    pub write_timeout: Duration,
     /// How often pending inbox events are retried (default 5 minutes).
     pub retry_every: Duration,
     /// Runs shown per flow on the status page (default 5).
@@ -172,14 +200,14 @@ impl ServeConfig {
             store: PathBuf::from("muster.db"),
             flows: Vec::new(),
             http_threads: 4,
-            max_body: 1024 * 1024,
+            max_body: MAX_BODY,
+            max_connections: MAX_CONNECTIONS,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
             retry_every: Duration::from_secs(300),
             page_runs: 5,
         }
-    }
-
-    fn flow(&self, name: &str) -> Option<&ServeFlow> {
-        self.flows.iter().find(|f| f.name == name)
     }
 }
 
@@ -383,11 +411,14 @@ impl Shared {
 /// A running `serve`: stops (and joins its threads) when dropped.
 pub struct Server {
     shared: Arc<Shared>,
-    http: Arc<tiny_http::Server>,
+    /// The HTTP side (`listener.rs`); dropping it stops serving.
+    http: Option<tokio::runtime::Runtime>,
     addr: SocketAddr,
-    threads: Vec<JoinHandle<()>>,
     worker: Option<JoinHandle<()>>,
 }
+
+/// How long stopping waits for a request handler that is still running.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 
 impl Server {
     /// Listens on `listen` (`127.0.0.1:8080`; port 0 picks a free one),
@@ -411,16 +442,6 @@ impl Server {
                 .filter_map(|f| f.schedule.map(|s| (f.name.clone(), s))),
             clock.now(),
         );
-        let http = tiny_http::Server::http(listen).map_err(|e| ServeError::Bind {
-            addr: listen.to_string(),
-            message: e.to_string(),
-        })?;
-        let addr = http.server_addr().to_ip().ok_or_else(|| ServeError::Bind {
-            addr: listen.to_string(),
-            message: "not an IP address".into(),
-        })?;
-        let http = Arc::new(http);
-        let threads_n = cfg.http_threads.max(1);
         let shared = Arc::new(Shared {
             cfg,
             runner,
@@ -434,35 +455,19 @@ impl Server {
         // Retry what a previous process accepted but did not finish.
         shared.queue_pending()?;
 
+        let (http, addr) = listener::start(listen, shared.clone())?;
         let mut server = Server {
             shared: shared.clone(),
-            http: http.clone(),
+            http: Some(http),
             addr,
-            threads: Vec::new(),
             worker: None,
         };
-        let w = shared.clone();
         server.worker = Some(
             std::thread::Builder::new()
                 .name("muster-serve-worker".into())
-                .spawn(move || w.work())
+                .spawn(move || shared.work())
                 .map_err(ServeError::Thread)?,
         );
-        for i in 0..threads_n {
-            let (s, h) = (shared.clone(), http.clone());
-            let t = std::thread::Builder::new()
-                .name(format!("muster-serve-http-{i}"))
-                .spawn(move || {
-                    while !s.stop.load(Ordering::SeqCst) {
-                        match h.recv() {
-                            Ok(req) => http::handle(&s, req),
-                            Err(_) => continue, // unblocked for stop, or an accept error
-                        }
-                    }
-                })
-                .map_err(ServeError::Thread)?;
-            server.threads.push(t);
-        }
         Ok(server)
     }
 
@@ -520,11 +525,8 @@ impl Drop for Server {
             let _q = lock(&self.shared.queue);
             self.shared.changed.notify_all();
         }
-        for _ in &self.threads {
-            self.http.unblock();
-        }
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+        if let Some(http) = self.http.take() {
+            http.shutdown_timeout(STOP_GRACE);
         }
         if let Some(w) = self.worker.take() {
             let _ = w.join();
