@@ -10,147 +10,14 @@
 //! - **isolation**: a target refusing 1 create in 100 gets the other 99 %;
 //!   the failures are listed, and the next run retries exactly those.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use muster::store::{JournalState, Store};
-use muster_sandbox::{LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim, RejectRule, Tenant};
-
-const FLOW: &str = "people";
-
-/// An account's comparable facts: source id, active, given and family name.
-type Account = (Option<String>, bool, Option<String>, Option<String>);
-/// The sandbox tenants' "today" (their simulated epoch).
-const TODAY: &str = "2026-06-01";
-
-fn cache_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("muster-plugin-cache")
-}
-
-/// A Lucca tenant of `n` people and an empty Leapsome, no rate limits (the
-/// connectors' own rate-limit tests cover those), and a config joining them.
-struct World {
-    lucca: LuccaSim,
-    leapsome: LeapsomeSim,
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new(n: usize, leapsome: LeapsomeOptions) -> World {
-        World::with_flow(n, leapsome, "")
-    }
-
-    /// A world whose flow section gets `flow_extra` (more TOML keys).
-    fn with_flow(n: usize, leapsome: LeapsomeOptions, flow_extra: &str) -> World {
-        let lucca = LuccaSim::start(
-            Tenant::generate(7, n),
-            LuccaOptions {
-                rate_limit: None,
-                ..LuccaOptions::default()
-            },
-        )
-        .expect("start lucca");
-        let leapsome = LeapsomeSim::start(LeapsomeOptions {
-            rate_limit: None,
-            ..leapsome
-        })
-        .expect("start leapsome");
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("lucca.key"), lucca.api_key()).expect("key");
-        std::fs::write(dir.path().join("leapsome.token"), leapsome.token()).expect("token");
-        let config = format!(
-            r#"[tenant]
-name = "engine-test"
-timezone = "Europe/Paris"
-state = "state.db"
-cache = "{cache}"
-
-[connections.lucca]
-plugin = "lucca"
-settings = {{ base_url = "{lucca}" }}
-secret = {{ file = "lucca.key" }}
-allow_loopback = true
-
-[connections.leapsome]
-plugin = "leapsome"
-settings = {{ base_url = "{leapsome}" }}
-secret = {{ file = "leapsome.token" }}
-allow_loopback = true
-
-[flows.{FLOW}]
-source = "lucca"
-target = "leapsome"
-options = {{ sync_groups = false, reactivate = true }}
-{flow_extra}
-"#,
-            cache = cache_dir().display(),
-            lucca = lucca.base_url(),
-            leapsome = leapsome.base_url(),
-        );
-        std::fs::write(dir.path().join("muster.toml"), config).expect("config");
-        World {
-            lucca,
-            leapsome,
-            dir,
-        }
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("muster.toml")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_muster"));
-        cmd.args(args)
-            .arg("--config")
-            .arg(self.config())
-            .env("MUSTER_TODAY", TODAY)
-            .env_remove("MUSTER_CONFIG");
-        cmd
-    }
-
-    fn muster(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run muster")
-    }
-
-    fn store(&self) -> Store {
-        Store::open(self.dir.path().join("state.db")).expect("open store")
-    }
-
-    /// Leapsome's accounts as comparable facts: email → (source id, active, names).
-    fn accounts(&self) -> BTreeMap<String, Account> {
-        let users = self.leapsome.users();
-        let mut out = BTreeMap::new();
-        for u in users {
-            let previous = out.insert(
-                u.user_name.to_lowercase(),
-                (
-                    u.external_id.clone(),
-                    u.active,
-                    u.given_name.clone(),
-                    u.family_name.clone(),
-                ),
-            );
-            assert!(previous.is_none(), "duplicate account for {}", u.user_name);
-        }
-        out
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(o)))
-}
+use common::world::{FLOW, World, assert_journal_resolved, json, kill_after_writes, text};
+use muster_sandbox::{LeapsomeOptions, RejectRule};
 
 fn planned(report: &serde_json::Value, kind: &str) -> u64 {
     report["planned"][kind].as_u64().unwrap_or(0)
@@ -170,37 +37,6 @@ impl Rng {
 
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
-    }
-}
-
-/// Waits until the child has sent `writes` more write requests to
-/// Leapsome, then kills it. Returns false when the child finished first.
-fn kill_after_writes(world: &World, child: &mut Child, writes: usize) -> bool {
-    let start = world.leapsome.request_counts().writes;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            return false;
-        }
-        if world.leapsome.request_counts().writes >= start + writes {
-            // SIGKILL: no destructor, no flush, no chance to finish the call.
-            child.kill().expect("kill");
-            let _ = child.wait();
-            return true;
-        }
-        assert!(Instant::now() < deadline, "the sync made no progress");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn assert_journal_resolved(world: &World) {
-    let store = world.store();
-    let open = store.unresolved_journal(FLOW).expect("journal");
-    assert!(open.is_empty(), "unresolved journal entries: {open:?}");
-    for run in store.history(FLOW, 10_000).expect("history") {
-        for entry in run.journal {
-            assert_ne!(entry.state, JournalState::Intent, "{entry:?}");
-        }
     }
 }
 
