@@ -3,7 +3,8 @@
 //! the real Lucca and Leapsome `.wasm` plugins, with a real SQLite store.
 //!
 //! - **kill**: a sync is SIGKILLed at ≥ 50 seeded points during apply; the
-//!   runs that follow finish the job, and the result equals an uninterrupted
+//!   runs that follow (each waiting for the dead one's lease to lapse)
+//!   finish the job, and the result equals an uninterrupted
 //!   sync: no duplicate account, no lost link, every journal entry resolved.
 //! - **guard**: a source that suddenly returns nobody, or 10 % of the
 //!   people, is held (exit code 3, nothing deactivated) until approved.
@@ -63,8 +64,11 @@ fn killed_syncs_converge_to_the_uninterrupted_result() {
     let mut kills = 0;
     let mut finished = false;
     while !finished {
+        // A killed sync's lease lapses after its time-to-live: the next one
+        // waits for that (docs/concurrency.md), so keep it short.
         let mut child = world
-            .command(&["sync"])
+            .command(&["sync", "--wait", "600"])
+            .env("MUSTER_LEASE_TTL", "0.3")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
