@@ -11,11 +11,13 @@
 //!   expires (`MUSTER_LEASE_TTL`), settles the dead run, and the result
 //!   equals an uninterrupted sync.
 //! - **plan after a kill**: reads the dead run's open intents, settles none.
+//! - **suspended past its lease**: a sync frozen (SIGSTOP) until another took
+//!   the flow over sends at most the call it was in, and writes nothing.
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::world::{
@@ -215,5 +217,59 @@ fn plan_after_a_killed_sync_settles_nothing_and_says_what_is_open() {
         .expect("sync");
     assert_eq!(sync.status.code(), Some(0), "{}", text(&sync));
     assert_eq!(json(&sync)["recovered"]["aborted_runs"], 1);
+    assert_journal_resolved(&world);
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to the child with kill(1).
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} failed");
+}
+
+#[test]
+fn a_sync_suspended_past_its_lease_sends_nothing_more_and_writes_nothing() {
+    let (expected, expected_links, _) = reference();
+    let world = World::new(PEOPLE, slow());
+    let mut first = spawn(&world, &["sync"]);
+    let start = world.leapsome.request_counts().writes;
+    assert!(await_writes(&world, &mut first, start, 10));
+    signal(&first, "STOP");
+
+    // Another sync takes the flow over once the frozen one's lease expires.
+    let second = world
+        .command(&["sync", "--wait", "600", "--json"])
+        .env("MUSTER_LEASE_TTL", TTL)
+        .output()
+        .expect("second sync");
+    signal(&first, "CONT");
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert_eq!(json(&second)["recovered"]["aborted_runs"], 1);
+    let writes = world.leapsome.request_counts().writes;
+
+    // Woken up, the first finds its lease lapsed: it stops calling, and its
+    // writes are refused by the fence.
+    let out = first.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("this run lost its lease (fence 1)"),
+        "{}",
+        text(&out)
+    );
+    let after = world.leapsome.request_counts().writes;
+    assert!(
+        after <= writes + 1,
+        "the run that lost its lease made {} more calls",
+        after - writes
+    );
+    assert_eq!(world.accounts(), expected);
+    assert_eq!(
+        world.store().links(FLOW).expect("links").len(),
+        expected_links
+    );
+    assert_eq!(statuses(&world), [RunStatus::Aborted, RunStatus::Done]);
     assert_journal_resolved(&world);
 }

@@ -749,7 +749,7 @@ fn the_heartbeat_keeps_a_lease_alive_and_it_lapses_once_stopped() {
     let mut a = new_store(dir.path());
     let ttl = Duration::from_millis(1500);
     let lease = a.acquire_lease(FLOW, "host:1:aa", ttl).unwrap();
-    let heartbeat = Heartbeat::start(a.path(), &lease, ttl).unwrap();
+    let heartbeat = Heartbeat::start(&a, &lease, ttl).unwrap();
     let mut b = Store::open(dir.path().join("muster.db")).unwrap();
     // Well past the time-to-live: only the heartbeat keeps it.
     std::thread::sleep(ttl * 3);

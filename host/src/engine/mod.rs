@@ -428,7 +428,7 @@ fn run_under_lease(
             dead.owner, dead.token, dead.expires
         );
     }
-    let result = match Heartbeat::start(store.path(), &lease, settings.ttl) {
+    let result = match Heartbeat::start(store, &lease, settings.ttl) {
         Ok(heartbeat) => {
             let result = begin_and_run(store, flow, plugins, mode, options, observer);
             heartbeat.stop();

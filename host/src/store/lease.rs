@@ -43,6 +43,15 @@
 //! 5. **Take-over**: only the holder of the lease runs recovery, so runs left
 //!    `running` and journal intents left open belong to an owner that died
 //!    (or was fenced out), and may be settled.
+//! 6. **Act only while valid**: the fence stops a fenced-out run's *writes*,
+//!    not its calls to the target. So before each call the applier asks
+//!    [`Store::lease_lapsed`]: the holder's own record of how long its last
+//!    successful renewal is good for. When less than a third of the
+//!    time-to-live is left (two heartbeats missed — the process was
+//!    suspended, or the database unreachable), the run stops calling. A
+//!    process frozen *between* that check and the call can still send one
+//!    call after losing the lease: only the target could refuse it (by
+//!    checking the fence), which vendor APIs do not offer.
 //!
 //! Times are the acquiring process's clock. On one SQLite file every process
 //! shares one host clock; the PostgreSQL store should use the server's
@@ -50,6 +59,8 @@
 
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -94,6 +105,11 @@ pub(crate) struct Fence {
     flow_id: i64,
     flow: String,
     token: i64,
+    /// Until when (unix ms) the last successful renewal holds the lease;
+    /// the heartbeat thread moves it forward.
+    valid_until: Arc<AtomicI64>,
+    /// A third of the time-to-live: the margin of rule 6.
+    margin_ms: i64,
 }
 
 /// This process's owner name: `host:pid:nonce`. The nonce tells apart two
@@ -186,6 +202,8 @@ impl Store {
             flow_id,
             flow: flow.into(),
             token,
+            valid_until: Arc::new(AtomicI64::new(now.saturating_add(ttl_ms(ttl)))),
+            margin_ms: ttl_ms(ttl) / 3,
         });
         Ok(Lease {
             flow: flow.into(),
@@ -198,7 +216,11 @@ impl Store {
     /// Extends a held lease by `ttl` from now (rule 2).
     pub fn renew_lease(&mut self, lease: &Lease, ttl: Duration) -> Result<(), StoreError> {
         let flow_id = Store::flow_id(&self.conn, &lease.flow)?;
-        renew(&self.conn, flow_id, lease, ttl)
+        let until = renew(&self.conn, flow_id, lease, ttl)?;
+        if let Some(f) = self.fence.as_ref().filter(|f| f.token == lease.token) {
+            f.valid_until.store(until, Ordering::SeqCst);
+        }
+        Ok(())
     }
 
     /// Gives the lease back (rule 4) and lifts the fence. Releasing a lease
@@ -230,6 +252,18 @@ impl Store {
         };
         let row = read_row(&self.conn, flow_id, flow)?;
         Ok(row.and_then(|r| holder(flow, r, now_ms())))
+    }
+
+    /// Rule 6: whether this store's lease is (about to be) lapsed by its own
+    /// record — under a third of the time-to-live left since the last
+    /// successful renewal. `false` when it holds no lease.
+    pub fn lease_lapsed(&self) -> bool {
+        self.fence.as_ref().is_some_and(|f| {
+            now_ms()
+                >= f.valid_until
+                    .load(Ordering::SeqCst)
+                    .saturating_sub(f.margin_ms)
+        })
     }
 
     /// The fencing token of the lease this store holds, if any.
@@ -264,27 +298,22 @@ fn lost(conn: &Connection, flow_id: i64, flow: &str, token: i64) -> StoreError {
     }
 }
 
-fn renew(conn: &Connection, flow_id: i64, lease: &Lease, ttl: Duration) -> Result<(), StoreError> {
+/// Renews the lease; returns until when (unix ms) it now holds.
+fn renew(conn: &Connection, flow_id: i64, lease: &Lease, ttl: Duration) -> Result<i64, StoreError> {
     let now = now_ms();
+    let until = now.saturating_add(ttl_ms(ttl));
     let flow = &lease.flow;
     let changed = conn
         .prepare_cached(
             "UPDATE leases SET heartbeat_ms = ?3, expires_ms = ?4
              WHERE flow_id = ?1 AND fence = ?2 AND owner IS NOT NULL",
         )
-        .and_then(|mut s| {
-            s.execute(params![
-                flow_id,
-                lease.token,
-                now,
-                now.saturating_add(ttl_ms(ttl))
-            ])
-        })
+        .and_then(|mut s| s.execute(params![flow_id, lease.token, now, until]))
         .context(|| format!("flow `{flow}`: renewing its lease"))?;
     if changed == 0 {
         return Err(lost(conn, flow_id, flow, lease.token));
     }
-    Ok(())
+    Ok(until)
 }
 
 /// Renews a lease from its own thread and database connection every third
@@ -298,17 +327,25 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// Starts renewing `lease` in the database at `path`. A private
-    /// in-memory database (`:memory:`) cannot be shared with another
-    /// connection, nor with another process: there is nothing to renew
-    /// against, so no thread is started.
-    pub fn start(path: &Path, lease: &Lease, ttl: Duration) -> Result<Heartbeat, StoreError> {
+    /// Starts renewing `lease`, which `store` holds, in `store`'s database
+    /// file. A private in-memory database (`:memory:`) cannot be shared with
+    /// another connection, nor with another process: there is nothing to
+    /// renew against, so no thread is started.
+    pub fn start(store: &Store, lease: &Lease, ttl: Duration) -> Result<Heartbeat, StoreError> {
+        let path = store.path();
+        let idle = Heartbeat {
+            stop: None,
+            thread: None,
+        };
+        let Some(fence) = store.fence.as_ref().filter(|f| f.token == lease.token) else {
+            return Ok(idle);
+        };
         if path == Path::new(":memory:") {
-            return Ok(Heartbeat {
-                stop: None,
-                thread: None,
-            });
+            // No other process can take it over: it never lapses.
+            fence.valid_until.store(i64::MAX, Ordering::SeqCst);
+            return Ok(idle);
         }
+        let valid_until = Arc::clone(&fence.valid_until);
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -324,11 +361,13 @@ impl Heartbeat {
             .name(format!("lease-{flow}"))
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
-                    if let Err(e) = renew(&conn, flow_id, &lease, ttl) {
-                        tracing::warn!(flow = %lease.flow, "lease heartbeat: {e}");
-                        if matches!(e, StoreError::LeaseLost { .. }) {
+                    match renew(&conn, flow_id, &lease, ttl) {
+                        Ok(until) => valid_until.store(until, Ordering::SeqCst),
+                        Err(e @ StoreError::LeaseLost { .. }) => {
+                            tracing::warn!(flow = %lease.flow, "lease heartbeat: {e}");
                             return;
                         }
+                        Err(e) => tracing::warn!(flow = %lease.flow, "lease heartbeat: {e}"),
                     }
                 }
             })
@@ -418,6 +457,19 @@ mod tests {
             matches!(&err, StoreError::LeaseLost { token: 1, now_held_by, .. } if now_held_by == "b"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_lease_lapses_by_its_holders_record_before_it_expires() {
+        let mut s = store();
+        assert!(!s.lease_lapsed(), "no lease, nothing lapses");
+        let short = s.acquire_lease("f", "a", Duration::ZERO).unwrap();
+        assert!(s.lease_lapsed());
+        s.release_lease(&short).unwrap();
+        let long = s.acquire_lease("f", "b", TTL).unwrap();
+        assert!(!s.lease_lapsed());
+        s.renew_lease(&long, TTL).unwrap();
+        assert!(!s.lease_lapsed());
     }
 
     #[test]
