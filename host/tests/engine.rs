@@ -14,10 +14,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::world::{FLOW, World, assert_journal_resolved, json, kill_after_writes, text};
+use common::world::{FLOW, World, assert_journal_resolved, http, json, kill_after_writes, text};
 use muster_sandbox::{LeapsomeOptions, RejectRule};
 
 fn planned(report: &serde_json::Value, kind: &str) -> u64 {
@@ -378,53 +378,8 @@ fn a_held_plan_file_applies_only_with_approval() {
     assert!(world.store().held_plan(FLOW).expect("held").is_none());
 }
 
-/// One HTTP/1.1 request over a plain socket; returns the status code and body.
-fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to serve");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    stream.write_all(req.as_bytes()).expect("send");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read");
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// Kills the `muster serve` child when the test ends, however it ends.
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn serve_runs_a_single_record_sync_from_a_webhook() {
-    use std::io::BufRead;
     let world = World::with_flow(
         30,
         LeapsomeOptions::default(),
@@ -441,26 +396,8 @@ fn serve_runs_a_single_record_sync_from_a_webhook() {
         .expect("someone to create")
         .to_owned();
 
-    let mut child = world
-        .command(&["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn muster serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let serving = Serving(child);
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .expect("read stderr");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().expect("address").to_owned();
-        }
-    };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let serving = world.serve();
+    let addr = serving.addr.clone();
 
     let (status, body) = http(&addr, "GET", "/healthz", &[], "");
     assert_eq!(status, 200, "{body}");

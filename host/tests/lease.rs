@@ -11,6 +11,8 @@
 //!   expires (`MUSTER_LEASE_TTL`), settles the dead run, and the result
 //!   equals an uninterrupted sync.
 //! - **plan after a kill**: reads the dead run's open intents, settles none.
+//! - **serve**: a webhook event for a busy flow stays pending, with the
+//!   reason, and nothing is logged as an error.
 //! - **suspended past its lease**: a sync frozen (SIGSTOP) until another took
 //!   the flow over sends at most the call it was in, and writes nothing.
 
@@ -18,12 +20,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::world::{
-    Account, FLOW, World, assert_journal_resolved, await_writes, json, kill_after_writes, text,
+    Account, FLOW, World, assert_journal_resolved, await_writes, http, json, kill_after_writes,
+    text,
 };
-use muster::store::{JournalState, RunStatus};
+use muster::store::{InboxState, JournalState, RunStatus};
 use muster_sandbox::LeapsomeOptions;
 
 const PEOPLE: usize = 300;
@@ -272,4 +275,56 @@ fn a_sync_suspended_past_its_lease_sends_nothing_more_and_writes_nothing() {
     );
     assert_eq!(statuses(&world), [RunStatus::Aborted, RunStatus::Done]);
     assert_journal_resolved(&world);
+}
+
+#[test]
+fn serve_leaves_a_busy_flows_webhook_event_pending_and_logs_no_error() {
+    let world = World::with_flow(
+        PEOPLE,
+        slow(),
+        r#"webhook = { secret = { file = "hook.secret" }, id_field = "candidate.id" }"#,
+    );
+    std::fs::write(world.dir.path().join("hook.secret"), "s3cret-hook\n").expect("secret");
+    let mut sync = spawn(&world, &["sync"]);
+    let start = world.leapsome.request_counts().writes;
+    assert!(await_writes(&world, &mut sync, start, 5));
+
+    let serving = world.serve();
+    let (status, body) = http(
+        &serving.addr,
+        "POST",
+        "/webhooks/people",
+        &[
+            ("X-Muster-Secret", "s3cret-hook"),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"candidate": {"id": "1"}}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let event = loop {
+        let events = world.store().inbox_recent(FLOW, 10).expect("inbox");
+        if let Some(e) = events.into_iter().find(|e| e.attempts > 0) {
+            break e;
+        }
+        assert!(Instant::now() < deadline, "serve never tried the event");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        sync.try_wait().expect("try_wait").is_none(),
+        "the sync finished before serve tried the event: the test proves nothing"
+    );
+    assert_eq!(event.state, InboxState::Pending, "{event:?}");
+    let error = event.error.as_deref().unwrap_or_default();
+    assert!(
+        error.starts_with("skipped: flow `people` is busy"),
+        "{event:?}"
+    );
+    let log = serving.log.lock().expect("log").clone();
+    assert!(
+        !log.contains("ERROR") && !log.contains("run failed"),
+        "serve logged the busy flow as an error:\n{log}"
+    );
+    let out = sync.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
