@@ -68,7 +68,7 @@ fn killed_syncs_converge_to_the_uninterrupted_result() {
         // waits for that (docs/concurrency.md), so keep it short.
         let mut child = world
             .command(&["sync", "--wait", "600"])
-            .env("MUSTER_LEASE_TTL", "0.3")
+            .env("MUSTER_LEASE_TTL", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
