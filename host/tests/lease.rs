@@ -13,6 +13,7 @@
 //! - **plan after a kill**: reads the dead run's open intents, settles none.
 //! - **serve**: a webhook event for a busy flow stays pending, with the
 //!   reason, and nothing is logged as an error.
+//! - **settings**: a bad `MUSTER_LEASE_TTL` is a usage error (exit 2).
 //! - **suspended past its lease**: a sync frozen (SIGSTOP) until another took
 //!   the flow over sends at most the call it was in, and writes nothing.
 
@@ -327,4 +328,25 @@ fn serve_leaves_a_busy_flows_webhook_event_pending_and_logs_no_error() {
     );
     let out = sync.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn a_bad_lease_time_to_live_is_a_usage_error() {
+    let world = World::new(10, LeapsomeOptions::default());
+    for bad in ["soon", "0", "-5"] {
+        let out = world
+            .command(&["sync"])
+            .env("MUSTER_LEASE_TTL", bad)
+            .output()
+            .expect("sync");
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&format!(
+                "MUSTER_LEASE_TTL={bad:?} is not a lease time-to-live"
+            )),
+            "{}",
+            text(&out)
+        );
+    }
+    assert!(world.leapsome.users().is_empty(), "a refused sync wrote");
 }
