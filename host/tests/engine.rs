@@ -3,154 +3,22 @@
 //! the real Lucca and Leapsome `.wasm` plugins, with a real SQLite store.
 //!
 //! - **kill**: a sync is SIGKILLed at ≥ 50 seeded points during apply; the
-//!   runs that follow finish the job, and the result equals an uninterrupted
+//!   runs that follow (each waiting for the dead one's lease to lapse)
+//!   finish the job, and the result equals an uninterrupted
 //!   sync: no duplicate account, no lost link, every journal entry resolved.
 //! - **guard**: a source that suddenly returns nobody, or 10 % of the
 //!   people, is held (exit code 3, nothing deactivated) until approved.
 //! - **isolation**: a target refusing 1 create in 100 gets the other 99 %;
 //!   the failures are listed, and the next run retries exactly those.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use muster::store::{JournalState, Store};
-use muster_sandbox::{LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim, RejectRule, Tenant};
-
-const FLOW: &str = "people";
-
-/// An account's comparable facts: source id, active, given and family name.
-type Account = (Option<String>, bool, Option<String>, Option<String>);
-/// The sandbox tenants' "today" (their simulated epoch).
-const TODAY: &str = "2026-06-01";
-
-fn cache_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("muster-plugin-cache")
-}
-
-/// A Lucca tenant of `n` people and an empty Leapsome, no rate limits (the
-/// connectors' own rate-limit tests cover those), and a config joining them.
-struct World {
-    lucca: LuccaSim,
-    leapsome: LeapsomeSim,
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new(n: usize, leapsome: LeapsomeOptions) -> World {
-        World::with_flow(n, leapsome, "")
-    }
-
-    /// A world whose flow section gets `flow_extra` (more TOML keys).
-    fn with_flow(n: usize, leapsome: LeapsomeOptions, flow_extra: &str) -> World {
-        let lucca = LuccaSim::start(
-            Tenant::generate(7, n),
-            LuccaOptions {
-                rate_limit: None,
-                ..LuccaOptions::default()
-            },
-        )
-        .expect("start lucca");
-        let leapsome = LeapsomeSim::start(LeapsomeOptions {
-            rate_limit: None,
-            ..leapsome
-        })
-        .expect("start leapsome");
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("lucca.key"), lucca.api_key()).expect("key");
-        std::fs::write(dir.path().join("leapsome.token"), leapsome.token()).expect("token");
-        let config = format!(
-            r#"[tenant]
-name = "engine-test"
-timezone = "Europe/Paris"
-state = "state.db"
-cache = "{cache}"
-
-[connections.lucca]
-plugin = "lucca"
-settings = {{ base_url = "{lucca}" }}
-secret = {{ file = "lucca.key" }}
-allow_loopback = true
-
-[connections.leapsome]
-plugin = "leapsome"
-settings = {{ base_url = "{leapsome}" }}
-secret = {{ file = "leapsome.token" }}
-allow_loopback = true
-
-[flows.{FLOW}]
-source = "lucca"
-target = "leapsome"
-options = {{ sync_groups = false, reactivate = true }}
-{flow_extra}
-"#,
-            cache = cache_dir().display(),
-            lucca = lucca.base_url(),
-            leapsome = leapsome.base_url(),
-        );
-        std::fs::write(dir.path().join("muster.toml"), config).expect("config");
-        World {
-            lucca,
-            leapsome,
-            dir,
-        }
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("muster.toml")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_muster"));
-        cmd.args(args)
-            .arg("--config")
-            .arg(self.config())
-            .env("MUSTER_TODAY", TODAY)
-            .env_remove("MUSTER_CONFIG");
-        cmd
-    }
-
-    fn muster(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run muster")
-    }
-
-    fn store(&self) -> Store {
-        Store::open(self.dir.path().join("state.db")).expect("open store")
-    }
-
-    /// Leapsome's accounts as comparable facts: email → (source id, active, names).
-    fn accounts(&self) -> BTreeMap<String, Account> {
-        let users = self.leapsome.users();
-        let mut out = BTreeMap::new();
-        for u in users {
-            let previous = out.insert(
-                u.user_name.to_lowercase(),
-                (
-                    u.external_id.clone(),
-                    u.active,
-                    u.given_name.clone(),
-                    u.family_name.clone(),
-                ),
-            );
-            assert!(previous.is_none(), "duplicate account for {}", u.user_name);
-        }
-        out
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", text(o)))
-}
+use common::world::{FLOW, World, assert_journal_resolved, http, json, kill_after_writes, text};
+use muster_sandbox::{LeapsomeOptions, RejectRule};
 
 fn planned(report: &serde_json::Value, kind: &str) -> u64 {
     report["planned"][kind].as_u64().unwrap_or(0)
@@ -170,37 +38,6 @@ impl Rng {
 
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
-    }
-}
-
-/// Waits until the child has sent `writes` more write requests to
-/// Leapsome, then kills it. Returns false when the child finished first.
-fn kill_after_writes(world: &World, child: &mut Child, writes: usize) -> bool {
-    let start = world.leapsome.request_counts().writes;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            return false;
-        }
-        if world.leapsome.request_counts().writes >= start + writes {
-            // SIGKILL: no destructor, no flush, no chance to finish the call.
-            child.kill().expect("kill");
-            let _ = child.wait();
-            return true;
-        }
-        assert!(Instant::now() < deadline, "the sync made no progress");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn assert_journal_resolved(world: &World) {
-    let store = world.store();
-    let open = store.unresolved_journal(FLOW).expect("journal");
-    assert!(open.is_empty(), "unresolved journal entries: {open:?}");
-    for run in store.history(FLOW, 10_000).expect("history") {
-        for entry in run.journal {
-            assert_ne!(entry.state, JournalState::Intent, "{entry:?}");
-        }
     }
 }
 
@@ -227,8 +64,11 @@ fn killed_syncs_converge_to_the_uninterrupted_result() {
     let mut kills = 0;
     let mut finished = false;
     while !finished {
+        // A killed sync's lease lapses after its time-to-live: the next one
+        // waits for that (docs/concurrency.md), so keep it short.
         let mut child = world
-            .command(&["sync"])
+            .command(&["sync", "--wait", "600"])
+            .env("MUSTER_LEASE_TTL", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -538,53 +378,8 @@ fn a_held_plan_file_applies_only_with_approval() {
     assert!(world.store().held_plan(FLOW).expect("held").is_none());
 }
 
-/// One HTTP/1.1 request over a plain socket; returns the status code and body.
-fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to serve");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    stream.write_all(req.as_bytes()).expect("send");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read");
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// Kills the `muster serve` child when the test ends, however it ends.
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn serve_runs_a_single_record_sync_from_a_webhook() {
-    use std::io::BufRead;
     let world = World::with_flow(
         30,
         LeapsomeOptions::default(),
@@ -601,26 +396,8 @@ fn serve_runs_a_single_record_sync_from_a_webhook() {
         .expect("someone to create")
         .to_owned();
 
-    let mut child = world
-        .command(&["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn muster serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let serving = Serving(child);
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .expect("read stderr");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().expect("address").to_owned();
-        }
-    };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let serving = world.serve();
+    let addr = serving.addr.clone();
 
     let (status, body) = http(&addr, "GET", "/healthz", &[], "");
     assert_eq!(status, 200, "{body}");

@@ -5,8 +5,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use muster::store::{
-    AuditEntry, JournalState, LinkKind, Resolution, RunCounts, RunStatus, SCHEMA_VERSION, Side,
-    Store, StoreError, Trigger,
+    AuditEntry, Completion, Heartbeat, JournalState, LinkKind, Outcome, Resolution, RunCounts,
+    RunStatus, SCHEMA_VERSION, Side, Store, StoreError, Trigger,
 };
 use muster_core::{ActionKind, Link, Step};
 
@@ -638,4 +638,138 @@ fn audit_strips_secret_values() {
         let hit = |b: &[u8]| b.windows(secret.len()).any(|w| w == secret.as_bytes());
         assert!(!hit(&bytes) && !hit(&wal), "{secret} reached the file");
     }
+}
+
+const TTL: Duration = Duration::from_secs(60);
+
+#[test]
+fn a_flow_lease_is_held_across_connections_until_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = new_store(dir.path());
+    let mut b = Store::open(dir.path().join("muster.db")).unwrap();
+    let lease = a.acquire_lease(FLOW, "host:1:aa", TTL).unwrap();
+    assert_eq!(lease.token, 1);
+    match b.acquire_lease(FLOW, "host:2:bb", TTL) {
+        Err(StoreError::LeaseHeld(h)) => {
+            assert_eq!(
+                (h.owner.as_str(), h.token, h.expired),
+                ("host:1:aa", 1, false)
+            );
+            let msg = StoreError::LeaseHeld(h).to_string();
+            assert!(
+                msg.contains("is busy: host:1:aa has been running it since"),
+                "{msg}"
+            );
+        }
+        other => panic!("a held lease was granted again: {other:?}"),
+    }
+    assert_eq!(b.lease_holder(FLOW).unwrap().unwrap().owner, "host:1:aa");
+    a.release_lease(&lease).unwrap();
+    assert_eq!(b.lease_holder(FLOW).unwrap(), None);
+    let next = b.acquire_lease(FLOW, "host:2:bb", TTL).unwrap();
+    assert_eq!(next.token, 2, "every acquisition gets a new fencing token");
+    assert_eq!(next.took_over, None, "a released lease is not taken over");
+}
+
+#[test]
+fn a_run_that_lost_its_lease_can_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = new_store(dir.path());
+    // A lease that expires at once: still `a`'s until someone takes it.
+    let _lease = a.acquire_lease(FLOW, "host:1:aa", Duration::ZERO).unwrap();
+    let run = a.begin_run(FLOW, Trigger::Manual).unwrap();
+    let ids = a
+        .journal_batch(
+            &[],
+            run,
+            &[
+                (1, &step(ActionKind::Create, "101")),
+                (2, &step(ActionKind::Create, "102")),
+            ],
+        )
+        .unwrap();
+
+    let mut b = Store::open(dir.path().join("muster.db")).unwrap();
+    let taken = b.acquire_lease(FLOW, "host:2:bb", TTL).unwrap();
+    assert_eq!(
+        taken.took_over.map(|h| h.owner).as_deref(),
+        Some("host:1:aa")
+    );
+
+    let done = Completion {
+        id: ids[0],
+        outcome: Outcome::Linked {
+            kind: LinkKind::Person,
+            source_id: "101",
+            target_id: "a-1",
+        },
+        audit: None,
+    };
+    let fenced = |e: StoreError| matches!(e, StoreError::LeaseLost { token: 1, ref now_held_by, .. } if now_held_by == "host:2:bb");
+    assert!(fenced(
+        a.journal_complete(std::slice::from_ref(&done)).unwrap_err()
+    ));
+    assert!(fenced(
+        a.record_link_and_done(ids[1], LinkKind::Person, "102", "a-2")
+            .unwrap_err()
+    ));
+    assert!(fenced(
+        a.finish_run(run, RunStatus::Done, &RunCounts::new(), None)
+            .unwrap_err()
+    ));
+    assert!(fenced(a.begin_run(FLOW, Trigger::Manual).unwrap_err()));
+    // Nothing of it reached the file: the new holder settles the dead run.
+    assert!(b.links(FLOW).unwrap().is_empty());
+    assert_eq!(b.unresolved_journal(FLOW).unwrap().len(), 2);
+    b.record_link_and_done(ids[0], LinkKind::Person, "101", "a-1")
+        .unwrap();
+    b.finish_run(
+        run,
+        RunStatus::Aborted,
+        &RunCounts::new(),
+        Some("interrupted"),
+    )
+    .unwrap();
+    let raw = rusqlite::Connection::open(dir.path().join("muster.db")).unwrap();
+    let fence: Option<i64> = raw
+        .query_row("SELECT lease_fence FROM runs WHERE id = ?1", [run.0], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        fence,
+        Some(1),
+        "the run records the fence it was made under"
+    );
+}
+
+#[test]
+fn the_heartbeat_keeps_a_lease_alive_and_it_lapses_once_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = new_store(dir.path());
+    let ttl = Duration::from_millis(1500);
+    let lease = a.acquire_lease(FLOW, "host:1:aa", ttl).unwrap();
+    let heartbeat = Heartbeat::start(&a, &lease, ttl).unwrap();
+    let mut b = Store::open(dir.path().join("muster.db")).unwrap();
+    // Well past the time-to-live: only the heartbeat keeps it.
+    std::thread::sleep(ttl * 3);
+    assert!(matches!(
+        b.acquire_lease(FLOW, "host:2:bb", TTL),
+        Err(StoreError::LeaseHeld(_))
+    ));
+    heartbeat.stop();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let taken = loop {
+        match b.acquire_lease(FLOW, "host:2:bb", TTL) {
+            Ok(l) => break l,
+            Err(StoreError::LeaseHeld(_)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("the lease never lapsed: {e}"),
+        }
+    };
+    assert_eq!(
+        taken.took_over.map(|h| h.owner).as_deref(),
+        Some("host:1:aa")
+    );
 }

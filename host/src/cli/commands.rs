@@ -5,10 +5,13 @@ use std::path::Path;
 use muster_core::Date;
 
 use super::render;
-use super::{EXIT_FAILED, EXIT_HELD, EXIT_USAGE, Outcome};
+use super::{EXIT_BUSY, EXIT_FAILED, EXIT_HELD, EXIT_USAGE, Outcome};
 use crate::config::{Config, Flow};
 use crate::connect::Host;
-use crate::engine::{self, Connected, FlowSpec, Mode, Outcome as RunOutcome, PlanFile, RunOptions};
+use crate::engine::{
+    self, Connected, EngineError, FlowSpec, LeaseSettings, Mode, Outcome as RunOutcome, PlanFile,
+    RunOptions,
+};
 use crate::store::{Store, Trigger};
 
 /// A report for people; coloured when stdout is a terminal and `NO_COLOR`
@@ -78,6 +81,34 @@ fn host_and_store(config: &Config) -> Result<(Host, Store), Outcome> {
     Ok((host, open_store(config)?))
 }
 
+/// Why a flow did not run: another owner runs it (exit code 4), or
+/// anything else (exit code 1).
+#[derive(Debug)]
+pub enum FlowError {
+    Busy(String),
+    Failed(String),
+}
+
+impl From<String> for FlowError {
+    fn from(e: String) -> FlowError {
+        FlowError::Failed(e)
+    }
+}
+
+impl std::fmt::Display for FlowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlowError::Busy(e) | FlowError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+/// The lease settings of a run: `MUSTER_LEASE_TTL`, and `--wait SECONDS`.
+fn lease(wait: u64) -> Result<LeaseSettings, Outcome> {
+    LeaseSettings::from_env(std::time::Duration::from_secs(wait))
+        .map_err(|e| Outcome::failed(EXIT_USAGE, e.to_string()))
+}
+
 /// Connects the flow's two plugins and runs it once.
 pub fn run_flow(
     config: &Config,
@@ -86,7 +117,8 @@ pub fn run_flow(
     flow: &Flow,
     mode: Mode,
     options: &RunOptions,
-) -> Result<engine::RunReport, String> {
+    lease: &LeaseSettings,
+) -> Result<engine::RunReport, FlowError> {
     let connection = |name: &str| config.connection(name);
     let mut source = host
         .connect(connection(&flow.source)?)
@@ -95,7 +127,7 @@ pub fn run_flow(
         .connect_target(connection(&flow.target)?, &flow.policy)
         .map_err(|e| e.to_string())?;
     let progress = Progress::new(&flow.name);
-    engine::run_observed(
+    engine::run_leased(
         store,
         &spec(flow),
         Connected {
@@ -105,8 +137,12 @@ pub fn run_flow(
         mode,
         options,
         &progress,
+        lease,
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| match e {
+        EngineError::Busy { .. } => FlowError::Busy(e.to_string()),
+        e => FlowError::Failed(e.to_string()),
+    })
 }
 
 /// Progress on stderr for long reads and applies: a spinner naming the
@@ -242,8 +278,17 @@ pub fn plan(
     };
     let mut stdout = String::new();
     let mut files = Vec::new();
+    let lease = LeaseSettings::default(); // `plan` takes no lease
     for flow in flows {
-        match run_flow(&config, &host, &mut store, flow, Mode::Plan, &options) {
+        match run_flow(
+            &config,
+            &host,
+            &mut store,
+            flow,
+            Mode::Plan,
+            &options,
+            &lease,
+        ) {
             Ok(report) => {
                 let file = report.plan_file();
                 if json {
@@ -253,7 +298,7 @@ pub fn plan(
                 }
                 files.push(file);
             }
-            Err(e) => return Outcome::ok(stdout).with_error(EXIT_FAILED, e),
+            Err(e) => return Outcome::ok(stdout).with_error(EXIT_FAILED, e.to_string()),
         }
     }
     if let (Some(out), Some(file)) = (out_file, files.first()) {
@@ -273,10 +318,10 @@ pub fn plan(
 }
 
 /// `muster apply plan.json`
-pub fn apply(path: &Path, plan_path: &Path, approve_held: bool, json: bool) -> Outcome {
-    let config = match load(path) {
-        Ok(c) => c,
-        Err(o) => return o,
+pub fn apply(path: &Path, plan_path: &Path, approve_held: bool, json: bool, wait: u64) -> Outcome {
+    let (config, lease) = match (load(path), lease(wait)) {
+        (Ok(c), Ok(l)) => (c, l),
+        (Err(o), _) | (_, Err(o)) => return o,
     };
     let text = match std::fs::read_to_string(plan_path) {
         Ok(t) => t,
@@ -328,7 +373,9 @@ pub fn apply(path: &Path, plan_path: &Path, approve_held: bool, json: bool) -> O
         approve_held,
     };
     finish_runs(
-        vec![run_flow(&config, &host, &mut store, flow, mode, &options)],
+        vec![run_flow(
+            &config, &host, &mut store, flow, mode, &options, &lease,
+        )],
         json,
     )
 }
@@ -340,10 +387,11 @@ pub fn sync(
     only: Option<String>,
     approve_held: bool,
     json: bool,
+    wait: u64,
 ) -> Outcome {
-    let config = match load(path) {
-        Ok(c) => c,
-        Err(o) => return o,
+    let (config, lease) = match (load(path), lease(wait)) {
+        (Ok(c), Ok(l)) => (c, l),
+        (Err(o), _) | (_, Err(o)) => return o,
     };
     let (flows, options) = match (
         flows(&config, flow),
@@ -366,16 +414,19 @@ pub fn sync(
                 flow,
                 Mode::Sync { approve_held },
                 &options,
+                &lease,
             )
         })
         .collect();
     finish_runs(results, json)
 }
 
-/// Renders run results; the exit code is the worst of them (failed > held).
-fn finish_runs(results: Vec<Result<engine::RunReport, String>>, json: bool) -> Outcome {
+/// Renders run results; the exit code is the worst of them
+/// (failed > busy > held).
+fn finish_runs(results: Vec<Result<engine::RunReport, FlowError>>, json: bool) -> Outcome {
     let mut stdout = String::new();
     let mut errors = Vec::new();
+    let mut busy = Vec::new();
     let mut held = false;
     for result in results {
         match result {
@@ -397,12 +448,16 @@ fn finish_runs(results: Vec<Result<engine::RunReport, String>>, json: bool) -> O
                     errors.push(format!("flow `{}`: {why}", report.flow));
                 }
             }
-            Err(e) => errors.push(e),
+            Err(FlowError::Busy(e)) => busy.push(e),
+            Err(FlowError::Failed(e)) => errors.push(e),
         }
     }
     let outcome = Outcome::ok(stdout);
     if !errors.is_empty() {
+        errors.append(&mut busy);
         outcome.with_error(EXIT_FAILED, errors.join("\nerror: "))
+    } else if !busy.is_empty() {
+        outcome.with_error(EXIT_BUSY, busy.join("\nerror: "))
     } else if held {
         outcome.with_error(
             EXIT_HELD,
@@ -448,6 +503,9 @@ pub fn history(path: &Path, flow: Option<&str>, limit: usize, json: bool) -> Out
 struct EngineRunner {
     config: Config,
     host: Host,
+    /// No waiting: a busy flow's tick is skipped (and a webhook event stays
+    /// pending for the next retry).
+    lease: LeaseSettings,
 }
 
 impl crate::serve::Runner for EngineRunner {
@@ -474,7 +532,12 @@ impl crate::serve::Runner for EngineRunner {
                 approve_held: false,
             },
             &options,
-        )?;
+            &self.lease,
+        )
+        .map_err(|e| match e {
+            FlowError::Busy(e) => format!("skipped: {e}"),
+            FlowError::Failed(e) => e,
+        })?;
         let run = report
             .run
             .ok_or_else(|| format!("flow `{}`: the run recorded no id", flow.name))?;
@@ -505,7 +568,15 @@ pub fn serve(path: &Path, listen: &str) -> Outcome {
         Ok(h) => h,
         Err(e) => return Outcome::failed(EXIT_FAILED, e.to_string()),
     };
-    let runner = std::sync::Arc::new(EngineRunner { config, host });
+    let lease = match lease(0) {
+        Ok(l) => l,
+        Err(o) => return o,
+    };
+    let runner = std::sync::Arc::new(EngineRunner {
+        config,
+        host,
+        lease,
+    });
     match crate::serve::Server::start(
         listen,
         serve_config,

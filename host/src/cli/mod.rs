@@ -3,7 +3,8 @@
 //! Each subcommand is a small function over the library that returns an
 //! [`Outcome`]: what to print, and the exit code — 0 done, 1 failed (a run
 //! failed, or some records could not be applied), 2 usage or configuration
-//! error, 3 plan held by the guard.
+//! error, 3 plan held by the guard, 4 flow busy (another live run holds its
+//! lease; nothing was done).
 
 mod commands;
 mod inspect;
@@ -24,9 +25,12 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: the guard held the plan; approve it with `--approve-held`.
 pub const EXIT_HELD: u8 = 3;
+/// Exit code: another live run holds the flow's lease; nothing was done.
+pub const EXIT_BUSY: u8 = 4;
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 done, 1 failed, 2 usage or configuration error, 3 plan held by the guard.
+Exit codes: 0 done, 1 failed, 2 usage or configuration error, 3 plan held by the guard,
+4 flow busy (another run of it is in progress; nothing was done).
 
 Examples:
   muster check --config muster.toml
@@ -108,6 +112,10 @@ pub enum Command {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// If another run of the flow is in progress, wait up to this many
+        /// seconds for it (default: exit at once with code 4).
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        wait: u64,
     },
     /// Plan and apply (unless the guard holds the plan).
     #[command(
@@ -128,6 +136,10 @@ pub enum Command {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// If another run of a flow is in progress, wait up to this many
+        /// seconds for it (default: exit at once with code 4).
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        wait: u64,
     },
     /// Run every flow on its schedule, take webhooks, serve `/healthz` and a
     /// read-only status page.
@@ -282,14 +294,23 @@ pub fn run(cli: Cli) -> Outcome {
             plan,
             approve_held,
             json,
-        } => commands::apply(&config.config, &plan, approve_held, json),
+            wait,
+        } => commands::apply(&config.config, &plan, approve_held, json, wait),
         Command::Sync {
             config,
             flow,
             only,
             approve_held,
             json,
-        } => commands::sync(&config.config, flow.as_deref(), only, approve_held, json),
+            wait,
+        } => commands::sync(
+            &config.config,
+            flow.as_deref(),
+            only,
+            approve_held,
+            json,
+            wait,
+        ),
         Command::Serve { config, listen } => commands::serve(&config.config, &listen),
         Command::History {
             config,

@@ -101,6 +101,9 @@ pub fn human(report: &RunReport) -> String {
             r.aborted_runs, r.done, r.failed, r.unknown
         );
     }
+    for u in &report.unsettled {
+        let _ = writeln!(out, "Note: {u}.");
+    }
     out.push('\n');
     out.push_str(&steps(&report.steps));
     let _ = writeln!(out, "\nPlan: {}.", counts_line(&report.planned_counts()));

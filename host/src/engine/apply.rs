@@ -438,6 +438,13 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 }
                 Unit::Call(step, op, produces) => {
                     let id = next_id(&mut ids, self.run)?;
+                    if self.out.aborted.is_none() && self.store.lease_lapsed() {
+                        // Another run may take the flow over (and settle
+                        // these intents): stop calling (store/lease.rs, rule 6).
+                        self.out.aborted = Some(
+                            "this run's lease on the flow lapsed (the process was suspended, or the database unreachable); the remaining actions were not attempted".into(),
+                        );
+                    }
                     if let Some(why) = &self.out.aborted {
                         // Journaled but never sent: settle it as such.
                         let error = format!("not attempted: {why}");

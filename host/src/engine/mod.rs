@@ -3,13 +3,19 @@
 //! A run of a flow goes through fixed stages, each of which can stop it
 //! safely:
 //!
+//! 0. **Lease** (sync and apply only): the run takes the flow's lease
+//!    ([`crate::store::lease`]) before anything else, keeps it alive with a
+//!    heartbeat thread, and gives it back at the end. A flow whose lease a
+//!    live owner holds is refused with [`EngineError::Busy`] (after waiting
+//!    up to [`LeaseSettings::wait`]): two runs of one flow never overlap.
 //! 1. **Read** both sides completely through their plugins ([`snapshot`]).
 //!    A failed or truncated read fails the run before anything is planned:
 //!    an incomplete source must never look like a wave of leavers.
-//! 2. **Recover** ([`recover`]): journal entries a dead run left without an
-//!    outcome are decided from the fresh target read (a create that did reach
-//!    the target is found by its correlation key and linked), and runs left
-//!    `running` are marked aborted. Nothing is created twice.
+//! 2. **Recover** ([`recover`], sync and apply only, under the lease):
+//!    journal entries a dead run left without an outcome are decided from
+//!    the fresh target read (a create that did reach the target is found by
+//!    its correlation key and linked), and runs left `running` are marked
+//!    aborted. Nothing is created twice.
 //! 3. **Map and plan**: the flow's mapping turns source people into the
 //!    target's vocabulary (a record that cannot be mapped is reported by id
 //!    and field and left out, and its account is protected from
@@ -25,6 +31,12 @@
 //! later; applying re-reads both sides and refuses a plan whose inputs
 //! changed.
 //!
+//! **`plan` changes nothing**: it takes no lease, records no flow, run,
+//! held plan or journal outcome, and runs no recovery (a live sync's
+//! in-flight calls are not a dead run's). It plans from the links as they
+//! are, and reports calls whose outcome is not recorded yet
+//! ([`RunReport::unsettled`]): the next sync settles them first.
+//!
 //! The engine holds no business rule: every decision about *what* to do is
 //! the core's; this module only moves data and keeps the books.
 
@@ -33,7 +45,8 @@ pub mod convert;
 pub mod recover;
 pub mod snapshot;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use muster_core::{Date, Link, Mapping, Person, Policy, Step};
 use serde::{Deserialize, Serialize};
@@ -44,7 +57,9 @@ pub use recover::Recovered;
 pub use snapshot::{Digest, Snapshot};
 
 use crate::runtime::{Capability, PluginError, PluginInstance};
-use crate::store::{RunCounts, RunId, RunStatus, Store, StoreError, Trigger};
+use crate::store::{
+    Heartbeat, Lease, LeaseHolder, RunCounts, RunId, RunStatus, Store, StoreError, Trigger, lease,
+};
 
 /// Why a run could not be carried out. Per-record failures are not errors:
 /// they are in [`RunReport::applied`].
@@ -88,6 +103,81 @@ pub enum EngineError {
     },
     #[error("source record `{0}` is not in the source (a single-record run needs its id there)")]
     UnknownRecord(String),
+    /// Another live owner runs the flow; nothing was done.
+    #[error(
+        "flow `{}` is busy: {} has been running it since {} (its lease expires {} unless renewed); \
+         nothing was done{}; run it again later, or wait for it with `--wait SECONDS`",
+        .holder.flow, .holder.owner, .holder.since, .holder.expires, waited_text(.waited)
+    )]
+    Busy {
+        holder: Box<LeaseHolder>,
+        /// How long this run waited for the lease.
+        waited: Duration,
+    },
+    #[error(
+        "{variable}={value:?} is not a lease time-to-live: give a number of seconds greater than 0 (e.g. 60 or 0.5)"
+    )]
+    LeaseTtl {
+        variable: &'static str,
+        value: String,
+    },
+}
+
+fn waited_text(waited: &Duration) -> String {
+    if waited.is_zero() {
+        String::new()
+    } else {
+        format!(" after waiting {:.1}s", waited.as_secs_f64())
+    }
+}
+
+/// How a sync or apply takes its flow's lease.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LeaseSettings {
+    /// How long the lease lasts without a heartbeat: the longest a dead
+    /// run's owner keeps its flow from others. Renewed every third of it.
+    pub ttl: Duration,
+    /// How long to wait for a busy flow before giving up with
+    /// [`EngineError::Busy`] (zero: do not wait).
+    pub wait: Duration,
+}
+
+/// The lease time-to-live unless [`LEASE_TTL_VAR`] says otherwise.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(60);
+/// The environment variable that overrides the lease time-to-live, in
+/// seconds (decimals allowed).
+pub const LEASE_TTL_VAR: &str = "MUSTER_LEASE_TTL";
+/// How often a waiting run tries the lease again.
+const LEASE_POLL: Duration = Duration::from_millis(200);
+
+impl Default for LeaseSettings {
+    fn default() -> LeaseSettings {
+        LeaseSettings {
+            ttl: DEFAULT_LEASE_TTL,
+            wait: Duration::ZERO,
+        }
+    }
+}
+
+impl LeaseSettings {
+    /// The time-to-live from [`LEASE_TTL_VAR`] (default
+    /// [`DEFAULT_LEASE_TTL`]), and `wait`.
+    pub fn from_env(wait: Duration) -> Result<LeaseSettings, EngineError> {
+        let ttl = match std::env::var(LEASE_TTL_VAR) {
+            Err(_) => DEFAULT_LEASE_TTL,
+            Ok(value) => value
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .ok_or(EngineError::LeaseTtl {
+                    variable: LEASE_TTL_VAR,
+                    value,
+                })?,
+        };
+        Ok(LeaseSettings { ttl, wait })
+    }
 }
 
 /// One flow, as the engine needs it: the connections it joins and the rules
@@ -106,7 +196,7 @@ pub struct FlowSpec {
 /// What the run should do after planning.
 #[derive(Debug, Clone)]
 pub enum Mode {
-    /// Plan only; nothing is written but recovery's bookkeeping.
+    /// Plan only; nothing is written at all (see the module doc).
     Plan,
     /// Plan and apply (unless held).
     Sync {
@@ -165,6 +255,9 @@ pub struct RunReport {
     pub recovered: Recovered,
     /// Values that could not be read or mapped, by record and field.
     pub problems: Vec<Problem>,
+    /// `plan` only: journaled calls whose outcome is not recorded yet, per
+    /// run (a live sync's, or a dead one's that the next sync settles).
+    pub unsettled: Vec<Unsettled>,
     /// What the plan was made from.
     pub digest: Digest,
     pub today: Date,
@@ -193,6 +286,23 @@ impl RunReport {
             counts: self.planned_counts(),
             steps: self.steps.clone(),
         }
+    }
+}
+
+/// Calls of one run whose outcome is not recorded yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsettled {
+    pub run: RunId,
+    pub calls: usize,
+}
+
+impl std::fmt::Display for Unsettled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} call(s) of run {} are not settled yet; the next sync settles them first",
+            self.calls, self.run
+        )
     }
 }
 
@@ -253,7 +363,8 @@ pub fn run(
     run_observed(store, flow, plugins, mode, options, &Quiet)
 }
 
-/// [`run`], reporting progress to `observer`.
+/// [`run`], reporting progress to `observer`, with the default
+/// [`LeaseSettings`] (no waiting for a busy flow).
 pub fn run_observed(
     store: &mut Store,
     flow: &FlowSpec,
@@ -262,12 +373,27 @@ pub fn run_observed(
     options: &RunOptions,
     observer: &dyn Observer,
 ) -> Result<RunReport, EngineError> {
-    store.ensure_flow(&flow.name, &flow.source, &flow.target)?;
-    let run = match mode {
-        Mode::Plan => None,
-        _ => Some(store.begin_run(&flow.name, options.trigger)?),
+    let lease = LeaseSettings::default();
+    run_leased(store, flow, plugins, mode, options, observer, &lease)
+}
+
+/// [`run_observed`] with explicit lease settings.
+pub fn run_leased(
+    store: &mut Store,
+    flow: &FlowSpec,
+    plugins: Connected<'_>,
+    mode: Mode,
+    options: &RunOptions,
+    observer: &dyn Observer,
+    lease: &LeaseSettings,
+) -> Result<RunReport, EngineError> {
+    let result = match mode {
+        Mode::Plan => store
+            .check_flow(&flow.name, &flow.source, &flow.target)
+            .map_err(EngineError::from)
+            .and_then(|_| run_inner(store, flow, plugins, mode, options, None, observer)),
+        _ => run_under_lease(store, flow, plugins, mode, options, observer, lease),
     };
-    let result = run_inner(store, flow, plugins, mode, options, run, observer);
     observer.finished();
     match &result {
         Ok(r) => tracing::info!(
@@ -276,9 +402,81 @@ pub fn run_observed(
             applied = ?r.applied.counts,
             "run finished"
         ),
+        // Not an error of this flow: serve skips the tick, the CLI says so.
+        Err(e @ EngineError::Busy { .. }) => tracing::info!(flow = %flow.name, "{e}"),
         Err(e) => tracing::error!(flow = %flow.name, "run failed: {e}"),
     }
-    if let (Some(run), Err(e)) = (run, &result) {
+    result
+}
+
+/// Sync and apply: take the lease, keep it alive, run, give it back.
+fn run_under_lease(
+    store: &mut Store,
+    flow: &FlowSpec,
+    plugins: Connected<'_>,
+    mode: Mode,
+    options: &RunOptions,
+    observer: &dyn Observer,
+    settings: &LeaseSettings,
+) -> Result<RunReport, EngineError> {
+    store.ensure_flow(&flow.name, &flow.source, &flow.target)?;
+    let lease = take_lease(store, &flow.name, settings)?;
+    if let Some(dead) = &lease.took_over {
+        tracing::warn!(
+            flow = %flow.name,
+            "took over the lease of {} (token {}), which expired at {} without a heartbeat; its run is settled now",
+            dead.owner, dead.token, dead.expires
+        );
+    }
+    let result = match Heartbeat::start(store, &lease, settings.ttl) {
+        Ok(heartbeat) => {
+            let result = begin_and_run(store, flow, plugins, mode, options, observer);
+            heartbeat.stop();
+            result
+        }
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = store.release_lease(&lease) {
+        tracing::warn!(flow = %flow.name, "releasing the lease: {e}");
+    }
+    result
+}
+
+/// Waits up to `settings.wait` for the flow's lease.
+fn take_lease(
+    store: &mut Store,
+    flow: &str,
+    settings: &LeaseSettings,
+) -> Result<Lease, EngineError> {
+    let owner = lease::owner_name();
+    let start = Instant::now();
+    loop {
+        match store.acquire_lease(flow, &owner, settings.ttl) {
+            Ok(lease) => return Ok(lease),
+            Err(StoreError::LeaseHeld(holder)) => {
+                let waited = start.elapsed();
+                let Some(left) = settings.wait.checked_sub(waited).filter(|l| !l.is_zero()) else {
+                    return Err(EngineError::Busy { holder, waited });
+                };
+                std::thread::sleep(left.min(LEASE_POLL));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Records the run and runs it; a run that fails is finished `failed`.
+fn begin_and_run(
+    store: &mut Store,
+    flow: &FlowSpec,
+    plugins: Connected<'_>,
+    mode: Mode,
+    options: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<RunReport, EngineError> {
+    let run = store.begin_run(&flow.name, options.trigger)?;
+    let result = run_inner(store, flow, plugins, mode, options, Some(run), observer);
+    if let Err(e) = &result {
         // Best effort: the error itself is what the caller must see.
         let _ = store.finish_run(
             run,
@@ -346,21 +544,25 @@ fn run_inner(
     problems.extend(target_snap.problems.iter().cloned());
     let (desired, unmapped) = map_people(&flow.mapping, &source_snap.people, &mut problems);
 
-    let recovered = recover::recover(
-        store,
-        &flow.name,
-        run,
-        &policy,
-        &desired,
-        &target_snap.people,
-        &target_snap.groups,
-    )?;
-
-    if !recovered.is_empty() {
-        tracing::warn!(flow = %flow.name, ?recovered, "settled the journal of an interrupted run");
-    }
-    let links = store.links(&flow.name)?;
-    let group_links = store.group_links(&flow.name)?;
+    let (recovered, unsettled) = match run {
+        Some(_) => {
+            let recovered = recover::recover(
+                store,
+                &flow.name,
+                run,
+                &policy,
+                &desired,
+                &target_snap.people,
+                &target_snap.groups,
+            )?;
+            if !recovered.is_empty() {
+                tracing::warn!(flow = %flow.name, ?recovered, "settled the journal of an interrupted run");
+            }
+            (recovered, Vec::new())
+        }
+        None => (Recovered::default(), unsettled_calls(store, &flow.name)?),
+    };
+    let (links, group_links) = known_links(store, &flow.name)?;
     let digest = snapshot::digest(
         &source_snap,
         &target_snap,
@@ -432,6 +634,7 @@ fn run_inner(
         applied: Applied::default(),
         recovered,
         problems,
+        unsettled,
         digest,
         today: options.today,
     };
@@ -491,6 +694,34 @@ fn run_inner(
     report.outcome = Outcome::Applied;
     finish(store, run, &report)?;
     Ok(report)
+}
+
+/// The flow's links, none for a flow never recorded (which `plan` does not
+/// record).
+fn known_links(store: &Store, flow: &str) -> Result<(Vec<Link>, Vec<Link>), StoreError> {
+    match store.links(flow) {
+        Ok(links) => Ok((links, store.group_links(flow)?)),
+        Err(StoreError::UnknownFlow(_)) => Ok((Vec::new(), Vec::new())),
+        Err(e) => Err(e),
+    }
+}
+
+/// `plan`'s read-only view of what recovery would settle: open intents per
+/// run.
+fn unsettled_calls(store: &Store, flow: &str) -> Result<Vec<Unsettled>, StoreError> {
+    let entries = match store.unresolved_journal(flow) {
+        Ok(e) => e,
+        Err(StoreError::UnknownFlow(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut by_run: BTreeMap<RunId, usize> = BTreeMap::new();
+    for e in &entries {
+        *by_run.entry(e.run).or_default() += 1;
+    }
+    Ok(by_run
+        .into_iter()
+        .map(|(run, calls)| Unsettled { run, calls })
+        .collect())
 }
 
 /// Approves the pending held plan when it is exactly the plan at hand (same

@@ -17,8 +17,11 @@
 //!   but a create, and creates are always decidable when a correlation key
 //!   exists.
 //!
-//! Runs still marked `running` belong to a process that died: they are
-//! finished as `aborted`.
+//! Recovery runs only under the flow's lease (`plan`, which holds none,
+//! never recovers). So runs still marked `running` belong to an owner whose
+//! lease expired — a process that died, or one fenced out that can write
+//! nothing more: they are finished as `aborted`, and their open intents are
+//! theirs to settle, never a live run's.
 
 use std::collections::{HashMap, HashSet};
 

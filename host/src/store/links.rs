@@ -83,6 +83,37 @@ impl Store {
         }
     }
 
+    /// Read-only [`Store::ensure_flow`]: `Ok(false)` for a flow never
+    /// recorded, [`StoreError::FlowChanged`] for one recorded with other
+    /// connections. `plan` uses it, since it records nothing.
+    pub fn check_flow(
+        &self,
+        flow: &str,
+        source_connection: &str,
+        target_connection: &str,
+    ) -> Result<bool, StoreError> {
+        let existing: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT source_connection, target_connection FROM flows WHERE name = ?1",
+                [flow],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .context(|| format!("flow `{flow}`: looking it up"))?;
+        match existing {
+            None => Ok(false),
+            Some((s, t)) if s == source_connection && t == target_connection => Ok(true),
+            Some((s, t)) => Err(StoreError::FlowChanged {
+                flow: flow.into(),
+                recorded_source: s,
+                recorded_target: t,
+                source_connection: source_connection.into(),
+                target_connection: target_connection.into(),
+            }),
+        }
+    }
+
     /// The person links of a flow (source person id ↔ target account id),
     /// ordered by source id, ready for `muster_core::Input::links`.
     pub fn links(&self, flow: &str) -> Result<Vec<Link>, StoreError> {

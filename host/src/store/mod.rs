@@ -41,6 +41,15 @@
 //! Concurrent processes are serialised by SQLite's file lock plus the busy
 //! timeout; within a process, the engine owns the store.
 //!
+//! ## One run per flow: leases
+//!
+//! The file lock serialises *transactions*, not runs. Runs of one flow are
+//! kept apart by the flow's lease ([`lease`]): a holder name, a heartbeat,
+//! an expiry and a fencing token that every write of the run checks. A
+//! second run of a flow whose lease is live is refused
+//! ([`StoreError::LeaseHeld`]); a lease whose holder died expires and is
+//! taken over, and only then are the dead run and its journal settled.
+//!
 //! ## Crash semantics
 //!
 //! Every write method commits before it returns. The engine's protocol for a
@@ -61,7 +70,8 @@
 //! is created twice. If killed during 3, the transaction either committed
 //! (link and outcome both present) or not (entry still `intent`, no link).
 //! The run itself stays `running`; [`Store::unfinished_runs`] lets the engine
-//! mark it `aborted`.
+//! mark it `aborted` — once it holds the flow's lease, so the run it aborts
+//! cannot belong to a live owner.
 //!
 //! ## Secrets
 //!
@@ -72,6 +82,7 @@
 
 mod inbox;
 mod journal;
+pub mod lease;
 mod links;
 mod runs;
 pub mod schema;
@@ -85,6 +96,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 pub use inbox::{InboxEvent, InboxId, InboxState, Pushed};
 pub use journal::{Completion, JournalEntry, JournalId, JournalState, Outcome, Resolution};
+pub use lease::{Heartbeat, Lease, LeaseHolder};
 pub use links::LinkKind;
 pub use runs::{RunCounts, RunId, RunStatus, RunSummary, Trigger};
 pub use schema::SCHEMA_VERSION;
@@ -191,6 +203,26 @@ pub enum StoreError {
         seq: u32,
         state: JournalState,
     },
+    /// Another owner holds the flow's lease and it has not expired.
+    #[error(
+        "flow `{}` is busy: {} has been running it since {} (lease fence {}, expires {} unless renewed)",
+        .0.flow, .0.owner, .0.since, .0.token, .0.expires
+    )]
+    LeaseHeld(Box<LeaseHolder>),
+    /// This store's lease was taken over: the run must stop writing.
+    #[error(
+        "flow `{flow}`: this run lost its lease (fence {token}) to {now_held_by}; it writes nothing more"
+    )]
+    LeaseLost {
+        flow: String,
+        token: i64,
+        now_held_by: String,
+    },
+    #[error("flow `{flow}`: cannot start the lease heartbeat thread: {source}")]
+    Heartbeat {
+        flow: String,
+        source: std::io::Error,
+    },
     #[error("flow `{0}` has no held plan awaiting approval")]
     NoHeldPlan(String),
     #[error("{context}: {source}")]
@@ -235,6 +267,9 @@ impl<T> Context<T> for Result<T, serde_json::Error> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Set while this store holds a flow's lease: every write transaction
+    /// checks it (see [`lease`]).
+    fence: Option<lease::Fence>,
 }
 
 impl Store {
@@ -295,7 +330,11 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
-        let mut store = Store { conn, path };
+        let mut store = Store {
+            conn,
+            path,
+            fence: None,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -359,14 +398,20 @@ impl Store {
     }
 
     /// Starts a write transaction that takes the lock up front (see the
-    /// module doc on `BEGIN IMMEDIATE`).
+    /// module doc on `BEGIN IMMEDIATE`). While this store holds a lease, the
+    /// transaction first checks its fencing token ([`lease`], rule 3).
     pub(crate) fn write_tx(
         &mut self,
         what: impl FnOnce() -> String,
     ) -> Result<rusqlite::Transaction<'_>, StoreError> {
-        self.conn
+        let tx = self
+            .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .context(what)
+            .context(what)?;
+        if let Some(fence) = &self.fence {
+            lease::check_fence(&tx, fence)?;
+        }
+        Ok(tx)
     }
 
     /// The row id of a recorded flow.

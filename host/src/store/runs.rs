@@ -114,17 +114,23 @@ pub struct RunSummary {
 }
 
 impl Store {
-    /// Starts a run of `flow` (status `running`), committed.
+    /// Starts a run of `flow` (status `running`), committed. While this
+    /// store holds the flow's lease, the run records its fencing token (and
+    /// cannot start if the lease was lost).
     pub fn begin_run(&mut self, flow: &str, trigger: Trigger) -> Result<RunId, StoreError> {
         let flow_id = Store::flow_id(&self.conn, flow)?;
-        self.conn
-            .execute(
-                r#"INSERT INTO runs (flow_id, started_at, status, "trigger")
-                   VALUES (?1, ?2, 'running', ?3)"#,
-                params![flow_id, time::now(), trigger.as_str()],
-            )
-            .context(|| format!("flow `{flow}`: starting a run"))?;
-        Ok(RunId(self.conn.last_insert_rowid()))
+        let token = self.fence_token();
+        let tx = self.write_tx(|| format!("flow `{flow}`: starting a run"))?;
+        tx.execute(
+            r#"INSERT INTO runs (flow_id, started_at, status, "trigger", lease_fence)
+               VALUES (?1, ?2, 'running', ?3, ?4)"#,
+            params![flow_id, time::now(), trigger.as_str(), token],
+        )
+        .context(|| format!("flow `{flow}`: starting a run"))?;
+        let run = RunId(tx.last_insert_rowid());
+        tx.commit()
+            .context(|| format!("flow `{flow}`: committing the start of run {run}"))?;
+        Ok(run)
     }
 
     /// Finishes a running run with its final status, counters and error.
@@ -155,9 +161,9 @@ impl Store {
             .context(|| format!("flow `{flow}`: committing the end of run {run}"))
     }
 
-    /// Runs of `flow` still `running`: when no other process is syncing the
-    /// flow, these died. The engine marks them `aborted` after resolving
-    /// their journal.
+    /// Runs of `flow` still `running`. Read by the holder of the flow's
+    /// lease, these belong to owners that died (or were fenced out): the
+    /// engine marks them `aborted`. Read without the lease, some may be live.
     pub fn unfinished_runs(&self, flow: &str) -> Result<Vec<RunId>, StoreError> {
         let flow_id = Store::flow_id(&self.conn, flow)?;
         let ctx = || format!("flow `{flow}`: listing unfinished runs");

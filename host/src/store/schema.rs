@@ -17,6 +17,7 @@
 //! - a journal entry's `seq` is unique within its run;
 //! - enumerations (`status`, `trigger`, `state`, `kind`, `side`) are checked;
 //! - at most one held plan per flow awaits approval (partial unique index);
+//! - at most one lease row per flow, with a positive fencing token (`fence`);
 //! - rows point at existing flows and runs (`foreign_keys = ON`).
 //!
 //! No column is meant for a secret: credentials live in the environment or a
@@ -46,6 +47,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         name: "webhook inbox: delivery ids, states, attempts",
         sql: V3,
+    },
+    Migration {
+        name: "flow leases and the runs' fencing tokens",
+        sql: V4,
     },
 ];
 
@@ -173,4 +178,21 @@ ALTER TABLE webhook_inbox ADD COLUMN error TEXT;
 ALTER TABLE webhook_inbox ADD COLUMN run_id INTEGER REFERENCES runs(id);
 CREATE UNIQUE INDEX webhook_inbox_delivery ON webhook_inbox (flow_id, delivery_id)
     WHERE delivery_id IS NOT NULL;
+"#;
+
+/// Version 4: one lease row per flow (see `store/lease.rs` for the meaning
+/// of each column and the rules), and the fencing token each run was made
+/// under (`runs.lease_fence`, `NULL` for runs recorded before leases
+/// existed). Times are unix milliseconds so that expiry is one integer
+/// comparison.
+pub(crate) const V4: &str = r#"
+CREATE TABLE leases (
+    flow_id      INTEGER PRIMARY KEY REFERENCES flows(id),
+    fence        INTEGER NOT NULL CHECK (fence > 0),
+    owner        TEXT,
+    acquired_ms  INTEGER NOT NULL,
+    heartbeat_ms INTEGER NOT NULL,
+    expires_ms   INTEGER NOT NULL
+);
+ALTER TABLE runs ADD COLUMN lease_fence INTEGER;
 "#;
