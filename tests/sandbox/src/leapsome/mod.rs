@@ -467,7 +467,7 @@ impl Shared {
         } else if self.options.limited_token.as_deref() == Some(token) {
             Err(ScimError::new(
                 401,
-                "Not sufficiently authorized: the token lacks the SCIM rights",
+                "not sufficiently authorized: the token lacks the SCIM rights",
             ))
         } else {
             Err(ScimError::new(403, "Invalid token"))

@@ -341,7 +341,8 @@ fn check_domain(ctx: &Ctx, email: &str) -> Result<(), ScimError> {
 /// Every address of `emails` must be in the organisation's domains.
 fn check_email_domains(ctx: &Ctx, list: &[Email]) -> Result<(), ScimError> {
     list.iter().try_for_each(|e| {
-        check_domain(ctx, &e.value).map_err(|err| ScimError::invalid(format!("emails: {}", err.detail)))
+        check_domain(ctx, &e.value)
+            .map_err(|err| ScimError::invalid(format!("emails: {}", err.detail)))
     })
 }
 
@@ -727,7 +728,11 @@ mod tests {
         assert_eq!(v["name"]["givenName"], "Ann");
         assert_eq!(v["title"], "Engineer");
         assert_eq!(v["active"], true, "active is not a core attribute");
-        assert_eq!(v[ENTERPRISE], json!({}), "enterprise attributes need a PATCH");
+        assert_eq!(
+            v[ENTERPRISE],
+            json!({}),
+            "enterprise attributes need a PATCH"
+        );
         assert_eq!(dir.invitations.len(), 1);
         let ann = v["id"].as_str().unwrap().to_string();
         // Same userName and externalId: `{}`; another externalId: 409.
@@ -737,7 +742,10 @@ mod tests {
         assert_eq!(create(&ctx, &mut dir, &other, 4).unwrap_err().status, 409);
         // A PATCH without userName is refused, whatever else it carries.
         let e = patch(&ctx, &mut dir, &ann, &body(json!({"active": false}))).unwrap_err();
-        assert_eq!((e.status, e.detail.as_str()), (400, "The userName field is required"));
+        assert_eq!(
+            (e.status, e.detail.as_str()),
+            (400, "The userName field is required")
+        );
         let e = put(&ctx, &mut dir, &ann, &body(json!({"title": "x"}))).unwrap_err();
         assert_eq!(e.detail, "The userName field is required");
         // With it, the enterprise attributes and the manager are stored.
@@ -778,7 +786,9 @@ mod tests {
                 .detail
                 .contains("PatchOp")
         );
-        let bad = body(json!({"userName": "ann@sandbox.example", ENTERPRISE: {"startDate": "2024-02-30"}}));
+        let bad = body(
+            json!({"userName": "ann@sandbox.example", ENTERPRISE: {"startDate": "2024-02-30"}}),
+        );
         assert!(
             patch(&ctx, &mut dir, &ann, &bad)
                 .unwrap_err()
@@ -829,7 +839,10 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.detail.contains("bob@gmail.example"), "{e}");
-        assert_eq!(dir.users[0].emails, vec![Email::work("bob@sandbox.example")]);
+        assert_eq!(
+            dir.users[0].emails,
+            vec![Email::work("bob@sandbox.example")]
+        );
     }
 
     #[test]
