@@ -13,8 +13,11 @@
 //! Leapsome's reads / writes / throttled (429) requests.
 //!
 //! Leapsome's 30 requests per second is the real vendor limit and it bounds
-//! the initial sync from below: every account is a create plus a manager
-//! write, every team a create plus one write per 100 members. The Lucca side
+//! the initial sync from below: every account is a POST of its core
+//! attributes plus a PATCH of the rest (Leapsome's POST keeps core attributes
+//! only), a membership write per team it joins, and a manager write when its
+//! manager's account did not exist yet at create time; every team is one
+//! create. Printed: Leapsome's writes by kind and the calls per created account. The Lucca side
 //! reads 15 pages per sync at page size 1000, well under its per-minute
 //! budget, so its limit never binds here; `--lucca-time-scale` (simulated
 //! seconds per real second, default 1 = real time) exists to make it bind

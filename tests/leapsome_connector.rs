@@ -218,7 +218,9 @@ fn every_field_round_trips_through_create_and_read() {
     assert_eq!(stored.title.as_deref(), Some("Data engineer"));
     assert_eq!(
         stored.emails,
-        vec![muster_sandbox::leapsome::Email::work("zoe.lefevre@sandbox.example")]
+        vec![muster_sandbox::leapsome::Email::work(
+            "zoe.lefevre@sandbox.example"
+        )]
     );
     assert!(
         h.sim.invitations().is_empty(),
@@ -594,7 +596,10 @@ fn invitations_are_sent_only_when_enabled() {
     let invitations = on.sim.invitations();
     assert_eq!(invitations.len(), 1);
     assert_eq!(
-        on.sim.user_by_email("ann@sandbox.example").unwrap().status(),
+        on.sim
+            .user_by_email("ann@sandbox.example")
+            .unwrap()
+            .status(),
         "invited",
         "reactivating a never-accepted invitation leaves it invited"
     );
