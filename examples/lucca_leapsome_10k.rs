@@ -13,8 +13,11 @@
 //! Leapsome's reads / writes / throttled (429) requests.
 //!
 //! Leapsome's 30 requests per second is the real vendor limit and it bounds
-//! the initial sync from below: every account is a create plus a manager
-//! write, every team a create plus one write per 100 members. The Lucca side
+//! the initial sync from below: every account is a POST of its core
+//! attributes plus a PATCH of the rest (Leapsome's POST keeps core attributes
+//! only), a membership write per team it joins, and a manager write when its
+//! manager's account did not exist yet at create time; every team is one
+//! create. Printed: Leapsome's writes by kind and the calls per created account. The Lucca side
 //! reads 15 pages per sync at page size 1000, well under its per-minute
 //! budget, so its limit never binds here; `--lucca-time-scale` (simulated
 //! seconds per real second, default 1 = real time) exists to make it bind
@@ -121,12 +124,43 @@ impl Bench {
             "leapsome: {} reads, {} writes, {} throttled (429)",
             leapsome.reads, leapsome.writes, leapsome.throttled
         );
+        let writes = write_kinds(&self.leapsome.request_log());
+        println!("leapsome writes by kind: {}", fmt(&writes));
+        let creates = writes.get("POST /Users").copied().unwrap_or(0);
+        if creates > 0 {
+            let all: u64 = writes.values().sum();
+            let groups = writes.get("POST /Groups").copied().unwrap_or(0);
+            println!(
+                "calls per created account (POST + PATCH + set-manager + memberships, teams \
+                 excluded): {:.2}",
+                (all - groups) as f64 / creates as f64
+            );
+        }
         for f in report.applied.failures.iter().take(5) {
             println!("  failure: {f:?}");
         }
         println!();
         Ok(report)
     }
+}
+
+/// Leapsome writes that were served (429s excluded) by method and collection:
+/// `POST /Users`, `PATCH /Users`, `POST /Groups`, `PATCH /Groups`.
+fn write_kinds(log: &muster_sandbox::RequestLog) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for r in &log.records {
+        if r.status == 429 || r.method == "GET" {
+            continue;
+        }
+        let path = r.url.split('?').next().unwrap_or_default();
+        let collection = if path.contains("/Groups") {
+            "/Groups"
+        } else {
+            "/Users"
+        };
+        *out.entry(format!("{} {collection}", r.method)).or_insert(0) += 1;
+    }
+    out
 }
 
 fn main() -> Result<(), Box<dyn Error>> {

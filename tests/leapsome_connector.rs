@@ -157,7 +157,29 @@ fn every_field_round_trips_through_create_and_read() {
     let mut h = connect(options(), &[]);
     let person = full("1042", "zoe.lefevre@sandbox.example");
     let id = create(&mut h, &person).expect("create");
+    // Leapsome's POST keeps core attributes only: one POST, then one PATCH for the rest.
+    let writes: Vec<(String, String)> = h
+        .sim
+        .request_log()
+        .records
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| (r.method.clone(), r.url.clone()))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            ("POST".to_string(), "/scim/v1/Users".to_string()),
+            ("PATCH".to_string(), format!("/scim/v1/Users/{id}")),
+        ]
+    );
     let read = account(&mut h, &id);
+    // A create sends no `emails`: the personal address (here outside the organisation's
+    // domains, which Leapsome would refuse) is written only by an update listing it.
+    let person = Person {
+        personal_email: None,
+        ..person
+    };
     type Get = fn(&Person) -> String;
     let table: &[(&str, Get)] = &[
         ("employee-number", |p| format!("{:?}", p.employee_number)),
@@ -187,8 +209,19 @@ fn every_field_round_trips_through_create_and_read() {
         .user_by_external_id("1042")
         .expect("externalId is the source id");
     assert_eq!(stored.id, id);
+    // What Leapsome stored, not what was sent.
     assert_eq!(stored.birthday.as_deref(), Some("1988-02-29"));
     assert_eq!(stored.gender.as_deref(), Some("female"));
+    assert_eq!(stored.employee_number.as_deref(), Some("E-1042"));
+    assert_eq!(stored.start_date.as_deref(), Some("2021-09-01"));
+    assert_eq!(stored.end_date.as_deref(), Some("2030-12-31"));
+    assert_eq!(stored.title.as_deref(), Some("Data engineer"));
+    assert_eq!(
+        stored.emails,
+        vec![muster_sandbox::leapsome::Email::work(
+            "zoe.lefevre@sandbox.example"
+        )]
+    );
     assert!(
         h.sim.invitations().is_empty(),
         "invitations are off by default"
@@ -215,7 +248,14 @@ fn absent_fields_stay_absent_and_misc_gender_is_diverse() {
 
 #[test]
 fn update_writes_only_the_listed_fields() {
-    let mut h = connect(options(), &[]);
+    // The personal addresses of this organisation are in one of its domains.
+    let mut h = connect(
+        LeapsomeOptions {
+            allowed_domains: vec!["sandbox.example".into(), "perso.example".into()],
+            ..options()
+        },
+        &[],
+    );
     let id = create(&mut h, &full("1", "ann@sandbox.example")).expect("create");
     // Someone edits two attributes by hand in Leapsome.
     h.sim.with_state(|d| {
@@ -252,6 +292,19 @@ fn update_writes_only_the_listed_fields() {
         Some(date(1970, 1, 1)),
         "not listed: the manual value stays"
     );
+    assert_eq!(
+        read.personal_email, None,
+        "a create sends no personal email"
+    );
+    // A flow that owns the personal email writes it with an update that lists it.
+    h.plugin
+        .apply(&Operation::Update(AccountUpdate {
+            id: id.clone(),
+            person: full("1", "ann@sandbox.example"),
+            fields: vec!["personal-email".into()],
+        }))
+        .expect("personal email in an allowed domain");
+    let read = account(&mut h, &id);
     assert_eq!(read.personal_email.as_deref(), Some("1@perso.example"));
     // Changing the work email keeps the personal one.
     let moved = Person {
@@ -352,7 +405,7 @@ fn an_update_of_fields_leapsome_cannot_hold_sends_nothing() {
         .apply(&Operation::Update(AccountUpdate {
             id: id.clone(),
             person: full("1", "ann@sandbox.example"),
-            fields: ["login", "custom:e_level", "manager-id", "department-id"]
+            fields: ["login", "custom:e_level", "manager-id"]
                 .map(String::from)
                 .to_vec(),
         }))
@@ -542,6 +595,14 @@ fn invitations_are_sent_only_when_enabled() {
         .expect("reactivate");
     let invitations = on.sim.invitations();
     assert_eq!(invitations.len(), 1);
+    assert_eq!(
+        on.sim
+            .user_by_email("ann@sandbox.example")
+            .unwrap()
+            .status(),
+        "invited",
+        "reactivating a never-accepted invitation leaves it invited"
+    );
     assert_eq!(invitations[0].user_id, id);
     assert_eq!(invitations[0].email, "ann@sandbox.example");
     let mut off = connect(options(), &[("invite_on_create", "false")]);
@@ -726,14 +787,19 @@ fn a_429_is_retried_by_the_host_and_reported_when_retries_run_out() {
     );
     create(&mut h, &full("1", "ann@sandbox.example")).expect("create after a 429");
     let counts = h.sim.request_counts();
-    assert_eq!((counts.throttled, counts.writes), (1, 1));
+    assert_eq!(
+        (counts.throttled, counts.writes),
+        (1, 2),
+        "the POST once retried, then the PATCH"
+    );
     assert_eq!(h.sim.users().len(), 1);
-    // Without retries, the simulator's own limit (2 per simulated second, time nearly
-    // frozen) surfaces as rate-limited with the Retry-After it sent.
+    // Without retries, the simulator's own limit (4 per simulated second, time nearly
+    // frozen: two creates of two writes) surfaces as rate-limited with the Retry-After it
+    // sent.
     let mut frozen = connect(
         LeapsomeOptions {
             rate_limit: Some(RateLimit {
-                requests: 2,
+                requests: 4,
                 window_secs: 1.0,
             }),
             time_scale: 0.0001,
@@ -745,4 +811,151 @@ fn a_429_is_retried_by_the_host_and_reported_when_retries_run_out() {
     create(&mut frozen, &full("2", "b@sandbox.example")).expect("second");
     let e = create(&mut frozen, &full("3", "c@sandbox.example")).unwrap_err();
     assert_eq!(connector_error(e), ConnectorError::RateLimited(1));
+}
+
+#[test]
+fn every_patch_names_the_account_and_deactivation_works_without_a_read() {
+    // A fresh instance (no read yet) deactivates an account it knows only by id: it fetches
+    // the userName Leapsome requires in the PATCH.
+    let mut directory = Directory::new();
+    let id = directory.add_user(ScimUser::new("", "old@sandbox.example"));
+    let mut h = connect(
+        LeapsomeOptions {
+            directory,
+            ..options()
+        },
+        &[],
+    );
+    h.plugin
+        .apply(&Operation::Deactivate(id.clone()))
+        .expect("deactivate");
+    assert_eq!(
+        h.sim.user_by_email("old@sandbox.example").unwrap().status(),
+        "deactivated"
+    );
+    let methods: Vec<String> = h
+        .sim
+        .request_log()
+        .records
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(methods, ["GET", "PATCH"]);
+    // After a read, no lookup: the PATCH alone.
+    h.plugin.read_all_accounts().expect("read");
+    h.sim.clear_request_log();
+    h.plugin
+        .apply(&Operation::Reactivate(id.clone()))
+        .expect("reactivate");
+    assert_eq!(h.sim.request_counts().reads, 0);
+    assert!(h.sim.user_by_email("old@sandbox.example").unwrap().active);
+}
+
+#[test]
+fn a_new_account_gets_its_manager_in_the_create_patch_and_no_second_write() {
+    let mut h = connect(options(), &[]);
+    let boss = create(&mut h, &full("10", "boss@sandbox.example")).expect("boss");
+    let ann = create(
+        &mut h,
+        &Person {
+            manager_id: Some(boss.clone()),
+            ..full("11", "ann@sandbox.example")
+        },
+    )
+    .expect("ann");
+    assert_eq!(
+        h.sim
+            .user_by_email("ann@sandbox.example")
+            .unwrap()
+            .manager
+            .as_deref(),
+        Some(boss.as_str()),
+        "stored by the create's PATCH"
+    );
+    // The plan's set-manager for the same new account has nothing left to write.
+    h.sim.clear_request_log();
+    h.plugin
+        .apply(&Operation::SetManager(ManagerChange {
+            id: ann.clone(),
+            manager_id: Some(boss.clone()),
+        }))
+        .expect("set manager");
+    assert_eq!(h.sim.request_counts().writes, 0);
+}
+
+#[test]
+fn leapsome_403_is_a_bad_token_and_401_a_token_without_rights() {
+    // Leapsome answers 403 to an unknown token: unauthorized, for the check as for a write.
+    let mut bad = connect_with(options(), &[], RetryPolicy::none(), Some("wrong-token"));
+    assert_eq!(
+        connector_error(bad.plugin.check().unwrap_err()),
+        ConnectorError::Unauthorized
+    );
+    let e = create(&mut bad, &full("1", "ann@sandbox.example")).unwrap_err();
+    assert_eq!(connector_error(e), ConnectorError::Unauthorized);
+    // And 401 to a token it knows without the rights: forbidden, naming the account.
+    let mut limited = connect_with(
+        LeapsomeOptions {
+            limited_token: Some("no-rights".into()),
+            ..options()
+        },
+        &[],
+        RetryPolicy::none(),
+        Some("no-rights"),
+    );
+    match connector_error(limited.plugin.check().unwrap_err()) {
+        ConnectorError::Forbidden(m) => assert!(m.contains("lacks rights"), "{m}"),
+        other => panic!("expected forbidden, got {other:?}"),
+    }
+    match connector_error(create(&mut limited, &full("1", "ann@sandbox.example")).unwrap_err()) {
+        ConnectorError::Forbidden(m) => assert!(
+            m.contains("the token lacks rights")
+                && m.contains("person 1")
+                && m.contains("ann@sandbox.example"),
+            "{m}"
+        ),
+        other => panic!("expected forbidden, got {other:?}"),
+    }
+    match connector_error(
+        limited
+            .plugin
+            .apply(&Operation::Deactivate("5f0000000000000000000001".into()))
+            .unwrap_err(),
+    ) {
+        ConnectorError::Forbidden(m) => {
+            assert!(m.contains("account 5f0000000000000000000001"), "{m}")
+        }
+        other => panic!("expected forbidden, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_create_whose_patch_fails_is_linked_and_completed_by_an_update() {
+    // The first user PATCH is held and dropped (503): the account exists with core
+    // attributes only, and the create still hands back its id (no second account later).
+    let mut h = connect(
+        LeapsomeOptions {
+            stalled_user_patches: vec![1],
+            stall: std::time::Duration::from_millis(10),
+            ..options()
+        },
+        &[],
+    );
+    let person = full("5", "eve@sandbox.example");
+    let id = create(&mut h, &person).expect("linked despite the failed PATCH");
+    let stored = h.sim.user_by_external_id("5").expect("created");
+    assert_eq!(stored.id, id);
+    assert_eq!(stored.employee_number, None, "the PATCH was not applied");
+    // The next plan sees the difference and updates: one PATCH, with the userName.
+    h.plugin
+        .apply(&Operation::Update(AccountUpdate {
+            id: id.clone(),
+            person: person.clone(),
+            fields: vec!["employee-number".into(), "birth-date".into()],
+        }))
+        .expect("update");
+    let stored = h.sim.user_by_external_id("5").expect("account");
+    assert_eq!(stored.employee_number.as_deref(), Some("E-5"));
+    assert_eq!(stored.birthday.as_deref(), Some("1988-02-29"));
+    assert_eq!(h.sim.users().len(), 1);
 }

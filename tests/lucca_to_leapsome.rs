@@ -549,6 +549,64 @@ fn lucca_to_leapsome_end_to_end() {
             "manager of {source}"
         );
     }
+    // Leapsome's POST keeps core attributes only: every created account must also have had
+    // its enterprise attributes stored by the create's PATCH — read from the simulator's
+    // state, not from what the connector sent.
+    let mut stored = BTreeMap::<&str, usize>::new();
+    for (source, account) in &accounts {
+        let person = by_id[source];
+        let u = w.account(account);
+        let want_gender = match person.gender.as_str() {
+            "Male" => Some("male"),
+            "Female" => Some("female"),
+            "Misc" => Some("diverse"),
+            _ => None,
+        };
+        let department = person
+            .department_id
+            .and_then(|d| tenant.departments.iter().find(|x| x.id == d))
+            .map(|d| d.name.clone());
+        let facts = [
+            (
+                "employee number",
+                u.employee_number.clone(),
+                person.employee_number.clone(),
+            ),
+            (
+                "start date",
+                u.start_date.clone(),
+                person
+                    .dt_contract_start
+                    .as_deref()
+                    .map(|d| day(d).to_string()),
+            ),
+            (
+                "birthday",
+                u.birthday.clone(),
+                person.birth_date.as_deref().map(|d| day(d).to_string()),
+            ),
+            ("gender", u.gender.clone(), want_gender.map(String::from)),
+            ("department", u.department.clone(), department),
+        ];
+        for (what, actual, want) in facts {
+            assert_eq!(actual, want, "{what} of {source}");
+            *stored.entry(what).or_default() += usize::from(actual.is_some());
+        }
+    }
+    for what in [
+        "employee number",
+        "start date",
+        "birthday",
+        "gender",
+        "department",
+    ] {
+        assert!(
+            stored[what] > accounts.len() / 2,
+            "only {} of {} accounts have a {what}",
+            stored[what],
+            accounts.len()
+        );
+    }
     // One invitation per new account, and only for those.
     let invited: BTreeSet<String> = w
         .leapsome
@@ -668,9 +726,22 @@ fn lucca_to_leapsome_end_to_end() {
             given_name: Some("Oscar".into()),
             ..ScimUser::new("", &adopted_mail)
         });
+        // An account made by hand for someone Lucca does not know, in the manual team.
+        let coach = d.add_user(ScimUser {
+            given_name: Some("Coach".into()),
+            title: Some("External coach".into()),
+            ..ScimUser::new("", "coach@sandbox.example")
+        });
+        if let Some(t) = d.teams.iter_mut().find(|t| t.id == team) {
+            t.members.push(coach.clone());
+        }
         (team, account)
     });
     let manual_team_before = w.team(&manual_team);
+    let coach_before = w
+        .leapsome
+        .user_by_email("coach@sandbox.example")
+        .expect("the coach's account");
 
     let ids = |u: &User| u.id.to_string();
     let (h, a, r, l, e, m) = (
@@ -941,6 +1012,11 @@ fn lucca_to_leapsome_end_to_end() {
     assert_eq!(counts.writes, 0, "a no-change resync wrote to Leapsome");
     assert!(counts.reads > 0);
     assert_eq!(w.team(&manual_team), manual_team_before);
+    assert_eq!(
+        w.leapsome.user_by_email("coach@sandbox.example").as_ref(),
+        Some(&coach_before),
+        "a manual account is untouched"
+    );
 }
 
 #[test]

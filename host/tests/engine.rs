@@ -441,3 +441,84 @@ fn serve_runs_a_single_record_sync_from_a_webhook() {
     assert!(page.contains("people"), "{page}");
     drop(serving);
 }
+
+/// Leapsome keeps only core attributes on POST, so a create is a POST then a PATCH. A sync
+/// SIGKILLed between the two leaves an account with core attributes only; the next sync's
+/// recovery finds it by `userName`, links it, and the plan completes it with one update —
+/// one account, linked, with its enterprise attributes stored.
+#[test]
+fn a_sync_killed_between_a_create_post_and_its_patch_is_completed_without_a_second_account() {
+    let world = World::new(
+        30,
+        LeapsomeOptions {
+            // The first user PATCH (the first create's completion) hangs, then is dropped.
+            stalled_user_patches: vec![1],
+            stall: Duration::from_secs(15),
+            ..LeapsomeOptions::default()
+        },
+    );
+    let mut child = world
+        .command(&["sync"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn muster sync");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while world.leapsome.stalled() == 0 {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the sync ended before its first create's PATCH"
+        );
+        assert!(Instant::now() < deadline, "no PATCH reached Leapsome");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // SIGKILL while the PATCH hangs: the POST is applied, the PATCH is not.
+    child.kill().expect("kill");
+    let _ = child.wait();
+    let cut = world.leapsome.users();
+    assert_eq!(cut.len(), 1, "killed after exactly one POST");
+    let cut = cut[0].clone();
+    let source = cut.external_id.clone().expect("externalId = source id");
+    assert_eq!(
+        (cut.employee_number.as_ref(), cut.start_date.as_ref()),
+        (None, None),
+        "only core attributes before the kill"
+    );
+
+    let next = world.muster(&["sync"]);
+    assert_eq!(next.status.code(), Some(0), "{}", text(&next));
+    let same: Vec<_> = world
+        .leapsome
+        .users()
+        .into_iter()
+        .filter(|u| u.user_name.eq_ignore_ascii_case(&cut.user_name))
+        .collect();
+    assert_eq!(same.len(), 1, "a second account for {}", cut.user_name);
+    let account = &same[0];
+    assert_eq!(account.id, cut.id);
+    let links = world.store().links(FLOW).expect("links");
+    assert!(
+        links
+            .iter()
+            .any(|l| l.source_id == source && l.target_id == cut.id),
+        "the account is linked to {source}"
+    );
+    // The enterprise attributes are stored now, as the source has them.
+    let tenant = world.lucca.tenant();
+    let person = tenant
+        .users
+        .iter()
+        .find(|u| u.id.to_string() == source)
+        .expect("the source person");
+    assert_eq!(account.employee_number, person.employee_number);
+    assert_eq!(
+        account.start_date.as_deref(),
+        person.dt_contract_start.as_deref().map(|d| &d[..10])
+    );
+    assert!(account.employee_number.is_some() && account.start_date.is_some());
+    assert_journal_resolved(&world);
+
+    let again = world.muster(&["sync", "--json"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(json(&again)["outcome"], "no_changes", "{}", text(&again));
+}

@@ -16,18 +16,38 @@
 //! an `externalId`, an email or an id) are translated to Leapsome ids on read, and set-manager
 //! writes the manager's Leapsome id.
 //!
-//! # The dialect
-//! - PATCH sends a partial user JSON with only the fields the operation lists; `null` clears.
+//! # The dialect (Leapsome's published SCIM API, `shared/API-NOTES.md`)
+//! - **A create is a POST then one PATCH**: the POST carries the core attributes Leapsome
+//!   keeps (`userName`, `name`, `displayName`, `title`, `externalId`), the PATCH the
+//!   enterprise attributes (employee number, department name, dates, birthday, gender),
+//!   `active` and the manager when its account is known. If the PATCH fails, the account
+//!   exists and is linked all the same (a warning says so); the next sync sees the missing
+//!   attributes and updates them. A sync killed between the two is completed the same way:
+//!   its recovery links the account by `userName`, the next plan updates it.
+//! - **Every user PATCH carries `userName`** (Leapsome refuses one without it): the account's
+//!   current one, known from the last read ([`known`]) or fetched, or the new one when the
+//!   update changes the work email. PATCH sends a partial user JSON with only the fields the
+//!   operation lists; `null` clears.
+//! - A create sends no `emails` (Leapsome refuses any address outside the organisation's
+//!   domains); the personal email is written only by an update that lists `personal-email`,
+//!   i.e. when the flow owns it.
 //! - A create answered `{}` means the account already exists: it is looked up by `userName`
 //!   and its id returned, so the host links it (this is also what makes a create safe to
 //!   retry after a crash). A 409 is a `conflict` naming the email; a refused email domain is
 //!   `invalid` naming the email.
-//! - Teams are SCIM groups; a PATCH carries at most 100 members. Removing a member rewrites
-//!   the member list with `replaceMembers: true` in batches of 100.
+//! - **Leapsome swaps 401 and 403**: its 403 means an invalid token, mapped to `unauthorized`
+//!   (with a warning "the SCIM token is not valid (Leapsome answered 403)" naming the
+//!   account); its 401 means missing rights, mapped to `forbidden` "the token lacks rights",
+//!   naming the account.
+//! - Teams are SCIM groups whose GET lists **no members**: memberships are read from the
+//!   users' `groups` (the whole directory is read for that when `read-target-groups` is
+//!   called alone). A PATCH carries at most 100 members. Removing a member rewrites the member
+//!   list with `replaceMembers: true` in batches of 100.
 //! - `read-accounts` reads every account on the first call (managers can only be translated
 //!   with the whole directory at hand), then serves pages from memory. A page that comes back
 //!   shorter than announced fails the read instead of returning a partial directory.
 
+mod known;
 mod map;
 
 use std::cell::RefCell;
@@ -36,7 +56,7 @@ use muster_sdk::bindings::muster::connector::http::Method;
 use muster_sdk::prelude::*;
 use serde_json::{Value, json};
 
-use map::{ENTERPRISE, GROUP_SCHEMA};
+use map::{Department, ENTERPRISE, GROUP_SCHEMA};
 
 /// Leapsome's SCIM base.
 const DEFAULT_BASE_URL: &str = "https://api.leapsome.com/scim/v1";
@@ -99,6 +119,60 @@ fn patch(path: &str, body: &serde_json::Map<String, Value>) -> Result<(), Connec
     client()?
         .send(Method::Patch, path, Some(to_bytes(body)?))
         .map(|_| ())
+}
+
+/// Prefix of the SDK's `forbidden` for a request the host's sandbox refused (not a vendor
+/// answer): such an error is kept as is.
+const HOST_DENIAL: &str = "sandbox denied the request";
+
+/// Undoes Leapsome's swap of 401 and 403 (published: 401 = "not sufficiently authorized",
+/// 403 = "Invalid token"). The SDK read a 401 as `unauthorized` and a 403 as `forbidden`;
+/// this gives the host the right case, naming `about` (the account or team concerned).
+/// `unauthorized` has no text, so the account goes to a warning.
+fn leapsome_auth(e: ConnectorError, about: &str) -> ConnectorError {
+    match e {
+        ConnectorError::Unauthorized => ConnectorError::Forbidden(format!(
+            "{about}: the token lacks rights (Leapsome answered 401)"
+        )),
+        ConnectorError::Forbidden(detail) if !detail.starts_with(HOST_DENIAL) => {
+            warn!("{about}: the SCIM token is not valid (Leapsome answered 403: {detail})");
+            ConnectorError::Unauthorized
+        }
+        other => other,
+    }
+}
+
+/// A user PATCH, with the account's `userName` added (Leapsome requires it in every PATCH)
+/// unless `body` already sets a new one.
+fn patch_user(id: &str, mut body: serde_json::Map<String, Value>) -> Result<(), ConnectorError> {
+    if !body.contains_key("userName") {
+        body.insert("userName".into(), json!(user_name_of(id)?));
+    }
+    patch(&format!("/Users/{}", encode(id)), &body)?;
+    if let Some(Value::String(u)) = body.get("userName") {
+        known::with(|k| k.user_names.insert(id.to_string(), u.clone()));
+    }
+    Ok(())
+}
+
+/// The account's current `userName`: known from the last read or write, else fetched.
+fn user_name_of(id: &str) -> Result<String, ConnectorError> {
+    if let Some(u) = known::with(|k| k.user_names.get(id).cloned()) {
+        return Ok(u);
+    }
+    let user: Value = client()?.get(&format!("/Users/{}", encode(id)))?;
+    let u = user
+        .get("userName")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            ConnectorError::Invalid(format!(
+                "malformed vendor response: Leapsome account {id} has no userName"
+            ))
+        })?
+        .to_string();
+    known::with(|k| k.user_names.insert(id.to_string(), u.clone()));
+    Ok(u)
 }
 
 struct Leapsome;
@@ -193,6 +267,7 @@ impl Connector for Leapsome {
         }
         CONFIG.with_borrow_mut(|c| *c = Some(config));
         ACCOUNTS.with_borrow_mut(Vec::clear);
+        known::with(known::Known::clear);
         Ok(())
     }
 
@@ -207,7 +282,7 @@ impl Connector for Leapsome {
                      (Leapsome's is {DEFAULT_BASE_URL})",
                     config(|c| c.base_url.clone()).unwrap_or_default()
                 )),
-                other => other,
+                other => leapsome_auth(other, "checking the SCIM token"),
             })
     }
 }
@@ -265,7 +340,8 @@ fn check_page(
     Ok(())
 }
 
-/// Every account, with managers translated to Leapsome ids.
+/// Every account, with managers translated to Leapsome ids. Refreshes what is [`known`]:
+/// user names, managers, and the teams' members (from the users' `groups`).
 fn read_directory() -> Result<Vec<Person>, ConnectorError> {
     let page_size = config(|c| c.page_size)?;
     let mut reads = Vec::new();
@@ -300,6 +376,7 @@ fn read_directory() -> Result<Vec<Person>, ConnectorError> {
         }
     }
     let mut people = Vec::with_capacity(reads.len());
+    let mut known = known::Known::default();
     for mut r in reads {
         if let Some((value, from_ref)) = r.manager.take() {
             let resolved = from_ref
@@ -316,8 +393,18 @@ fn read_directory() -> Result<Vec<Person>, ConnectorError> {
             }
             r.person.manager_id = resolved;
         }
+        let p = &r.person;
+        known.account(&p.id, p.login.as_deref(), p.manager_id.as_deref());
+        for team in &r.teams {
+            known.add_member(team, &p.id);
+        }
         people.push(r.person);
     }
+    known::with(|k| {
+        known.team_names = std::mem::take(&mut k.team_names);
+        known.members_fresh = true;
+        *k = known;
+    });
     Ok(people)
 }
 
@@ -331,6 +418,9 @@ fn user_id_by_email(email: &str) -> Result<Option<String>, ConnectorError> {
         .map(str::to_string))
 }
 
+/// A create: the POST of the core attributes, then the PATCH of the rest (see the crate
+/// docs). A `{}` answer links the existing account without writing to it: the next plan
+/// updates what the flow owns.
 fn create(person: &Person) -> Result<Applied, ConnectorError> {
     let email = person.work_email.as_deref().ok_or_else(|| {
         ConnectorError::Invalid(format!(
@@ -338,37 +428,58 @@ fn create(person: &Person) -> Result<Applied, ConnectorError> {
             person.id
         ))
     })?;
+    let about = format!("person {} ({email})", person.id);
     let invite = config(|c| c.invite_on_create)?;
-    let body = map::create_body(person, invite)?;
+    let department = team_name(person.department_id.as_ref());
+    // Both bodies first: a person Leapsome cannot take fails before anything is written.
+    let completion = map::create_patch(person, email, department.as_deref())?;
+    let post = map::create_post(person, email, invite);
     let response = client()?
-        .send(Method::Post, "/Users", Some(to_bytes(&body)?))
+        .send(Method::Post, "/Users", Some(to_bytes(&post)?))
         .map_err(|e| match e {
             ConnectorError::Conflict(detail) => ConnectorError::Conflict(format!(
                 "person {}: the email {email} is already used by another Leapsome account ({detail})",
                 person.id
             )),
-            ConnectorError::Invalid(detail) => {
-                ConnectorError::Invalid(format!("person {} ({email}): {detail}", person.id))
-            }
-            other => other,
+            ConnectorError::Invalid(detail) => ConnectorError::Invalid(format!("{about}: {detail}")),
+            other => leapsome_auth(other, &about),
         })?;
     let answer: Value = if response.body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
         response.json()?
     };
-    if let Some(id) = answer.get("id").and_then(Value::as_str) {
-        return Ok(Applied {
-            target_id: id.to_string(),
-        });
+    let Some(id) = answer.get("id").and_then(Value::as_str) else {
+        return link_existing(person, email);
+    };
+    known::with(|k| k.user_names.insert(id.to_string(), email.to_string()));
+    match patch(&format!("/Users/{}", encode(id)), &completion) {
+        Ok(()) => known::with(|k| {
+            k.managers.insert(id.to_string(), person.manager_id.clone());
+        }),
+        // The account exists: link it all the same, so nothing is created twice; the next
+        // plan sees the attributes that are missing and updates them.
+        Err(e) => warn!(
+            "{about}: created as Leapsome account {id}, but its attributes were not written \
+             ({:?}); the next sync updates them",
+            leapsome_auth(e, &about)
+        ),
     }
-    // `{}`: the account already exists. Hand its id back so the host links it.
+    Ok(Applied {
+        target_id: id.to_string(),
+    })
+}
+
+/// The create was answered `{}`: the account already exists. Hand its id back so the host
+/// links it.
+fn link_existing(person: &Person, email: &str) -> Result<Applied, ConnectorError> {
     match user_id_by_email(email)? {
         Some(id) => {
             info!(
                 "person {}: {email} already exists in Leapsome as {id}; linking",
                 person.id
             );
+            known::with(|k| k.user_names.insert(id.clone(), email.to_string()));
             Ok(Applied { target_id: id })
         }
         None => Err(ConnectorError::Other(format!(
@@ -379,29 +490,47 @@ fn create(person: &Person) -> Result<Applied, ConnectorError> {
     }
 }
 
+/// The name of the team `team_id`, when this instance has read or created it.
+fn team_name(team_id: Option<&String>) -> Option<String> {
+    team_id.and_then(|d| known::with(|k| k.team_names.get(d).cloned()))
+}
+
 fn update(u: &AccountUpdate) -> Result<Applied, ConnectorError> {
+    let about = format!(
+        "account {} ({})",
+        u.id,
+        u.person.work_email.as_deref().unwrap_or("no work email")
+    );
     let touches_emails = u
         .fields
         .iter()
         .any(|f| f == "work-email" || f == "personal-email");
     let current = if touches_emails {
-        let user: Value = client()?.get(&format!("/Users/{}", encode(&u.id)))?;
+        let user: Value = client()?
+            .get(&format!("/Users/{}", encode(&u.id)))
+            .map_err(|e| leapsome_auth(e, &about))?;
         user.get("emails").cloned()
     } else {
         None
     };
-    let body = map::user_body(&u.person, &u.fields, current.as_ref())?;
+    let name = team_name(u.person.department_id.as_ref());
+    let department = match (&u.person.department_id, &name) {
+        (None, _) => Department::None,
+        (Some(_), Some(n)) => Department::Named(n),
+        (Some(_), None) => Department::Unknown,
+    };
+    let body = map::user_body(&u.person, &u.fields, current.as_ref(), department)?;
     if !body.is_empty() {
-        patch(&format!("/Users/{}", encode(&u.id)), &body).map_err(|e| match e {
+        patch_user(&u.id, body).map_err(|e| match e {
             ConnectorError::Conflict(detail) => ConnectorError::Conflict(format!(
                 "account {}: the email {} is already used by another Leapsome account ({detail})",
                 u.id,
                 u.person.work_email.as_deref().unwrap_or("?")
             )),
             ConnectorError::Invalid(detail) => {
-                ConnectorError::Invalid(format!("account {}: {detail}", u.id))
+                ConnectorError::Invalid(format!("{about}: {detail}"))
             }
-            other => other,
+            other => leapsome_auth(other, &about),
         })?;
     }
     Ok(Applied {
@@ -412,37 +541,48 @@ fn update(u: &AccountUpdate) -> Result<Applied, ConnectorError> {
 fn set_active(id: &str, active: bool) -> Result<Applied, ConnectorError> {
     let mut body = serde_json::Map::new();
     body.insert("active".into(), json!(active));
-    patch(&format!("/Users/{}", encode(id)), &body)?;
+    patch_user(id, body).map_err(|e| match e {
+        ConnectorError::Invalid(detail) => {
+            ConnectorError::Invalid(format!("account {id}: active: {detail}"))
+        }
+        other => leapsome_auth(other, &format!("account {id}")),
+    })?;
     Ok(Applied {
         target_id: id.to_string(),
     })
 }
 
+/// Sets or clears the manager. Nothing is sent when the account is known to have that
+/// manager already — the case of an account this instance created, whose create PATCH set it.
 fn set_manager(m: &ManagerChange) -> Result<Applied, ConnectorError> {
+    let applied = Applied {
+        target_id: m.id.clone(),
+    };
+    if known::with(|k| k.managers.get(&m.id) == Some(&m.manager_id)) {
+        return Ok(applied);
+    }
     let manager = match &m.manager_id {
         Some(id) => json!({"value": id}),
         None => Value::Null,
     };
     let mut body = serde_json::Map::new();
     body.insert(ENTERPRISE.into(), json!({"manager": manager}));
-    patch(&format!("/Users/{}", encode(&m.id)), &body).map_err(|e| match e {
+    patch_user(&m.id, body).map_err(|e| match e {
         ConnectorError::Invalid(detail) => {
             ConnectorError::Invalid(format!("account {}: manager: {detail}", m.id))
         }
-        other => other,
+        other => leapsome_auth(other, &format!("account {}", m.id)),
     })?;
-    Ok(Applied {
-        target_id: m.id.clone(),
-    })
+    known::with(|k| k.managers.insert(m.id.clone(), m.manager_id.clone()));
+    Ok(applied)
 }
 
 fn create_group(g: &NewGroup) -> Result<Applied, ConnectorError> {
+    let about = format!("team `{}`", g.name);
     let body = json!({"schemas": [GROUP_SCHEMA], "displayName": g.name});
     let created: Value = client()?.post("/Groups", &body).map_err(|e| match e {
-        ConnectorError::Conflict(detail) => {
-            ConnectorError::Conflict(format!("team `{}`: {detail}", g.name))
-        }
-        other => other,
+        ConnectorError::Conflict(detail) => ConnectorError::Conflict(format!("{about}: {detail}")),
+        other => leapsome_auth(other, &about),
     })?;
     let id = created.get("id").and_then(Value::as_str).ok_or_else(|| {
         ConnectorError::Invalid(format!(
@@ -450,22 +590,28 @@ fn create_group(g: &NewGroup) -> Result<Applied, ConnectorError> {
             g.name
         ))
     })?;
+    known::with(|k| {
+        k.team_names.insert(id.to_string(), g.name.clone());
+        k.members.entry(id.to_string()).or_default();
+    });
     Ok(Applied {
         target_id: id.to_string(),
     })
 }
 
-fn member_values(group: &Value) -> Vec<String> {
-    group
-        .get("members")
-        .and_then(Value::as_array)
-        .map(|m| {
-            m.iter()
-                .filter_map(|x| x.get("value").and_then(Value::as_str))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+fn rename_group(id: &str, name: &str) -> Result<Applied, ConnectorError> {
+    let mut body = serde_json::Map::new();
+    body.insert("displayName".into(), json!(name));
+    patch(&format!("/Groups/{}", encode(id)), &body).map_err(|e| match e {
+        ConnectorError::Conflict(detail) => {
+            ConnectorError::Conflict(format!("team {id} → `{name}`: {detail}"))
+        }
+        other => leapsome_auth(other, &format!("team {id}")),
+    })?;
+    known::with(|k| k.team_names.insert(id.to_string(), name.to_string()));
+    Ok(Applied {
+        target_id: id.to_string(),
+    })
 }
 
 /// Rewrites a team's members: the first PATCH replaces, the next ones add, ≤ 100 each.
@@ -487,19 +633,31 @@ fn replace_members(group_id: &str, members: &[String]) -> Result<(), ConnectorEr
     Ok(())
 }
 
+/// The members of a team, from the users' `groups` (Leapsome's group GET lists none): as
+/// known from this instance's last read and writes, else read now.
+fn members_of(group_id: &str) -> Result<Vec<String>, ConnectorError> {
+    if let Some(m) = known::with(|k| k.members.get(group_id).cloned()) {
+        return Ok(m);
+    }
+    read_directory()?;
+    Ok(known::with(|k| k.members.get(group_id).cloned()).unwrap_or_default())
+}
+
 fn membership(m: &Membership, add: bool) -> Result<Applied, ConnectorError> {
-    let path = format!("/Groups/{}", encode(&m.group_id));
+    let about = format!("team {} / account {}", m.group_id, m.account_id);
+    let auth = |e| leapsome_auth(e, &about);
     if add {
         let mut body = serde_json::Map::new();
         body.insert("members".into(), json!([{"value": m.account_id}]));
         body.insert("replaceMembers".into(), json!(false));
-        patch(&path, &body)?;
+        patch(&format!("/Groups/{}", encode(&m.group_id)), &body).map_err(auth)?;
+        known::with(|k| k.add_member(&m.group_id, &m.account_id));
     } else {
-        let group: Value = client()?.get(&path)?;
-        let members = member_values(&group);
+        let members = members_of(&m.group_id).map_err(auth)?;
         if members.iter().any(|x| x == &m.account_id) {
             let keep: Vec<String> = members.into_iter().filter(|x| x != &m.account_id).collect();
-            replace_members(&m.group_id, &keep)?;
+            replace_members(&m.group_id, &keep).map_err(auth)?;
+            known::with(|k| k.members.insert(m.group_id.clone(), keep));
         }
     }
     Ok(Applied {
@@ -524,8 +682,14 @@ impl Target for Leapsome {
         })
     }
 
+    /// Teams, with their members taken from the users' `groups`: from the accounts read just
+    /// before (the host reads accounts, then teams), else from a read of the directory now.
     fn read_groups(cursor: Option<String>) -> Result<GroupPage, ConnectorError> {
         let offset = muster_sdk::paging::Offset::decode(cursor.as_deref())?.0 as usize;
+        if offset == 0 && !known::with(|k| std::mem::take(&mut k.members_fresh)) {
+            read_directory()?;
+            known::with(|k| k.members_fresh = false);
+        }
         let (items, total) = list_page(&format!(
             "/Groups?startIndex={}&count={GROUPS_PAGE}",
             offset + 1
@@ -536,15 +700,20 @@ impl Target for Leapsome {
             let id = item.get("id").and_then(Value::as_str).ok_or_else(|| {
                 ConnectorError::Invalid("malformed vendor response: a team without id".into())
             })?;
+            let name = item
+                .get("displayName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let members = known::with(|k| {
+                k.team_names.insert(id.to_string(), name.clone());
+                k.members.get(id).cloned().unwrap_or_default()
+            });
             groups.push(Group {
                 id: id.to_string(),
-                name: item
-                    .get("displayName")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
+                name,
                 parent_id: None,
-                members: member_values(item),
+                members,
             });
         }
         let end = offset + items.len();
@@ -563,19 +732,7 @@ impl Target for Leapsome {
             Operation::Reactivate(id) => set_active(id, true),
             Operation::SetManager(m) => set_manager(m),
             Operation::CreateGroup(g) => create_group(g),
-            Operation::RenameGroup((id, name)) => {
-                let mut body = serde_json::Map::new();
-                body.insert("displayName".into(), json!(name));
-                patch(&format!("/Groups/{}", encode(id)), &body).map_err(|e| match e {
-                    ConnectorError::Conflict(detail) => {
-                        ConnectorError::Conflict(format!("team {id} → `{name}`: {detail}"))
-                    }
-                    other => other,
-                })?;
-                Ok(Applied {
-                    target_id: id.clone(),
-                })
-            }
+            Operation::RenameGroup((id, name)) => rename_group(id, name),
             Operation::AddMember(m) => membership(m, true),
             Operation::RemoveMember(m) => membership(m, false),
         }

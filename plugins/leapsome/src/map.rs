@@ -4,8 +4,8 @@
 //! | WIT field | Leapsome attribute |
 //! |---|---|
 //! | `id` | `id` (Leapsome's); the source id goes to `externalId` on create |
-//! | `work-email` | `userName` and the primary `work` entry of `emails` |
-//! | `personal-email` | the `home` entry of `emails` |
+//! | `work-email` | `userName` (a create sends no `emails`: Leapsome derives the work address) |
+//! | `personal-email` | the `home` entry of `emails`, written only by an update that lists it |
 //! | `given-name` / `family-name` | `name.givenName` / `name.familyName` (+ `displayName`) |
 //! | `job-title` | `title` |
 //! | `phone` | `phoneNumbers[type=work]` |
@@ -15,11 +15,16 @@
 //! | `birth-date` / `start-date` / `end-date` | enterprise `birthday` / `startDate` / `endDate` |
 //! | `gender` | enterprise `gender` (`male`, `female`, `diverse`) |
 //! | `manager-id` | enterprise `manager`, read as a reference and translated to a Leapsome id |
-//! | `department-id` | read: the team when the account is in exactly one; never written |
+//! | `department-id` | read: the team when the account is in exactly one; written as the team's name to enterprise `department` |
 //! | `login` | read: `userName`; never written (Leapsome's login *is* the email) |
 //! | `active` | `active` |
 //!
 //! Custom fields have no Leapsome attribute: they are ignored on write and absent on read.
+//!
+//! A create is two writes, because Leapsome's POST keeps only core attributes
+//! ([`create_post`]: `userName`, `name`, `displayName`, `title`, `externalId`) and everything
+//! else must follow in a PATCH ([`create_patch`]). Both send only the attributes the person
+//! has (`Some`), plus what Leapsome requires: `userName` (in every PATCH) and `name`.
 
 use muster_sdk::date;
 use muster_sdk::prelude::*;
@@ -34,24 +39,6 @@ pub const INVITE_EXTENSION: &str = "urn:ietf:params:scim:schemas:extension:leaps
 /// The core SCIM group schema.
 pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
-/// Every field a create writes, in WIT spelling.
-pub const CREATE_FIELDS: &[&str] = &[
-    "employee-number",
-    "given-name",
-    "family-name",
-    "work-email",
-    "personal-email",
-    "phone",
-    "birth-date",
-    "start-date",
-    "end-date",
-    "job-title",
-    "gender",
-    "legal-entity-id",
-    "contract-type",
-    "active",
-];
-
 /// A person read from Leapsome, with its manager still a raw reference.
 pub struct Read {
     pub person: Person,
@@ -59,6 +46,9 @@ pub struct Read {
     pub manager: Option<(String, Option<String>)>,
     /// `externalId`, kept to translate manager references.
     pub external_id: Option<String>,
+    /// Ids of the teams the account is in (`groups[].value`): Leapsome's group GET lists no
+    /// members, so this is where memberships are read.
+    pub teams: Vec<String>,
 }
 
 fn str_at<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
@@ -125,10 +115,10 @@ pub fn person_from_user(v: &Value) -> Result<Read, ConnectorError> {
         }),
         _ => None,
     };
-    let teams: Vec<&str> = v
+    let teams: Vec<String> = v
         .get("groups")
         .and_then(Value::as_array)
-        .map(|g| g.iter().filter_map(|t| str_at(t, "value")).collect())
+        .map(|g| g.iter().filter_map(|t| owned(t, "value")).collect())
         .unwrap_or_default();
     let person = Person {
         employee_number: owned(&ent, "employeeNumber"),
@@ -146,7 +136,7 @@ pub fn person_from_user(v: &Value) -> Result<Read, ConnectorError> {
         end_date: date_at(&ent, "endDate", id),
         job_title: owned(v, "title"),
         gender: owned(&ent, "gender"),
-        department_id: (teams.len() == 1).then(|| teams[0].to_string()),
+        department_id: (teams.len() == 1).then(|| teams[0].clone()),
         legal_entity_id: owned(&ent, "organization"),
         contract_type: owned(v, "userType"),
         ..Person::new(id, active)
@@ -155,6 +145,7 @@ pub fn person_from_user(v: &Value) -> Result<Read, ConnectorError> {
         person,
         manager,
         external_id: owned(v, "externalId"),
+        teams,
     })
 }
 
@@ -188,6 +179,7 @@ pub fn user_body(
     person: &Person,
     fields: &[String],
     current_emails: Option<&Value>,
+    department: Department<'_>,
 ) -> Result<Map<String, Value>, ConnectorError> {
     let mut body = Map::new();
     let mut name = Map::new();
@@ -250,9 +242,18 @@ pub fn user_body(
             "active" => {
                 body.insert("active".into(), json!(person.active));
             }
-            // References are reconciled by set-manager and memberships; login is the email;
-            // custom fields have no Leapsome attribute.
-            "manager-id" | "department-id" | "login" => {}
+            "department-id" => match department {
+                Department::Named(n) => {
+                    ent.insert("department".into(), json!(n));
+                }
+                Department::None => {
+                    ent.insert("department".into(), Value::Null);
+                }
+                Department::Unknown => {}
+            },
+            // The manager is reconciled by set-manager; login is the email; custom fields
+            // have no Leapsome attribute.
+            "manager-id" | "login" => {}
             f if f.starts_with("custom:") => {}
             other => {
                 return Err(ConnectorError::Invalid(format!(
@@ -320,25 +321,87 @@ fn emails(person: &Person, fields: &[String], current: Option<&Value>) -> Vec<Va
     out
 }
 
-/// The body of a create: every writable field, the source id as `externalId`, and the
-/// invitation request when enabled.
-pub fn create_body(person: &Person, invite: bool) -> Result<Map<String, Value>, ConnectorError> {
-    let fields: Vec<String> = CREATE_FIELDS.iter().map(|f| f.to_string()).collect();
-    let mut body = user_body(person, &fields, None)?;
-    // Absent attributes are simply left out of a create.
-    body.retain(|_, v| !v.is_null());
-    if let Some(Value::Object(ent)) = body.get_mut(ENTERPRISE) {
-        ent.retain(|_, v| !v.is_null());
-    }
-    if let Some(Value::Object(name)) = body.get_mut("name") {
-        name.retain(|_, v| !v.is_null());
-    }
-    body.insert("schemas".into(), json!([USER_SCHEMA, ENTERPRISE]));
+/// The enterprise `department` a write sets from `department-id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Department<'a> {
+    /// The team's name.
+    Named(&'a str),
+    /// No department: cleared.
+    None,
+    /// A team this instance cannot name: left as it is.
+    Unknown,
+}
+
+/// The POST of a create: the core attributes Leapsome keeps (`userName`, `name`,
+/// `displayName`, `title`, `externalId` = the source id) and, when enabled, the invitation
+/// request. `name` is always sent (Leapsome requires it), with the parts the person has.
+pub fn create_post(person: &Person, email: &str, invite: bool) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("schemas".into(), json!([USER_SCHEMA]));
+    body.insert("userName".into(), json!(email));
     body.insert("externalId".into(), json!(person.id));
+    let mut name = Map::new();
+    put_some(&mut name, "givenName", &person.given_name);
+    put_some(&mut name, "familyName", &person.family_name);
+    body.insert("name".into(), Value::Object(name));
+    if let (Some(g), Some(f)) = (&person.given_name, &person.family_name) {
+        body.insert("displayName".into(), json!(format!("{g} {f}")));
+    }
+    put_some(&mut body, "title", &person.job_title);
     if invite {
         body.insert(INVITE_EXTENSION.into(), json!({"invite": true}));
     }
+    body
+}
+
+/// The PATCH completing a create: `userName` (Leapsome requires it), `active`, and the
+/// enterprise attributes the person has — employee number, department (the team's name),
+/// start and end dates, birthday, gender, organisation — with the manager when its account is
+/// known; then phone and contract type. Absent attributes are left out.
+pub fn create_patch(
+    person: &Person,
+    email: &str,
+    department: Option<&str>,
+) -> Result<Map<String, Value>, ConnectorError> {
+    let mut ent = Map::new();
+    put_some(&mut ent, "employeeNumber", &person.employee_number);
+    if let Some(d) = department {
+        ent.insert("department".into(), json!(d));
+    }
+    let date = |d: &Option<Date>| d.as_ref().map(date::format);
+    put_some(&mut ent, "startDate", &date(&person.start_date));
+    put_some(&mut ent, "endDate", &date(&person.end_date));
+    put_some(&mut ent, "birthday", &date(&person.birth_date));
+    if let Some(g) = &person.gender
+        && let Some(g) = gender(&person.id, g)?
+    {
+        ent.insert("gender".into(), json!(g));
+    }
+    put_some(&mut ent, "organization", &person.legal_entity_id);
+    if let Some(m) = &person.manager_id {
+        ent.insert("manager".into(), json!({"value": m}));
+    }
+    let mut body = Map::new();
+    body.insert("schemas".into(), json!([USER_SCHEMA, ENTERPRISE]));
+    body.insert("userName".into(), json!(email));
+    body.insert("active".into(), json!(person.active));
+    if let Some(p) = &person.phone {
+        body.insert(
+            "phoneNumbers".into(),
+            json!([{"value": p, "type": "work", "primary": true}]),
+        );
+    }
+    put_some(&mut body, "userType", &person.contract_type);
+    if !ent.is_empty() {
+        body.insert(ENTERPRISE.into(), Value::Object(ent));
+    }
     Ok(body)
+}
+
+fn put_some(m: &mut Map<String, Value>, key: &str, value: &Option<String>) {
+    if let Some(v) = value {
+        m.insert(key.into(), json!(v));
+    }
 }
 
 #[cfg(test)]
@@ -376,6 +439,7 @@ mod tests {
             &person,
             &fields(&["family-name", "job-title", "birth-date"]),
             None,
+            Department::Unknown,
         )
         .unwrap();
         assert_eq!(body["name"], json!({"familyName": "Lee"}));
@@ -384,12 +448,17 @@ mod tests {
         assert_eq!(body[ENTERPRISE], json!({"birthday": "1990-01-02"}));
         assert!(!body.contains_key("active") && !body.contains_key("emails"));
         assert!(
-            user_body(&person, &fields(&["login", "custom:x"]), None)
-                .unwrap()
-                .is_empty()
+            user_body(
+                &person,
+                &fields(&["login", "custom:x"]),
+                None,
+                Department::Unknown
+            )
+            .unwrap()
+            .is_empty()
         );
         assert!(
-            user_body(&person, &fields(&["work-email"]), None).is_err(),
+            user_body(&person, &fields(&["work-email"]), None, Department::Unknown).is_err(),
             "userName cannot be cleared"
         );
     }
@@ -405,7 +474,13 @@ mod tests {
             work_email: Some("new@a.example".into()),
             ..Person::new("7", true)
         };
-        let body = user_body(&person, &fields(&["work-email"]), Some(&current)).unwrap();
+        let body = user_body(
+            &person,
+            &fields(&["work-email"]),
+            Some(&current),
+            Department::Unknown,
+        )
+        .unwrap();
         assert_eq!(body["userName"], "new@a.example");
         let values: Vec<&str> = body["emails"]
             .as_array()
@@ -420,23 +495,79 @@ mod tests {
     }
 
     #[test]
-    fn a_create_carries_the_source_id_and_the_invitation() {
+    fn a_create_posts_core_attributes_then_patches_the_rest() {
         let person = Person {
-            work_email: Some("ann@a.example".into()),
+            given_name: Some("Ann".into()),
+            personal_email: Some("ann@gmail.example".into()),
+            employee_number: Some("E7".into()),
+            start_date: Some(Date {
+                year: 2024,
+                month: 3,
+                day: 1,
+            }),
+            gender: Some("female".into()),
+            manager_id: Some("5f00".into()),
             ..Person::new("42", true)
         };
-        let body = create_body(&person, true).unwrap();
-        assert_eq!(body["externalId"], "42");
-        assert_eq!(body["userName"], "ann@a.example");
-        assert_eq!(body[INVITE_EXTENSION], json!({"invite": true}));
-        assert!(
-            !body.contains_key("title"),
-            "absent attributes are left out of a create"
+        let post = create_post(&person, "ann@a.example", true);
+        assert_eq!(post["externalId"], "42");
+        assert_eq!(post["userName"], "ann@a.example");
+        assert_eq!(
+            post["name"],
+            json!({"givenName": "Ann"}),
+            "name is always sent"
+        );
+        assert_eq!(post[INVITE_EXTENSION], json!({"invite": true}));
+        let mut keys: Vec<&str> = post.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "externalId",
+                "name",
+                "schemas",
+                INVITE_EXTENSION,
+                "userName"
+            ],
+            "only core attributes the person has; no emails"
+        );
+        assert!(!create_post(&person, "ann@a.example", false).contains_key(INVITE_EXTENSION));
+
+        let patch = create_patch(&person, "ann@a.example", Some("Sales")).unwrap();
+        assert_eq!(
+            patch["userName"], "ann@a.example",
+            "every PATCH names the account"
+        );
+        assert_eq!(patch["active"], true);
+        assert_eq!(
+            patch[ENTERPRISE],
+            json!({"employeeNumber": "E7", "department": "Sales", "startDate": "2024-03-01",
+                   "gender": "female", "manager": {"value": "5f00"}})
         );
         assert!(
-            !create_body(&person, false)
+            !patch.contains_key("emails"),
+            "the personal email is never sent by a create"
+        );
+        assert!(!patch.contains_key("userType") && !patch.contains_key("phoneNumbers"));
+        let bad = Person {
+            gender: Some("robot".into()),
+            ..person
+        };
+        assert!(create_patch(&bad, "ann@a.example", None).is_err());
+    }
+
+    #[test]
+    fn an_update_writes_the_department_by_name() {
+        let person = Person::new("7", true);
+        let f = fields(&["department-id"]);
+        let named = user_body(&person, &f, None, Department::Named("Ops")).unwrap();
+        assert_eq!(named[ENTERPRISE], json!({"department": "Ops"}));
+        let cleared = user_body(&person, &f, None, Department::None).unwrap();
+        assert_eq!(cleared[ENTERPRISE], json!({"department": null}));
+        assert!(
+            user_body(&person, &f, None, Department::Unknown)
                 .unwrap()
-                .contains_key(INVITE_EXTENSION)
+                .is_empty()
         );
     }
 
@@ -468,6 +599,7 @@ mod tests {
         );
         assert_eq!(read.manager, Some(("41".into(), Some("5f00".into()))));
         assert_eq!(read.external_id.as_deref(), Some("42"));
+        assert_eq!(read.teams, ["7e01"]);
         assert!(person_from_user(&json!({"userName": "x"})).is_err());
     }
 }

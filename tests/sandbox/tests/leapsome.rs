@@ -125,20 +125,36 @@ fn new_user(email: &str, external_id: &str) -> Value {
     })
 }
 
+/// Leapsome's published statuses are swapped: 403 is an invalid token, 401 a token that
+/// lacks the rights.
 #[test]
-fn the_token_is_required_and_checked() {
-    let sim = start(unlimited());
+fn a_bad_token_is_403_and_a_token_without_rights_is_401() {
+    let sim = start(LeapsomeOptions {
+        limited_token: Some("read-only-token".into()),
+        ..unlimited()
+    });
     let url = format!("{}/Users", sim.base_url());
     let missing = send("GET", &url, None, None);
-    assert_eq!(missing.status, 401);
+    assert_eq!(missing.status, 403);
     assert!(missing.detail().contains("missing"));
     let wrong = send("GET", &url, Some("Bearer nope"), None);
-    assert_eq!(wrong.status, 401);
-    assert!(wrong.detail().contains("unknown SCIM token"));
+    assert_eq!(wrong.status, 403);
+    assert_eq!(wrong.detail(), "Invalid token");
+    assert_eq!(wrong.json()["status"], "403", "the status is a string");
     let scheme = send("GET", &url, Some(&format!("Basic {DEFAULT_TOKEN}")), None);
-    assert_eq!(scheme.status, 401);
+    assert_eq!(scheme.status, 403);
+    let limited = send("GET", &url, Some("Bearer read-only-token"), None);
+    assert_eq!(limited.status, 401);
+    assert!(
+        limited.detail().contains("not sufficiently authorized"),
+        "{}",
+        limited.detail()
+    );
     assert_eq!(send("GET", &url, Some(&bearer()), None).status, 200);
     assert_eq!(sim.token(), DEFAULT_TOKEN);
+    let not_found = get(&sim, "/Users/ghost").json();
+    assert_eq!(not_found["status"], "404");
+    assert!(not_found["detail"].as_str().unwrap().contains("ghost"));
 }
 
 #[test]
@@ -158,7 +174,12 @@ fn users_are_created_listed_filtered_and_fetched_by_id_or_external_id() {
         Some(format!("{}/Users/{id}", sim.base_url()))
     );
     assert_eq!(ann["externalId"], "42");
-    assert_eq!(ann[ENTERPRISE]["startDate"], "2024-01-15");
+    assert_eq!(
+        ann[ENTERPRISE],
+        json!({}),
+        "a POST keeps core attributes only: the enterprise ones need a PATCH"
+    );
+    assert_eq!(sim.user_by_external_id("42").unwrap().employee_number, None);
     for i in 0..4 {
         let r = write(
             &sim,
@@ -248,6 +269,43 @@ fn post_answers_empty_object_for_an_existing_user_and_409_for_another_owner() {
     assert!(missing.detail().contains("userName"));
 }
 
+/// A user PATCH as Leapsome requires it: with the account's `userName`.
+fn patch_named(sim: &LeapsomeSim, id: &str, user_name: &str, body: &Value) -> Resp {
+    let mut body = body.clone();
+    body["userName"] = json!(user_name);
+    write(sim, "PATCH", &format!("/Users/{id}"), &body)
+}
+
+#[test]
+fn a_patch_or_put_without_user_name_is_refused() {
+    let sim = start(unlimited());
+    let ann = write(
+        &sim,
+        "POST",
+        "/Users",
+        &new_user("ann@sandbox.example", "2"),
+    )
+    .json();
+    let id = ann["id"].as_str().unwrap();
+    for method in ["PATCH", "PUT"] {
+        let r = write(
+            &sim,
+            method,
+            &format!("/Users/{id}"),
+            &json!({"active": false}),
+        );
+        assert_eq!(r.status, 400, "{method}");
+        assert_eq!(r.detail(), "The userName field is required", "{method}");
+    }
+    assert!(
+        sim.user_by_external_id("2").unwrap().active,
+        "nothing changed"
+    );
+    let r = patch_named(&sim, id, "ann@sandbox.example", &json!({"active": false}));
+    assert_eq!(r.status, 200);
+    assert!(!sim.user_by_external_id("2").unwrap().active);
+}
+
 #[test]
 fn patch_takes_a_partial_user_and_refuses_patch_op() {
     let sim = start(unlimited());
@@ -269,14 +327,14 @@ fn patch_takes_a_partial_user_and_refuses_patch_op() {
         boss["id"].as_str().unwrap().to_string(),
         ann["id"].as_str().unwrap().to_string(),
     );
+    let ann_patch = |body: Value| patch_named(&sim, &ann_id, "ann@sandbox.example", &body);
+    assert_eq!(
+        ann_patch(json!({ENTERPRISE: {"startDate": "2024-01-15"}})).status,
+        200
+    );
     // Manager by externalId, by email, by id: all stored as the Leapsome id.
     for reference in ["1", "boss@sandbox.example", boss_id.as_str()] {
-        let r = write(
-            &sim,
-            "PATCH",
-            &format!("/Users/{ann_id}"),
-            &json!({ENTERPRISE: {"manager": {"value": reference}}}),
-        );
+        let r = ann_patch(json!({ENTERPRISE: {"manager": {"value": reference}}}));
         assert_eq!(r.status, 200, "{reference}");
         let v = r.json();
         assert_eq!(
@@ -292,11 +350,8 @@ fn patch_takes_a_partial_user_and_refuses_patch_op() {
             "the extension merges"
         );
     }
-    let r = write(
-        &sim,
-        "PATCH",
-        &format!("/Users/{ann_id}"),
-        &json!({"name": {"familyName": "Li"}, "title": "CTO", ENTERPRISE: {"birthday": "1990-05-04", "gender": null}}),
+    let r = ann_patch(
+        json!({"name": {"familyName": "Li"}, "title": "CTO", ENTERPRISE: {"birthday": "1990-05-04", "gender": null}}),
     );
     let v = r.json();
     assert_eq!(
@@ -309,12 +364,7 @@ fn patch_takes_a_partial_user_and_refuses_patch_op() {
     assert_eq!(v["title"], "CTO");
     assert_eq!(v[ENTERPRISE]["birthday"], "1990-05-04");
     assert!(v[ENTERPRISE].get("gender").is_none(), "null clears");
-    let deactivated = write(
-        &sim,
-        "PATCH",
-        &format!("/Users/{ann_id}"),
-        &json!({"active": false}),
-    );
+    let deactivated = ann_patch(json!({"active": false}));
     assert_eq!(deactivated.json()["active"], false);
     assert!(!sim.user_by_external_id("2").unwrap().active);
     let op = write(
@@ -337,16 +387,11 @@ fn patch_takes_a_partial_user_and_refuses_patch_op() {
         (json!({"nickName": "A"}), "nickName"),
         (json!({"emails": [{"value": "not-an-email"}]}), "emails[0]"),
     ] {
-        let r = write(&sim, "PATCH", &format!("/Users/{ann_id}"), &body);
+        let r = ann_patch(body.clone());
         assert_eq!(r.status, 400, "{body}");
         assert!(r.detail().contains(names), "{body}: {}", r.detail());
     }
-    let self_manager = write(
-        &sim,
-        "PATCH",
-        &format!("/Users/{ann_id}"),
-        &json!({ENTERPRISE: {"manager": ann_id}}),
-    );
+    let self_manager = ann_patch(json!({ENTERPRISE: {"manager": ann_id}}));
     assert_eq!(self_manager.status, 400);
     let moved = write(
         &sim,
@@ -355,7 +400,13 @@ fn patch_takes_a_partial_user_and_refuses_patch_op() {
         &json!({"userName": "boss@sandbox.example"}),
     );
     assert_eq!(moved.status, 409);
-    assert_eq!(write(&sim, "PATCH", "/Users/ghost", &json!({})).status, 404);
+    let ghost = write(
+        &sim,
+        "PATCH",
+        "/Users/ghost",
+        &json!({"userName": "g@sandbox.example"}),
+    );
+    assert_eq!(ghost.status, 404);
     // PUT replaces: what it leaves out is cleared.
     let put = write(
         &sim,
@@ -409,6 +460,17 @@ fn a_foreign_email_domain_is_refused_with_a_clear_message() {
         "{detail}"
     );
     assert!(detail.contains("sandbox.example, acme.example"), "{detail}");
+    // Every address in `emails` too, although a POST does not keep them: a personal address
+    // at another domain refuses the whole create.
+    let mut personal = new_user("carl@sandbox.example", "3");
+    personal["emails"] = json!([
+        {"value": "carl@sandbox.example", "type": "work", "primary": true},
+        {"value": "carl@gmail.example", "type": "home"},
+    ]);
+    let r = write(&sim, "POST", "/Users", &personal);
+    assert_eq!(r.status, 400);
+    assert!(r.detail().contains("carl@gmail.example"), "{}", r.detail());
+    assert!(sim.user_by_email("carl@sandbox.example").is_none());
     assert_eq!(
         write(&sim, "POST", "/Users", &new_user("bob@ACME.example", "2")).status,
         201
@@ -485,12 +547,27 @@ fn teams_take_at_most_100_members_per_patch_and_replace_members() {
         );
         assert_eq!(r.status, 200);
     }
+    let members_of = |id: &str| {
+        sim.teams()
+            .into_iter()
+            .find(|t| t.id == id)
+            .unwrap()
+            .members
+    };
+    assert_eq!(members_of(&team).len(), 250);
+    // Leapsome's group GET lists no members (`maxItems: 0`), in a get as in a list.
     assert_eq!(
-        get(&sim, &format!("/Groups/{team}")).json()["members"]
+        get(&sim, &format!("/Groups/{team}")).json()["members"],
+        json!([])
+    );
+    let all = get(&sim, "/Groups").json();
+    assert!(
+        all["Resources"]
             .as_array()
             .unwrap()
-            .len(),
-        250
+            .iter()
+            .all(|g| g["members"] == json!([])),
+        "{all}"
     );
     let replaced = write(
         &sim,
@@ -500,7 +577,7 @@ fn teams_take_at_most_100_members_per_patch_and_replace_members() {
     )
     .json();
     assert_eq!(replaced["displayName"], "Sales EU");
-    assert_eq!(replaced["members"].as_array().unwrap().len(), 2);
+    assert_eq!(members_of(&team), ids[10..12].to_vec());
     // A user lists its teams.
     let user = get(&sim, &format!("/Users/{}", ids[10])).json();
     assert_eq!(user["groups"][0]["value"], team.as_str());
@@ -687,4 +764,34 @@ fn a_lost_create_is_applied_and_latency_runs_on_simulated_time() {
         "the second request arrived after the first one's latency: {}",
         log.records[1].at
     );
+}
+
+#[test]
+fn a_stalled_user_patch_is_held_then_dropped_unapplied() {
+    let sim = start(LeapsomeOptions {
+        stalled_user_patches: vec![2],
+        stall: std::time::Duration::from_secs(30),
+        time_scale: 1000.0, // 30 simulated seconds = 30 real milliseconds
+        ..unlimited()
+    });
+    let ann = write(
+        &sim,
+        "POST",
+        "/Users",
+        &new_user("ann@sandbox.example", "1"),
+    )
+    .json();
+    let id = ann["id"].as_str().unwrap();
+    let title = |t: &str| patch_named(&sim, id, "ann@sandbox.example", &json!({"title": t}));
+    assert_eq!(title("first").status, 200);
+    assert_eq!(sim.stalled(), 0);
+    let held = title("second");
+    assert_eq!(held.status, 503);
+    assert_eq!(sim.stalled(), 1);
+    assert_eq!(
+        sim.user_by_external_id("1").unwrap().title.as_deref(),
+        Some("first"),
+        "the held PATCH was not applied"
+    );
+    assert_eq!(title("third").status, 200, "only the chosen PATCH is held");
 }

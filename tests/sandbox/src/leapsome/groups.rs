@@ -1,4 +1,5 @@
-//! `/Groups`: Leapsome teams. List (filter `displayName eq`, `startIndex`/`count` up to
+//! `/Groups`: Leapsome teams. No answer lists members (Leapsome's `members` has
+//! `maxItems: 0`); a user's `groups` shows its teams. List (filter `displayName eq`, `startIndex`/`count` up to
 //! 1000), get, create, and the partial-JSON PATCH with `members` (at most 100 per call) and
 //! `replaceMembers`.
 //!
@@ -8,25 +9,20 @@
 
 use serde_json::{Map, Value, json};
 
-use super::state::{Directory, GROUP_SCHEMA, Index, Team};
+use super::state::{Directory, GROUP_SCHEMA, Team};
 use super::{
     Ctx, MAX_GROUPS_PAGE, MAX_MEMBERS_PER_PATCH, Query, ScimError, kind_of, list_response,
     refuse_patch_op,
 };
 
-/// The JSON view of a team.
-pub fn view(ctx: &Ctx, ix: &Index, t: &Team) -> Value {
+/// The JSON view of a team. Like Leapsome's (`members` has `maxItems: 0`), it never lists
+/// the members: they show on each user's `groups`.
+pub fn view(ctx: &Ctx, t: &Team) -> Value {
     let mut v = json!({
         "schemas": [GROUP_SCHEMA],
         "id": t.id,
         "displayName": t.display_name,
-        "members": t.members.iter().map(|m| {
-            let mut member = json!({"value": m, "$ref": format!("{}/Users/{m}", ctx.base_url)});
-            if let Some(d) = ix.users.get(m.as_str()).and_then(|u| u.display_name.clone()) {
-                member["display"] = json!(d);
-            }
-            member
-        }).collect::<Vec<_>>(),
+        "members": [],
         "meta": {"resourceType": "Group", "location": format!("{}/Groups/{}", ctx.base_url, t.id)},
     });
     if let Some(x) = &t.external_id {
@@ -48,12 +44,11 @@ pub fn list(ctx: &Ctx, dir: &Directory, query: &Query) -> Result<Value, ScimErro
                 .is_none_or(|f| t.display_name.eq_ignore_ascii_case(f))
         })
         .collect();
-    let ix = dir.index();
     let page = matching
         .iter()
         .skip(offset)
         .take(count)
-        .map(|t| view(ctx, &ix, t))
+        .map(|t| view(ctx, t))
         .collect();
     Ok(list_response(matching.len(), offset, page))
 }
@@ -61,7 +56,7 @@ pub fn list(ctx: &Ctx, dir: &Directory, query: &Query) -> Result<Value, ScimErro
 /// `GET /Groups/{id}`.
 pub fn get(ctx: &Ctx, dir: &Directory, id: &str) -> Result<Value, ScimError> {
     let i = dir.find_team(id).ok_or_else(|| not_found(id))?;
-    Ok(view(ctx, &dir.index(), &dir.teams[i]))
+    Ok(view(ctx, &dir.teams[i]))
 }
 
 fn not_found(id: &str) -> ScimError {
@@ -102,7 +97,7 @@ pub fn create(
         }
     }
     team.id = dir.next_team_id();
-    let v = view(ctx, &dir.index(), &team);
+    let v = view(ctx, &team);
     dir.teams.push(team);
     Ok(v)
 }
@@ -169,7 +164,7 @@ pub fn patch(
         None => {}
     }
     dir.teams[i] = team;
-    Ok(view(ctx, &dir.index(), &dir.teams[i]))
+    Ok(view(ctx, &dir.teams[i]))
 }
 
 fn duplicate(name: &str) -> ScimError {
@@ -283,7 +278,8 @@ mod tests {
             &body(json!({"members": members(&ids[..2]), "replaceMembers": true})),
         )
         .unwrap();
-        assert_eq!(v["members"].as_array().map(Vec::len), Some(2));
+        assert_eq!(v["members"], json!([]), "a group never lists its members");
+        assert_eq!(dir.teams[0].members.len(), 2);
         assert_eq!(
             create(&ctx, &mut dir, &body(json!({"displayName": "sales"})))
                 .unwrap_err()

@@ -1,7 +1,18 @@
 //! The Leapsome simulator: SCIM 2.0 Users and Groups (teams) in Leapsome's dialect, per
 //! `shared/API-NOTES.md`, at `{base_url}` = `http://127.0.0.1:PORT/scim/v1`.
 //!
-//! What makes it Leapsome rather than generic SCIM (each is a test of the connector):
+//! It follows every fact API-NOTES marks \[C\] (Leapsome's published SCIM description), and
+//! where a fact leaves room it takes the stricter reading. What makes it Leapsome rather than
+//! generic SCIM (each is a test of the connector):
+//! - **A POST keeps only core attributes** (`userName`, `name`, `displayName`, `title`,
+//!   `photos`, `externalId`): enterprise attributes, `active` and the manager must follow in
+//!   a PATCH (see [`users`]).
+//! - **PATCH and PUT require `userName`** in the body (400 "The userName field is required").
+//! - **401 and 403 are swapped**: 403 "Invalid token" for a missing or unknown token, 401
+//!   "not sufficiently authorized" for a token without the rights
+//!   ([`LeapsomeOptions::limited_token`]).
+//! - **A group GET returns no members** (`maxItems: 0`): memberships show on each user's
+//!   `groups`.
 //! - **PATCH takes a partial JSON** of the resource, not an RFC 7644 `PatchOp`: present keys
 //!   replace, `null` clears, `name` and the enterprise extension merge key by key. A `PatchOp`
 //!   body is refused with 400 saying so.
@@ -15,18 +26,25 @@
 //! - `POST /Users` answers **201** with the user, or **200 `{}`** when the account already
 //!   exists (same `userName`, and either no `externalId` or the same one), or **409** when the
 //!   `userName` belongs to an account with another `externalId`.
-//! - The email domain must belong to the organisation ([`LeapsomeOptions::allowed_domains`]):
-//!   otherwise 400 naming the email and the allowed domains.
+//! - The email domain of the `userName` and of every address in `emails` must belong to the
+//!   organisation ([`LeapsomeOptions::allowed_domains`]): otherwise 400 naming the email and
+//!   the allowed domains.
+//! - Reactivating an account whose invitation was never accepted leaves it "invited"
+//!   ([`ScimUser::status`]).
+//! - 404 bodies are `{schemas, detail, status: "404"}`, the status a string (as every error).
 //! - Invitations: a create carrying `{INVITE_EXTENSION: {"invite": true}}` (\[I\] in API-NOTES: our
 //!   spelling) records an [`Invitation`]; nothing else sends one.
 //! - No DELETE (405): accounts are deactivated with `active: false`.
 //! - 30 requests per second, then 429 with `Retry-After` (in simulated seconds).
 //!
 //! For crash tests: [`LeapsomeOptions::lost_creates`] applies a create and loses its answer
-//! (502), and [`LeapsomeOptions::latency`] slows every request down.
+//! (502), [`LeapsomeOptions::stalled_user_patches`] holds chosen user PATCHes without applying
+//! them (so a test can kill a sync between a create's POST and its PATCH), and
+//! [`LeapsomeOptions::latency`] slows every request down.
 //!
 //! A request goes through, in order: body size (413) → rate limiter (429) → latency →
-//! injected 500 → Bearer token (401) → route (4xx) → injected body faults. Every request lands
+//! injected 500 → Bearer token (403, or 401 for the limited token) → route (4xx) → injected
+//! body faults. Every request lands
 //! in the [`RequestLog`]. Errors are SCIM error bodies
 //! (`{"schemas":[…Error],"status":"400","detail":"…"}`) naming what is wrong; nothing panics
 //! on input.
@@ -86,6 +104,9 @@ pub enum ManagerOnRead {
 pub struct LeapsomeOptions {
     /// The accepted SCIM token (`Authorization: Bearer {token}`).
     pub token: String,
+    /// A token Leapsome knows but which lacks the rights: every request with it is answered
+    /// 401 "not sufficiently authorized" (Leapsome's 401; an unknown token gets 403).
+    pub limited_token: Option<String>,
     /// Simulated seconds per real second, as for Lucca; `Retry-After` and the request log are
     /// in simulated seconds.
     pub time_scale: f64,
@@ -104,6 +125,12 @@ pub struct LeapsomeOptions {
     /// connection dropped. The case an engine's journal must resolve after a crash without
     /// creating the account twice.
     pub lost_creates: Vec<u64>,
+    /// User PATCHes (1-based ordinals of `PATCH /Users/{id}`) that are held for
+    /// [`STALL`](Self::stall) and then answered 503 *without being applied*: a test waits for
+    /// [`LeapsomeSim::stalled`] and kills the client while the request hangs.
+    pub stalled_user_patches: Vec<u64>,
+    /// How long a stalled PATCH is held (simulated time). Default 30 s.
+    pub stall: Duration,
     /// Simulated latency added to every request (e.g. to let a test kill a sync mid-apply).
     pub latency: Duration,
     /// How reads name managers.
@@ -116,6 +143,7 @@ impl Default for LeapsomeOptions {
     fn default() -> Self {
         LeapsomeOptions {
             token: DEFAULT_TOKEN.into(),
+            limited_token: None,
             time_scale: 1.0,
             rate_limit: Some(RateLimit {
                 requests: 30,
@@ -125,6 +153,8 @@ impl Default for LeapsomeOptions {
             rejects: Vec::new(),
             faults: Vec::new(),
             lost_creates: Vec::new(),
+            stalled_user_patches: Vec::new(),
+            stall: Duration::from_secs(30),
             latency: Duration::ZERO,
             manager_on_read: ManagerOnRead::default(),
             directory: Directory::default(),
@@ -241,6 +271,8 @@ struct Shared {
     log: Mutex<RequestLog>,
     seq: AtomicU64,
     creates: AtomicU64,
+    user_patches: AtomicU64,
+    stalled: AtomicU64,
     base_url: OnceLock<String>,
 }
 
@@ -266,6 +298,8 @@ impl LeapsomeSim {
             log: Mutex::new(RequestLog::default()),
             seq: AtomicU64::new(0),
             creates: AtomicU64::new(0),
+            user_patches: AtomicU64::new(0),
+            stalled: AtomicU64::new(0),
             base_url: OnceLock::new(),
         });
         let handler_state = shared.clone();
@@ -340,6 +374,12 @@ impl LeapsomeSim {
         lock(&self.shared.log).records.clear();
     }
 
+    /// How many user PATCHes were held by [`LeapsomeOptions::stalled_user_patches`] so far
+    /// (counted when the hold starts).
+    pub fn stalled(&self) -> u64 {
+        self.shared.stalled.load(Ordering::SeqCst)
+    }
+
     /// The simulated clock.
     pub fn clock(&self) -> SimClock {
         self.shared.clock
@@ -411,20 +451,42 @@ impl Shared {
         }
     }
 
+    /// Leapsome's swapped statuses: a missing or unknown token is 403 "Invalid token"; the
+    /// limited token is 401 "not sufficiently authorized".
     fn authenticate(&self, request: &Request) -> Result<(), ScimError> {
         let header = request
             .header("authorization")
-            .ok_or_else(|| ScimError::new(401, "Unauthorized: missing Authorization header"))?;
+            .ok_or_else(|| ScimError::new(403, "Invalid token: missing Authorization header"))?;
         let token = header
             .get(..7)
             .filter(|p| p.eq_ignore_ascii_case("bearer "))
             .map(|_| &header[7..])
-            .ok_or_else(|| ScimError::new(401, "Unauthorized: expected 'Bearer {token}'"))?;
+            .ok_or_else(|| ScimError::new(403, "Invalid token: expected 'Bearer {token}'"))?;
         if token == self.options.token {
             Ok(())
+        } else if self.options.limited_token.as_deref() == Some(token) {
+            Err(ScimError::new(
+                401,
+                "not sufficiently authorized: the token lacks the SCIM rights",
+            ))
         } else {
-            Err(ScimError::new(401, "Unauthorized: unknown SCIM token"))
+            Err(ScimError::new(403, "Invalid token"))
         }
+    }
+
+    /// Holds a user PATCH chosen by [`LeapsomeOptions::stalled_user_patches`]: `Some(503)`
+    /// after the hold, without applying it.
+    fn stall_user_patch(&self) -> Option<ScimError> {
+        let ordinal = self.user_patches.fetch_add(1, Ordering::SeqCst) + 1;
+        if !self.options.stalled_user_patches.contains(&ordinal) {
+            return None;
+        }
+        self.stalled.fetch_add(1, Ordering::SeqCst);
+        self.clock.sleep(self.options.stall);
+        Some(ScimError::new(
+            503,
+            "Service unavailable (injected: the PATCH was held, then dropped unapplied)",
+        ))
     }
 
     fn route(&self, request: &Request) -> Result<Response, ScimError> {
@@ -474,6 +536,9 @@ impl Shared {
                 }
             }
             ("PATCH", ["Users", id]) => {
+                if let Some(e) = self.stall_user_patch() {
+                    return Err(e);
+                }
                 let body = parse_body(&request.body)?;
                 users::patch(&ctx, &mut lock(&self.directory), &decode(id)?, &body)
                     .map(|v| ok(200, v))

@@ -65,6 +65,10 @@ pub struct ScimUser {
     pub birthday: Option<String>,
     /// `male`, `female` or `diverse`.
     pub gender: Option<String>,
+    /// Whether the person accepted the invitation (logged in once). An account created
+    /// through SCIM starts `false` and stays "invited" until [`Directory::accept_invitation`];
+    /// reactivating it (`active: true`) leaves it invited, as Leapsome does.
+    pub accepted: bool,
 }
 
 impl ScimUser {
@@ -76,7 +80,18 @@ impl ScimUser {
             user_name: user_name.to_string(),
             emails: vec![Email::work(user_name)],
             active: true,
+            accepted: true,
             ..ScimUser::default()
+        }
+    }
+
+    /// Leapsome's status of the account: `deactivated` when not active, else `invited` until
+    /// the person accepts the invitation, then `active`.
+    pub fn status(&self) -> &'static str {
+        match (self.active, self.accepted) {
+            (false, _) => "deactivated",
+            (true, false) => "invited",
+            (true, true) => "active",
         }
     }
 }
@@ -160,6 +175,12 @@ impl Directory {
     /// The user with this Leapsome id.
     pub fn user(&self, id: &str) -> Option<&ScimUser> {
         self.users.iter().find(|u| u.id == id)
+    }
+
+    /// The person behind `user_id` accepts the invitation (logs in): the account becomes
+    /// `active` when it is. Returns false for an unknown id.
+    pub fn accept_invitation(&mut self, user_id: &str) -> bool {
+        self.user_mut(user_id).map(|u| u.accepted = true).is_some()
     }
 
     /// Mutable access to the user with this Leapsome id.

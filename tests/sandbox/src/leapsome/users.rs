@@ -1,9 +1,19 @@
 //! `/Users`: list (filter `userName eq`, `startIndex`/`count`), get (by id or `externalId`),
 //! create, partial-JSON PATCH, PUT.
 //!
+//! The published facts this follows strictly (API-NOTES, Leapsome, [C]):
+//! - **A create keeps only core attributes** ([`CREATE_KEEPS`]): `userName`, `name`,
+//!   `displayName`, `title`, `photos`, `externalId`. Everything else in a POST (the enterprise
+//!   extension, `active`, `manager`, `emails`…) is ignored; it must follow in a PATCH.
+//! - **PATCH and PUT require `userName`** in the body: 400 "The userName field is required".
+//! - Every address in `emails` (and the `userName`) must be in the organisation's domains,
+//!   in a POST too (where `emails` is then ignored).
+//! - A SCIM-created account is "invited" until the person accepts ([`ScimUser::status`]);
+//!   reactivating it leaves it invited and sends no new invitation.
+//!
 //! Choices where the notes leave room (easy to change):
-//! - Unknown attributes in a write are a 400 naming them (a typo in a connector shows at once);
-//!   read-only ones (`id`, `meta`, `groups`) are ignored.
+//! - Unknown attributes in a PATCH or PUT are a 400 naming them (a typo in a connector shows
+//!   at once); read-only ones (`id`, `meta`, `groups`) are ignored.
 //! - Strings are trimmed of nothing and stored as sent; an empty string clears like `null`.
 //! - `emails` and `phoneNumbers` replace the whole list; `name` and the enterprise extension
 //!   merge key by key (in PATCH; PUT replaces everything).
@@ -154,6 +164,19 @@ enum Mode {
     Put,
 }
 
+/// The attributes a create keeps; the rest of a POST body is ignored (Leapsome's published
+/// behaviour). The invitation extension is our own \[I\] spelling of "send an invitation".
+pub const CREATE_KEEPS: &[&str] = &[
+    "schemas",
+    "userName",
+    "name",
+    "displayName",
+    "title",
+    "photos",
+    "externalId",
+    INVITE_EXTENSION,
+];
+
 /// `POST /Users`: `Some(view)` for a new account (201), `None` when it already exists (the
 /// `{}` answer). `ordinal` is this create's number, for reject rules.
 pub fn create(
@@ -163,11 +186,20 @@ pub fn create(
     ordinal: u64,
 ) -> Result<Option<Value>, ScimError> {
     refuse_patch_op(body)?;
+    // `emails` is not kept, but its addresses must still be in the organisation's domains.
+    if let Some(list) = body.get("emails") {
+        check_email_domains(ctx, &emails(list)?)?;
+    }
+    let kept: Map<String, Value> = body
+        .iter()
+        .filter(|(k, _)| CREATE_KEEPS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let mut user = ScimUser {
         active: true,
         ..ScimUser::default()
     };
-    let invite = apply(&mut user, body, dir, Mode::Create)?;
+    let invite = apply(&mut user, &kept, dir, Mode::Create)?;
     if user.user_name.is_empty() {
         return Err(ScimError::invalid(
             "userName is required (the account's email)",
@@ -190,9 +222,7 @@ pub fn create(
         .typed("uniqueness"));
     }
     check_external_id(dir, &user)?;
-    if user.emails.is_empty() {
-        user.emails.push(Email::work(&user.user_name));
-    }
+    user.emails.push(Email::work(&user.user_name));
     user.id = dir.next_user_id();
     if invite {
         dir.invitations.push(Invitation {
@@ -236,6 +266,9 @@ fn write(
     mode: Mode,
 ) -> Result<Value, ScimError> {
     let i = dir.find_user(id).ok_or_else(|| not_found(id))?;
+    if body.get("userName").is_none_or(Value::is_null) {
+        return Err(ScimError::invalid("The userName field is required"));
+    }
     let old = dir.users[i].clone();
     let mut user = if mode == Mode::Put {
         ScimUser {
@@ -268,6 +301,9 @@ fn write(
     }
     if user.external_id != old.external_id {
         check_external_id(dir, &user)?;
+    }
+    if body.contains_key("emails") {
+        check_email_domains(ctx, &user.emails)?;
     }
     dir.users[i] = user;
     Ok(view(ctx, &dir.index(), &dir.users[i]))
@@ -302,6 +338,14 @@ fn check_domain(ctx: &Ctx, email: &str) -> Result<(), ScimError> {
     )))
 }
 
+/// Every address of `emails` must be in the organisation's domains.
+fn check_email_domains(ctx: &Ctx, list: &[Email]) -> Result<(), ScimError> {
+    list.iter().try_for_each(|e| {
+        check_domain(ctx, &e.value)
+            .map_err(|err| ScimError::invalid(format!("emails: {}", err.detail)))
+    })
+}
+
 fn check_external_id(dir: &Directory, user: &ScimUser) -> Result<(), ScimError> {
     if let Some(x) = &user.external_id
         && dir
@@ -328,7 +372,7 @@ fn apply(
     let mut invite = false;
     for (key, value) in body {
         match key.as_str() {
-            "schemas" | "id" | "meta" | "groups" => {}
+            "schemas" | "id" | "meta" | "groups" | "photos" => {}
             "externalId" => {
                 if mode == Mode::Patch && value.is_null() {
                     user.external_id = None;
@@ -663,6 +707,8 @@ mod tests {
         )
         .unwrap()
         .unwrap();
+        // A POST keeps the core attributes only: the enterprise extension and `active` are
+        // ignored, not refused.
         let v = create(
             &ctx,
             &mut dir,
@@ -670,6 +716,8 @@ mod tests {
                 "userName": "ann@sandbox.example",
                 "externalId": "2",
                 "name": {"givenName": "Ann", "familyName": "Lee"},
+                "title": "Engineer",
+                "active": false,
                 ENTERPRISE: {"manager": "1", "birthday": "1990-02-28", "gender": "Female"},
                 INVITE_EXTENSION: {"invite": true},
             })),
@@ -677,8 +725,14 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(v[ENTERPRISE]["manager"]["value"], "1");
-        assert_eq!(v[ENTERPRISE]["gender"], "female");
+        assert_eq!(v["name"]["givenName"], "Ann");
+        assert_eq!(v["title"], "Engineer");
+        assert_eq!(v["active"], true, "active is not a core attribute");
+        assert_eq!(
+            v[ENTERPRISE],
+            json!({}),
+            "enterprise attributes need a PATCH"
+        );
         assert_eq!(dir.invitations.len(), 1);
         let ann = v["id"].as_str().unwrap().to_string();
         // Same userName and externalId: `{}`; another externalId: 409.
@@ -686,17 +740,43 @@ mod tests {
         assert!(create(&ctx, &mut dir, &again, 3).unwrap().is_none());
         let other = body(json!({"userName": "ann@sandbox.example", "externalId": "9"}));
         assert_eq!(create(&ctx, &mut dir, &other, 4).unwrap_err().status, 409);
+        // A PATCH without userName is refused, whatever else it carries.
+        let e = patch(&ctx, &mut dir, &ann, &body(json!({"active": false}))).unwrap_err();
+        assert_eq!(
+            (e.status, e.detail.as_str()),
+            (400, "The userName field is required")
+        );
+        let e = put(&ctx, &mut dir, &ann, &body(json!({"title": "x"}))).unwrap_err();
+        assert_eq!(e.detail, "The userName field is required");
+        // With it, the enterprise attributes and the manager are stored.
+        let v = patch(
+            &ctx,
+            &mut dir,
+            &ann,
+            &body(json!({
+                "userName": "ann@sandbox.example",
+                ENTERPRISE: {"manager": "1", "birthday": "1990-02-28", "gender": "Female"},
+            })),
+        )
+        .unwrap();
+        assert_eq!(v[ENTERPRISE]["manager"]["value"], "1");
+        assert_eq!(v[ENTERPRISE]["gender"], "female");
         // Partial PATCH merges `name`; null clears.
         let v = patch(
             &ctx,
             &mut dir,
             &ann,
-            &body(json!({"name": {"familyName": "Li"}, ENTERPRISE: {"manager": null}})),
+            &body(json!({
+                "userName": "ann@sandbox.example",
+                "name": {"familyName": "Li"},
+                ENTERPRISE: {"manager": null},
+            })),
         )
         .unwrap();
         assert_eq!(v["name"]["givenName"], "Ann");
         assert_eq!(v["name"]["familyName"], "Li");
         assert!(v[ENTERPRISE].get("manager").is_none());
+        assert_eq!(v[ENTERPRISE]["birthday"], "1990-02-28");
         let op = body(
             json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": []}),
         );
@@ -706,7 +786,9 @@ mod tests {
                 .detail
                 .contains("PatchOp")
         );
-        let bad = body(json!({ENTERPRISE: {"startDate": "2024-02-30"}}));
+        let bad = body(
+            json!({"userName": "ann@sandbox.example", ENTERPRISE: {"startDate": "2024-02-30"}}),
+        );
         assert!(
             patch(&ctx, &mut dir, &ann, &bad)
                 .unwrap_err()
@@ -720,5 +802,71 @@ mod tests {
             "{e}"
         );
         assert!(boss["id"].is_string());
+    }
+
+    #[test]
+    fn every_email_must_be_in_the_organisation() {
+        let options = LeapsomeOptions::default();
+        let ctx = ctx(&options);
+        let mut dir = Directory::new();
+        let personal = json!([
+            {"value": "bob@sandbox.example", "type": "work", "primary": true},
+            {"value": "bob@gmail.example", "type": "home"},
+        ]);
+        let e = create(
+            &ctx,
+            &mut dir,
+            &body(json!({"userName": "bob@sandbox.example", "emails": personal})),
+            1,
+        )
+        .unwrap_err();
+        assert!(e.detail.contains("bob@gmail.example"), "{e}");
+        assert!(dir.users.is_empty(), "nothing was created");
+        let v = create(
+            &ctx,
+            &mut dir,
+            &body(json!({"userName": "bob@sandbox.example"})),
+            2,
+        )
+        .unwrap()
+        .unwrap();
+        let id = v["id"].as_str().unwrap();
+        let e = patch(
+            &ctx,
+            &mut dir,
+            id,
+            &body(json!({"userName": "bob@sandbox.example", "emails": personal})),
+        )
+        .unwrap_err();
+        assert!(e.detail.contains("bob@gmail.example"), "{e}");
+        assert_eq!(
+            dir.users[0].emails,
+            vec![Email::work("bob@sandbox.example")]
+        );
+    }
+
+    #[test]
+    fn reactivating_a_never_accepted_invitation_leaves_it_invited() {
+        let options = LeapsomeOptions::default();
+        let ctx = ctx(&options);
+        let mut dir = Directory::new();
+        let v = create(
+            &ctx,
+            &mut dir,
+            &body(json!({"userName": "cy@sandbox.example", INVITE_EXTENSION: {"invite": true}})),
+            1,
+        )
+        .unwrap()
+        .unwrap();
+        let id = v["id"].as_str().unwrap().to_string();
+        assert_eq!(dir.users[0].status(), "invited");
+        let set = |active: bool| body(json!({"userName": "cy@sandbox.example", "active": active}));
+        patch(&ctx, &mut dir, &id, &set(false)).unwrap();
+        assert_eq!(dir.users[0].status(), "deactivated");
+        patch(&ctx, &mut dir, &id, &set(true)).unwrap();
+        assert_eq!(dir.users[0].status(), "invited");
+        assert_eq!(dir.invitations.len(), 1, "no second invitation");
+        assert!(dir.accept_invitation(&id));
+        assert_eq!(dir.users[0].status(), "active");
     }
 }
