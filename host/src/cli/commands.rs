@@ -199,6 +199,13 @@ pub fn check(path: &Path, only: Option<&str>) -> Outcome {
                 out.push_str(&format!("FAILED  {}: {e}\n", conn.name));
             }
         }
+        out.push_str(&format!(
+            "        grant: {}\n",
+            host.grant_summary(&conn.name)
+        ));
+        if let Some(warning) = conn.secret.as_ref().and_then(|s| s.permission_warning()) {
+            out.push_str(&format!("        warning: {warning}\n"));
+        }
     }
     let outcome = Outcome::ok(out);
     if failed > 0 {
