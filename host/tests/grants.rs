@@ -218,6 +218,18 @@ fn check_prints_the_grant_and_warns_about_a_readable_secret_file() {
         u = echo.url
     ));
     let key = dir.path().join("secret.key");
+    let hook = dir.path().join("hook.secret");
+    std::fs::write(&hook, "hook-secret").unwrap();
+    let config = dir.path().join("muster.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[connections.target]\nplugin = \"{}\"\nhosts = [\"http://127.0.0.1:1\"]\n\n\
+         [flows.hooked]\nsource = \"sniff\"\ntarget = \"target\"\n\
+         webhook = {{ secret = {{ file = \"hook.secret\" }}, id_field = \"id\" }}\n",
+        muster::plugins::fixture_good().display()
+    ));
+    std::fs::write(&config, text).unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o600)).unwrap();
     let check = || {
         let out = Command::new(env!("CARGO_BIN_EXE_muster"))
             .args(["check", "--config"])
@@ -244,6 +256,15 @@ fn check_prints_the_grant_and_warns_about_a_readable_secret_file() {
         "{warned}"
     );
     assert!(!warned.contains(SECRET), "{warned}");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let hook_warned = check();
+    assert!(
+        hook_warned.contains(&format!(
+            "warning flow hooked webhook: the secret file {} has mode 640",
+            hook.display()
+        )),
+        "{hook_warned}"
+    );
 }
 
 /// Every file of the state database (main, WAL, shared memory), concatenated.

@@ -207,6 +207,17 @@ pub fn check(path: &Path, only: Option<&str>) -> Outcome {
             out.push_str(&format!("        warning: {warning}\n"));
         }
     }
+    if only.is_none() {
+        for flow in config.flows.values() {
+            let warning = flow
+                .webhook
+                .as_ref()
+                .and_then(|w| w.secret.permission_warning());
+            if let Some(warning) = warning {
+                out.push_str(&format!("warning flow {} webhook: {warning}\n", flow.name));
+            }
+        }
+    }
     let outcome = Outcome::ok(out);
     if failed > 0 {
         outcome.with_error(
