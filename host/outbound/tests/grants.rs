@@ -169,3 +169,53 @@ fn an_echoed_secret_is_replaced_before_the_plugin_sees_the_response() {
         assert!(!v.contains("s3cr3t"), "header {n} leaks: {v}");
     }
 }
+
+#[test]
+fn a_credential_travels_only_to_its_own_plugins_granted_origins() {
+    let mine = TestServer::start(|_| Reply::ok("mine"));
+    let theirs = TestServer::start(|_| Reply::ok("theirs"));
+    let owner = PluginPolicy {
+        slots: vec![lucca_slot()],
+        credentials: vec![Credential::new("lucca", SECRET)],
+        allow_loopback: true,
+        ..grant(&[mine.origin()])
+    };
+    let other = PluginPolicy {
+        allow_loopback: true,
+        ..grant(&[theirs.origin()])
+    };
+    let out = Outbound::new(
+        per_plugin_policy()
+            .with_plugin("owner", owner)
+            .with_plugin("other", other),
+    )
+    .unwrap();
+    // The owner points its credential at another plugin's (loopback) server: denied.
+    let err = out
+        .send(
+            "owner",
+            Request::new("GET", theirs.url("/")).credential("lucca"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, OutboundError::Denied { .. }), "{err:?}");
+    // The other plugin names the owner's slot: it has no such slot.
+    let err = out
+        .send(
+            "other",
+            Request::new("GET", theirs.url("/")).credential("lucca"),
+        )
+        .unwrap_err();
+    assert!(matches!(err, OutboundError::Invalid { .. }), "{err:?}");
+    assert_eq!(theirs.count(), 0, "no request reached the other server");
+    // To its own granted origin, it is injected.
+    out.send(
+        "owner",
+        Request::new("GET", mine.url("/")).credential("lucca"),
+    )
+    .unwrap();
+    let hits = mine.hits();
+    assert_eq!(
+        hits[0].header("authorization"),
+        Some(format!("lucca application={SECRET}").as_str())
+    );
+}
