@@ -3,8 +3,10 @@
 //! This is where the three grants of a connection meet, once:
 //!
 //! - **hosts**: the plugin manifest's patterns narrowed by the connection's
-//!   `hosts` (when given); a connection with `allow_loopback = true` may also
-//!   reach loopback (the sandbox), in place of the vendor hosts;
+//!   `hosts` (required for a third-party plugin: the operator, not the plugin,
+//!   decides where it may go); a connection with `allow_loopback = true` may
+//!   also reach loopback (the sandbox), in place of the vendor hosts — that
+//!   connection only, never the others of the process;
 //! - **secret**: loaded from the environment or a file at connect time and
 //!   handed to `muster-outbound` for the manifest's credential slot — it never
 //!   enters plugin memory, a log or the store;
@@ -18,7 +20,7 @@ use std::sync::Arc;
 
 use muster_outbound::{Credential, HostPattern, Outbound, Policy, RateLimit};
 
-use crate::config::{Config, ConfigError, Connection};
+use crate::config::{Config, ConfigError, Connection, PluginRef};
 use crate::runtime::{
     Capabilities, LogSink, PluginError, PluginInstance, Runtime, RuntimeConfig, TracingLog, grant,
 };
@@ -41,6 +43,15 @@ pub enum ConnectError {
     },
     #[error("connection `{connection}`: {message}")]
     Grant { connection: String, message: String },
+    /// The plugin's grant cannot be enforced: a credential slot that steers the
+    /// request, plain `http://` to a non-loopback host, … — refused when the
+    /// plugin loads, before any request.
+    #[error("connection `{connection}`: {source}")]
+    Policy {
+        connection: String,
+        #[source]
+        source: muster_outbound::PolicyError,
+    },
     #[error("cannot start the plugin runtime: {0}")]
     Runtime(#[source] PluginError),
     #[error("cannot set up outbound HTTP: {0}")]
@@ -59,7 +70,8 @@ pub struct Host {
 
 impl Host {
     /// A host for `config`: its plugin cache, Lucca's rate limit on every
-    /// Lucca tenant, and loopback allowed only if a connection asks for it.
+    /// Lucca tenant, and no loopback (each connection that asks for it gets it
+    /// for itself, in [`Host::connect`]).
     pub fn new(config: &Config) -> Result<Host, ConnectError> {
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: config.tenant.cache.clone(),
@@ -75,8 +87,11 @@ impl Host {
             requests: 30,
             per: std::time::Duration::from_secs(1),
         };
+        // Loopback is granted per connection (`PluginPolicy::allow_loopback`),
+        // never process-wide: one connection pointed at the sandbox must not
+        // open loopback to the others.
         let policy = Policy {
-            allow_loopback: config.connections.values().any(|c| c.allow_loopback),
+            allow_loopback: false,
             rate_limits: vec![(lucca, RateLimit::LUCCA), (leapsome, leapsome_limit)],
             ..Policy::default()
         };
@@ -97,6 +112,30 @@ impl Host {
     /// The outbound client (for request statistics in tests and benches).
     pub fn outbound(&self) -> &Arc<Outbound> {
         &self.outbound
+    }
+
+    /// What the connection named `name` was granted, for `muster check`:
+    /// its effective hosts (manifest ∩ `hosts`, plus the loopback stand-ins of
+    /// `allow_loopback`) and whether it may connect to loopback. Call after
+    /// [`Host::connect`]; before, the grant is empty.
+    pub fn grant_summary(&self, name: &str) -> String {
+        let hosts: Vec<String> = self
+            .outbound
+            .effective_hosts(name)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let hosts = if hosts.is_empty() {
+            "no host".to_owned()
+        } else {
+            hosts.join(", ")
+        };
+        let loopback = if self.outbound.allows_loopback(name) {
+            "allowed"
+        } else {
+            "refused"
+        };
+        format!("hosts {hosts}; loopback {loopback}")
     }
 
     /// Loads, grants and configures the plugin of `conn`.
@@ -149,6 +188,17 @@ impl Host {
         // except "any host" (a generic SCIM server), which the operator must
         // name: that is the one decision a plugin cannot make for itself.
         let is_any = |h: &str| HostPattern::parse_manifest(h).is_ok_and(|p| p.is_any_host());
+        if conn.hosts.is_empty() && matches!(conn.plugin, PluginRef::Path(_)) {
+            // `Config::load` refuses this too; a `Connection` built in code is held
+            // to the same rule: a third-party plugin does not choose its hosts.
+            return Err(ConnectError::Grant {
+                connection: conn.name.clone(),
+                message: format!(
+                    "plugin {plugin_name} is third-party: list the hosts it may reach, \
+                     e.g. hosts = [\"https://api.vendor.example\"]"
+                ),
+            });
+        }
         let tenant_hosts: Vec<&str> = if conn.hosts.is_empty() {
             let named: Vec<&str> = manifest
                 .hosts
@@ -186,7 +236,12 @@ impl Host {
             credentials.push(Credential::new(slot.name.clone(), secret.expose()));
         }
         let mut policy = grant(&manifest, &tenant_hosts, credentials).map_err(plugin_err)?;
-        if conn.allow_loopback {
+        policy.allow_loopback = conn.allow_loopback;
+        // A built-in plugin's manifest names only its vendor, so pointing it at
+        // the sandbox needs loopback stand-ins. A third-party plugin gets
+        // exactly the hosts listed: `allow_loopback` then only lets those
+        // listed loopback hosts be connected to.
+        if conn.allow_loopback && matches!(conn.plugin, PluginRef::Builtin(_)) {
             for pattern in LOOPBACK {
                 let p = HostPattern::parse(pattern).map_err(|e| ConnectError::Grant {
                     connection: conn.name.clone(),
@@ -197,9 +252,9 @@ impl Host {
         }
         self.outbound
             .set_plugin(&conn.name, policy)
-            .map_err(|e| ConnectError::Grant {
+            .map_err(|source| ConnectError::Policy {
                 connection: conn.name.clone(),
-                message: e.to_string(),
+                source,
             })?;
         let mut settings = conn.settings.clone();
         for (key, value) in flow_settings {

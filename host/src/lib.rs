@@ -10,7 +10,9 @@
 //!   driven by a ticker thread for a wall-clock budget), one `Store` per plugin
 //!   instance with a memory cap that traps on growth failure, precompiled
 //!   components cached on disk (keyed by the engine's compatibility hash and
-//!   the wasm's SHA-256) and `InstancePre` reuse so instantiating is cheap.
+//!   the wasm's SHA-256, in a private directory, each entry authenticated by
+//!   an HMAC so planted native code is never loaded) and `InstancePre` reuse
+//!   so instantiating is cheap.
 //!   WASI is linked so ordinary Rust guests run, but nothing is granted: no
 //!   files, no environment, no arguments, no sockets.
 //! - The plugin's only capabilities are the contract's imports, one module

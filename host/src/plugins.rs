@@ -28,3 +28,9 @@ pub fn fixture_misbehave() -> PathBuf {
 pub fn fixture_future() -> PathBuf {
     path("fixture-future")
 }
+
+/// Test fixture: a credential slot that sets `Cookie`, which the host must
+/// refuse when the plugin loads.
+pub fn fixture_steer() -> PathBuf {
+    path("fixture-steer")
+}

@@ -91,3 +91,91 @@ fn plugin_built_for_another_contract_version_is_incompatible() {
         other => panic!("expected incompatible, got {other:?}"),
     }
 }
+
+/// Someone plants native code at the predictable path of a plugin's entry: a
+/// genuine, loadable entry of *another* plugin (the misbehaving fixture), and
+/// then the bare output of `precompile_component` with no tag. Neither is
+/// loaded: the good plugin is recompiled, behaves as itself, and its entry is
+/// overwritten with an authenticated one.
+#[test]
+fn a_planted_entry_is_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = RuntimeConfig {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..RuntimeConfig::default()
+    };
+    let rt = Runtime::new(cfg.clone()).unwrap();
+    let good = rt.load_file(muster::plugins::fixture_good()).unwrap();
+    let evil = rt.load_file(muster::plugins::fixture_misbehave()).unwrap();
+    let cache = rt.cache().unwrap();
+    let good_entry = cache.entry(good.digest());
+    let evil_entry = cache.entry(evil.digest());
+
+    let planted: [(&str, Vec<u8>); 2] = [
+        (
+            "another plugin's entry",
+            std::fs::read(&evil_entry).unwrap(),
+        ),
+        (
+            "an untagged precompiled component",
+            rt.engine()
+                .precompile_component(&std::fs::read(muster::plugins::fixture_misbehave()).unwrap())
+                .unwrap(),
+        ),
+    ];
+    for (what, bytes) in planted {
+        std::fs::write(&good_entry, &bytes).unwrap();
+        // A fresh runtime, as after a restart.
+        let rt = Runtime::new(cfg.clone()).unwrap();
+        let plugin = rt.load_file(muster::plugins::fixture_good()).unwrap();
+        assert_eq!(plugin.loaded(), Loaded::Compiled, "{what} was loaded");
+        let instance = plugin.instantiate(no_network()).unwrap();
+        assert_eq!(instance.manifest().name, "fixture-good", "{what}");
+        assert_ne!(
+            std::fs::read(&good_entry).unwrap(),
+            bytes,
+            "{what} overwritten"
+        );
+        assert_eq!(
+            rt.load_file(muster::plugins::fixture_good())
+                .unwrap()
+                .loaded(),
+            Loaded::FromCache,
+            "the rewritten entry is trusted again"
+        );
+    }
+}
+
+/// Entries are private to the user: directories 0700, entries and key 0600;
+/// a cache directory others may write to is refused with a typed error.
+#[test]
+fn the_cache_is_private_and_a_shared_directory_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cache");
+    let rt = Runtime::new(RuntimeConfig {
+        cache_dir: Some(root.clone()),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let plugin = rt.load_file(muster::plugins::fixture_good()).unwrap();
+    let entry = rt.cache().unwrap().entry(plugin.digest());
+    assert_eq!(mode(&root), 0o700);
+    assert_eq!(mode(rt.cache().unwrap().dir()), 0o700);
+    assert_eq!(mode(&entry), 0o600);
+    assert_eq!(mode(&root.join(muster::runtime::cache::KEY_FILE)), 0o600);
+
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o773)).unwrap();
+    let err = Runtime::new(RuntimeConfig {
+        cache_dir: Some(root.clone()),
+        ..RuntimeConfig::default()
+    })
+    .err()
+    .expect("a group/world-writable cache is refused");
+    assert!(
+        matches!(&err, muster::runtime::PluginError::UnsafeCache { path, .. } if *path == root),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("773"), "{err}");
+}

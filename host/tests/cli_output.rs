@@ -72,6 +72,12 @@ impl World {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("lucca.key"), lucca.api_key()).expect("key");
         std::fs::write(dir.path().join("leapsome.token"), leapsome.token()).expect("token");
+        // Secret files are private, as `muster check` asks (it warns otherwise).
+        for f in ["lucca.key", "leapsome.token"] {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path().join(f), std::fs::Permissions::from_mode(0o600))
+                .expect("chmod");
+        }
         let config = format!(
             r#"[tenant]
 name = "snapshots"

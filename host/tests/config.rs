@@ -33,6 +33,7 @@ secret = { file = "secrets/leapsome" }
 [connections.flatchr]
 plugin = "./plugins/flatchr.wasm"
 secret = { env = "FLATCHR_TOKEN" }
+hosts = ["https://careers.flatchr.io"]
 
 [flows.lucca-to-leapsome]
 source = "lucca"

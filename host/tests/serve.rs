@@ -500,6 +500,7 @@ state = "state/muster.db"
 
 [connections.flatchr]
 plugin = "./flatchr.wasm"
+hosts = ["https://api.flatchr.io"]
 
 [connections.lucca]
 plugin = "lucca"

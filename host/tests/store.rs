@@ -56,6 +56,21 @@ fn open_create_reopen_keeps_data() {
     assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
 }
 
+/// The state holds personal data (links, journal, held plans): a new database
+/// and its WAL files are readable by their owner only, whatever the umask.
+#[test]
+fn a_new_database_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = new_store(dir.path());
+    s.add_link(FLOW, LinkKind::Person, "101", "a-1").unwrap();
+    for name in ["muster.db", "muster.db-wal", "muster.db-shm"] {
+        let path = dir.path().join(name);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}: {mode:o}");
+    }
+}
+
 #[test]
 fn wal_and_pragmas_are_on() {
     let dir = tempfile::tempdir().unwrap();

@@ -166,6 +166,11 @@ impl HostPattern {
         })
     }
 
+    /// Whether this pattern is `http://` (clear text), which only loopback may use.
+    pub fn is_plain_http(&self) -> bool {
+        self.scheme == Scheme::Http
+    }
+
     /// Whether this pattern stands for any host (a manifest's `https://*`).
     pub fn is_any_host(&self) -> bool {
         self.host == HostSpec::Any
@@ -283,6 +288,17 @@ impl fmt::Display for HostPattern {
             Some(p) if p == self.scheme.default_port() => Ok(()),
             Some(p) => write!(f, ":{p}"),
         }
+    }
+}
+
+/// Whether `url` names the local machine by its host: a loopback IP literal or `localhost`.
+/// Plain `http://` is only sent to such URLs (the contract's rule, `wit/http.wit`).
+pub(crate) fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(d)) => trim_dot(d).eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 

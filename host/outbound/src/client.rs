@@ -15,46 +15,25 @@ use ureq::http::{self, HeaderName, HeaderValue, Method};
 use url::Url;
 
 use crate::addr::{CheckingResolver, Refused, refusal};
-use crate::allow::HostPattern;
+use crate::allow::{HostPattern, is_loopback_url};
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::{self, Credential, CredentialSlot, Secret};
 use crate::error::OutboundError;
-use crate::policy::{PluginPolicy, Policy};
+use crate::policy::{PluginPolicy, Policy, PolicyError};
 use crate::ratelimit::Limiter;
 use crate::redact::Redactor;
 use crate::retry::{is_idempotent, parse_retry_after, status_is_retryable};
 use crate::{Request, Response};
 
-/// Headers a plugin may not set: they belong to the connection, or would let a request
-/// pretend to be for another virtual host than the one that was granted (`Host`).
-const FORBIDDEN_HEADERS: &[&str] = &[
-    "host",
-    "connection",
-    "keep-alive",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-];
-
 /// Methods a connector may use.
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-
-/// A policy that can not be enforced (bad slot template, secret for an undeclared slot, …).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("outbound policy for plugin {plugin:?}: {reason}")]
-pub struct PolicyError {
-    pub plugin: String,
-    pub reason: String,
-}
 
 /// A plugin's grant, prepared once: the effective allow-list and slot → (slot, secret).
 #[derive(Debug)]
 struct Grant {
     hosts: Vec<HostPattern>,
+    /// This plugin may connect to loopback (its own `allow_loopback`, or the policy's).
+    allow_loopback: bool,
     slots: HashMap<String, (CredentialSlot, Option<Credential>)>,
 }
 
@@ -70,11 +49,11 @@ impl State {
         let mut grants = HashMap::new();
         let mut secrets: Vec<Secret> = Vec::new();
         for (name, p) in &policy.plugins {
-            p.validate().map_err(|reason| PolicyError {
-                plugin: name.clone(),
-                reason,
-            })?;
-            grants.insert(name.clone(), Arc::new(prepare(p)));
+            p.validate(name)?;
+            grants.insert(
+                name.clone(),
+                Arc::new(prepare(p, policy.allow_loopback || p.allow_loopback)),
+            );
             secrets.extend(p.credentials.iter().map(|c| c.secret.clone()));
         }
         Ok(Self {
@@ -85,7 +64,7 @@ impl State {
     }
 }
 
-fn prepare(p: &PluginPolicy) -> Grant {
+fn prepare(p: &PluginPolicy, allow_loopback: bool) -> Grant {
     let slots = p
         .slots
         .iter()
@@ -96,6 +75,7 @@ fn prepare(p: &PluginPolicy) -> Grant {
         .collect();
     Grant {
         hosts: p.effective_hosts(),
+        allow_loopback,
         slots,
     }
 }
@@ -107,7 +87,10 @@ fn prepare(p: &PluginPolicy) -> Grant {
 #[derive(Debug)]
 pub struct Outbound {
     state: RwLock<State>,
+    /// Connects to public addresses only.
     agent: Agent,
+    /// Also connects to loopback: used only for plugins whose grant allows it.
+    loopback_agent: Agent,
     limiter: Limiter,
     clock: Arc<dyn Clock>,
 }
@@ -120,10 +103,12 @@ impl Outbound {
 
     /// As [`Outbound::new`], with rate-limit waits and retry back-offs on `clock`.
     pub fn with_clock(policy: Policy, clock: Arc<dyn Clock>) -> Result<Self, PolicyError> {
-        let agent = build_agent(&policy);
+        let agent = build_agent(&policy, policy.allow_loopback);
+        let loopback_agent = build_agent(&policy, true);
         Ok(Self {
             state: RwLock::new(State::build(policy)?),
             agent,
+            loopback_agent,
             limiter: Limiter::default(),
             clock,
         })
@@ -137,6 +122,12 @@ impl Outbound {
         policy.plugins.insert(name.to_owned(), plugin);
         *state = State::build(policy)?;
         Ok(())
+    }
+
+    /// Whether `plugin` may connect to loopback, for display (`muster check`).
+    pub fn allows_loopback(&self, plugin: &str) -> bool {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        state.grants.get(plugin).is_some_and(|g| g.allow_loopback)
     }
 
     /// The effective allow-list of a plugin (manifest ∩ tenant), for display.
@@ -159,7 +150,9 @@ impl Outbound {
     /// Checks `req` against `plugin`'s grant, then sends it (rate-limited, with retries).
     ///
     /// Any HTTP status is a `Response`, including 3xx (never followed) and, after the last
-    /// attempt, 429 and 5xx.
+    /// attempt, 429 and 5xx. Every configured secret an upstream echoes (in a header or the
+    /// body) is replaced with `***` before the response is returned, so a plugin never holds
+    /// a secret even when a debug endpoint reflects the `Authorization` header.
     pub fn send(&self, plugin: &str, req: Request) -> Result<Response, OutboundError> {
         let (grant, redactor, policy) = {
             let state = self.state.read().unwrap_or_else(|e| e.into_inner());
@@ -186,7 +179,9 @@ impl Outbound {
             credential_header = checked.auth.as_ref().map(|(h, _)| h.as_str()),
             "outbound: request allowed"
         );
-        self.run(&ctx, &policy, &checked)
+        let mut resp = self.run(&ctx, &policy, &checked)?;
+        redactor.redact_response(&mut resp);
+        Ok(resp)
     }
 
     fn run(
@@ -221,7 +216,12 @@ impl Outbound {
                         retry_after,
                     }
                 })?;
-            let outcome = self.attempt(req, policy.max_response_bytes);
+            let agent = if req.allow_loopback {
+                &self.loopback_agent
+            } else {
+                &self.agent
+            };
+            let outcome = exchange(agent, req, policy.max_response_bytes);
             let (wait, from_server) = match &outcome {
                 Ok(resp) if status_is_retryable(resp.status, req.method.as_str()) => {
                     let ra = header(&resp.headers, "retry-after")
@@ -280,70 +280,69 @@ impl Outbound {
             }
         }
     }
+}
 
-    /// One HTTP exchange.
-    fn attempt(&self, req: &Checked, max_bytes: u64) -> Result<Response, Failure> {
-        let mut builder = http::Request::builder()
-            .method(req.method.clone())
-            .uri(req.url.as_str());
-        for (name, value) in &req.headers {
-            builder = builder.header(name, value);
-        }
-        if let Some((name, value)) = &req.auth {
-            let mut v = HeaderValue::from_str(value.expose()).map_err(|_| {
-                Failure::Fatal("credential does not form a valid header value".into())
-            })?;
-            v.set_sensitive(true);
-            builder = builder.header(name, v);
-        }
-        let result = if req.body.is_empty() {
-            builder
-                .body(())
-                .map_err(|e| Failure::Fatal(e.to_string()))
-                .and_then(|r| self.agent.run(r).map_err(Failure::from))
-        } else {
-            builder
-                .body(req.body.as_slice())
-                .map_err(|e| Failure::Fatal(e.to_string()))
-                .and_then(|r| self.agent.run(r).map_err(Failure::from))
-        };
-        let resp = result?;
-        let status = resp.status().as_u16();
-        let headers: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        // A HEAD response's Content-Length describes the body a GET would get, not this one.
-        if req.method != Method::HEAD
-            && header(&headers, "content-length")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .is_some_and(|n| n > max_bytes)
-        {
-            return Err(Failure::TooLarge(max_bytes));
-        }
-        let mut body = resp.into_body();
-        let body = body
-            .with_config()
-            .limit(max_bytes)
-            .read_to_vec()
-            .map_err(Failure::from)?;
-        Ok(Response {
-            status,
-            headers,
-            body,
-        })
+/// One HTTP exchange.
+fn exchange(agent: &Agent, req: &Checked, max_bytes: u64) -> Result<Response, Failure> {
+    let mut builder = http::Request::builder()
+        .method(req.method.clone())
+        .uri(req.url.as_str());
+    for (name, value) in &req.headers {
+        builder = builder.header(name, value);
     }
+    if let Some((name, value)) = &req.auth {
+        let mut v = HeaderValue::from_str(value.expose())
+            .map_err(|_| Failure::Fatal("credential does not form a valid header value".into()))?;
+        v.set_sensitive(true);
+        builder = builder.header(name, v);
+    }
+    let result = if req.body.is_empty() {
+        builder
+            .body(())
+            .map_err(|e| Failure::Fatal(e.to_string()))
+            .and_then(|r| agent.run(r).map_err(Failure::from))
+    } else {
+        builder
+            .body(req.body.as_slice())
+            .map_err(|e| Failure::Fatal(e.to_string()))
+            .and_then(|r| agent.run(r).map_err(Failure::from))
+    };
+    let resp = result?;
+    let status = resp.status().as_u16();
+    let headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    // A HEAD response's Content-Length describes the body a GET would get, not this one.
+    if req.method != Method::HEAD
+        && header(&headers, "content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|n| n > max_bytes)
+    {
+        return Err(Failure::TooLarge(max_bytes));
+    }
+    let mut body = resp.into_body();
+    let body = body
+        .with_config()
+        .limit(max_bytes)
+        .read_to_vec()
+        .map_err(Failure::from)?;
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// The agent: no redirects, statuses are responses, no proxy from the environment (a proxy
 /// would be resolved and connected to instead of the checked address), our resolver.
-fn build_agent(policy: &Policy) -> Agent {
+fn build_agent(policy: &Policy, allow_loopback: bool) -> Agent {
     let t = Some(policy.read_timeout);
     let config = Agent::config_builder()
         .max_redirects(0)
@@ -361,7 +360,7 @@ fn build_agent(policy: &Policy) -> Agent {
     Agent::with_parts(
         config,
         ureq::unversioned::transport::DefaultConnector::default(),
-        CheckingResolver::new(policy.allow_loopback),
+        CheckingResolver::new(allow_loopback),
     )
 }
 
@@ -376,6 +375,8 @@ struct Checked {
     /// `scheme://host:port`, the token-bucket key.
     upstream: String,
     rate_limit: Option<crate::RateLimit>,
+    /// Connect through the agent whose resolver accepts loopback.
+    allow_loopback: bool,
 }
 
 fn check(
@@ -407,6 +408,9 @@ fn check(
         );
         return Err(ctx.denied("origin not in the plugin's allow-list (manifest ∩ tenant config)"));
     }
+    if url.scheme() == "http" && !is_loopback_url(&url) {
+        return Err(ctx.denied("plain http:// is only allowed to loopback; use https://"));
+    }
     // An IP literal is judged here, before any socket exists; names are judged by the resolver.
     let literal: Option<IpAddr> = match url.host() {
         Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
@@ -414,7 +418,7 @@ fn check(
         _ => None,
     };
     if let Some(ip) = literal
-        && let Some(reason) = refusal(ip, policy.allow_loopback)
+        && let Some(reason) = refusal(ip, grant.allow_loopback)
     {
         tracing::warn!(
             plugin = ctx.plugin,
@@ -449,7 +453,7 @@ fn check(
     let mut headers = Vec::with_capacity(raw_headers.len());
     for (name, value) in raw_headers {
         let lname = name.to_ascii_lowercase();
-        if FORBIDDEN_HEADERS.contains(&lname.as_str()) || lname.starts_with("proxy-") {
+        if credentials::is_connection_header(&lname) {
             return Err(ctx.invalid(format!("header {lname:?} is set by the host")));
         }
         let n = HeaderName::from_bytes(name.as_bytes())
@@ -475,6 +479,7 @@ fn check(
         body: req.body,
         upstream,
         rate_limit,
+        allow_loopback: grant.allow_loopback,
     })
 }
 

@@ -22,6 +22,34 @@ use std::fmt;
 
 use zeroize::Zeroize;
 
+/// Headers that belong to the connection, or would let a request pretend to be for another
+/// virtual host than the one that was granted (`Host`). A plugin may not set them, and no
+/// credential slot may name them.
+const CONNECTION_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+
+/// Whether the host alone sets header `name` (any case): a connection header or `Proxy-*`.
+pub(crate) fn is_connection_header(name: &str) -> bool {
+    let lname = name.to_ascii_lowercase();
+    CONNECTION_HEADERS.contains(&lname.as_str()) || lname.starts_with("proxy-")
+}
+
+/// Whether a credential slot naming header `name` would steer the request rather than
+/// authenticate it: a connection header, `Proxy-*`, or `Cookie` (a session the plugin picks).
+pub(crate) fn steers_request(name: &str) -> bool {
+    is_connection_header(name) || name.eq_ignore_ascii_case("cookie")
+}
+
 /// A secret string whose `Debug` and `Display` print `***` and whose memory is zeroed on drop.
 ///
 /// The only way to read it is `Secret::expose`, which is crate-private: outside this crate a
@@ -242,6 +270,29 @@ mod tests {
             assert_eq!(headers.len(), 1, "nothing injected");
         }
         assert!(!Credential::new("api-key", "s3cr3t").has_stray_whitespace());
+    }
+
+    #[test]
+    fn steering_headers_are_recognised_in_any_case() {
+        for h in [
+            "Host",
+            "connection",
+            "Content-Length",
+            "TRANSFER-ENCODING",
+            "Proxy-Authorization",
+            "proxy-anything",
+            "Cookie",
+            "Upgrade",
+        ] {
+            assert!(steers_request(h), "{h}");
+        }
+        for h in ["Authorization", "X-Api-Key", "Set-Cookie-Not"] {
+            assert!(!steers_request(h), "{h}");
+        }
+        assert!(
+            !is_connection_header("cookie"),
+            "a guest may still send cookies"
+        );
     }
 
     #[test]

@@ -17,12 +17,17 @@
 //!    IP-literal host is judged immediately; a name is judged by a resolver wrapper *after*
 //!    DNS, and ureq connects to exactly the addresses that resolver returned (no second lookup,
 //!    so no DNS-rebinding gap). Private, CGNAT, link-local, unspecified, multicast and
-//!    cloud-metadata addresses are refused; loopback only when [`Policy::allow_loopback`] is set
-//!    (tests, the local sandbox).
+//!    cloud-metadata addresses are refused; loopback only for a plugin whose own grant says
+//!    so ([`PluginPolicy::allow_loopback`], the connection's `allow_loopback`) — one
+//!    connection pointed at the local sandbox never opens loopback to the others. Plain
+//!    `http://` goes to loopback only (a loopback IP literal or `localhost`).
 //! 3. **Headers and credentials** ([`credentials`]): connection-level headers and `Host` are
 //!    refused; if the request names a credential slot, the host renders the slot's template
 //!    (`lucca application={secret}`) and sets the header, overwriting any guest copy. The plugin
-//!    names slots, never holds secrets.
+//!    names slots, never holds secrets. Because this comes after step 1, a secret only ever
+//!    travels to an origin of its own plugin's grant; a slot whose header would steer the
+//!    request (`Host`, `Cookie`, framing, `Proxy-*`) is refused when the grant is registered
+//!    ([`PolicyError::SteeringSlotHeader`]).
 //! 4. **Rate limit** ([`ratelimit`]): a token bucket per upstream origin (Lucca: 50 / 60 s per
 //!    tenant), shaped so that no window of the configured length ever sees more requests than
 //!    the limit. A request waits for a token up to [`Policy::max_rate_limit_wait`].
@@ -31,7 +36,8 @@
 //!    connect/read timeouts, a response-size cap ([`OutboundError::TooLarge`]).
 //! 6. **Retry** ([`retry`]): 429 always, 5xx/timeouts/connection errors only for idempotent
 //!    methods; jittered exponential back-off or the server's `Retry-After`; bounded attempts
-//!    and total wait. The last response (a 429 included) goes back to the plugin.
+//!    and total wait. The last response (a 429 included) goes back to the plugin, with every
+//!    configured secret an upstream echoed replaced by `***` ([`redact::Redactor`]).
 //!
 //! ## Example
 //!
@@ -44,6 +50,7 @@
 //!     slots: vec![CredentialSlot::new("lucca", "Authorization", "lucca application={secret}")],
 //!     credentials: vec![Credential::new("lucca", "the-api-key-from-host-config")],
 //!     local_hosts: vec![],
+//!     allow_loopback: false,
 //! };
 //! let policy = Policy {
 //!     // One bucket per tenant origin, even though one pattern covers them all.
@@ -81,10 +88,10 @@ pub mod redact;
 pub mod retry;
 
 pub use allow::{HostPattern, PatternError};
-pub use client::{Outbound, PolicyError};
+pub use client::Outbound;
 pub use credentials::{Credential, CredentialSlot, Secret};
 pub use error::OutboundError;
-pub use policy::{PluginPolicy, Policy};
+pub use policy::{PluginPolicy, Policy, PolicyError};
 pub use ratelimit::RateLimit;
 pub use retry::RetryPolicy;
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::allow::{HostPattern, intersect_all};
-use crate::credentials::{Credential, CredentialSlot};
+use crate::credentials::{Credential, CredentialSlot, steers_request};
 use crate::ratelimit::RateLimit;
 use crate::retry::RetryPolicy;
 
@@ -25,6 +25,11 @@ pub struct PluginPolicy {
     /// still refuses them unless [`Policy::allow_loopback`] is set: a production config that
     /// forgets to remove this grants nothing.
     pub local_hosts: Vec<HostPattern>,
+    /// Let *this* plugin instance connect to loopback (127.0.0.0/8, ::1) — the operator's
+    /// per-connection `allow_loopback`. It never widens another plugin's grant: each
+    /// request is judged with its own plugin's flag (or the process-wide
+    /// [`Policy::allow_loopback`]).
+    pub allow_loopback: bool,
 }
 
 impl PluginPolicy {
@@ -39,28 +44,79 @@ impl PluginPolicy {
         hosts
     }
 
-    /// Checks slots and credentials once, at registration.
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    /// Checks hosts, slots and credentials once, at registration (when the plugin loads), so
+    /// a bad grant fails before any request rather than on each one.
+    pub(crate) fn validate(&self, plugin: &str) -> Result<(), PolicyError> {
+        let invalid = |reason: String| PolicyError::Invalid {
+            plugin: plugin.to_owned(),
+            reason,
+        };
         if let Some(p) = self.local_hosts.iter().find(|p| !p.is_loopback()) {
-            return Err(format!(
+            return Err(invalid(format!(
                 "local host {p}: only loopback hosts (127.0.0.1, [::1], localhost) can be granted \
                  in place of the manifest's hosts"
-            ));
+            )));
+        }
+        if let Some(p) = self
+            .tenant_hosts
+            .iter()
+            .find(|p| p.is_plain_http() && !p.is_loopback())
+        {
+            return Err(PolicyError::PlainHttp {
+                plugin: plugin.to_owned(),
+                pattern: p.to_string(),
+            });
         }
         for s in &self.slots {
-            s.validate()?;
+            if steers_request(&s.header) {
+                return Err(PolicyError::SteeringSlotHeader {
+                    plugin: plugin.to_owned(),
+                    slot: s.name.clone(),
+                    header: s.header.clone(),
+                });
+            }
+            s.validate().map_err(invalid)?;
         }
         for c in &self.credentials {
-            c.validate()?;
+            c.validate().map_err(invalid)?;
             if !self.slots.iter().any(|s| s.name == c.slot) {
-                return Err(format!(
+                return Err(invalid(format!(
                     "credential for slot {:?}: the manifest declares no such slot",
                     c.slot
-                ));
+                )));
             }
         }
         Ok(())
     }
+}
+
+/// A grant that can not be enforced, found when the plugin loads (registers its grant).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A credential slot whose header would steer the request instead of authenticating it
+    /// (`Host`, `Cookie`, `Content-Length`, `Transfer-Encoding`, `Connection`, `Proxy-*`, …):
+    /// a plugin could otherwise have the host write a secret into, or a request's framing
+    /// out of, a header the plugin does not control.
+    #[error(
+        "plugin {plugin:?}: credential slot {slot:?} sets header {header:?}, which steers the \
+         request (host, framing, connection, proxy or cookie); the plugin is refused"
+    )]
+    SteeringSlotHeader {
+        plugin: String,
+        slot: String,
+        header: String,
+    },
+    /// The operator granted `http://` to a host that is not loopback: plain HTTP would carry
+    /// credentials and personal data in clear text.
+    #[error(
+        "plugin {plugin:?}: host {pattern} uses plain http://, which is only allowed to loopback \
+         (127.0.0.1, [::1], localhost); use https://"
+    )]
+    PlainHttp { plugin: String, pattern: String },
+    /// Anything else (bad template, secret for an undeclared slot, non-loopback local host…).
+    #[error("outbound policy for plugin {plugin:?}: {reason}")]
+    Invalid { plugin: String, reason: String },
 }
 
 /// Everything [`crate::Outbound`] enforces.
@@ -71,8 +127,10 @@ impl PluginPolicy {
 pub struct Policy {
     /// Grants per plugin (instance) name, the name passed to [`crate::Outbound::send`].
     pub plugins: BTreeMap<String, PluginPolicy>,
-    /// Allow connecting to 127.0.0.0/8 and ::1 (tests, the local sandbox). Every other
-    /// special-purpose range stays refused.
+    /// Allow *every* plugin to connect to 127.0.0.0/8 and ::1 (tests that embed an
+    /// `Outbound` directly). The `muster` host never sets it: it grants loopback per
+    /// connection with [`PluginPolicy::allow_loopback`]. Every other special-purpose range
+    /// stays refused either way.
     pub allow_loopback: bool,
     /// Response bodies larger than this fail with [`crate::OutboundError::TooLarge`].
     pub max_response_bytes: u64,

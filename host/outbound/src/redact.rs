@@ -56,6 +56,33 @@ impl Redactor {
         out
     }
 
+    /// `bytes` with every known secret replaced by `***` (a response body, which need not be
+    /// UTF-8). Borrowed back unchanged when no secret occurs.
+    pub fn redact_bytes<'b>(&self, bytes: &'b [u8]) -> std::borrow::Cow<'b, [u8]> {
+        let mut out = std::borrow::Cow::Borrowed(bytes);
+        for n in self.needles.iter() {
+            let needle = n.expose().as_bytes();
+            if find(&out, needle).is_some() {
+                out = std::borrow::Cow::Owned(replace_all(&out, needle, b"***"));
+            }
+        }
+        out
+    }
+
+    /// Scrubs a response before it is handed to a plugin: every known secret an upstream
+    /// echoed, in a header value or the body, becomes `***`.
+    pub fn redact_response(&self, resp: &mut crate::Response) {
+        if self.needles.is_empty() {
+            return;
+        }
+        for (_, value) in &mut resp.headers {
+            *value = self.redact(value);
+        }
+        if let std::borrow::Cow::Owned(body) = self.redact_bytes(&resp.body) {
+            resp.body = body;
+        }
+    }
+
     /// A URL for an error or log line: user info removed, then secrets redacted.
     pub fn url(&self, url: &str) -> String {
         match url::Url::parse(url) {
@@ -73,6 +100,26 @@ impl Redactor {
     }
 }
 
+/// Index of the first occurrence of `needle` (non-empty) in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > hay.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hay.len());
+    let mut rest = hay;
+    while let Some(i) = find(rest, needle) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(with);
+        rest = &rest[i + needle.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +132,27 @@ mod tests {
         let url = r.url("https://bob:pw@acme.ilucca.net/x?api_key=s3cr3t%2Fk%2By&o=other");
         assert_eq!(url, "https://acme.ilucca.net/x?api_key=***&o=***");
         assert_eq!(r.url("not a url s3cr3t/k+y"), "not a url ***");
+    }
+
+    #[test]
+    fn bytes_and_responses_lose_echoed_secrets() {
+        let r = Redactor::new(&[Secret::new("k3y")]);
+        assert_eq!(
+            &*r.redact_bytes(b"\xffk3y and k3yk3y"),
+            b"\xff*** and ******"
+        );
+        assert!(matches!(
+            r.redact_bytes(b"clean"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let mut resp = crate::Response {
+            status: 200,
+            headers: vec![("x-echo".into(), "Bearer k3y".into())],
+            body: b"{\"auth\":\"Bearer k3y\"}".to_vec(),
+        };
+        r.redact_response(&mut resp);
+        assert_eq!(resp.headers[0].1, "Bearer ***");
+        assert_eq!(resp.body, b"{\"auth\":\"Bearer ***\"}");
     }
 
     #[test]

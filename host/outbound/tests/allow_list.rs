@@ -215,23 +215,23 @@ fn loopback_name_works_when_opted_in() {
 #[test]
 fn private_and_metadata_ip_literals_are_refused_even_with_loopback_allowed() {
     let cases = [
-        ("http://10.0.0.1/", "10.0.0.1"),
+        ("https://10.0.0.1/", "10.0.0.1"),
         (
-            "http://169.254.169.254/latest/meta-data/",
+            "https://169.254.169.254/latest/meta-data/",
             "169.254.169.254",
         ),
-        ("http://[fd00:ec2::254]/", "fd00:ec2::254"),
-        ("http://192.168.1.1:8080/", "192.168.1.1"),
-        ("http://100.64.0.1/", "100.64.0.1"),
-        ("http://[::ffff:10.0.0.1]/", "::ffff:10.0.0.1"),
+        ("https://[fd00:ec2::254]/", "fd00:ec2::254"),
+        ("https://192.168.1.1:8080/", "192.168.1.1"),
+        ("https://100.64.0.1/", "100.64.0.1"),
+        ("https://[::ffff:10.0.0.1]/", "::ffff:10.0.0.1"),
     ];
     let hosts: Vec<_> = [
-        "http://10.0.0.1",
-        "http://169.254.169.254",
-        "http://[fd00:ec2::254]",
-        "http://192.168.1.1:8080",
-        "http://100.64.0.1",
-        "http://[::ffff:a00:1]",
+        "https://10.0.0.1",
+        "https://169.254.169.254",
+        "https://[fd00:ec2::254]",
+        "https://192.168.1.1:8080",
+        "https://100.64.0.1",
+        "https://[::ffff:a00:1]",
     ]
     .iter()
     .map(|s| pat(s))
@@ -285,9 +285,12 @@ fn connection_level_headers_and_user_info_are_refused() {
 fn odd_ipv4_spellings_are_normalised_before_checking() {
     let out = outbound(Policy {
         retry: muster_outbound::RetryPolicy::none(),
-        ..loopback_policy(PLUGIN, &[pat("http://10.0.0.1"), pat("http://127.0.0.1:*")])
+        ..loopback_policy(
+            PLUGIN,
+            &[pat("https://10.0.0.1"), pat("http://127.0.0.1:*")],
+        )
     });
-    for url in ["http://167772161/", "http://0x0a.0.0.1/", "http://10.1/"] {
+    for url in ["https://167772161/", "https://0x0a.0.0.1/", "https://10.1/"] {
         let err = out.send(PLUGIN, Request::new("GET", url)).unwrap_err();
         assert!(
             matches!(&err, OutboundError::AddressRefused { addr, .. } if addr.to_string() == "10.0.0.1"),
@@ -298,7 +301,7 @@ fn odd_ipv4_spellings_are_normalised_before_checking() {
     let err = out
         .send(
             PLUGIN,
-            Request::new("GET", "http://0xa9fea9fe/latest/meta-data/"),
+            Request::new("GET", "https://0xa9fea9fe/latest/meta-data/"),
         )
         .unwrap_err();
     assert!(matches!(err, OutboundError::Denied { .. }), "{err:?}");

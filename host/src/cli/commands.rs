@@ -235,6 +235,24 @@ pub fn check(path: &Path, only: Option<&str>) -> Outcome {
                 out.push_str(&format!("FAILED  {}: {e}\n", conn.name));
             }
         }
+        out.push_str(&format!(
+            "        grant: {}\n",
+            host.grant_summary(&conn.name)
+        ));
+        if let Some(warning) = conn.secret.as_ref().and_then(|s| s.permission_warning()) {
+            out.push_str(&format!("        warning: {warning}\n"));
+        }
+    }
+    if only.is_none() {
+        for flow in config.flows.values() {
+            let warning = flow
+                .webhook
+                .as_ref()
+                .and_then(|w| w.secret.permission_warning());
+            if let Some(warning) = warning {
+                out.push_str(&format!("warning flow {} webhook: {warning}\n", flow.name));
+            }
+        }
     }
     let outcome = Outcome::ok(out);
     if failed > 0 {

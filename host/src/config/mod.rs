@@ -144,9 +144,11 @@ pub struct Connection {
     /// booleans are written as text (`port = 8080` → `("port", "8080")`).
     pub settings: Vec<(String, String)>,
     pub secret: Option<SecretSource>,
-    /// Narrows the plugin's manifest hosts (empty: the manifest's own).
+    /// Narrows the plugin's manifest hosts (empty: the manifest's own, for a
+    /// built-in plugin; required and non-empty for a third-party one).
     pub hosts: Vec<String>,
-    /// Let the plugin reach loopback/private addresses (sandbox and tests).
+    /// Let *this connection's* plugin reach loopback (sandbox and tests).
+    /// Other connections are not affected; private ranges stay refused.
     pub allow_loopback: bool,
 }
 
@@ -476,12 +478,27 @@ fn parse_connection(v: &Val<'_, '_>, name: &str, base: &Path) -> Result<Connecti
         .transpose()?;
 
     let hosts_p = join(v.path, "hosts");
-    let hosts = match t.get("hosts", &hosts_p) {
-        Some(h) => h
-            .str_list("[\"https://acme.ilucca.net\"]")?
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect(),
+    let hosts: Vec<String> = match t.get("hosts", &hosts_p) {
+        Some(h) => {
+            let list: Vec<String> = h
+                .str_list("[\"https://acme.ilucca.net\"]")?
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect();
+            if list.is_empty() && matches!(plugin, PluginRef::Path(_)) {
+                return Err(h.error(THIRD_PARTY_HOSTS));
+            }
+            list
+        }
+        // A third-party plugin does not decide where it may go: the operator does.
+        None if matches!(plugin, PluginRef::Path(_)) => {
+            let mut err = t.missing("hosts", "[\"https://api.vendor.example\"]");
+            if let ConfigError::Invalid { message, .. } = &mut err {
+                message
+                    .push_str(": a third-party plugin reaches only the hosts the operator lists");
+            }
+            return Err(err);
+        }
         None => Vec::new(),
     };
     let lb_p = join(v.path, "allow_loopback");
@@ -499,6 +516,10 @@ fn parse_connection(v: &Val<'_, '_>, name: &str, base: &Path) -> Result<Connecti
         allow_loopback,
     })
 }
+
+/// Why a third-party plugin's `hosts` may not be empty.
+const THIRD_PARTY_HOSTS: &str = "a third-party plugin (a path to a .wasm) reaches only the hosts listed here; \
+     list at least one, e.g. `hosts = [\"https://api.vendor.example\"]`";
 
 fn parse_plugin(v: &Val<'_, '_>, base: &Path) -> Result<PluginRef, ConfigError> {
     let s = v.str("\"lucca\"")?;

@@ -60,6 +60,28 @@ impl SecretSource {
     }
 }
 
+impl SecretSource {
+    /// A warning for `muster check` when the secret file may be read or
+    /// replaced by other users (any group or other permission bit): the
+    /// secret is as private as the file holding it. `None` for an
+    /// environment variable, a private file, or a file that cannot be
+    /// inspected (loading it reports that).
+    pub fn permission_warning(&self) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let SecretSource::File(path) = self else {
+            return None;
+        };
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "the secret file {} has mode {mode:03o}: other users may read it; run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            )
+        })
+    }
+}
+
 impl fmt::Display for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -135,6 +157,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains(&missing.display().to_string()), "{e}");
+    }
+
+    #[test]
+    fn a_secret_file_others_can_read_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        std::fs::write(&p, "abc").unwrap();
+        let source = SecretSource::File(p.clone());
+        for (mode, warned) in [
+            (0o644, true),
+            (0o640, true),
+            (0o604, true),
+            (0o600, false),
+            (0o400, false),
+        ] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            let w = source.permission_warning();
+            assert_eq!(w.is_some(), warned, "{mode:o}: {w:?}");
+            if let Some(w) = w {
+                assert!(
+                    w.contains(&format!("{mode:03o}")) && w.contains("chmod 600"),
+                    "{w}"
+                );
+                assert!(!w.contains("abc"), "never the secret: {w}");
+            }
+        }
+        assert_eq!(SecretSource::Env("X".into()).permission_warning(), None);
     }
 
     #[test]

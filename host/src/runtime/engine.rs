@@ -114,7 +114,8 @@ impl Runtime {
         let cache = config
             .cache_dir
             .as_deref()
-            .map(|dir| ComponentCache::new(dir, &engine));
+            .map(|dir| ComponentCache::open(dir, &engine))
+            .transpose()?;
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)?;
         Ok(Runtime {
             engine,

@@ -85,9 +85,49 @@ pub enum PluginError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The compiled-plugin cache directory (or its key) could be tampered
+    /// with by someone else: another user owns it, or group/others may write
+    /// to it (or read the key). Its entries are native code, so it is refused
+    /// rather than trusted.
+    #[error(
+        "refusing the plugin cache {}: {reason}; fix it (chmod 700 for a directory, 600 for the key, owned by this user) or point `tenant.cache` elsewhere",
+        path.display()
+    )]
+    UnsafeCache {
+        /// The directory or key file concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Engine set-up or another host-side failure.
     #[error("runtime: {0}")]
     Runtime(String),
+}
+
+/// Passes every free-text payload of a connector error through `redact`.
+///
+/// A plugin's error strings are vendor text as much as the plugin's own (the
+/// SDK copies 200-character excerpts of vendor bodies into them), so they may
+/// carry a secret. The runtime applies the same redaction as to plugin log
+/// lines (the outbound redactor: every configured secret, raw and
+/// percent-encoded, becomes `***`) at the one place a plugin's error becomes a
+/// [`PluginError::Connector`]; the journal, the status page, `--json` and
+/// tracing downstream only ever see the redacted text.
+pub(crate) fn redact_connector_error(
+    error: ConnectorError,
+    redact: impl Fn(&str) -> String,
+) -> ConnectorError {
+    match error {
+        ConnectorError::Forbidden(t) => ConnectorError::Forbidden(redact(&t)),
+        ConnectorError::Conflict(t) => ConnectorError::Conflict(redact(&t)),
+        ConnectorError::Invalid(t) => ConnectorError::Invalid(redact(&t)),
+        ConnectorError::Unavailable(t) => ConnectorError::Unavailable(redact(&t)),
+        ConnectorError::Other(t) => ConnectorError::Other(redact(&t)),
+        e @ (ConnectorError::Unauthorized
+        | ConnectorError::NotFound
+        | ConnectorError::RateLimited(_)
+        | ConnectorError::Unsupported) => e,
+    }
 }
 
 impl PluginError {
@@ -96,6 +136,46 @@ impl PluginError {
         match self {
             PluginError::Connector { error, .. } => Some(error),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_text_payload_is_redacted_and_the_rest_kept() {
+        let redact = |t: &str| t.replace("k3y", "***");
+        let cases = [
+            (
+                ConnectorError::Forbidden("a k3y".into()),
+                ConnectorError::Forbidden("a ***".into()),
+            ),
+            (
+                ConnectorError::Conflict("k3y".into()),
+                ConnectorError::Conflict("***".into()),
+            ),
+            (
+                ConnectorError::Invalid("k3y!".into()),
+                ConnectorError::Invalid("***!".into()),
+            ),
+            (
+                ConnectorError::Unavailable("body: k3y".into()),
+                ConnectorError::Unavailable("body: ***".into()),
+            ),
+            (
+                ConnectorError::Other("k3yk3y".into()),
+                ConnectorError::Other("******".into()),
+            ),
+            (
+                ConnectorError::RateLimited(7),
+                ConnectorError::RateLimited(7),
+            ),
+            (ConnectorError::Unauthorized, ConnectorError::Unauthorized),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact_connector_error(input, redact), want);
         }
     }
 }

@@ -84,6 +84,7 @@ pub fn grant(
             .collect(),
         credentials,
         local_hosts: Vec::new(),
+        allow_loopback: false,
     })
 }
 

@@ -10,6 +10,7 @@ use super::bindings::{
     Person, PersonPage,
 };
 use super::engine::RuntimeConfig;
+use super::error::redact_connector_error;
 use super::state::HostState;
 use super::{PluginError, validate};
 
@@ -108,11 +109,12 @@ impl PluginInstance {
         }
     }
 
-    /// Lifts a connector-level result into the host error type.
+    /// Lifts a connector-level result into the host error type, its text
+    /// redacted like the plugin's log lines (see [`redact_connector_error`]).
     fn connector<R>(&self, r: Result<R, ConnectorError>) -> Result<R, PluginError> {
         r.map_err(|error| PluginError::Connector {
             plugin: self.name.clone(),
-            error,
+            error: redact_connector_error(error, |t| self.store.data().http.redact(t)),
         })
     }
 

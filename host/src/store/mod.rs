@@ -119,6 +119,11 @@ pub enum Durability {
 /// Everything that can go wrong in the store, with the context to act on it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("cannot create the state database {} (owner-only, mode 600): {source}", path.display())]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the state database {}: {source}", path.display())]
     Open {
         path: PathBuf,
@@ -262,6 +267,24 @@ impl<T> Context<T> for Result<T, serde_json::Error> {
     }
 }
 
+/// Creates the database file `0600` if it does not exist yet, so the links,
+/// journal and held plans (personal data) are readable by their owner only.
+/// SQLite gives its `-wal` and `-shm` files the database file's mode. An
+/// existing file is left as it is.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// muster's state database. See the module documentation.
 #[derive(Debug)]
 pub struct Store {
@@ -283,6 +306,10 @@ impl Store {
     /// [`Store::open`] with an explicit durability.
     pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
+        create_private(&path).map_err(|source| StoreError::Create {
+            path: path.clone(),
+            source,
+        })?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
