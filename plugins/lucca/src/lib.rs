@@ -871,3 +871,16 @@ impl Target for Lucca {
 }
 
 muster_sdk::export!(Lucca);
+
+// What Lucca stores as a target (see `write`): every canonical field but the
+// contract type, and the custom HR-file fields. First and last name are
+// mandatory on create; legal entity, department and role fall back to the
+// settings' and the tenant's defaults.
+muster_sdk::declare! {
+    stores: [
+        "employee-number", "given-name", "family-name", "work-email", "personal-email",
+        "phone", "login", "birth-date", "start-date", "end-date", "job-title", "gender",
+        "department-id", "manager-id", "legal-entity-id", "custom:*",
+    ],
+    create_requires: ["given-name", "family-name"],
+}
