@@ -5,9 +5,9 @@ use std::path::Path;
 use muster_core::Date;
 
 use super::render;
-use super::{EXIT_FAILED, EXIT_HELD, EXIT_USAGE, Outcome};
+use super::{EXIT_CHANGES, EXIT_FAILED, EXIT_HELD, EXIT_USAGE, Outcome};
 use crate::config::{Config, Flow};
-use crate::connect::Host;
+use crate::connect::{ConnectError, ConnectedFlow, Host};
 use crate::engine::{self, Connected, FlowSpec, Mode, Outcome as RunOutcome, PlanFile, RunOptions};
 use crate::store::{Store, Trigger};
 
@@ -58,12 +58,12 @@ fn flows<'c>(config: &'c Config, name: Option<&str>) -> Result<Vec<&'c Flow>, Ou
     }
 }
 
-fn spec(flow: &Flow) -> FlowSpec {
+fn spec(flow: &Flow, policy: muster_core::Policy) -> FlowSpec {
     FlowSpec {
         name: flow.name.clone(),
         source: flow.source.clone(),
         target: flow.target.clone(),
-        policy: flow.policy.clone(),
+        policy,
         mapping: flow.mapping.clone(),
     }
 }
@@ -78,7 +78,38 @@ fn host_and_store(config: &Config) -> Result<(Host, Store), Outcome> {
     Ok((host, open_store(config)?))
 }
 
-/// Connects the flow's two plugins and runs it once.
+/// Why a flow did not run, with the exit code it means.
+#[derive(Debug)]
+pub struct RunFailure {
+    /// [`EXIT_USAGE`] for a flow that does not fit its target, else [`EXIT_FAILED`].
+    pub code: u8,
+    pub message: String,
+}
+
+impl RunFailure {
+    fn failed(message: impl ToString) -> RunFailure {
+        RunFailure {
+            code: EXIT_FAILED,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<ConnectError> for RunFailure {
+    fn from(e: ConnectError) -> RunFailure {
+        let code = match e {
+            ConnectError::Flow(_) => EXIT_USAGE,
+            _ => EXIT_FAILED,
+        };
+        RunFailure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Connects the flow's two plugins (checking the flow against what its
+/// target declares) and runs it once.
 pub fn run_flow(
     config: &Config,
     host: &Host,
@@ -86,18 +117,16 @@ pub fn run_flow(
     flow: &Flow,
     mode: Mode,
     options: &RunOptions,
-) -> Result<engine::RunReport, String> {
-    let connection = |name: &str| config.connection(name);
-    let mut source = host
-        .connect(connection(&flow.source)?)
-        .map_err(|e| e.to_string())?;
-    let mut target = host
-        .connect_target(connection(&flow.target)?, &flow.policy)
-        .map_err(|e| e.to_string())?;
+) -> Result<engine::RunReport, RunFailure> {
+    let ConnectedFlow {
+        mut source,
+        mut target,
+        policy,
+    } = host.connect_flow(config, flow)?;
     let progress = Progress::new(&flow.name);
     engine::run_observed(
         store,
-        &spec(flow),
+        &spec(flow, policy),
         Connected {
             source: &mut source,
             target: &mut target,
@@ -106,7 +135,7 @@ pub fn run_flow(
         options,
         &progress,
     )
-    .map_err(|e| e.to_string())
+    .map_err(RunFailure::failed)
 }
 
 /// Progress on stderr for long reads and applies: a spinner naming the
@@ -200,8 +229,34 @@ pub fn check(path: &Path, only: Option<&str>) -> Outcome {
             }
         }
     }
+    // Every flow against what its target declares: a field the target
+    // cannot store is a configuration error (exit 2), found here rather
+    // than on every record of every run.
+    let mut misfits = 0;
+    if only.is_none() {
+        for flow in config.flows.values() {
+            match host.flow_policy(&config, flow) {
+                Ok(_) => out.push_str(&format!(
+                    "ok      flow {}: its fields fit target {}\n",
+                    flow.name, flow.target
+                )),
+                Err(e) => {
+                    match e {
+                        ConnectError::Flow(_) => misfits += 1,
+                        _ => failed += 1,
+                    }
+                    out.push_str(&format!("FAILED  flow {}: {e}\n", flow.name));
+                }
+            }
+        }
+    }
     let outcome = Outcome::ok(out);
-    if failed > 0 {
+    if misfits > 0 {
+        outcome.with_error(
+            EXIT_USAGE,
+            format!("{misfits} flow(s) do not fit their target"),
+        )
+    } else if failed > 0 {
         outcome.with_error(
             EXIT_FAILED,
             format!("{failed} connection(s) failed the check"),
@@ -211,14 +266,29 @@ pub fn check(path: &Path, only: Option<&str>) -> Outcome {
     }
 }
 
+/// How `muster plan` reports.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanOutput<'a> {
+    /// JSON (docs/plan-json.md) instead of the human form.
+    pub json: bool,
+    /// Also write the plan file here (one flow only).
+    pub out_file: Option<&'a Path>,
+    /// Exit 3 when a plan would be held, 4 when one has changes.
+    pub detailed_exitcode: bool,
+}
+
 /// `muster plan`
 pub fn plan(
     path: &Path,
     flow: Option<&str>,
-    json: bool,
-    out_file: Option<&Path>,
+    output: PlanOutput<'_>,
     only: Option<String>,
 ) -> Outcome {
+    let PlanOutput {
+        json,
+        out_file,
+        detailed_exitcode,
+    } = output;
     let config = match load(path) {
         Ok(c) => c,
         Err(o) => return o,
@@ -242,9 +312,12 @@ pub fn plan(
     };
     let mut stdout = String::new();
     let mut files = Vec::new();
+    let (mut held, mut changes) = (false, false);
     for flow in flows {
         match run_flow(&config, &host, &mut store, flow, Mode::Plan, &options) {
             Ok(report) => {
+                held |= report.outcome == RunOutcome::Held;
+                changes |= report.steps.iter().any(|s| s.kind.changes_target());
                 let file = report.plan_file();
                 if json {
                     stdout.push_str(&render::json(&file));
@@ -253,7 +326,7 @@ pub fn plan(
                 }
                 files.push(file);
             }
-            Err(e) => return Outcome::ok(stdout).with_error(EXIT_FAILED, e),
+            Err(e) => return Outcome::ok(stdout).with_error(e.code, e.message),
         }
     }
     if let (Some(out), Some(file)) = (out_file, files.first()) {
@@ -269,7 +342,18 @@ pub fn plan(
             ));
         }
     }
-    Outcome::ok(stdout)
+    let outcome = Outcome::ok(stdout);
+    match (detailed_exitcode, held, changes) {
+        (true, true, _) => Outcome {
+            code: EXIT_HELD,
+            ..outcome
+        },
+        (true, false, true) => Outcome {
+            code: EXIT_CHANGES,
+            ..outcome
+        },
+        _ => outcome,
+    }
 }
 
 /// `muster apply plan.json`
@@ -373,9 +457,10 @@ pub fn sync(
 }
 
 /// Renders run results; the exit code is the worst of them (failed > held).
-fn finish_runs(results: Vec<Result<engine::RunReport, String>>, json: bool) -> Outcome {
+fn finish_runs(results: Vec<Result<engine::RunReport, RunFailure>>, json: bool) -> Outcome {
     let mut stdout = String::new();
     let mut errors = Vec::new();
+    let mut code = EXIT_FAILED;
     let mut held = false;
     for result in results {
         match result {
@@ -397,12 +482,15 @@ fn finish_runs(results: Vec<Result<engine::RunReport, String>>, json: bool) -> O
                     errors.push(format!("flow `{}`: {why}", report.flow));
                 }
             }
-            Err(e) => errors.push(e),
+            Err(e) => {
+                code = code.max(e.code);
+                errors.push(e.message);
+            }
         }
     }
     let outcome = Outcome::ok(stdout);
     if !errors.is_empty() {
-        outcome.with_error(EXIT_FAILED, errors.join("\nerror: "))
+        outcome.with_error(code, errors.join("\nerror: "))
     } else if held {
         outcome.with_error(
             EXIT_HELD,
@@ -474,7 +562,12 @@ impl crate::serve::Runner for EngineRunner {
                 approve_held: false,
             },
             &options,
-        )?;
+        )
+        .map_err(|f| {
+            // Nobody prints a served run's error: log it, once.
+            tracing::error!(flow = %flow.name, "run failed: {}", f.message);
+            f.message
+        })?;
         let run = report
             .run
             .ok_or_else(|| format!("flow `{}`: the run recorded no id", flow.name))?;

@@ -3,7 +3,8 @@
 //! Each subcommand is a small function over the library that returns an
 //! [`Outcome`]: what to print, and the exit code — 0 done, 1 failed (a run
 //! failed, or some records could not be applied), 2 usage or configuration
-//! error, 3 plan held by the guard.
+//! error, 3 plan held by the guard, and for `plan --detailed-exitcode` only,
+//! 4 the plan has changes to apply.
 
 mod commands;
 mod inspect;
@@ -24,9 +25,14 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: the guard held the plan; approve it with `--approve-held`.
 pub const EXIT_HELD: u8 = 3;
+/// Exit code of `plan --detailed-exitcode`: the plan has changes (and the
+/// guard would not hold it). Like `terraform plan -detailed-exitcode`, whose
+/// 2 is our usage error.
+pub const EXIT_CHANGES: u8 = 4;
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 done, 1 failed, 2 usage or configuration error, 3 plan held by the guard.
+Exit codes: 0 done, 1 failed, 2 usage or configuration error, 3 plan held by the guard;
+`plan --detailed-exitcode`: 0 no changes, 3 would be held, 4 has changes.
 
 Examples:
   muster check --config muster.toml
@@ -77,7 +83,7 @@ pub enum Command {
     },
     /// Compute and show what a sync would do, without changing anything.
     #[command(
-        after_help = "Examples:\n  muster plan --flow lucca-to-leapsome\n  muster plan --json --out plan.json"
+        after_help = "Examples:\n  muster plan --flow lucca-to-leapsome\n  muster plan --json --out plan.json\n  muster plan --detailed-exitcode || [ $? -eq 4 ] && muster sync"
     )]
     Plan {
         #[command(flatten)]
@@ -94,6 +100,10 @@ pub enum Command {
         /// Only actions about this source record ("test the sync from this record").
         #[arg(long)]
         only: Option<String>,
+        /// Tell scripts what the plan would do by the exit code: 0 no changes,
+        /// 3 the guard would hold it, 4 it has changes (1 and 2 keep their meaning).
+        #[arg(long)]
+        detailed_exitcode: bool,
     },
     /// Apply a plan file written by `muster plan --out`, if its data is still current.
     #[command(after_help = "Example:\n  muster apply --config muster.toml plan.json")]
@@ -276,7 +286,17 @@ pub fn run(cli: Cli) -> Outcome {
             json,
             out,
             only,
-        } => commands::plan(&config.config, flow.as_deref(), json, out.as_deref(), only),
+            detailed_exitcode,
+        } => commands::plan(
+            &config.config,
+            flow.as_deref(),
+            commands::PlanOutput {
+                json,
+                out_file: out.as_deref(),
+                detailed_exitcode,
+            },
+            only,
+        ),
         Command::Apply {
             config,
             plan,

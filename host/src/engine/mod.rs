@@ -276,7 +276,9 @@ pub fn run_observed(
             applied = ?r.applied.counts,
             "run finished"
         ),
-        Err(e) => tracing::error!(flow = %flow.name, "run failed: {e}"),
+        // The caller reports the error (the CLI prints it once, `serve` logs
+        // it): at the default level it must not also appear as a log line.
+        Err(e) => tracing::info!(flow = %flow.name, "run failed: {e}"),
     }
     if let (Some(run), Err(e)) = (run, &result) {
         // Best effort: the error itself is what the caller must see.
