@@ -83,7 +83,7 @@ pub mod retry;
 pub use allow::{HostPattern, PatternError};
 pub use client::{Outbound, PolicyError};
 pub use credentials::{Credential, CredentialSlot, Secret};
-pub use error::OutboundError;
+pub use error::{OutboundError, short_url};
 pub use policy::{PluginPolicy, Policy};
 pub use ratelimit::RateLimit;
 pub use retry::RetryPolicy;
