@@ -316,7 +316,8 @@ pub fn plan(
     for flow in flows {
         match run_flow(&config, &host, &mut store, flow, Mode::Plan, &options) {
             Ok(report) => {
-                held |= report.outcome == RunOutcome::Held;
+                // A plan is never applied, so "held" is: over a guard threshold.
+                held |= !report.breaches.is_empty();
                 changes |= report.steps.iter().any(|s| s.kind.changes_target());
                 let file = report.plan_file();
                 if json {
