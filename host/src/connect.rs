@@ -10,6 +10,11 @@
 //!   enters plugin memory, a log or the store;
 //! - **settings**: passed to the plugin's `configure`.
 //!
+//! A flow is connected as a whole ([`Host::connect_flow`]): what its target
+//! plugin declares (stored fields, fields a create requires — see
+//! [`crate::runtime::declarations`]) is checked against the flow and fitted
+//! into the policy the engine plans with, before any record is read.
+//!
 //! One [`Host`] (one wasmtime engine, one outbound client with its rate
 //! limiters — Lucca's 50 requests / 60 s per tenant, Leapsome's 30 / s)
 //! serves every connection of a process.
