@@ -200,6 +200,7 @@ fn store_only(dir: &Path) {
             explanation: "new person in the source".into(),
             changes: Vec::new(),
             members: Vec::new(),
+            carries: Vec::new(),
         })
         .collect();
     let mut previous: Vec<(JournalId, String, String)> = Vec::new();

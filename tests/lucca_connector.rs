@@ -996,6 +996,16 @@ fn a_key_without_manage_users_is_forbidden_naming_the_permission() {
         matches!(connector_error(&e), ConnectorError::Forbidden(m) if m.starts_with("the API key lacks 'Coworkers > Manage users'")),
         "{e}"
     );
+    // In muster's words: what to do, the visibility permissions too, never Lucca's own text.
+    let text = e.to_string();
+    assert!(
+        text.contains("'See future employees'") && text.contains("'See former employees'"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Forbidden: the API key's role"),
+        "vendor text echoed: {text}"
+    );
     assert!(
         e.to_string()
             .contains("the API key lacks 'Coworkers > Manage users'"),
@@ -1029,6 +1039,74 @@ fn a_key_without_manage_users_is_forbidden_naming_the_permission() {
         connector_error(&c.instance.check().unwrap_err()),
         ConnectorError::Unauthorized
     );
+}
+
+/// A loopback server answering every request with `status`, `content_type` and `body`.
+fn answering(status: u16, content_type: &str, body: &str) -> muster_sandbox::server::Server {
+    use muster_sandbox::server::{Response, Server};
+    let response = Response {
+        status,
+        headers: vec![("Content-Type".into(), content_type.into())],
+        body: body.as_bytes().to_vec(),
+    };
+    Server::start(std::sync::Arc::new(move |_: &_| response.clone())).expect("server")
+}
+
+fn check_against(server: &muster_sandbox::server::Server) -> String {
+    let base = format!("http://127.0.0.1:{}", server.port());
+    let mut c = lucca::connect_to(
+        &base,
+        "some-key".into(),
+        Connect {
+            cache_dir: cache(),
+            ..Connect::default()
+        },
+    )
+    .expect("connect");
+    let e = c
+        .instance
+        .check()
+        .expect_err("checked against a server that refuses");
+    e.to_string().replace(&base, "[BASE]")
+}
+
+/// Lucca's body does not always name the permission: the request says which one it needed,
+/// and the vendor's text is never what the operator reads.
+#[test]
+fn a_403_without_a_named_permission_names_the_one_the_request_needs() {
+    let server = answering(
+        403,
+        "application/json",
+        r#"{"status":403,"message":"Access denied (policy 7)"}"#,
+    );
+    let text = check_against(&server);
+    assert!(
+        text.contains("the API key lacks 'Coworkers > Manage users'"),
+        "{text}"
+    );
+    assert!(text.contains("'See future employees'"), "{text}");
+    assert!(!text.contains("policy 7"), "vendor text echoed: {text}");
+}
+
+/// A subdomain that belongs to some other web site: it answers, but HTML.
+#[test]
+fn a_server_that_is_not_lucca_says_so_and_points_at_the_subdomain() {
+    for (status, page) in [
+        (
+            200,
+            "<!DOCTYPE html><html><body>Welcome to Acme</body></html>",
+        ),
+        (404, "<html><body>Not Found</body></html>"),
+    ] {
+        let server = answering(status, "text/html", page);
+        let text = check_against(&server);
+        assert!(
+            text.contains("[BASE] does not answer like a Lucca API")
+                && text.contains("check `subdomain`"),
+            "{status}: {text}"
+        );
+        assert!(!text.contains("not found"), "{status}: {text}");
+    }
 }
 
 /// A key pasted with a stray space: the host refuses to send it and says why, and the

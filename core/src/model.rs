@@ -131,6 +131,48 @@ impl Person {
         }
     }
 
+    /// The same person with only `fields` (plus `id` and `active`): what a
+    /// create sends ([`crate::Policy::create_fields`]), so fields the flow
+    /// neither owns nor must carry never reach the target.
+    pub fn only(&self, fields: &crate::policy::FieldSet) -> Person {
+        let mut out = Person {
+            id: self.id.clone(),
+            active: self.active,
+            ..Person::default()
+        };
+        for field in fields.canonical() {
+            out.copy_canonical(self, field);
+        }
+        for name in fields.custom() {
+            if let Some(v) = self.custom.get(name) {
+                out.custom.insert(name.clone(), v.clone());
+            }
+        }
+        out
+    }
+
+    fn copy_canonical(&mut self, from: &Person, field: Field) {
+        match field {
+            Field::BirthDate => self.birth_date = from.birth_date,
+            Field::StartDate => self.start_date = from.start_date,
+            Field::EndDate => self.end_date = from.end_date,
+            Field::Gender => self.gender = from.gender,
+            text => {
+                let value = from.clone_text(text);
+                if let Some(slot) = self.text_slot(text) {
+                    *slot = value;
+                }
+            }
+        }
+    }
+
+    fn clone_text(&self, field: Field) -> Option<String> {
+        match self.canonical(field) {
+            Some(Value::Text(t)) => Some(t.into()),
+            _ => None,
+        }
+    }
+
     /// A borrowed view of one field's value, or `None` when it is empty.
     pub fn get<'a>(&'a self, field: &'a FieldRef) -> Option<Value<'a>> {
         match field {
@@ -467,6 +509,32 @@ mod tests {
             FieldRef::parse("e_formation"),
             FieldRef::Custom("e_formation".into())
         );
+    }
+
+    #[test]
+    fn only_keeps_the_listed_fields_and_the_identity() {
+        let mut p = Person {
+            login: Some("ada".into()),
+            personal_email: Some("ada@home.test".into()),
+            work_email: Some("ada@acme.test".into()),
+            birth_date: Some(Date::from_ymd(1990, 1, 2).unwrap()),
+            active: false,
+            ..Person::new("7")
+        };
+        p.custom.insert("e_a".into(), FieldValue::Number(1.0));
+        p.custom.insert("e_b".into(), FieldValue::Number(2.0));
+        let keep: crate::policy::FieldSet = ["login", "birth_date", "e_b"]
+            .into_iter()
+            .map(FieldRef::parse)
+            .collect();
+        let only = p.only(&keep);
+        assert_eq!(only.id, "7");
+        assert!(!only.active);
+        assert_eq!(only.login.as_deref(), Some("ada"));
+        assert_eq!(only.birth_date, p.birth_date);
+        assert_eq!(only.work_email, None);
+        assert_eq!(only.personal_email, None);
+        assert_eq!(only.custom.keys().collect::<Vec<_>>(), ["e_b"]);
     }
 
     #[test]

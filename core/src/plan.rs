@@ -432,6 +432,7 @@ impl<'a> Plan<'a> {
             explanation: String::new(),
             changes: Vec::new(),
             members: Vec::new(),
+            carries: Vec::new(),
         };
         let (source_id, target_id) = match action {
             Action::CreateGroup { group } => {
@@ -454,6 +455,7 @@ impl<'a> Plan<'a> {
             }
             Action::Create { person } => {
                 step.label = label(&src[*person]);
+                step.carries = self.input.policy.carried_on_create().iter().collect();
                 person_ids(*person)
             }
             Action::Link {
@@ -658,6 +660,14 @@ pub struct Step {
         serde(default, skip_serializing_if = "Vec::is_empty")
     )]
     pub members: Vec<String>,
+    /// On a create: fields written although the flow does not own them,
+    /// because the target cannot create an account without them (e.g. a
+    /// SCIM `userName` from `login`). Written once, never updated.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub carries: Vec<FieldRef>,
 }
 
 /// One field change: old value (target) → new value (source).

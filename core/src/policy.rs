@@ -380,6 +380,28 @@ impl Policy {
         }
     }
 
+    /// What a create writes: the owned fields plus the fields the target
+    /// cannot create an account without ([`Policy::required_on_create`],
+    /// which the host fills from the target plugin's declarations). Nothing
+    /// else of the source record leaves muster on a create.
+    pub fn create_fields(&self) -> FieldSet {
+        let mut set = self.owned.clone();
+        for f in self.required_on_create.iter() {
+            set.insert(f);
+        }
+        set
+    }
+
+    /// Fields a create writes although the flow does not own them: required
+    /// by the target, written once, never updated afterwards. Plans show
+    /// them on each create line.
+    pub fn carried_on_create(&self) -> FieldSet {
+        self.required_on_create
+            .iter()
+            .filter(|f| !self.owned.contains(f))
+            .collect()
+    }
+
     /// Owned fields compared by value (reference fields excluded).
     pub(crate) fn compared_fields(&self) -> FieldSet {
         let mut set = self.owned.clone();
@@ -405,6 +427,27 @@ mod tests {
         s.remove(&FieldRef::parse("e_a"));
         let names: Vec<String> = s.iter().map(String::from).collect();
         assert_eq!(names, ["given_name", "work_email", "e_formation"]);
+    }
+
+    #[test]
+    fn a_create_carries_owned_and_required_fields_only() {
+        let mut p = Policy {
+            owned: ["given_name", "work_email"]
+                .into_iter()
+                .map(FieldRef::parse)
+                .collect(),
+            ..Policy::default()
+        };
+        p.required_on_create = ["work_email", "login"]
+            .into_iter()
+            .map(FieldRef::parse)
+            .collect();
+        let names = |s: FieldSet| s.iter().map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            names(p.create_fields()),
+            ["given_name", "work_email", "login"]
+        );
+        assert_eq!(names(p.carried_on_create()), ["login"]);
     }
 
     #[test]

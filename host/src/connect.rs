@@ -12,6 +12,11 @@
 //!   enters plugin memory, a log or the store;
 //! - **settings**: passed to the plugin's `configure`.
 //!
+//! A flow is connected as a whole ([`Host::connect_flow`]): what its target
+//! plugin declares (stored fields, fields a create requires — see
+//! [`crate::runtime::declarations`]) is checked against the flow and fitted
+//! into the policy the engine plans with, before any record is read.
+//!
 //! One [`Host`] (one wasmtime engine, one outbound client with its rate
 //! limiters — Lucca's 50 requests / 60 s per tenant, Leapsome's 30 / s)
 //! serves every connection of a process.
@@ -20,9 +25,10 @@ use std::sync::Arc;
 
 use muster_outbound::{Credential, HostPattern, Outbound, Policy, RateLimit};
 
-use crate::config::{Config, ConfigError, Connection, PluginRef};
+use crate::config::{Config, ConfigError, Connection, Flow, PluginRef, TargetFacts};
 use crate::runtime::{
-    Capabilities, LogSink, PluginError, PluginInstance, Runtime, RuntimeConfig, TracingLog, grant,
+    Capabilities, Declarations, LogSink, PluginError, PluginInstance, Runtime, RuntimeConfig,
+    TracingLog, grant,
 };
 
 /// Why a connection could not be set up.
@@ -52,10 +58,22 @@ pub enum ConnectError {
         #[source]
         source: muster_outbound::PolicyError,
     },
+    /// The flow's configuration does not fit its target (a field it cannot
+    /// store): a configuration error, found when the flow is connected.
+    #[error("{0}")]
+    Flow(#[source] ConfigError),
     #[error("cannot start the plugin runtime: {0}")]
     Runtime(#[source] PluginError),
     #[error("cannot set up outbound HTTP: {0}")]
     Outbound(String),
+}
+
+/// A flow's two configured plugins, and its policy fitted to what the
+/// target declares ([`Flow::fit_to_target`]): what the engine runs with.
+pub struct ConnectedFlow {
+    pub source: PluginInstance,
+    pub target: PluginInstance,
+    pub policy: muster_core::Policy,
 }
 
 /// The loopback origins a sandbox connection may reach.
@@ -140,7 +158,46 @@ impl Host {
 
     /// Loads, grants and configures the plugin of `conn`.
     pub fn connect(&self, conn: &Connection) -> Result<PluginInstance, ConnectError> {
-        self.connect_with(conn, &[])
+        Ok(self.connect_with(conn, &[])?.0)
+    }
+
+    /// Connects a flow: its target first, whose declarations must fit the
+    /// flow (a field it owns but the target cannot store is a
+    /// [`ConnectError::Flow`], before any request), then its source. The
+    /// returned policy is the one to plan with.
+    pub fn connect_flow(
+        &self,
+        config: &Config,
+        flow: &Flow,
+    ) -> Result<ConnectedFlow, ConnectError> {
+        let target_conn = flow_connection(config, &flow.target)?;
+        let (target, declarations) = self.connect_target_declared(target_conn, &flow.policy)?;
+        let policy = fit(config, flow, target_conn, &declarations)?;
+        let source = self.connect(flow_connection(config, &flow.source)?)?;
+        Ok(ConnectedFlow {
+            source,
+            target,
+            policy,
+        })
+    }
+
+    /// The flow's policy fitted to its target's declarations, from the
+    /// target's component alone (no instance, no network): `muster check`.
+    pub fn flow_policy(
+        &self,
+        config: &Config,
+        flow: &Flow,
+    ) -> Result<muster_core::Policy, ConnectError> {
+        let conn = flow_connection(config, &flow.target)?;
+        let plugin = self
+            .runtime
+            .load_file(conn.plugin.wasm_path())
+            .map_err(|source| ConnectError::Plugin {
+                connection: conn.name.clone(),
+                plugin: conn.plugin.to_string(),
+                source,
+            })?;
+        fit(config, flow, conn, plugin.declarations())
     }
 
     /// Connects the target of a flow: the flow's options that a connector
@@ -151,6 +208,15 @@ impl Host {
         conn: &Connection,
         policy: &muster_core::Policy,
     ) -> Result<PluginInstance, ConnectError> {
+        Ok(self.connect_target_declared(conn, policy)?.0)
+    }
+
+    /// [`Host::connect_target`], with what the plugin declares.
+    fn connect_target_declared(
+        &self,
+        conn: &Connection,
+        policy: &muster_core::Policy,
+    ) -> Result<(PluginInstance, Declarations), ConnectError> {
         let invite = [(
             "invite_on_create".to_owned(),
             policy.invite_on_create.to_string(),
@@ -159,12 +225,13 @@ impl Host {
     }
 
     /// [`Host::connect`], with `flow_settings` added where the manifest
-    /// declares them and the connection leaves them unset.
+    /// declares them and the connection leaves them unset; also returns what
+    /// the plugin declares.
     fn connect_with(
         &self,
         conn: &Connection,
         flow_settings: &[(String, String)],
-    ) -> Result<PluginInstance, ConnectError> {
+    ) -> Result<(PluginInstance, Declarations), ConnectError> {
         let plugin_name = conn.plugin.to_string();
         let plugin_err = |source| ConnectError::Plugin {
             connection: conn.name.clone(),
@@ -264,6 +331,36 @@ impl Host {
             }
         }
         instance.configure(&settings).map_err(plugin_err)?;
-        Ok(instance)
+        Ok((instance, plugin.declarations().clone()))
     }
+}
+
+/// The connection a flow names (config validation guarantees it exists).
+fn flow_connection<'c>(config: &'c Config, name: &str) -> Result<&'c Connection, ConnectError> {
+    config
+        .connection(name)
+        .map_err(|message| ConnectError::Grant {
+            connection: name.to_owned(),
+            message,
+        })
+}
+
+/// [`Flow::fit_to_target`] with the target connection's names.
+fn fit(
+    config: &Config,
+    flow: &Flow,
+    target: &Connection,
+    declarations: &Declarations,
+) -> Result<muster_core::Policy, ConnectError> {
+    let plugin = match &target.plugin {
+        PluginRef::Builtin(name) => name.clone(),
+        PluginRef::Path(path) => path.display().to_string(),
+    };
+    let facts = TargetFacts {
+        connection: &target.name,
+        plugin: &plugin,
+        declarations,
+    };
+    flow.fit_to_target(&config.path, &facts)
+        .map_err(ConnectError::Flow)
 }

@@ -37,6 +37,11 @@ struct World {
 
 impl World {
     fn new() -> World {
+        World::with_flow("")
+    }
+
+    /// The world with `flow` (TOML lines) added to the flow's section.
+    fn with_flow(flow: &str) -> World {
         let tenant = Tenant::generate(11, 12);
         let known = tenant
             .users
@@ -101,7 +106,7 @@ allow_loopback = true
 source = "lucca"
 target = "leapsome"
 options = {{ reactivate = true, sync_groups = true }}
-"#,
+{flow}"#,
             cache = cache_dir().display(),
             lucca = lucca.base_url(),
             leapsome = leapsome.base_url(),
@@ -301,4 +306,127 @@ fn check_then_sync_then_history_output() {
     // One run: its start and its end, both redacted.
     assert_eq!(stdout.matches("[TIME]").count(), 2, "{stdout}");
     insta::assert_snapshot!("history", stdout);
+}
+
+/// A create writes the owned fields plus what the target requires, nothing
+/// else of the source record; the plan says which required fields it
+/// carries without owning them.
+#[test]
+fn a_create_writes_only_owned_and_required_fields_and_the_plan_says_so() {
+    let world = World::with_flow("fields = [\"work_email\", \"job_title\"]\n");
+    let plan = world.muster(&["plan"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let stdout = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        stdout.contains("      also writes given_name, family_name (the target requires it"),
+        "{stdout}"
+    );
+    let json = world.muster(&["plan", "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).expect("plan JSON");
+    let creates: Vec<&serde_json::Value> = plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["kind"] == "create")
+        .collect();
+    assert!(!creates.is_empty(), "{plan:#}");
+    for c in &creates {
+        assert_eq!(
+            c["carries"],
+            serde_json::json!(["given_name", "family_name"]),
+            "{c}"
+        );
+    }
+
+    let sync = world.muster(&["sync"]);
+    assert_eq!(sync.status.code(), Some(0), "{}", text(&sync));
+    let created: Vec<ScimUser> = world
+        .leapsome
+        .users()
+        .into_iter()
+        .filter(|u| {
+            u.given_name.as_deref() != Some("Made") && u.given_name.as_deref() != Some("Board")
+        })
+        .collect();
+    assert_eq!(created.len(), creates.len());
+    let source = world.lucca.tenant();
+    for u in &created {
+        let person = source
+            .users
+            .iter()
+            .find(|p| p.mail.as_deref() == Some(u.user_name.as_str()))
+            .expect("a created account has its person's work email");
+        assert!(u.given_name.is_some() && u.family_name.is_some(), "{u:?}");
+        assert_eq!(u.title, person.job_title, "{u:?}");
+        // Neither owned nor required: never sent.
+        assert!(
+            u.emails.iter().all(|e| e.kind.as_deref() == Some("work")),
+            "{u:?}"
+        );
+        assert_eq!(
+            (&u.birthday, &u.start_date, &u.gender, &u.employee_number),
+            (&None, &None, &None, &None),
+            "{u:?}"
+        );
+    }
+}
+
+/// `plan --detailed-exitcode`: 5 with changes, 3 when the guard would hold
+/// it, 0 once the target matches; without the flag a plan exits 0.
+#[test]
+fn plan_detailed_exitcode_tells_scripts_what_a_sync_would_do() {
+    let world = World::new();
+    assert_eq!(world.muster(&["plan"]).status.code(), Some(0));
+    let changes = world.muster(&["plan", "--detailed-exitcode"]);
+    assert_eq!(changes.status.code(), Some(5), "{}", text(&changes));
+    assert!(changes.stderr.is_empty(), "{}", text(&changes));
+    let sync = world.muster(&["sync"]);
+    assert_eq!(sync.status.code(), Some(0), "{}", text(&sync));
+    let none = world.muster(&["plan", "--detailed-exitcode"]);
+    assert_eq!(none.status.code(), Some(0), "{}", text(&none));
+
+    let guarded = World::with_flow("guard = { max_create = 1 }\n");
+    let held = guarded.muster(&["plan", "--detailed-exitcode"]);
+    assert_eq!(held.status.code(), Some(3), "{}", text(&held));
+    assert!(
+        String::from_utf8_lossy(&held.stdout).contains("Over the guard's thresholds"),
+        "{}",
+        text(&held)
+    );
+}
+
+/// A flow owning a field its target cannot store stops at load, exit 2,
+/// naming the flow, the field and the target — nothing is read or written.
+#[test]
+fn a_field_the_target_cannot_store_is_a_configuration_error() {
+    let world = World::with_flow("fields = [\"work_email\", \"login\"]\n");
+    let out = world.muster(&["plan"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    assert!(
+        world.lucca.request_log().records.is_empty(),
+        "Lucca was read"
+    );
+    let stderr = world.redact(&String::from_utf8_lossy(&out.stderr));
+    insta::assert_snapshot!("config_field_not_stored", stderr);
+}
+
+/// A failed run is reported once — not as a log line and again as the
+/// error — and the request's long URL is shortened.
+#[test]
+fn a_failed_run_is_printed_once_with_a_short_url() {
+    let world = World::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let config = std::fs::read_to_string(world.dir.path().join("muster.toml")).expect("config");
+    let config = config.replace(&world.lucca.base_url(), &dead);
+    std::fs::write(world.dir.path().join("muster.toml"), config).expect("config");
+    let out = world.muster(&["plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(&dead, "[DEAD]");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains("[DEAD]/api/v3/users?…"), "{stderr}");
+    assert!(!stderr.contains("fields="), "{stderr}");
 }

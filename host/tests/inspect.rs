@@ -52,6 +52,32 @@ fn inspect_prints_the_manifest_of_every_fixture() {
 }
 
 #[test]
+fn inspect_shows_what_a_plugin_declares_and_a_plugin_that_declares_nothing() {
+    let scim = muster::plugins::path("muster-plugin-scim");
+    let out = muster(&["plugin", "inspect", scim.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("create requires:  login\n"), "{stdout}");
+    let stores = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("stores:"))
+        .expect("a stores line");
+    assert!(
+        stores.contains("given_name") && !stores.contains("birth_date"),
+        "{stdout}"
+    );
+
+    let good = muster::plugins::fixture_good();
+    let out = muster(&["plugin", "inspect", good.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("stores:           (not declared: any field)\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("create requires:  (none)\n"), "{stdout}");
+}
+
+#[test]
 fn inspect_fails_cleanly_on_a_non_plugin() {
     let out = muster(&[
         "plugin",

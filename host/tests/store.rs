@@ -22,6 +22,7 @@ fn step(kind: ActionKind, source: &str) -> Step {
         explanation: "new in the source".into(),
         changes: Vec::new(),
         members: Vec::new(),
+        carries: Vec::new(),
     }
 }
 

@@ -109,11 +109,20 @@ impl Lucca {
 /// Loads the real `.wasm`, grants it the simulator's origin (as an operator's local host,
 /// with loopback allowed) and its secret, and configures it with `base_url`.
 pub fn connect(sim: &LuccaSim, c: Connect<'_>) -> Result<Lucca, PluginError> {
+    let secret = c
+        .secret
+        .clone()
+        .unwrap_or_else(|| sim.api_key().to_string());
+    connect_to(&sim.base_url(), secret, c)
+}
+
+/// [`connect`] to any loopback `base_url` (a server that is not the simulator), with `secret`.
+pub fn connect_to(base_url: &str, secret: String, c: Connect<'_>) -> Result<Lucca, PluginError> {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: c.cache_dir.clone(),
         ..RuntimeConfig::default()
     })?;
-    let origin = HostPattern::parse(&sim.base_url()).expect("simulator origin");
+    let origin = HostPattern::parse(base_url).expect("loopback origin");
     let policy = Policy {
         allow_loopback: true,
         rate_limits: c
@@ -131,7 +140,6 @@ pub fn connect(sim: &LuccaSim, c: Connect<'_>) -> Result<Lucca, PluginError> {
         http: outbound.clone(),
         log: Arc::new(log.clone()),
     })?;
-    let secret = c.secret.unwrap_or_else(|| sim.api_key().to_string());
     let mut grant = grant(
         instance.manifest(),
         &[],
@@ -139,7 +147,7 @@ pub fn connect(sim: &LuccaSim, c: Connect<'_>) -> Result<Lucca, PluginError> {
     )?;
     grant.local_hosts = vec![origin];
     outbound.set_plugin("lucca", grant).expect("grant");
-    let mut settings = vec![("base_url".to_string(), sim.base_url())];
+    let mut settings = vec![("base_url".to_string(), base_url.to_string())];
     settings.extend(c.settings.into_iter().map(|(k, v)| (k.to_string(), v)));
     instance.configure(&settings)?;
     Ok(Lucca {

@@ -90,7 +90,7 @@ pub mod retry;
 pub use allow::{HostPattern, PatternError};
 pub use client::Outbound;
 pub use credentials::{Credential, CredentialSlot, Secret};
-pub use error::OutboundError;
+pub use error::{OutboundError, short_url};
 pub use policy::{PluginPolicy, Policy, PolicyError};
 pub use ratelimit::RateLimit;
 pub use retry::RetryPolicy;

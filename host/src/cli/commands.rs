@@ -5,9 +5,9 @@ use std::path::Path;
 use muster_core::Date;
 
 use super::render;
-use super::{EXIT_BUSY, EXIT_FAILED, EXIT_HELD, EXIT_USAGE, Outcome};
+use super::{EXIT_BUSY, EXIT_CHANGES, EXIT_FAILED, EXIT_HELD, EXIT_USAGE, Outcome};
 use crate::config::{Config, Flow};
-use crate::connect::Host;
+use crate::connect::{ConnectError, ConnectedFlow, Host};
 use crate::engine::{
     self, Connected, EngineError, FlowSpec, LeaseSettings, Mode, Outcome as RunOutcome, PlanFile,
     RunOptions,
@@ -61,12 +61,12 @@ fn flows<'c>(config: &'c Config, name: Option<&str>) -> Result<Vec<&'c Flow>, Ou
     }
 }
 
-fn spec(flow: &Flow) -> FlowSpec {
+fn spec(flow: &Flow, policy: muster_core::Policy) -> FlowSpec {
     FlowSpec {
         name: flow.name.clone(),
         source: flow.source.clone(),
         target: flow.target.clone(),
-        policy: flow.policy.clone(),
+        policy,
         mapping: flow.mapping.clone(),
     }
 }
@@ -81,24 +81,37 @@ fn host_and_store(config: &Config) -> Result<(Host, Store), Outcome> {
     Ok((host, open_store(config)?))
 }
 
-/// Why a flow did not run: another owner runs it (exit code 4), or
-/// anything else (exit code 1).
+/// Why a flow did not run, with the exit code it means.
 #[derive(Debug)]
-pub enum FlowError {
-    Busy(String),
-    Failed(String),
+pub struct RunFailure {
+    /// [`EXIT_USAGE`] for a flow that does not fit its target, [`EXIT_BUSY`]
+    /// when another live run holds the flow's lease, else [`EXIT_FAILED`].
+    pub code: u8,
+    pub message: String,
 }
 
-impl From<String> for FlowError {
-    fn from(e: String) -> FlowError {
-        FlowError::Failed(e)
+impl From<ConnectError> for RunFailure {
+    fn from(e: ConnectError) -> RunFailure {
+        let code = match e {
+            ConnectError::Flow(_) => EXIT_USAGE,
+            _ => EXIT_FAILED,
+        };
+        RunFailure {
+            code,
+            message: e.to_string(),
+        }
     }
 }
 
-impl std::fmt::Display for FlowError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FlowError::Busy(e) | FlowError::Failed(e) => f.write_str(e),
+impl From<EngineError> for RunFailure {
+    fn from(e: EngineError) -> RunFailure {
+        let code = match e {
+            EngineError::Busy { .. } => EXIT_BUSY,
+            _ => EXIT_FAILED,
+        };
+        RunFailure {
+            code,
+            message: e.to_string(),
         }
     }
 }
@@ -109,7 +122,8 @@ fn lease(wait: u64) -> Result<LeaseSettings, Outcome> {
         .map_err(|e| Outcome::failed(EXIT_USAGE, e.to_string()))
 }
 
-/// Connects the flow's two plugins and runs it once.
+/// Connects the flow's two plugins (checking the flow against what its
+/// target declares) and runs it once.
 pub fn run_flow(
     config: &Config,
     host: &Host,
@@ -118,18 +132,16 @@ pub fn run_flow(
     mode: Mode,
     options: &RunOptions,
     lease: &LeaseSettings,
-) -> Result<engine::RunReport, FlowError> {
-    let connection = |name: &str| config.connection(name);
-    let mut source = host
-        .connect(connection(&flow.source)?)
-        .map_err(|e| e.to_string())?;
-    let mut target = host
-        .connect_target(connection(&flow.target)?, &flow.policy)
-        .map_err(|e| e.to_string())?;
+) -> Result<engine::RunReport, RunFailure> {
+    let ConnectedFlow {
+        mut source,
+        mut target,
+        policy,
+    } = host.connect_flow(config, flow)?;
     let progress = Progress::new(&flow.name);
     engine::run_leased(
         store,
-        &spec(flow),
+        &spec(flow, policy),
         Connected {
             source: &mut source,
             target: &mut target,
@@ -139,10 +151,7 @@ pub fn run_flow(
         &progress,
         lease,
     )
-    .map_err(|e| match e {
-        EngineError::Busy { .. } => FlowError::Busy(e.to_string()),
-        e => FlowError::Failed(e.to_string()),
-    })
+    .map_err(RunFailure::from)
 }
 
 /// Progress on stderr for long reads and applies: a spinner naming the
@@ -254,8 +263,34 @@ pub fn check(path: &Path, only: Option<&str>) -> Outcome {
             }
         }
     }
+    // Every flow against what its target declares: a field the target
+    // cannot store is a configuration error (exit 2), found here rather
+    // than on every record of every run.
+    let mut misfits = 0;
+    if only.is_none() {
+        for flow in config.flows.values() {
+            match host.flow_policy(&config, flow) {
+                Ok(_) => out.push_str(&format!(
+                    "ok      flow {}: its fields fit target {}\n",
+                    flow.name, flow.target
+                )),
+                Err(e) => {
+                    match e {
+                        ConnectError::Flow(_) => misfits += 1,
+                        _ => failed += 1,
+                    }
+                    out.push_str(&format!("FAILED  flow {}: {e}\n", flow.name));
+                }
+            }
+        }
+    }
     let outcome = Outcome::ok(out);
-    if failed > 0 {
+    if misfits > 0 {
+        outcome.with_error(
+            EXIT_USAGE,
+            format!("{misfits} flow(s) do not fit their target"),
+        )
+    } else if failed > 0 {
         outcome.with_error(
             EXIT_FAILED,
             format!("{failed} connection(s) failed the check"),
@@ -265,14 +300,29 @@ pub fn check(path: &Path, only: Option<&str>) -> Outcome {
     }
 }
 
+/// How `muster plan` reports.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanOutput<'a> {
+    /// JSON (docs/plan-json.md) instead of the human form.
+    pub json: bool,
+    /// Also write the plan file here (one flow only).
+    pub out_file: Option<&'a Path>,
+    /// Exit 3 when a plan would be held, 4 when one has changes.
+    pub detailed_exitcode: bool,
+}
+
 /// `muster plan`
 pub fn plan(
     path: &Path,
     flow: Option<&str>,
-    json: bool,
-    out_file: Option<&Path>,
+    output: PlanOutput<'_>,
     only: Option<String>,
 ) -> Outcome {
+    let PlanOutput {
+        json,
+        out_file,
+        detailed_exitcode,
+    } = output;
     let config = match load(path) {
         Ok(c) => c,
         Err(o) => return o,
@@ -297,6 +347,7 @@ pub fn plan(
     let mut stdout = String::new();
     let mut files = Vec::new();
     let lease = LeaseSettings::default(); // `plan` takes no lease
+    let (mut held, mut changes) = (false, false);
     for flow in flows {
         match run_flow(
             &config,
@@ -308,6 +359,9 @@ pub fn plan(
             &lease,
         ) {
             Ok(report) => {
+                // A plan is never applied, so "held" is: over a guard threshold.
+                held |= !report.breaches.is_empty();
+                changes |= report.steps.iter().any(|s| s.kind.changes_target());
                 let file = report.plan_file();
                 if json {
                     stdout.push_str(&render::json(&file));
@@ -316,7 +370,7 @@ pub fn plan(
                 }
                 files.push(file);
             }
-            Err(e) => return Outcome::ok(stdout).with_error(EXIT_FAILED, e.to_string()),
+            Err(e) => return Outcome::ok(stdout).with_error(e.code, e.message),
         }
     }
     if let (Some(out), Some(file)) = (out_file, files.first()) {
@@ -332,7 +386,18 @@ pub fn plan(
             ));
         }
     }
-    Outcome::ok(stdout)
+    let outcome = Outcome::ok(stdout);
+    match (detailed_exitcode, held, changes) {
+        (true, true, _) => Outcome {
+            code: EXIT_HELD,
+            ..outcome
+        },
+        (true, false, true) => Outcome {
+            code: EXIT_CHANGES,
+            ..outcome
+        },
+        _ => outcome,
+    }
 }
 
 /// `muster apply plan.json`
@@ -440,10 +505,11 @@ pub fn sync(
 }
 
 /// Renders run results; the exit code is the worst of them
-/// (failed > busy > held).
-fn finish_runs(results: Vec<Result<engine::RunReport, FlowError>>, json: bool) -> Outcome {
+/// (a configuration error > failed > busy > held).
+fn finish_runs(results: Vec<Result<engine::RunReport, RunFailure>>, json: bool) -> Outcome {
     let mut stdout = String::new();
     let mut errors = Vec::new();
+    let mut code = EXIT_FAILED;
     let mut busy = Vec::new();
     let mut held = false;
     for result in results {
@@ -466,14 +532,17 @@ fn finish_runs(results: Vec<Result<engine::RunReport, FlowError>>, json: bool) -
                     errors.push(format!("flow `{}`: {why}", report.flow));
                 }
             }
-            Err(FlowError::Busy(e)) => busy.push(e),
-            Err(FlowError::Failed(e)) => errors.push(e),
+            Err(e) if e.code == EXIT_BUSY => busy.push(e.message),
+            Err(e) => {
+                code = code.max(e.code);
+                errors.push(e.message);
+            }
         }
     }
     let outcome = Outcome::ok(stdout);
     if !errors.is_empty() {
         errors.append(&mut busy);
-        outcome.with_error(EXIT_FAILED, errors.join("\nerror: "))
+        outcome.with_error(code, errors.join("\nerror: "))
     } else if !busy.is_empty() {
         outcome.with_error(EXIT_BUSY, busy.join("\nerror: "))
     } else if held {
@@ -552,9 +621,13 @@ impl crate::serve::Runner for EngineRunner {
             &options,
             &self.lease,
         )
-        .map_err(|e| match e {
-            FlowError::Busy(e) => format!("skipped: {e}"),
-            FlowError::Failed(e) => e,
+        .map_err(|f| {
+            if f.code == EXIT_BUSY {
+                return format!("skipped: {}", f.message);
+            }
+            // Nobody prints a served run's error: log it, once.
+            tracing::error!(flow = %flow.name, "run failed: {}", f.message);
+            f.message
         })?;
         let run = report
             .run

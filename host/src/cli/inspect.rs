@@ -1,7 +1,7 @@
 //! `muster plugin inspect FILE.wasm`: what a plugin is and asks for.
 
 use super::Outcome;
-use crate::runtime::{Manifest, Runtime, RuntimeConfig, check_contract};
+use crate::runtime::{Declarations, Manifest, Runtime, RuntimeConfig, check_contract};
 
 /// Loads the plugin with no network, asks it to describe itself and renders
 /// the manifest. An incompatible contract version is shown, then reported as
@@ -10,12 +10,17 @@ use crate::runtime::{Manifest, Runtime, RuntimeConfig, check_contract};
 pub fn inspect(file: &std::path::Path) -> Outcome {
     let described = Runtime::new(RuntimeConfig::default())
         .and_then(|runtime| runtime.load_file(file))
-        .and_then(|plugin| Ok((plugin.describe()?, plugin.digest().to_owned())));
-    let (manifest, digest) = match described {
+        .and_then(|plugin| {
+            let declarations = plugin.declarations().clone();
+            Ok((plugin.describe()?, plugin.digest().to_owned(), declarations))
+        });
+    let (manifest, digest, declarations) = match described {
         Ok(d) => d,
         Err(e) => return Outcome::failed(1, e.to_string()),
     };
-    let out = Outcome::ok(render_manifest(&manifest, &digest));
+    let mut text = render_manifest(&manifest, &digest);
+    text.push_str(&render_declarations(&declarations));
+    let out = Outcome::ok(text);
     match check_contract(&manifest.contract_version) {
         Ok(()) => out,
         Err(e) => out.with_error(1, e.to_string()),
@@ -79,4 +84,26 @@ pub fn render_manifest(m: &Manifest, digest: &str) -> String {
         );
     }
     out
+}
+
+/// What the plugin declares about its vendor (the `muster:declarations`
+/// section): the fields a flow may own against it and what a create carries.
+pub fn render_declarations(d: &Declarations) -> String {
+    let stores = match &d.stores {
+        None => "(not declared: any field)".to_owned(),
+        Some(s) => {
+            let mut names: Vec<String> = s.fields.iter().map(String::from).collect();
+            if s.any_custom {
+                names.push("custom:*".into());
+            }
+            names.join(", ")
+        }
+    };
+    let required: Vec<String> = d.create_requires.iter().map(String::from).collect();
+    let required = if required.is_empty() {
+        "(none)".to_owned()
+    } else {
+        required.join(", ")
+    };
+    format!("stores:           {stores}\ncreate requires:  {required}\n")
 }

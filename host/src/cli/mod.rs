@@ -4,7 +4,8 @@
 //! [`Outcome`]: what to print, and the exit code — 0 done, 1 failed (a run
 //! failed, or some records could not be applied), 2 usage or configuration
 //! error, 3 plan held by the guard, 4 flow busy (another live run holds its
-//! lease; nothing was done).
+//! lease; nothing was done), and for `plan --detailed-exitcode` only, 5 the
+//! plan has changes to apply.
 
 mod commands;
 mod inspect;
@@ -27,10 +28,15 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_HELD: u8 = 3;
 /// Exit code: another live run holds the flow's lease; nothing was done.
 pub const EXIT_BUSY: u8 = 4;
+/// Exit code of `plan --detailed-exitcode`: the plan has changes (and the
+/// guard would not hold it). Like `terraform plan -detailed-exitcode`, whose
+/// 2 is our usage error.
+pub const EXIT_CHANGES: u8 = 5;
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 done, 1 failed, 2 usage or configuration error, 3 plan held by the guard,
-4 flow busy (another run of it is in progress; nothing was done).
+4 flow busy (another run of it is in progress; nothing was done);
+`plan --detailed-exitcode`: 0 no changes, 3 would be held, 5 has changes.
 
 Examples:
   muster check --config muster.toml
@@ -81,7 +87,7 @@ pub enum Command {
     },
     /// Compute and show what a sync would do, without changing anything.
     #[command(
-        after_help = "Examples:\n  muster plan --flow lucca-to-leapsome\n  muster plan --json --out plan.json"
+        after_help = "Examples:\n  muster plan --flow lucca-to-leapsome\n  muster plan --json --out plan.json\n  muster plan --detailed-exitcode || [ $? -eq 5 ] && muster sync"
     )]
     Plan {
         #[command(flatten)]
@@ -98,6 +104,10 @@ pub enum Command {
         /// Only actions about this source record ("test the sync from this record").
         #[arg(long)]
         only: Option<String>,
+        /// Tell scripts what the plan would do by the exit code: 0 no changes,
+        /// 3 the guard would hold it, 4 it has changes (1 and 2 keep their meaning).
+        #[arg(long)]
+        detailed_exitcode: bool,
     },
     /// Apply a plan file written by `muster plan --out`, if its data is still current.
     #[command(after_help = "Example:\n  muster apply --config muster.toml plan.json")]
@@ -288,7 +298,17 @@ pub fn run(cli: Cli) -> Outcome {
             json,
             out,
             only,
-        } => commands::plan(&config.config, flow.as_deref(), json, out.as_deref(), only),
+            detailed_exitcode,
+        } => commands::plan(
+            &config.config,
+            flow.as_deref(),
+            commands::PlanOutput {
+                json,
+                out_file: out.as_deref(),
+                detailed_exitcode,
+            },
+            only,
+        ),
         Command::Apply {
             config,
             plan,

@@ -72,6 +72,14 @@ pub fn steps(steps: &[Step]) -> String {
             if !s.members.is_empty() {
                 let _ = writeln!(out, "      members: {}", s.members.join(", "));
             }
+            if !s.carries.is_empty() {
+                let names: Vec<String> = s.carries.iter().map(ToString::to_string).collect();
+                let _ = writeln!(
+                    out,
+                    "      also writes {} (the target requires it to create an account; not owned by this flow)",
+                    names.join(", ")
+                );
+            }
         }
     }
     out

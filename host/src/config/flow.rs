@@ -12,7 +12,8 @@ use muster_core::{
 use toml::de::DeValue;
 
 use super::reader::{Val, closest, join};
-use super::{ConfigError, Connection, Flow, Webhook, parse_secret};
+use super::{ConfigError, Connection, Flow, Listed, Webhook, parse_secret};
+use crate::runtime::Declarations;
 use crate::schedule::Schedule;
 
 const FLOW_KEYS: &[&str] = &[
@@ -137,8 +138,11 @@ pub(super) fn parse_flow(
     }
 
     let fields_p = p("fields");
+    let mut fields_listed = None;
     if let Some(f) = t.get("fields", &fields_p) {
-        policy.owned = field_set(&f, "[\"given_name\", \"family_name\", \"work_email\"]")?;
+        let listed = listed_fields(&f, "[\"given_name\", \"family_name\", \"work_email\"]")?;
+        policy.owned = listed.iter().map(|l| l.field.clone()).collect();
+        fields_listed = Some(listed);
     }
     let req_p = p("required_on_create");
     if let Some(f) = t.get("required_on_create", &req_p) {
@@ -243,6 +247,7 @@ pub(super) fn parse_flow(
         policy,
         mapping,
         webhook,
+        fields_listed,
     })
 }
 
@@ -285,6 +290,24 @@ fn field_ref(
 fn field_of(v: &Val<'_, '_>) -> Result<FieldRef, ConfigError> {
     let name = v.str("\"work_email\"")?;
     field_ref(v, name, &v.span(), v.path)
+}
+
+/// A list of fields, each with its place in the file.
+fn listed_fields(v: &Val<'_, '_>, example: &str) -> Result<Vec<Listed>, ConfigError> {
+    let items = v.str_list(example)?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, (name, span)) in items.iter().enumerate() {
+        let key = format!("{}[{i}]", v.path);
+        let field = field_ref(v, name, span, &key)?;
+        let (line, column) = v.doc.line_col(span.start);
+        out.push(Listed {
+            field,
+            key,
+            line,
+            column,
+        });
+    }
+    Ok(out)
 }
 
 fn field_set(v: &Val<'_, '_>, example: &str) -> Result<FieldSet, ConfigError> {
@@ -591,4 +614,79 @@ fn parse_webhook(v: &Val<'_, '_>, base: &Path) -> Result<Webhook, ConfigError> {
         secret,
         id_field: id_field.to_string(),
     })
+}
+
+/// What a flow's target is, for [`Flow::fit_to_target`]: its connection and
+/// plugin names (for messages) and what its plugin declares.
+pub struct TargetFacts<'a> {
+    pub connection: &'a str,
+    pub plugin: &'a str,
+    pub declarations: &'a Declarations,
+}
+
+impl Flow {
+    /// The flow's policy fitted to its target's declarations, at flow load
+    /// (before any record is read):
+    ///
+    /// - a field listed in `fields` that the target does not store is a
+    ///   config error naming the flow, the field and the target, at the
+    ///   field's line:column — otherwise every record would fail on every
+    ///   run after the first;
+    /// - without `fields`, the default is narrowed to what the target stores
+    ///   (the default means "everything the target can take");
+    /// - the fields the target requires on create join `required_on_create`:
+    ///   a record without them is skipped (`missing_field`) instead of
+    ///   failing at the target, and a create carries them.
+    ///
+    /// A target that declares nothing leaves the policy as configured.
+    pub fn fit_to_target(
+        &self,
+        file: &Path,
+        target: &TargetFacts<'_>,
+    ) -> Result<Policy, ConfigError> {
+        let mut policy = self.policy.clone();
+        let decl = target.declarations;
+        for f in decl.create_requires.iter() {
+            policy.required_on_create.insert(f);
+        }
+        let Some(stored) = &decl.stores else {
+            return Ok(policy);
+        };
+        match &self.fields_listed {
+            Some(listed) => {
+                if let Some(bad) = listed.iter().find(|l| !stored.contains(&l.field)) {
+                    return Err(self.not_stored(file, bad, target));
+                }
+            }
+            None => {
+                policy.owned = policy.owned.iter().filter(|f| stored.contains(f)).collect();
+            }
+        }
+        Ok(policy)
+    }
+
+    fn not_stored(&self, file: &Path, bad: &Listed, target: &TargetFacts<'_>) -> ConfigError {
+        let stores = target.declarations.stores.as_ref();
+        let mut names: Vec<String> = stores
+            .map(|s| s.fields.iter().map(String::from).collect())
+            .unwrap_or_default();
+        if stores.is_some_and(|s| s.any_custom) {
+            names.push("custom:*".into());
+        }
+        ConfigError::Invalid {
+            file: file.to_path_buf(),
+            key: bad.key.clone(),
+            line: bad.line,
+            column: bad.column,
+            message: format!(
+                "flow `{}` owns `{}`, but its target `{}` (plugin {}) cannot store it; \
+                 remove it from `fields` (that target stores: {})",
+                self.name,
+                bad.field,
+                target.connection,
+                target.plugin,
+                names.join(", ")
+            ),
+        }
+    }
 }

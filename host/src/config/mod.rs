@@ -49,6 +49,7 @@ use toml::de::DeTable;
 use crate::schedule::Schedule;
 use reader::{Doc, Table, Val, closest, join};
 
+pub use flow::TargetFacts;
 pub use secret::{Secret, SecretSource};
 
 /// The built-in connector plugins, by config name and plugin crate.
@@ -198,6 +199,20 @@ pub struct Flow {
     pub policy: Policy,
     pub mapping: Mapping,
     pub webhook: Option<Webhook>,
+    /// The `fields` the operator listed, with where (`None`: the default,
+    /// narrowed to what the target stores when the flow is connected, see
+    /// [`Flow::fit_to_target`]).
+    pub fields_listed: Option<Vec<Listed>>,
+}
+
+/// A field listed in the config, with its place for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub field: muster_core::FieldRef,
+    /// The dotted key, e.g. `flows.hr-to-scim.fields[3]`.
+    pub key: String,
+    pub line: usize,
+    pub column: usize,
 }
 
 /// `webhook = { secret = { env = "…" }, id_field = "candidate.id" }`

@@ -196,16 +196,24 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
     /// The desired person as the contract's record, with its manager and
     /// department translated to target ids where they are known.
     fn desired(&self, person: usize) -> crate::runtime::Person {
-        let p = self.src(person);
-        let mut out = person_out(p);
-        out.manager_id = p
-            .manager_id
-            .as_ref()
-            .and_then(|m| self.links.get(m).cloned());
-        out.department_id = p
+        self.translated(person_out(self.src(person)))
+    }
+
+    /// What a create sends: the core decides ([`muster_core::Policy::create_fields`]:
+    /// owned fields plus those the target requires); the rest of the source
+    /// record stays in muster.
+    fn created(&self, person: usize) -> crate::runtime::Person {
+        let fields = self.plan.input().policy.create_fields();
+        self.translated(person_out(&self.src(person).only(&fields)))
+    }
+
+    /// `out`'s manager and department (source ids) as target ids, where the
+    /// links know them.
+    fn translated(&self, mut out: crate::runtime::Person) -> crate::runtime::Person {
+        out.manager_id = out.manager_id.and_then(|m| self.links.get(&m).cloned());
+        out.department_id = out
             .department_id
-            .as_ref()
-            .and_then(|d| self.group_links.get(d).cloned());
+            .and_then(|d| self.group_links.get(&d).cloned());
         out
     }
 
@@ -215,7 +223,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         match action {
             Action::Create { person } => vec![call(
                 step,
-                Operation::Create(self.desired(*person)),
+                Operation::Create(self.created(*person)),
                 Produces::PersonLink(*person),
             )],
             Action::Link {
@@ -506,7 +514,9 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                     Produces::Nothing => {}
                 }
                 self.count("failed");
-                tracing::warn!(
+                // Reported in the run's failures (printed by the CLI, kept in
+                // the history): a log line only with `-v`.
+                tracing::info!(
                     kind = %step.kind,
                     source = ?step.source_id,
                     target = ?step.target_id,

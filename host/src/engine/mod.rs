@@ -404,7 +404,9 @@ pub fn run_leased(
         ),
         // Not an error of this flow: serve skips the tick, the CLI says so.
         Err(e @ EngineError::Busy { .. }) => tracing::info!(flow = %flow.name, "{e}"),
-        Err(e) => tracing::error!(flow = %flow.name, "run failed: {e}"),
+        // The caller reports the error (the CLI prints it once, `serve` logs
+        // it): at the default level it must not also appear as a log line.
+        Err(e) => tracing::info!(flow = %flow.name, "run failed: {e}"),
     }
     result
 }

@@ -160,6 +160,7 @@ impl Runtime {
                     .into(),
             ));
         }
+        let declarations = super::Declarations::from_wasm(wasm)?;
         let digest = cache::wasm_digest(wasm);
         let (component, loaded) = match &self.cache {
             Some(cache) => cache.load(&self.engine, wasm, &digest)?,
@@ -183,6 +184,7 @@ impl Runtime {
             digest,
             loaded,
             config: self.config.clone(),
+            declarations,
         })
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod declarations;
 mod engine;
 mod error;
 pub mod http;
@@ -26,6 +27,7 @@ pub use bindings::{
     Person, PersonPage, Scalar,
 };
 pub use cache::{ComponentCache, Loaded};
+pub use declarations::Declarations;
 pub use error::PluginError;
 pub use http::{DenyAll, OutboundHttp, grant};
 pub use log::{LogLine, LogSink, MemoryLog, StderrLog, TracingLog};

@@ -9,6 +9,7 @@ use wasmtime::Store;
 use super::bindings::ConnectorPluginPre;
 use super::bindings::Manifest;
 use super::cache::Loaded;
+use super::declarations::Declarations;
 use super::engine::RuntimeConfig;
 use super::http::{DenyAll, OutboundHttp};
 use super::instance::PluginInstance;
@@ -47,12 +48,19 @@ pub struct Plugin {
     pub(crate) digest: String,
     pub(crate) loaded: Loaded,
     pub(crate) config: RuntimeConfig,
+    pub(crate) declarations: Declarations,
 }
 
 impl Plugin {
     /// SHA-256 of the component bytes.
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// What the plugin declares about its vendor (stored fields, fields a
+    /// create requires), read from the component's custom section at load.
+    pub fn declarations(&self) -> &Declarations {
+        &self.declarations
     }
 
     /// Whether this load hit the compilation cache.

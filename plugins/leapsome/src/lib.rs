@@ -740,3 +740,14 @@ impl Target for Leapsome {
 }
 
 muster_sdk::export!(Leapsome);
+
+// What Leapsome stores (see `map`): no login of its own (it is the email) and
+// no custom field. A create needs the work email (`userName`) and the name.
+muster_sdk::declare! {
+    stores: [
+        "work-email", "personal-email", "given-name", "family-name", "job-title", "phone",
+        "contract-type", "employee-number", "legal-entity-id", "department-id",
+        "birth-date", "start-date", "end-date", "gender", "manager-id",
+    ],
+    create_requires: ["work-email", "given-name", "family-name"],
+}

@@ -1,9 +1,17 @@
 //! Requests to Lucca through the host's `http` import, and Lucca's error answers turned into
 //! typed, actionable connector errors.
 //!
-//! The SDK's generic client would reduce a 403 to a body excerpt; Lucca's error bodies
-//! (`{"status":403,"message":…,"missingPermission":"Coworkers > Manage users"}`, or
-//! `"field":"legalEntityId"` on a 400) carry what an operator needs, so they are decoded here.
+//! Errors are said in muster's words, never by echoing a vendor body:
+//! - a **403** names the permission the key's role lacks — the one the body names when Lucca
+//!   says (`missingPermission`), else the one the request needs ([`Need`]: "Coworkers > Manage
+//!   users" for users, "Coworkers > HR file > Custom data" for extended data, "Organization >
+//!   Structure > View" for departments) — and, for users, reminds that "See future employees"
+//!   and "See former employees" are needed too, or hires and leavers are silently invisible;
+//! - an answer that is not Lucca's (an HTML page, a 404 without a JSON body: the subdomain or
+//!   `base_url` points at some other web server) says "… does not answer like a Lucca API:
+//!   check `subdomain`" instead of a bare "not found";
+//! - a 400's `"field":"legalEntityId"` names the field.
+//!
 //! Rate limits are the host's job: its outbound layer spaces requests (50 per 60 s per Lucca
 //! tenant) and retries 429s after `Retry-After`; a 429 that still reaches the plugin becomes
 //! `rate-limited(retry-after)`.
@@ -16,6 +24,44 @@ use muster_sdk::serde_json::{self, Value};
 /// The credential slot the host fills with `Authorization: lucca application={secret}`.
 pub const SLOT: &str = "api-key";
 
+/// The Lucca permission a request needs, as Lucca's role screen names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// `/api/v3/users`: read, create and update users.
+    Users,
+    /// Extended data (`extendedData`, `e_…`) and its definitions.
+    CustomData,
+    /// The v4 organisation structure: departments, establishments.
+    Structure,
+}
+
+impl Need {
+    /// What `url` needs, from its path (and a users read asking for extended data).
+    pub fn of(url: &str) -> Option<Need> {
+        if url.contains("/organization/structure/") {
+            Some(Need::Structure)
+        } else if url.contains("extensionuserdefinitions") {
+            Some(Need::CustomData)
+        } else if url.contains("/api/v3/users") {
+            Some(Need::Users)
+        } else {
+            None
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Need::Users => "Coworkers > Manage users",
+            Need::CustomData => "Coworkers > HR file > Custom data",
+            Need::Structure => "Organization > Structure > View",
+        }
+    }
+}
+
+/// What a 403 on users adds: the visibility permissions Lucca does not refuse but filters by.
+const SEE_ALL: &str = "; the role also needs 'See future employees' and 'See former employees', \
+                       without which hires and leavers are silently left out";
+
 /// A Lucca error body, as far as it could be decoded.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LuccaError {
@@ -26,10 +72,17 @@ pub struct LuccaError {
     /// `missingPermission` of a 403.
     pub missing_permission: Option<String>,
     pub retry_after: Option<u32>,
+    /// What the request needed, from its URL.
+    pub need: Option<Need>,
+    /// The body is a JSON object, as Lucca's errors are; `false` for an HTML page or
+    /// an empty body (some other server answered).
+    pub json: bool,
+    /// Scheme, host and port of the request, for "does not answer like a Lucca API".
+    pub origin: String,
 }
 
 impl LuccaError {
-    fn decode(status: u16, body: &[u8], retry_after: Option<u32>) -> LuccaError {
+    fn decode(url: &str, status: u16, body: &[u8], retry_after: Option<u32>) -> LuccaError {
         let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
         let text = String::from_utf8_lossy(body);
@@ -40,17 +93,34 @@ impl LuccaError {
             field: s("field"),
             missing_permission: s("missingPermission"),
             retry_after,
+            need: Need::of(url),
+            json: v.is_object(),
+            origin: origin(url),
         }
+    }
+
+    /// A 403 in muster's words: the permission and what to do.
+    fn forbidden(&self, what: &str) -> String {
+        let named = self.missing_permission.as_deref();
+        let Some(permission) = named.or(self.need.map(Need::label)) else {
+            return format!(
+                "Lucca refused {what} (403): the API key's role lacks a permission this request \
+                 needs; check the role's permissions in Lucca"
+            );
+        };
+        let users = self.need == Some(Need::Users) || named == Some(Need::Users.label());
+        format!(
+            "the API key lacks '{permission}' ({what}): give it to the API key's role in Lucca{}",
+            if users { SEE_ALL } else { "" }
+        )
     }
 
     /// The typed error; `what` says which request failed (e.g. "reading people at offset 2000").
     pub fn into_connector_error(self, what: &str) -> ConnectorError {
         match self.status {
             401 => ConnectorError::Unauthorized,
-            403 => ConnectorError::Forbidden(match self.missing_permission {
-                Some(p) => format!("the API key lacks '{p}' ({what})"),
-                None => format!("Lucca refused {what}: {}", self.message),
-            }),
+            403 => ConnectorError::Forbidden(self.forbidden(what)),
+            404 if !self.json => not_lucca(&self.origin, what, "404 without Lucca's JSON body"),
             404 => ConnectorError::NotFound,
             429 => ConnectorError::RateLimited(self.retry_after.unwrap_or(60)),
             408 => ConnectorError::Unavailable(format!(
@@ -88,6 +158,21 @@ impl Failure {
     }
 }
 
+/// `https://acme.ilucca.net` of `https://acme.ilucca.net/api/v3/users?…`.
+fn origin(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    url[..end].to_string()
+}
+
+/// Some other web server answered: the subdomain (or `base_url`) is wrong.
+fn not_lucca(origin: &str, what: &str, got: &str) -> ConnectorError {
+    ConnectorError::Invalid(format!(
+        "{origin} does not answer like a Lucca API ({what}: {got}): check `subdomain` \
+         (the account name in https://ACCOUNT.ilucca.net) or `base_url`"
+    ))
+}
+
 /// Sends one request with the API key slot and returns the 2xx body.
 pub fn send(method: Method, url: &str, body: Option<&Value>) -> Result<Vec<u8>, Failure> {
     let mut headers = vec![("accept".to_string(), "application/json".to_string())];
@@ -112,6 +197,7 @@ pub fn send(method: Method, url: &str, body: Option<&Value>) -> Result<Vec<u8>, 
         .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
         .and_then(|(_, v)| v.trim().parse().ok());
     Err(Failure::Lucca(LuccaError::decode(
+        url,
         response.status,
         &response.body,
         retry_after,
@@ -126,12 +212,22 @@ pub fn json(
     what: &str,
 ) -> Result<Value, ConnectorError> {
     let bytes = send(method, url, body).map_err(|f| f.into_connector_error(what))?;
+    if looks_like_html(&bytes) {
+        return Err(not_lucca(&origin(url), what, "an HTML page"));
+    }
     serde_json::from_slice(&bytes).map_err(|e| {
         ConnectorError::Invalid(format!(
             "malformed JSON from Lucca for {what} ({} bytes): {e}",
             bytes.len()
         ))
     })
+}
+
+/// A web page rather than an API answer: Lucca's API answers JSON.
+fn looks_like_html(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&body[..body.len().min(512)]);
+    // Lucca answers JSON (or nothing); any markup is some other server's page.
+    text.trim_start().starts_with('<')
 }
 
 /// `GET` and decode.
@@ -143,23 +239,20 @@ pub fn get(url: &str, what: &str) -> Result<Value, ConnectorError> {
 mod tests {
     use super::*;
 
+    const USERS: &str = "https://acme.ilucca.net/api/v3/users?fields=id&paging=0,1";
+
+    fn err_at(url: &str, status: u16, body: &str) -> ConnectorError {
+        LuccaError::decode(url, status, body.as_bytes(), Some(7))
+            .into_connector_error("reading people")
+    }
+
     fn err(status: u16, body: &str) -> ConnectorError {
-        LuccaError::decode(status, body.as_bytes(), Some(7)).into_connector_error("reading people")
+        err_at(USERS, status, body)
     }
 
     #[test]
     fn lucca_errors_are_actionable() {
         assert!(matches!(err(401, ""), ConnectorError::Unauthorized));
-        assert_eq!(
-            err(
-                403,
-                r#"{"status":403,"message":"Forbidden","missingPermission":"Coworkers > Manage users"}"#
-            ),
-            ConnectorError::Forbidden(
-                "the API key lacks 'Coworkers > Manage users' (reading people)".into()
-            )
-        );
-        assert!(matches!(err(403, "nope"), ConnectorError::Forbidden(m) if m.contains("nope")));
         assert_eq!(err(429, ""), ConnectorError::RateLimited(7));
         assert_eq!(
             err(
@@ -173,5 +266,64 @@ mod tests {
         );
         assert!(matches!(err(500, "boom"), ConnectorError::Unavailable(m) if m.contains("boom")));
         assert!(matches!(err(408, ""), ConnectorError::Unavailable(m) if m.contains("408")));
+        assert_eq!(
+            err(404, r#"{"status":404,"message":"no such user"}"#),
+            ConnectorError::NotFound
+        );
+    }
+
+    #[test]
+    fn a_403_names_the_permission_in_our_words_never_the_vendors_body() {
+        let named = err(
+            403,
+            r#"{"status":403,"message":"Forbidden","missingPermission":"Coworkers > Manage users"}"#,
+        );
+        let ConnectorError::Forbidden(m) = named else {
+            panic!("{named:?}")
+        };
+        assert!(
+            m.starts_with("the API key lacks 'Coworkers > Manage users' (reading people)"),
+            "{m}"
+        );
+        assert!(
+            m.contains("'See future employees'") && m.contains("'See former employees'"),
+            "{m}"
+        );
+        // No `missingPermission`: the request says which permission it needed.
+        let bare = err(403, "Access denied by policy 42");
+        let ConnectorError::Forbidden(m) = bare else {
+            panic!("{bare:?}")
+        };
+        assert!(
+            m.contains("'Coworkers > Manage users'") && !m.contains("policy 42"),
+            "{m}"
+        );
+        let org = err_at(
+            "https://acme.ilucca.net/organization/structure/api/departments",
+            403,
+            "",
+        );
+        assert!(
+            matches!(&org, ConnectorError::Forbidden(m)
+            if m.contains("'Organization > Structure > View'") && !m.contains("future")),
+            "{org:?}"
+        );
+    }
+
+    #[test]
+    fn another_server_is_told_apart_from_lucca() {
+        let page = err(404, "<html><body>Not Found</body></html>");
+        assert!(
+            matches!(&page, ConnectorError::Invalid(m)
+            if m.starts_with("https://acme.ilucca.net does not answer like a Lucca API")
+                && m.contains("check `subdomain`")),
+            "{page:?}"
+        );
+        assert!(looks_like_html(b"  <!DOCTYPE html><html>"));
+        assert!(!looks_like_html(br#"{"data":{"items":[]}}"#));
+        assert_eq!(
+            origin("http://127.0.0.1:8080/api/v3/users?x=1"),
+            "http://127.0.0.1:8080"
+        );
     }
 }

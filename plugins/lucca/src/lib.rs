@@ -45,8 +45,11 @@
 //! flows into Lucca are create/update-only.
 //!
 //! ## Errors
-//! Lucca's error bodies become actionable errors ([`api`]): 403 → `forbidden("the API key
-//! lacks 'Coworkers > Manage users'")`, 401 → `unauthorized`, 429 (after the host's own
+//! Lucca's errors become actionable errors in muster's words ([`api`]): 403 → `forbidden("the
+//! API key lacks 'Coworkers > Manage users' … also needs 'See future employees' and 'See former
+//! employees'")`, named from what the request needed when Lucca's body does not say; a server
+//! that is not Lucca (an HTML page, a 404 without Lucca's JSON) → `invalid("… does not answer
+//! like a Lucca API: check `subdomain`")`; 401 → `unauthorized`, 429 (after the host's own
 //! retries) → `rate-limited(retry-after)`. The API key never enters the plugin: requests name
 //! the `api-key` slot and the host injects `Authorization: lucca application={secret}`; a
 //! secret configured with stray spaces is refused by the host with a message saying so, which
@@ -871,3 +874,16 @@ impl Target for Lucca {
 }
 
 muster_sdk::export!(Lucca);
+
+// What Lucca stores as a target (see `write`): every canonical field but the
+// contract type, and the custom HR-file fields. First and last name are
+// mandatory on create; legal entity, department and role fall back to the
+// settings' and the tenant's defaults.
+muster_sdk::declare! {
+    stores: [
+        "employee-number", "given-name", "family-name", "work-email", "personal-email",
+        "phone", "login", "birth-date", "start-date", "end-date", "job-title", "gender",
+        "department-id", "manager-id", "legal-entity-id", "custom:*",
+    ],
+    create_requires: ["given-name", "family-name"],
+}

@@ -714,6 +714,18 @@ impl Target for Scim {
 
 muster_sdk::export!(Scim);
 
+// What a SCIM server stores (the core and enterprise schemas, see `user`):
+// no birth, start or end date, gender or custom field. `userName` is required,
+// and comes from `login`.
+muster_sdk::declare! {
+    stores: [
+        "login", "given-name", "family-name", "work-email", "personal-email", "phone",
+        "job-title", "contract-type", "employee-number", "department-id",
+        "legal-entity-id", "manager-id",
+    ],
+    create_requires: ["login"],
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

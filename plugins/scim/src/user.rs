@@ -9,7 +9,7 @@
 //! | person field      | SCIM attribute                                      |
 //! |-------------------|-----------------------------------------------------|
 //! | `id`              | `id` (read); the *source* id goes to `externalId` on create |
-//! | `login`           | `userName` (required: on create it falls back to the work, then the personal email) |
+//! | `login`           | `userName` (required; declared `create-requires login`, so muster always sends it; another host's create without it falls back to the work email) |
 //! | `given-name`      | `name.givenName`                                    |
 //! | `family-name`     | `name.familyName`                                   |
 //! | `work-email`      | `emails[type eq "work"]` (primary)                  |
@@ -332,18 +332,19 @@ fn scalar(attr: Attr) -> Option<(Path, Getter)> {
     })
 }
 
-/// The `userName` for a person: the login, else the work email, else the
-/// personal email. SCIM requires one; `record` names the person in the error.
+/// The `userName` for a person: the login (the plugin declares it required
+/// on create, so muster sends it), else the work email. Never the personal
+/// email: a private address must not become a login. SCIM requires one;
+/// `record` names the person in the error.
 pub fn user_name(person: &Person, record: &str) -> Result<String, ConnectorError> {
-    [&person.login, &person.work_email, &person.personal_email]
+    [&person.login, &person.work_email]
         .into_iter()
         .flatten()
         .find(|s| !s.trim().is_empty())
         .cloned()
         .ok_or_else(|| {
             ConnectorError::Invalid(format!(
-                "{record}: no login, work email or personal email to use as the SCIM \
-                 `userName`, which is required"
+                "{record}: no login or work email to use as the SCIM `userName`, which is required"
             ))
         })
 }
@@ -561,8 +562,11 @@ mod tests {
     }
 
     #[test]
-    fn user_name_is_required() {
-        let p = Person::new("src-2", true);
+    fn user_name_is_required_and_never_the_personal_email() {
+        let p = Person {
+            personal_email: Some("ada@home.test".into()),
+            ..Person::new("src-2", true)
+        };
         assert!(
             matches!(new_user(&p), Err(ConnectorError::Invalid(m)) if m.contains("src-2") && m.contains("userName"))
         );

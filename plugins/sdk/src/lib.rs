@@ -94,6 +94,61 @@ macro_rules! export {
     };
 }
 
+/// Declares what the vendor behind this plugin stores and what a create must
+/// carry, for the host to check flows against before any record moves:
+///
+/// ```ignore
+/// muster_sdk::declare! {
+///     stores: ["login", "given-name", "family-name", "work-email"],
+///     create_requires: ["login"],
+/// }
+/// ```
+///
+/// Field names use the contract's spelling (`given-name`, `custom:e_x`, and
+/// `custom:*` for every custom field). A flow that owns a field the target
+/// does not store is refused when it is loaded; a create carries the owned
+/// fields plus `create_requires`, and nothing else.
+///
+/// Contract 0.1.0 has no place for this in the manifest, so the macro emits a
+/// wasm custom section, `muster:declarations` (format: the host's
+/// `runtime::declarations` module): data beside the code, kept through
+/// componentization, read by the host from the component bytes at load and
+/// ignored by hosts that do not know it. A plugin that declares nothing is
+/// not restricted.
+#[macro_export]
+macro_rules! declare {
+    (
+        stores: [$($stored:literal),* $(,)?],
+        create_requires: [$($required:literal),* $(,)?] $(,)?
+    ) => {
+        const _: () = {
+            const TEXT: &str = concat!(
+                "muster-declarations 1\nstores",
+                $(" ", $stored,)*
+                "\ncreate-requires",
+                $(" ", $required,)*
+                "\n"
+            );
+            #[cfg_attr(target_family = "wasm", unsafe(link_section = "muster:declarations"))]
+            #[used]
+            static DECLARATIONS: [u8; TEXT.len()] = $crate::__section::<{ TEXT.len() }>(TEXT);
+        };
+    };
+}
+
+/// `text` as a byte array of its exact length, for a custom-section static.
+#[doc(hidden)]
+pub const fn __section<const N: usize>(text: &str) -> [u8; N] {
+    let bytes = text.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
+
 /// Returns the value of `key` in `settings`, or an `invalid` error naming the key.
 pub fn required_setting(
     settings: &[(String, String)],
