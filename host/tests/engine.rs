@@ -457,8 +457,10 @@ fn a_sync_killed_between_a_create_post_and_its_patch_is_completed_without_a_seco
             ..LeapsomeOptions::default()
         },
     );
+    // A short lease: the killed sync's lapses quickly (docs/concurrency.md).
     let mut child = world
         .command(&["sync"])
+        .env("MUSTER_LEASE_TTL", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -485,7 +487,11 @@ fn a_sync_killed_between_a_create_post_and_its_patch_is_completed_without_a_seco
         "only core attributes before the kill"
     );
 
-    let next = world.muster(&["sync"]);
+    let next = world
+        .command(&["sync", "--wait", "60"])
+        .env("MUSTER_LEASE_TTL", "1")
+        .output()
+        .expect("run muster sync");
     assert_eq!(next.status.code(), Some(0), "{}", text(&next));
     let same: Vec<_> = world
         .leapsome
