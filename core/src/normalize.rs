@@ -117,7 +117,9 @@ pub enum Lookalike {
 impl core::fmt::Display for Lookalike {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Lookalike::Restricted(c) => write!(f, "character U+{:04X} is not a plain letter", *c as u32),
+            Lookalike::Restricted(c) => {
+                write!(f, "character U+{:04X} is not a plain letter", *c as u32)
+            }
             Lookalike::MixedScript => f.write_str("it mixes scripts"),
         }
     }
@@ -134,10 +136,7 @@ pub fn lookalike(text: &str) -> Option<Lookalike> {
     if t.is_ascii() {
         return None;
     }
-    if let Some(c) = t
-        .chars()
-        .find(|c| !c.is_ascii() && !c.identifier_allowed())
-    {
+    if let Some(c) = t.chars().find(|c| !c.is_ascii() && !c.identifier_allowed()) {
         return Some(Lookalike::Restricted(c));
     }
     t.split(['@', '.'])
@@ -313,7 +312,11 @@ mod tests {
             assert_eq!(normalize(odd, how), plain);
         }
         // Field values are not NFKC'd: a change of form is a change.
-        assert!(!normalized_eq("\u{FF4D}ark", "mark", Normalization::TrimFold));
+        assert!(!normalized_eq(
+            "\u{FF4D}ark",
+            "mark",
+            Normalization::TrimFold
+        ));
         assert!(!normalized_eq("\u{FF4D}", "m", Normalization::Trim));
         assert!(normalized_eq("\u{FF21}12", "A12", Normalization::Key));
         assert!(!normalized_eq("a12", "A12", Normalization::Key));

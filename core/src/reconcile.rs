@@ -518,7 +518,10 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                             why,
                         };
                         self.report(true, Subject::Person(d), reason);
-                    } else if self.owner_of[a] != NONE || claimed.contains_key(&(a as u32)) || !adopt {
+                    } else if self.owner_of[a] != NONE
+                        || claimed.contains_key(&(a as u32))
+                        || !adopt
+                    {
                         let reason = Reason::KeyTaken { key, account: a };
                         self.report(true, Subject::Person(d), reason);
                     } else if !self.policy.allowed.link {
