@@ -3,32 +3,145 @@
 //! Correlation compares *normalised* keys — `" Ana@X.com "` and `"ana@x.com"`
 //! are the same work email — but must not allocate for every record it looks
 //! at, so normalisation is offered as a character iterator that hashing and
-//! equality consume directly.
+//! equality consume directly. Pure-ASCII text (nearly every key) never goes
+//! through the Unicode tables.
+//!
+//! Correlation keys are also normalised to Unicode NFKC
+//! ([`Normalization::Key`], [`Normalization::KeyFold`]), so a key cannot
+//! differ from another only by a compatibility character. Such a key, or one
+//! mixing scripts, is a *look-alike* ([`lookalike`]): the planner reports it
+//! as a conflict instead of linking or creating, because `marK@x` (Kelvin
+//! sign) or `mаrk@x` (Cyrillic `а`) is how an attacker — or a typo in an
+//! input method — makes one person's key pass for another's.
 
 use alloc::string::String;
 use core::hash::Hasher;
+use core::str::Chars;
 
-/// How a correlation key's text is normalised before comparing.
+use unicode_normalization::{Recompositions, UnicodeNormalization};
+use unicode_security::{GeneralSecurityProfile, MixedScript};
+
+/// How a text is normalised before comparing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Normalization {
-    /// Surrounding white space removed.
+    /// Surrounding white space removed (field values).
     Trim,
-    /// Surrounding white space removed and case folded (emails, logins).
+    /// Surrounding white space removed and case folded (email and login
+    /// field values).
     TrimFold,
+    /// A correlation key compared exactly (employee numbers): trimmed, NFKC.
+    Key,
+    /// A correlation key compared without case (emails, logins): trimmed,
+    /// NFKC, then lower-cased (Unicode's full lowercase mapping, which is
+    /// case folding for every letter but a handful such as `ß`).
+    KeyFold,
+}
+
+impl Normalization {
+    const fn folds(self) -> bool {
+        matches!(self, Normalization::TrimFold | Normalization::KeyFold)
+    }
+
+    const fn nfkc(self) -> bool {
+        matches!(self, Normalization::Key | Normalization::KeyFold)
+    }
+}
+
+/// The characters before case folding: ASCII as is, anything else through
+/// NFKC when the normalisation asks for it.
+enum Base<'a> {
+    Plain(Chars<'a>),
+    Nfkc(Recompositions<Chars<'a>>),
+}
+
+/// The normalised characters of a text; see [`normalized`].
+pub struct Normalized<'a> {
+    base: Base<'a>,
+    fold: bool,
+    /// The rest of a multi-character lowercase mapping (`İ` → `i̇`).
+    pending: Option<core::char::ToLowercase>,
+}
+
+impl Iterator for Normalized<'_> {
+    type Item = char;
+
+    fn next(&mut self) -> Option<char> {
+        if let Some(rest) = &mut self.pending {
+            match rest.next() {
+                Some(c) => return Some(c),
+                None => self.pending = None,
+            }
+        }
+        let c = match &mut self.base {
+            Base::Plain(chars) => chars.next()?,
+            Base::Nfkc(chars) => chars.next()?,
+        };
+        if !self.fold || c.is_ascii() {
+            return Some(if self.fold { c.to_ascii_lowercase() } else { c });
+        }
+        let mut lower = c.to_lowercase();
+        let first = lower.next().unwrap_or(c);
+        self.pending = Some(lower);
+        Some(first)
+    }
 }
 
 /// The normalised characters of `text`, without allocating.
-pub fn normalized(text: &str, how: Normalization) -> impl Iterator<Item = char> + '_ {
-    let fold = how == Normalization::TrimFold;
-    text.trim().chars().flat_map(move |c| {
-        let mut lower = c.to_lowercase();
-        let (first, rest) = if fold {
-            (lower.next().unwrap_or(c), Some(lower))
-        } else {
-            (c, None)
-        };
-        core::iter::once(first).chain(rest.into_iter().flatten())
-    })
+pub fn normalized(text: &str, how: Normalization) -> Normalized<'_> {
+    let t = text.trim();
+    let base = if how.nfkc() && !t.is_ascii() {
+        Base::Nfkc(t.nfkc())
+    } else {
+        Base::Plain(t.chars())
+    };
+    Normalized {
+        base,
+        fold: how.folds(),
+        pending: None,
+    }
+}
+
+/// Why a correlation key is a look-alike (see [`lookalike`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookalike {
+    /// A character that is not allowed in identifiers by Unicode's general
+    /// security profile (UTS #39): compatibility characters such as the
+    /// Kelvin sign `K` or full-width letters, invisible and format
+    /// characters, symbols.
+    Restricted(char),
+    /// One label (the text between `@` and `.`) mixes scripts, such as a
+    /// Cyrillic `а` among Latin letters.
+    MixedScript,
+}
+
+impl core::fmt::Display for Lookalike {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Lookalike::Restricted(c) => {
+                write!(f, "character U+{:04X} is not a plain letter", *c as u32)
+            }
+            Lookalike::MixedScript => f.write_str("it mixes scripts"),
+        }
+    }
+}
+
+/// Whether a correlation key could pass for another key: a non-ASCII
+/// character that UTS #39 restricts in identifiers, or a label (split on
+/// `@` and `.`) that is not single-script. ASCII text is never a look-alike
+/// (and costs one scan); a key written wholly in one script (`élodie@acme.fr`,
+/// `маша@почта.рф`) is not one either. Whole-script confusables (a key all in
+/// Cyrillic letters that look Latin) are out of reach of this check.
+pub fn lookalike(text: &str) -> Option<Lookalike> {
+    let t = text.trim();
+    if t.is_ascii() {
+        return None;
+    }
+    if let Some(c) = t.chars().find(|c| !c.is_ascii() && !c.identifier_allowed()) {
+        return Some(Lookalike::Restricted(c));
+    }
+    t.split(['@', '.'])
+        .any(|label| !label.is_single_script())
+        .then_some(Lookalike::MixedScript)
 }
 
 /// True when `text` normalises to nothing (empty or white space only).
@@ -38,8 +151,12 @@ pub fn is_blank(text: &str) -> bool {
 
 /// Equality of normalised texts, without allocating.
 pub fn normalized_eq(a: &str, b: &str, how: Normalization) -> bool {
-    if how == Normalization::TrimFold && a.is_ascii() && b.is_ascii() {
-        return a.trim().eq_ignore_ascii_case(b.trim());
+    if a.is_ascii() && b.is_ascii() {
+        return if how.folds() {
+            a.trim().eq_ignore_ascii_case(b.trim())
+        } else {
+            a.trim() == b.trim()
+        };
     }
     normalized(a, how).eq(normalized(b, how))
 }
@@ -52,7 +169,12 @@ pub fn normalized_eq(a: &str, b: &str, how: Normalization) -> bool {
 pub fn hash_normalized<H: Hasher>(text: &str, how: Normalization, hasher: &mut H) {
     const CHUNK: usize = 32;
     let t = text.trim();
-    if how == Normalization::Trim || !t.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
+    let unchanged = if how.folds() {
+        !t.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80)
+    } else {
+        !how.nfkc() || t.is_ascii()
+    };
+    if unchanged {
         for chunk in t.as_bytes().chunks(CHUNK) {
             hasher.write(chunk);
         }
@@ -174,6 +296,57 @@ mod tests {
         let long = "Jean-Baptiste.De-La-Fontaine-Saint-Éloi@Example-Company.fr";
         assert_eq!(hash(long, how), hash(&normalize(long, how), how));
         assert_eq!(normalize(" ÉLODIE@Acme.fr", how), "élodie@acme.fr");
+    }
+
+    #[test]
+    fn keys_are_nfkc_normalised_once_hashed_and_compared_alike() {
+        let how = Normalization::KeyFold;
+        // Kelvin sign, full-width m, decomposed é: equal to their plain forms.
+        for (odd, plain) in [
+            ("mar\u{212A}@acme.fr", "mark@acme.fr"),
+            ("\u{FF4D}ark@acme.fr", "mark@acme.fr"),
+            ("e\u{301}lodie@acme.fr", "\u{E9}lodie@acme.fr"),
+        ] {
+            assert!(normalized_eq(odd, plain, how), "{odd}");
+            assert_eq!(hash(odd, how), hash(plain, how), "{odd}");
+            assert_eq!(normalize(odd, how), plain);
+        }
+        // Field values are not NFKC'd: a change of form is a change.
+        assert!(!normalized_eq(
+            "\u{FF4D}ark",
+            "mark",
+            Normalization::TrimFold
+        ));
+        assert!(!normalized_eq("\u{FF4D}", "m", Normalization::Trim));
+        assert!(normalized_eq("\u{FF21}12", "A12", Normalization::Key));
+        assert!(!normalized_eq("a12", "A12", Normalization::Key));
+        // A Cyrillic а stays itself.
+        assert!(!normalized_eq("m\u{430}rk@acme.fr", "mark@acme.fr", how));
+    }
+
+    #[test]
+    fn lookalikes_are_restricted_characters_or_mixed_scripts() {
+        assert_eq!(lookalike("mark@acme.fr"), None);
+        assert_eq!(lookalike("\u{E9}lodie@acme.fr"), None);
+        assert_eq!(lookalike("e\u{301}lodie@acme.fr"), None);
+        assert_eq!(lookalike("маша@почта.рф"), None);
+        assert_eq!(lookalike("маша@acme.fr"), None, "one script per label");
+        assert_eq!(
+            lookalike("mar\u{212A}@acme.fr"),
+            Some(Lookalike::Restricted('\u{212A}'))
+        );
+        assert_eq!(
+            lookalike("mark\u{200B}@acme.fr"),
+            Some(Lookalike::Restricted('\u{200B}'))
+        );
+        assert_eq!(
+            lookalike("m\u{430}rk@acme.fr"),
+            Some(Lookalike::MixedScript)
+        );
+        assert_eq!(
+            lookalike("mark@\u{430}cme.fr"),
+            Some(Lookalike::MixedScript)
+        );
     }
 
     #[test]

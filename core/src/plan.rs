@@ -12,6 +12,7 @@ use core::fmt;
 
 use crate::date::Date;
 use crate::model::{FieldRef, FieldValue, Group, Link, Person};
+use crate::normalize::Lookalike;
 use crate::policy::{ActionKind, CorrelationKey, Policy};
 use crate::prepare::{Prepared, PreparedLinks};
 
@@ -131,6 +132,13 @@ pub enum Reason {
     LinkedAccountMissing(String),
     /// A group of that name exists but was not created by this flow.
     GroupNameTaken(usize),
+    /// The person's key (or, with `account`, the only account it matches)
+    /// contains look-alike characters: neither linked nor created.
+    LookalikeKey {
+        key: CorrelationKey,
+        account: Option<usize>,
+        why: Lookalike,
+    },
 }
 
 impl Reason {
@@ -161,6 +169,7 @@ impl Reason {
             Reason::AlreadyExists { .. } => "already_exists",
             Reason::LinkedAccountMissing(_) => "linked_account_missing",
             Reason::GroupNameTaken(_) => "group_name_taken",
+            Reason::LookalikeKey { .. } => "lookalike_key",
         }
     }
 }
@@ -603,6 +612,19 @@ impl<'a> Plan<'a> {
             Reason::LinkedAccountMissing(id) => {
                 alloc::format!("linked account {id} no longer exists in the target")
             }
+            Reason::LookalikeKey {
+                key,
+                account: None,
+                why,
+            } => alloc::format!("{key} is a look-alike: {why}"),
+            Reason::LookalikeKey {
+                key,
+                account: Some(a),
+                why,
+            } => alloc::format!(
+                "{key} matches account {} only through look-alike characters: {why}",
+                tgt[*a].id
+            ),
             Reason::GroupNameTaken(g) => alloc::format!(
                 "a group named {:?} exists ({}) but was not created by this flow",
                 self.input.target.groups[*g].name,

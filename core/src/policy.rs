@@ -241,11 +241,12 @@ impl CorrelationKey {
     }
 
     /// Emails and logins compare case-insensitively; employee numbers only
-    /// ignore surrounding white space.
+    /// ignore surrounding white space. Both are NFKC-normalised (see
+    /// [`crate::normalize`]).
     pub const fn normalization(self) -> Normalization {
         match self {
-            CorrelationKey::EmployeeNumber => Normalization::Trim,
-            _ => Normalization::TrimFold,
+            CorrelationKey::EmployeeNumber => Normalization::Key,
+            _ => Normalization::KeyFold,
         }
     }
 

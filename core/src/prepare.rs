@@ -10,6 +10,9 @@
 //! - a 64-bit hash of each normalised **correlation key** (employee number,
 //!   work email, personal email, login), so matching unlinked people streams
 //!   over dense integers instead of strings; hits are verified on the text;
+//! - which records have a **look-alike** correlation key (see
+//!   [`crate::normalize::lookalike`]), found here, once; the list is empty
+//!   (no allocation) for ASCII data;
 //! - a 128-bit key of the **department** id;
 //! - optionally ([`Prepared::with_groups`]), which of the side's records
 //!   each group member is: membership is a property of the target snapshot
@@ -26,7 +29,7 @@ use crate::date::Date;
 use crate::fingerprint::{fingerprint, set_id};
 use crate::join::{Index, Key, NO_KEY};
 use crate::model::{Group, Link, Person};
-use crate::normalize::hash_normalized;
+use crate::normalize::{Lookalike, hash_normalized, lookalike};
 use crate::policy::{CorrelationKey, Policy};
 
 const SEED_A: u64 = 0x0123_4567_89ab_cdef;
@@ -53,6 +56,15 @@ pub(crate) fn correlation_hash(key: CorrelationKey, p: &Person) -> u64 {
             h.finish().max(1)
         }
     }
+}
+
+/// The records of `people` whose `key` is a look-alike, in index order.
+fn lookalikes(key: CorrelationKey, people: &[Person]) -> Vec<(u32, Lookalike)> {
+    people
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| Some((i as u32, lookalike(key.value(p)?)?)))
+        .collect()
 }
 
 /// A record's status and dates.
@@ -108,6 +120,9 @@ pub struct Prepared {
     pub(crate) status: Vec<Status>,
     /// Indexed by `CorrelationKey as usize`.
     pub(crate) keys: [Vec<u64>; 4],
+    /// Per key (same indexing), the records whose key is a look-alike, by
+    /// ascending index, with why.
+    pub(crate) lookalikes: [Vec<(u32, Lookalike)>; 4],
 }
 
 const KEYS: [CorrelationKey; 4] = [
@@ -143,6 +158,7 @@ impl Prepared {
                 })
                 .collect(),
             keys: KEYS.map(|k| people.iter().map(|p| correlation_hash(k, p)).collect()),
+            lookalikes: KEYS.map(|k| lookalikes(k, people)),
         }
     }
 
@@ -153,6 +169,13 @@ impl Prepared {
 
     pub(crate) fn key(&self, key: CorrelationKey) -> &[u64] {
         &self.keys[key as usize]
+    }
+
+    /// Why record `i`'s `key` is a look-alike, if it is.
+    pub(crate) fn lookalike(&self, key: CorrelationKey, i: usize) -> Option<Lookalike> {
+        let list = &self.lookalikes[key as usize];
+        let found = list.binary_search_by_key(&i, |(r, _)| *r as usize).ok()?;
+        Some(list[found].1)
     }
 
     /// Resolves the members of `groups` (the same groups the plan gets) to

@@ -416,6 +416,17 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             if done[i] || h == 0 {
                 continue;
             }
+            // A look-alike key is neither matched nor used to create.
+            if let Some(why) = self.dp.lookalike(key, d as usize) {
+                done[i] = true;
+                let reason = Reason::LookalikeKey {
+                    key,
+                    account: None,
+                    why,
+                };
+                self.report(true, Subject::Person(d as usize), reason);
+                continue;
+            }
             // Two pending people with one key: the later (by id) is a
             // duplicate of the first; the first is caught by the scan.
             match index.entry(h) {
@@ -500,7 +511,17 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                 [(_, a)] => {
                     done[i as usize] = true;
                     let a = *a as usize;
-                    if self.owner_of[a] != NONE || claimed.contains_key(&(a as u32)) || !adopt {
+                    if let Some(why) = self.ap.lookalike(key, a) {
+                        let reason = Reason::LookalikeKey {
+                            key,
+                            account: Some(a),
+                            why,
+                        };
+                        self.report(true, Subject::Person(d), reason);
+                    } else if self.owner_of[a] != NONE
+                        || claimed.contains_key(&(a as u32))
+                        || !adopt
+                    {
                         let reason = Reason::KeyTaken { key, account: a };
                         self.report(true, Subject::Person(d), reason);
                     } else if !self.policy.allowed.link {

@@ -411,6 +411,61 @@ fn cards_links_an_existing_user_with_the_same_email_instead_of_creating() {
     assert!(w.plan().is_noop());
 }
 
+/// A Kelvin sign `K` (U+212A) lower-cases to `k`: without the look-alike
+/// check `marK@acme.fr` would silently adopt the unlinked `mark@acme.fr`.
+#[test]
+fn a_key_with_a_compatibility_character_is_a_conflict_not_a_link() {
+    let mut w = World::new(cards());
+    w.target = vec![person("c-1", "Mark", "Roy", "mark@acme.fr")];
+    w.source = vec![person("1", "Mark", "Roy", "mar\u{212A}@acme.fr")];
+    assert_eq!(kinds(&w), ["conflict 1 (lookalike_key)"]);
+    let plan = w.plan();
+    let text = plan.to_string();
+    assert!(text.contains("U+212A"), "{text}");
+    assert_eq!(w.sync(), 0);
+    assert_eq!(w.target.len(), 1, "nothing created, nothing adopted");
+    // The plain key still links.
+    w.source[0].work_email = Some("Mark@acme.fr".into());
+    assert_eq!(kinds(&w), ["link 1 (matched)"]);
+}
+
+/// A Cyrillic `а` (U+0430) folds to nothing Latin: without the check
+/// `mаrk@acme.fr` would be created next to `mark@acme.fr`.
+#[test]
+fn a_key_mixing_scripts_is_a_conflict_not_a_new_account() {
+    let mut w = World::new(cards());
+    w.target = vec![person("c-1", "Mark", "Roy", "mark@acme.fr")];
+    w.source = vec![
+        person("1", "Mark", "Roy", "m\u{0430}rk@acme.fr"),
+        // One script per label is fine: a Cyrillic address is not a look-alike.
+        person("2", "Маша", "Петрова", "маша@почта.рф"),
+        person("3", "Élodie", "Faure", "Élodie@acme.fr"),
+    ];
+    assert_eq!(
+        kinds(&w),
+        [
+            "create 2 (new_person)",
+            "create 3 (new_person)",
+            "conflict 1 (lookalike_key)",
+        ]
+    );
+    w.sync();
+    assert_eq!(w.target.len(), 3);
+    assert!(w.target_of("1").is_none());
+}
+
+/// The check covers the target side too: an account whose key is a
+/// look-alike of the person's is reported, not adopted.
+#[test]
+fn an_account_with_a_lookalike_key_is_not_adopted() {
+    let mut w = World::new(cards());
+    w.target = vec![person("c-1", "Mark", "Roy", "\u{FF4D}ark@acme.fr")];
+    w.source = vec![person("1", "Mark", "Roy", "mark@acme.fr")];
+    assert_eq!(kinds(&w), ["conflict 1 (lookalike_key)"]);
+    let text = w.plan().to_string();
+    assert!(text.contains("account c-1"), "{text}");
+}
+
 #[test]
 fn cards_departments_become_groups_of_the_same_name() {
     let mut w = World::new(cards());

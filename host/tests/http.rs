@@ -3,13 +3,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
 
 use common::*;
-use muster::runtime::{Capabilities, ConnectorError, MemoryLog, grant};
-use muster_outbound::{Credential, Outbound, Policy};
+use muster::runtime::{ConnectorError, MemoryLog};
+use muster_outbound::Credential;
 
 const SECRET: &str = "s3cr3t-Ab9-never-in-the-guest";
 
@@ -40,41 +39,20 @@ fn serve_once(status: u16, body: &'static str) -> (String, mpsc::Receiver<Vec<(S
     (format!("http://127.0.0.1:{port}"), rx)
 }
 
-/// Loads `plugin_path`, registers its grant (manifest ∩ `tenant_hosts`) with
-/// one secret per slot, and instantiates it against that `Outbound`.
+/// The plugin against a real `Outbound` holding one secret, in slot `slot`.
 fn instance_with_outbound(
     plugin_path: std::path::PathBuf,
     tenant_hosts: &[&str],
     slot: &str,
     allow_loopback: bool,
 ) -> (muster::runtime::PluginInstance, MemoryLog) {
-    let rt = runtime(config());
-    let plugin = rt.load_file(plugin_path).unwrap();
-    let log = MemoryLog::new();
-    let outbound = Arc::new(
-        Outbound::new(Policy {
-            allow_loopback,
-            retry: muster_outbound::RetryPolicy::none(),
-            ..Policy::default()
-        })
-        .expect("policy"),
-    );
-    // Instantiate first (describe needs no network), then register the grant
-    // computed from the manifest, as the host does; the connection is named.
-    let caps = Capabilities {
-        name: Some("conn".into()),
-        http: outbound.clone(),
-        log: Arc::new(log.clone()),
-    };
-    let instance = plugin.instantiate(caps).unwrap();
-    let policy = grant(
-        instance.manifest(),
+    common::instance_with_outbound(
+        &runtime(config()),
+        plugin_path,
         tenant_hosts,
         vec![Credential::new(slot, SECRET)],
+        allow_loopback,
     )
-    .unwrap();
-    outbound.set_plugin("conn", policy).expect("grant");
-    (instance, log)
 }
 
 /// What a scripted server saw: path and lower-cased headers of each request.

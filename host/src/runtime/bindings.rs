@@ -6,6 +6,9 @@ wasmtime::component::bindgen!({
     world: "connector-plugin",
     // Records are compared by the engine and tests; `f64` rules out `Eq`.
     additional_derives: [PartialEq],
+    // `http.send` may trap: a request past a per-call limit stops the call
+    // (see `runtime::limits`) instead of handing the guest an error to ignore.
+    imports: { "muster:connector/http.send": trappable },
 });
 
 pub use self::exports::muster::connector::connector::{

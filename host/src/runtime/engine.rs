@@ -17,21 +17,42 @@ use super::cache::{self, ComponentCache, Loaded};
 use super::plugin::Plugin;
 use super::state::HostState;
 
-/// Resource budgets and the cache location.
+/// Resource budgets and the cache location. Every limit is per plugin
+/// instance (or per call where it says so); going past one is a typed
+/// [`PluginError`] and never affects other instances. See
+/// [`super::limits`] and `docs/sandbox.md`.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Root of the precompiled-component cache; `None` compiles on every load.
     pub cache_dir: Option<PathBuf>,
-    /// Maximum linear memory per plugin instance, in bytes (default 64 MiB).
+    /// Maximum size of each linear memory, in bytes (default 64 MiB).
     pub memory_limit: usize,
+    /// Maximum size of all linear memories of an instance together, in bytes
+    /// (default 128 MiB).
+    pub total_memory_limit: usize,
+    /// Maximum elements of each table (default 100 000).
+    pub table_elements: usize,
+    /// Maximum core instances a component may create (default 16).
+    pub max_instances: usize,
+    /// Maximum linear memories a component may create (default 8).
+    pub max_memories: usize,
+    /// Maximum tables a component may create (default 64).
+    pub max_tables: usize,
     /// Fuel granted to each call (default 20 billion: seconds of work, far
     /// more than reading a page of records needs).
     pub fuel_per_call: u64,
-    /// Wall-clock budget of each call. Time spent blocked in host HTTP counts,
-    /// but the deadline can only interrupt wasm code: a call that overran
-    /// while in the host fails as soon as it returns to the guest (HTTP has its
-    /// own timeouts in `muster-outbound`).
+    /// Wall-clock budget of each call (default 120 s), time spent in host
+    /// HTTP included: the epoch deadline interrupts wasm code, and the `http`
+    /// import refuses a request once the deadline has passed and abandons one
+    /// still running when it passes.
     pub call_timeout: Duration,
+    /// Maximum body of one HTTP request, in bytes (default 8 MiB).
+    pub max_request_body: usize,
+    /// Maximum HTTP requests one call may send (default 256; retries inside
+    /// `muster-outbound` count as one).
+    pub max_requests_per_call: u32,
+    /// Maximum pages one `read_all_*` follows (default 100 000).
+    pub max_pages_per_read: u32,
     /// Epoch tick: the resolution of `call_timeout`.
     pub epoch_tick: Duration,
 }
@@ -41,8 +62,16 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             cache_dir: None,
             memory_limit: 64 << 20,
+            total_memory_limit: 128 << 20,
+            table_elements: 100_000,
+            max_instances: 16,
+            max_memories: 8,
+            max_tables: 64,
             fuel_per_call: 20_000_000_000,
             call_timeout: Duration::from_secs(120),
+            max_request_body: 8 << 20,
+            max_requests_per_call: 256,
+            max_pages_per_read: 100_000,
             epoch_tick: Duration::from_millis(10),
         }
     }

@@ -36,6 +36,16 @@ pub enum PluginError {
         /// The cap, in bytes.
         limit: usize,
     },
+    /// The plugin went past another sandbox limit: table elements, total
+    /// memory, instance/memory/table counts, request body size, requests per
+    /// call, pages per read.
+    #[error("plugin `{plugin}` exceeded its {limit}")]
+    LimitExceeded {
+        /// Plugin name (the connection).
+        plugin: String,
+        /// The limit, with its value.
+        limit: super::limits::Limit,
+    },
     /// The plugin trapped (panic, `unreachable`, out-of-bounds access…).
     #[error("plugin `{plugin}` trapped: {detail}")]
     Trap {

@@ -5,13 +5,19 @@
 //! checks, redirects, rate limits, retries, credential injection, redaction)
 //! belongs to `muster-outbound`, reached through the [`OutboundHttp`] trait so
 //! the runtime can also run with [`DenyAll`] (e.g. `muster plugin inspect`).
-//! The one check done here is that a named credential slot is declared by
-//! the plugin's own manifest — the guest never sees the secret either way.
+//! The checks done here are the per-call budget of [`super::limits`] (body
+//! size, requests per call, the call's deadline) and that a named credential
+//! slot is declared by the plugin's own manifest — the guest never sees the
+//! secret either way.
+
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
 use muster_outbound::{Credential, HostPattern, OutboundError, PluginPolicy, Request, Response};
 
 use super::PluginError;
 use super::bindings::Manifest;
+use super::limits::Refusal;
 
 use super::bindings::muster::connector::http::{
     Host, HttpError, Method, Request as WitRequest, Response as WitResponse,
@@ -133,14 +139,23 @@ fn to_wit_error(err: OutboundError) -> HttpError {
 }
 
 impl Host for HostState {
-    fn send(&mut self, request: WitRequest) -> Result<WitResponse, HttpError> {
+    /// Checks the call's budget (body size, request count, deadline: a
+    /// refusal traps the call, see [`super::limits`]) and the credential slot,
+    /// then sends through the outbound policy, waiting at most until the
+    /// call's deadline.
+    fn send(&mut self, request: WitRequest) -> wasmtime::Result<Result<WitResponse, HttpError>> {
+        let size = request.body.as_ref().map_or(0, Vec::len);
+        let left = match self.budget.admit(size) {
+            Ok(left) => left,
+            Err(refusal) => return Err(trap(refusal)),
+        };
         if let Some(slot) = &request.credential
             && !self.credential_slots.iter().any(|s| s == slot)
         {
-            return Err(HttpError::UnknownCredential(format!(
+            return Ok(Err(HttpError::UnknownCredential(format!(
                 "`{slot}` is not a credential slot of plugin `{}`",
                 self.plugin
-            )));
+            ))));
         }
         let req = Request {
             method: method_name(request.method).to_owned(),
@@ -149,11 +164,60 @@ impl Host for HostState {
             body: request.body.unwrap_or_default(),
             credential: request.credential,
         };
-        let response = self.http.send(&self.plugin, req).map_err(to_wit_error)?;
-        Ok(WitResponse {
+        let response = match send_within(&self.http, &self.plugin, req, left) {
+            Sent::Done(result) => result.map_err(to_wit_error),
+            Sent::Failed(why) => Err(HttpError::Transport(why)),
+            Sent::Overran => return Err(trap(self.budget.refuse(Refusal::Deadline))),
+        };
+        Ok(response.map(|response| WitResponse {
             status: response.status,
             headers: response.headers,
             body: response.body,
-        })
+        }))
+    }
+}
+
+/// The trap that stops a call at a refused request; `PluginInstance`
+/// turns it into the typed error from the budget's record.
+fn trap(refusal: Refusal) -> wasmtime::Error {
+    match refusal {
+        Refusal::Deadline => wasmtime::format_err!("http: the call's deadline has passed"),
+        Refusal::Limit(limit) => wasmtime::format_err!("http: {limit}"),
+    }
+}
+
+/// How a request sent under a deadline ended.
+enum Sent {
+    Done(Result<Response, OutboundError>),
+    /// Still running at the deadline: abandoned.
+    Overran,
+    /// The request could not be run (no thread, or it panicked).
+    Failed(String),
+}
+
+/// Sends `req` on a helper thread and waits at most `left` for it.
+///
+/// `muster-outbound` bounds each request by its own connect/read timeouts
+/// and retries, which can add up to far more than a call's budget; waiting
+/// here keeps the call within its deadline whatever the vendor does. An
+/// abandoned request finishes (or times out) on its thread, and its result
+/// is dropped.
+fn send_within(http: &Arc<dyn OutboundHttp>, plugin: &str, req: Request, left: Duration) -> Sent {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let (http, plugin) = (Arc::clone(http), plugin.to_owned());
+    let spawned = std::thread::Builder::new()
+        .name("muster-http".into())
+        .spawn(move || {
+            let _ = tx.send(http.send(&plugin, req));
+        });
+    if let Err(e) = spawned {
+        return Sent::Failed(format!("cannot start the request: {e}"));
+    }
+    match rx.recv_timeout(left) {
+        Ok(result) => Sent::Done(result),
+        Err(mpsc::RecvTimeoutError::Timeout) => Sent::Overran,
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Sent::Failed("the request failed in the host".into())
+        }
     }
 }

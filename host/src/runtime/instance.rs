@@ -1,7 +1,8 @@
 //! One running plugin instance: every call goes through
 //! [`PluginInstance::call`], which refuels the store, arms the epoch deadline
-//! and turns any failure into a typed [`PluginError`]; data coming back is
-//! validated before it leaves the boundary.
+//! and the HTTP budget, and turns any failure into a typed [`PluginError`];
+//! data coming back is validated before it leaves the boundary, and reads
+//! that page stop at [`RuntimeConfig::max_pages_per_read`].
 
 use wasmtime::{Store, Trap};
 
@@ -11,6 +12,7 @@ use super::bindings::{
 };
 use super::engine::RuntimeConfig;
 use super::error::redact_connector_error;
+use super::limits::{Hit, Limit, Refusal};
 use super::state::HostState;
 use super::{PluginError, validate};
 
@@ -52,6 +54,7 @@ impl PluginInstance {
         let ticks =
             u64::try_from(self.config.call_timeout.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX);
         self.store.set_epoch_deadline(ticks.max(1));
+        self.store.data_mut().budget.arm(self.config.call_timeout);
         Ok(())
     }
 
@@ -59,11 +62,25 @@ impl PluginInstance {
     pub(crate) fn classify(&mut self, err: wasmtime::Error) -> PluginError {
         self.poisoned = true;
         let plugin = self.name.clone();
-        if self.store.data().limiter.hit {
-            return PluginError::MemoryLimit {
-                plugin,
-                limit: self.config.memory_limit,
-            };
+        let state = self.store.data();
+        let limit = match (state.budget.hit, state.limiter.hit) {
+            (Some(Refusal::Deadline), _) => {
+                return PluginError::Timeout {
+                    plugin,
+                    budget: self.config.call_timeout,
+                };
+            }
+            (Some(Refusal::Limit(limit)), _) | (None, Some(Hit::Other(limit))) => Some(limit),
+            (None, Some(Hit::Memory)) => {
+                return PluginError::MemoryLimit {
+                    plugin,
+                    limit: self.config.memory_limit,
+                };
+            }
+            (None, None) => state.limiter.count_limit(&err),
+        };
+        if let Some(limit) = limit {
+            return PluginError::LimitExceeded { plugin, limit };
         }
         match err.downcast_ref::<Trap>() {
             Some(Trap::OutOfFuel) => PluginError::OutOfFuel {
@@ -193,35 +210,55 @@ impl PluginInstance {
     /// Reads every page of source people, following cursors. A failed page
     /// fails the whole read (an incomplete source must never look complete).
     pub fn read_all_people(&mut self) -> Result<Vec<Person>, PluginError> {
-        self.read_all(|i, c| i.read_people(c).map(|p| (p.items, p.next)))
+        self.read_all("read-people", |i, c| {
+            i.read_people(c).map(|p| (p.items, p.next))
+        })
     }
 
     /// Reads every page of source groups (see [`Self::read_all_people`]).
     pub fn read_all_groups(&mut self) -> Result<Vec<Group>, PluginError> {
-        self.read_all(|i, c| i.read_groups(c).map(|p| (p.items, p.next)))
+        self.read_all("read-groups", |i, c| {
+            i.read_groups(c).map(|p| (p.items, p.next))
+        })
     }
 
     /// Reads every page of target accounts (see [`Self::read_all_people`]).
     pub fn read_all_accounts(&mut self) -> Result<Vec<Person>, PluginError> {
-        self.read_all(|i, c| i.read_accounts(c).map(|p| (p.items, p.next)))
+        self.read_all("read-accounts", |i, c| {
+            i.read_accounts(c).map(|p| (p.items, p.next))
+        })
     }
 
     /// Reads every page of target groups (see [`Self::read_all_people`]).
     pub fn read_all_target_groups(&mut self) -> Result<Vec<Group>, PluginError> {
-        self.read_all(|i, c| i.read_target_groups(c).map(|p| (p.items, p.next)))
+        self.read_all("read-target-groups", |i, c| {
+            i.read_target_groups(c).map(|p| (p.items, p.next))
+        })
     }
 
     /// Follows cursors until a page has none. A cursor that does not advance
-    /// is an `invalid` error rather than an endless loop.
+    /// is an `invalid` error, and a read still going after
+    /// `max_pages_per_read` pages is [`Limit::PagesPerRead`], rather than an
+    /// endless loop. `read` names the export in that error.
     fn read_all<T>(
         &mut self,
+        read: &'static str,
         mut page: impl FnMut(&mut Self, Option<&str>) -> Result<(Vec<T>, Option<String>), PluginError>,
     ) -> Result<Vec<T>, PluginError> {
+        let limit = self.config.max_pages_per_read;
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
+        let mut pages = 0u32;
         loop {
             let (items, next) = page(self, cursor.as_deref())?;
+            pages = pages.saturating_add(1);
             all.extend(items);
+            if next.is_some() && pages >= limit {
+                return Err(PluginError::LimitExceeded {
+                    plugin: self.name.clone(),
+                    limit: Limit::PagesPerRead { limit, read },
+                });
+            }
             match next {
                 Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
                 Some(_) => {

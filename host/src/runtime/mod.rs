@@ -1,7 +1,8 @@
 //! The plugin runtime: one [`Runtime`] (engine, linker, epoch ticker,
 //! compilation cache) per process, one [`Plugin`] per loaded component (an
 //! `InstancePre`, reused for every instantiation), one [`PluginInstance`] per
-//! configured connection (its own `Store`, memory cap, fuel and deadline).
+//! configured connection (its own `Store`, resource caps, fuel and deadline;
+//! every cap is listed in [`limits`]).
 //!
 //! Every call into a plugin goes through one private `PluginInstance::call`, which
 //! refuels the store, arms the epoch deadline, and turns any failure into a
@@ -15,6 +16,7 @@ mod engine;
 mod error;
 pub mod http;
 mod instance;
+pub mod limits;
 pub mod log;
 mod plugin;
 mod state;
@@ -30,6 +32,7 @@ pub use cache::{ComponentCache, Loaded};
 pub use declarations::Declarations;
 pub use error::PluginError;
 pub use http::{DenyAll, OutboundHttp, grant};
+pub use limits::Limit;
 pub use log::{LogLine, LogSink, MemoryLog, StderrLog, TracingLog};
 
 pub use engine::{Runtime, RuntimeConfig};

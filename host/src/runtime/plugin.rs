@@ -94,12 +94,7 @@ impl Plugin {
     ) -> Result<PluginInstance, PluginError> {
         let engine = self.pre.engine();
         let label = caps.name;
-        let state = HostState::new(
-            "(loading)".into(),
-            self.config.memory_limit,
-            caps.http,
-            caps.log,
-        );
+        let state = HostState::new("(loading)".into(), &self.config, caps.http, caps.log);
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();

@@ -2,15 +2,17 @@
 //!
 //! A WASI context with nothing granted (no preopened directory, no
 //! environment, no arguments, no network, no name lookup, stdio discarded),
-//! the memory limiter, and the two capabilities the contract imports.
+//! the resource limiter and per-call HTTP budget ([`super::limits`]), and the
+//! two capabilities the contract imports.
 
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::engine::RuntimeConfig;
 use super::http::OutboundHttp;
+use super::limits::{CallBudget, Limiter};
 use super::log::LogSink;
 use super::stderr::StderrTail;
 
@@ -23,6 +25,8 @@ pub struct HostState {
     pub(crate) http: Arc<dyn OutboundHttp>,
     pub(crate) log: Arc<dyn LogSink>,
     pub(crate) limiter: Limiter,
+    /// Deadline and request accounting of the current call.
+    pub(crate) budget: CallBudget,
     /// The last few KiB the guest wrote to stderr (its panic message, say).
     pub(crate) stderr: StderrTail,
     wasi: WasiCtx,
@@ -32,7 +36,7 @@ pub struct HostState {
 impl HostState {
     pub(crate) fn new(
         plugin: String,
-        memory_limit: usize,
+        config: &RuntimeConfig,
         http: Arc<dyn OutboundHttp>,
         log: Arc<dyn LogSink>,
     ) -> Self {
@@ -53,7 +57,8 @@ impl HostState {
             credential_slots: Vec::new(),
             http,
             log,
-            limiter: Limiter::new(memory_limit),
+            limiter: Limiter::new(config),
+            budget: CallBudget::new(config),
             stderr,
             wasi,
             table: ResourceTable::new(),
@@ -67,73 +72,5 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
-    }
-}
-
-/// `StoreLimits` plus a record of whether a limit was hit, so a failed
-/// `memory.grow` becomes [`super::PluginError::MemoryLimit`] rather than an
-/// anonymous trap.
-pub(crate) struct Limiter {
-    inner: StoreLimits,
-    pub(crate) hit: bool,
-}
-
-impl Limiter {
-    fn new(memory_limit: usize) -> Self {
-        Limiter {
-            inner: StoreLimitsBuilder::new()
-                .memory_size(memory_limit)
-                .instances(16)
-                .tables(64)
-                .memories(8)
-                .trap_on_grow_failure(true)
-                .build(),
-            hit: false,
-        }
-    }
-}
-
-impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let verdict = self.inner.memory_growing(current, desired, maximum);
-        if !matches!(verdict, Ok(true)) {
-            self.hit = true;
-        }
-        verdict
-    }
-
-    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.hit = true;
-        self.inner.memory_grow_failed(error)
-    }
-
-    fn table_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        self.inner.table_growing(current, desired, maximum)
-    }
-
-    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.inner.table_grow_failed(error)
-    }
-
-    fn instances(&self) -> usize {
-        self.inner.instances()
-    }
-
-    fn tables(&self) -> usize {
-        self.inner.tables()
-    }
-
-    fn memories(&self) -> usize {
-        self.inner.memories()
     }
 }

@@ -9,7 +9,10 @@ pub mod world;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use muster::runtime::{Capabilities, DenyAll, MemoryLog, PluginInstance, Runtime, RuntimeConfig};
+use muster::runtime::{
+    Capabilities, DenyAll, MemoryLog, PluginInstance, Runtime, RuntimeConfig, grant,
+};
+use muster_outbound::{Credential, Outbound, Policy};
 
 /// A cache shared by every test process, so each fixture compiles once.
 pub fn cache_dir() -> PathBuf {
@@ -46,6 +49,39 @@ pub fn misbehave(rt: &Runtime, mode: &str) -> PluginInstance {
         .configure(&settings(&[("mode", mode)]))
         .expect("configure");
     instance
+}
+
+/// Loads `plugin_path` into `rt`, registers its grant (manifest ∩
+/// `tenant_hosts`, with `credentials`) with a real `Outbound` (no retries),
+/// and instantiates it against that `Outbound` as connection `conn`.
+pub fn instance_with_outbound(
+    rt: &Runtime,
+    plugin_path: PathBuf,
+    tenant_hosts: &[&str],
+    credentials: Vec<Credential>,
+    allow_loopback: bool,
+) -> (PluginInstance, MemoryLog) {
+    let plugin = rt.load_file(plugin_path).unwrap();
+    let log = MemoryLog::new();
+    let outbound = Arc::new(
+        Outbound::new(Policy {
+            allow_loopback,
+            retry: muster_outbound::RetryPolicy::none(),
+            ..Policy::default()
+        })
+        .expect("policy"),
+    );
+    // Instantiate first (describe needs no network), then register the grant
+    // computed from the manifest, as the host does; the connection is named.
+    let caps = Capabilities {
+        name: Some("conn".into()),
+        http: outbound.clone(),
+        log: Arc::new(log.clone()),
+    };
+    let instance = plugin.instantiate(caps).unwrap();
+    let policy = grant(instance.manifest(), tenant_hosts, credentials).unwrap();
+    outbound.set_plugin("conn", policy).expect("grant");
+    (instance, log)
 }
 
 pub fn no_network() -> Capabilities {

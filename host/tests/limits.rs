@@ -1,0 +1,180 @@
+//! The per-call limits of the sandbox, end to end: the real `misbehave`
+//! fixture floods, posts a huge body, waits on a slow vendor, pages for ever;
+//! each gets one typed error, and the host goes on with the next call.
+//!
+//! (The limits inside wasm — table elements, total memory, instance, memory
+//! and table counts — need code no Rust guest can emit; they are tested on
+//! hand-written modules in `src/runtime/limits.rs`.)
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use muster::runtime::{Limit, PluginError, PluginInstance, Runtime, RuntimeConfig};
+
+/// A vendor on 127.0.0.1 that answers every request after `delay`, counting
+/// them.
+fn vendor(delay: Duration) -> (String, Arc<AtomicUsize>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("listener");
+    let port = server.server_addr().to_ip().expect("ip").port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&seen);
+    thread::spawn(move || {
+        for request in server.incoming_requests() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let reply = move || {
+                thread::sleep(delay);
+                let _ = request.respond(tiny_http::Response::from_string("{}"));
+            };
+            thread::spawn(reply);
+        }
+    });
+    (format!("http://127.0.0.1:{port}/people"), seen)
+}
+
+/// The misbehave fixture with network to loopback, configured with `pairs`.
+fn networked(rt: &Runtime, pairs: &[(&str, &str)]) -> PluginInstance {
+    let (mut instance, _log) = instance_with_outbound(
+        rt,
+        muster::plugins::fixture_misbehave(),
+        &["http://127.0.0.1:*"],
+        Vec::new(),
+        true,
+    );
+    instance.configure(&settings(pairs)).expect("configure");
+    instance
+}
+
+#[test]
+fn request_flood_stops_at_the_requests_per_call_limit() {
+    let rt = runtime(RuntimeConfig {
+        max_requests_per_call: 5,
+        ..config()
+    });
+    let (url, seen) = vendor(Duration::ZERO);
+    let mut bad = networked(&rt, &[("mode", "flood"), ("url", &url)]);
+    let err = bad.check().unwrap_err();
+    assert!(
+        matches!(&err, PluginError::LimitExceeded { plugin, limit: Limit::RequestsPerCall(5) } if plugin == "conn"),
+        "{err:?}"
+    );
+    assert_eq!(seen.load(Ordering::SeqCst), 5, "the sixth never left");
+    // The next call, on a fresh instance of the same plugin, starts afresh.
+    let mut next = networked(&rt, &[("mode", "fetch"), ("url", &url)]);
+    next.check().expect("one request is within the limit");
+    assert_eq!(seen.load(Ordering::SeqCst), 6);
+    assert_good_plugin_still_works(&rt);
+}
+
+#[test]
+fn huge_request_body_is_refused_before_it_leaves() {
+    let rt = runtime(RuntimeConfig {
+        max_request_body: 1 << 20,
+        ..config()
+    });
+    let (url, seen) = vendor(Duration::ZERO);
+    let size = (2 << 20).to_string();
+    let mut bad = networked(&rt, &[("mode", "huge"), ("url", &url), ("size", &size)]);
+    let err = bad.check().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PluginError::LimitExceeded {
+                limit: Limit::RequestBody {
+                    limit: 1_048_576,
+                    size: 2_097_152
+                },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(seen.load(Ordering::SeqCst), 0);
+    // A body of exactly the limit goes out.
+    let size = (1 << 20).to_string();
+    let mut fits = networked(&rt, &[("mode", "huge"), ("url", &url), ("size", &size)]);
+    fits.check().expect("a body at the limit is sent");
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    assert_good_plugin_still_works(&rt);
+}
+
+#[test]
+fn time_in_host_http_counts_against_the_call_deadline() {
+    let rt = runtime(RuntimeConfig {
+        call_timeout: Duration::from_millis(500),
+        ..config()
+    });
+    // The vendor answers after 20 s; muster-outbound's own read timeout is 30 s.
+    let (url, seen) = vendor(Duration::from_secs(20));
+    let mut bad = networked(&rt, &[("mode", "fetch"), ("url", &url)]);
+    let started = Instant::now();
+    let err = bad.check().unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(err, PluginError::Timeout { budget, .. } if budget == Duration::from_millis(500)),
+        "{err:?}"
+    );
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    // Generous bound: the budget is 0.5 s, the vendor takes 20 s.
+    assert!(took < Duration::from_secs(10), "the call took {took:?}");
+    let mut next = networked(&rt, &[("mode", "none")]);
+    next.check().expect("the next call works");
+    assert_good_plugin_still_works(&rt);
+}
+
+#[test]
+fn endless_paging_stops_at_the_page_limit() {
+    let rt = runtime(RuntimeConfig {
+        max_pages_per_read: 50,
+        ..config()
+    });
+    let mut bad = misbehave(&rt, "endless");
+    let err = bad.read_all_people().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PluginError::LimitExceeded {
+                limit: Limit::PagesPerRead {
+                    limit: 50,
+                    read: "read-people"
+                },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "plugin `fixture-misbehave` exceeded its limit of 50 pages per `read-people`"
+    );
+    // Not a trap: the same instance takes the next call.
+    assert!(!bad.is_poisoned());
+    assert_eq!(bad.read_people(None).expect("one page").items.len(), 1);
+    bad.check().expect("the next call works");
+    assert_good_plugin_still_works(&rt);
+}
+
+#[test]
+fn a_read_within_the_page_limit_is_whole() {
+    let rt = runtime(RuntimeConfig {
+        max_pages_per_read: 3,
+        ..config()
+    });
+    // assert_good_plugin_still_works reads 25 people in pages of 10: 3 pages.
+    assert_good_plugin_still_works(&rt);
+    let plugin = rt.load_file(muster::plugins::fixture_good()).unwrap();
+    let mut good = plugin.instantiate(no_network()).unwrap();
+    good.configure(&settings(&[("count", "31"), ("page", "10")]))
+        .unwrap();
+    assert!(matches!(
+        good.read_all_people(),
+        Err(PluginError::LimitExceeded {
+            limit: Limit::PagesPerRead { limit: 3, .. },
+            ..
+        })
+    ));
+}
