@@ -429,7 +429,13 @@ mod tests {
             legal_entity_id: Some("3".into()),
             ..person.clone()
         };
-        let skipped = ["login", "custom:x", "phone", "contract-type", "legal-entity-id"];
+        let skipped = [
+            "login",
+            "custom:x",
+            "phone",
+            "contract-type",
+            "legal-entity-id",
+        ];
         assert_eq!(
             user_body(&unstored, &fields(&skipped), None, Department::Unknown).unwrap(),
             Map::new(),
