@@ -33,7 +33,7 @@ use std::time::Instant;
 
 use muster::cli::render;
 use muster::config::Config;
-use muster::connect::Host;
+use muster::connect::{ConnectedFlow, Host};
 use muster::engine::{self, Connected, FlowSpec, Mode, RunOptions, RunReport};
 use muster::runtime::MemoryLog;
 use muster::store::{Store, Trigger};
@@ -262,17 +262,19 @@ impl Demo {
 
     fn run(&mut self, mode: Mode) -> DemoResult<RunReport> {
         let flow = self.config.flow(FLOW)?;
+        // As `muster sync`: the policy fitted to what Leapsome declares it stores.
+        let ConnectedFlow {
+            mut source,
+            mut target,
+            policy,
+        } = self.host.connect_flow(&self.config, flow)?;
         let spec = FlowSpec {
             name: flow.name.clone(),
             source: flow.source.clone(),
             target: flow.target.clone(),
-            policy: flow.policy.clone(),
+            policy,
             mapping: flow.mapping.clone(),
         };
-        let mut source = self.host.connect(self.config.connection(&flow.source)?)?;
-        let mut target = self
-            .host
-            .connect_target(self.config.connection(&flow.target)?, &flow.policy)?;
         let report = engine::run(
             &mut self.store,
             &spec,

@@ -27,7 +27,7 @@ use std::error::Error;
 use std::time::Instant;
 
 use muster::config::Config;
-use muster::connect::Host;
+use muster::connect::{ConnectedFlow, Host};
 use muster::engine::{self, Connected, FlowSpec, Mode, RunOptions, RunReport};
 use muster::store::{Store, Trigger};
 use muster_core::Date;
@@ -56,15 +56,17 @@ struct Bench {
 impl Bench {
     fn run(&mut self) -> Result<RunReport, Box<dyn Error>> {
         let flow = self.config.flow(FLOW)?;
-        let mut source = self.host.connect(self.config.connection(&flow.source)?)?;
-        let mut target = self
-            .host
-            .connect_target(self.config.connection(&flow.target)?, &flow.policy)?;
+        // As `muster sync`: the policy fitted to what Leapsome declares it stores.
+        let ConnectedFlow {
+            mut source,
+            mut target,
+            policy,
+        } = self.host.connect_flow(&self.config, flow)?;
         let spec = FlowSpec {
             name: flow.name.clone(),
             source: flow.source.clone(),
             target: flow.target.clone(),
-            policy: flow.policy.clone(),
+            policy,
             mapping: flow.mapping.clone(),
         };
         Ok(engine::run(

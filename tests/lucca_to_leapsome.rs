@@ -28,10 +28,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use muster::config::Config;
-use muster::connect::Host;
+use muster::connect::{ConnectedFlow, Host};
 use muster::engine::{self, Connected, Mode, Outcome, RunOptions, RunReport};
 use muster::store::{Store, Trigger};
-use muster_core::{ActionKind, Date, Step};
+use muster_core::{ActionKind, Date, Field, Step};
 use muster_sandbox::{
     LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim, ScimUser, Team, Tenant, User,
 };
@@ -108,25 +108,21 @@ impl World {
     }
 
     /// One engine run of the flow, as `muster sync` / `muster plan` do it:
-    /// a fresh plugin pair from the config's connections.
+    /// a fresh plugin pair from the config's connections, and the flow's
+    /// policy fitted to what the Leapsome plugin declares it stores
+    /// (`Host::connect_flow`: the default owned fields narrowed to those).
     fn run(&mut self, config: &Config, mode: Mode) -> RunReport {
         let flow = config.flow(FLOW).expect("flow");
-        let mut source = self
-            .host
-            .connect(config.connection(&flow.source).expect("source"))
-            .expect("connect lucca");
-        let mut target = self
-            .host
-            .connect_target(
-                config.connection(&flow.target).expect("target"),
-                &flow.policy,
-            )
-            .expect("connect leapsome");
+        let ConnectedFlow {
+            mut source,
+            mut target,
+            policy,
+        } = self.host.connect_flow(config, flow).expect("connect flow");
         let spec = engine::FlowSpec {
             name: flow.name.clone(),
             source: flow.source.clone(),
             target: flow.target.clone(),
-            policy: flow.policy.clone(),
+            policy,
             mapping: flow.mapping.clone(),
         };
         engine::run(
@@ -491,6 +487,19 @@ fn lucca_to_leapsome_end_to_end() {
     let tenant = w.lucca.tenant();
     let by_id: BTreeMap<String, &User> =
         tenant.users.iter().map(|u| (u.id.to_string(), u)).collect();
+    // The flow lists no `fields`: it owns what Leapsome declares it stores, so not the phone,
+    // contract type or legal entity Lucca has and Leapsome drops (owning them, every sync
+    // would plan the same updates and step 4 would fail).
+    let config = w.config(true);
+    let owned = w
+        .host
+        .flow_policy(&config, config.flow(FLOW).expect("flow"))
+        .expect("the flow fits Leapsome")
+        .owned;
+    for dropped in [Field::Phone, Field::ContractType, Field::LegalEntityId] {
+        assert!(!owned.has(dropped), "{} is owned", dropped.name());
+    }
+    assert!(owned.has(Field::JobTitle) && owned.has(Field::BirthDate));
 
     // ── 1. The initial sync ────────────────────────────────────────────────
     let expect = initial(&tenant);
@@ -779,7 +788,6 @@ fn lucca_to_leapsome_end_to_end() {
             "start_date",
             "job_title",
             "gender",
-            "legal_entity_id",
         ]),
         step(
             ActionKind::Update,

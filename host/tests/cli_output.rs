@@ -411,6 +411,36 @@ fn a_field_the_target_cannot_store_is_a_configuration_error() {
     insta::assert_snapshot!("config_field_not_stored", stderr);
 }
 
+/// Leapsome drops a phone, a contract type and a legal entity (its published user schema has
+/// none), so its plugin does not declare them: a Lucca → Leapsome flow listing one in `fields`
+/// stops at load, exit 2, naming the field, where it is listed and the target.
+#[test]
+fn a_leapsome_flow_owning_a_field_leapsome_drops_is_a_configuration_error() {
+    for field in ["phone", "contract_type", "legal_entity_id"] {
+        let world = World::with_flow(&format!("fields = [\"work_email\", \"{field}\"]\n"));
+        let out = world.muster(&["plan"]);
+        assert_eq!(out.status.code(), Some(2), "{field}: {}", text(&out));
+        assert!(
+            world.lucca.request_log().records.is_empty(),
+            "{field}: Lucca was read"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let named = format!(
+            "`flows.people.fields[1]`: flow `people` owns `{field}`, but its target `leapsome` \
+             (plugin leapsome) cannot store it"
+        );
+        assert!(stderr.contains(&named), "{field}: {stderr}");
+        let stores = stderr
+            .split_once("that target stores: ")
+            .map(|(_, list)| list.trim_end().trim_end_matches(')'))
+            .unwrap_or_else(|| panic!("{field}: no stored list in {stderr}"));
+        assert!(
+            !stores.split(", ").any(|f| f == field),
+            "{field} is listed as stored: {stores}"
+        );
+    }
+}
+
 /// A failed run is reported once — not as a log line and again as the
 /// error — and the request's long URL is shortened.
 #[test]

@@ -741,13 +741,15 @@ impl Target for Leapsome {
 
 muster_sdk::export!(Leapsome);
 
-// What Leapsome stores (see `map`): no login of its own (it is the email) and
-// no custom field. A create needs the work email (`userName`) and the name.
+// What Leapsome stores (see `map`): no login of its own (it is the email), no custom field,
+// and no phone, contract type or legal entity (its published user schema has no
+// `phoneNumbers`, `userType` or enterprise `organization`; the real service drops them).
+// A create needs the work email (`userName`) and the name.
 muster_sdk::declare! {
     stores: [
-        "work-email", "personal-email", "given-name", "family-name", "job-title", "phone",
-        "contract-type", "employee-number", "legal-entity-id", "department-id",
-        "birth-date", "start-date", "end-date", "gender", "manager-id",
+        "work-email", "personal-email", "given-name", "family-name", "job-title",
+        "employee-number", "department-id", "birth-date", "start-date", "end-date", "gender",
+        "manager-id",
     ],
     create_requires: ["work-email", "given-name", "family-name"],
 }

@@ -8,10 +8,7 @@
 //! | `personal-email` | the `home` entry of `emails`, written only by an update that lists it |
 //! | `given-name` / `family-name` | `name.givenName` / `name.familyName` (+ `displayName`) |
 //! | `job-title` | `title` |
-//! | `phone` | `phoneNumbers[type=work]` |
-//! | `contract-type` | `userType` |
 //! | `employee-number` | enterprise `employeeNumber` |
-//! | `legal-entity-id` | enterprise `organization` |
 //! | `birth-date` / `start-date` / `end-date` | enterprise `birthday` / `startDate` / `endDate` |
 //! | `gender` | enterprise `gender` (`male`, `female`, `diverse`) |
 //! | `manager-id` | enterprise `manager`, read as a reference and translated to a Leapsome id |
@@ -19,7 +16,11 @@
 //! | `login` | read: `userName`; never written (Leapsome's login *is* the email) |
 //! | `active` | `active` |
 //!
-//! Custom fields have no Leapsome attribute: they are ignored on write and absent on read.
+//! `phone`, `contract-type`, `legal-entity-id` and custom fields have no Leapsome attribute:
+//! they are skipped on write and absent on read. Leapsome's published user schema has no
+//! `phoneNumbers`, core `userType` or enterprise `organization`, and the real service drops
+//! them, so writing them would plan the same update on every run (the declaration at the end
+//! of `lib.rs` leaves them out, and the host refuses a flow that owns them).
 //!
 //! A create is two writes, because Leapsome's POST keeps only core attributes
 //! ([`create_post`]: `userName`, `name`, `displayName`, `title`, `externalId`) and everything
@@ -32,7 +33,7 @@ use serde_json::{Map, Value, json};
 
 /// The core SCIM user schema.
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-/// The enterprise extension: manager, dates, gender, employee number, organisation.
+/// The enterprise extension: manager, department, dates, gender, employee number.
 pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 /// The extension a create uses to ask Leapsome to send an invitation (`{"invite": true}`).
 pub const INVITE_EXTENSION: &str = "urn:ietf:params:scim:schemas:extension:leapsome:2.0:User";
@@ -59,7 +60,7 @@ fn owned(v: &Value, key: &str) -> Option<String> {
     str_at(v, key).map(str::to_string)
 }
 
-/// The `value` of the entry of a multi-valued attribute (`emails`, `phoneNumbers`) that `pick`
+/// The `value` of the entry of the multi-valued attribute `attr` (`emails`) that `pick`
 /// selects.
 fn entry(v: &Value, attr: &str, pick: impl Fn(&Value) -> bool) -> Option<String> {
     v.get(attr)?
@@ -128,8 +129,6 @@ pub fn person_from_user(v: &Value) -> Result<Read, ConnectorError> {
         personal_email: entry(v, "emails", |e| {
             is_type(e, "home") || is_type(e, "personal")
         }),
-        phone: entry(v, "phoneNumbers", |e| is_type(e, "work"))
-            .or_else(|| entry(v, "phoneNumbers", |_| true)),
         login: user_name,
         birth_date: date_at(&ent, "birthday", id),
         start_date: date_at(&ent, "startDate", id),
@@ -137,8 +136,6 @@ pub fn person_from_user(v: &Value) -> Result<Read, ConnectorError> {
         job_title: owned(v, "title"),
         gender: owned(&ent, "gender"),
         department_id: (teams.len() == 1).then(|| teams[0].clone()),
-        legal_entity_id: owned(&ent, "organization"),
-        contract_type: owned(v, "userType"),
         ..Person::new(id, active)
     };
     Ok(Read {
@@ -207,13 +204,6 @@ pub fn user_body(
                 emails_touched = true;
             }
             "personal-email" => emails_touched = true,
-            "phone" => {
-                let v = match &person.phone {
-                    Some(p) => json!([{"value": p, "type": "work", "primary": true}]),
-                    None => Value::Null,
-                };
-                body.insert("phoneNumbers".into(), v);
-            }
             "birth-date" => {
                 ent.insert("birthday".into(), opt_date(&person.birth_date));
             }
@@ -233,12 +223,6 @@ pub fn user_body(
                 };
                 ent.insert("gender".into(), g.map_or(Value::Null, |g| json!(g)));
             }
-            "legal-entity-id" => {
-                ent.insert("organization".into(), opt(&person.legal_entity_id));
-            }
-            "contract-type" => {
-                body.insert("userType".into(), opt(&person.contract_type));
-            }
             "active" => {
                 body.insert("active".into(), json!(person.active));
             }
@@ -251,9 +235,9 @@ pub fn user_body(
                 }
                 Department::Unknown => {}
             },
-            // The manager is reconciled by set-manager; login is the email; custom fields
-            // have no Leapsome attribute.
-            "manager-id" | "login" => {}
+            // The manager is reconciled by set-manager; login is the email; phone, contract
+            // type, legal entity and custom fields have no Leapsome attribute (see the table).
+            "manager-id" | "login" | "phone" | "contract-type" | "legal-entity-id" => {}
             f if f.starts_with("custom:") => {}
             other => {
                 return Err(ConnectorError::Invalid(format!(
@@ -356,8 +340,8 @@ pub fn create_post(person: &Person, email: &str, invite: bool) -> Map<String, Va
 
 /// The PATCH completing a create: `userName` (Leapsome requires it), `active`, and the
 /// enterprise attributes the person has — employee number, department (the team's name),
-/// start and end dates, birthday, gender, organisation — with the manager when its account is
-/// known; then phone and contract type. Absent attributes are left out.
+/// start and end dates, birthday, gender — with the manager when its account is known. Absent
+/// attributes are left out.
 pub fn create_patch(
     person: &Person,
     email: &str,
@@ -377,7 +361,6 @@ pub fn create_patch(
     {
         ent.insert("gender".into(), json!(g));
     }
-    put_some(&mut ent, "organization", &person.legal_entity_id);
     if let Some(m) = &person.manager_id {
         ent.insert("manager".into(), json!({"value": m}));
     }
@@ -385,13 +368,6 @@ pub fn create_patch(
     body.insert("schemas".into(), json!([USER_SCHEMA, ENTERPRISE]));
     body.insert("userName".into(), json!(email));
     body.insert("active".into(), json!(person.active));
-    if let Some(p) = &person.phone {
-        body.insert(
-            "phoneNumbers".into(),
-            json!([{"value": p, "type": "work", "primary": true}]),
-        );
-    }
-    put_some(&mut body, "userType", &person.contract_type);
     if !ent.is_empty() {
         body.insert(ENTERPRISE.into(), Value::Object(ent));
     }
@@ -447,15 +423,23 @@ mod tests {
         assert_eq!(body["title"], Value::Null, "listed and absent: cleared");
         assert_eq!(body[ENTERPRISE], json!({"birthday": "1990-01-02"}));
         assert!(!body.contains_key("active") && !body.contains_key("emails"));
-        assert!(
-            user_body(
-                &person,
-                &fields(&["login", "custom:x"]),
-                None,
-                Department::Unknown
-            )
-            .unwrap()
-            .is_empty()
+        let unstored = Person {
+            phone: Some("+33 1 23".into()),
+            contract_type: Some("CDI".into()),
+            legal_entity_id: Some("3".into()),
+            ..person.clone()
+        };
+        let skipped = [
+            "login",
+            "custom:x",
+            "phone",
+            "contract-type",
+            "legal-entity-id",
+        ];
+        assert_eq!(
+            user_body(&unstored, &fields(&skipped), None, Department::Unknown).unwrap(),
+            Map::new(),
+            "fields without a Leapsome attribute are skipped"
         );
         assert!(
             user_body(&person, &fields(&["work-email"]), None, Department::Unknown).is_err(),
@@ -507,6 +491,9 @@ mod tests {
             }),
             gender: Some("female".into()),
             manager_id: Some("5f00".into()),
+            phone: Some("+33 1 23".into()),
+            contract_type: Some("CDI".into()),
+            legal_entity_id: Some("3".into()),
             ..Person::new("42", true)
         };
         let post = create_post(&person, "ann@a.example", true);
@@ -548,7 +535,13 @@ mod tests {
             !patch.contains_key("emails"),
             "the personal email is never sent by a create"
         );
-        assert!(!patch.contains_key("userType") && !patch.contains_key("phoneNumbers"));
+        let mut keys: Vec<&str> = patch.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["active", "schemas", ENTERPRISE, "userName"],
+            "no phoneNumbers, userType (nor enterprise organization): Leapsome drops them"
+        );
         let bad = Person {
             gender: Some("robot".into()),
             ..person

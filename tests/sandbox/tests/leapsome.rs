@@ -306,6 +306,50 @@ fn a_patch_or_put_without_user_name_is_refused() {
     assert!(!sim.user_by_external_id("2").unwrap().active);
 }
 
+/// `phoneNumbers`, core `userType` and enterprise `organization` are not in Leapsome's
+/// published user schema: POST, PATCH and PUT accept them and drop them, and no read returns
+/// them, while the attributes beside them are applied.
+#[test]
+fn unpublished_attributes_are_accepted_and_dropped_on_every_write() {
+    let sim = start(unlimited());
+    let unpublished = |title: &str| {
+        json!({
+            "title": title,
+            "phoneNumbers": [{"value": "+33 1 23 45 67 89", "type": "work", "primary": true}],
+            "userType": "CDI",
+            ENTERPRISE: {"organization": "Acme SAS", "department": "Ops"},
+        })
+    };
+    let mut post = new_user("ann@sandbox.example", "2");
+    post["phoneNumbers"] = json!([{"value": "+33 6 00", "type": "work"}]);
+    post["userType"] = json!("Intern");
+    let created = write(&sim, "POST", "/Users", &post);
+    assert_eq!(created.status, 201);
+    let id = created.json()["id"].as_str().unwrap().to_string();
+    let patched = patch_named(&sim, &id, "ann@sandbox.example", &unpublished("Engineer"));
+    assert_eq!(patched.status, 200, "{}", patched.detail());
+    let mut put = unpublished("Lead");
+    put["userName"] = json!("ann@sandbox.example");
+    let replaced = write(&sim, "PUT", &format!("/Users/{id}"), &put);
+    assert_eq!(replaced.status, 200, "{}", replaced.detail());
+    for (write, answer) in [
+        ("POST", created.json()),
+        ("PATCH", patched.json()),
+        ("PUT", replaced.json()),
+        ("GET", get(&sim, &format!("/Users/{id}")).json()),
+    ] {
+        assert!(answer.get("phoneNumbers").is_none(), "{write}: {answer}");
+        assert!(answer.get("userType").is_none(), "{write}: {answer}");
+        assert!(
+            answer[ENTERPRISE].get("organization").is_none(),
+            "{write}: {answer}"
+        );
+    }
+    assert_eq!(patched.json()["title"], "Engineer", "the rest is applied");
+    assert_eq!(patched.json()[ENTERPRISE]["department"], "Ops");
+    assert_eq!(get(&sim, "/Users/2").json()["title"], "Lead");
+}
+
 #[test]
 fn patch_takes_a_partial_user_and_refuses_patch_op() {
     let sim = start(unlimited());

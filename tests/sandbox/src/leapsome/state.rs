@@ -48,15 +48,10 @@ pub struct ScimUser {
     pub display_name: Option<String>,
     pub title: Option<String>,
     pub emails: Vec<Email>,
-    /// `phoneNumbers[0].value`.
-    pub phone: Option<String>,
-    /// Core `userType` (e.g. a contract type).
-    pub user_type: Option<String>,
     pub active: bool,
     // Enterprise extension.
     pub employee_number: Option<String>,
     pub department: Option<String>,
-    pub organization: Option<String>,
     /// Leapsome id of the manager (writes may name it by id, email or externalId).
     pub manager: Option<String>,
     /// `YYYY-MM-DD`.

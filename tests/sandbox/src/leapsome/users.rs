@@ -10,13 +10,18 @@
 //!   in a POST too (where `emails` is then ignored).
 //! - A SCIM-created account is "invited" until the person accepts ([`ScimUser::status`]);
 //!   reactivating it leaves it invited and sends no new invitation.
+//! - **Attributes outside Leapsome's published user schema are ignored** ([`IGNORED`]): core
+//!   `phoneNumbers` and `userType`, enterprise `organization`. On POST, PATCH and PUT alike
+//!   they are accepted, not stored and never returned (the stricter reading of the notes, which
+//!   do not list them): a connector that writes them would never converge against the real
+//!   Leapsome.
 //!
 //! Choices where the notes leave room (easy to change):
 //! - Unknown attributes in a PATCH or PUT are a 400 naming them (a typo in a connector shows
 //!   at once); read-only ones (`id`, `meta`, `groups`) are ignored.
 //! - Strings are trimmed of nothing and stored as sent; an empty string clears like `null`.
-//! - `emails` and `phoneNumbers` replace the whole list; `name` and the enterprise extension
-//!   merge key by key (in PATCH; PUT replaces everything).
+//! - `emails` replaces the whole list; `name` and the enterprise extension merge key by key
+//!   (in PATCH; PUT replaces everything).
 //! - A PATCH changing `userName` to one in use → 409; to another domain → 400.
 
 use serde_json::{Map, Value, json};
@@ -45,7 +50,6 @@ pub fn view(ctx: &Ctx, ix: &Index, u: &ScimUser) -> Value {
     }
     put_opt(&mut v, "displayName", &u.display_name);
     put_opt(&mut v, "title", &u.title);
-    put_opt(&mut v, "userType", &u.user_type);
     v.insert(
         "emails".into(),
         Value::Array(
@@ -61,9 +65,6 @@ pub fn view(ctx: &Ctx, ix: &Index, u: &ScimUser) -> Value {
                 .collect(),
         ),
     );
-    if let Some(p) = &u.phone {
-        v.insert("phoneNumbers".into(), json!([{"value": p, "type": "work"}]));
-    }
     v.insert("active".into(), json!(u.active));
     v.insert(
         "groups".into(),
@@ -86,7 +87,6 @@ pub fn view(ctx: &Ctx, ix: &Index, u: &ScimUser) -> Value {
     let mut ent = Map::new();
     put_opt(&mut ent, "employeeNumber", &u.employee_number);
     put_opt(&mut ent, "department", &u.department);
-    put_opt(&mut ent, "organization", &u.organization);
     if let Some(m) = u.manager.as_deref().and_then(|m| ix.users.get(m)) {
         let value = match ctx.options.manager_on_read {
             ManagerOnRead::ExternalIdElseId => m.external_id.clone().unwrap_or(m.id.clone()),
@@ -155,6 +155,14 @@ pub fn get(ctx: &Ctx, dir: &Directory, id: &str) -> Result<Value, ScimError> {
 fn not_found(id: &str) -> ScimError {
     ScimError::new(404, format!("User {id} not found"))
 }
+
+/// Attributes a write may carry that Leapsome's published user schema does not list: accepted
+/// and dropped, on POST, PATCH and PUT alike (core ones by name, enterprise ones in
+/// [`ENTERPRISE_IGNORED`]).
+pub const IGNORED: &[&str] = &["phoneNumbers", "userType"];
+
+/// The enterprise-extension attributes Leapsome does not publish: accepted and dropped.
+pub const ENTERPRISE_IGNORED: &[&str] = &["organization"];
 
 /// How a write body is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -386,14 +394,13 @@ fn apply(
             "name" => apply_name(user, value, mode)?,
             "displayName" => user.display_name = text(value, "displayName")?,
             "title" => user.title = text(value, "title")?,
-            "userType" => user.user_type = text(value, "userType")?,
             "active" => {
                 user.active = value.as_bool().ok_or_else(|| {
                     ScimError::invalid(format!("active must be a boolean, not {}", kind_of(value)))
                 })?;
             }
             "emails" => user.emails = emails(value)?,
-            "phoneNumbers" => user.phone = phone(value)?,
+            k if IGNORED.contains(&k) => {}
             "manager" => user.manager = manager(value, user, dir, "manager")?,
             k if k == ENTERPRISE => apply_enterprise(user, value, dir, mode)?,
             k if k == INVITE_EXTENSION => {
@@ -522,37 +529,6 @@ fn emails(value: &Value) -> Result<Vec<Email>, ScimError> {
     Ok(out)
 }
 
-/// `phoneNumbers`: the work number, else the first.
-fn phone(value: &Value) -> Result<Option<String>, ScimError> {
-    let items = match value {
-        Value::Null => return Ok(None),
-        Value::Array(a) => a,
-        other => {
-            return Err(ScimError::invalid(format!(
-                "phoneNumbers must be an array, not {}",
-                kind_of(other)
-            )));
-        }
-    };
-    let mut first = None;
-    for (i, item) in items.iter().enumerate() {
-        let obj = object(item, &format!("phoneNumbers[{i}]"))?;
-        let value = obj
-            .get("value")
-            .map(|v| text(v, &format!("phoneNumbers[{i}].value")))
-            .transpose()?
-            .flatten();
-        let work = obj.get("type").and_then(Value::as_str) == Some("work");
-        if work && value.is_some() {
-            return Ok(value);
-        }
-        if first.is_none() {
-            first = value;
-        }
-    }
-    Ok(first)
-}
-
 /// Resolves a manager reference (id, email or `externalId`; a string or `{"value": …}`) to a
 /// Leapsome id.
 fn manager(
@@ -635,7 +611,6 @@ fn apply_enterprise(
     if value.is_null() || mode != Mode::Patch {
         user.employee_number = None;
         user.department = None;
-        user.organization = None;
         user.manager = None;
         user.start_date = None;
         user.end_date = None;
@@ -647,7 +622,7 @@ fn apply_enterprise(
         match k.as_str() {
             "employeeNumber" => user.employee_number = text(v, &p(k))?,
             "department" => user.department = text(v, &p(k))?,
-            "organization" => user.organization = text(v, &p(k))?,
+            k if ENTERPRISE_IGNORED.contains(&k) => {}
             "manager" => user.manager = manager(v, user, dir, &p(k))?,
             "startDate" => user.start_date = date(v, &p(k))?,
             "endDate" => user.end_date = date(v, &p(k))?,
