@@ -269,6 +269,11 @@ fn post_answers_empty_object_for_an_existing_user_and_409_for_another_owner() {
     assert!(missing.detail().contains("userName"));
 }
 
+/// Creates a user with [`new_user`]'s body and returns Leapsome's answer.
+fn post_user(sim: &LeapsomeSim, email: &str, external_id: &str) -> Value {
+    write(sim, "POST", "/Users", &new_user(email, external_id)).json()
+}
+
 /// A user PATCH as Leapsome requires it: with the account's `userName`.
 fn patch_named(sim: &LeapsomeSim, id: &str, user_name: &str, body: &Value) -> Resp {
     let mut body = body.clone();
@@ -279,13 +284,7 @@ fn patch_named(sim: &LeapsomeSim, id: &str, user_name: &str, body: &Value) -> Re
 #[test]
 fn a_patch_or_put_without_user_name_is_refused() {
     let sim = start(unlimited());
-    let ann = write(
-        &sim,
-        "POST",
-        "/Users",
-        &new_user("ann@sandbox.example", "2"),
-    )
-    .json();
+    let ann = post_user(&sim, "ann@sandbox.example", "2");
     let id = ann["id"].as_str().unwrap();
     for method in ["PATCH", "PUT"] {
         let r = write(
@@ -353,20 +352,8 @@ fn unpublished_attributes_are_accepted_and_dropped_on_every_write() {
 #[test]
 fn patch_takes_a_partial_user_and_refuses_patch_op() {
     let sim = start(unlimited());
-    let boss = write(
-        &sim,
-        "POST",
-        "/Users",
-        &new_user("boss@sandbox.example", "1"),
-    )
-    .json();
-    let ann = write(
-        &sim,
-        "POST",
-        "/Users",
-        &new_user("ann@sandbox.example", "2"),
-    )
-    .json();
+    let boss = post_user(&sim, "boss@sandbox.example", "1");
+    let ann = post_user(&sim, "ann@sandbox.example", "2");
     let (boss_id, ann_id) = (
         boss["id"].as_str().unwrap().to_string(),
         ann["id"].as_str().unwrap().to_string(),
@@ -818,13 +805,7 @@ fn a_stalled_user_patch_is_held_then_dropped_unapplied() {
         time_scale: 1000.0, // 30 simulated seconds = 30 real milliseconds
         ..unlimited()
     });
-    let ann = write(
-        &sim,
-        "POST",
-        "/Users",
-        &new_user("ann@sandbox.example", "1"),
-    )
-    .json();
+    let ann = post_user(&sim, "ann@sandbox.example", "1");
     let id = ann["id"].as_str().unwrap();
     let title = |t: &str| patch_named(&sim, id, "ann@sandbox.example", &json!({"title": t}));
     assert_eq!(title("first").status, 200);
