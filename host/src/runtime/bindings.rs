@@ -2,7 +2,7 @@
 //! `wit/` at compile time so the host and the guest SDK can never disagree.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../wit/since_v0.1.0",
     world: "connector-plugin",
     // Records are compared by the engine and tests; `f64` rules out `Eq`.
     additional_derives: [PartialEq],

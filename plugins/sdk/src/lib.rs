@@ -39,7 +39,7 @@ extern crate self as muster_sdk;
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "../../wit/since_v0.1.0",
         world: "connector-plugin",
         pub_export_macro: true,
         export_macro_name: "export_connector",
