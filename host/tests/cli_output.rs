@@ -167,6 +167,16 @@ fn plan_human_output() {
     // account linked, managers, teams; a plan changes nothing.
     assert!(stdout.contains("\nlink (1):"), "{stdout}");
     assert!(stdout.contains("\ncreate ("), "{stdout}");
+    // People by name, never ids or placeholder text.
+    assert!(
+        stdout.contains("      manager_id: (none) -> Bruno Bernard (created in this run)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("      members: Bruno Bernard, Agnès Peña, Bruno Mercier,"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("new account of source"), "{stdout}");
     assert_eq!(world.leapsome.users().len(), 2, "plan changed the target");
     insta::assert_snapshot!("plan_human", stdout);
 }
