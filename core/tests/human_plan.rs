@@ -113,7 +113,7 @@ fn membership_steps_list_members_by_name_and_keep_ids() {
     assert!(text.contains("      members: Noël Öztürk\n"), "{text}");
     let remove = step_of(&w, ActionKind::RemoveMembers);
     let account = w.target_of("1").unwrap().id.clone();
-    assert_eq!(remove.members, [account.clone()]);
+    assert_eq!(remove.members, std::slice::from_ref(&account));
     assert_eq!(
         remove.member_names.get(&account).map(String::as_str),
         Some("Noël Öztürk")
