@@ -34,6 +34,7 @@
 //! - [`model`]: [`Person`], [`Group`], [`Link`], [`FieldValue`], [`Date`].
 //! - [`mapping`]: rename, default, coalesce, template, value-map rules.
 //! - [`policy`]: what a flow may do and owns; the guard.
+//! - [`rows`]: compound fields compared row by row under a row key.
 //! - [`plan()`](plan()): the planner; [`Plan`] the result, `Display` renders it
 //!   like a terraform plan, [`Plan::steps`] resolves it for JSON.
 //!
@@ -76,16 +77,19 @@ pub mod normalize;
 pub mod plan;
 pub mod policy;
 pub mod prepare;
+pub mod present;
 mod reconcile;
+pub mod rows;
 
 pub use date::{Date, DateError};
 pub use fingerprint::fingerprint;
 pub use mapping::{Mapping, MappingError, Rule, Template};
 pub use model::{Field, FieldRef, FieldValue, Gender, Group, Link, Person, Row, Value};
 pub use plan::{
-    Action, Breach, Change, Counts, GroupRef, Input, Limit, Plan, PlanError, Reason, Side, Step,
-    Subject,
+    Action, Breach, Change, Counts, GroupRef, Input, Limit, Plan, PlanError, Reason, Ref, Side,
+    Step, Subject,
 };
 pub use policy::{ActionKind, Allowed, CorrelationKey, FieldSet, Guard, Policy, Threshold};
 pub use prepare::{Prepared, PreparedLinks};
 pub use reconcile::{evaluate_guard, plan};
+pub use rows::{RowAction, RowChange, RowProblem, RowSide, SubFieldChange};

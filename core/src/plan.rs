@@ -6,15 +6,19 @@
 //! serialisable [`Step`]s (ids, values, reasons) for plan files and `--json`,
 //! and `Display` renders them like a terraform plan.
 
+use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::cell::OnceCell;
 use core::fmt;
 
 use crate::date::Date;
-use crate::model::{FieldRef, FieldValue, Group, Link, Person};
+use crate::model::{Field, FieldRef, FieldValue, Group, Link, Person};
 use crate::normalize::Lookalike;
 use crate::policy::{ActionKind, CorrelationKey, Policy};
 use crate::prepare::{Prepared, PreparedLinks};
+use crate::present::{person_name, write_details};
+use crate::rows::{self, RowChange, RowProblem};
 
 /// One side of a reconciliation: people (or accounts) and groups.
 #[derive(Debug, Clone, Copy)]
@@ -139,6 +143,9 @@ pub enum Reason {
         account: Option<usize>,
         why: Lookalike,
     },
+    /// A compound field's rows cannot be compared by their row key (a row
+    /// without a key, two rows with one key): the field is left alone.
+    BadRows(RowProblem),
 }
 
 impl Reason {
@@ -170,6 +177,7 @@ impl Reason {
             Reason::LinkedAccountMissing(_) => "linked_account_missing",
             Reason::GroupNameTaken(_) => "group_name_taken",
             Reason::LookalikeKey { .. } => "lookalike_key",
+            Reason::BadRows(_) => "bad_rows",
         }
     }
 }
@@ -384,6 +392,10 @@ pub struct Plan<'a> {
     pub(crate) counts: Counts,
     pub(crate) breaches: Vec<Breach>,
     pub(crate) linked: usize,
+    /// Target account id → index, built on first use by [`Plan::step`] to
+    /// name the accounts a step refers to by id (a current manager, a
+    /// member to remove).
+    pub(crate) accounts_by_id: OnceCell<BTreeMap<&'a str, usize>>,
 }
 
 impl<'a> Plan<'a> {
@@ -440,7 +452,9 @@ impl<'a> Plan<'a> {
             reason: action.reason().code().into(),
             explanation: String::new(),
             changes: Vec::new(),
+            rows: Vec::new(),
             members: Vec::new(),
+            member_names: BTreeMap::new(),
             carries: Vec::new(),
         };
         let (source_id, target_id) = match action {
@@ -455,11 +469,11 @@ impl<'a> Plan<'a> {
                     &self.input.target.groups[*target],
                 );
                 step.label = g.name.clone();
-                step.changes.push(Change {
-                    field: FieldRef::Custom("name".into()),
-                    old: Some(FieldValue::Text(t.name.clone())),
-                    new: Some(FieldValue::Text(g.name.clone())),
-                });
+                step.changes.push(Change::values(
+                    FieldRef::Custom("name".into()),
+                    Some(FieldValue::Text(t.name.clone())),
+                    Some(FieldValue::Text(g.name.clone())),
+                ));
                 (Some(g.id.clone()), Some(t.id.clone()))
             }
             Action::Create { person } => {
@@ -480,14 +494,9 @@ impl<'a> Plan<'a> {
                 changes,
             } => {
                 step.label = label(&src[*person]);
-                step.changes = changes
-                    .iter()
-                    .map(|f| Change {
-                        field: f.clone(),
-                        old: tgt[*account].get(f).map(|v| v.to_owned_value()),
-                        new: src[*person].get(f).map(|v| v.to_owned_value()),
-                    })
-                    .collect();
+                for f in changes {
+                    self.update_change(&mut step, *person, *account, f);
+                }
                 both(*person, *account)
             }
             Action::SetManager {
@@ -497,17 +506,26 @@ impl<'a> Plan<'a> {
                 manager_account,
             } => {
                 step.label = label(&src[*person]);
-                let old = account.and_then(|a| tgt[a].manager_id.clone());
+                let old = account
+                    .and_then(|a| tgt[a].manager_id.as_deref())
+                    .map(|id| self.account_ref(id));
                 let new = match (manager, manager_account) {
-                    (_, Some(m)) => Some(tgt[*m].id.clone()),
-                    (Some(m), None) => Some(alloc::format!("new account of source {}", src[*m].id)),
+                    (_, Some(m)) => Some(Ref {
+                        id: tgt[*m].id.clone(),
+                        planned: false,
+                        // The source's name is the one the account is about to have.
+                        name: manager
+                            .map_or_else(|| person_name(&tgt[*m]), |s| person_name(&src[s])),
+                    }),
+                    (Some(m), None) => Some(Ref {
+                        id: src[*m].id.clone(),
+                        planned: true,
+                        name: person_name(&src[*m]),
+                    }),
                     (None, None) => None,
                 };
-                step.changes.push(Change {
-                    field: crate::model::Field::ManagerId.into(),
-                    old: old.map(FieldValue::Text),
-                    new: new.map(FieldValue::Text),
-                });
+                step.changes
+                    .push(Change::references(Field::ManagerId, old, new));
                 (
                     Some(src[*person].id.clone()),
                     account.map(|a| tgt[a].id.clone()),
@@ -515,6 +533,10 @@ impl<'a> Plan<'a> {
             }
             Action::AddMembers { group, members } => {
                 step.members = members.iter().map(|m| src[*m].id.clone()).collect();
+                step.member_names = members
+                    .iter()
+                    .filter_map(|m| Some((src[*m].id.clone(), person_name(&src[*m])?)))
+                    .collect();
                 match group {
                     GroupRef::Existing(t) => {
                         let g = &self.input.target.groups[*t];
@@ -532,6 +554,11 @@ impl<'a> Plan<'a> {
                 let g = &self.input.target.groups[*group];
                 step.label = g.name.clone();
                 step.members = members.iter().map(|m| g.members[*m].clone()).collect();
+                step.member_names = step
+                    .members
+                    .iter()
+                    .filter_map(|id| Some((id.clone(), self.account_ref(id).name?)))
+                    .collect();
                 (None, Some(g.id.clone()))
             }
             Action::Deactivate {
@@ -563,6 +590,84 @@ impl<'a> Plan<'a> {
         step.target_id = target_id;
         step.explanation = self.explain(&action.reason());
         step
+    }
+
+    /// One field of an update: a row-keyed compound field as row changes
+    /// ([`crate::rows`]), any other as old → new (a reference field with the
+    /// names of what it points at).
+    fn update_change(&self, step: &mut Step, person: usize, account: usize, field: &FieldRef) {
+        let (p, a) = (
+            &self.input.source.people[person],
+            &self.input.target.people[account],
+        );
+        let (new, old) = (p.get(field), a.get(field));
+        if let Some(key) = self.input.policy.row_key(field) {
+            let name = field.name();
+            let (want, have) = (p.custom.get(name), a.custom.get(name));
+            // The planner only lists a keyed field whose rows compare.
+            if let Ok(changes) = rows::diff_values(name, key, want, have) {
+                step.rows.extend(changes);
+                return;
+            }
+        }
+        let mut change = Change::values(
+            field.clone(),
+            old.map(|v| v.to_owned_value()),
+            new.map(|v| v.to_owned_value()),
+        );
+        match field {
+            FieldRef::Canonical(Field::ManagerId) => {
+                change.old_ref = a.manager_id.as_deref().map(|id| self.account_ref(id));
+                change.new_ref = p.manager_id.as_deref().map(|id| self.person_ref(id));
+            }
+            FieldRef::Canonical(Field::DepartmentId) => {
+                let group = |groups: &[Group], id: &str| Ref {
+                    id: id.into(),
+                    planned: false,
+                    name: groups.iter().find(|g| g.id == id).map(|g| g.name.clone()),
+                };
+                change.old_ref = a
+                    .department_id
+                    .as_deref()
+                    .map(|id| group(self.input.target.groups, id));
+                change.new_ref = p
+                    .department_id
+                    .as_deref()
+                    .map(|id| group(self.input.source.groups, id));
+            }
+            _ => {}
+        }
+        step.changes.push(change);
+    }
+
+    /// A target account by id, named when the target has it.
+    fn account_ref(&self, id: &str) -> Ref {
+        let index = self.accounts_by_id.get_or_init(|| {
+            let people = self.input.target.people;
+            people
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.id.as_str(), i))
+                .collect()
+        });
+        Ref {
+            id: id.into(),
+            planned: false,
+            name: index
+                .get(id)
+                .and_then(|i| person_name(&self.input.target.people[*i])),
+        }
+    }
+
+    /// A source person by id (a reference on the desired side), named when
+    /// the source has it.
+    fn person_ref(&self, id: &str) -> Ref {
+        let people = self.input.source.people;
+        Ref {
+            id: id.into(),
+            planned: false,
+            name: people.iter().find(|p| p.id == id).and_then(person_name),
+        }
     }
 
     /// The reason in plain language.
@@ -625,6 +730,7 @@ impl<'a> Plan<'a> {
                 "{key} matches account {} only through look-alike characters: {why}",
                 tgt[*a].id
             ),
+            Reason::BadRows(problem) => alloc::format!("{problem}"),
             Reason::GroupNameTaken(g) => alloc::format!(
                 "a group named {:?} exists ({}) but was not created by this flow",
                 self.input.target.groups[*g].name,
@@ -677,11 +783,26 @@ pub struct Step {
         serde(default, skip_serializing_if = "Vec::is_empty")
     )]
     pub changes: Vec<Change>,
+    /// Row-level changes of compound fields the flow compares by row key
+    /// ([`crate::rows`]); such a field is never also in `changes`.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub rows: Vec<RowChange>,
     #[cfg_attr(
         feature = "serde",
         serde(default, skip_serializing_if = "Vec::is_empty")
     )]
     pub members: Vec<String>,
+    /// What people call the `members` (member id → name), for the human
+    /// plan only: ids stay the reference, names are never parsed back. A
+    /// member without a known name is absent.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "BTreeMap::is_empty")
+    )]
+    pub member_names: BTreeMap<String, String>,
     /// On a create: fields written although the flow does not own them,
     /// because the target cannot create an account without them (e.g. a
     /// SCIM `userName` from `login`). Written once, never updated.
@@ -692,6 +813,21 @@ pub struct Step {
     pub carries: Vec<FieldRef>,
 }
 
+impl Step {
+    /// The step narrowed to one member (a membership call is one member):
+    /// its id and, when known, its name.
+    pub fn only_member(&mut self, id: &str) {
+        self.members = alloc::vec![id.into()];
+        self.member_names.retain(|m, _| m == id);
+    }
+
+    /// The step narrowed to the members `keep` accepts, names included.
+    pub fn retain_members(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.members.retain(|m| keep(m));
+        self.member_names.retain(|m, _| keep(m));
+    }
+}
+
 /// One field change: old value (target) → new value (source).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -699,6 +835,73 @@ pub struct Change {
     pub field: FieldRef,
     pub old: Option<FieldValue>,
     pub new: Option<FieldValue>,
+    /// For a reference field (`manager_id`, `department_id`): the record
+    /// `old` points at, typed and named.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub old_ref: Option<Ref>,
+    /// For a reference field: the record `new` points at. A manager whose
+    /// account this same plan creates has no target id yet: `new` is then
+    /// absent and `new_ref` names the manager by source id (`planned`).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub new_ref: Option<Ref>,
+}
+
+impl Change {
+    /// A change of a plain value.
+    pub fn values(field: FieldRef, old: Option<FieldValue>, new: Option<FieldValue>) -> Change {
+        Change {
+            field,
+            old,
+            new,
+            old_ref: None,
+            new_ref: None,
+        }
+    }
+
+    /// A change of a reference field: `old`/`new` hold the target ids
+    /// (none for a planned record), the refs say what they are.
+    pub fn references(field: Field, old: Option<Ref>, new: Option<Ref>) -> Change {
+        let id = |r: &Option<Ref>| {
+            r.as_ref()
+                .filter(|r| !r.planned)
+                .map(|r| FieldValue::Text(r.id.clone()))
+        };
+        Change {
+            field: field.into(),
+            old: id(&old),
+            new: id(&new),
+            old_ref: old,
+            new_ref: new,
+        }
+    }
+}
+
+/// A record a change points at: a manager, a department.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Ref {
+    /// The record's target id; when `planned`, its **source** id.
+    pub id: String,
+    /// The record is created by this same plan: its target id is only known
+    /// once that create is applied.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "core::ops::Not::not")
+    )]
+    pub planned: bool,
+    /// What people call it (`Bruno Bernard`, `Sales`), for the human plan
+    /// only; never parsed back. Absent when no name is known.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub name: Option<String>,
 }
 
 fn symbol(kind: ActionKind) -> char {
@@ -726,16 +929,7 @@ impl fmt::Display for Plan<'_> {
                 (None, None) => {}
             }
             writeln!(f, "\n      because {}", s.explanation)?;
-            for c in &s.changes {
-                let show = |v: &Option<FieldValue>| match v {
-                    Some(v) => v.to_string(),
-                    None => "(none)".into(),
-                };
-                writeln!(f, "      {}: {} -> {}", c.field, show(&c.old), show(&c.new))?;
-            }
-            if !s.members.is_empty() {
-                writeln!(f, "      members: {}", s.members.join(", "))?;
-            }
+            write_details(f, &s, "      ")?;
         }
         f.write_str("\nPlan:")?;
         let mut first = true;

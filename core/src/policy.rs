@@ -6,6 +6,7 @@
 //! unlinked records are correlated, the date gating, and the [`Guard`] that
 //! holds suspicious plans for approval.
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -348,6 +349,11 @@ pub struct Policy {
     /// Mirror source departments as target groups (teams).
     pub sync_groups: bool,
     pub guard: Guard,
+    /// Compound (multi-occurrence) custom fields compared row by row: field
+    /// code → the sub-field whose value identifies a row (`e_formation` →
+    /// `e_title`). See [`crate::rows`]. A field not named here is compared
+    /// as a whole value.
+    pub row_keys: BTreeMap<String, String>,
 }
 
 impl Default for Policy {
@@ -365,6 +371,7 @@ impl Default for Policy {
             invite_on_create: false,
             sync_groups: true,
             guard: Guard::default(),
+            row_keys: BTreeMap::new(),
         }
     }
 }
@@ -401,6 +408,14 @@ impl Policy {
             .iter()
             .filter(|f| !self.owned.contains(f))
             .collect()
+    }
+
+    /// The row key of `field` when the flow compares it row by row.
+    pub fn row_key(&self, field: &FieldRef) -> Option<&str> {
+        match field {
+            FieldRef::Custom(name) => self.row_keys.get(name).map(String::as_str),
+            FieldRef::Canonical(_) => None,
+        }
     }
 
     /// Owned fields compared by value (reference fields excluded).

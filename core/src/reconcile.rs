@@ -41,6 +41,7 @@ use crate::plan::{
 };
 use crate::policy::{ActionKind, CorrelationKey, FieldSet, Policy};
 use crate::prepare::{Prepared, PreparedLinks, Status, key_of};
+use crate::rows::{self, RowProblem, RowSide};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
@@ -341,19 +342,31 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         }
         let (p, acc) = (&self.desired[d], &self.actual[a]);
         let mut changes = Vec::new();
+        let mut problems = Vec::new();
         for f in self.compared.canonical() {
             if !fields_equal(p, acc, &FieldRef::Canonical(f)) {
                 changes.push(FieldRef::Canonical(f));
             }
         }
         for name in self.compared.custom() {
-            let equal = match (p.custom.get(name.as_str()), acc.custom.get(name.as_str())) {
-                (None, None) => true,
+            let (want, have) = (p.custom.get(name.as_str()), acc.custom.get(name.as_str()));
+            let equal = match (want, have, self.policy.row_keys.get(name)) {
+                (None, None, _) => true,
+                (_, _, Some(key)) => match rows::diff_values(name, key, want, have) {
+                    Ok(changes) => changes.is_empty(),
+                    Err(problem) => {
+                        problems.push(problem);
+                        true
+                    }
+                },
                 _ => fields_equal(p, acc, &FieldRef::Custom(name.clone())),
             };
             if !equal {
                 changes.push(FieldRef::Custom(name.clone()));
             }
+        }
+        for problem in problems {
+            self.row_problem(d, a, problem);
         }
         if !changes.is_empty() {
             self.phases[UPDATES].push(Action::Update {
@@ -362,6 +375,17 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                 changes,
             });
         }
+    }
+
+    /// A compound field whose rows cannot be compared by key: the record
+    /// at fault is reported (a human fixes the data) and the field is left
+    /// as it is; the person's other fields are still updated.
+    fn row_problem(&mut self, d: usize, a: usize, problem: RowProblem) {
+        let subject = match problem.side() {
+            RowSide::Source => Subject::Person(d),
+            RowSide::Target => Subject::Account(a),
+        };
+        self.report(true, subject, Reason::BadRows(problem));
     }
 
     /// Matches unlinked people to unlinked accounts, key by key, or plans
@@ -831,6 +855,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             counts,
             breaches,
             linked: self.linked,
+            accounts_by_id: core::cell::OnceCell::new(),
         }
     }
 }

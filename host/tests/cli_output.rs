@@ -167,6 +167,16 @@ fn plan_human_output() {
     // account linked, managers, teams; a plan changes nothing.
     assert!(stdout.contains("\nlink (1):"), "{stdout}");
     assert!(stdout.contains("\ncreate ("), "{stdout}");
+    // People by name, never ids or placeholder text.
+    assert!(
+        stdout.contains("      manager_id: (none) -> Bruno Bernard (created in this run)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("      members: Bruno Bernard, Agnès Peña, Bruno Mercier,"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("new account of source"), "{stdout}");
     assert_eq!(world.leapsome.users().len(), 2, "plan changed the target");
     insta::assert_snapshot!("plan_human", stdout);
 }
@@ -459,4 +469,153 @@ fn a_failed_run_is_printed_once_with_a_short_url() {
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(stderr.contains("[DEAD]/api/v3/users?…"), "{stderr}");
     assert!(!stderr.contains("fields="), "{stderr}");
+}
+
+/// Training rows (`e_title`, `e_score`) as Lucca stores a compound field.
+fn trainings(rows: &[(&str, u32)]) -> Vec<muster_sandbox::Occurrence> {
+    rows.iter()
+        .enumerate()
+        .map(|(i, (title, score))| muster_sandbox::Occurrence {
+            id: 9000 + i as u64,
+            value: serde_json::json!({ "e_title": title, "e_score": score }),
+        })
+        .collect()
+}
+
+/// Compound rows through the real Lucca plugin on both sides (Lucca →
+/// Lucca, the shape of Cards' write-back): with `row_keys`, rows in another
+/// order plan nothing, and a difference reads as rows added, changed and
+/// removed — not one opaque `e_formation` change.
+#[test]
+fn compound_rows_plan_as_rows_under_their_key() {
+    let start = |tenant| {
+        let options = LuccaOptions {
+            rate_limit: None,
+            ..LuccaOptions::default()
+        };
+        LuccaSim::start(tenant, options).expect("start lucca")
+    };
+    let tenant = Tenant::generate(11, 12);
+    let (source, target) = (start(tenant.clone()), start(tenant));
+    let set = |sim: &LuccaSim, per_user: &[Vec<muster_sandbox::Occurrence>]| {
+        sim.with_tenant(|t| {
+            for (i, u) in t.users.iter_mut().enumerate() {
+                u.extended.clear();
+                if let Some(rows) = per_user.get(i) {
+                    u.extended.insert("e_formation".into(), rows.clone());
+                }
+            }
+        })
+    };
+    // First person: the same rows, in another order. Second: a score
+    // changes, a row is added, one removed.
+    set(
+        &source,
+        &[
+            trainings(&[("GDPR", 80), ("Security", 60)]),
+            trainings(&[("Security", 75), ("GDPR basics", 10)]),
+        ],
+    );
+    set(
+        &target,
+        &[
+            trainings(&[("Security", 60), ("GDPR", 80)]),
+            trainings(&[("Old course", 5), ("Security", 60)]),
+        ],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        r#"[tenant]
+name = "rows"
+timezone = "Europe/Paris"
+state = "state.db"
+cache = "{cache}"
+
+[connections.cards]
+plugin = "lucca"
+settings = {{ base_url = "{source}", custom_fields = "e_formation" }}
+secret = {{ env = "SOURCE_KEY" }}
+allow_loopback = true
+
+[connections.lucca]
+plugin = "lucca"
+settings = {{ base_url = "{target}", custom_fields = "e_formation" }}
+secret = {{ env = "TARGET_KEY" }}
+allow_loopback = true
+
+[flows.trainings]
+source = "cards"
+target = "lucca"
+actions = ["link", "update"]
+fields = ["custom:e_formation"]
+row_keys = {{ e_formation = "e_title" }}
+options = {{ sync_groups = false }}
+"#,
+        cache = cache_dir().display(),
+        source = source.base_url(),
+        target = target.base_url(),
+    );
+    std::fs::write(dir.path().join("muster.toml"), config).expect("config");
+    let out = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["plan", "--config"])
+        .arg(dir.path().join("muster.toml"))
+        .env("MUSTER_TODAY", TODAY)
+        .env("SOURCE_KEY", source.api_key())
+        .env("TARGET_KEY", target.api_key())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run muster");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let updates: Vec<&str> = stdout
+        .split("\nupdate (")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no update in\n{stdout}"))
+        .lines()
+        .take(6)
+        .collect();
+    assert_eq!(
+        updates[0], "1):",
+        "only the second person differs:\n{stdout}"
+    );
+    assert_eq!(
+        &updates[2..],
+        [
+            "      because source wins on owned fields",
+            "      e_formation: + row \"GDPR basics\" (e_score 10)",
+            "      e_formation: ~ row \"Security\" e_score 60 -> 75",
+            "      e_formation: - row \"Old course\"",
+        ],
+        "{stdout}"
+    );
+    let json = Command::new(env!("CARGO_BIN_EXE_muster"))
+        .args(["plan", "--json", "--config"])
+        .arg(dir.path().join("muster.toml"))
+        .env("MUSTER_TODAY", TODAY)
+        .env("SOURCE_KEY", source.api_key())
+        .env("TARGET_KEY", target.api_key())
+        .output()
+        .expect("run muster");
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).expect("plan JSON");
+    let update = plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["kind"] == "update")
+        .expect("an update");
+    assert!(update.get("changes").is_none(), "{update:#}");
+    let ops: Vec<&str> = update["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["action"]["op"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(ops, ["add", "change", "remove"], "{update:#}");
+    assert!(
+        target
+            .request_log()
+            .records
+            .iter()
+            .all(|r| r.method == "GET")
+    );
 }

@@ -41,6 +41,7 @@ target = "leapsome"
 schedule = "daily 02:00"
 actions = ["create", "link", "update", "deactivate", "reactivate"]
 fields = ["given_name", "family_name", "work_email", "manager_id", "custom:e_formation"]
+row_keys = { e_formation = "e_title" }
 correlation = ["employee_number", "work_email"]
 options = { invite_on_create = true, reactivate = true, pre_start_days = 3, sync_groups = false }
 guard = { max_deactivate = 25, max_deactivate_ratio = 0.10, max_create = 200 }
@@ -181,6 +182,7 @@ fn full_example_resolves_into_the_core_policy_and_mapping() {
                 ),
             ],
         },
+        row_keys: [("e_formation".to_string(), "e_title".to_string())].into(),
     };
     assert_eq!(f.policy, expected);
 
@@ -440,6 +442,58 @@ fn fields_actions_and_mapping_are_checked_against_the_core() {
         "options = { reactivate = true }\nactions = [\"create\"]\n",
     ));
     assert!(msg.contains("do not include \"reactivate\""), "{msg}");
+}
+
+#[test]
+fn row_keys_name_owned_compound_fields_and_their_key_sub_field() {
+    let fields = "fields = [\"job_title\", \"custom:e_formation\"]\n";
+    let c = parse(&with_flow(&format!(
+        "{fields}row_keys = {{ e_formation = \"e_title\" }}\n"
+    )))
+    .unwrap();
+    let policy = &c.flow("f").unwrap().policy;
+    assert_eq!(
+        policy.row_keys.get("e_formation").map(String::as_str),
+        Some("e_title")
+    );
+    assert_eq!(policy.row_keys.len(), 1);
+
+    // A typo of an owned field: its line:column and the closest one.
+    let msg = err(&with_flow(&format!(
+        "{fields}row_keys = {{ e_formaton = \"e_title\" }}\n"
+    )));
+    assert!(
+        msg.contains(
+            "acme.toml:16:14: `flows.f.row_keys.e_formaton`: `row_keys` names `e_formaton`, which the flow does not own; did you mean `e_formation`?"
+        ),
+        "{msg}"
+    );
+    // A compound field the flow does not own at all.
+    let msg = err(&with_flow("row_keys = { e_formation = \"e_title\" }\n"));
+    assert!(msg.contains("the flow owns no custom field"), "{msg}");
+    assert!(
+        msg.contains("list it in `fields` as `custom:e_formation`"),
+        "{msg}"
+    );
+    // A canonical field has no rows; the key must be a non-empty string.
+    let msg = err(&with_flow(&format!(
+        "{fields}row_keys = {{ job_title = \"x\" }}\n"
+    )));
+    assert!(
+        msg.contains("`job_title` is a canonical field and has no rows"),
+        "{msg}"
+    );
+    let msg = err(&with_flow(&format!(
+        "{fields}row_keys = {{ e_formation = 3 }}\n"
+    )));
+    assert!(msg.contains("`flows.f.row_keys.e_formation`"), "{msg}");
+    let msg = err(&with_flow(&format!(
+        "{fields}row_keys = {{ e_formation = \" \" }}\n"
+    )));
+    assert!(
+        msg.contains("name the sub-field whose value identifies a row"),
+        "{msg}"
+    );
 }
 
 #[test]

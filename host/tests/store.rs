@@ -21,7 +21,9 @@ fn step(kind: ActionKind, source: &str) -> Step {
         reason: "new_person".into(),
         explanation: "new in the source".into(),
         changes: Vec::new(),
+        rows: Vec::new(),
         members: Vec::new(),
+        member_names: Default::default(),
         carries: Vec::new(),
     }
 }

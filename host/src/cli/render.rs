@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use muster_core::{ActionKind, FieldValue, Step};
+use muster_core::present::write_details;
+use muster_core::{ActionKind, Step};
 use serde_json::{Value, json};
 
 use crate::engine::{Outcome, RunReport};
@@ -24,13 +25,6 @@ fn symbol(kind: ActionKind) -> char {
     }
 }
 
-fn show(v: &Option<FieldValue>) -> String {
-    match v {
-        Some(v) => v.to_string(),
-        None => "(none)".into(),
-    }
-}
-
 fn ids(step: &Step) -> String {
     match (&step.source_id, &step.target_id) {
         (Some(s), Some(t)) => format!(" (source {s} -> target {t})"),
@@ -41,7 +35,7 @@ fn ids(step: &Step) -> String {
 }
 
 /// Steps grouped by action kind, in plan order, each with its reason,
-/// changes and members.
+/// changes, row changes and members — people and groups by name.
 pub fn steps(steps: &[Step]) -> String {
     let mut out = String::new();
     if steps.is_empty() {
@@ -60,18 +54,9 @@ pub fn steps(steps: &[Step]) -> String {
         for s in group {
             let _ = writeln!(out, "  {} {}{}", symbol(s.kind), s.label, ids(s));
             let _ = writeln!(out, "      because {}", s.explanation);
-            for c in &s.changes {
-                let _ = writeln!(
-                    out,
-                    "      {}: {} -> {}",
-                    c.field,
-                    show(&c.old),
-                    show(&c.new)
-                );
-            }
-            if !s.members.is_empty() {
-                let _ = writeln!(out, "      members: {}", s.members.join(", "));
-            }
+            // Names, not ids: the core's presentation of changes, rows
+            // and members, shared with the plan's `Display`.
+            let _ = write_details(&mut out, s, "      ");
             if !s.carries.is_empty() {
                 let names: Vec<String> = s.carries.iter().map(ToString::to_string).collect();
                 let _ = writeln!(
@@ -269,7 +254,13 @@ pub fn history(runs: &[RunSummary]) -> String {
             let members = if j.step.members.is_empty() {
                 String::new()
             } else {
-                format!(" member {}", j.step.members.join(", "))
+                let names: Vec<&str> = j
+                    .step
+                    .members
+                    .iter()
+                    .map(|m| j.step.member_names.get(m).unwrap_or(m).as_str())
+                    .collect();
+                format!(" member {}", names.join(", "))
             };
             let _ = writeln!(
                 out,

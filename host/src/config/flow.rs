@@ -28,6 +28,7 @@ const FLOW_KEYS: &[&str] = &[
     "required_on_create",
     "mapping",
     "webhook",
+    "row_keys",
 ];
 
 /// The person-level actions `actions = [...]` may name.
@@ -147,6 +148,11 @@ pub(super) fn parse_flow(
     let req_p = p("required_on_create");
     if let Some(f) = t.get("required_on_create", &req_p) {
         policy.required_on_create = field_set(&f, "[\"work_email\"]")?;
+    }
+
+    let row_keys_p = p("row_keys");
+    if let Some(r) = t.get("row_keys", &row_keys_p) {
+        policy.row_keys = parse_row_keys(&r, &policy.owned)?;
     }
 
     let corr_p = p("correlation");
@@ -317,6 +323,65 @@ fn field_set(v: &Val<'_, '_>, example: &str) -> Result<FieldSet, ConfigError> {
         set.insert(field_ref(v, name, span, &format!("{}[{i}]", v.path))?);
     }
     Ok(set)
+}
+
+const ROW_KEYS_EXAMPLE: &str = "{ e_formation = \"e_title\" }";
+
+/// `row_keys = { e_formation = "e_title" }`: compound custom fields the
+/// flow owns, each compared row by row under the named sub-field (see
+/// [`muster_core::rows`]). A field must be an owned custom field, so a typo
+/// is an error with a "did you mean" rather than a key that never applies.
+fn parse_row_keys(
+    v: &Val<'_, '_>,
+    owned: &FieldSet,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let t = v.table(&[], ROW_KEYS_EXAMPLE)?;
+    let mut out = BTreeMap::new();
+    for (key, span, value) in &t.entries {
+        let kp = join(v.path, key);
+        let code = key.strip_prefix("custom:").unwrap_or(key).trim();
+        if Field::from_name(code).is_some() {
+            return Err(v.doc.error(
+                &kp,
+                span,
+                format!(
+                    "`{code}` is a canonical field and has no rows; `row_keys` names compound custom fields, e.g. `row_keys = {ROW_KEYS_EXAMPLE}`"
+                ),
+            ));
+        }
+        if !owned.contains(&FieldRef::Custom(code.to_string())) {
+            return Err(v.doc.error(&kp, span, not_owned_rows(code, owned)));
+        }
+        let item = Val {
+            doc: v.doc,
+            path: &kp,
+            value,
+        };
+        let sub = item.str("\"e_title\"")?.trim();
+        if sub.is_empty() {
+            return Err(item.error(format!(
+                "name the sub-field whose value identifies a row of `{code}`, e.g. `\"e_title\"`"
+            )));
+        }
+        out.insert(code.to_string(), sub.to_string());
+    }
+    Ok(out)
+}
+
+/// The message for a `row_keys` entry naming a field the flow does not own.
+fn not_owned_rows(code: &str, owned: &FieldSet) -> String {
+    let custom = owned.custom();
+    let hint = closest(code, custom.iter().map(String::as_str))
+        .map(|c| format!("did you mean `{c}`? "))
+        .unwrap_or_default();
+    let known = if custom.is_empty() {
+        "the flow owns no custom field".to_string()
+    } else {
+        format!("the flow's custom fields: {}", custom.join(", "))
+    };
+    format!(
+        "`row_keys` names `{code}`, which the flow does not own; {hint}{known}; list it in `fields` as `custom:{code}`"
+    )
 }
 
 /// `guard = false` (off), `guard = true` (the default), or a table of

@@ -16,7 +16,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use muster_core::{Action, ActionKind, Change, Field, FieldValue, GroupRef, Plan, Step};
+use muster_core::{Action, ActionKind, Change, Field, GroupRef, Plan, Ref, Step};
 use serde_json::json;
 
 use super::EngineError;
@@ -310,7 +310,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                     .map(|m| {
                         let member_id = self.src(*m).id.clone();
                         let mut one = step.clone();
-                        one.members = vec![member_id.clone()];
+                        one.only_member(&member_id);
                         one.target_id = group_id.clone();
                         let account = self.links.get(&member_id).cloned();
                         match (&group_id, account) {
@@ -344,7 +344,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                     .map(|m| {
                         let account = g.members[*m].clone();
                         let mut one = step.clone();
-                        one.members = vec![account.clone()];
+                        one.only_member(&account);
                         call(
                             one,
                             Operation::ChangeMembers(MemberChange {
@@ -388,11 +388,19 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         // plan creates", so recovery can check the outcome.
         step.target_id = account_id.clone();
         if let Ok(m) = &manager_id {
-            step.changes = vec![Change {
-                field: Field::ManagerId.into(),
-                old: step.changes.first().and_then(|c| c.old.clone()),
-                new: m.clone().map(FieldValue::Text),
-            }];
+            let planned = step.changes.first().cloned();
+            let name = planned
+                .as_ref()
+                .and_then(|c| c.new_ref.as_ref()?.name.clone());
+            let new = m.clone().map(|id| Ref {
+                id,
+                planned: false,
+                name,
+            });
+            let old_ref = planned.as_ref().and_then(|c| c.old_ref.clone());
+            let mut change = Change::references(Field::ManagerId, old_ref, new);
+            change.old = planned.and_then(|c| c.old);
+            step.changes = vec![change];
         }
         match (account_id, manager_id) {
             (None, _) => vec![Unit::Skipped(
@@ -709,7 +717,7 @@ pub fn selected_steps(plan: &Plan<'_>, selection: Selection<'_>) -> Vec<Step> {
         .map(|a| {
             let mut step = plan.step(a);
             if let (Selection::Only(id), Action::AddMembers { .. }) = (selection, a) {
-                step.members.retain(|m| m == id);
+                step.retain_members(|m| m == id);
             }
             step
         })
