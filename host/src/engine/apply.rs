@@ -20,7 +20,7 @@ use muster_core::{Action, ActionKind, Change, Field, GroupRef, Plan, Ref, Step};
 use serde_json::json;
 
 use super::EngineError;
-use super::convert::person_out;
+use super::convert::{person_out, row_changes_out};
 use crate::runtime::contract::latest::field_ref_from_core;
 use crate::runtime::{
     AccountRef, AccountUpdate, GroupRename, ManagerChange, MemberChange, NewGroup, Operation,
@@ -239,16 +239,30 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 person,
                 account,
                 changes,
-            } => vec![call(
-                step,
-                Operation::Update(AccountUpdate {
-                    id: self.tgt(*account).id.clone(),
-                    person: self.desired(*person),
-                    fields: changes.iter().map(field_ref_from_core).collect(),
-                    rows: Vec::new(),
-                }),
-                Produces::Nothing,
-            )],
+            } => {
+                // A field compared row by row travels as row changes, never
+                // also as a whole value.
+                let policy = plan.input().policy;
+                let rows = match row_changes_out(&step.rows) {
+                    Ok(rows) => rows,
+                    Err(e) => return vec![Unit::Skipped(step, e.to_string())],
+                };
+                let fields = changes
+                    .iter()
+                    .filter(|f| policy.row_key(f).is_none())
+                    .map(field_ref_from_core)
+                    .collect();
+                vec![call(
+                    step,
+                    Operation::Update(AccountUpdate {
+                        id: self.tgt(*account).id.clone(),
+                        person: self.desired(*person),
+                        fields,
+                        rows,
+                    }),
+                    Produces::Nothing,
+                )]
+            }
             Action::Reactivate { account, .. } => vec![call(
                 step,
                 Operation::Reactivate(AccountRef {

@@ -72,6 +72,28 @@ fn scalar_out(v: &FieldValue) -> Option<Scalar> {
     })
 }
 
+/// A step's row changes ([`muster_core::Step::rows`]) as the contract's
+/// `row-change` list, for `account-update.rows`. A sub-value that is not a
+/// single value (rows inside a row) cannot be carried: the error names the
+/// field and sub-field.
+pub fn row_changes_out(
+    changes: &[muster_core::rows::RowChange],
+) -> Result<Vec<runtime::RowChange>, muster_core::rows::NotScalar> {
+    use muster_core::rows::{ContractRowAction, to_contract};
+    Ok(to_contract(changes, scalar_out)?
+        .into_iter()
+        .map(|c| runtime::RowChange {
+            field: c.field,
+            key: c.key,
+            action: match c.action {
+                ContractRowAction::Add(row) => runtime::RowAction::Add(row),
+                ContractRowAction::Change(row) => runtime::RowAction::Change(row),
+                ContractRowAction::Remove(key) => runtime::RowAction::Remove(key),
+            },
+        })
+        .collect())
+}
+
 fn value_in(v: &runtime::FieldValue) -> Option<FieldValue> {
     Some(match v {
         runtime::FieldValue::Text(t) => FieldValue::Text(t.clone()),

@@ -16,8 +16,9 @@
 //!
 //! Going out (host → plugin), 0.2 operations are narrowed back
 //! ([`operation_out`]); what 0.1 cannot express (a member change of more than
-//! one member, row changes, reads of one record) is refused before it
-//! reaches the plugin, as [`Unsupported`].
+//! one member, reads of one record) is refused before it
+//! reaches the plugin, as [`Unsupported`]; row changes become a write of
+//! the whole compound field, which is what a 0.1 update always meant.
 //!
 //! `http` and `log` did not change between the versions: the bindings reuse
 //! the latest ones (`with`), so the host implements each import once.
@@ -358,18 +359,30 @@ pub fn field_name(field: &l::FieldRef) -> String {
     }
 }
 
+/// The fields a 0.1 update writes. 0.1 has no row changes: a compound field
+/// changed row by row is written whole, as 0.1 plugins always did (`person`
+/// carries its desired rows), so a 0.1 plugin keeps working under a flow
+/// that sets `row_keys`.
+fn update_fields(u: &l::AccountUpdate) -> Vec<String> {
+    let mut fields: Vec<String> = u.fields.iter().map(field_name).collect();
+    for change in &u.rows {
+        let name = format!("custom:{}", change.field);
+        if !fields.contains(&name) {
+            fields.push(name);
+        }
+    }
+    fields
+}
+
 /// A latest operation as 0.1 speaks it, or the name of the operation when
 /// 0.1 has no way to say it.
 pub fn operation_out(op: &l::Operation) -> Result<t::Operation, Unsupported> {
     Ok(match op {
         l::Operation::Create(p) => t::Operation::Create(person_out(p)),
-        l::Operation::Update(u) if !u.rows.is_empty() => {
-            return Err(Unsupported("update with row changes"));
-        }
         l::Operation::Update(u) => t::Operation::Update(t::AccountUpdate {
             id: u.id.clone(),
             person: person_out(&u.person),
-            fields: u.fields.iter().map(field_name).collect(),
+            fields: update_fields(u),
         }),
         l::Operation::Deactivate(a) => t::Operation::Deactivate(a.id.clone()),
         l::Operation::Reactivate(a) => t::Operation::Reactivate(a.id.clone()),
@@ -518,6 +531,32 @@ mod tests {
             "work-email"
         );
         assert_eq!(field_name(&l::FieldRef::Custom("e_x".into())), "custom:e_x");
+    }
+
+    #[test]
+    fn row_changes_become_a_whole_field_write() {
+        let row = vec![("e_title".to_string(), l::Scalar::Text("GDPR".into()))];
+        let update = l::AccountUpdate {
+            id: "7".into(),
+            person: person_in(person(None), &mut Vec::new()),
+            fields: vec![l::FieldRef::Canonical(l::Field::JobTitle)],
+            rows: vec![
+                l::RowChange {
+                    field: "e_formation".into(),
+                    key: "e_title".into(),
+                    action: l::RowAction::Add(row),
+                },
+                l::RowChange {
+                    field: "e_formation".into(),
+                    key: "e_title".into(),
+                    action: l::RowAction::Remove(l::Scalar::Text("Old".into())),
+                },
+            ],
+        };
+        let Ok(t::Operation::Update(out)) = operation_out(&l::Operation::Update(update)) else {
+            panic!("an update stays an update");
+        };
+        assert_eq!(out.fields, ["job-title", "custom:e_formation"]);
     }
 
     #[test]
