@@ -25,7 +25,13 @@
 //! - **Correlation**: an unlinked person is matched to an existing account by
 //!   the policy's keys (employee number, normalised work email …) and *linked*
 //!   rather than created twice; ambiguity is a conflict, never a guess.
-//! - **Incomplete source ⇒ no plan** ([`PlanError::IncompleteSource`]).
+//! - **Never a deactivation from an incomplete read**: a changes-only source
+//!   ([`Coverage::Changes`]) is planned only for a flow that cannot
+//!   deactivate, and absent people's accounts are left untouched; for any
+//!   other flow it is [`PlanError::IncompleteSource`] (see [`read`]).
+//! - **Held records are left alone**: a source record that was read but
+//!   cannot be used this run ([`Side::held`]) keeps its account as it is, and
+//!   the plan says why ([`Reason::SourceRecordUnusable`]).
 //! - **Convergence**: applying a plan and planning again yields no changes.
 //! - **Guard**: a plan over a [`Guard`] threshold is held for approval.
 //!
@@ -76,7 +82,9 @@ pub mod normalize;
 pub mod plan;
 pub mod policy;
 pub mod prepare;
+pub mod read;
 mod reconcile;
+pub mod recover;
 
 pub use date::{Date, DateError};
 pub use fingerprint::fingerprint;
@@ -88,4 +96,5 @@ pub use plan::{
 };
 pub use policy::{ActionKind, Allowed, CorrelationKey, FieldSet, Guard, Policy, Threshold};
 pub use prepare::{Prepared, PreparedLinks};
+pub use read::Coverage;
 pub use reconcile::{evaluate_guard, plan};

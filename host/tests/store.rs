@@ -23,6 +23,8 @@ fn step(kind: ActionKind, source: &str) -> Step {
         changes: Vec::new(),
         members: Vec::new(),
         carries: Vec::new(),
+        group_name: None,
+        manager_source_id: None,
     }
 }
 

@@ -594,13 +594,15 @@ fn run_inner(
         source: muster_core::Side {
             people: &desired,
             groups: &source_snap.groups,
-            complete: true,
+            coverage: muster_core::Coverage::Full,
+            held: &[],
             prepared: Some(&prepared),
         },
         target: muster_core::Side {
             people: &target_snap.people,
             groups: &target_snap.groups,
-            complete: true,
+            coverage: muster_core::Coverage::Full,
+            held: &[],
             prepared: Some(&prepared_target),
         },
         links: &links,
