@@ -46,6 +46,7 @@ pub mod apply;
 pub mod convert;
 pub mod recover;
 pub mod snapshot;
+pub mod watermark;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -516,6 +517,13 @@ fn run_inner(
         policy.sync_groups = false;
     }
 
+    // Incremental reads (docs/config.md, "Incremental reads"): the core
+    // decides whether this flow may read only the changes since the stored
+    // watermark. The 0.1 read is always full and returns no watermark; the
+    // 0.2 read takes `since` and reports its coverage and watermark.
+    let since = watermark::since(store, &flow.name, &policy)?;
+    tracing::debug!(flow = %flow.name, since = ?since, "reading the source");
+    let source_read = watermark::SourceRead::default();
     observer.stage("reading the source");
     let source_snap =
         snapshot::read(source, "source", policy.sync_groups).map_err(|e| EngineError::Read {
@@ -590,7 +598,7 @@ fn run_inner(
         source: muster_core::Side {
             people: &desired,
             groups: &source_snap.groups,
-            coverage: muster_core::Coverage::Full,
+            coverage: source_read.coverage,
             // Records that could not be mapped: their accounts are left
             // alone, and the plan says why.
             held: &held,
@@ -659,6 +667,13 @@ fn run_inner(
 
     if !apply::has_changes(&report.steps) {
         report.outcome = Outcome::NoChanges;
+        watermark::settle(
+            store,
+            &flow.name,
+            &source_read,
+            &plan,
+            options.only.is_none(),
+        )?;
         finish(store, run, &report)?;
         return Ok(report);
     }
@@ -694,6 +709,11 @@ fn run_inner(
     let applier = apply::Applier::new(store, &flow.name, run, target, &plan, observer);
     report.applied = applier.apply(selection)?;
     report.outcome = Outcome::Applied;
+    // Everything this run read is applied: the next read may start after it.
+    let applied_all = options.only.is_none()
+        && report.applied.failures.is_empty()
+        && report.applied.aborted.is_none();
+    watermark::settle(store, &flow.name, &source_read, &plan, applied_all)?;
     finish(store, run, &report)?;
     Ok(report)
 }
