@@ -42,6 +42,11 @@
 //! - [`policy`]: what a flow may do and owns; the guard.
 //! - [`plan()`](plan()): the planner; [`Plan`] the result, `Display` renders it
 //!   like a terraform plan, [`Plan::steps`] resolves it for JSON.
+//! - [`read`]: full or changes-only reads ([`Coverage`]) and the watermark
+//!   rules.
+//! - [`recover`]: the planner's correlation and equality, for settling a
+//!   dead run's calls.
+//! - [`ActionKind::phase`]: the one definition of the apply order.
 //!
 //! ```
 //! use muster_core::{plan, Date, Input, Link, Person, Policy, Side};
