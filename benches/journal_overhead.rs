@@ -201,6 +201,8 @@ fn store_only(dir: &Path) {
             changes: Vec::new(),
             members: Vec::new(),
             carries: Vec::new(),
+            group_name: None,
+            manager_source_id: None,
         })
         .collect();
     let mut previous: Vec<(JournalId, String, String)> = Vec::new();

@@ -189,13 +189,15 @@ impl Tenant {
             source: Side {
                 people: &self.source,
                 groups: &self.departments,
-                complete: true,
+                coverage: muster_core::Coverage::Full,
+                held: &[],
                 prepared: Some(&self.source_fp),
             },
             target: Side {
                 people: &self.target,
                 groups: &self.teams,
-                complete: true,
+                coverage: muster_core::Coverage::Full,
+                held: &[],
                 prepared: Some(&self.target_fp),
             },
             links: &self.links,

@@ -99,6 +99,29 @@ pub fn fields_equal(a: &Person, b: &Person, field: &FieldRef) -> bool {
     values_equal(a.get(field), b.get(field), how)
 }
 
+/// Whether two owned values of `field` are equal with [`fields_equal`]'s
+/// equality (recovery compares a journaled update with a fresh read).
+pub(crate) fn field_values_equal_as(
+    field: &FieldRef,
+    a: Option<&FieldValue>,
+    b: Option<&FieldValue>,
+) -> bool {
+    let how = match field {
+        FieldRef::Canonical(f) => normalization(*f),
+        FieldRef::Custom(_) => Normalization::Trim,
+    };
+    values_equal(a.map(owned_view), b.map(owned_view), how)
+}
+
+/// An owned value seen as a field value: text as text (so it is compared
+/// with the field's normalisation), anything else as it is.
+fn owned_view(v: &FieldValue) -> Value<'_> {
+    match v {
+        FieldValue::Text(t) => Value::Text(t),
+        other => Value::Custom(other),
+    }
+}
+
 fn values_equal(a: Option<Value<'_>>, b: Option<Value<'_>>, how: Normalization) -> bool {
     let blank = |v: &Option<Value<'_>>| match v {
         None => true,

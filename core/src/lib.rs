@@ -25,7 +25,13 @@
 //! - **Correlation**: an unlinked person is matched to an existing account by
 //!   the policy's keys (employee number, normalised work email …) and *linked*
 //!   rather than created twice; ambiguity is a conflict, never a guess.
-//! - **Incomplete source ⇒ no plan** ([`PlanError::IncompleteSource`]).
+//! - **Never a deactivation from an incomplete read**: a changes-only source
+//!   ([`Coverage::Changes`]) is planned only for a flow that cannot
+//!   deactivate, and absent people's accounts are left untouched; for any
+//!   other flow it is [`PlanError::IncompleteSource`] (see [`read`]).
+//! - **Held records are left alone**: a source record that was read but
+//!   cannot be used this run ([`Side::held`]) keeps its account as it is, and
+//!   the plan says why ([`Reason::SourceRecordUnusable`]).
 //! - **Convergence**: applying a plan and planning again yields no changes.
 //! - **Guard**: a plan over a [`Guard`] threshold is held for approval.
 //!
@@ -37,6 +43,11 @@
 //! - [`rows`]: compound fields compared row by row under a row key.
 //! - [`plan()`](plan()): the planner; [`Plan`] the result, `Display` renders it
 //!   like a terraform plan, [`Plan::steps`] resolves it for JSON.
+//! - [`read`]: full or changes-only reads ([`Coverage`]) and the watermark
+//!   rules.
+//! - [`recover`]: the planner's correlation and equality, for settling a
+//!   dead run's calls.
+//! - [`ActionKind::phase`]: the one definition of the apply order.
 //!
 //! ```
 //! use muster_core::{plan, Date, Input, Link, Person, Policy, Side};
@@ -78,7 +89,9 @@ pub mod plan;
 pub mod policy;
 pub mod prepare;
 pub mod present;
+pub mod read;
 mod reconcile;
+pub mod recover;
 pub mod rows;
 
 pub use date::{Date, DateError};
@@ -91,5 +104,6 @@ pub use plan::{
 };
 pub use policy::{ActionKind, Allowed, CorrelationKey, FieldSet, Guard, Policy, Threshold};
 pub use prepare::{Prepared, PreparedLinks};
+pub use read::Coverage;
 pub use reconcile::{evaluate_guard, plan};
 pub use rows::{RowAction, RowChange, RowProblem, RowSide, SubFieldChange};

@@ -18,6 +18,7 @@ use crate::normalize::Lookalike;
 use crate::policy::{ActionKind, CorrelationKey, Policy};
 use crate::prepare::{Prepared, PreparedLinks};
 use crate::present::{person_name, write_details};
+use crate::read::Coverage;
 use crate::rows::{self, RowChange, RowProblem};
 
 /// One side of a reconciliation: people (or accounts) and groups.
@@ -25,9 +26,17 @@ use crate::rows::{self, RowChange, RowProblem};
 pub struct Side<'a> {
     pub people: &'a [Person],
     pub groups: &'a [Group],
-    /// Whether the read covered everything. An incomplete source is never
-    /// planned against: vanished people would look like leavers.
-    pub complete: bool,
+    /// What the read covered ([`crate::read`]). A changes-only source is
+    /// planned only for a flow that cannot deactivate, and then the accounts
+    /// of the people absent from it are left untouched; a target must be
+    /// read in full.
+    pub coverage: Coverage,
+    /// Source ids that were read but cannot be used this run (their record
+    /// could not be mapped): they are not in `people`, and their linked
+    /// accounts are left untouched — no update, deactivation or membership
+    /// change — and reported ([`Reason::SourceRecordUnusable`]). Empty on
+    /// the target side.
+    pub held: &'a [String],
     /// Per-record hashes computed when the records were read
     /// ([`Prepared::new`]); without them the planner prepares the side
     /// itself.
@@ -35,12 +44,13 @@ pub struct Side<'a> {
 }
 
 impl<'a> Side<'a> {
-    /// A complete side without groups or fingerprints.
+    /// A fully read side without groups, held records or fingerprints.
     pub fn people(people: &'a [Person]) -> Side<'a> {
         Side {
             people,
             groups: &[],
-            complete: true,
+            coverage: Coverage::Full,
+            held: &[],
             prepared: None,
         }
     }
@@ -146,6 +156,10 @@ pub enum Reason {
     /// A compound field's rows cannot be compared by their row key (a row
     /// without a key, two rows with one key): the field is left alone.
     BadRows(RowProblem),
+    /// The account's source record was read but cannot be used this run
+    /// (its mapping failed; the host reports the record and field): the
+    /// account is left exactly as it is. Holds the source id.
+    SourceRecordUnusable(String),
 }
 
 impl Reason {
@@ -178,6 +192,7 @@ impl Reason {
             Reason::GroupNameTaken(_) => "group_name_taken",
             Reason::LookalikeKey { .. } => "lookalike_key",
             Reason::BadRows(_) => "bad_rows",
+            Reason::SourceRecordUnusable(_) => "source_record_unusable",
         }
     }
 }
@@ -351,11 +366,12 @@ impl fmt::Display for Breach {
 /// Why no plan could be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanError {
-    /// The source read failed or was cut short: planning would mistake the
-    /// missing people for leavers.
+    /// The source read covers only changes and the flow can deactivate:
+    /// planning would mistake the absent people for leavers. Read it fully
+    /// ([`crate::read::since`]).
     IncompleteSource,
-    /// The target read failed or was cut short: planning would create
-    /// accounts that already exist.
+    /// The target read covers only changes: planning would create accounts
+    /// that already exist.
     IncompleteTarget,
     /// [`Prepared`] hashes were computed for other records or another policy.
     StalePrepared { side: &'static str },
@@ -367,10 +383,10 @@ impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PlanError::IncompleteSource => {
-                f.write_str("the source read is incomplete; no plan is made from a partial source")
+                f.write_str("the source read covers only changes and this flow can deactivate; no plan is made from a partial source (read it fully)")
             }
             PlanError::IncompleteTarget => {
-                f.write_str("the target read is incomplete; no plan is made from a partial target")
+                f.write_str("the target read covers only changes; no plan is made from a partial target")
             }
             PlanError::StalePrepared { side } => write!(
                 f,
@@ -403,8 +419,9 @@ impl<'a> Plan<'a> {
         &self.input
     }
 
-    /// Actions in application order: groups, creates and links, updates and
-    /// reactivations, managers, memberships, deactivations; then reports.
+    /// Actions in application order ([`ActionKind::phase`]): groups,
+    /// creates and links, updates and reactivations, managers, memberships,
+    /// deactivations; then reports.
     pub fn actions(&self) -> &[Action] {
         &self.actions
     }
@@ -456,11 +473,14 @@ impl<'a> Plan<'a> {
             members: Vec::new(),
             member_names: BTreeMap::new(),
             carries: Vec::new(),
+            group_name: None,
+            manager_source_id: None,
         };
         let (source_id, target_id) = match action {
             Action::CreateGroup { group } => {
                 let g = &self.input.source.groups[*group];
                 step.label = g.name.clone();
+                step.group_name = Some(g.name.clone());
                 (Some(g.id.clone()), None)
             }
             Action::RenameGroup { group, target } => {
@@ -469,6 +489,7 @@ impl<'a> Plan<'a> {
                     &self.input.target.groups[*target],
                 );
                 step.label = g.name.clone();
+                step.group_name = Some(g.name.clone());
                 step.changes.push(Change::values(
                     FieldRef::Custom("name".into()),
                     Some(FieldValue::Text(t.name.clone())),
@@ -506,6 +527,7 @@ impl<'a> Plan<'a> {
                 manager_account,
             } => {
                 step.label = label(&src[*person]);
+                step.manager_source_id = self.manager_source_id(*manager, *manager_account);
                 let old = account
                     .and_then(|a| tgt[a].manager_id.as_deref())
                     .map(|id| self.account_ref(id));
@@ -541,11 +563,13 @@ impl<'a> Plan<'a> {
                     GroupRef::Existing(t) => {
                         let g = &self.input.target.groups[*t];
                         step.label = g.name.clone();
+                        step.group_name = Some(g.name.clone());
                         (None, Some(g.id.clone()))
                     }
                     GroupRef::Planned(s) => {
                         let g = &self.input.source.groups[*s];
                         step.label = g.name.clone();
+                        step.group_name = Some(g.name.clone());
                         (Some(g.id.clone()), None)
                     }
                 }
@@ -553,6 +577,7 @@ impl<'a> Plan<'a> {
             Action::RemoveMembers { group, members } => {
                 let g = &self.input.target.groups[*group];
                 step.label = g.name.clone();
+                step.group_name = Some(g.name.clone());
                 step.members = members.iter().map(|m| g.members[*m].clone()).collect();
                 step.member_names = step
                     .members
@@ -570,21 +595,28 @@ impl<'a> Plan<'a> {
                     Some(tgt[*account].id.clone()),
                 )
             }
-            Action::Skip { subject, .. } | Action::Conflict { subject, .. } => match subject {
-                Subject::Person(p) => {
-                    step.label = label(&src[*p]);
-                    person_ids(*p)
+            Action::Skip { subject, reason } | Action::Conflict { subject, reason } => {
+                match subject {
+                    Subject::Person(p) => {
+                        step.label = label(&src[*p]);
+                        person_ids(*p)
+                    }
+                    Subject::Account(a) => {
+                        step.label = label(&tgt[*a]);
+                        match reason {
+                            Reason::SourceRecordUnusable(id) => {
+                                (Some(id.clone()), Some(tgt[*a].id.clone()))
+                            }
+                            _ => account_ids(*a),
+                        }
+                    }
+                    Subject::Department(g) => {
+                        let g = &self.input.source.groups[*g];
+                        step.label = g.name.clone();
+                        (Some(g.id.clone()), None)
+                    }
                 }
-                Subject::Account(a) => {
-                    step.label = label(&tgt[*a]);
-                    account_ids(*a)
-                }
-                Subject::Department(g) => {
-                    let g = &self.input.source.groups[*g];
-                    step.label = g.name.clone();
-                    (Some(g.id.clone()), None)
-                }
-            },
+            }
         };
         step.source_id = source_id;
         step.target_id = target_id;
@@ -670,6 +702,25 @@ impl<'a> Plan<'a> {
         }
     }
 
+    /// A `set_manager`'s manager by source id: the planned person, or the
+    /// person a retained account is linked to (held, or absent from a
+    /// changes-only read).
+    fn manager_source_id(
+        &self,
+        manager: Option<usize>,
+        manager_account: Option<usize>,
+    ) -> Option<String> {
+        if let Some(m) = manager {
+            return Some(self.input.source.people[m].id.clone());
+        }
+        let account = &self.input.target.people[manager_account?].id;
+        self.input
+            .links
+            .iter()
+            .find(|l| l.target_id.trim() == account.trim())
+            .map(|l| l.source_id.trim().into())
+    }
+
     /// The reason in plain language.
     pub fn explain(&self, reason: &Reason) -> String {
         let tgt = self.input.target.people;
@@ -731,6 +782,9 @@ impl<'a> Plan<'a> {
                 tgt[*a].id
             ),
             Reason::BadRows(problem) => alloc::format!("{problem}"),
+            Reason::SourceRecordUnusable(id) => alloc::format!(
+                "source record {id} could not be used this run; its account is left as it is"
+            ),
             Reason::GroupNameTaken(g) => alloc::format!(
                 "a group named {:?} exists ({}) but was not created by this flow",
                 self.input.target.groups[*g].name,
@@ -811,6 +865,23 @@ pub struct Step {
         serde(default, skip_serializing_if = "Vec::is_empty")
     )]
     pub carries: Vec<FieldRef>,
+    /// On a group step (create, rename, membership): the group's name as
+    /// data — the new name on a rename — so nothing reads it back out of
+    /// `label`. Absent from plans and journals written before it existed.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub group_name: Option<String>,
+    /// On a `set_manager`: the new manager's *source* id, also when its
+    /// account is created in the same run (then the change's new value is a
+    /// placeholder until the applier resolves it). `None` when the manager
+    /// is cleared.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub manager_source_id: Option<String>,
 }
 
 impl Step {

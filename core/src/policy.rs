@@ -71,6 +71,29 @@ impl ActionKind {
         ActionKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// How many apply phases there are ([`ActionKind::phase`]).
+    pub const PHASES: usize = 8;
+
+    /// The order plans hold and the host applies actions in, defined once:
+    /// group creations, renames, creates and links, updates and
+    /// reactivations, managers, memberships, deactivations, then the reports
+    /// (skips, conflicts). An action only depends on actions of *earlier*
+    /// phases (a member's account and its group exist before the membership
+    /// call, a manager's account before `set_manager`), so the actions of
+    /// one phase can be applied in a batch.
+    pub const fn phase(self) -> usize {
+        match self {
+            ActionKind::CreateGroup => 0,
+            ActionKind::RenameGroup => 1,
+            ActionKind::Create | ActionKind::Link => 2,
+            ActionKind::Update | ActionKind::Reactivate => 3,
+            ActionKind::SetManager => 4,
+            ActionKind::AddMembers | ActionKind::RemoveMembers => 5,
+            ActionKind::Deactivate => 6,
+            ActionKind::Skip | ActionKind::Conflict => 7,
+        }
+    }
+
     /// Skip and Conflict only report; every other kind changes the target.
     pub const fn changes_target(self) -> bool {
         !matches!(self, ActionKind::Skip | ActionKind::Conflict)
@@ -418,6 +441,27 @@ impl Policy {
         }
     }
 
+    /// The keys an unlinked person is matched by, in order, each with
+    /// whether a match may be *adopted* (linked): the policy's
+    /// [`Policy::correlation`], then the work email if it is not among them
+    /// — never adopted through it, but never created twice either.
+    pub fn correlation_keys(&self) -> Vec<(CorrelationKey, bool)> {
+        let mut keys: Vec<(CorrelationKey, bool)> =
+            self.correlation.iter().map(|k| (*k, true)).collect();
+        if !self.correlation.contains(&CorrelationKey::WorkEmail) {
+            keys.push((CorrelationKey::WorkEmail, false));
+        }
+        keys
+    }
+
+    /// Whether planning needs a full source read: a flow that can deactivate
+    /// would take people absent from a changes-only read for leavers. A flow
+    /// that cannot (create-only inbound flows) may plan from changes
+    /// ([`crate::read`]).
+    pub fn needs_full_source(&self) -> bool {
+        self.allowed.deactivate
+    }
+
     /// Owned fields compared by value (reference fields excluded).
     pub(crate) fn compared_fields(&self) -> FieldSet {
         let mut set = self.owned.clone();
@@ -464,6 +508,29 @@ mod tests {
             ["given_name", "work_email", "login"]
         );
         assert_eq!(names(p.carried_on_create()), ["login"]);
+    }
+
+    #[test]
+    fn phases_order_what_depends_on_what() {
+        use ActionKind as K;
+        assert!(K::CreateGroup.phase() < K::AddMembers.phase());
+        assert!(K::Create.phase() < K::Update.phase());
+        assert!(K::Create.phase() < K::SetManager.phase());
+        assert!(K::Create.phase() < K::AddMembers.phase());
+        assert!(K::AddMembers.phase() < K::Deactivate.phase());
+        assert!(
+            ActionKind::ALL
+                .iter()
+                .all(|k| k.phase() < ActionKind::PHASES)
+        );
+        // Reports come last, after every kind that changes the target.
+        let last = ActionKind::ALL
+            .iter()
+            .filter(|k| k.changes_target())
+            .map(|k| k.phase())
+            .max();
+        assert!(last < Some(K::Skip.phase()));
+        assert_eq!(K::Skip.phase(), K::Conflict.phase());
     }
 
     #[test]

@@ -18,11 +18,11 @@
 //!
 //! # Order
 //!
-//! Actions come out in application order — groups, creates and links,
-//! updates and reactivations, managers, memberships, deactivations — and
-//! then the reports (skips, conflicts). Inside each phase they are sorted by
-//! id, so the plan does not depend on the order the connectors returned the
-//! records in.
+//! Actions come out in application order ([`ActionKind::phase`]: group
+//! creations, renames, creates and links, updates and reactivations,
+//! managers, memberships, deactivations) and then the reports (skips,
+//! conflicts). Inside each phase they are sorted by id, so the plan does not
+//! depend on the order the connectors returned the records in.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -34,13 +34,14 @@ use hashbrown::hash_map::Entry;
 use crate::date::Date;
 use crate::fingerprint::fields_equal;
 use crate::join::{Key, NO_KEY, NO_MATCH};
-use crate::model::{Field, FieldRef, Person};
+use crate::model::{Field, FieldRef, Link, Person};
 use crate::normalize::{Normalization, hash_normalized, normalized_eq};
 use crate::plan::{
     Action, Breach, Counts, GroupRef, Input, Limit, Plan, PlanError, Reason, Subject,
 };
 use crate::policy::{ActionKind, CorrelationKey, FieldSet, Policy};
 use crate::prepare::{Prepared, PreparedLinks, Status, key_of};
+use crate::read::Coverage;
 use crate::rows::{self, RowProblem, RowSide};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
@@ -53,26 +54,20 @@ fn map<K, V>(capacity: usize) -> Map<K, V> {
 const NONE: u32 = u32::MAX;
 /// `owner_of`: linked to a source id that is not in the (complete) source.
 const VANISHED: u32 = u32::MAX - 1;
-/// `owner_of`: linked to a source person excluded from planning (duplicate
-/// id): the account is left alone rather than mistaken for a leaver.
+/// `owner_of`: linked to a source person excluded from planning — a
+/// duplicate id, a held record ([`crate::Side::held`]), or a person absent
+/// from a changes-only read: the account is left alone (no update,
+/// deactivation or membership change) rather than mistaken for a leaver.
 const EXCLUDED: u32 = u32::MAX - 2;
 /// `planned`: the account is created by this plan.
 const PLANNED: u32 = u32::MAX - 3;
 
-const GROUPS: usize = 0;
-const CREATES: usize = 1;
-const UPDATES: usize = 2;
-const MANAGERS: usize = 3;
-const MEMBERS: usize = 4;
-const DEACTIVATIONS: usize = 5;
-const REPORTS: usize = 6;
-
 /// Computes the plan for `input`. See the [crate docs](crate) for the rules.
 pub fn plan<'a>(input: &Input<'a>) -> Result<Plan<'a>, PlanError> {
-    if !input.source.complete {
+    if input.source.coverage == Coverage::Changes && input.policy.needs_full_source() {
         return Err(PlanError::IncompleteSource);
     }
-    if !input.target.complete {
+    if input.target.coverage != Coverage::Full {
         return Err(PlanError::IncompleteTarget);
     }
     let (local_source, local_target);
@@ -100,6 +95,17 @@ pub fn plan<'a>(input: &Input<'a>) -> Result<Plan<'a>, PlanError> {
     r.groups();
     r.vanished();
     Ok(r.finish())
+}
+
+/// Whom a person's account should report to.
+#[derive(Clone, Copy)]
+enum Manager {
+    Nobody,
+    /// A source person with an account after the plan.
+    Person(usize),
+    /// An account left alone this run (its person is held or not in a
+    /// changes-only read).
+    Account(u32),
 }
 
 /// Where a person stands on `today`.
@@ -173,8 +179,13 @@ struct Reconciler<'i, 'a> {
     unlinked: Vec<u32>,
     /// Links that name an account the target does not have.
     broken: Vec<(u32, &'a str)>,
+    /// Source id key → account, for linked people who are held or absent
+    /// from a changes-only read: their accounts stay, so a present person's
+    /// manager reference to them still resolves.
+    retained: Map<Key, u32>,
     linked: usize,
-    phases: [Vec<Action>; 7],
+    /// Actions by [`ActionKind::phase`].
+    phases: [Vec<Action>; ActionKind::PHASES],
 }
 
 impl<'i, 'a> Reconciler<'i, 'a> {
@@ -200,17 +211,23 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             active_after: vec![false; desired.len()],
             unlinked: Vec::new(),
             broken: Vec::new(),
+            retained: map(0),
             linked: 0,
             phases: Default::default(),
         })
     }
 
     fn report(&mut self, conflict: bool, subject: Subject, reason: Reason) {
-        self.phases[REPORTS].push(if conflict {
+        self.push(if conflict {
             Action::Conflict { subject, reason }
         } else {
             Action::Skip { subject, reason }
         });
+    }
+
+    /// Files `action` under its apply phase.
+    fn push(&mut self, action: Action) {
+        self.phases[action.kind().phase()].push(action);
     }
 
     /// Resolves every link to a (person, account) index pair, and finds
@@ -229,6 +246,10 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             self.duplicate_id[first as usize] = true;
             self.duplicate_id[later as usize] = true;
         }
+        let mut held: Map<Key, ()> = map(self.input.source.held.len());
+        for id in self.input.source.held {
+            held.insert(key_of(Some(id)), ());
+        }
         let person_of = self.dp.id_index.probe(&keys.source);
         let account_of_link = self.ap.id_index.probe(&keys.target);
         for (l, link) in links.iter().enumerate() {
@@ -238,7 +259,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                 (NO_MATCH, ai) => {
                     if self.owner_of[ai as usize] == NONE {
                         self.linked += 1;
-                        self.owner_of[ai as usize] = VANISHED;
+                        self.absent_owner(ai, keys.source[l], &held, link);
                     }
                 }
                 (di, ai) => {
@@ -255,6 +276,23 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// The owner of account `a`, linked to a source id that is not among the
+    /// people read: held (reported) or merely unchanged in a changes-only
+    /// read, the account is retained; gone from a full read, it vanished.
+    fn absent_owner(&mut self, a: u32, source: Key, held: &Map<Key, ()>, link: &'a Link) {
+        let is_held = held.contains_key(&source);
+        if !is_held && self.input.source.coverage == Coverage::Full {
+            self.owner_of[a as usize] = VANISHED;
+            return;
+        }
+        self.owner_of[a as usize] = EXCLUDED;
+        self.retained.entry(source).or_insert(a);
+        if is_held {
+            let reason = Reason::SourceRecordUnusable(link.source_id.trim().into());
+            self.report(false, Subject::Account(a as usize), reason);
         }
     }
 
@@ -301,7 +339,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         let active_after = match state {
             Life::Left(reason) => {
                 if account_active && self.policy.allowed.deactivate {
-                    self.phases[DEACTIVATIONS].push(Action::Deactivate {
+                    self.push(Action::Deactivate {
                         account: a,
                         person: Some(d),
                         reason,
@@ -320,7 +358,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                     self.report(false, Subject::Person(d), reason);
                     false
                 } else {
-                    self.phases[UPDATES].push(Action::Reactivate {
+                    self.push(Action::Reactivate {
                         person: d,
                         account: a,
                     });
@@ -369,7 +407,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             self.row_problem(d, a, problem);
         }
         if !changes.is_empty() {
-            self.phases[UPDATES].push(Action::Update {
+            self.push(Action::Update {
                 person: d,
                 account: a,
                 changes,
@@ -402,14 +440,9 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         let pending = core::mem::take(&mut self.unlinked);
         let mut done = vec![false; pending.len()];
         let mut claimed: Map<u32, ()> = map(pending.len());
-        let mut keys: Vec<(CorrelationKey, bool)> =
-            self.policy.correlation.iter().map(|k| (*k, true)).collect();
         // Whatever the keys, never create an account whose email another
-        // account already uses.
-        if !keys.iter().any(|(k, _)| *k == CorrelationKey::WorkEmail) {
-            keys.push((CorrelationKey::WorkEmail, false));
-        }
-        for (key, adopt) in keys {
+        // account already uses (see `Policy::correlation_keys`).
+        for (key, adopt) in self.policy.correlation_keys() {
             self.correlate_by(key, adopt, &pending, &mut done, &mut claimed);
         }
         for (i, &d) in pending.iter().enumerate() {
@@ -553,7 +586,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                         self.report(false, Subject::Person(d), reason);
                     } else {
                         claimed.insert(a as u32, ());
-                        self.phases[CREATES].push(Action::Link {
+                        self.push(Action::Link {
                             person: d,
                             account: a,
                             key,
@@ -589,7 +622,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             self.report(false, Subject::Person(d), reason);
             return;
         }
-        self.phases[CREATES].push(Action::Create { person: d });
+        self.push(Action::Create { person: d });
         self.planned[d] = PLANNED;
         self.active_after[d] = true;
     }
@@ -608,48 +641,53 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             if acct == NONE || !self.active_after[d] {
                 continue;
             }
-            let want = if self.dp.manager[d] == NO_KEY {
-                None
-            } else {
-                match manager {
-                    m if m != NO_MATCH
-                        && !self.duplicate_id[m as usize]
-                        && self.planned[m as usize] != NONE =>
-                    {
-                        Some(m as usize)
-                    }
-                    _ => {
-                        let mid = self.desired[d].manager_id.as_deref().unwrap_or_default();
-                        let reason = Reason::ManagerOutOfScope(mid.trim().into());
-                        self.report(false, Subject::Person(d), reason);
-                        continue;
-                    }
-                }
+            let Some(want) = self.wanted_manager(d, manager) else {
+                let mid = self.desired[d].manager_id.as_deref().unwrap_or_default();
+                let reason = Reason::ManagerOutOfScope(mid.trim().into());
+                self.report(false, Subject::Person(d), reason);
+                continue;
             };
             let current = match acct {
                 PLANNED => NO_KEY,
                 a => self.ap.manager[a as usize],
             };
-            let same = match want {
-                None => current == NO_KEY,
-                Some(m) => match self.planned[m] {
-                    PLANNED => false,
-                    ma => current != NO_KEY && self.ap.id[ma as usize] == current,
+            let is = |a: u32| current != NO_KEY && self.ap.id[a as usize] == current;
+            let (manager, manager_account) = match want {
+                Manager::Nobody if current == NO_KEY => continue,
+                Manager::Nobody => (None, None),
+                Manager::Person(m) => match self.planned[m] {
+                    PLANNED => (Some(m), None),
+                    ma if is(ma) => continue,
+                    ma => (Some(m), Some(ma as usize)),
                 },
+                Manager::Account(a) if is(a) => continue,
+                Manager::Account(a) => (None, Some(a as usize)),
             };
-            if !same {
-                let manager_account = want
-                    .map(|m| self.planned[m])
-                    .filter(|&ma| ma != PLANNED)
-                    .map(|ma| ma as usize);
-                self.phases[MANAGERS].push(Action::SetManager {
-                    person: d,
-                    account: (acct != PLANNED).then_some(acct as usize),
-                    manager: want,
-                    manager_account,
-                });
-            }
+            self.push(Action::SetManager {
+                person: d,
+                account: (acct != PLANNED).then_some(acct as usize),
+                manager,
+                manager_account,
+            });
         }
+    }
+
+    /// Who person `d`'s manager should be: nobody, a planned person, or the
+    /// retained account of a linked manager who is held or absent from a
+    /// changes-only read. `None`: the manager has no account.
+    fn wanted_manager(&self, d: usize, manager: u32) -> Option<Manager> {
+        let key = self.dp.manager[d];
+        if key == NO_KEY {
+            return Some(Manager::Nobody);
+        }
+        let m = manager as usize;
+        if manager != NO_MATCH && !self.duplicate_id[m] && self.planned[m] != NONE {
+            return Some(Manager::Person(m));
+        }
+        if manager == NO_MATCH {
+            return self.retained.get(&key).map(|&a| Manager::Account(a));
+        }
+        None
     }
 
     /// One owned group per source department: create, rename, membership.
@@ -707,14 +745,14 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                         let reason = Reason::GroupNameTaken(t as usize);
                         self.report(true, Subject::Department(s), reason);
                     } else {
-                        self.phases[GROUPS].push(Action::CreateGroup { group: s });
+                        self.push(Action::CreateGroup { group: s });
                         target_of[s] = Some(GroupRef::Planned(s));
                     }
                 }
                 t => {
                     let t = t as usize;
-                    if g.name.trim() != tgroups[t].name.trim() {
-                        self.phases[GROUPS].push(Action::RenameGroup {
+                    if !crate::recover::group_name_matches(&tgroups[t].name, &g.name) {
+                        self.push(Action::RenameGroup {
                             group: s,
                             target: t,
                         });
@@ -754,6 +792,9 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             for (m, &a) in accounts.iter().enumerate() {
                 let owner = (a != NO_MATCH).then(|| self.owner_of[a as usize]);
                 match owner {
+                    // Its person is held, absent from a changes-only read
+                    // or a duplicate: left alone.
+                    Some(EXCLUDED) => {}
                     Some(d)
                         if (d as usize) < self.desired.len()
                             && group_of_person[d as usize] == Some(GroupRef::Existing(t))
@@ -765,7 +806,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                 }
             }
             if !remove.is_empty() {
-                self.phases[MEMBERS].push(Action::RemoveMembers {
+                self.push(Action::RemoveMembers {
                     group: t,
                     members: remove,
                 });
@@ -782,7 +823,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         };
         adds.sort_unstable_by_key(|(g, d)| (order(g), *d));
         for chunk in adds.chunk_by(|x, y| x.0 == y.0) {
-            self.phases[MEMBERS].push(Action::AddMembers {
+            self.push(Action::AddMembers {
                 group: chunk[0].0,
                 members: chunk.iter().map(|(_, d)| *d).collect(),
             });
@@ -796,7 +837,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         }
         for (a, status) in self.ap.status.iter().enumerate() {
             if self.owner_of[a] == VANISHED && status.active {
-                self.phases[DEACTIVATIONS].push(Action::Deactivate {
+                self.push(Action::Deactivate {
                     account: a,
                     person: None,
                     reason: Reason::VanishedFromSource,

@@ -5,8 +5,8 @@
 mod support;
 
 use muster_core::{
-    Action, ActionKind, CorrelationKey, Date, Field, FieldRef, FieldValue, Gender, Guard, Mapping,
-    Person, PlanError, Policy, Rule, Template, Threshold,
+    Action, ActionKind, CorrelationKey, Coverage, Date, Field, FieldRef, FieldValue, Gender, Guard,
+    Mapping, Person, PlanError, Policy, Rule, Template, Threshold,
 };
 use support::*;
 
@@ -656,16 +656,171 @@ fn teelt_custom_field_maps_to_an_establishment() {
 // ---------------------------------------------------------------- shared rules
 
 #[test]
-fn an_incomplete_source_never_yields_a_plan() {
+fn a_changes_only_source_is_refused_for_a_flow_that_can_deactivate() {
     let mut w = World::new(leapsome());
     w.source = vec![person("1", "Ana", "Lopez", "ana@acme.fr")];
     w.sync();
     w.source.clear();
-    w.source_complete = false;
+    w.source_coverage = Coverage::Changes;
     assert_eq!(
         muster_core::plan(&w.input()).unwrap_err(),
         PlanError::IncompleteSource
     );
+    // The same read in full is a leaver (held by the guard or not).
+    w.source_coverage = Coverage::Full;
+    assert_eq!(kinds(&w), ["deactivate acct-1 (vanished_from_source)"]);
+}
+
+#[test]
+fn a_target_read_must_be_full() {
+    let mut w = World::new(inbound());
+    w.source = vec![flatchr_mapping().apply(&candidate("c-1")).unwrap()];
+    let mut input = w.input();
+    input.target.coverage = Coverage::Changes;
+    assert_eq!(
+        muster_core::plan(&input).unwrap_err(),
+        PlanError::IncompleteTarget
+    );
+}
+
+#[test]
+fn a_create_only_flow_plans_from_changes_only_for_the_people_present() {
+    let mut w = World::new(inbound());
+    w.today = day("2026-04-01");
+    let mut first = candidate("c-1");
+    first.personal_email = Some("first@gmail.com".into());
+    w.source = vec![flatchr_mapping().apply(&first).unwrap()];
+    w.sync();
+    assert_eq!(w.target.len(), 1);
+    // The next read holds only what changed since: a new candidate.
+    let mut second = candidate("c-2");
+    second.personal_email = Some("second@gmail.com".into());
+    w.source = vec![flatchr_mapping().apply(&second).unwrap()];
+    w.source_coverage = Coverage::Changes;
+    assert_eq!(kinds(&w), ["create c-2 (new_person)"]);
+    w.sync();
+    assert_eq!(w.target.len(), 2);
+    // Nobody present: nothing to do, and nobody is touched.
+    w.source.clear();
+    assert!(w.plan().actions().is_empty());
+}
+
+/// A flow that may update but not deactivate, reading changes: the absent
+/// people keep their accounts, their team membership, and stay the
+/// managers their reports point at.
+#[test]
+fn a_changes_only_read_leaves_absent_people_alone_and_resolves_them_as_managers() {
+    let mut policy = leapsome();
+    policy.allowed.deactivate = false;
+    let mut w = World::new(policy);
+    w.departments = vec![group("10", "Engineering")];
+    let mut ana = person("1", "Ana", "Lopez", "ana@acme.fr");
+    ana.department_id = Some("10".into());
+    let mut ben = person("2", "Ben", "Roy", "ben@acme.fr");
+    ben.department_id = Some("10".into());
+    ben.manager_id = Some("1".into());
+    let mut cem = person("3", "Cem", "Ak", "cem@acme.fr");
+    cem.department_id = Some("10".into());
+    w.source = vec![ana, ben.clone(), cem];
+    w.sync();
+    assert!(w.plan().is_noop());
+    let ana_account = w.target_of("1").unwrap().id.clone();
+
+    // Only Ben changed: a new title, and his manager is now Cem.
+    ben.job_title = Some("Lead".into());
+    w.source = vec![ben.clone()];
+    w.source_coverage = Coverage::Changes;
+    assert_eq!(kinds(&w), ["update 2 (owned_fields_differ)"]);
+    ben.manager_id = Some("3".into());
+    w.source = vec![ben];
+    assert_eq!(
+        kinds(&w),
+        [
+            "update 2 (owned_fields_differ)",
+            "set_manager 2 (manager_changed)"
+        ]
+    );
+    w.sync();
+    let cem_account = w.target_of("3").unwrap().id.clone();
+    assert_eq!(w.target_of("2").unwrap().manager_id, Some(cem_account));
+    assert!(w.plan().is_noop());
+    // Back to Ana, who is not in the read: resolved through her link.
+    w.source[0].manager_id = Some("1".into());
+    assert_eq!(kinds(&w), ["set_manager 2 (manager_changed)"]);
+    w.sync();
+    assert_eq!(w.target_of("2").unwrap().manager_id, Some(ana_account));
+    let team = &w.teams[0];
+    assert_eq!(team.members.len(), 3, "nobody left the team");
+    assert!(w.target.iter().all(|a| a.active));
+}
+
+#[test]
+fn a_held_source_record_keeps_its_account_as_it_is_and_the_plan_says_why() {
+    let mut w = World::new(leapsome());
+    w.departments = vec![group("10", "Engineering")];
+    let mut ana = person("1", "Ana", "Lopez", "ana@acme.fr");
+    ana.department_id = Some("10".into());
+    let mut ben = person("2", "Ben", "Roy", "ben@acme.fr");
+    ben.department_id = Some("10".into());
+    ben.manager_id = Some("1".into());
+    w.source = vec![ana, ben];
+    w.sync();
+    let ana_account = w.target_of("1").unwrap().id.clone();
+    let team = w.teams[0].id.clone();
+
+    // Ana's record cannot be mapped this run: she is held, not gone.
+    w.source.remove(0);
+    w.held = vec!["1".into()];
+    let plan = w.plan();
+    let steps = plan.steps();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(steps[0].kind, ActionKind::Skip);
+    assert_eq!(steps[0].reason, "source_record_unusable");
+    assert_eq!(steps[0].source_id.as_deref(), Some("1"));
+    assert_eq!(steps[0].target_id.as_deref(), Some(ana_account.as_str()));
+    assert!(steps[0].explanation.contains("source record 1"));
+    assert!(plan.is_noop());
+    drop(plan);
+
+    // Ben's manager reference to her still resolves to her account.
+    w.source[0].manager_id = None;
+    assert_eq!(
+        kinds(&w),
+        [
+            "set_manager 2 (manager_changed)",
+            "skip 1 (source_record_unusable)"
+        ]
+    );
+    w.source[0].manager_id = Some("1".into());
+
+    // Without the hold, the same source makes her a leaver, and Ben's
+    // manager someone without an account.
+    w.held.clear();
+    assert_eq!(
+        kinds(&w),
+        [
+            format!("remove_members {team} (membership_changed)"),
+            format!("deactivate {ana_account} (vanished_from_source)"),
+            "skip 2 (manager_out_of_scope)".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn the_watermark_advances_only_after_a_run_that_did_everything() {
+    let mut w = World::new(inbound());
+    w.today = day("2026-04-01");
+    w.source_coverage = Coverage::Changes;
+    w.source = vec![flatchr_mapping().apply(&candidate("c-1")).unwrap()];
+    assert!(muster_core::read::may_advance(&w.plan(), true));
+    assert!(!muster_core::read::may_advance(&w.plan(), false));
+    // A candidate who starts later would never be read again.
+    w.today = day("2026-03-01");
+    assert!(!muster_core::read::may_advance(&w.plan(), true));
+    // Nor would a record that could not be used.
+    w.today = day("2026-04-01");
+    w.held = vec!["c-9".into()];
+    assert!(!muster_core::read::may_advance(&w.plan(), true));
 }
 
 #[test]

@@ -3,13 +3,15 @@
 //! numbers, team names, dangling links) are common.
 //!
 //! (a) convergence, (b) nothing deleted and nothing unowned touched,
-//! (c) determinism under reordering, (d) an incomplete source never plans.
+//! (c) determinism under reordering, (d) an incomplete source never plans
+//! for a flow that can deactivate, (e) nor touches absent or held people's
+//! accounts for one that cannot.
 
 mod support;
 
 use muster_core::{
-    Action, ActionKind, CorrelationKey, Date, FieldValue, Gender, Group, GroupRef, Link, Person,
-    PlanError, Policy, Prepared, PreparedLinks, Step,
+    Action, ActionKind, CorrelationKey, Coverage, Date, FieldValue, Gender, Group, GroupRef, Link,
+    Person, PlanError, Policy, Prepared, PreparedLinks, Step,
 };
 use proptest::prelude::*;
 use support::World;
@@ -282,23 +284,55 @@ proptest! {
         prop_assert_eq!(prepared, steps(&w));
     }
 
-    /// (d) An incomplete source never yields a plan, hence no Deactivate.
+    /// (d) A changes-only source never yields a plan for a flow that can
+    /// deactivate, hence no Deactivate.
     #[test]
     fn incomplete_source_never_deactivates(seed in any::<u64>(), n in 0usize..25, m in 0usize..25) {
         let mut w = world(seed, n, m);
         w.sync();
-        // The source read breaks half way.
+        // The read returns only some people.
         w.source.truncate(n / 2);
-        w.source_complete = false;
+        w.source_coverage = Coverage::Changes;
         prop_assert_eq!(
             muster_core::plan(&w.input()).err(),
             Some(PlanError::IncompleteSource)
         );
-        w.source_complete = true;
+        w.source_coverage = Coverage::Full;
         let plan = w.plan();
         // Complete again: any mass deactivation it implies is held or small.
         let deactivations = plan.counts().get(ActionKind::Deactivate);
         prop_assert!(deactivations <= 1 || plan.is_held() || plan.linked_accounts() >= 10 * deactivations as usize);
+    }
+}
+
+proptest! {
+    /// (e) For a flow that cannot deactivate, a changes-only read (and held
+    /// records) leave the accounts of everybody absent or held untouched:
+    /// only a `source_record_unusable` report may name them.
+    #[test]
+    fn absent_and_held_people_keep_their_accounts(seed in any::<u64>(), n in 0usize..25, m in 0usize..25, cut in 0usize..25) {
+        let mut w = world(seed, n, m);
+        w.policy.allowed.deactivate = false;
+        w.sync();
+        let mut rest = w.source.split_off(cut.min(w.source.len()));
+        w.source_coverage = Coverage::Changes;
+        // Half of the others were read but cannot be used.
+        w.held = rest.drain(..rest.len() / 2).map(|p| p.id).collect();
+        let untouched: std::collections::BTreeSet<String> = w
+            .links
+            .iter()
+            .filter(|l| !w.source.iter().any(|p| p.id.trim() == l.source_id.trim()))
+            .map(|l| l.target_id.clone())
+            .collect();
+        let plan = w.plan();
+        prop_assert_eq!(plan.counts().get(ActionKind::Deactivate), 0);
+        for s in plan.steps() {
+            let named = s.target_id.iter().chain(&s.members).any(|t| untouched.contains(t));
+            prop_assert!(
+                !named || s.reason == "source_record_unusable",
+                "{:?} touches an absent or held person's account", s
+            );
+        }
     }
 }
 

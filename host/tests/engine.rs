@@ -317,6 +317,27 @@ fn records_that_cannot_be_mapped_are_reported_and_their_accounts_left_alone() {
     // deactivated and nobody's account is rewritten.
     assert_eq!(planned(&report, "deactivate"), 0, "{report}");
     assert_eq!(planned(&report, "update"), 0, "{report}");
+    // The plan says why each of their accounts is left alone, by source
+    // and target id: one report per unmappable record that has an account.
+    let held: BTreeSet<&str> = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["reason"] == "source_record_unusable")
+        .map(|s| {
+            assert_eq!(s["kind"], "skip", "{s}");
+            assert!(s["target_id"].is_string(), "{s}");
+            s["source_id"].as_str().expect("source id")
+        })
+        .collect();
+    let links = world.store().links(FLOW).expect("links");
+    let records: BTreeSet<&str> = unmapped
+        .iter()
+        .map(|p| p["record"].as_str().expect("record"))
+        .filter(|r| links.iter().any(|l| l.source_id == *r))
+        .collect();
+    assert!(records.len() > 10, "{records:?}");
+    assert_eq!(held, records);
     let active_after = world.leapsome.users().iter().filter(|u| u.active).count();
     assert_eq!(active_after, active_before);
 }

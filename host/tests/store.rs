@@ -25,6 +25,8 @@ fn step(kind: ActionKind, source: &str) -> Step {
         members: Vec::new(),
         member_names: Default::default(),
         carries: Vec::new(),
+        group_name: None,
+        manager_source_id: None,
     }
 }
 

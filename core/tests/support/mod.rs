@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use muster_core::{
-    Action, Date, Field, FieldRef, Group, GroupRef, Input, Link, Person, Plan, Policy, Side,
+    Action, Coverage, Date, Field, FieldRef, Group, GroupRef, Input, Link, Person, Plan, Policy,
+    Side,
 };
 
 pub fn day(text: &str) -> Date {
@@ -42,7 +43,10 @@ pub struct World {
     pub group_links: Vec<Link>,
     pub policy: Policy,
     pub today: Date,
-    pub source_complete: bool,
+    /// What the source read covered.
+    pub source_coverage: Coverage,
+    /// Source ids read but unusable this run (not in `source`).
+    pub held: Vec<String>,
     next_id: u32,
 }
 
@@ -57,7 +61,8 @@ impl World {
             group_links: Vec::new(),
             policy,
             today: day("2026-03-02"),
-            source_complete: true,
+            source_coverage: Coverage::Full,
+            held: Vec::new(),
             next_id: 1,
         }
     }
@@ -67,13 +72,15 @@ impl World {
             source: Side {
                 people: &self.source,
                 groups: &self.departments,
-                complete: self.source_complete,
+                coverage: self.source_coverage,
+                held: &self.held,
                 prepared: None,
             },
             target: Side {
                 people: &self.target,
                 groups: &self.teams,
-                complete: true,
+                coverage: Coverage::Full,
+                held: &[],
                 prepared: None,
             },
             links: &self.links,
@@ -190,9 +197,14 @@ impl World {
                 }
             }
             Op::SetActive { target_id, active } => self.account_mut(&target_id).active = active,
-            Op::SetManager { source_id, manager } => {
+            Op::SetManager {
+                source_id,
+                manager,
+                manager_account,
+            } => {
                 let id = self.account_id(&source_id).expect("person's account");
-                let manager = manager.map(|m| self.account_id(&m).expect("manager's account"));
+                let manager = manager_account
+                    .or_else(|| manager.map(|m| self.account_id(&m).expect("manager's account")));
                 self.account_mut(&id).manager_id = manager;
             }
             Op::AddMembers { group, members } => {
@@ -262,7 +274,10 @@ enum Op {
     },
     SetManager {
         source_id: String,
+        /// The manager's source id, when it is a planned person.
         manager: Option<String>,
+        /// The manager's existing account, when known.
+        manager_account: Option<String>,
     },
     AddMembers {
         group: Result<String, String>,
@@ -323,10 +338,14 @@ fn to_ops(plan: &Plan<'_>) -> Vec<Op> {
                     active: false,
                 },
                 Action::SetManager {
-                    person, manager, ..
+                    person,
+                    manager,
+                    manager_account,
+                    ..
                 } => Op::SetManager {
                     source_id: src[*person].id.clone(),
                     manager: manager.map(|m| src[m].id.clone()),
+                    manager_account: manager_account.map(|a| tgt[a].id.clone()),
                 },
                 Action::AddMembers { group, members } => Op::AddMembers {
                     group: match group {

@@ -162,15 +162,14 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
             // A batch is consecutive actions of one phase: nothing in a phase
             // depends on another action of the same phase, except a group
             // whose parent is created just before it — those go one by one.
-            let phase = phase_of(actions[start].kind());
+            let phase = actions[start].kind().phase();
             let max = if actions[start].kind() == ActionKind::CreateGroup {
                 1
             } else {
                 BATCH
             };
             let mut end = start + 1;
-            while end < actions.len() && end - start < max && phase_of(actions[end].kind()) == phase
-            {
+            while end < actions.len() && end - start < max && actions[end].kind().phase() == phase {
                 end += 1;
             }
             let units: Vec<Unit> = actions[start..end]
@@ -590,20 +589,6 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
 /// ~180 µs here, see `benches/journal_overhead.rs`) but leave more intents
 /// for recovery to settle after a crash.
 const BATCH: usize = 64;
-
-/// Actions of one phase never depend on each other (see `apply`).
-fn phase_of(kind: ActionKind) -> u8 {
-    match kind {
-        ActionKind::CreateGroup => 0,
-        ActionKind::RenameGroup => 1,
-        ActionKind::Create | ActionKind::Link => 2,
-        ActionKind::Update | ActionKind::Reactivate => 3,
-        ActionKind::SetManager => 4,
-        ActionKind::AddMembers | ActionKind::RemoveMembers => 5,
-        ActionKind::Deactivate => 6,
-        ActionKind::Skip | ActionKind::Conflict => 7,
-    }
-}
 
 fn next_id(
     ids: &mut impl Iterator<Item = JournalId>,

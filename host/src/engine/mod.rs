@@ -18,8 +18,10 @@
 //!    aborted. Nothing is created twice.
 //! 3. **Map and plan**: the flow's mapping turns source people into the
 //!    target's vocabulary (a record that cannot be mapped is reported by id
-//!    and field and left out, and its account is protected from
-//!    deactivation); links come from the store; `muster_core::plan` decides.
+//!    and field and handed to the core as *held*
+//!    ([`muster_core::Side::held`]): its account is left exactly as it is,
+//!    and the plan says why); links come from the store;
+//!    `muster_core::plan` decides.
 //! 4. **Guard**: a plan over a threshold is *held* — stored with the digest
 //!    of what it was made from, the run ends with [`Outcome::Held`] (exit code
 //!    3) — until `sync --approve-held` applies it, provided the data has not
@@ -44,8 +46,9 @@ pub mod apply;
 pub mod convert;
 pub mod recover;
 pub mod snapshot;
+pub mod watermark;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use muster_core::{Date, Link, Mapping, Person, Policy, Step};
@@ -514,13 +517,23 @@ fn run_inner(
         policy.sync_groups = false;
     }
 
+    // Incremental reads (docs/config.md, "Incremental reads"): the core
+    // decides whether this flow may read only the changes since the stored
+    // watermark; the read says what it covered (a 0.1 read is always full,
+    // without a watermark).
+    let since = watermark::since(store, &flow.name, &policy)?;
+    tracing::debug!(flow = %flow.name, since = ?since, "reading the source");
     observer.stage("reading the source");
-    let source_snap =
-        snapshot::read(source, "source", policy.sync_groups).map_err(|e| EngineError::Read {
+    let source_snap = snapshot::read(source, "source", policy.sync_groups, since.as_deref())
+        .map_err(|e| EngineError::Read {
             side: "source",
             connection: flow.source.clone(),
             source: e,
         })?;
+    let source_read = watermark::SourceRead {
+        coverage: source_snap.coverage,
+        watermark: source_snap.watermark.clone(),
+    };
     tracing::info!(
         flow = %flow.name,
         people = source_snap.people.len(),
@@ -528,12 +541,13 @@ fn run_inner(
         "read the source"
     );
     observer.stage("reading the target");
-    let target_snap =
-        snapshot::read(target, "target", policy.sync_groups).map_err(|e| EngineError::Read {
+    let target_snap = snapshot::read(target, "target", policy.sync_groups, None).map_err(|e| {
+        EngineError::Read {
             side: "target",
             connection: flow.target.clone(),
             source: e,
-        })?;
+        }
+    })?;
 
     tracing::info!(
         flow = %flow.name,
@@ -544,7 +558,7 @@ fn run_inner(
     observer.stage("planning");
     let mut problems = source_snap.problems.clone();
     problems.extend(target_snap.problems.iter().cloned());
-    let (desired, unmapped) = map_people(&flow.mapping, &source_snap.people, &mut problems);
+    let (desired, held) = map_people(&flow.mapping, &source_snap.people, &mut problems);
 
     let (recovered, unsettled) = match run {
         Some(_) => {
@@ -573,15 +587,9 @@ fn run_inner(
         options.today,
     );
 
-    // Accounts of people whose record could not be mapped must not look like
-    // leavers: keep those people out of the plan *and* their accounts out of
-    // its reach by handing the core their last known state.
-    let protected = protect_unmapped(&unmapped, &links, &group_links, &target_snap.people);
-    let mut desired = desired;
-    desired.extend(protected);
-
     if let Some(only) = &options.only
         && !desired.iter().any(|p| &p.id == only)
+        && !held.contains(only)
     {
         return Err(EngineError::UnknownRecord(only.clone()));
     }
@@ -594,13 +602,17 @@ fn run_inner(
         source: muster_core::Side {
             people: &desired,
             groups: &source_snap.groups,
-            complete: true,
+            coverage: source_read.coverage,
+            // Records that could not be mapped: their accounts are left
+            // alone, and the plan says why.
+            held: &held,
             prepared: Some(&prepared),
         },
         target: muster_core::Side {
             people: &target_snap.people,
             groups: &target_snap.groups,
-            complete: true,
+            coverage: muster_core::Coverage::Full,
+            held: &[],
             prepared: Some(&prepared_target),
         },
         links: &links,
@@ -659,6 +671,13 @@ fn run_inner(
 
     if !apply::has_changes(&report.steps) {
         report.outcome = Outcome::NoChanges;
+        watermark::settle(
+            store,
+            &flow.name,
+            &source_read,
+            &plan,
+            options.only.is_none(),
+        )?;
         finish(store, run, &report)?;
         return Ok(report);
     }
@@ -694,6 +713,11 @@ fn run_inner(
     let applier = apply::Applier::new(store, &flow.name, run, target, &plan, observer);
     report.applied = applier.apply(selection)?;
     report.outcome = Outcome::Applied;
+    // Everything this run read is applied: the next read may start after it.
+    let applied_all = options.only.is_none()
+        && report.applied.failures.is_empty()
+        && report.applied.aborted.is_none();
+    watermark::settle(store, &flow.name, &source_read, &plan, applied_all)?;
     finish(store, run, &report)?;
     Ok(report)
 }
@@ -802,7 +826,8 @@ fn finish(store: &mut Store, run: RunId, report: &RunReport) -> Result<(), Engin
 }
 
 /// Maps every source person; a record that fails is reported and returned
-/// apart (by id) instead of being planned half-mapped.
+/// apart (by id, to be held: see [`muster_core::Side::held`]) instead of
+/// being planned half-mapped.
 fn map_people(
     mapping: &Mapping,
     people: &[Person],
@@ -822,56 +847,13 @@ fn map_people(
                     side: "source",
                     record: e.record.clone(),
                     field: e.field.to_string(),
-                    message: format!("{e}; the record is left out of this run"),
+                    message: format!(
+                        "{e}; the record is left out of this run and its account is left as it is"
+                    ),
                 });
                 unmapped.push(p.id.clone());
             }
         }
     }
     (desired, unmapped)
-}
-
-/// For each unmappable source record that is linked, a desired person that
-/// equals its account as it is, so the plan neither updates nor deactivates
-/// it. Reference fields are translated back to source ids through the links
-/// (they are reconciled as references, never by value).
-fn protect_unmapped(
-    unmapped: &[String],
-    links: &[Link],
-    group_links: &[Link],
-    target: &[Person],
-) -> Vec<Person> {
-    if unmapped.is_empty() {
-        return Vec::new();
-    }
-    let unmapped: HashSet<&str> = unmapped.iter().map(String::as_str).collect();
-    let accounts: HashMap<&str, &Person> = target.iter().map(|p| (p.id.as_str(), p)).collect();
-    let source_of: HashMap<&str, &str> = links
-        .iter()
-        .map(|l| (l.target_id.as_str(), l.source_id.as_str()))
-        .collect();
-    let department_of: HashMap<&str, &str> = group_links
-        .iter()
-        .map(|l| (l.target_id.as_str(), l.source_id.as_str()))
-        .collect();
-    links
-        .iter()
-        .filter(|l| unmapped.contains(l.source_id.as_str()))
-        .filter_map(|l| {
-            let account = accounts.get(l.target_id.as_str())?;
-            let mut frozen = (*account).clone();
-            frozen.id = l.source_id.clone();
-            frozen.manager_id = account
-                .manager_id
-                .as_deref()
-                .and_then(|m| source_of.get(m))
-                .map(|s| (*s).to_owned());
-            frozen.department_id = account
-                .department_id
-                .as_deref()
-                .and_then(|d| department_of.get(d))
-                .map(|s| (*s).to_owned());
-            Some(frozen)
-        })
-        .collect()
 }

@@ -5,13 +5,17 @@
 //! plan, with both sides freshly read, each such entry is decided from what
 //! the target shows now:
 //!
-//! - a **create** is looked for by the flow's correlation keys among the
-//!   accounts no link names; exactly one match means the call took effect,
-//!   and the link is recorded with the outcome in one transaction — so the
-//!   next plan updates that account instead of creating a second one;
-//! - a **group creation** is looked for by name among unlinked groups;
+//! - a **create** is looked for among the accounts no link names with the
+//!   planner's own correlation keys and normalisation
+//!   ([`muster_core::recover::Accounts::find_created`]); exactly one match
+//!   means the call took effect, and the link is recorded with the outcome
+//!   in one transaction — so the next plan updates that account instead of
+//!   creating a second one;
+//! - a **group creation** is looked for among unlinked groups by the name the
+//!   journaled step carries as data ([`muster_core::Step::group_name`]);
 //! - deactivate, reactivate, update, manager and membership changes are
-//!   checked against the account's or group's current state;
+//!   checked against the account's or group's current state, values with
+//!   the planner's equality ([`muster_core::recover::values_match`]);
 //! - whatever cannot be told is recorded as `unknown` with a note: the fresh
 //!   plan re-applies what is still missing, which is safe for every operation
 //!   but a create, and creates are always decidable when a correlation key
@@ -25,8 +29,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use muster_core::normalize::normalize;
-use muster_core::{ActionKind, CorrelationKey, Field, FieldRef, FieldValue, Group, Person, Policy};
+use muster_core::recover::{Accounts, Found, group_name_matches, values_match};
+use muster_core::{ActionKind, FieldValue, Group, Person, Policy};
 
 use super::EngineError;
 use crate::store::{JournalEntry, LinkKind, Resolution, RunCounts, RunId, RunStatus, Store};
@@ -90,24 +94,7 @@ pub fn recover(
         .into_iter()
         .map(|l| (l.source_id, l.target_id))
         .collect();
-    // Accounts by normalised correlation value, built once: a crash leaves
-    // up to a batch of creates to look up, and tenants can be large.
-    let by_key: Vec<(CorrelationKey, HashMap<String, Vec<&Person>>)> = policy
-        .correlation
-        .iter()
-        .map(|key| {
-            let mut index: HashMap<String, Vec<&Person>> = HashMap::new();
-            for a in target {
-                if let Some(v) = key.value(a) {
-                    index
-                        .entry(normalize(v, key.normalization()))
-                        .or_default()
-                        .push(a);
-                }
-            }
-            (*key, index)
-        })
-        .collect();
+    let by_key = Accounts::new(policy, target);
 
     let mut ctx = Ctx {
         target_groups,
@@ -118,6 +105,7 @@ pub fn recover(
         source_by_id: &source_by_id,
         link_of: &link_of,
         by_key: &by_key,
+        target,
     };
     for entry in entries {
         match ctx.decide(&entry) {
@@ -150,6 +138,7 @@ enum Decision {
 }
 
 struct Ctx<'a> {
+    target: &'a [Person],
     target_groups: &'a [Group],
     /// Target ids some link names (grows as recovery records links).
     linked: HashSet<String>,
@@ -158,8 +147,8 @@ struct Ctx<'a> {
     groups: &'a HashMap<&'a str, &'a Group>,
     source_by_id: &'a HashMap<&'a str, &'a Person>,
     link_of: &'a HashMap<String, String>,
-    /// Per correlation key, in the policy's order: accounts by normalised value.
-    by_key: &'a [(CorrelationKey, HashMap<String, Vec<&'a Person>>)],
+    /// Accounts by the planner's correlation keys.
+    by_key: &'a Accounts<'a>,
 }
 
 fn not_applied(what: &str) -> Decision {
@@ -219,7 +208,11 @@ impl Ctx<'_> {
                 let group = e.target_id.as_deref().and_then(|id| self.groups.get(id));
                 let new = e.step.changes.first().and_then(|c| c.new.as_ref());
                 match (group, new) {
-                    (Some(g), Some(FieldValue::Text(name))) if &g.name == name => done(Some(&g.id)),
+                    (Some(g), Some(FieldValue::Text(name)))
+                        if group_name_matches(&g.name, name) =>
+                    {
+                        done(Some(&g.id))
+                    }
                     (Some(_), _) => not_applied("the group still has its old name"),
                     (None, _) => unknown("the group is no longer in the target".into()),
                 }
@@ -248,37 +241,27 @@ impl Ctx<'_> {
                 "source record {source_id} is no longer in the source; cannot look its account up"
             ));
         };
-        for (key, index) in self.by_key {
-            let Some(value) = key.value(person) else {
-                continue;
-            };
-            let matches: Vec<&Person> = index
-                .get(&normalize(value, key.normalization()))
-                .into_iter()
-                .flatten()
-                .filter(|a| !self.linked.contains(&a.id))
-                .copied()
-                .collect();
-            match matches.as_slice() {
-                [one] => return Decision::Link(LinkKind::Person, one.id.clone()),
-                [] => continue,
-                many => {
-                    return unknown(format!(
-                        "{} unlinked accounts share its {key}; the next plan reports the conflict",
-                        many.len()
-                    ));
-                }
-            }
+        let linked = |a: &Person| self.linked.contains(&a.id);
+        match self.by_key.find_created(person, linked) {
+            Found::Account(i) => Decision::Link(LinkKind::Person, self.target[i].id.clone()),
+            Found::Nothing => not_applied("no unlinked account matches the person"),
+            Found::Ambiguous { key, candidates } => unknown(format!(
+                "{candidates} unlinked accounts share its {key}; the next plan reports the conflict"
+            )),
         }
-        not_applied("no unlinked account matches the person")
     }
 
     fn decide_create_group(&self, e: &JournalEntry) -> Decision {
-        let name = &e.step.label;
+        let Some(name) = &e.step.group_name else {
+            return unknown(
+                "the journal entry names no group (written before steps carried group names)"
+                    .into(),
+            );
+        };
         let found: Vec<&Group> = self
             .target_groups
             .iter()
-            .filter(|g| &g.name == name && !self.linked_groups.contains(&g.id))
+            .filter(|g| group_name_matches(&g.name, name) && !self.linked_groups.contains(&g.id))
             .collect();
         match found.as_slice() {
             [one] => Decision::Link(LinkKind::Group, one.id.clone()),
@@ -300,9 +283,6 @@ impl Ctx<'_> {
             Some(None) if account.manager_id.is_none() => done(Some(&account.id)),
             Some(Some(FieldValue::Text(m))) if account.manager_id.as_deref() == Some(m) => {
                 done(Some(&account.id))
-            }
-            Some(Some(FieldValue::Text(m))) if m.starts_with("new account of source ") => {
-                unknown("the manager was created in the same run; the next plan checks it".into())
             }
             _ => not_applied("the account does not show the new manager"),
         }
@@ -333,17 +313,109 @@ impl Ctx<'_> {
     }
 }
 
-/// Whether a field now holds what an update wrote. Text compares after
-/// trimming (targets commonly trim), emails case-insensitively.
-fn values_match(field: &FieldRef, now: Option<&FieldValue>, new: Option<&FieldValue>) -> bool {
-    match (now, new) {
-        (Some(FieldValue::Text(a)), Some(FieldValue::Text(b))) => {
-            if *field == FieldRef::Canonical(Field::WorkEmail) {
-                a.trim().eq_ignore_ascii_case(b.trim())
-            } else {
-                a.trim() == b.trim()
-            }
+#[cfg(test)]
+mod tests {
+    use muster_core::{Change, Field, Link, Step};
+
+    use super::*;
+    use crate::store::Trigger;
+
+    const FLOW: &str = "lucca-to-leapsome";
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path().join("state.db")).expect("open store");
+        store.ensure_flow(FLOW, "lucca", "leapsome").expect("flow");
+        (dir, store)
+    }
+
+    /// A step as the applier journals it; `label` is display text that
+    /// recovery must never read.
+    fn step(kind: ActionKind, source_id: Option<&str>, target_id: Option<&str>) -> Step {
+        Step {
+            kind,
+            source_id: source_id.map(Into::into),
+            target_id: target_id.map(Into::into),
+            label: "not the name of anything".into(),
+            reason: String::new(),
+            explanation: String::new(),
+            changes: Vec::new(),
+            members: Vec::new(),
+            member_names: Default::default(),
+            carries: Vec::new(),
+            rows: Vec::new(),
+            group_name: None,
+            manager_source_id: None,
         }
-        (a, b) => a == b,
+    }
+
+    /// Journals `steps` as the intents of a run that then dies.
+    fn dead_run(store: &mut Store, steps: &[Step]) {
+        let run = store.begin_run(FLOW, Trigger::Manual).expect("run");
+        let seqs: Vec<(u32, &Step)> = (1..).zip(steps).collect();
+        store.journal_batch(&[], run, &seqs).expect("journal");
+    }
+
+    #[test]
+    fn a_group_creation_is_found_by_the_name_the_step_carries() {
+        let (_dir, mut store) = store();
+        let mut create = step(ActionKind::CreateGroup, Some("10"), None);
+        create.group_name = Some("Engineering".into());
+        // An entry from before steps carried names: undecidable, not guessed.
+        let old = step(ActionKind::CreateGroup, Some("20"), None);
+        dead_run(&mut store, &[create, old]);
+        let groups = [
+            Group {
+                id: "t-1".into(),
+                name: "Engineering ".into(),
+                ..Group::default()
+            },
+            Group {
+                id: "t-2".into(),
+                name: "not the name of anything".into(),
+                ..Group::default()
+            },
+        ];
+        let policy = Policy::default();
+        let out = recover(&mut store, FLOW, None, &policy, &[], &[], &groups).expect("recover");
+        assert_eq!((out.aborted_runs, out.done, out.unknown), (1, 1, 1));
+        assert_eq!(
+            store.group_links(FLOW).expect("links"),
+            [Link::new("10", "t-1")]
+        );
+    }
+
+    #[test]
+    fn a_create_is_found_with_the_planners_keys_and_an_update_with_its_equality() {
+        let (_dir, mut store) = store();
+        let mut update = step(ActionKind::Update, Some("2"), Some("a-2"));
+        update.changes = vec![Change::values(
+            Field::JobTitle.into(),
+            None,
+            Some(FieldValue::Text("Lead".into())),
+        )];
+        dead_run(
+            &mut store,
+            &[step(ActionKind::Create, Some("1"), None), update],
+        );
+        let source = [Person {
+            work_email: Some("Ana@Acme.fr".into()),
+            ..Person::new("1")
+        }];
+        let target = [
+            Person {
+                work_email: Some(" ana@acme.fr".into()),
+                ..Person::new("a-1")
+            },
+            Person {
+                job_title: Some("Lead ".into()),
+                ..Person::new("a-2")
+            },
+        ];
+        let policy = Policy::default();
+        let out = recover(&mut store, FLOW, None, &policy, &source, &target, &[]).expect("recover");
+        assert_eq!((out.done, out.failed, out.unknown), (2, 0, 0));
+        assert_eq!(store.links(FLOW).expect("links"), [Link::new("1", "a-1")]);
+        assert!(store.unresolved_journal(FLOW).expect("journal").is_empty());
     }
 }

@@ -16,7 +16,7 @@ use muster_core::{Group, Link, Person};
 use sha2::{Digest as _, Sha256};
 
 use super::convert::{self, Problem};
-use crate::runtime::{Capability, PluginError, PluginInstance};
+use crate::runtime::{Capability, Coverage, PluginError, PluginInstance};
 
 /// What one side looked like when it was read.
 #[derive(Debug, Clone, Default)]
@@ -28,21 +28,34 @@ pub struct Snapshot {
     pub with_groups: bool,
     /// Values that could not be carried over, by record and field.
     pub problems: Vec<Problem>,
+    /// What the people read covers (a target read is always full).
+    pub coverage: muster_core::Coverage,
+    /// Where the next incremental read may start, when the connector says.
+    pub watermark: Option<String>,
 }
 
 /// Reads the people (or accounts) of one side and, when asked and
-/// supported, its groups.
+/// supported, its groups. `since` (source only) asks for the changes since
+/// that watermark; the snapshot says what the read covered.
 pub fn read(
     plugin: &mut PluginInstance,
     side: &'static str,
     groups: bool,
+    since: Option<&str>,
 ) -> Result<Snapshot, PluginError> {
     let (read, group_cap) = if side == "source" {
-        (plugin.read_all_people(None)?, Capability::ReadGroups)
+        (plugin.read_all_people(since)?, Capability::ReadGroups)
     } else {
         (plugin.read_all_accounts()?, Capability::ReadTargetGroups)
     };
-    let mut snapshot = Snapshot::default();
+    let mut snapshot = Snapshot {
+        coverage: match read.coverage {
+            Coverage::Full => muster_core::Coverage::Full,
+            Coverage::Changes => muster_core::Coverage::Changes,
+        },
+        watermark: read.watermark.clone(),
+        ..Snapshot::default()
+    };
     // The plugin's own problems first (it saw the records first), then what
     // the core could not take.
     snapshot
