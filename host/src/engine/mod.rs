@@ -42,6 +42,7 @@
 
 pub mod apply;
 pub mod convert;
+mod members;
 pub mod recover;
 pub mod snapshot;
 

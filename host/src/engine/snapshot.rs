@@ -37,17 +37,34 @@ pub fn read(
     side: &'static str,
     groups: bool,
 ) -> Result<Snapshot, PluginError> {
-    let (people, group_cap) = if side == "source" {
-        (plugin.read_all_people()?, Capability::ReadGroups)
+    let people = if side == "source" {
+        plugin.read_all_people()?
     } else {
-        (plugin.read_all_accounts()?, Capability::ReadTargetGroups)
+        plugin.read_all_accounts()?
     };
     let mut snapshot = Snapshot::default();
     snapshot.people = people
         .iter()
         .map(|p| convert::person_in(p, side, &mut snapshot.problems))
         .collect();
-    if groups && plugin.manifest().capabilities.contains(&group_cap) {
+    if groups {
+        read_groups(plugin, side, &mut snapshot)?;
+    }
+    Ok(snapshot)
+}
+
+/// Reads the groups of one side into `snapshot` when the plugin can.
+pub fn read_groups(
+    plugin: &mut PluginInstance,
+    side: &'static str,
+    snapshot: &mut Snapshot,
+) -> Result<(), PluginError> {
+    let group_cap = if side == "source" {
+        Capability::ReadGroups
+    } else {
+        Capability::ReadTargetGroups
+    };
+    if plugin.manifest().capabilities.contains(&group_cap) {
         let raw = if side == "source" {
             plugin.read_all_groups()?
         } else {
@@ -56,7 +73,7 @@ pub fn read(
         snapshot.groups = raw.iter().map(convert::group_in).collect();
         snapshot.with_groups = true;
     }
-    Ok(snapshot)
+    Ok(())
 }
 
 /// SHA-256 of everything a plan is made from, hex-encoded.
