@@ -103,10 +103,13 @@ mod tests {
     #[test]
     fn one_member_is_one_change() {
         let changes = cut(ids("a", 1), Vec::new(), 100);
-        assert_eq!(changes, vec![Chunk {
-            add: vec!["a0".to_owned()],
-            remove: vec![],
-        }]);
+        assert_eq!(
+            changes,
+            vec![Chunk {
+                add: vec!["a0".to_owned()],
+                remove: vec![],
+            }]
+        );
     }
 
     #[test]

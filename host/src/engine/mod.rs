@@ -44,6 +44,7 @@ pub mod apply;
 pub mod convert;
 mod members;
 pub mod recover;
+mod single;
 pub mod snapshot;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -515,33 +516,39 @@ fn run_inner(
         policy.sync_groups = false;
     }
 
-    observer.stage("reading the source");
-    let source_snap =
-        snapshot::read(source, "source", policy.sync_groups).map_err(|e| EngineError::Read {
-            side: "source",
-            connection: flow.source.clone(),
-            source: e,
-        })?;
-    tracing::info!(
-        flow = %flow.name,
-        people = source_snap.people.len(),
-        groups = source_snap.groups.len(),
-        "read the source"
-    );
-    observer.stage("reading the target");
-    let target_snap =
-        snapshot::read(target, "target", policy.sync_groups).map_err(|e| EngineError::Read {
-            side: "target",
-            connection: flow.target.clone(),
-            source: e,
-        })?;
-
-    tracing::info!(
-        flow = %flow.name,
-        accounts = target_snap.people.len(),
-        groups = target_snap.groups.len(),
-        "read the target"
-    );
+    // A single-record run reads that record when the plugins can
+    // (`single`); otherwise, and for every other run, both sides in full.
+    let narrowed = match &options.only {
+        Some(id) => {
+            observer.stage("reading the record");
+            let (links, group_links) = known_links(store, &flow.name)?;
+            let plugins = Connected {
+                source: &mut *source,
+                target: &mut *target,
+            };
+            single::read(
+                store,
+                flow,
+                plugins,
+                id,
+                policy.sync_groups,
+                &links,
+                &group_links,
+            )?
+        }
+        None => None,
+    };
+    let (source_snap, target_snap, narrowed_links) = match narrowed {
+        Some(n) => (n.source, n.target, Some((n.links, n.group_links))),
+        None => {
+            let plugins = Connected {
+                source: &mut *source,
+                target: &mut *target,
+            };
+            let (s, t) = read_full(flow, plugins, policy.sync_groups, observer)?;
+            (s, t, None)
+        }
+    };
     observer.stage("planning");
     let mut problems = source_snap.problems.clone();
     problems.extend(target_snap.problems.iter().cloned());
@@ -565,7 +572,10 @@ fn run_inner(
         }
         None => (Recovered::default(), unsettled_calls(store, &flow.name)?),
     };
-    let (links, group_links) = known_links(store, &flow.name)?;
+    let (links, group_links) = match narrowed_links {
+        Some(narrowed) => narrowed,
+        None => known_links(store, &flow.name)?,
+    };
     let digest = snapshot::digest(
         &source_snap,
         &target_snap,
@@ -697,6 +707,42 @@ fn run_inner(
     report.outcome = Outcome::Applied;
     finish(store, run, &report)?;
     Ok(report)
+}
+
+/// Reads both sides of the flow completely.
+fn read_full(
+    flow: &FlowSpec,
+    plugins: Connected<'_>,
+    groups: bool,
+    observer: &dyn Observer,
+) -> Result<(Snapshot, Snapshot), EngineError> {
+    observer.stage("reading the source");
+    let source =
+        snapshot::read(plugins.source, "source", groups).map_err(|e| EngineError::Read {
+            side: "source",
+            connection: flow.source.clone(),
+            source: e,
+        })?;
+    tracing::info!(
+        flow = %flow.name,
+        people = source.people.len(),
+        groups = source.groups.len(),
+        "read the source"
+    );
+    observer.stage("reading the target");
+    let target =
+        snapshot::read(plugins.target, "target", groups).map_err(|e| EngineError::Read {
+            side: "target",
+            connection: flow.target.clone(),
+            source: e,
+        })?;
+    tracing::info!(
+        flow = %flow.name,
+        accounts = target.people.len(),
+        groups = target.groups.len(),
+        "read the target"
+    );
+    Ok((source, target))
 }
 
 /// The flow's links, none for a flow never recorded (which `plan` does not
