@@ -20,10 +20,12 @@ use muster_core::{Action, ActionKind, Change, Field, FieldValue, GroupRef, Plan,
 use serde_json::json;
 
 use super::EngineError;
-use super::convert::{person_out, wit_field_name};
+use super::convert::person_out;
 use super::members::{self, Chunk};
+use crate::runtime::contract::latest::field_ref_from_core;
 use crate::runtime::{
-    AccountUpdate, ManagerChange, Membership, NewGroup, Operation, PluginInstance,
+    AccountRef, AccountUpdate, GroupRename, ManagerChange, MemberChange, NewGroup, Operation,
+    PluginInstance,
 };
 use crate::store::{AuditEntry, Completion, JournalId, LinkKind, Outcome, RunCounts, RunId, Store};
 
@@ -272,18 +274,23 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 Operation::Update(AccountUpdate {
                     id: self.tgt(*account).id.clone(),
                     person: self.desired(*person),
-                    fields: changes.iter().map(wit_field_name).collect(),
+                    fields: changes.iter().map(field_ref_from_core).collect(),
+                    rows: Vec::new(),
                 }),
                 Produces::Nothing,
             )],
             Action::Reactivate { account, .. } => vec![call(
                 step,
-                Operation::Reactivate(self.tgt(*account).id.clone()),
+                Operation::Reactivate(AccountRef {
+                    id: self.tgt(*account).id.clone(),
+                }),
                 Produces::Nothing,
             )],
             Action::Deactivate { account, .. } => vec![call(
                 step,
-                Operation::Deactivate(self.tgt(*account).id.clone()),
+                Operation::Deactivate(AccountRef {
+                    id: self.tgt(*account).id.clone(),
+                }),
                 Produces::Nothing,
             )],
             Action::SetManager {
@@ -312,7 +319,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 let id = plan.input().target.groups[*target].id.clone();
                 vec![call(
                     step,
-                    Operation::RenameGroup((id, name)),
+                    Operation::RenameGroup(GroupRename { id, name }),
                     Produces::Nothing,
                 )]
             }
@@ -687,29 +694,23 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
     }
 }
 
-/// The most members one `change-members` call may carry on `target`. The
-/// runtime this engine is built against still speaks contract 0.1 only,
-/// which changes one member per call.
-fn max_members_per_change(_target: &PluginInstance) -> usize {
-    1
+/// The most members one `change-members` call may carry on `target`: its
+/// manifest's `max-members-per-change` (1 for a 0.1 plugin, as the runtime
+/// adapts it; a 0 is taken as 1).
+fn max_members_per_change(target: &PluginInstance) -> usize {
+    usize::try_from(target.manifest().max_members_per_change)
+        .unwrap_or(usize::MAX)
+        .max(1)
 }
 
-/// The contract operation for one membership change. Contract 0.1 has one
-/// operation per member: [`max_members_per_change`] is 1, so a change
-/// holds exactly one.
+/// The contract operation for one membership change.
 fn member_operation(group_id: &str, change: &Chunk<Member>) -> Operation {
-    let one = |m: &Member| Membership {
+    let ids = |members: &[Member]| members.iter().map(|m| m.account.clone()).collect();
+    Operation::ChangeMembers(MemberChange {
         group_id: group_id.to_owned(),
-        account_id: m.account.clone(),
-    };
-    match (change.remove.first(), change.add.first()) {
-        (Some(m), _) => Operation::RemoveMember(one(m)),
-        (None, Some(m)) => Operation::AddMember(one(m)),
-        (None, None) => Operation::AddMember(Membership {
-            group_id: group_id.to_owned(),
-            account_id: String::new(),
-        }),
-    }
+        add: ids(&change.add),
+        remove: ids(&change.remove),
+    })
 }
 
 /// Calls journaled per transaction. Bigger batches save commits (each costs

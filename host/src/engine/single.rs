@@ -33,7 +33,7 @@ use muster_core::{Link, Person};
 use super::convert;
 use super::snapshot::{self, Snapshot};
 use super::{Connected, EngineError, FlowSpec};
-use crate::runtime::{self, PluginError, PluginInstance};
+use crate::runtime::{self, Capability, PluginError, PluginInstance};
 use crate::store::Store;
 
 /// What a single-record run plans from.
@@ -110,34 +110,25 @@ enum OneRecord {
     Account,
 }
 
-/// Whether `plugin` declares the one-record read. The runtime this engine
-/// is built against speaks contract 0.1, which has neither read: every
-/// plugin is read in full until it speaks 0.2.
-fn reads_one(_plugin: &PluginInstance, _what: OneRecord) -> bool {
-    false
+/// Whether `plugin` declares the one-record read.
+fn reads_one(plugin: &PluginInstance, what: OneRecord) -> bool {
+    let capability = match what {
+        OneRecord::Person => Capability::ReadPerson,
+        OneRecord::Account => Capability::ReadAccount,
+    };
+    plugin.manifest().capabilities.contains(&capability)
 }
 
-/// One record through the plugin's one-record read (only called when
-/// [`reads_one`] says the plugin declares it).
+/// One record through the plugin's one-record read (the runtime refuses
+/// it for a plugin that does not declare it).
 fn read_one(
     plugin: &mut PluginInstance,
     what: OneRecord,
     id: &str,
 ) -> Result<Option<runtime::Person>, PluginError> {
-    let _ = id;
-    Err(PluginError::MissingCapability {
-        plugin: plugin.name().to_owned(),
-        capability: what.capability().to_owned(),
-    })
-}
-
-impl OneRecord {
-    /// The contract's capability name.
-    fn capability(self) -> &'static str {
-        match self {
-            OneRecord::Person => "read-person",
-            OneRecord::Account => "read-account",
-        }
+    match what {
+        OneRecord::Person => plugin.read_person(id),
+        OneRecord::Account => plugin.read_account(id),
     }
 }
 
