@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use muster::config::Config;
 use muster::connect::{ConnectedFlow, Host};
 use muster::engine::{self, Connected, Mode, Outcome, RunOptions, RunReport};
-use muster::store::{Store, Trigger};
+use muster::store::{JournalState, Store, Trigger};
 use muster_core::{ActionKind, Date, Field, Step};
 use muster_sandbox::{
     LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim, ScimUser, Team, Tenant, User,
@@ -112,6 +112,12 @@ impl World {
     /// policy fitted to what the Leapsome plugin declares it stores
     /// (`Host::connect_flow`: the default owned fields narrowed to those).
     fn run(&mut self, config: &Config, mode: Mode) -> RunReport {
+        self.run_with(config, mode, None)
+    }
+
+    /// [`World::run`], for one source record when `only` names it (as
+    /// `muster sync --only ID` and a webhook's run).
+    fn run_with(&mut self, config: &Config, mode: Mode, only: Option<String>) -> RunReport {
         let flow = config.flow(FLOW).expect("flow");
         let ConnectedFlow {
             mut source,
@@ -135,7 +141,7 @@ impl World {
             mode,
             &RunOptions {
                 trigger: Trigger::Manual,
-                only: None,
+                only,
                 today: today(),
                 approver: "test".into(),
             },
@@ -1034,4 +1040,147 @@ fn no_invitation_without_invite_on_create() {
     assert!(report.applied.counts.get("create").copied().unwrap_or(0) > 0);
     assert!(!w.leapsome.users().is_empty());
     assert!(w.leapsome.invitations().is_empty());
+}
+
+/// Team memberships reach Leapsome as `change-members` calls of at most what
+/// the plugin declares (`max-members-per-change`, Leapsome's 100): one team
+/// PATCH per call, while the counts, the journal and the team stay per member.
+#[test]
+fn memberships_go_to_leapsome_in_calls_of_at_most_its_max() {
+    let mut w = World::new(260, false);
+    // Everybody in one department: one team of about 250 members.
+    let department = w.lucca.with_tenant(|t| {
+        let d = t.departments[0].id;
+        for u in &mut t.users {
+            u.department_id = Some(d);
+        }
+        d
+    });
+    let config = w.config(true);
+    let max = {
+        let flow = config.flow(FLOW).expect("flow");
+        let connected = w.host.connect_flow(&config, flow).expect("connect flow");
+        connected.target.manifest().max_members_per_change as usize
+    };
+    assert_eq!(max, 100, "Leapsome takes at most 100 members per PATCH");
+    let report = w.sync();
+    let added = report
+        .applied
+        .counts
+        .get("add_members")
+        .copied()
+        .unwrap_or(0) as usize;
+    assert!(added > 2 * max, "{:?}", report.applied.counts);
+    let team = w.team(&w.teams()[&department.to_string()]);
+    assert_eq!(team.members.len(), added, "every member is in the team");
+    let patches = w
+        .leapsome
+        .request_log()
+        .records
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.url.contains("/Groups/"))
+        .count();
+    assert_eq!(patches, added.div_ceil(max), "one PATCH per {max} members");
+    // The journal stays exact per member: one entry each, all done.
+    let run = &w.store.history(FLOW, 1).expect("history")[0];
+    let entries: Vec<_> = run
+        .journal
+        .iter()
+        .filter(|e| e.kind == ActionKind::AddMembers)
+        .collect();
+    assert_eq!(entries.len(), added);
+    assert!(entries.iter().all(|e| e.step.members.len() == 1));
+    assert!(
+        entries.iter().all(|e| e.state == JournalState::Done),
+        "{entries:#?}"
+    );
+}
+
+/// `sync --only ID` (and a webhook's run) reads that person and their manager
+/// from Lucca with `read-person`, and their accounts from Leapsome with
+/// `read-account`, instead of every page of both; it changes that person
+/// only, and nobody else is deactivated.
+#[test]
+fn a_single_record_run_reads_one_person_instead_of_every_page() {
+    let mut w = World::new(250, false);
+    w.sync();
+    let tenant = w.lucca.tenant();
+    let links = w.accounts();
+    let mut linked = tenant.users.iter().filter(|u| {
+        u.dt_contract_end.is_none()
+            && links.contains_key(&u.id.to_string())
+            && u.manager_id
+                .is_some_and(|m| links.contains_key(&m.to_string()))
+    });
+    let (one, other) = (
+        linked.next().expect("a linked employee").clone(),
+        linked.next().expect("another").clone(),
+    );
+    // What a full run reads, for comparison (nothing to write yet: the
+    // changes are made after it).
+    let log = |w: &World| {
+        let lucca: Vec<String> = w
+            .lucca
+            .request_log()
+            .records
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.url))
+            .collect();
+        let leapsome: Vec<String> = w
+            .leapsome
+            .request_log()
+            .records
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.url))
+            .collect();
+        w.lucca.clear_request_log();
+        w.leapsome.clear_request_log();
+        (lucca, leapsome)
+    };
+    let count = |log: &[String], what: &str| log.iter().filter(|r| r.starts_with(what)).count();
+    log(&w);
+    w.sync();
+    let (full_lucca, full_leapsome) = log(&w);
+    w.lucca.with_tenant(|t| {
+        for id in [one.id, other.id] {
+            t.user_mut(id).expect("user").job_title = Some(format!("Title of {id}"));
+        }
+    });
+
+    let config = w.config(true);
+    let report = w.run_with(
+        &config,
+        Mode::Sync {
+            approve_held: false,
+        },
+        Some(one.id.to_string()),
+    );
+    assert_eq!(report.failed(), 0, "{:#?}", report.applied.failures);
+    assert_eq!(report.applied.counts.get("update"), Some(&1), "{report:#?}");
+    assert_eq!(report.applied.counts.get("deactivate"), None);
+    let (lucca, leapsome) = log(&w);
+
+    // Lucca: the person and the manager, no page of users.
+    assert!(
+        count(&full_lucca, "GET /api/v3/users?") > 0,
+        "{full_lucca:#?}"
+    );
+    assert_eq!(count(&lucca, "GET /api/v3/users?"), 0, "{lucca:#?}");
+    assert_eq!(count(&lucca, "GET /api/v3/users/"), 2, "{lucca:#?}");
+    // Leapsome: the two accounts one by one. The Leapsome plugin's
+    // read-groups still pages the user directory for team members (a full
+    // run's read-accounts leaves it fresh, so a full run pages it once
+    // too): never more pages than a full run.
+    assert_eq!(count(&leapsome, "GET /scim/v1/Users/"), 2, "{leapsome:#?}");
+    assert_eq!(count(&full_leapsome, "GET /scim/v1/Users/"), 0);
+    let pages = |log: &[String]| count(log, "GET /scim/v1/Users?");
+    assert!(
+        pages(&leapsome) <= pages(&full_leapsome),
+        "{leapsome:#?} vs {full_leapsome:#?}"
+    );
+
+    // Only that person changed.
+    let title = |u: &User| w.account(&links[&u.id.to_string()]).title;
+    assert_eq!(title(&one), Some(format!("Title of {}", one.id)));
+    assert_ne!(title(&other), Some(format!("Title of {}", other.id)));
 }

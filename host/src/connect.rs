@@ -18,9 +18,13 @@
 //! [`crate::runtime::declarations`]) is checked against the flow and fitted
 //! into the policy the engine plans with, before any record is read.
 //!
+//! - **rate limits**: the vendor's, as the plugin's manifest declares them
+//!   (`rate-limits`, contract 0.2); a 0.1 plugin declares none, so the
+//!   built-in `lucca` and `leapsome` plugins, while they are 0.1, get their
+//!   vendors' published limits from [`builtin_0_1_rate_limits`].
+//!
 //! One [`Host`] (one wasmtime engine, one outbound client with its rate
-//! limiters — Lucca's 50 requests / 60 s per tenant, Leapsome's 30 / s)
-//! serves every connection of a process.
+//! limiters, shared per upstream) serves every connection of a process.
 
 use std::sync::Arc;
 
@@ -28,8 +32,8 @@ use muster_outbound::{Credential, HostPattern, Outbound, Policy, RateLimit};
 
 use crate::config::{Config, ConfigError, Connection, Flow, PluginRef, TargetFacts};
 use crate::runtime::{
-    Capabilities, Declarations, LogSink, PluginError, PluginInstance, Runtime, RuntimeConfig,
-    TracingLog, grant,
+    Capabilities, ContractVersion, Declarations, LogSink, Manifest, PluginError, PluginInstance,
+    Runtime, RuntimeConfig, TracingLog, grant,
 };
 
 /// Why a connection could not be set up.
@@ -88,30 +92,21 @@ pub struct Host {
 }
 
 impl Host {
-    /// A host for `config`: its plugin cache, Lucca's rate limit on every
-    /// Lucca tenant, and no loopback (each connection that asks for it gets it
-    /// for itself, in [`Host::connect`]).
+    /// A host for `config`: its plugin cache, no rate limit yet (each
+    /// connected plugin brings its vendor's, [`Host::connect`]) and no
+    /// loopback (each connection that asks for it gets it for itself).
     pub fn new(config: &Config) -> Result<Host, ConnectError> {
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: config.tenant.cache.clone(),
             ..RuntimeConfig::default()
         })
         .map_err(ConnectError::Runtime)?;
-        let lucca = HostPattern::parse("https://*.ilucca.net")
-            .map_err(|e| ConnectError::Outbound(e.to_string()))?;
-        // Leapsome answers 429 past 30 requests a second: pace ourselves instead.
-        let leapsome = HostPattern::parse("https://api.leapsome.com")
-            .map_err(|e| ConnectError::Outbound(e.to_string()))?;
-        let leapsome_limit = RateLimit {
-            requests: 30,
-            per: std::time::Duration::from_secs(1),
-        };
         // Loopback is granted per connection (`PluginPolicy::allow_loopback`),
         // never process-wide: one connection pointed at the sandbox must not
-        // open loopback to the others.
+        // open loopback to the others. Rate limits are added per connected
+        // plugin, from its manifest (`Host::connect`).
         let policy = Policy {
             allow_loopback: false,
-            rate_limits: vec![(lucca, RateLimit::LUCCA), (leapsome, leapsome_limit)],
             ..Policy::default()
         };
         let outbound = Outbound::new(policy).map_err(|e| ConnectError::Outbound(e.to_string()))?;
@@ -324,6 +319,7 @@ impl Host {
                 policy.local_hosts.push(p);
             }
         }
+        self.add_rate_limits(conn, &manifest, instance.contract_version())?;
         self.outbound
             .set_plugin(&conn.name, policy)
             .map_err(|source| ConnectError::Policy {
@@ -339,6 +335,76 @@ impl Host {
         }
         instance.configure(&settings).map_err(plugin_err)?;
         Ok((instance, Declarations::from_manifest(&manifest)))
+    }
+}
+
+impl Host {
+    /// Paces the plugin's vendor: the limits its manifest declares, or for
+    /// a built-in 0.1 plugin the documented fallback.
+    fn add_rate_limits(
+        &self,
+        conn: &Connection,
+        manifest: &Manifest,
+        version: ContractVersion,
+    ) -> Result<(), ConnectError> {
+        let grant_err = |message: String| ConnectError::Grant {
+            connection: conn.name.clone(),
+            message,
+        };
+        let mut limits = Vec::new();
+        for r in &manifest.rate_limits {
+            if r.requests == 0 || r.per_seconds == 0 {
+                return Err(grant_err(format!(
+                    "plugin {} declares an empty rate limit for {} ({} / {} s)",
+                    conn.plugin, r.host, r.requests, r.per_seconds
+                )));
+            }
+            let pattern = HostPattern::parse_manifest(&r.host)
+                .map_err(|e| grant_err(format!("rate limit host pattern {:?}: {e}", r.host)))?;
+            let per = std::time::Duration::from_secs(u64::from(r.per_seconds));
+            limits.push((
+                pattern,
+                RateLimit {
+                    requests: r.requests,
+                    per,
+                },
+            ));
+        }
+        if version == ContractVersion::V0_1
+            && let PluginRef::Builtin(name) = &conn.plugin
+        {
+            for (pattern, limit) in builtin_0_1_rate_limits(name) {
+                let pattern = HostPattern::parse(pattern).map_err(|e| grant_err(e.to_string()))?;
+                limits.push((pattern, limit));
+            }
+        }
+        for (pattern, limit) in limits {
+            self.outbound
+                .add_rate_limit(pattern, limit)
+                .map_err(|source| ConnectError::Policy {
+                    connection: conn.name.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// The published rate limits of the vendors of the built-in plugins, for
+/// as long as those plugins speak contract 0.1 (which cannot declare them):
+/// Lucca's 50 requests / 60 s per tenant, Leapsome's 30 / s. A 0.2 plugin
+/// declares its own in `manifest.rate-limits`, and this is not consulted.
+pub fn builtin_0_1_rate_limits(plugin: &str) -> Vec<(&'static str, RateLimit)> {
+    match plugin {
+        "lucca" => vec![("https://*.ilucca.net", RateLimit::LUCCA)],
+        "leapsome" => vec![(
+            "https://api.leapsome.com",
+            RateLimit {
+                requests: 30,
+                per: std::time::Duration::from_secs(1),
+            },
+        )],
+        _ => Vec::new(),
     }
 }
 

@@ -155,3 +155,31 @@ fn the_default_fields_narrow_to_what_the_target_stores_and_creates_carry_its_req
         .collect();
     assert_eq!(carried, ["login"]);
 }
+
+/// Rate limits come with the connected plugins, not from the host: none
+/// before any connection; Lucca's published limit once the built-in `lucca`
+/// plugin is connected (while it speaks contract 0.1, which cannot declare
+/// limits, from the documented fallback `builtin_0_1_rate_limits`); nothing
+/// for a plugin that declares none.
+#[test]
+fn rate_limits_arrive_with_the_connected_plugins() {
+    let cfg = config(
+        "[connections.lucca]\nplugin = \"lucca\"\nsettings = { subdomain = \"acme\" }\n\n\
+         [connections.scim]\nplugin = \"scim\"\nsettings = { base_url = \"https://scim.example.com/v2\" }\nhosts = [\"https://scim.example.com\"]\n",
+    );
+    let host = Host::new(&cfg).expect("host");
+    let lucca = "https://acme.ilucca.net/api/v3/users";
+    let scim = "https://scim.example.com/v2/Users";
+    assert_eq!(host.outbound().rate_limit_for(lucca), None);
+    host.connect(&cfg.connections["scim"])
+        .expect("connect scim");
+    assert_eq!(host.outbound().rate_limit_for(scim), None);
+    assert_eq!(host.outbound().rate_limit_for(lucca), None);
+    host.connect(&cfg.connections["lucca"])
+        .expect("connect lucca");
+    assert_eq!(
+        host.outbound().rate_limit_for(lucca),
+        Some(muster_outbound::RateLimit::LUCCA)
+    );
+    assert_eq!(host.outbound().rate_limit_for(scim), None);
+}

@@ -20,7 +20,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::credentials::{self, Credential, CredentialSlot, Secret};
 use crate::error::OutboundError;
 use crate::policy::{PluginPolicy, Policy, PolicyError};
-use crate::ratelimit::Limiter;
+use crate::ratelimit::{Limiter, RateLimit};
 use crate::redact::Redactor;
 use crate::retry::{is_idempotent, parse_retry_after, status_is_retryable};
 use crate::{Request, Response};
@@ -122,6 +122,32 @@ impl Outbound {
         policy.plugins.insert(name.to_owned(), plugin);
         *state = State::build(policy)?;
         Ok(())
+    }
+
+    /// Paces the upstreams matching `pattern` at `limit` (a plugin's
+    /// declared vendor limit, registered when the plugin is connected). A
+    /// pattern that already has a limit keeps it: every connection to one
+    /// vendor shares one bucket per upstream, whoever declared it first.
+    pub fn add_rate_limit(
+        &self,
+        pattern: HostPattern,
+        limit: RateLimit,
+    ) -> Result<(), PolicyError> {
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if state.policy.rate_limits.iter().any(|(p, _)| *p == pattern) {
+            return Ok(());
+        }
+        let mut policy = (*state.policy).clone();
+        policy.rate_limits.push((pattern, limit));
+        *state = State::build(policy)?;
+        Ok(())
+    }
+
+    /// The rate limit that applies to `url`, if any (for display and tests).
+    pub fn rate_limit_for(&self, url: &str) -> Option<RateLimit> {
+        let url = Url::parse(url).ok()?;
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        state.policy.rate_limit_for(&url)
     }
 
     /// Whether `plugin` may connect to loopback, for display (`muster check`).

@@ -21,6 +21,7 @@ use serde_json::json;
 
 use super::EngineError;
 use super::convert::{person_out, row_changes_out};
+use super::members::{self, Chunk};
 use crate::runtime::contract::latest::field_ref_from_core;
 use crate::runtime::{
     AccountRef, AccountUpdate, GroupRename, ManagerChange, MemberChange, NewGroup, Operation,
@@ -69,6 +70,9 @@ pub(crate) struct Applier<'r, 'p, 'a> {
     pub group_links: HashMap<String, String>,
     pub seq: u32,
     pub out: Applied,
+    /// The most members one `change-members` call may carry (the target's
+    /// `max-members-per-change`).
+    max_members: usize,
     observer: &'r dyn super::Observer,
     /// Outcomes of the calls made since the last commit.
     pending: Vec<Pending>,
@@ -81,6 +85,9 @@ pub(crate) struct Applier<'r, 'p, 'a> {
 /// One call to make (or a link to record), with the step to journal.
 enum Unit {
     Call(Step, Box<Operation>, Produces),
+    /// One `change-members` call: its members, each with its own step
+    /// (journaled one by one, settled together).
+    Members(MemberCall),
     /// A link needs no call: the account exists; recording it is the action.
     LinkOnly(Step, String, String),
     Skipped(Step, String),
@@ -88,6 +95,27 @@ enum Unit {
 
 fn call(step: Step, op: Operation, produces: Produces) -> Unit {
     Unit::Call(step, Box::new(op), produces)
+}
+
+/// One member of a membership change: its step (`members` names it alone)
+/// and the target account id sent.
+struct Member {
+    step: Step,
+    account: String,
+}
+
+/// One `change-members` call on one group.
+struct MemberCall {
+    group_id: String,
+    change: Chunk<Member>,
+}
+
+impl MemberCall {
+    /// The members' steps, removals first (the order of the call).
+    fn steps(&self) -> impl Iterator<Item = &Step> {
+        let Chunk { add, remove } = &self.change;
+        remove.iter().chain(add).map(|m| &m.step)
+    }
 }
 
 /// What a successful call's `target-id` is.
@@ -117,6 +145,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         };
         let links = pairs(plan.input().links);
         let group_links = pairs(plan.input().group_links);
+        let max_members = max_members_per_change(target);
         Applier {
             store,
             flow,
@@ -127,6 +156,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
             group_links,
             seq: 0,
             out: Applied::default(),
+            max_members,
             observer,
             pending: Vec::new(),
             failed_people: HashSet::new(),
@@ -307,71 +337,85 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 )]
             }
             Action::AddMembers { group, members } => {
-                let group_id = match group {
-                    GroupRef::Existing(t) => Some(plan.input().target.groups[*t].id.clone()),
-                    GroupRef::Planned(s) => {
-                        let src = &plan.input().source.groups[*s];
-                        self.group_links.get(&src.id).cloned()
-                    }
-                };
-                members
-                    .iter()
-                    .filter(|m| match selection {
-                        Selection::All => true,
-                        Selection::Only(id) => self.src(**m).id == id,
-                    })
-                    .map(|m| {
-                        let member_id = self.src(*m).id.clone();
-                        let mut one = step.clone();
-                        one.only_member(&member_id);
-                        one.target_id = group_id.clone();
-                        let account = self.links.get(&member_id).cloned();
-                        match (&group_id, account) {
-                            (None, _) => Unit::Skipped(
-                                one,
-                                "skipped: the group was not created (its creation failed)".into(),
-                            ),
-                            (Some(_), None) => Unit::Skipped(
-                                one,
-                                format!(
-                                    "skipped: source {member_id} has no account (its create failed or was not planned)"
-                                ),
-                            ),
-                            (Some(g), Some(a)) => call(
-                                one,
-                                Operation::ChangeMembers(MemberChange {
-                                    group_id: g.clone(),
-                                    add: vec![a],
-                                    remove: Vec::new(),
-                                }),
-                                Produces::Nothing,
-                            ),
-                        }
-                    })
-                    .collect()
+                self.add_members(step, *group, members, selection)
             }
             Action::RemoveMembers { group, members } => {
                 let g = &plan.input().target.groups[*group];
-                members
+                let remove = members
                     .iter()
                     .map(|m| {
                         let account = g.members[*m].clone();
                         let mut one = step.clone();
                         one.only_member(&account);
-                        call(
-                            one,
-                            Operation::ChangeMembers(MemberChange {
-                                group_id: g.id.clone(),
-                                add: Vec::new(),
-                                remove: vec![account],
-                            }),
-                            Produces::Nothing,
-                        )
+                        Member { step: one, account }
                     })
-                    .collect()
+                    .collect();
+                self.member_calls(&g.id, Vec::new(), remove)
             }
             Action::Skip { .. } | Action::Conflict { .. } => Vec::new(),
         }
+    }
+
+    /// The members of an `AddMembers` that can be sent, cut into calls;
+    /// those whose group or account is missing are skipped, each by name.
+    fn add_members(
+        &self,
+        step: Step,
+        group: GroupRef,
+        members: &[usize],
+        selection: Selection<'_>,
+    ) -> Vec<Unit> {
+        let input = self.plan.input();
+        let group_id = match group {
+            GroupRef::Existing(t) => Some(input.target.groups[t].id.clone()),
+            GroupRef::Planned(s) => self.group_links.get(&input.source.groups[s].id).cloned(),
+        };
+        let mut units = Vec::new();
+        let mut add = Vec::new();
+        let selected = members.iter().filter(|m| match selection {
+            Selection::All => true,
+            Selection::Only(id) => self.src(**m).id == id,
+        });
+        for m in selected {
+            let member_id = self.src(*m).id.clone();
+            let mut one = step.clone();
+            one.only_member(&member_id);
+            one.target_id = group_id.clone();
+            match (&group_id, self.links.get(&member_id)) {
+                (None, _) => units.push(Unit::Skipped(
+                    one,
+                    "skipped: the group was not created (its creation failed)".into(),
+                )),
+                (Some(_), None) => units.push(Unit::Skipped(
+                    one,
+                    format!(
+                        "skipped: source {member_id} has no account (its create failed or was not planned)"
+                    ),
+                )),
+                (Some(_), Some(account)) => add.push(Member {
+                    step: one,
+                    account: account.clone(),
+                }),
+            }
+        }
+        if let Some(group_id) = &group_id {
+            units.extend(self.member_calls(group_id, add, Vec::new()));
+        }
+        units
+    }
+
+    /// Members of one group cut into `change-members` calls of at most the
+    /// target's `max-members-per-change` (see [`members::chunk`]).
+    fn member_calls(&self, group_id: &str, add: Vec<Member>, remove: Vec<Member>) -> Vec<Unit> {
+        members::chunk(add, remove, self.max_members, |m| m.account.clone())
+            .into_iter()
+            .map(|change| {
+                Unit::Members(MemberCall {
+                    group_id: group_id.to_owned(),
+                    change,
+                })
+            })
+            .collect()
     }
 
     fn set_manager(
@@ -438,9 +482,18 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
     fn run_batch(&mut self, units: Vec<Unit>) -> Result<(), EngineError> {
         let mut seqs = Vec::new();
         for unit in &units {
-            if let Unit::Call(step, ..) | Unit::LinkOnly(step, ..) = unit {
-                self.seq += 1;
-                seqs.push((self.seq, step));
+            match unit {
+                Unit::Call(step, ..) | Unit::LinkOnly(step, ..) => {
+                    self.seq += 1;
+                    seqs.push((self.seq, step));
+                }
+                Unit::Members(call) => {
+                    for step in call.steps() {
+                        self.seq += 1;
+                        seqs.push((self.seq, step));
+                    }
+                }
+                Unit::Skipped(..) => {}
             }
         }
         let ids = {
@@ -476,34 +529,111 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 }
                 Unit::Call(step, op, produces) => {
                     let id = next_id(&mut ids, self.run)?;
-                    if self.out.aborted.is_none() && self.store.lease_lapsed() {
-                        // Another run may take the flow over (and settle
-                        // these intents): stop calling (store/lease.rs, rule 6).
-                        self.out.aborted = Some(
-                            "this run's lease on the flow lapsed (the process was suspended, or the database unreachable); the remaining actions were not attempted".into(),
-                        );
+                    match self.stopped() {
+                        Some(why) => self.not_attempted(id, step, &why),
+                        None => self.call(id, step, *op, produces),
                     }
-                    if let Some(why) = &self.out.aborted {
-                        // Journaled but never sent: settle it as such.
-                        let error = format!("not attempted: {why}");
-                        self.pending.push(Pending {
-                            id,
-                            outcome: PendingOutcome::Failed(error.clone()),
-                            audit: None,
-                        });
-                        self.out.failures.push(Failure {
-                            step,
-                            error,
-                            skipped: true,
-                        });
-                    } else {
-                        self.call(id, step, *op, produces);
+                }
+                Unit::Members(call) => {
+                    let mut journaled = Vec::with_capacity(call.change.len());
+                    for _ in 0..call.change.len() {
+                        journaled.push(next_id(&mut ids, self.run)?);
                     }
+                    match self.stopped() {
+                        Some(why) => {
+                            let Chunk { add, remove } = call.change;
+                            for (id, m) in journaled.into_iter().zip(remove.into_iter().chain(add))
+                            {
+                                self.not_attempted(id, m.step, &why);
+                                self.observer.applied_one();
+                            }
+                        }
+                        None => self.change_members(journaled, call),
+                    }
+                    // Counted per member above.
+                    continue;
                 }
             }
             self.observer.applied_one();
         }
         Ok(())
+    }
+
+    /// Why no more calls are made, if so: the plugin trapped earlier, or
+    /// this run's lease lapsed — another run may take the flow over (and
+    /// settle the open intents), so stop calling (store/lease.rs, rule 6).
+    fn stopped(&mut self) -> Option<String> {
+        if self.out.aborted.is_none() && self.store.lease_lapsed() {
+            self.out.aborted = Some(
+                "this run's lease on the flow lapsed (the process was suspended, or the database unreachable); the remaining actions were not attempted".into(),
+            );
+        }
+        self.out.aborted.clone()
+    }
+
+    /// A journaled call that is never sent: settled as such.
+    fn not_attempted(&mut self, id: JournalId, step: Step, why: &str) {
+        let error = format!("not attempted: {why}");
+        self.pending.push(Pending {
+            id,
+            outcome: PendingOutcome::Failed(error.clone()),
+            audit: None,
+        });
+        self.out.failures.push(Failure {
+            step,
+            error,
+            skipped: true,
+        });
+    }
+
+    /// Makes one `change-members` call; every member's journal entry gets
+    /// the call's outcome (all or nothing, as the contract says). A failure
+    /// is reported per member, naming the group and the member.
+    fn change_members(&mut self, ids: Vec<JournalId>, call: MemberCall) {
+        let MemberCall { group_id, change } = call;
+        let size = change.len();
+        let op = member_operation(&group_id, &change);
+        let result = self.target.apply(&op).map_err(|e| e.to_string());
+        if let Err(error) = &result {
+            tracing::info!(group = %group_id, members = size, "membership change not applied: {error}");
+            if self.target.is_poisoned() {
+                self.out.aborted = Some(format!(
+                    "the target plugin stopped working ({error}); the remaining actions were not attempted"
+                ));
+            }
+        }
+        let Chunk { add, remove } = change;
+        for (id, member) in ids.into_iter().zip(remove.into_iter().chain(add)) {
+            let step = member.step;
+            match &result {
+                Ok(applied) => {
+                    self.count(step.kind.name());
+                    self.pending.push(Pending {
+                        id,
+                        outcome: PendingOutcome::Done(applied.target_id.clone()),
+                        audit: Some(audit_of(&step)),
+                    });
+                }
+                Err(e) => {
+                    let error = format!(
+                        "{} of account {} in group {group_id} (one change of {size} member(s)) failed: {e}",
+                        step.kind, member.account
+                    );
+                    self.count("failed");
+                    self.pending.push(Pending {
+                        id,
+                        outcome: PendingOutcome::Failed(error.clone()),
+                        audit: None,
+                    });
+                    self.out.failures.push(Failure {
+                        step,
+                        error,
+                        skipped: false,
+                    });
+                }
+            }
+            self.observer.applied_one();
+        }
     }
 
     /// Makes one call and keeps its outcome for the next commit.
@@ -583,6 +713,25 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         self.pending.clear();
         Ok(())
     }
+}
+
+/// The most members one `change-members` call may carry on `target`: its
+/// manifest's `max-members-per-change` (1 for a 0.1 plugin, as the runtime
+/// adapts it; a 0 is taken as 1).
+fn max_members_per_change(target: &PluginInstance) -> usize {
+    usize::try_from(target.manifest().max_members_per_change)
+        .unwrap_or(usize::MAX)
+        .max(1)
+}
+
+/// The contract operation for one membership change.
+fn member_operation(group_id: &str, change: &Chunk<Member>) -> Operation {
+    let ids = |members: &[Member]| members.iter().map(|m| m.account.clone()).collect();
+    Operation::ChangeMembers(MemberChange {
+        group_id: group_id.to_owned(),
+        add: ids(&change.add),
+        remove: ids(&change.remove),
+    })
 }
 
 /// Calls journaled per transaction. Bigger batches save commits (each costs

@@ -44,7 +44,9 @@
 
 pub mod apply;
 pub mod convert;
+mod members;
 pub mod recover;
+mod single;
 pub mod snapshot;
 pub mod watermark;
 
@@ -517,44 +519,55 @@ fn run_inner(
         policy.sync_groups = false;
     }
 
-    // Incremental reads (docs/config.md, "Incremental reads"): the core
-    // decides whether this flow may read only the changes since the stored
-    // watermark; the read says what it covered (a 0.1 read is always full,
-    // without a watermark).
-    let since = watermark::since(store, &flow.name, &policy)?;
-    tracing::debug!(flow = %flow.name, since = ?since, "reading the source");
-    observer.stage("reading the source");
-    let source_snap = snapshot::read(source, "source", policy.sync_groups, since.as_deref())
-        .map_err(|e| EngineError::Read {
-            side: "source",
-            connection: flow.source.clone(),
-            source: e,
-        })?;
+    // A single-record run reads that record when the plugins can
+    // (`single`); otherwise, and for every other run, both sides — the source
+    // from the watermark the core allows (docs/config.md, "Incremental
+    // reads"), the read saying what it covered (a 0.1 read is always full).
+    let since = match options.only {
+        Some(_) => None,
+        None => watermark::since(store, &flow.name, &policy)?,
+    };
+    let narrowed = match &options.only {
+        Some(id) => {
+            observer.stage("reading the record");
+            let (links, group_links) = known_links(store, &flow.name)?;
+            let plugins = Connected {
+                source: &mut *source,
+                target: &mut *target,
+            };
+            single::read(
+                store,
+                flow,
+                plugins,
+                id,
+                policy.sync_groups,
+                &links,
+                &group_links,
+            )?
+        }
+        None => None,
+    };
+    let (source_snap, target_snap, narrowed_links) = match narrowed {
+        Some(n) => (n.source, n.target, Some((n.links, n.group_links))),
+        None => {
+            let plugins = Connected {
+                source: &mut *source,
+                target: &mut *target,
+            };
+            let (s, t) = read_full(
+                flow,
+                plugins,
+                policy.sync_groups,
+                since.as_deref(),
+                observer,
+            )?;
+            (s, t, None)
+        }
+    };
     let source_read = watermark::SourceRead {
         coverage: source_snap.coverage,
         watermark: source_snap.watermark.clone(),
     };
-    tracing::info!(
-        flow = %flow.name,
-        people = source_snap.people.len(),
-        groups = source_snap.groups.len(),
-        "read the source"
-    );
-    observer.stage("reading the target");
-    let target_snap = snapshot::read(target, "target", policy.sync_groups, None).map_err(|e| {
-        EngineError::Read {
-            side: "target",
-            connection: flow.target.clone(),
-            source: e,
-        }
-    })?;
-
-    tracing::info!(
-        flow = %flow.name,
-        accounts = target_snap.people.len(),
-        groups = target_snap.groups.len(),
-        "read the target"
-    );
     observer.stage("planning");
     let mut problems = source_snap.problems.clone();
     problems.extend(target_snap.problems.iter().cloned());
@@ -578,7 +591,10 @@ fn run_inner(
         }
         None => (Recovered::default(), unsettled_calls(store, &flow.name)?),
     };
-    let (links, group_links) = known_links(store, &flow.name)?;
+    let (links, group_links) = match narrowed_links {
+        Some(narrowed) => narrowed,
+        None => known_links(store, &flow.name)?,
+    };
     let digest = snapshot::digest(
         &source_snap,
         &target_snap,
@@ -720,6 +736,44 @@ fn run_inner(
     watermark::settle(store, &flow.name, &source_read, &plan, applied_all)?;
     finish(store, run, &report)?;
     Ok(report)
+}
+
+/// Reads both sides of the flow completely.
+fn read_full(
+    flow: &FlowSpec,
+    plugins: Connected<'_>,
+    groups: bool,
+    since: Option<&str>,
+    observer: &dyn Observer,
+) -> Result<(Snapshot, Snapshot), EngineError> {
+    tracing::debug!(flow = %flow.name, since = ?since, "reading the source");
+    observer.stage("reading the source");
+    let source =
+        snapshot::read(plugins.source, "source", groups, since).map_err(|e| EngineError::Read {
+            side: "source",
+            connection: flow.source.clone(),
+            source: e,
+        })?;
+    tracing::info!(
+        flow = %flow.name,
+        people = source.people.len(),
+        groups = source.groups.len(),
+        "read the source"
+    );
+    observer.stage("reading the target");
+    let target =
+        snapshot::read(plugins.target, "target", groups, None).map_err(|e| EngineError::Read {
+            side: "target",
+            connection: flow.target.clone(),
+            source: e,
+        })?;
+    tracing::info!(
+        flow = %flow.name,
+        accounts = target.people.len(),
+        groups = target.groups.len(),
+        "read the target"
+    );
+    Ok((source, target))
 }
 
 /// The flow's links, none for a flow never recorded (which `plan` does not

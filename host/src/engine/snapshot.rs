@@ -43,10 +43,10 @@ pub fn read(
     groups: bool,
     since: Option<&str>,
 ) -> Result<Snapshot, PluginError> {
-    let (read, group_cap) = if side == "source" {
-        (plugin.read_all_people(since)?, Capability::ReadGroups)
+    let read = if side == "source" {
+        plugin.read_all_people(since)?
     } else {
-        (plugin.read_all_accounts()?, Capability::ReadTargetGroups)
+        plugin.read_all_accounts()?
     };
     let mut snapshot = Snapshot {
         coverage: match read.coverage {
@@ -66,7 +66,24 @@ pub fn read(
         .iter()
         .map(|p| convert::person_in(p, side, &mut snapshot.problems))
         .collect();
-    if groups && plugin.manifest().capabilities.contains(&group_cap) {
+    if groups {
+        read_groups(plugin, side, &mut snapshot)?;
+    }
+    Ok(snapshot)
+}
+
+/// Reads the groups of one side into `snapshot` when the plugin can.
+pub fn read_groups(
+    plugin: &mut PluginInstance,
+    side: &'static str,
+    snapshot: &mut Snapshot,
+) -> Result<(), PluginError> {
+    let group_cap = if side == "source" {
+        Capability::ReadGroups
+    } else {
+        Capability::ReadTargetGroups
+    };
+    if plugin.manifest().capabilities.contains(&group_cap) {
         let raw = if side == "source" {
             plugin.read_all_groups()?
         } else {
@@ -78,7 +95,7 @@ pub fn read(
         snapshot.groups = raw.groups.iter().map(convert::group_in).collect();
         snapshot.with_groups = true;
     }
-    Ok(snapshot)
+    Ok(())
 }
 
 /// SHA-256 of everything a plan is made from, hex-encoded.
