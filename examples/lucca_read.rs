@@ -60,8 +60,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let real = Instant::now();
     let sim_start = sim.clock().now();
-    let people = c.instance.read_all_people()?;
-    let groups = c.instance.read_all_groups()?;
+    let people = c.instance.read_all_people(None)?.people;
+    let groups = c.instance.read_all_groups()?.groups;
     let real = real.elapsed();
     let simulated = sim.clock().now() - sim_start;
     let log = sim.request_log();
