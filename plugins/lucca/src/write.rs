@@ -10,7 +10,7 @@
 //! are not rewritten.
 
 use muster_sdk::serde_json::{Map, Value, json};
-use muster_sdk::{ConnectorError, FieldValue, Person, Scalar};
+use muster_sdk::{ConnectorError, FieldValue, Gender, Person, Scalar};
 
 use crate::time::lucca_date;
 
@@ -177,22 +177,13 @@ pub fn single_write(
     }
 }
 
-/// Lucca's spelling of a gender, from the vendor's or the core's spelling.
-pub fn lucca_gender(g: &str) -> Option<&'static str> {
-    Some(match g.trim().to_ascii_lowercase().as_str() {
-        "male" | "m" => "Male",
-        "female" | "f" => "Female",
-        "misc" | "diverse" | "other" => "Misc",
-        "undefined" | "" => "Undefined",
-        _ => return None,
-    })
-}
-
-/// The contract's field name, accepting the core's snake_case spelling too.
-pub fn normalise_field(f: &str) -> String {
-    match f.strip_prefix("custom:") {
-        Some(code) => format!("custom:{code}"),
-        None => f.trim().replace('_', "-"),
+/// Lucca's spelling of a gender (`Undefined|Male|Female|Misc`).
+pub fn lucca_gender(g: Gender) -> &'static str {
+    match g {
+        Gender::Male => "Male",
+        Gender::Female => "Female",
+        Gender::Diverse => "Misc",
+        Gender::Undefined => "Undefined",
     }
 }
 
@@ -235,15 +226,7 @@ pub fn canonical(
         "job-title" => ("jobTitle", t(&p.job_title)),
         "gender" => (
             "gender",
-            match p.gender.as_deref() {
-                None => json!("Undefined"),
-                Some(g) => json!(lucca_gender(g).ok_or_else(|| {
-                    ConnectorError::Invalid(format!(
-                        "person `{}`: gender `{g}` is not one of male, female, diverse (Misc), undefined",
-                        p.id
-                    ))
-                })?),
-            },
+            json!(lucca_gender(p.gender.unwrap_or(Gender::Undefined))),
         ),
         "department-id" => ("departmentId", r(Ref::Department, &p.department_id)?),
         "legal-entity-id" => ("legalEntityId", r(Ref::LegalEntity, &p.legal_entity_id)?),
@@ -370,7 +353,7 @@ mod tests {
     fn canonical_fields_and_genders() {
         let mut p = Person::new("src-1", true);
         p.work_email = Some("a@b.c".into());
-        p.gender = Some("diverse".into());
+        p.gender = Some(Gender::Diverse);
         p.department_id = Some("Sales".into());
         let mut resolve = |kind: Ref, v: &str| {
             assert_eq!((kind, v), (Ref::Department, "Sales"));
@@ -390,9 +373,7 @@ mod tests {
         );
         assert_eq!(c("phone", &mut resolve), ("directLine".into(), Value::Null));
         assert!(canonical("active", &p, "directLine", &mut resolve).is_err());
-        assert_eq!(normalise_field("work_email"), "work-email");
-        assert_eq!(normalise_field("custom:e_formation"), "custom:e_formation");
-        assert_eq!(lucca_gender("Female"), Some("Female"));
-        assert_eq!(lucca_gender("robot"), None);
+        assert_eq!(lucca_gender(Gender::Female), "Female");
+        assert_eq!(lucca_gender(Gender::Undefined), "Undefined");
     }
 }
