@@ -538,10 +538,13 @@ fn change_members(m: &MemberChange) -> Result<Applied, ConnectorError> {
             return Ok(done);
         }
         let (scim_type, _) = wire::error_detail(&reply.body);
-        let no_target = reply.status == 400 && scim_type.as_deref() == Some("noTarget");
+        // A removed account that is no member: the server refused the whole PATCH.
+        let removal_no_target = !m.remove.is_empty()
+            && reply.status == 400
+            && scim_type.as_deref() == Some("noTarget");
         if matches!(reply.status, 405 | 501) {
             patch_refused()?;
-        } else if !(no_target && !m.remove.is_empty()) {
+        } else if !removal_no_target {
             return Err(wire::error_for(&reply, &what));
         }
     }
