@@ -56,7 +56,11 @@
 //! `default_legal_entity_id`, `default_department_id`, `default_role_id`, else the tenant's own
 //! defaults; when none has one, Lucca's refusal becomes an `invalid` error naming the field and
 //! the setting. `update` → `PUT /api/v3/users/{id}` with only the fields listed; `custom:e_…`
-//! fields are written at the root of the body ([`write`]). Lucca has no deactivation call (a
+//! fields are written at the root of the body ([`write`]). An update's `rows` (row-level
+//! changes to a multi-occurrence compound field, keyed by a sub-field such as `e_title`) are
+//! applied to the user's occurrences as they are now, whatever their order: add or change
+//! updates the occurrence with that key (or creates it), remove deletes it, and an
+//! occurrence no change names is not touched ([`write::row_change_writes`]). Lucca has no deactivation call (a
 //! leaver is an end date an HR admin sets), so `deactivate`/`reactivate` are `unsupported`:
 //! flows into Lucca are create/update-only.
 //!
@@ -769,72 +773,22 @@ fn update(u: &AccountUpdate) -> Result<Applied, ConnectorError> {
         }
     }
     codes.dedup();
-    if !codes.is_empty() {
-        let v = api::get(
-            &url(
-                &s,
-                &format!(
-                    "/api/v3/users/{id}?fields=id,extendedData[{}]",
-                    codes.join(",")
-                ),
-            ),
-            &format!("reading the custom fields of user `{id}`"),
-        )?;
-        let ext = v
-            .pointer("/data/extendedData")
-            .cloned()
-            .unwrap_or(Value::Null);
-        for code in &codes {
-            let desired: Option<FieldValue> = if s.contract_type_field.as_deref()
-                == Some(code.as_str())
-                && !p.custom_fields.iter().any(|(c, _)| c == code)
-            {
-                p.contract_type.clone().map(FieldValue::Text)
-            } else {
-                p.custom_fields
-                    .iter()
-                    .find(|(c, _)| c == code)
-                    .map(|(_, v)| v.clone())
-            };
-            let existing = ext.get(code).cloned().unwrap_or(Value::Null);
-            let entry = match (&existing, &desired) {
-                (Value::Array(_), _) | (_, Some(FieldValue::Rows(_))) => {
-                    let current: Vec<(u64, Value)> = existing
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|o| {
-                                    Some((
-                                        o.get("id")?.as_u64()?,
-                                        o.get("value").cloned().unwrap_or(Value::Null),
-                                    ))
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    let rows = match &desired {
-                        Some(FieldValue::Rows(r)) => r.clone(),
-                        Some(single) => vec![vec![(
-                            code.clone(),
-                            match single {
-                                FieldValue::Text(t) => Scalar::Text(t.clone()),
-                                FieldValue::Date(d) => Scalar::Date(*d),
-                                FieldValue::Number(n) => Scalar::Number(*n),
-                                FieldValue::Boolean(b) => Scalar::Boolean(*b),
-                                FieldValue::Rows(_) => Scalar::Text(String::new()),
-                            },
-                        )]],
-                        None => Vec::new(),
-                    };
-                    let writes = write::occurrence_writes(&rows, &current, s.row_key(code));
-                    (!writes.is_empty()).then_some(Value::Array(writes))
-                }
-                _ => write::single_write(desired.as_ref(), &existing).map_err(|why| {
-                    ConnectorError::Invalid(format!("person `{}`: custom:{code}: {why}", u.id))
-                })?,
-            };
-            if let Some(e) = entry {
-                body.insert(code.clone(), e);
+    let rows = row_groups(u)?;
+    if !codes.is_empty() || !rows.is_empty() {
+        let read: Vec<&str> = codes
+            .iter()
+            .map(String::as_str)
+            .chain(rows.iter().map(|r| r.0))
+            .collect();
+        let ext = extended_data(&s, id, &read)?;
+        custom_writes(&s, u, &codes, &ext, &mut body)?;
+        for (code, key, changes) in &rows {
+            let current = occurrences(ext.get(*code).unwrap_or(&Value::Null));
+            let writes = write::row_change_writes(key, changes, &current).map_err(|why| {
+                ConnectorError::Invalid(format!("person `{}`: custom:{code}: {why}", u.id))
+            })?;
+            if !writes.is_empty() {
+                body.insert((*code).to_string(), Value::Array(writes));
             }
         }
     }
@@ -845,6 +799,121 @@ fn update(u: &AccountUpdate) -> Result<Applied, ConnectorError> {
         });
     }
     put_user(&s, id, body)
+}
+
+/// The current `extendedData` of user `id` for `codes` (one GET).
+fn extended_data(s: &Settings, id: u64, codes: &[&str]) -> Result<Value, ConnectorError> {
+    let v = api::get(
+        &url(
+            s,
+            &format!(
+                "/api/v3/users/{id}?fields=id,extendedData[{}]",
+                codes.join(",")
+            ),
+        ),
+        &format!("reading the custom fields of user `{id}`"),
+    )?;
+    Ok(v.pointer("/data/extendedData")
+        .cloned()
+        .unwrap_or(Value::Null))
+}
+
+/// The occurrences `(id, value)` of a multi-occurrence field as Lucca returns it.
+fn occurrences(existing: &Value) -> Vec<(u64, Value)> {
+    existing
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| {
+                    Some((
+                        o.get("id")?.as_u64()?,
+                        o.get("value").cloned().unwrap_or(Value::Null),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The row changes of one field: `(code, key sub-field, actions)`.
+type RowGroup<'u> = (&'u str, &'u str, Vec<&'u RowAction>);
+
+/// The row changes of an update, by field. A field that is not a Lucca extended-data code,
+/// or changes of one field under two keys, are `invalid`.
+fn row_groups(u: &AccountUpdate) -> Result<Vec<RowGroup<'_>>, ConnectorError> {
+    let mut groups: Vec<RowGroup<'_>> = Vec::new();
+    for rc in &u.rows {
+        if !rc.field.starts_with("e_") {
+            return Err(ConnectorError::Invalid(format!(
+                "person `{}`: custom:{}: not a Lucca extended-data code (they start with e_)",
+                u.id, rc.field
+            )));
+        }
+        match groups.iter_mut().find(|g| g.0 == rc.field) {
+            Some(g) if g.1 != rc.key => {
+                return Err(ConnectorError::Invalid(format!(
+                    "person `{}`: custom:{}: rows keyed by both `{}` and `{}`",
+                    u.id, rc.field, g.1, rc.key
+                )));
+            }
+            Some(g) => g.2.push(&rc.action),
+            None => groups.push((&rc.field, &rc.key, vec![&rc.action])),
+        }
+    }
+    Ok(groups)
+}
+
+/// Body entries for the custom fields `codes` that the update lists in `fields` (whole
+/// values; multi-occurrence fields are diffed occurrence by occurrence, see [`write`]).
+fn custom_writes(
+    s: &Settings,
+    u: &AccountUpdate,
+    codes: &[String],
+    ext: &Value,
+    body: &mut Map<String, Value>,
+) -> Result<(), ConnectorError> {
+    let p = &u.person;
+    for code in codes {
+        let desired: Option<FieldValue> = if s.contract_type_field.as_deref() == Some(code.as_str())
+            && !p.custom_fields.iter().any(|(c, _)| c == code)
+        {
+            p.contract_type.clone().map(FieldValue::Text)
+        } else {
+            p.custom_fields
+                .iter()
+                .find(|(c, _)| c == code)
+                .map(|(_, v)| v.clone())
+        };
+        let existing = ext.get(code).cloned().unwrap_or(Value::Null);
+        let entry = match (&existing, &desired) {
+            (Value::Array(_), _) | (_, Some(FieldValue::Rows(_))) => {
+                let current = occurrences(&existing);
+                let rows = match &desired {
+                    Some(FieldValue::Rows(r)) => r.clone(),
+                    Some(single) => vec![vec![(
+                        code.clone(),
+                        match single {
+                            FieldValue::Text(t) => Scalar::Text(t.clone()),
+                            FieldValue::Date(d) => Scalar::Date(*d),
+                            FieldValue::Number(n) => Scalar::Number(*n),
+                            FieldValue::Boolean(b) => Scalar::Boolean(*b),
+                            FieldValue::Rows(_) => Scalar::Text(String::new()),
+                        },
+                    )]],
+                    None => Vec::new(),
+                };
+                let writes = write::occurrence_writes(&rows, &current, s.row_key(code));
+                (!writes.is_empty()).then_some(Value::Array(writes))
+            }
+            _ => write::single_write(desired.as_ref(), &existing).map_err(|why| {
+                ConnectorError::Invalid(format!("person `{}`: custom:{code}: {why}", u.id))
+            })?,
+        };
+        if let Some(e) = entry {
+            body.insert(code.clone(), e);
+        }
+    }
+    Ok(())
 }
 
 fn put_user(s: &Settings, id: u64, body: Map<String, Value>) -> Result<Applied, ConnectorError> {

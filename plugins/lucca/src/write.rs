@@ -10,7 +10,7 @@
 //! are not rewritten.
 
 use muster_sdk::serde_json::{Map, Value, json};
-use muster_sdk::{ConnectorError, FieldValue, Gender, Person, Scalar};
+use muster_sdk::{ConnectorError, FieldValue, Gender, Person, RowAction, Scalar};
 
 use crate::time::lucca_date;
 
@@ -138,6 +138,57 @@ pub fn occurrence_writes(
         }
     }
     out
+}
+
+/// `{"e_x": …}` body entries applying row-level changes (contract `row-change`, all of one
+/// field, keyed by the sub-field `key`) to the `existing` occurrences (id, value), whatever
+/// their order; occurrences no change names are left alone. `add` and `change` carry the
+/// row's whole state (sub-fields they lack are cleared, as Lucca replaces an occurrence's
+/// value): the occurrence with the same key is updated, or created when there is none, and an
+/// occurrence already equal is not rewritten — so a change applied twice (a retry after a
+/// crash) writes nothing the second time. `remove` deletes the occurrence with that key, if
+/// any. A row without its key sub-field is an error naming the key.
+pub fn row_change_writes(
+    key: &str,
+    changes: &[&RowAction],
+    existing: &[(u64, Value)],
+) -> Result<Vec<Value>, String> {
+    let find = |k: &Value| {
+        existing
+            .iter()
+            .find(|(_, v)| v.get(key).is_some_and(|x| same_key(x, Some(k))))
+    };
+    let mut out = Vec::new();
+    for change in changes {
+        match change {
+            RowAction::Add(row) | RowAction::Change(row) => {
+                let want = row_json(row);
+                let k = want
+                    .get(key)
+                    .filter(|k| !k.is_null())
+                    .ok_or_else(|| format!("a row without its key sub-field `{key}`"))?;
+                match find(k) {
+                    Some((_, current)) if same(current, &want) => {}
+                    Some((id, current)) => {
+                        let mut value = want.clone();
+                        if let Some(e) = current.as_object() {
+                            for k in e.keys() {
+                                value.entry(k.clone()).or_insert(Value::Null);
+                            }
+                        }
+                        out.push(json!({"id": id, "value": value}));
+                    }
+                    None => out.push(json!({"value": want})),
+                }
+            }
+            RowAction::Remove(k) => {
+                if let Some((id, _)) = find(&scalar_json(k)) {
+                    out.push(json!({"id": id, "value": null}));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn same_key(a: &Value, b: Option<&Value>) -> bool {
@@ -314,6 +365,52 @@ mod tests {
         assert_eq!(
             occurrence_writes(&[], &existing[..1], None),
             vec![json!({"id": 10, "value": null})]
+        );
+    }
+
+    #[test]
+    fn row_changes_touch_only_the_rows_they_name_whatever_the_order() {
+        let existing = vec![
+            (11, json!({"e_title": "Onboarding", "e_progress": 100})),
+            (
+                10,
+                json!({"e_title": "RGPD", "e_progress": 50, "e_link": "x"}),
+            ),
+            (12, json!({"e_title": "Old", "e_progress": 1})),
+        ];
+        let (add, change, same, remove, gone) = (
+            RowAction::Add(row("Security", 0.0)),
+            RowAction::Change(row("rgpd", 80.0)),
+            RowAction::Change(row("Onboarding", 100.0)),
+            RowAction::Remove(t("Old")),
+            RowAction::Remove(t("Never there")),
+        );
+        let w = row_change_writes(
+            "e_title",
+            &[&add, &change, &same, &remove, &gone],
+            &existing,
+        )
+        .unwrap();
+        assert_eq!(
+            w,
+            vec![
+                json!({"value": {"e_title": "Security", "e_progress": 0}}),
+                json!({"id": 10, "value": {"e_title": "rgpd", "e_progress": 80, "e_link": null}}),
+                json!({"id": 12, "value": null}),
+            ],
+            "keys match case-insensitively; an equal row and an absent key write nothing"
+        );
+        let again = RowAction::Add(row("Onboarding", 100.0));
+        assert!(
+            row_change_writes("e_title", &[&again], &existing)
+                .unwrap()
+                .is_empty(),
+            "an add already applied (a retry) writes nothing"
+        );
+        let keyless = RowAction::Add(vec![("e_progress".into(), Scalar::Number(3.0))]);
+        assert_eq!(
+            row_change_writes("e_title", &[&keyless], &existing),
+            Err("a row without its key sub-field `e_title`".to_string())
         );
     }
 

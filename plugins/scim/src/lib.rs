@@ -539,9 +539,8 @@ fn change_members(m: &MemberChange) -> Result<Applied, ConnectorError> {
         }
         let (scim_type, _) = wire::error_detail(&reply.body);
         // A removed account that is no member: the server refused the whole PATCH.
-        let removal_no_target = !m.remove.is_empty()
-            && reply.status == 400
-            && scim_type.as_deref() == Some("noTarget");
+        let removal_no_target =
+            !m.remove.is_empty() && reply.status == 400 && scim_type.as_deref() == Some("noTarget");
         if matches!(reply.status, 405 | 501) {
             patch_refused()?;
         } else if !removal_no_target {
