@@ -69,7 +69,7 @@
 //! API key lacks 'Coworkers > Manage users' … also needs 'See future employees' and 'See former
 //! employees'")`, named from what the request needed when Lucca's body does not say; a server
 //! that is not Lucca (an HTML page, a 404 without Lucca's JSON) → `invalid("… does not answer
-//! like a Lucca API: check `subdomain`")`; 401 → `unauthorized` with Lucca's message, 429 (after the host's own
+//! like a Lucca API: check `subdomain`")`; 401 → `unauthorized` naming the request and the `api-key` slot, 429 (after the host's own
 //! retries) → `rate-limited(retry-after)`. The API key never enters the plugin: requests name
 //! the `api-key` slot and the host injects `Authorization: lucca application={secret}`; a
 //! secret configured with stray spaces is refused by the host with a message saying so, which
