@@ -706,9 +706,13 @@ fn change_members(m: &MemberChange) -> Result<Applied, ConnectorError> {
         );
         body.insert("replaceMembers".into(), json!(false));
         patch(&format!("/Groups/{}", encode(&m.group_id)), &body).map_err(auth)?;
+        // Only a team whose members are known is kept up to date: recording the new ones
+        // alone would pass a partial list off as the team (a later removal rewrites it).
         known::with(|k| {
-            for a in &m.add {
-                k.add_member(&m.group_id, a);
+            if k.members.contains_key(&m.group_id) {
+                for a in &m.add {
+                    k.add_member(&m.group_id, a);
+                }
             }
         });
         return Ok(applied);
