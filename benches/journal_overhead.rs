@@ -90,7 +90,7 @@ fn bare(s: &Setup, host: &Host) {
     let mut target = host
         .connect(&s.config.connections["leapsome"])
         .expect("target");
-    let people = source.read_all_people().expect("read");
+    let people = source.read_all_people(None).expect("read").people;
     for p in people {
         target.apply(&Operation::Create(p)).expect("create");
     }

@@ -146,7 +146,7 @@ fn to_json(p: &Person) -> PersonJson {
         start_date: date(&p.start_date),
         end_date: date(&p.end_date),
         job_title: p.job_title.clone(),
-        gender: p.gender.clone(),
+        gender: p.gender.map(|g| format!("{g:?}")),
         department_id: p.department_id.clone(),
         manager_id: p.manager_id.clone(),
         legal_entity_id: p.legal_entity_id.clone(),

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use muster::runtime::{
-    AccountUpdate, Capabilities, ConnectorError, Date, ManagerChange, Membership, MemoryLog,
-    NewGroup, Operation, Person, PluginError, PluginInstance, Runtime, RuntimeConfig, grant,
+    AccountRef, AccountUpdate, Capabilities, ConnectorError, Date, Field, FieldRef, Gender,
+    GroupRename, ManagerChange, MemberChange, MemoryLog, NewGroup, Operation, Person, PluginError,
+    PluginInstance, Runtime, RuntimeConfig, grant,
 };
 use muster_outbound::{Credential, Outbound, Policy, RetryPolicy};
 use muster_sandbox::leapsome::{ENTERPRISE, INVITE_EXTENSION};
@@ -124,7 +125,7 @@ fn full(id: &str, email: &str) -> Person {
         start_date: Some(date(2021, 9, 1)),
         end_date: Some(date(2030, 12, 31)),
         job_title: Some("Data engineer".into()),
-        gender: Some("female".into()),
+        gender: Some(Gender::Female),
         legal_entity_id: Some("7".into()),
         contract_type: Some("CDI".into()),
         ..blank(id)
@@ -141,6 +142,7 @@ fn account(h: &mut Harness, id: &str) -> Person {
     h.plugin
         .read_all_accounts()
         .expect("read accounts")
+        .people
         .into_iter()
         .find(|p| p.id == id)
         .unwrap_or_else(|| panic!("account {id} not read back"))
@@ -216,7 +218,7 @@ fn every_field_round_trips_through_create_and_read() {
     assert_eq!(stored.id, id);
     // What Leapsome stored, not what was sent.
     assert_eq!(stored.birthday.as_deref(), Some("1988-02-29"));
-    assert_eq!(stored.gender.as_deref(), Some("female"));
+    assert_eq!(stored.gender, Some(Gender::Female));
     assert_eq!(stored.employee_number.as_deref(), Some("E-1042"));
     assert_eq!(stored.start_date.as_deref(), Some("2021-09-01"));
     assert_eq!(stored.end_date.as_deref(), Some("2030-12-31"));
@@ -238,12 +240,12 @@ fn absent_fields_stay_absent_and_misc_gender_is_diverse() {
     let mut h = connect(options(), &[]);
     let person = Person {
         work_email: Some("min@sandbox.example".into()),
-        gender: Some("Misc".into()),
+        gender: Some(Gender::Diverse),
         ..blank("5")
     };
     let id = create(&mut h, &person).expect("create");
     let read = account(&mut h, &id);
-    assert_eq!(read.gender.as_deref(), Some("diverse"));
+    assert_eq!(read.gender, Some(Gender::Diverse));
     assert_eq!(
         (read.given_name, read.birth_date, read.end_date),
         (None, None, None)
@@ -275,15 +277,18 @@ fn update_writes_only_the_listed_fields() {
         end_date: None,
         ..full("1", "ann@sandbox.example")
     };
-    let fields = ["job-title", "family-name", "end-date"]
-        .map(String::from)
-        .to_vec();
+    let fields = vec![
+        FieldRef::Canonical(Field::JobTitle),
+        FieldRef::Canonical(Field::FamilyName),
+        FieldRef::Canonical(Field::EndDate),
+    ];
     let applied = h
         .plugin
         .apply(&Operation::Update(AccountUpdate {
             id: id.clone(),
             person: desired,
             fields,
+            rows: Vec::new(),
         }))
         .expect("update");
     assert_eq!(applied.target_id, id);
@@ -306,7 +311,8 @@ fn update_writes_only_the_listed_fields() {
         .apply(&Operation::Update(AccountUpdate {
             id: id.clone(),
             person: full("1", "ann@sandbox.example"),
-            fields: vec!["personal-email".into()],
+            fields: vec![FieldRef::Canonical(Field::PersonalEmail)],
+            rows: Vec::new(),
         }))
         .expect("personal email in an allowed domain");
     let read = account(&mut h, &id);
@@ -320,7 +326,8 @@ fn update_writes_only_the_listed_fields() {
         .apply(&Operation::Update(AccountUpdate {
             id: id.clone(),
             person: moved,
-            fields: vec!["work-email".into()],
+            fields: vec![FieldRef::Canonical(Field::WorkEmail)],
+            rows: Vec::new(),
         }))
         .expect("email change");
     let read = account(&mut h, &id);
@@ -337,17 +344,19 @@ fn deactivate_and_reactivate() {
     let mut h = connect(options(), &[]);
     let id = create(&mut h, &full("1", "ann@sandbox.example")).expect("create");
     h.plugin
-        .apply(&Operation::Deactivate(id.clone()))
+        .apply(&Operation::Deactivate(AccountRef { id: id.clone() }))
         .expect("deactivate");
     assert!(!account(&mut h, &id).active);
     assert!(!h.sim.users()[0].active, "deactivated, never deleted");
     h.plugin
-        .apply(&Operation::Reactivate(id.clone()))
+        .apply(&Operation::Reactivate(AccountRef { id: id.clone() }))
         .expect("reactivate");
     assert!(account(&mut h, &id).active);
     let e = h
         .plugin
-        .apply(&Operation::Deactivate("5f00000000000000000000ff".into()))
+        .apply(&Operation::Deactivate(AccountRef {
+            id: "5f00000000000000000000ff".into(),
+        }))
         .unwrap_err();
     assert_eq!(connector_error(e), ConnectorError::NotFound);
 }
@@ -410,22 +419,18 @@ fn an_update_of_fields_leapsome_cannot_hold_sends_nothing() {
         .apply(&Operation::Update(AccountUpdate {
             id: id.clone(),
             person: full("1", "ann@sandbox.example"),
-            fields: ["login", "custom:e_level", "manager-id"]
-                .map(String::from)
-                .to_vec(),
+            fields: vec![
+                FieldRef::Canonical(Field::Login),
+                FieldRef::Custom("e_level".into()),
+                FieldRef::Canonical(Field::ManagerId),
+            ],
+            rows: Vec::new(),
         }))
         .expect("update");
     assert_eq!(applied.target_id, id);
     assert_eq!(h.sim.request_counts().writes, 0);
-    let e = h
-        .plugin
-        .apply(&Operation::Update(AccountUpdate {
-            id,
-            person: full("1", "ann@sandbox.example"),
-            fields: vec!["shoe-size".into()],
-        }))
-        .unwrap_err();
-    assert!(matches!(connector_error(e), ConnectorError::Invalid(m) if m.contains("shoe-size")));
+    // An unknown field name (`shoe-size`) can no longer be sent: contract
+    // 0.2's field references are typed.
 }
 
 #[test]
@@ -593,10 +598,10 @@ fn invitations_are_sent_only_when_enabled() {
     let mut on = connect(options(), &[("invite_on_create", "true")]);
     let id = create(&mut on, &full("1", "ann@sandbox.example")).expect("create");
     on.plugin
-        .apply(&Operation::Deactivate(id.clone()))
+        .apply(&Operation::Deactivate(AccountRef { id: id.clone() }))
         .expect("deactivate");
     on.plugin
-        .apply(&Operation::Reactivate(id.clone()))
+        .apply(&Operation::Reactivate(AccountRef { id: id.clone() }))
         .expect("reactivate");
     let invitations = on.sim.invitations();
     assert_eq!(invitations.len(), 1);
@@ -662,23 +667,29 @@ fn teams_with_more_than_100_members() {
         )
         .expect("create");
         h.plugin
-            .apply(&Operation::AddMember(Membership {
+            .apply(&Operation::ChangeMembers(MemberChange {
                 group_id: team.clone(),
-                account_id: id.clone(),
+                add: vec![id.clone()],
+                remove: Vec::new(),
             }))
             .expect("add member");
         ids.push(id);
     }
-    let groups = h.plugin.read_all_target_groups().expect("read teams");
+    let groups = h
+        .plugin
+        .read_all_target_groups()
+        .expect("read teams")
+        .groups;
     let eng = groups.iter().find(|g| g.id == team).expect("team read");
     assert_eq!(eng.name, "Engineering");
     assert_eq!(eng.members, ids);
     // Removing one rewrites 149 members in two PATCHes (100 + 49).
     h.sim.clear_request_log();
     h.plugin
-        .apply(&Operation::RemoveMember(Membership {
+        .apply(&Operation::ChangeMembers(MemberChange {
             group_id: team.clone(),
-            account_id: ids[7].clone(),
+            add: Vec::new(),
+            remove: vec![ids[7].clone()],
         }))
         .expect("remove member");
     let log = h.sim.request_log();
@@ -695,9 +706,16 @@ fn teams_with_more_than_100_members() {
     assert!(!stored.members.contains(&ids[7]));
     assert_eq!(stored.members[7], ids[8], "order kept");
     h.plugin
-        .apply(&Operation::RenameGroup((team.clone(), "Platform".into())))
+        .apply(&Operation::RenameGroup(GroupRename {
+            id: team.clone(),
+            name: "Platform".into(),
+        }))
         .expect("rename");
-    let groups = h.plugin.read_all_target_groups().expect("read teams");
+    let groups = h
+        .plugin
+        .read_all_target_groups()
+        .expect("read teams")
+        .groups;
     assert!(groups.iter().any(|g| g.id == team && g.name == "Platform"));
     let hand = groups.iter().find(|g| g.id == manual).expect("manual team");
     assert_eq!(hand.members, vec![manual_member]);
@@ -733,7 +751,7 @@ fn a_large_directory_is_read_in_pages_and_a_short_page_fails_the_read() {
         },
         &[("page_size", "1000")],
     );
-    let all = h.plugin.read_all_accounts().expect("read");
+    let all = h.plugin.read_all_accounts().expect("read").people;
     assert_eq!(all.len(), 2500);
     assert_eq!(h.sim.request_counts().reads, 3);
     assert_eq!(h.sim.request_counts().writes, 0);
@@ -759,7 +777,10 @@ fn check_reports_a_bad_token() {
     good.plugin.check().expect("check");
     let mut bad = connect_with(options(), &[], RetryPolicy::none(), Some("wrong-token"));
     let e = bad.plugin.check().unwrap_err();
-    assert_eq!(connector_error(e), ConnectorError::Unauthorized);
+    assert_eq!(
+        connector_error(e),
+        ConnectorError::Unauthorized(String::new())
+    );
 }
 
 #[test]
@@ -832,7 +853,7 @@ fn every_patch_names_the_account_and_deactivation_works_without_a_read() {
         &[],
     );
     h.plugin
-        .apply(&Operation::Deactivate(id.clone()))
+        .apply(&Operation::Deactivate(AccountRef { id: id.clone() }))
         .expect("deactivate");
     assert_eq!(
         h.sim.user_by_email("old@sandbox.example").unwrap().status(),
@@ -847,10 +868,10 @@ fn every_patch_names_the_account_and_deactivation_works_without_a_read() {
         .collect();
     assert_eq!(methods, ["GET", "PATCH"]);
     // After a read, no lookup: the PATCH alone.
-    h.plugin.read_all_accounts().expect("read");
+    h.plugin.read_all_accounts().expect("read").people;
     h.sim.clear_request_log();
     h.plugin
-        .apply(&Operation::Reactivate(id.clone()))
+        .apply(&Operation::Reactivate(AccountRef { id: id.clone() }))
         .expect("reactivate");
     assert_eq!(h.sim.request_counts().reads, 0);
     assert!(h.sim.user_by_email("old@sandbox.example").unwrap().active);
@@ -894,10 +915,13 @@ fn leapsome_403_is_a_bad_token_and_401_a_token_without_rights() {
     let mut bad = connect_with(options(), &[], RetryPolicy::none(), Some("wrong-token"));
     assert_eq!(
         connector_error(bad.plugin.check().unwrap_err()),
-        ConnectorError::Unauthorized
+        ConnectorError::Unauthorized(String::new())
     );
     let e = create(&mut bad, &full("1", "ann@sandbox.example")).unwrap_err();
-    assert_eq!(connector_error(e), ConnectorError::Unauthorized);
+    assert_eq!(
+        connector_error(e),
+        ConnectorError::Unauthorized(String::new())
+    );
     // And 401 to a token it knows without the rights: forbidden, naming the account.
     let mut limited = connect_with(
         LeapsomeOptions {
@@ -924,7 +948,9 @@ fn leapsome_403_is_a_bad_token_and_401_a_token_without_rights() {
     match connector_error(
         limited
             .plugin
-            .apply(&Operation::Deactivate("5f0000000000000000000001".into()))
+            .apply(&Operation::Deactivate(AccountRef {
+                id: "5f0000000000000000000001".into(),
+            }))
             .unwrap_err(),
     ) {
         ConnectorError::Forbidden(m) => {
@@ -956,7 +982,11 @@ fn a_create_whose_patch_fails_is_linked_and_completed_by_an_update() {
         .apply(&Operation::Update(AccountUpdate {
             id: id.clone(),
             person: person.clone(),
-            fields: vec!["employee-number".into(), "birth-date".into()],
+            fields: vec![
+                FieldRef::Canonical(Field::EmployeeNumber),
+                FieldRef::Canonical(Field::BirthDate),
+            ],
+            rows: Vec::new(),
         }))
         .expect("update");
     let stored = h.sim.user_by_external_id("5").expect("account");

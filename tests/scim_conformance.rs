@@ -16,9 +16,11 @@ mod scim_fault_proxy;
 
 use std::sync::Arc;
 
+use muster::runtime::contract::latest::parse_field_ref;
 use muster::runtime::{
-    AccountUpdate, Capabilities, ConnectorError, ManagerChange, Membership, MemoryLog, NewGroup,
-    Operation, Person, PluginError, PluginInstance, Runtime, RuntimeConfig, grant,
+    AccountRef, AccountUpdate, Capabilities, ConnectorError, Field, FieldRef, GroupRename,
+    ManagerChange, MemberChange, MemoryLog, NewGroup, Operation, Person, PluginError,
+    PluginInstance, Runtime, RuntimeConfig, grant,
 };
 use muster_outbound::{Credential, Outbound, Policy, RetryPolicy};
 use scim_fault_proxy::FaultProxy;
@@ -128,6 +130,7 @@ fn create(scim: &mut PluginInstance, p: &Person) -> String {
 fn account(scim: &mut PluginInstance, id: &str) -> Person {
     scim.read_all_accounts()
         .expect("read accounts")
+        .people
         .into_iter()
         .find(|a| a.id == id)
         .unwrap_or_else(|| panic!("account {id} not listed"))
@@ -163,7 +166,7 @@ fn users_create_filter_patch_deactivate_reactivate() {
         },
     );
     assert_eq!(server.requests("POST", "/v2/Users", 3), 3);
-    let all = scim.read_all_accounts().expect("read accounts");
+    let all = scim.read_all_accounts().expect("read accounts").people;
     assert_eq!(all.len(), 3, "{all:?}");
     // Three users with page_size 2: the connector paged with startIndex.
     assert_eq!(
@@ -185,7 +188,7 @@ fn users_create_filter_patch_deactivate_reactivate() {
 
     // List with a filter.
     let mut only_a = connector(&server, TOKEN, &[("user_filter", "userName sw \"ada\"")]);
-    let filtered = only_a.read_all_accounts().expect("filtered read");
+    let filtered = only_a.read_all_accounts().expect("filtered read").people;
     assert_eq!(
         filtered.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
         [ada_id.as_str()]
@@ -212,7 +215,11 @@ fn users_create_filter_patch_deactivate_reactivate() {
         .apply(&Operation::Update(AccountUpdate {
             id: ada_id.clone(),
             person: desired,
-            fields: fields.iter().map(|f| f.to_string()).collect(),
+            fields: fields
+                .iter()
+                .map(|f| parse_field_ref(f).expect("a field"))
+                .collect(),
+            rows: Vec::new(),
         }))
         .expect("update");
     assert_eq!(applied.target_id, ada_id);
@@ -234,7 +241,11 @@ fn users_create_filter_patch_deactivate_reactivate() {
     scim.apply(&Operation::Update(AccountUpdate {
         id: ada_id.clone(),
         person: after.clone(),
-        fields: fields.iter().map(|f| f.to_string()).collect(),
+        fields: fields
+            .iter()
+            .map(|f| parse_field_ref(f).expect("a field"))
+            .collect(),
+        rows: Vec::new(),
     }))
     .expect("no-op update");
 
@@ -256,12 +267,12 @@ fn users_create_filter_patch_deactivate_reactivate() {
     assert_eq!(account(&mut scim, &bob_id).manager_id, None);
 
     // Deactivate, then reactivate, through `active`.
-    scim.apply(&Operation::Deactivate(bob_id.clone()))
+    scim.apply(&Operation::Deactivate(AccountRef { id: bob_id.clone() }))
         .expect("deactivate");
     assert!(!account(&mut scim, &bob_id).active);
-    scim.apply(&Operation::Deactivate(bob_id.clone()))
+    scim.apply(&Operation::Deactivate(AccountRef { id: bob_id.clone() }))
         .expect("deactivate again is a no-op");
-    scim.apply(&Operation::Reactivate(bob_id.clone()))
+    scim.apply(&Operation::Reactivate(AccountRef { id: bob_id.clone() }))
         .expect("reactivate");
     let bob_back = account(&mut scim, &bob_id);
     assert!(bob_back.active);
@@ -295,7 +306,9 @@ fn errors_are_typed_and_carry_the_servers_words() {
 
     // 404.
     assert!(matches!(
-        connector_error(scim.apply(&Operation::Deactivate("no-such-user".into()))),
+        connector_error(scim.apply(&Operation::Deactivate(AccountRef {
+            id: "no-such-user".into()
+        }))),
         ConnectorError::NotFound
     ));
 
@@ -310,7 +323,8 @@ fn errors_are_typed_and_carry_the_servers_words() {
     match connector_error(scim.apply(&Operation::Update(AccountUpdate {
         id: ada_id.clone(),
         person: ada(),
-        fields: vec!["gender".into()],
+        fields: vec![FieldRef::Canonical(Field::Gender)],
+        rows: Vec::new(),
     }))) {
         ConnectorError::Invalid(m) => assert!(m.contains("gender") && m.contains(&ada_id), "{m}"),
         other => panic!("{other:?}"),
@@ -344,15 +358,24 @@ fn groups_with_members() {
         }))
         .expect("create group")
         .target_id;
-    let member = |account: &str| Membership {
-        group_id: group.clone(),
-        account_id: account.to_string(),
+    let add = |account: &str| {
+        Operation::ChangeMembers(MemberChange {
+            group_id: group.clone(),
+            add: vec![account.to_string()],
+            remove: Vec::new(),
+        })
+    };
+    let remove = |account: &str| {
+        Operation::ChangeMembers(MemberChange {
+            group_id: group.clone(),
+            add: Vec::new(),
+            remove: vec![account.to_string()],
+        })
     };
     for id in [&ada_id, &bob_id] {
-        scim.apply(&Operation::AddMember(member(id)))
-            .expect("add member");
+        scim.apply(&add(id)).expect("add member");
     }
-    let groups = scim.read_all_target_groups().expect("read groups");
+    let groups = scim.read_all_target_groups().expect("read groups").groups;
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0].name, "R&D");
     let mut members = groups[0].members.clone();
@@ -361,13 +384,15 @@ fn groups_with_members() {
     expected.sort();
     assert_eq!(members, expected);
 
-    scim.apply(&Operation::RemoveMember(member(&ada_id)))
-        .expect("remove member");
-    scim.apply(&Operation::RemoveMember(member(&ada_id)))
+    scim.apply(&remove(&ada_id)).expect("remove member");
+    scim.apply(&remove(&ada_id))
         .expect("removing a non-member again holds");
-    scim.apply(&Operation::RenameGroup((group.clone(), "Research".into())))
-        .expect("rename");
-    let groups = scim.read_all_target_groups().expect("read groups");
+    scim.apply(&Operation::RenameGroup(GroupRename {
+        id: group.clone(),
+        name: "Research".into(),
+    }))
+    .expect("rename");
+    let groups = scim.read_all_target_groups().expect("read groups").groups;
     assert_eq!(groups[0].name, "Research");
     assert_eq!(groups[0].members, vec![bob_id.clone()]);
     assert_eq!(server.requests("PUT", "/v2/Groups", 0), 0);
@@ -378,13 +403,19 @@ fn groups_with_members() {
         parent_id: None,
     }))
     .expect("create group");
-    assert_eq!(scim.read_all_target_groups().expect("groups").len(), 2);
+    assert_eq!(
+        scim.read_all_target_groups().expect("groups").groups.len(),
+        2
+    );
     let mut sales = connector(
         &server,
         TOKEN,
         &[("group_filter", "displayName eq \"Sales\"")],
     );
-    let only = sales.read_all_target_groups().expect("filtered groups");
+    let only = sales
+        .read_all_target_groups()
+        .expect("filtered groups")
+        .groups;
     assert_eq!(
         only.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
         ["Sales"]
@@ -426,10 +457,13 @@ fn put_with_if_match_when_the_server_says_patch_is_unsupported() {
             employee_number: None,
             ..ada()
         },
-        fields: vec!["family-name".into(), "employee-number".into()],
+        fields: vec![
+            FieldRef::Canonical(Field::FamilyName),
+            FieldRef::Canonical(Field::EmployeeNumber),
+        ],
     }))
     .expect("update by PUT");
-    scim.apply(&Operation::Deactivate(ada_id.clone()))
+    scim.apply(&Operation::Deactivate(AccountRef { id: ada_id.clone() }))
         .expect("deactivate by PUT");
     let after = account(&mut scim, &ada_id);
     assert_eq!(
@@ -442,7 +476,7 @@ fn put_with_if_match_when_the_server_says_patch_is_unsupported() {
             ..ada()
         }
     );
-    scim.apply(&Operation::Reactivate(ada_id.clone()))
+    scim.apply(&Operation::Reactivate(AccountRef { id: ada_id.clone() }))
         .expect("reactivate by PUT");
     assert!(account(&mut scim, &ada_id).active);
 
@@ -454,23 +488,25 @@ fn put_with_if_match_when_the_server_says_patch_is_unsupported() {
         .expect("create group")
         .target_id;
     for id in [&ada_id, &bob_id] {
-        scim.apply(&Operation::AddMember(Membership {
+        scim.apply(&Operation::ChangeMembers(MemberChange {
             group_id: group.clone(),
-            account_id: id.clone(),
+            add: vec![id.clone()],
+            remove: Vec::new(),
         }))
         .expect("add member by PUT");
     }
-    scim.apply(&Operation::RemoveMember(Membership {
+    scim.apply(&Operation::ChangeMembers(MemberChange {
         group_id: group.clone(),
-        account_id: ada_id.clone(),
+        add: Vec::new(),
+        remove: vec![ada_id.clone()],
     }))
     .expect("remove member by PUT");
-    scim.apply(&Operation::RenameGroup((
-        group.clone(),
-        "Operations".into(),
-    )))
+    scim.apply(&Operation::RenameGroup(GroupRename {
+        id: group.clone(),
+        name: "Operations".into(),
+    }))
     .expect("rename by PUT");
-    let groups = scim.read_all_target_groups().expect("groups");
+    let groups = scim.read_all_target_groups().expect("groups").groups;
     assert_eq!(groups[0].name, "Operations");
     assert_eq!(groups[0].members, vec![bob_id.clone()]);
 
@@ -519,7 +555,7 @@ fn stale_etag_is_retried_and_a_refused_patch_switches_to_put() {
             job_title: Some("CTO".into()),
             ..ada()
         },
-        fields: vec!["job-title".into()],
+        fields: vec![FieldRef::Canonical(Field::JobTitle)],
     }))
     .expect("update retried after 412");
     assert_eq!(
@@ -542,18 +578,19 @@ fn stale_etag_is_retried_and_a_refused_patch_switches_to_put() {
         }))
         .expect("create group")
         .target_id;
-    scim.apply(&Operation::AddMember(Membership {
+    scim.apply(&Operation::ChangeMembers(MemberChange {
         group_id: group.clone(),
-        account_id: ada_id.clone(),
+        add: vec![ada_id.clone()],
+        remove: Vec::new(),
     }))
     .expect("add member, by PUT after the 501");
-    let groups = scim.read_all_target_groups().expect("groups");
+    let groups = scim.read_all_target_groups().expect("groups").groups;
     assert_eq!(groups[0].members, vec![ada_id.clone()]);
     assert_eq!(server.requests("PUT", &group, 1), 1);
     assert_eq!(server.requests("PATCH", &group, 0), 0);
 
     // The switch holds for the rest of the connection.
-    scim.apply(&Operation::Deactivate(ada_id.clone()))
+    scim.apply(&Operation::Deactivate(AccountRef { id: ada_id.clone() }))
         .expect("deactivate by PUT");
     assert!(!account(&mut scim, &ada_id).active);
     assert_eq!(server.requests("PUT", &ada_id, 1), 1);

@@ -13,7 +13,8 @@
 //! - **settings**: passed to the plugin's `configure`.
 //!
 //! A flow is connected as a whole ([`Host::connect_flow`]): what its target
-//! plugin declares (stored fields, fields a create requires — see
+//! plugin declares (stored fields, fields a create requires: in its 0.2
+//! manifest, or a 0.1 plugin's section — see
 //! [`crate::runtime::declarations`]) is checked against the flow and fitted
 //! into the policy the engine plans with, before any record is read.
 //!
@@ -182,7 +183,8 @@ impl Host {
     }
 
     /// The flow's policy fitted to its target's declarations, from the
-    /// target's component alone (no instance, no network): `muster check`.
+    /// target's manifest (a throw-away instance with no network): `muster
+    /// check`.
     pub fn flow_policy(
         &self,
         config: &Config,
@@ -197,7 +199,12 @@ impl Host {
                 plugin: conn.plugin.to_string(),
                 source,
             })?;
-        fit(config, flow, conn, plugin.declarations())
+        let manifest = plugin.describe().map_err(|source| ConnectError::Plugin {
+            connection: conn.name.clone(),
+            plugin: conn.plugin.to_string(),
+            source,
+        })?;
+        fit(config, flow, conn, &Declarations::from_manifest(&manifest))
     }
 
     /// Connects the target of a flow: the flow's options that a connector
@@ -331,7 +338,7 @@ impl Host {
             }
         }
         instance.configure(&settings).map_err(plugin_err)?;
-        Ok((instance, plugin.declarations().clone()))
+        Ok((instance, Declarations::from_manifest(&manifest)))
     }
 }
 

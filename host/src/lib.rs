@@ -2,7 +2,9 @@
 //!
 //! muster keeps an HR system and the SaaS tools around it in agreement. Every
 //! third-party system is reached through a *connector plugin*: a WebAssembly
-//! component built against the contract in `wit/` (`muster:connector@0.1.0`).
+//! component built against one version of the contract in `wit/`
+//! (`wit/since_v0.1.0`, `wit/since_v0.2.0`; the host speaks both, see
+//! [`runtime::contract`]).
 //! This crate is the thin host around them:
 //!
 //! - [`runtime`] — the sandbox. One wasmtime [`Engine`](wasmtime::Engine) per
@@ -42,15 +44,16 @@
 //! let outbound = Arc::new(Outbound::new(Policy::default())?);
 //! let plugin = runtime.load_file("lucca.wasm")?; // compiled once, then from the cache
 //! let caps = Capabilities { name: Some("lucca".into()), http: outbound.clone(), log: Arc::new(MemoryLog::new()) };
-//! let mut lucca = plugin.instantiate(caps)?; // calls `describe`, checks the contract version
+//! let mut lucca = plugin.instantiate(caps)?; // calls `describe` (contract version read at load)
 //! // The grant is the manifest's hosts narrowed by the tenant config, plus the secret per slot;
 //! // the plugin makes no request before `configure`, so registering it now is in time.
 //! let policy = grant(lucca.manifest(), &["https://acme.ilucca.net"], vec![Credential::new("api-key", "…")])?;
 //! outbound.set_plugin("lucca", policy)?;
 //! lucca.configure(&[("subdomain".into(), "acme".into())])?;
 //! lucca.check()?;
-//! let people = lucca.read_all_people()?; // every page, or an error: never a partial read
-//! # let _ = people; Ok(()) }
+//! let read = lucca.read_all_people(None)?; // every page, or an error: never a partial read
+//! let (people, problems) = (read.people, read.problems); // records, and those it could not take
+//! # let _ = (people, problems); Ok(()) }
 //! ```
 
 pub mod cli;

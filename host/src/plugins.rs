@@ -24,7 +24,8 @@ pub fn fixture_misbehave() -> PathBuf {
     path("fixture-misbehave")
 }
 
-/// Test fixture: claims contract `0.2.0`, which this host must refuse.
+/// Test fixture: exports `muster:connector/connector@0.3.0`, a contract
+/// version this host must refuse at load.
 pub fn fixture_future() -> PathBuf {
     path("fixture-future")
 }

@@ -39,7 +39,7 @@ fn second_load_does_not_recompile() {
     );
     let mut instance = again.instantiate(no_network()).unwrap();
     instance.configure(&settings(&[("count", "3")])).unwrap();
-    assert_eq!(instance.read_all_people().unwrap().len(), 3);
+    assert_eq!(instance.read_all_people(None).unwrap().people.len(), 3);
 }
 
 #[test]
@@ -73,23 +73,47 @@ fn not_a_component_is_a_clear_error() {
     );
 }
 
+/// The future fixture really exports `muster:connector/connector@0.3.0`: the
+/// version is read from the component, and the load is refused naming the
+/// versions this host supports, before anything is instantiated.
 #[test]
-fn plugin_built_for_another_contract_version_is_incompatible() {
+fn plugin_built_for_another_contract_version_is_refused_at_load() {
     let rt = runtime(config());
-    let plugin = rt.load_file(muster::plugins::fixture_future()).unwrap();
-    let err = plugin
-        .instantiate(no_network())
+    let err = rt
+        .load_file(muster::plugins::fixture_future())
         .err()
         .expect("must be refused");
-    match err {
-        muster::runtime::PluginError::Incompatible { reason } => {
-            assert!(
-                reason.contains("0.2.0") && reason.contains("0.1"),
-                "{reason}"
-            )
+    match &err {
+        muster::runtime::PluginError::UnsupportedContract { version, supported } => {
+            assert_eq!(
+                (version.as_str(), supported.as_str()),
+                ("0.3.0", "0.1.0, 0.2.0")
+            );
         }
-        other => panic!("expected incompatible, got {other:?}"),
+        other => panic!("expected an unsupported contract, got {other:?}"),
     }
+    let text = err.to_string();
+    assert!(
+        text.contains("0.3.0") && text.contains("supports 0.1.0, 0.2.0"),
+        "{text}"
+    );
+}
+
+/// A 0.1.0 plugin is recognised as such from its exports and runs.
+#[test]
+fn a_0_1_plugin_is_read_as_0_1_from_its_exports() {
+    let rt = runtime(config());
+    let plugin = rt.load_file(muster::plugins::fixture_good()).unwrap();
+    assert_eq!(
+        plugin.contract_version(),
+        muster::runtime::ContractVersion::V0_1
+    );
+    let instance = plugin.instantiate(no_network()).unwrap();
+    assert_eq!(
+        instance.contract_version(),
+        muster::runtime::ContractVersion::V0_1
+    );
+    assert_eq!(instance.manifest().max_members_per_change, 1);
 }
 
 /// Someone plants native code at the predictable path of a plugin's entry: a

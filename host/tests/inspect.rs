@@ -37,7 +37,12 @@ fn inspect_prints_the_manifest_of_every_fixture() {
             stdout.contains(&format!("name:             {name}\n")),
             "{stdout}"
         );
-        assert!(stdout.contains("contract version: 0.1.0\n"), "{stdout}");
+        assert!(
+            stdout.contains(
+                "contract version: 0.1.0, supported by this host (supports 0.1.0, 0.2.0)\n"
+            ),
+            "{stdout}"
+        );
         assert!(
             stdout.contains(&format!("capabilities:     {capabilities}\n")),
             "{stdout}"
@@ -100,16 +105,15 @@ fn inspect_refuses_an_incompatible_contract() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("incompatible plugin") && stderr.contains("0.2.0"),
+        stderr.contains("incompatible plugin") && stderr.contains("0.3.0"),
         "{stderr}"
     );
-    // The manifest is still shown, so the operator sees what the plugin is.
+    // The version the component speaks is still shown, and why it is refused.
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("name:             fixture-future\n"),
-        "{stdout}"
+    assert_eq!(
+        stdout,
+        "contract version: 0.3.0, not supported by this host (supports 0.1.0, 0.2.0)\n"
     );
-    assert!(stdout.contains("contract version: 0.2.0\n"), "{stdout}");
 }
 
 #[test]

@@ -133,7 +133,7 @@ fn endless_paging_stops_at_the_page_limit() {
         ..config()
     });
     let mut bad = misbehave(&rt, "endless");
-    let err = bad.read_all_people().unwrap_err();
+    let err = bad.read_all_people(None).unwrap_err();
     assert!(
         matches!(
             err,
@@ -171,7 +171,7 @@ fn a_read_within_the_page_limit_is_whole() {
     good.configure(&settings(&[("count", "31"), ("page", "10")]))
         .unwrap();
     assert!(matches!(
-        good.read_all_people(),
+        good.read_all_people(None),
         Err(PluginError::LimitExceeded {
             limit: Limit::PagesPerRead { limit: 3, .. },
             ..

@@ -180,9 +180,9 @@ fn good_plugin_pages_reads_and_applies() {
     let first = good.read_people(None).unwrap();
     assert_eq!(first.items.len(), 2);
     assert_eq!(first.next.as_deref(), Some("2"));
-    assert_eq!(good.read_all_people().unwrap().len(), 5);
-    assert_eq!(good.read_all_groups().unwrap().len(), 3);
-    assert_eq!(good.read_all_accounts().unwrap().len(), 5);
+    assert_eq!(good.read_all_people(None).unwrap().people.len(), 5);
+    assert_eq!(good.read_all_groups().unwrap().groups.len(), 3);
+    assert_eq!(good.read_all_accounts().unwrap().people.len(), 5);
     assert!(matches!(
         good.read_all_target_groups(),
         Err(PluginError::MissingCapability { .. })

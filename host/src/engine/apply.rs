@@ -20,9 +20,11 @@ use muster_core::{Action, ActionKind, Change, Field, FieldValue, GroupRef, Plan,
 use serde_json::json;
 
 use super::EngineError;
-use super::convert::{person_out, wit_field_name};
+use super::convert::person_out;
+use crate::runtime::contract::latest::field_ref_from_core;
 use crate::runtime::{
-    AccountUpdate, ManagerChange, Membership, NewGroup, Operation, PluginInstance,
+    AccountRef, AccountUpdate, GroupRename, ManagerChange, MemberChange, NewGroup, Operation,
+    PluginInstance,
 };
 use crate::store::{AuditEntry, Completion, JournalId, LinkKind, Outcome, RunCounts, RunId, Store};
 
@@ -242,18 +244,23 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 Operation::Update(AccountUpdate {
                     id: self.tgt(*account).id.clone(),
                     person: self.desired(*person),
-                    fields: changes.iter().map(wit_field_name).collect(),
+                    fields: changes.iter().map(field_ref_from_core).collect(),
+                    rows: Vec::new(),
                 }),
                 Produces::Nothing,
             )],
             Action::Reactivate { account, .. } => vec![call(
                 step,
-                Operation::Reactivate(self.tgt(*account).id.clone()),
+                Operation::Reactivate(AccountRef {
+                    id: self.tgt(*account).id.clone(),
+                }),
                 Produces::Nothing,
             )],
             Action::Deactivate { account, .. } => vec![call(
                 step,
-                Operation::Deactivate(self.tgt(*account).id.clone()),
+                Operation::Deactivate(AccountRef {
+                    id: self.tgt(*account).id.clone(),
+                }),
                 Produces::Nothing,
             )],
             Action::SetManager {
@@ -282,7 +289,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 let id = plan.input().target.groups[*target].id.clone();
                 vec![call(
                     step,
-                    Operation::RenameGroup((id, name)),
+                    Operation::RenameGroup(GroupRename { id, name }),
                     Produces::Nothing,
                 )]
             }
@@ -319,9 +326,10 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                             ),
                             (Some(g), Some(a)) => call(
                                 one,
-                                Operation::AddMember(Membership {
+                                Operation::ChangeMembers(MemberChange {
                                     group_id: g.clone(),
-                                    account_id: a,
+                                    add: vec![a],
+                                    remove: Vec::new(),
                                 }),
                                 Produces::Nothing,
                             ),
@@ -339,9 +347,10 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                         one.members = vec![account.clone()];
                         call(
                             one,
-                            Operation::RemoveMember(Membership {
+                            Operation::ChangeMembers(MemberChange {
                                 group_id: g.id.clone(),
-                                account_id: account,
+                                add: Vec::new(),
+                                remove: vec![account],
                             }),
                             Produces::Nothing,
                         )

@@ -1,17 +1,19 @@
 //! Between the contract's records (what plugins speak) and the core's model
 //! (what the planner reasons about).
 //!
-//! The contract is deliberately loose — a vendor's gender spelling, a date
-//! the runtime has already checked, custom fields as a list — and the core is
-//! strict. A value the core cannot take is never a reason to drop the record:
+//! The contract (always its latest version: the runtime adapts older
+//! plugins, and parses a 0.1 plugin's gender spelling there) is deliberately
+//! loose — a date the runtime has already checked, custom fields as a list —
+//! and the core is strict. A value the core cannot take is never a reason to drop the record:
 //! the field is left empty and a [`Problem`] names the record and the field,
 //! so the operator sees it and nothing else is lost.
 
 use std::collections::BTreeMap;
 
 use muster_core::model::Row;
-use muster_core::{Date, Field, FieldRef, FieldValue, Gender, Group, Person};
+use muster_core::{Date, Field, FieldValue, Gender, Group, Person};
 
+use crate::runtime::contract::latest::{field_ref_to_core, gender_from_core, gender_to_core};
 use crate::runtime::{self, Scalar};
 
 /// A value that could not be carried over, reported with the run.
@@ -47,20 +49,6 @@ fn date_out(d: Date) -> runtime::Date {
         // `Date` guarantees 1–12 and 1–31.
         month: u8::try_from(month).unwrap_or(1),
         day: u8::try_from(day).unwrap_or(1),
-    }
-}
-
-/// The vendor spellings of gender muster understands; anything else is a
-/// [`Problem`] (a value map in the flow's mapping can translate it first).
-pub fn parse_gender(text: &str) -> Option<Gender> {
-    match text.trim().to_lowercase().as_str() {
-        "male" | "m" | "man" | "homme" | "masculin" | "männlich" => Some(Gender::Male),
-        "female" | "f" | "woman" | "femme" | "féminin" | "weiblich" => Some(Gender::Female),
-        "diverse" | "misc" | "other" | "non-binary" | "nonbinary" | "divers" | "x" => {
-            Some(Gender::Diverse)
-        }
-        "undefined" | "unknown" | "unspecified" | "not_stated" => Some(Gender::Undefined),
-        _ => None,
     }
 }
 
@@ -153,25 +141,13 @@ pub fn person_in(p: &runtime::Person, side: &'static str, problems: &mut Vec<Pro
     let birth_date = date(Field::BirthDate, &p.birth_date);
     let start_date = date(Field::StartDate, &p.start_date);
     let end_date = date(Field::EndDate, &p.end_date);
-    let gender = match p.gender.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(g) => {
-            // "Not stated" is reconciled as "unknown": targets do not store
-            // it as a value of its own (Leapsome reads it back as absent), so
-            // keeping it apart would update those accounts on every run.
-            let parsed = parse_gender(g).filter(|g| *g != Gender::Undefined);
-            if parse_gender(g).is_none() {
-                problem(
-                    Field::Gender.name(),
-                    format!(
-                        "unknown gender {g:?}; left empty (map it with a value_map rule to \
-                         male, female, diverse or undefined)"
-                    ),
-                );
-            }
-            parsed
-        }
-    };
+    // "Not stated" is reconciled as "unknown": targets do not store it as a
+    // value of its own (Leapsome reads it back as absent), so keeping it
+    // apart would update those accounts on every run.
+    let gender = p
+        .gender
+        .map(gender_to_core)
+        .filter(|g| *g != Gender::Undefined);
     let mut custom = BTreeMap::new();
     for (code, value) in &p.custom_fields {
         match value_in(value) {
@@ -222,7 +198,7 @@ pub fn person_out(p: &Person) -> runtime::Person {
         start_date: p.start_date.map(date_out),
         end_date: p.end_date.map(date_out),
         job_title: p.job_title.clone(),
-        gender: p.gender.map(|g| g.as_str().to_owned()),
+        gender: p.gender.map(gender_from_core),
         department_id: p.department_id.clone(),
         manager_id: p.manager_id.clone(),
         legal_entity_id: p.legal_entity_id.clone(),
@@ -236,6 +212,21 @@ pub fn person_out(p: &Person) -> runtime::Person {
     }
 }
 
+/// A problem a plugin reported on a page (a record it could not take as it
+/// is), as the run's [`Problem`]. A problem about the whole record names no
+/// field: `(record)`.
+pub fn page_problem(p: &runtime::RecordProblem, side: &'static str) -> Problem {
+    Problem {
+        side,
+        record: p.record_id.clone(),
+        field: p.field.as_ref().map_or_else(
+            || "(record)".to_owned(),
+            |f| String::from(field_ref_to_core(f)),
+        ),
+        message: p.message.clone(),
+    }
+}
+
 /// A plugin's group as the core's [`Group`].
 pub fn group_in(g: &runtime::Group) -> Group {
     Group {
@@ -243,15 +234,6 @@ pub fn group_in(g: &runtime::Group) -> Group {
         name: g.name.clone(),
         parent_id: g.parent_id.clone(),
         members: g.members.clone(),
-    }
-}
-
-/// A field's name in the contract's spelling (`account-update.fields`):
-/// kebab-case for canonical fields, `custom:<code>` for custom ones.
-pub fn wit_field_name(field: &FieldRef) -> String {
-    match field {
-        FieldRef::Canonical(f) => f.name().replace('_', "-"),
-        FieldRef::Custom(code) => format!("custom:{code}"),
     }
 }
 
@@ -277,7 +259,7 @@ mod tests {
             start_date: Some(wit_date(2024, 1, 8)),
             end_date: None,
             job_title: Some("Engineer".into()),
-            gender: Some("Female".into()),
+            gender: Some(runtime::Gender::Female),
             department_id: Some("7".into()),
             manager_id: Some("3".into()),
             legal_entity_id: Some("1".into()),
@@ -305,7 +287,6 @@ mod tests {
         assert_eq!(core.birth_date, Date::from_ymd(1990, 2, 28).ok());
         let back = person_out(&core);
         let mut expected = wit_person();
-        expected.gender = Some("female".into());
         // Custom fields and compound sub-fields come back in the core's
         // stable (sorted) order.
         expected.custom_fields.sort_by(|a, b| a.0.cmp(&b.0));
@@ -319,7 +300,7 @@ mod tests {
     fn values_the_core_cannot_take_are_reported_not_dropped_silently() {
         let mut p = wit_person();
         p.end_date = Some(wit_date(2024, 2, 30));
-        p.gender = Some("Sometimes".into());
+        p.gender = Some(runtime::Gender::Undefined);
         p.custom_fields
             .push(("e_ratio".into(), runtime::FieldValue::Number(f64::NAN)));
         let mut problems = Vec::new();
@@ -329,17 +310,8 @@ mod tests {
         assert_eq!(core.gender, None);
         assert!(!core.custom.contains_key("e_ratio"));
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
-        assert_eq!(fields, ["end_date", "gender", "e_ratio"]);
+        assert_eq!(fields, ["end_date", "e_ratio"]);
         assert!(problems.iter().all(|p| p.record == "42"));
         assert!(problems[0].to_string().contains("2024-02-30"));
-    }
-
-    #[test]
-    fn field_names_use_the_contract_spelling() {
-        assert_eq!(wit_field_name(&Field::WorkEmail.into()), "work-email");
-        assert_eq!(
-            wit_field_name(&FieldRef::Custom("e_formation".into())),
-            "custom:e_formation"
-        );
     }
 }

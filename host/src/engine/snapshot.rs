@@ -37,13 +37,19 @@ pub fn read(
     side: &'static str,
     groups: bool,
 ) -> Result<Snapshot, PluginError> {
-    let (people, group_cap) = if side == "source" {
-        (plugin.read_all_people()?, Capability::ReadGroups)
+    let (read, group_cap) = if side == "source" {
+        (plugin.read_all_people(None)?, Capability::ReadGroups)
     } else {
         (plugin.read_all_accounts()?, Capability::ReadTargetGroups)
     };
     let mut snapshot = Snapshot::default();
-    snapshot.people = people
+    // The plugin's own problems first (it saw the records first), then what
+    // the core could not take.
+    snapshot
+        .problems
+        .extend(read.problems.iter().map(|p| convert::page_problem(p, side)));
+    snapshot.people = read
+        .people
         .iter()
         .map(|p| convert::person_in(p, side, &mut snapshot.problems))
         .collect();
@@ -53,7 +59,10 @@ pub fn read(
         } else {
             plugin.read_all_target_groups()?
         };
-        snapshot.groups = raw.iter().map(convert::group_in).collect();
+        snapshot
+            .problems
+            .extend(raw.problems.iter().map(|p| convert::page_problem(p, side)));
+        snapshot.groups = raw.groups.iter().map(convert::group_in).collect();
         snapshot.with_groups = true;
     }
     Ok(snapshot)

@@ -25,9 +25,11 @@
 //! narrowing what a flow may own. A plugin without the section declares
 //! nothing: no restriction, the behaviour of third-party 0.1 plugins.
 
-use muster_core::{Field, FieldRef, FieldSet};
+use muster_core::{FieldRef, FieldSet};
 
 use super::PluginError;
+use super::bindings::{FieldRef as WitFieldRef, Manifest};
+use super::contract::latest::{field_ref_to_core, parse_field_ref};
 
 /// Name of the custom section holding a plugin's declarations.
 pub const SECTION: &str = "muster:declarations";
@@ -35,8 +37,9 @@ pub const SECTION: &str = "muster:declarations";
 /// The header line's keyword; the word after it is the format version.
 const HEADER: &str = "muster-declarations";
 
-/// What a plugin declares about its vendor. The 0.2 manifest fills the same
-/// struct.
+/// What a plugin declares about its vendor. A 0.2 manifest carries it
+/// natively; a 0.1 plugin's section is folded into its (adapted) manifest at
+/// instantiation, so [`Declarations::from_manifest`] serves both.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Declarations {
     /// Fields the target stores; `None` when the plugin does not say (no
@@ -68,6 +71,31 @@ impl Declarations {
     /// Whether the target stores `field` (always, when it does not say).
     pub fn stores(&self, field: &FieldRef) -> bool {
         self.stores.as_ref().is_none_or(|s| s.contains(field))
+    }
+
+    /// The declarations of a manifest (of any contract version: a 0.1
+    /// plugin's manifest carries its section's, see
+    /// [`super::contract::v0_1::manifest`]). `custom("*")` in `stores`
+    /// stands for every custom field.
+    pub fn from_manifest(manifest: &Manifest) -> Declarations {
+        let stores = manifest.stores.as_ref().map(|fields| {
+            let mut stored = Stored::default();
+            for f in fields {
+                match f {
+                    WitFieldRef::Custom(code) if code == "*" => stored.any_custom = true,
+                    f => stored.fields.insert(field_ref_to_core(f)),
+                }
+            }
+            stored
+        });
+        Declarations {
+            stores,
+            create_requires: manifest
+                .create_requires
+                .iter()
+                .map(field_ref_to_core)
+                .collect(),
+        }
     }
 
     /// Reads the declarations of a component (or core module). No section:
@@ -126,11 +154,8 @@ impl Declarations {
 
 /// A field in contract spelling (`given-name`, `custom:e_x`).
 fn field(word: &str, line: usize) -> Result<FieldRef, PluginError> {
-    if let Some(code) = word.strip_prefix("custom:").filter(|c| !c.is_empty()) {
-        return Ok(FieldRef::Custom(code.to_owned()));
-    }
-    Field::from_name(&word.replace('-', "_"))
-        .map(FieldRef::Canonical)
+    parse_field_ref(word)
+        .map(|f| field_ref_to_core(&f))
         .ok_or_else(|| invalid(format!("line {line}: unknown field `{word}`")))
 }
 
@@ -158,6 +183,8 @@ fn section(wasm: &[u8]) -> Result<Option<String>, PluginError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::Field as WitField;
+    use muster_core::Field;
 
     #[test]
     fn parses_stored_and_required_fields() {
@@ -169,6 +196,32 @@ mod tests {
         assert!(d.stores(&FieldRef::Custom("e_anything".into())));
         assert!(!d.stores(&FieldRef::Canonical(Field::BirthDate)));
         assert!(d.create_requires.has(Field::Login));
+    }
+
+    #[test]
+    fn a_manifest_declares_the_same_facts() {
+        let d = Declarations::parse(
+            "muster-declarations 1\nstores given-name login custom:*\ncreate-requires login\n",
+        )
+        .unwrap();
+        let manifest = Manifest {
+            name: "x".into(),
+            version: "1".into(),
+            description: String::new(),
+            capabilities: vec![],
+            config_keys: vec![],
+            hosts: vec![],
+            credential_slots: vec![],
+            rate_limits: vec![],
+            stores: Some(vec![
+                WitFieldRef::Canonical(WitField::GivenName),
+                WitFieldRef::Canonical(WitField::Login),
+                WitFieldRef::Custom("*".into()),
+            ]),
+            create_requires: vec![WitFieldRef::Canonical(WitField::Login)],
+            max_members_per_change: 1,
+        };
+        assert_eq!(Declarations::from_manifest(&manifest), d);
     }
 
     #[test]

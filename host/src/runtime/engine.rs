@@ -12,8 +12,8 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
 use super::PluginError;
-use super::bindings::{ConnectorPlugin, ConnectorPluginPre};
 use super::cache::{self, ComponentCache, Loaded};
+use super::contract::{BindingsPre, ContractVersion, v0_1, v0_2};
 use super::plugin::Plugin;
 use super::state::HostState;
 
@@ -134,7 +134,11 @@ impl Runtime {
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
-        ConnectorPlugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+        // Every supported version's imports, each under its own versioned
+        // names (`muster:connector/http@0.1.0`, `…@0.2.0`); unchanged
+        // interfaces share one host implementation.
+        v0_1::add_to_linker(&mut linker).map_err(|e| PluginError::Runtime(format!("{e:#}")))?;
+        v0_2::ConnectorPlugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
             &mut linker,
             |s| s,
         )
@@ -181,7 +185,9 @@ impl Runtime {
     }
 
     /// Loads a plugin from component bytes: compile (or fetch from the
-    /// cache), then resolve every import once into an `InstancePre`.
+    /// cache), read the contract version from the component's exports
+    /// ([`ContractVersion::of`]; an unsupported one is refused here), then
+    /// resolve every import once into that version's `InstancePre`.
     pub fn load(&self, wasm: &[u8]) -> Result<Plugin, PluginError> {
         if wasmparser_is_core_module(wasm) {
             return Err(PluginError::InvalidComponent(
@@ -199,13 +205,14 @@ impl Runtime {
                 Loaded::Compiled,
             ),
         };
+        let version = ContractVersion::of(&component)?;
         let pre =
             self.linker
                 .instantiate_pre(&component)
                 .map_err(|e| PluginError::Incompatible {
                     reason: format!("{e:#}"),
                 })?;
-        let pre = ConnectorPluginPre::new(pre).map_err(|e| PluginError::Incompatible {
+        let pre = BindingsPre::new(version, pre).map_err(|e| PluginError::Incompatible {
             reason: format!("{e:#}"),
         })?;
         Ok(Plugin {

@@ -72,6 +72,30 @@ pub enum PluginError {
         /// What does not fit.
         reason: String,
     },
+    /// The component speaks a contract version this host does not support
+    /// (read from the version of the interfaces it exports).
+    #[error(
+        "incompatible plugin: it speaks contract {version}, which this host does not support (supports {supported})"
+    )]
+    UnsupportedContract {
+        /// The version the component's exports carry, e.g. `0.3.0`.
+        version: String,
+        /// The versions this host supports, e.g. `0.1.0, 0.2.0`.
+        supported: String,
+    },
+    /// The host was about to send an operation the plugin's contract version
+    /// cannot express (a 0.2-only operation to a 0.1 plugin); nothing was sent.
+    #[error(
+        "plugin `{plugin}` speaks contract {contract}, which has no `{operation}`; nothing was sent"
+    )]
+    UnsupportedOperation {
+        /// Plugin name.
+        plugin: String,
+        /// The operation, e.g. `change-members with other than one member`.
+        operation: &'static str,
+        /// The plugin's contract version.
+        contract: super::ContractVersion,
+    },
     /// The file is not a valid WebAssembly component.
     #[error("not a valid plugin component: {0}")]
     InvalidComponent(String),
@@ -128,13 +152,13 @@ pub(crate) fn redact_connector_error(
     redact: impl Fn(&str) -> String,
 ) -> ConnectorError {
     match error {
+        ConnectorError::Unauthorized(t) => ConnectorError::Unauthorized(redact(&t)),
         ConnectorError::Forbidden(t) => ConnectorError::Forbidden(redact(&t)),
         ConnectorError::Conflict(t) => ConnectorError::Conflict(redact(&t)),
         ConnectorError::Invalid(t) => ConnectorError::Invalid(redact(&t)),
         ConnectorError::Unavailable(t) => ConnectorError::Unavailable(redact(&t)),
         ConnectorError::Other(t) => ConnectorError::Other(redact(&t)),
-        e @ (ConnectorError::Unauthorized
-        | ConnectorError::NotFound
+        e @ (ConnectorError::NotFound
         | ConnectorError::RateLimited(_)
         | ConnectorError::Unsupported) => e,
     }
@@ -182,7 +206,11 @@ mod tests {
                 ConnectorError::RateLimited(7),
                 ConnectorError::RateLimited(7),
             ),
-            (ConnectorError::Unauthorized, ConnectorError::Unauthorized),
+            (
+                ConnectorError::Unauthorized("revoked k3y".into()),
+                ConnectorError::Unauthorized("revoked ***".into()),
+            ),
+            (ConnectorError::NotFound, ConnectorError::NotFound),
         ];
         for (input, want) in cases {
             assert_eq!(redact_connector_error(input, redact), want);

@@ -7,19 +7,47 @@
 use wasmtime::{Store, Trap};
 
 use super::bindings::{
-    Applied, Capability, ConnectorError, ConnectorPlugin, Group, GroupPage, Manifest, Operation,
-    Person, PersonPage,
+    Applied, Capability, ConnectorError, Coverage, Group, GroupPage, Manifest, Operation, Person,
+    PersonPage, RecordProblem,
 };
+use super::contract::{Bindings, ContractVersion, v0_1};
 use super::engine::RuntimeConfig;
 use super::error::redact_connector_error;
 use super::limits::{Hit, Limit, Refusal};
 use super::state::HostState;
 use super::{PluginError, validate};
 
-/// One running plugin instance: its store, bindings and manifest.
+/// A whole read of people or accounts: every page, in the latest contract's
+/// terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeopleRead {
+    /// Every record of every page, in order.
+    pub people: Vec<Person>,
+    /// What the read covers (as the first page says; a plugin that changes
+    /// its mind between pages is refused). A target read and a 0.1 read are
+    /// always [`Coverage::Full`].
+    pub coverage: Coverage,
+    /// The last page's watermark, where the next incremental read may start.
+    pub watermark: Option<String>,
+    /// Records the plugin could not take as they are, from every page.
+    pub problems: Vec<RecordProblem>,
+}
+
+/// A whole read of groups (always full).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupsRead {
+    /// Every group of every page, in order.
+    pub groups: Vec<Group>,
+    /// Records the plugin could not take as they are, from every page.
+    pub problems: Vec<RecordProblem>,
+}
+
+/// One running plugin instance: its store, bindings (for its contract
+/// version) and manifest (in the latest contract's terms).
 pub struct PluginInstance {
     pub(crate) store: Store<HostState>,
-    pub(crate) bindings: Option<ConnectorPlugin>,
+    pub(crate) bindings: Option<Bindings>,
+    pub(crate) version: ContractVersion,
     pub(crate) manifest: Option<Manifest>,
     pub(crate) name: String,
     pub(crate) poisoned: bool,
@@ -33,6 +61,11 @@ impl PluginInstance {
         self.manifest
             .as_ref()
             .unwrap_or_else(|| unreachable!("instance without manifest"))
+    }
+
+    /// The contract version the plugin speaks (read from the component).
+    pub fn contract_version(&self) -> ContractVersion {
+        self.version
     }
 
     /// The plugin's name, from its manifest.
@@ -111,7 +144,7 @@ impl PluginInstance {
     /// Runs one export under the per-call budgets.
     pub(crate) fn call<R>(
         &mut self,
-        f: impl FnOnce(&ConnectorPlugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Bindings, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         if self.poisoned {
             return Err(PluginError::Poisoned(self.name.clone()));
@@ -148,25 +181,36 @@ impl PluginInstance {
 
     /// Calls `describe` again (the manifest is also cached: [`Self::manifest`]).
     pub fn describe(&mut self) -> Result<Manifest, PluginError> {
-        self.call(|b, s| b.muster_connector_connector().call_describe(s))
+        self.call(|b, s| b.describe(s))
     }
 
     /// Passes the connection settings.
     pub fn configure(&mut self, settings: &[(String, String)]) -> Result<(), PluginError> {
-        let r = self.call(|b, s| b.muster_connector_connector().call_configure(s, settings))?;
+        let r = self.call(|b, s| b.configure(s, settings))?;
         self.connector(r)
     }
 
     /// Checks credentials and reachability.
     pub fn check(&mut self) -> Result<(), PluginError> {
-        let r = self.call(|b, s| b.muster_connector_connector().call_check(s))?;
+        let r = self.call(|b, s| b.check(s))?;
         self.connector(r)
     }
 
-    /// Reads one page of source people; every date is validated.
+    /// Reads one page of source people (a full read); every date is validated.
     pub fn read_people(&mut self, cursor: Option<&str>) -> Result<PersonPage, PluginError> {
+        self.read_people_since(cursor, None)
+    }
+
+    /// Reads one page of source people changed since `since` (a watermark
+    /// from an earlier read); the page's `coverage` says whether the plugin
+    /// could. Every date is validated.
+    pub fn read_people_since(
+        &mut self,
+        cursor: Option<&str>,
+        since: Option<&str>,
+    ) -> Result<PersonPage, PluginError> {
         self.require(Capability::ReadPeople)?;
-        let r = self.call(|b, s| b.muster_connector_source().call_read_people(s, cursor))?;
+        let r = self.call(|b, s| b.read_people(s, cursor, since))?;
         let page = self.connector(r)?;
         self.validated(page)
     }
@@ -174,14 +218,14 @@ impl PluginInstance {
     /// Reads one page of source groups.
     pub fn read_groups(&mut self, cursor: Option<&str>) -> Result<GroupPage, PluginError> {
         self.require(Capability::ReadGroups)?;
-        let r = self.call(|b, s| b.muster_connector_source().call_read_groups(s, cursor))?;
+        let r = self.call(|b, s| b.read_groups(s, cursor))?;
         self.connector(r)
     }
 
     /// Reads one page of target accounts; every date is validated.
     pub fn read_accounts(&mut self, cursor: Option<&str>) -> Result<PersonPage, PluginError> {
         self.require(Capability::ReadAccounts)?;
-        let r = self.call(|b, s| b.muster_connector_target().call_read_accounts(s, cursor))?;
+        let r = self.call(|b, s| b.read_accounts(s, cursor))?;
         let page = self.connector(r)?;
         self.validated(page)
     }
@@ -189,51 +233,154 @@ impl PluginInstance {
     /// Reads one page of target groups.
     pub fn read_target_groups(&mut self, cursor: Option<&str>) -> Result<GroupPage, PluginError> {
         self.require(Capability::ReadTargetGroups)?;
-        let r = self.call(|b, s| b.muster_connector_target().call_read_groups(s, cursor))?;
+        let r = self.call(|b, s| b.read_target_groups(s, cursor))?;
         self.connector(r)
     }
 
-    /// Applies one operation to the target.
+    /// Reads one source person by id (`None`: no such person). Needs the
+    /// `read-person` capability, which no 0.1 plugin has.
+    pub fn read_person(&mut self, id: &str) -> Result<Option<Person>, PluginError> {
+        self.require(Capability::ReadPerson)?;
+        let r = self.call_versioned(|b, s| b.read_person(s, id))?;
+        self.validated_one(r)
+    }
+
+    /// Reads one target account by id (`None`: no such account). Needs the
+    /// `read-account` capability, which no 0.1 plugin has.
+    pub fn read_account(&mut self, id: &str) -> Result<Option<Person>, PluginError> {
+        self.require(Capability::ReadAccount)?;
+        let r = self.call_versioned(|b, s| b.read_account(s, id))?;
+        self.validated_one(r)
+    }
+
+    /// Applies one operation to the target. An operation the plugin's
+    /// contract version cannot express is refused before anything is sent
+    /// ([`PluginError::UnsupportedOperation`]).
     pub fn apply(&mut self, operation: &Operation) -> Result<Applied, PluginError> {
         let needed = match operation {
-            Operation::CreateGroup(_)
-            | Operation::RenameGroup(_)
-            | Operation::AddMember(_)
-            | Operation::RemoveMember(_) => Capability::WriteGroups,
+            Operation::CreateGroup(_) | Operation::RenameGroup(_) | Operation::ChangeMembers(_) => {
+                Capability::WriteGroups
+            }
             _ => Capability::WriteAccounts,
         };
         self.require(needed)?;
-        let r = self.call(|b, s| b.muster_connector_target().call_apply(s, operation))?;
+        let r = self.call_versioned(|b, s| b.apply(s, operation))?;
         self.connector(r)
     }
 
-    /// Reads every page of source people, following cursors. A failed page
-    /// fails the whole read (an incomplete source must never look complete).
-    pub fn read_all_people(&mut self) -> Result<Vec<Person>, PluginError> {
-        self.read_all("read-people", |i, c| {
-            i.read_people(c).map(|p| (p.items, p.next))
-        })
+    /// Like [`Self::call`], for exports that an older contract version may
+    /// not have: its [`v0_1::Unsupported`] becomes a typed error, and the
+    /// plugin is not called.
+    fn call_versioned<R>(
+        &mut self,
+        f: impl FnOnce(
+            &Bindings,
+            &mut Store<HostState>,
+        ) -> Result<wasmtime::Result<R>, v0_1::Unsupported>,
+    ) -> Result<R, PluginError> {
+        let mut refused = None;
+        let r = self.call(|b, s| match f(b, s) {
+            Ok(r) => r.map(Some),
+            Err(unsupported) => {
+                refused = Some(unsupported);
+                Ok(None)
+            }
+        })?;
+        match (r, refused) {
+            (Some(r), _) => Ok(r),
+            (None, refused) => Err(PluginError::UnsupportedOperation {
+                plugin: self.name.clone(),
+                operation: refused.map_or("(unknown)", |u| u.0),
+                contract: self.version,
+            }),
+        }
+    }
+
+    /// Reads every page of source people, following cursors; with `since`,
+    /// asks for the changes since that watermark only (the result's
+    /// `coverage` says what the plugin did). A failed page fails the whole
+    /// read (an incomplete source must never look complete).
+    ///
+    /// Without `since`, a read that calls itself `changes` is an `invalid`
+    /// error: the host asked for everything, and planning from a partial
+    /// read as if it were whole would deactivate everybody not in it.
+    pub fn read_all_people(&mut self, since: Option<&str>) -> Result<PeopleRead, PluginError> {
+        let read = self.read_all_pages("read-people", |i, c| i.read_people_since(c, since))?;
+        if since.is_none() && read.coverage != Coverage::Full {
+            return Err(
+                self.invalid("read-people: a read of everything came back as `changes`".into())
+            );
+        }
+        Ok(read)
+    }
+
+    /// Reads every page of target accounts. A target read is always full;
+    /// one that says otherwise is an `invalid` error.
+    pub fn read_all_accounts(&mut self) -> Result<PeopleRead, PluginError> {
+        let read = self.read_all_pages("read-accounts", |i, c| i.read_accounts(c))?;
+        if read.coverage != Coverage::Full {
+            return Err(self.invalid("read-accounts: a target read must be `full`".into()));
+        }
+        Ok(read)
     }
 
     /// Reads every page of source groups (see [`Self::read_all_people`]).
-    pub fn read_all_groups(&mut self) -> Result<Vec<Group>, PluginError> {
-        self.read_all("read-groups", |i, c| {
-            i.read_groups(c).map(|p| (p.items, p.next))
-        })
-    }
-
-    /// Reads every page of target accounts (see [`Self::read_all_people`]).
-    pub fn read_all_accounts(&mut self) -> Result<Vec<Person>, PluginError> {
-        self.read_all("read-accounts", |i, c| {
-            i.read_accounts(c).map(|p| (p.items, p.next))
-        })
+    pub fn read_all_groups(&mut self) -> Result<GroupsRead, PluginError> {
+        self.read_all_group_pages("read-groups", Self::read_groups)
     }
 
     /// Reads every page of target groups (see [`Self::read_all_people`]).
-    pub fn read_all_target_groups(&mut self) -> Result<Vec<Group>, PluginError> {
-        self.read_all("read-target-groups", |i, c| {
-            i.read_target_groups(c).map(|p| (p.items, p.next))
+    pub fn read_all_target_groups(&mut self) -> Result<GroupsRead, PluginError> {
+        self.read_all_group_pages("read-target-groups", Self::read_target_groups)
+    }
+
+    /// Follows person pages, keeping the first page's coverage, the last
+    /// page's watermark and every page's problems. Pages that disagree on
+    /// coverage are an `invalid` error: a read is full or it is not.
+    fn read_all_pages(
+        &mut self,
+        read: &'static str,
+        mut page: impl FnMut(&mut Self, Option<&str>) -> Result<PersonPage, PluginError>,
+    ) -> Result<PeopleRead, PluginError> {
+        let mut coverage = None;
+        let mut watermark = None;
+        let mut problems = Vec::new();
+        let people = self.read_all(read, |i, c| {
+            let p = page(i, c)?;
+            if *coverage.get_or_insert(p.coverage) != p.coverage {
+                return Err(i.invalid(format!("{read}: pages disagree on the read's coverage")));
+            }
+            watermark = p.watermark;
+            problems.extend(p.problems);
+            Ok((p.items, p.next))
+        })?;
+        Ok(PeopleRead {
+            people,
+            coverage: coverage.unwrap_or(Coverage::Full),
+            watermark,
+            problems,
         })
+    }
+
+    fn read_all_group_pages(
+        &mut self,
+        read: &'static str,
+        mut page: impl FnMut(&mut Self, Option<&str>) -> Result<GroupPage, PluginError>,
+    ) -> Result<GroupsRead, PluginError> {
+        let mut problems = Vec::new();
+        let groups = self.read_all(read, |i, c| {
+            let p = page(i, c)?;
+            problems.extend(p.problems);
+            Ok((p.items, p.next))
+        })?;
+        Ok(GroupsRead { groups, problems })
+    }
+
+    fn invalid(&self, message: String) -> PluginError {
+        PluginError::Connector {
+            plugin: self.name.clone(),
+            error: ConnectorError::Invalid(message),
+        }
     }
 
     /// Follows cursors until a page has none. A cursor that does not advance
@@ -261,12 +408,7 @@ impl PluginInstance {
             }
             match next {
                 Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
-                Some(_) => {
-                    return Err(PluginError::Connector {
-                        plugin: self.name.clone(),
-                        error: ConnectorError::Invalid("paging cursor did not advance".into()),
-                    });
-                }
+                Some(_) => return Err(self.invalid("paging cursor did not advance".into())),
                 None => return Ok(all),
             }
         }
@@ -277,5 +419,16 @@ impl PluginInstance {
             self.connector(validate::person(p))?;
         }
         Ok(page)
+    }
+
+    fn validated_one(
+        &self,
+        r: Result<Option<Person>, ConnectorError>,
+    ) -> Result<Option<Person>, PluginError> {
+        let person = self.connector(r)?;
+        if let Some(p) = &person {
+            self.connector(validate::person(p))?;
+        }
+        Ok(person)
     }
 }

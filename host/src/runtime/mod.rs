@@ -1,6 +1,7 @@
 //! The plugin runtime: one [`Runtime`] (engine, linker, epoch ticker,
 //! compilation cache) per process, one [`Plugin`] per loaded component (an
-//! `InstancePre`, reused for every instantiation), one [`PluginInstance`] per
+//! `InstancePre` for the contract version its exports carry — see
+//! [`contract`] — reused for every instantiation), one [`PluginInstance`] per
 //! configured connection (its own `Store`, resource caps, fuel and deadline;
 //! every cap is listed in [`limits`]).
 //!
@@ -11,6 +12,7 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod contract;
 pub mod declarations;
 mod engine;
 mod error;
@@ -24,11 +26,13 @@ mod stderr;
 pub mod validate;
 
 pub use bindings::{
-    AccountUpdate, Applied, Capability, CompoundRow, ConfigKey, ConnectorError, CredentialSlot,
-    Date, FieldValue, Group, GroupPage, ManagerChange, Manifest, Membership, NewGroup, Operation,
-    Person, PersonPage, Scalar,
+    AccountRef, AccountUpdate, Applied, Capability, CompoundRow, ConfigKey, ConnectorError,
+    Coverage, CredentialSlot, Date, Field, FieldRef, FieldValue, Gender, Group, GroupPage,
+    GroupRename, ManagerChange, Manifest, MemberChange, NewGroup, Operation, Person, PersonPage,
+    RateLimit, RecordProblem, RowAction, RowChange, Scalar,
 };
 pub use cache::{ComponentCache, Loaded};
+pub use contract::ContractVersion;
 pub use declarations::Declarations;
 pub use error::PluginError;
 pub use http::{DenyAll, OutboundHttp, grant};
@@ -36,11 +40,8 @@ pub use limits::Limit;
 pub use log::{LogLine, LogSink, MemoryLog, StderrLog, TracingLog};
 
 pub use engine::{Runtime, RuntimeConfig};
-pub use instance::PluginInstance;
-pub use plugin::{Capabilities, Plugin, check_contract};
-
-/// The contract version this host implements (`wit/`, `muster:connector@0.1.0`).
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub use instance::{GroupsRead, PeopleRead, PluginInstance};
+pub use plugin::{Capabilities, Plugin};
 
 #[cfg(test)]
 mod tests {

@@ -1,21 +1,21 @@
 //! A loaded component ([`Plugin`]) and what an instance of it may reach
-//! ([`Capabilities`]): instantiation from the `InstancePre`, the `describe`
-//! call and the contract-version check.
+//! ([`Capabilities`]): instantiation from the `InstancePre` of the
+//! component's contract version, and the `describe` call.
 
 use std::sync::Arc;
 
 use wasmtime::Store;
 
-use super::bindings::ConnectorPluginPre;
+use super::PluginError;
 use super::bindings::Manifest;
 use super::cache::Loaded;
+use super::contract::{BindingsPre, ContractVersion};
 use super::declarations::Declarations;
 use super::engine::RuntimeConfig;
 use super::http::{DenyAll, OutboundHttp};
 use super::instance::PluginInstance;
 use super::log::{LogSink, MemoryLog, StderrLog};
 use super::state::HostState;
-use super::{CONTRACT_VERSION, PluginError};
 
 /// What a plugin instance may reach, besides nothing.
 #[derive(Clone)]
@@ -44,7 +44,7 @@ impl Default for Capabilities {
 /// A loaded, linked plugin component, ready to instantiate many times.
 #[derive(Clone)]
 pub struct Plugin {
-    pub(crate) pre: ConnectorPluginPre<HostState>,
+    pub(crate) pre: BindingsPre,
     pub(crate) digest: String,
     pub(crate) loaded: Loaded,
     pub(crate) config: RuntimeConfig,
@@ -55,6 +55,11 @@ impl Plugin {
     /// SHA-256 of the component bytes.
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// The contract version the component speaks, read from its exports.
+    pub fn contract_version(&self) -> ContractVersion {
+        self.pre.version()
     }
 
     /// What the plugin declares about its vendor (stored fields, fields a
@@ -68,30 +73,9 @@ impl Plugin {
         self.loaded
     }
 
-    /// Creates a fresh instance in its own store, calls `describe`, and checks
-    /// the contract version. The manifest's name attributes logs and HTTP.
+    /// Creates a fresh instance in its own store and calls `describe`. The
+    /// manifest's name attributes logs and HTTP.
     pub fn instantiate(&self, caps: Capabilities) -> Result<PluginInstance, PluginError> {
-        self.instantiate_inner(caps, true)
-    }
-
-    /// The plugin's manifest, from a throw-away instance with no network,
-    /// *without* the contract-version check — for `muster plugin inspect`,
-    /// which shows an incompatible plugin rather than refusing to describe it.
-    pub fn describe(&self) -> Result<Manifest, PluginError> {
-        let caps = Capabilities {
-            name: None,
-            http: Arc::new(DenyAll),
-            log: Arc::new(MemoryLog::new()),
-        };
-        let instance = self.instantiate_inner(caps, false)?;
-        Ok(instance.manifest().clone())
-    }
-
-    fn instantiate_inner(
-        &self,
-        caps: Capabilities,
-        checked: bool,
-    ) -> Result<PluginInstance, PluginError> {
         let engine = self.pre.engine();
         let label = caps.name;
         let state = HostState::new("(loading)".into(), &self.config, caps.http, caps.log);
@@ -101,21 +85,22 @@ impl Plugin {
         let mut instance = PluginInstance {
             store,
             bindings: None,
+            version: self.pre.version(),
             manifest: None,
             name: "(loading)".into(),
             poisoned: false,
             config: self.config.clone(),
         };
         instance.arm()?;
-        let bindings = match self.pre.instantiate(&mut instance.store) {
+        let bindings = match self
+            .pre
+            .instantiate(&mut instance.store, &self.declarations)
+        {
             Ok(b) => b,
             Err(e) => return Err(instance.classify(e)),
         };
         instance.bindings = Some(bindings);
-        let manifest = instance.call(|b, s| b.muster_connector_connector().call_describe(s))?;
-        if checked {
-            check_contract(&manifest.contract_version)?;
-        }
+        let manifest = instance.call(|b, s| b.describe(s))?;
         instance.name = label.unwrap_or_else(|| manifest.name.clone());
         let data = instance.store.data_mut();
         data.plugin = instance.name.clone();
@@ -127,36 +112,15 @@ impl Plugin {
         instance.manifest = Some(manifest);
         Ok(instance)
     }
-}
 
-/// Accepts any `0.1.x` (additive minor versions, see DESIGN.md §3).
-pub fn check_contract(version: &str) -> Result<(), PluginError> {
-    let mut parts = version.trim().split('.');
-    match (parts.next(), parts.next()) {
-        (Some("0"), Some("1")) => Ok(()),
-        _ => Err(PluginError::Incompatible {
-            reason: format!(
-                "plugin speaks contract {version}, this host speaks {CONTRACT_VERSION} (0.1.x)"
-            ),
-        }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn contract_versions() {
-        assert!(check_contract("0.1.0").is_ok());
-        assert!(check_contract("0.1.7").is_ok());
-        assert!(matches!(
-            check_contract("0.2.0"),
-            Err(PluginError::Incompatible { .. })
-        ));
-        assert!(matches!(
-            check_contract("1.0.0"),
-            Err(PluginError::Incompatible { .. })
-        ));
+    /// The plugin's manifest (in the latest contract's terms), from a
+    /// throw-away instance with no network — for `muster plugin inspect`.
+    pub fn describe(&self) -> Result<Manifest, PluginError> {
+        let caps = Capabilities {
+            name: None,
+            http: Arc::new(DenyAll),
+            log: Arc::new(MemoryLog::new()),
+        };
+        Ok(self.instantiate(caps)?.manifest().clone())
     }
 }

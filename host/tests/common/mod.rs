@@ -100,7 +100,7 @@ pub fn assert_good_plugin_still_works(rt: &Runtime) {
     let mut good = plugin.instantiate(no_network()).expect("instantiate good");
     good.configure(&settings(&[("count", "25"), ("page", "10")]))
         .expect("configure good");
-    let people = good.read_all_people().expect("read people");
+    let people = good.read_all_people(None).expect("read people").people;
     assert_eq!(people.len(), 25);
     assert_eq!(people[7].work_email.as_deref(), Some("person7@example.com"));
 }
