@@ -336,7 +336,11 @@ fn every_lucca_field_maps_to_its_contract_field() {
         ),
         ("login → login", s("aozturk"), p.login.clone()),
         ("jobTitle → job-title", s("Comptable"), p.job_title.clone()),
-        ("gender → gender", s("Female"), p.gender.clone()),
+        (
+            "gender → gender",
+            Some(format!("{:?}", Gender::Female)),
+            p.gender.map(|g| format!("{g:?}")),
+        ),
         (
             "department.id → department-id",
             s("1"),
@@ -750,6 +754,7 @@ fn update_writes_only_the_listed_fields_and_sets_the_manager() {
             FieldRef::Canonical(Field::WorkEmail),
             FieldRef::Canonical(Field::EndDate),
         ],
+        rows: vec![],
     };
     c.instance.apply(&Operation::Update(update)).unwrap();
     let after = lucca.tenant().user(before.id).unwrap().clone();
