@@ -916,7 +916,9 @@ fn leapsome_403_is_a_bad_token_and_401_a_token_without_rights() {
     // no longer only in a warning line).
     match connector_error(bad.plugin.check().unwrap_err()) {
         ConnectorError::Unauthorized(m) => assert!(
-            m.starts_with("checking the SCIM token: the SCIM token is not valid (Leapsome answered 403"),
+            m.starts_with(
+                "checking the SCIM token: the SCIM token is not valid (Leapsome answered 403"
+            ),
             "{m}"
         ),
         other => panic!("{other:?}"),
@@ -1043,7 +1045,10 @@ fn group_patches(h: &Harness) -> Vec<u16> {
 #[test]
 fn change_members_adds_up_to_100_members_in_one_patch() {
     assert_eq!(
-        connect(options(), &[]).plugin.manifest().max_members_per_change,
+        connect(options(), &[])
+            .plugin
+            .manifest()
+            .max_members_per_change,
         100
     );
     let (mut h, team, ids) = team_and_accounts(130);
@@ -1142,7 +1147,10 @@ fn unreadable_values_are_problems_on_the_page_and_the_account_is_kept() {
         },
         &[],
     );
-    let read = h.plugin.read_all_accounts().expect("the read does not fail");
+    let read = h
+        .plugin
+        .read_all_accounts()
+        .expect("the read does not fail");
     assert_eq!(read.people.len(), 2);
     let kept = read.people.iter().find(|p| p.id == odd).expect("kept");
     assert_eq!(kept.birth_date, None);

@@ -645,7 +645,8 @@ fn change_members_is_one_patch_request() {
     scim.apply(&change(&ids[..3], &[])).expect("add three");
     assert_eq!(server.requests("PATCH", "/v2/Groups", 1), 1, "one request");
     assert_eq!(members(&mut scim), sorted(&ids[..3]));
-    scim.apply(&change(&ids[3..], &ids[..2])).expect("add one, remove two");
+    scim.apply(&change(&ids[3..], &ids[..2]))
+        .expect("add one, remove two");
     assert_eq!(server.requests("PATCH", "/v2/Groups", 2), 2, "one more");
     assert_eq!(members(&mut scim), sorted(&ids[2..]));
     scim.apply(&change(&[], &ids[..1]))

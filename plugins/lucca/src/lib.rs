@@ -966,6 +966,7 @@ impl Connector for Lucca {
                 Capability::ReadPerson,
                 Capability::ReadAccounts,
                 Capability::ReadTargetGroups,
+                Capability::ReadAccount,
                 Capability::WriteAccounts,
             ],
             config_keys: config::KEYS
