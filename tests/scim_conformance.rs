@@ -461,6 +461,7 @@ fn put_with_if_match_when_the_server_says_patch_is_unsupported() {
             FieldRef::Canonical(Field::FamilyName),
             FieldRef::Canonical(Field::EmployeeNumber),
         ],
+        rows: vec![],
     }))
     .expect("update by PUT");
     scim.apply(&Operation::Deactivate(AccountRef { id: ada_id.clone() }))
@@ -556,6 +557,7 @@ fn stale_etag_is_retried_and_a_refused_patch_switches_to_put() {
             ..ada()
         },
         fields: vec![FieldRef::Canonical(Field::JobTitle)],
+        rows: vec![],
     }))
     .expect("update retried after 412");
     assert_eq!(
