@@ -777,9 +777,8 @@ fn check_reports_a_bad_token() {
     good.plugin.check().expect("check");
     let mut bad = connect_with(options(), &[], RetryPolicy::none(), Some("wrong-token"));
     let e = bad.plugin.check().unwrap_err();
-    assert_eq!(
-        connector_error(e),
-        ConnectorError::Unauthorized(String::new())
+    assert!(
+        matches!(connector_error(e), ConnectorError::Unauthorized(ref m) if m.contains("the SCIM token is not valid")),
     );
 }
 
@@ -913,15 +912,25 @@ fn a_new_account_gets_its_manager_in_the_create_patch_and_no_second_write() {
 fn leapsome_403_is_a_bad_token_and_401_a_token_without_rights() {
     // Leapsome answers 403 to an unknown token: unauthorized, for the check as for a write.
     let mut bad = connect_with(options(), &[], RetryPolicy::none(), Some("wrong-token"));
-    assert_eq!(
-        connector_error(bad.plugin.check().unwrap_err()),
-        ConnectorError::Unauthorized(String::new())
-    );
+    // The case carries Leapsome's own words, naming what was being done (contract 0.2:
+    // no longer only in a warning line).
+    match connector_error(bad.plugin.check().unwrap_err()) {
+        ConnectorError::Unauthorized(m) => assert!(
+            m.starts_with(
+                "checking the SCIM token: the SCIM token is not valid (Leapsome answered 403"
+            ),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
     let e = create(&mut bad, &full("1", "ann@sandbox.example")).unwrap_err();
-    assert_eq!(
-        connector_error(e),
-        ConnectorError::Unauthorized(String::new())
-    );
+    match connector_error(e) {
+        ConnectorError::Unauthorized(m) => assert!(
+            m.contains("person 1 (ann@sandbox.example)") && m.contains("Leapsome answered 403"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
     // And 401 to a token it knows without the rights: forbidden, naming the account.
     let mut limited = connect_with(
         LeapsomeOptions {
@@ -993,4 +1002,183 @@ fn a_create_whose_patch_fails_is_linked_and_completed_by_an_update() {
     assert_eq!(stored.employee_number.as_deref(), Some("E-5"));
     assert_eq!(stored.birthday.as_deref(), Some("1988-02-29"));
     assert_eq!(h.sim.users().len(), 1);
+}
+
+// ---------------------------------------------------------------- contract 0.2.0
+
+/// `n` seeded accounts and one empty team; returns (team id, account ids).
+fn team_and_accounts(n: usize) -> (Harness, String, Vec<String>) {
+    let mut directory = Directory::new();
+    let ids: Vec<String> = (0..n)
+        .map(|i| directory.add_user(ScimUser::new("", &format!("m{i}@sandbox.example"))))
+        .collect();
+    let team = directory.add_team("Engineering", &[]);
+    let h = connect(
+        LeapsomeOptions {
+            directory,
+            ..options()
+        },
+        &[],
+    );
+    (h, team, ids)
+}
+
+fn change(team: &str, add: &[String], remove: &[String]) -> Operation {
+    Operation::ChangeMembers(MemberChange {
+        group_id: team.to_string(),
+        add: add.to_vec(),
+        remove: remove.to_vec(),
+    })
+}
+
+/// The group PATCHes of the simulator's request log, with their statuses.
+fn group_patches(h: &Harness) -> Vec<u16> {
+    h.sim
+        .request_log()
+        .records
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.url.contains("/Groups/"))
+        .map(|r| r.status)
+        .collect()
+}
+
+#[test]
+fn change_members_adds_up_to_100_members_in_one_patch() {
+    assert_eq!(
+        connect(options(), &[])
+            .plugin
+            .manifest()
+            .max_members_per_change,
+        100
+    );
+    let (mut h, team, ids) = team_and_accounts(130);
+    h.sim.clear_request_log();
+    h.plugin
+        .apply(&change(&team, &ids[..100], &[]))
+        .expect("add 100");
+    assert_eq!(group_patches(&h), [200], "one PATCH for 100 members");
+    assert_eq!(h.sim.request_log().records.len(), 1, "and nothing else");
+    let stored = h.sim.teams().into_iter().find(|t| t.id == team).unwrap();
+    assert_eq!(stored.members, ids[..100]);
+
+    // Adding 2 and removing 1 of 100: Leapsome cannot remove one member, so the list of
+    // 101 is rewritten — 100 replacing, then 1 added; never more than 100 in a PATCH
+    // (the simulator answers 400 past 100).
+    h.sim.clear_request_log();
+    h.plugin
+        .apply(&change(&team, &ids[100..102], &ids[..1]))
+        .expect("add 2, remove 1");
+    assert_eq!(group_patches(&h), [200, 200]);
+    let stored = h.sim.teams().into_iter().find(|t| t.id == team).unwrap();
+    assert_eq!(stored.members, ids[1..102]);
+
+    // A change the team already holds sends nothing.
+    h.sim.clear_request_log();
+    h.plugin
+        .apply(&change(&team, &ids[1..3], &ids[120..121]))
+        .expect("already holds");
+    assert_eq!(group_patches(&h), Vec::<u16>::new());
+}
+
+#[test]
+fn a_change_of_more_members_than_declared_is_refused_before_any_request() {
+    let (mut h, team, ids) = team_and_accounts(101);
+    h.sim.clear_request_log();
+    let e = h.plugin.apply(&change(&team, &ids, &[])).unwrap_err();
+    assert!(
+        matches!(connector_error(e), ConnectorError::Invalid(ref m) if m.contains("101") && m.contains(&team)),
+    );
+    assert!(h.sim.request_log().records.is_empty());
+}
+
+#[test]
+fn read_account_reads_one_account_or_none() {
+    let mut h = connect(options(), &[]);
+    let boss = create(&mut h, &full("1", "boss@sandbox.example")).expect("create boss");
+    let id = create(
+        &mut h,
+        &Person {
+            manager_id: Some(boss.clone()),
+            ..full("2", "ann@sandbox.example")
+        },
+    )
+    .expect("create");
+    let all = h.plugin.read_all_accounts().expect("read").people;
+    h.sim.clear_request_log();
+    let one = h
+        .plugin
+        .read_account(&id)
+        .expect("read one")
+        .expect("exists");
+    assert_eq!(
+        Some(&one),
+        all.iter().find(|p| p.id == id),
+        "as a whole read gives it"
+    );
+    assert_eq!(one.manager_id.as_deref(), Some(boss.as_str()));
+    let gets = h.sim.request_log().records.len();
+    assert!(
+        (1..=2).contains(&gets),
+        "one GET, plus at most one to translate the manager reference: {gets}"
+    );
+    assert_eq!(
+        h.plugin
+            .read_account("5f00000000000000000000ff")
+            .expect("read"),
+        None,
+        "404 is none"
+    );
+}
+
+#[test]
+fn unreadable_values_are_problems_on_the_page_and_the_account_is_kept() {
+    let mut directory = Directory::new();
+    let odd = directory.add_user(ScimUser {
+        birthday: Some("1990-02-30".into()),
+        gender: Some("robot".into()),
+        start_date: Some("2024-01-15".into()),
+        ..ScimUser::new("", "odd@sandbox.example")
+    });
+    directory.add_user(ScimUser::new("", "fine@sandbox.example"));
+    let mut h = connect(
+        LeapsomeOptions {
+            directory,
+            ..options()
+        },
+        &[],
+    );
+    let read = h
+        .plugin
+        .read_all_accounts()
+        .expect("the read does not fail");
+    assert_eq!(read.people.len(), 2);
+    let kept = read.people.iter().find(|p| p.id == odd).expect("kept");
+    assert_eq!(kept.birth_date, None);
+    assert_eq!(kept.gender, None);
+    assert_eq!(kept.start_date, Some(date(2024, 1, 15)));
+    let problems: Vec<(&str, Option<FieldRef>)> = read
+        .problems
+        .iter()
+        .map(|p| (p.record_id.as_str(), p.field.clone()))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            (odd.as_str(), Some(FieldRef::Canonical(Field::BirthDate))),
+            (odd.as_str(), Some(FieldRef::Canonical(Field::Gender))),
+        ]
+    );
+    assert!(read.problems[1].message.contains("robot"));
+}
+
+#[test]
+fn the_manifest_declares_leapsome_s_rate_limit() {
+    let h = connect(options(), &[]);
+    let m = h.plugin.manifest();
+    assert_eq!(m.rate_limits.len(), 1);
+    let l = &m.rate_limits[0];
+    assert_eq!(
+        (l.host.as_str(), l.requests, l.per_seconds),
+        ("https://api.leapsome.com", 30, 1)
+    );
 }

@@ -598,3 +598,79 @@ fn stale_etag_is_retried_and_a_refused_patch_switches_to_put() {
     assert_eq!(server.requests("PUT", &ada_id, 1), 1);
     assert_eq!(proxy.count("PATCH", &user_path), 2);
 }
+
+/// A `change-members` is one PatchOp request, whatever the number of members
+/// (up to the declared 100), adding and removing together; removing a
+/// non-member (`noTarget`) still holds.
+#[test]
+fn change_members_is_one_patch_request() {
+    let server = Scim2Server::start(Options::default());
+    let mut scim = connector(&server, TOKEN, &[]);
+    assert_eq!(scim.manifest().max_members_per_change, 100);
+    let ids: Vec<String> = (0..4)
+        .map(|i| {
+            create(
+                &mut scim,
+                &Person {
+                    login: Some(format!("member{i}")),
+                    ..person(&format!("src-m{i}"), true)
+                },
+            )
+        })
+        .collect();
+    let group = scim
+        .apply(&Operation::CreateGroup(NewGroup {
+            name: "Batch".into(),
+            parent_id: None,
+        }))
+        .expect("create group")
+        .target_id;
+    let change = |add: &[String], remove: &[String]| {
+        Operation::ChangeMembers(MemberChange {
+            group_id: group.clone(),
+            add: add.to_vec(),
+            remove: remove.to_vec(),
+        })
+    };
+    let members = |scim: &mut PluginInstance| {
+        let mut m = scim.read_all_target_groups().expect("groups").groups[0]
+            .members
+            .clone();
+        m.sort();
+        m
+    };
+    let sorted = |ids: &[String]| {
+        let mut v = ids.to_vec();
+        v.sort();
+        v
+    };
+    scim.apply(&change(&ids[..3], &[])).expect("add three");
+    assert_eq!(server.requests("PATCH", "/v2/Groups", 1), 1, "one request");
+    assert_eq!(members(&mut scim), sorted(&ids[..3]));
+    scim.apply(&change(&ids[3..], &ids[..2]))
+        .expect("add one, remove two");
+    assert_eq!(server.requests("PATCH", "/v2/Groups", 2), 2, "one more");
+    assert_eq!(members(&mut scim), sorted(&ids[2..]));
+    scim.apply(&change(&[], &ids[..1]))
+        .expect("removing a non-member holds");
+    assert_eq!(members(&mut scim), sorted(&ids[2..]));
+    assert_eq!(server.requests("PUT", "/v2/Groups", 0), 0);
+}
+
+#[test]
+fn read_account_reads_one_user_or_none() {
+    let server = Scim2Server::start(Options::default());
+    let mut scim = connector(&server, TOKEN, &[]);
+    let id = create(&mut scim, &ada());
+    let listed = account(&mut scim, &id);
+    assert_eq!(
+        scim.read_account(&id).expect("read one"),
+        Some(listed),
+        "as the list gives it"
+    );
+    assert_eq!(
+        scim.read_account("00000000-0000-0000-0000-000000000000")
+            .expect("read"),
+        None
+    );
+}

@@ -19,9 +19,8 @@
 //! into the policy the engine plans with, before any record is read.
 //!
 //! - **rate limits**: the vendor's, as the plugin's manifest declares them
-//!   (`rate-limits`, contract 0.2); a 0.1 plugin declares none, so the
-//!   built-in `lucca` and `leapsome` plugins, while they are 0.1, get their
-//!   vendors' published limits from [`builtin_0_1_rate_limits`].
+//!   (`rate-limits`, contract 0.2); a 0.1 plugin declares none and is not
+//!   paced (the vendor's 429s still are, through `Retry-After`).
 //!
 //! One [`Host`] (one wasmtime engine, one outbound client with its rate
 //! limiters, shared per upstream) serves every connection of a process.
@@ -32,8 +31,8 @@ use muster_outbound::{Credential, HostPattern, Outbound, Policy, RateLimit};
 
 use crate::config::{Config, ConfigError, Connection, Flow, PluginRef, TargetFacts};
 use crate::runtime::{
-    Capabilities, ContractVersion, Declarations, LogSink, Manifest, PluginError, PluginInstance,
-    Runtime, RuntimeConfig, TracingLog, grant,
+    Capabilities, Declarations, LogSink, Manifest, PluginError, PluginInstance, Runtime,
+    RuntimeConfig, TracingLog, grant,
 };
 
 /// Why a connection could not be set up.
@@ -319,7 +318,7 @@ impl Host {
                 policy.local_hosts.push(p);
             }
         }
-        self.add_rate_limits(conn, &manifest, instance.contract_version())?;
+        self.add_rate_limits(conn, &manifest)?;
         self.outbound
             .set_plugin(&conn.name, policy)
             .map_err(|source| ConnectError::Policy {
@@ -339,14 +338,8 @@ impl Host {
 }
 
 impl Host {
-    /// Paces the plugin's vendor: the limits its manifest declares, or for
-    /// a built-in 0.1 plugin the documented fallback.
-    fn add_rate_limits(
-        &self,
-        conn: &Connection,
-        manifest: &Manifest,
-        version: ContractVersion,
-    ) -> Result<(), ConnectError> {
+    /// Paces the plugin's vendor at the limits its manifest declares.
+    fn add_rate_limits(&self, conn: &Connection, manifest: &Manifest) -> Result<(), ConnectError> {
         let grant_err = |message: String| ConnectError::Grant {
             connection: conn.name.clone(),
             message,
@@ -370,14 +363,6 @@ impl Host {
                 },
             ));
         }
-        if version == ContractVersion::V0_1
-            && let PluginRef::Builtin(name) = &conn.plugin
-        {
-            for (pattern, limit) in builtin_0_1_rate_limits(name) {
-                let pattern = HostPattern::parse(pattern).map_err(|e| grant_err(e.to_string()))?;
-                limits.push((pattern, limit));
-            }
-        }
         for (pattern, limit) in limits {
             self.outbound
                 .add_rate_limit(pattern, limit)
@@ -387,24 +372,6 @@ impl Host {
                 })?;
         }
         Ok(())
-    }
-}
-
-/// The published rate limits of the vendors of the built-in plugins, for
-/// as long as those plugins speak contract 0.1 (which cannot declare them):
-/// Lucca's 50 requests / 60 s per tenant, Leapsome's 30 / s. A 0.2 plugin
-/// declares its own in `manifest.rate-limits`, and this is not consulted.
-pub fn builtin_0_1_rate_limits(plugin: &str) -> Vec<(&'static str, RateLimit)> {
-    match plugin {
-        "lucca" => vec![("https://*.ilucca.net", RateLimit::LUCCA)],
-        "leapsome" => vec![(
-            "https://api.leapsome.com",
-            RateLimit {
-                requests: 30,
-                per: std::time::Duration::from_secs(1),
-            },
-        )],
-        _ => Vec::new(),
     }
 }
 

@@ -158,9 +158,8 @@ fn the_default_fields_narrow_to_what_the_target_stores_and_creates_carry_its_req
 
 /// Rate limits come with the connected plugins, not from the host: none
 /// before any connection; Lucca's published limit once the built-in `lucca`
-/// plugin is connected (while it speaks contract 0.1, which cannot declare
-/// limits, from the documented fallback `builtin_0_1_rate_limits`); nothing
-/// for a plugin that declares none.
+/// plugin is connected (its 0.2 manifest declares it); nothing for a plugin
+/// that declares none.
 #[test]
 fn rate_limits_arrive_with_the_connected_plugins() {
     let cfg = config(

@@ -35,17 +35,31 @@
 //!   and its id returned, so the host links it (this is also what makes a create safe to
 //!   retry after a crash). A 409 is a `conflict` naming the email; a refused email domain is
 //!   `invalid` naming the email.
-//! - **Leapsome swaps 401 and 403**: its 403 means an invalid token, mapped to `unauthorized`
-//!   (with a warning "the SCIM token is not valid (Leapsome answered 403)" naming the
-//!   account); its 401 means missing rights, mapped to `forbidden` "the token lacks rights",
-//!   naming the account.
+//! - **Leapsome swaps 401 and 403**: its 403 means an invalid token, mapped to
+//!   `unauthorized("<account>: the SCIM token is not valid (Leapsome answered 403: …)")`; its
+//!   401 means missing rights, mapped to `forbidden` "the token lacks rights", naming the
+//!   account.
 //! - Teams are SCIM groups whose GET lists **no members**: memberships are read from the
 //!   users' `groups` (the whole directory is read for that when `read-target-groups` is
-//!   called alone). A PATCH carries at most 100 members. Removing a member rewrites the member
-//!   list with `replaceMembers: true` in batches of 100.
+//!   called alone). A group PATCH carries at most 100 members, so the manifest declares
+//!   `max-members-per-change: 100` and a `change-members` that only adds is **one** PATCH
+//!   (`replaceMembers: false`) whatever its size up to 100. Leapsome has no way to remove one
+//!   member: a change that removes rewrites the team's member list (`replaceMembers: true`),
+//!   one PATCH when the new list holds at most 100 members, else the first 100 replacing and
+//!   the rest added 100 per PATCH.
 //! - `read-accounts` reads every account on the first call (managers can only be translated
 //!   with the whole directory at hand), then serves pages from memory. A page that comes back
-//!   shorter than announced fails the read instead of returning a partial directory.
+//!   shorter than announced fails the read instead of returning a partial directory. A value
+//!   that cannot be read (a date that is not one, a gender other than male/female/diverse) is
+//!   left absent and reported as a `record-problem` on the page.
+//! - `read-account(id)` GETs one user (`none` on 404) and translates its manager reference
+//!   with at most one more request (Leapsome accepts an id or `externalId` in `/Users/{id}`,
+//!   an email through the `userName` filter).
+//!
+//! # Manifest
+//! Rate limit: 30 requests per second on `https://api.leapsome.com` (Leapsome answers 429
+//! past it). Stores what the mapping table in [`map`] lists; a create requires the work email
+//! (the `userName`) and the name.
 
 mod known;
 mod map;
@@ -53,6 +67,7 @@ mod map;
 use std::cell::RefCell;
 
 use muster_sdk::bindings::muster::connector::http::Method;
+use muster_sdk::manifest;
 use muster_sdk::prelude::*;
 use serde_json::{Value, json};
 
@@ -127,16 +142,17 @@ const HOST_DENIAL: &str = "sandbox denied the request";
 
 /// Undoes Leapsome's swap of 401 and 403 (published: 401 = "not sufficiently authorized",
 /// 403 = "Invalid token"). The SDK read a 401 as `unauthorized` and a 403 as `forbidden`;
-/// this gives the host the right case, naming `about` (the account or team concerned).
-/// `unauthorized` has no text, so the account goes to a warning.
+/// this gives the host the right case, naming `about` (the account or team concerned) and
+/// carrying Leapsome's own words.
 fn leapsome_auth(e: ConnectorError, about: &str) -> ConnectorError {
     match e {
-        ConnectorError::Unauthorized => ConnectorError::Forbidden(format!(
-            "{about}: the token lacks rights (Leapsome answered 401)"
+        ConnectorError::Unauthorized(detail) => ConnectorError::Forbidden(format!(
+            "{about}: the token lacks rights (Leapsome answered 401: {detail})"
         )),
         ConnectorError::Forbidden(detail) if !detail.starts_with(HOST_DENIAL) => {
-            warn!("{about}: the SCIM token is not valid (Leapsome answered 403: {detail})");
-            ConnectorError::Unauthorized
+            ConnectorError::Unauthorized(format!(
+                "{about}: the SCIM token is not valid (Leapsome answered 403: {detail})"
+            ))
         }
         other => other,
     }
@@ -185,13 +201,10 @@ impl Connector for Leapsome {
             required: false,
         };
         Manifest {
-            name: "leapsome".into(),
-            version: "0.1.0".into(),
-            contract_version: CONTRACT_VERSION.into(),
-            description: "Leapsome (SCIM 2.0): accounts and teams".into(),
             capabilities: vec![
                 Capability::ReadAccounts,
                 Capability::ReadTargetGroups,
+                Capability::ReadAccount,
                 Capability::WriteAccounts,
                 Capability::WriteGroups,
             ],
@@ -220,6 +233,20 @@ impl Connector for Leapsome {
                 header: "Authorization".into(),
                 template: "Bearer {secret}".into(),
             }],
+            // Leapsome answers 429 past 30 requests a second: the host paces us instead.
+            rate_limits: vec![RateLimit::new("https://api.leapsome.com", 30, 1)],
+            stores: Some(manifest::canonical(&STORES)),
+            create_requires: manifest::canonical(&[
+                Field::WorkEmail,
+                Field::GivenName,
+                Field::FamilyName,
+            ]),
+            max_members_per_change: MEMBERS_PER_PATCH as u32,
+            ..Manifest::new(
+                "leapsome",
+                "0.2.0",
+                "Leapsome (SCIM 2.0): accounts and teams",
+            )
         }
     }
 
@@ -288,11 +315,15 @@ impl Connector for Leapsome {
 }
 
 impl Source for Leapsome {
-    fn read_people(_cursor: Option<String>) -> Result<PersonPage, ConnectorError> {
+    fn read_people(_request: ReadRequest) -> Result<PersonPage, ConnectorError> {
         Err(ConnectorError::Unsupported)
     }
 
     fn read_groups(_cursor: Option<String>) -> Result<GroupPage, ConnectorError> {
+        Err(ConnectorError::Unsupported)
+    }
+
+    fn read_person(_id: String) -> Result<Option<Person>, ConnectorError> {
         Err(ConnectorError::Unsupported)
     }
 }
@@ -340,9 +371,10 @@ fn check_page(
     Ok(())
 }
 
-/// Every account, with managers translated to Leapsome ids. Refreshes what is [`known`]:
-/// user names, managers, and the teams' members (from the users' `groups`).
-fn read_directory() -> Result<Vec<Person>, ConnectorError> {
+/// Every account, with managers translated to Leapsome ids, and the problems of the values
+/// that could not be read. Refreshes what is [`known`]: user names, managers, and the teams'
+/// members (from the users' `groups`).
+fn read_directory() -> Result<(Vec<Person>, Vec<RecordProblem>), ConnectorError> {
     let page_size = config(|c| c.page_size)?;
     let mut reads = Vec::new();
     let mut start = 0;
@@ -376,8 +408,10 @@ fn read_directory() -> Result<Vec<Person>, ConnectorError> {
         }
     }
     let mut people = Vec::with_capacity(reads.len());
+    let mut problems = Vec::new();
     let mut known = known::Known::default();
     for mut r in reads {
+        problems.append(&mut r.problems);
         if let Some((value, from_ref)) = r.manager.take() {
             let resolved = from_ref
                 .and_then(|id| by_id.get(&id))
@@ -405,7 +439,7 @@ fn read_directory() -> Result<Vec<Person>, ConnectorError> {
         known.members_fresh = true;
         *k = known;
     });
-    Ok(people)
+    Ok((people, problems))
 }
 
 fn user_id_by_email(email: &str) -> Result<Option<String>, ConnectorError> {
@@ -501,10 +535,12 @@ fn update(u: &AccountUpdate) -> Result<Applied, ConnectorError> {
         u.id,
         u.person.work_email.as_deref().unwrap_or("no work email")
     );
-    let touches_emails = u
-        .fields
-        .iter()
-        .any(|f| f == "work-email" || f == "personal-email");
+    let touches_emails = u.fields.iter().any(|f| {
+        matches!(
+            f,
+            FieldRef::Canonical(Field::WorkEmail | Field::PersonalEmail)
+        )
+    });
     let current = if touches_emails {
         let user: Value = client()?
             .get(&format!("/Users/{}", encode(&u.id)))
@@ -643,34 +679,112 @@ fn members_of(group_id: &str) -> Result<Vec<String>, ConnectorError> {
     Ok(known::with(|k| k.members.get(group_id).cloned()).unwrap_or_default())
 }
 
-fn membership(m: &Membership, add: bool) -> Result<Applied, ConnectorError> {
-    let about = format!("team {} / account {}", m.group_id, m.account_id);
+/// Adds and removes members of one team. Adding only is one PATCH carrying every new
+/// member (`replaceMembers: false`); a removal rewrites the member list (Leapsome has no
+/// remove), see the crate docs. Nothing is sent when nothing would change.
+fn change_members(m: &MemberChange) -> Result<Applied, ConnectorError> {
+    let about = format!("team {}", m.group_id);
     let auth = |e| leapsome_auth(e, &about);
-    if add {
+    let applied = Applied {
+        target_id: m.group_id.clone(),
+    };
+    if m.add.len() + m.remove.len() > MEMBERS_PER_PATCH {
+        return Err(ConnectorError::Invalid(format!(
+            "{about}: a change of {} members exceeds the {MEMBERS_PER_PATCH} this connector \
+             declares (max-members-per-change)",
+            m.add.len() + m.remove.len()
+        )));
+    }
+    if m.remove.is_empty() {
+        if m.add.is_empty() {
+            return Ok(applied);
+        }
         let mut body = serde_json::Map::new();
-        body.insert("members".into(), json!([{"value": m.account_id}]));
+        body.insert(
+            "members".into(),
+            Value::Array(m.add.iter().map(|a| json!({"value": a})).collect()),
+        );
         body.insert("replaceMembers".into(), json!(false));
         patch(&format!("/Groups/{}", encode(&m.group_id)), &body).map_err(auth)?;
-        known::with(|k| k.add_member(&m.group_id, &m.account_id));
-    } else {
-        let members = members_of(&m.group_id).map_err(auth)?;
-        if members.iter().any(|x| x == &m.account_id) {
-            let keep: Vec<String> = members.into_iter().filter(|x| x != &m.account_id).collect();
-            replace_members(&m.group_id, &keep).map_err(auth)?;
-            known::with(|k| k.members.insert(m.group_id.clone(), keep));
+        // Only a team whose members are known is kept up to date: recording the new ones
+        // alone would pass a partial list off as the team (a later removal rewrites it).
+        known::with(|k| {
+            if k.members.contains_key(&m.group_id) {
+                for a in &m.add {
+                    k.add_member(&m.group_id, a);
+                }
+            }
+        });
+        return Ok(applied);
+    }
+    let current = members_of(&m.group_id).map_err(auth)?;
+    let mut next: Vec<String> = current
+        .iter()
+        .filter(|x| !m.remove.contains(x))
+        .cloned()
+        .collect();
+    for a in &m.add {
+        if !next.contains(a) {
+            next.push(a.clone());
         }
     }
-    Ok(Applied {
-        target_id: m.group_id.clone(),
-    })
+    if next != current {
+        replace_members(&m.group_id, &next).map_err(auth)?;
+        known::with(|k| k.members.insert(m.group_id.clone(), next));
+    }
+    Ok(applied)
+}
+
+/// One account by Leapsome id (or `externalId`, which Leapsome also accepts); `none` on 404.
+fn read_account(id: &str) -> Result<Option<Person>, ConnectorError> {
+    let about = format!("account {id}");
+    let user: Value = match client()?.get(&format!("/Users/{}", encode(id))) {
+        Ok(u) => u,
+        Err(ConnectorError::NotFound) => return Ok(None),
+        Err(e) => return Err(leapsome_auth(e, &about)),
+    };
+    let mut r = map::person_from_user(&user)?;
+    for p in &r.problems {
+        warn!("account {}: {}", p.record_id, p.message);
+    }
+    if let Some((value, from_ref)) = r.manager.take() {
+        r.person.manager_id = match from_ref {
+            Some(id) => Some(id),
+            None => manager_id(&value).map_err(|e| leapsome_auth(e, &about))?,
+        };
+        if r.person.manager_id.is_none() {
+            warn!("Leapsome account {id}: manager `{value}` is not a known account; read as none");
+        }
+    }
+    let p = &r.person;
+    known::with(|k| {
+        if let Some(l) = &p.login {
+            k.user_names.insert(p.id.clone(), l.clone());
+        }
+    });
+    Ok(Some(r.person))
+}
+
+/// A manager reference (a Leapsome id, an `externalId` or an email) as a Leapsome id.
+fn manager_id(value: &str) -> Result<Option<String>, ConnectorError> {
+    if value.contains('@') {
+        return user_id_by_email(value);
+    }
+    match client()?.get::<Value>(&format!("/Users/{}", encode(value))) {
+        Ok(u) => Ok(u.get("id").and_then(Value::as_str).map(str::to_string)),
+        Err(ConnectorError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 impl Target for Leapsome {
     fn read_accounts(cursor: Option<String>) -> Result<PersonPage, ConnectorError> {
         let offset = muster_sdk::paging::Offset::decode(cursor.as_deref())?.0 as usize;
+        let mut problems = Vec::new();
         if offset == 0 || ACCOUNTS.with_borrow(Vec::is_empty) {
-            let people = read_directory()?;
+            let (people, read_problems) = read_directory()?;
             ACCOUNTS.with_borrow_mut(|a| *a = people);
+            problems = read_problems;
         }
         ACCOUNTS.with_borrow_mut(|all| {
             let (items, next) =
@@ -678,7 +792,7 @@ impl Target for Leapsome {
             if next.is_none() {
                 all.clear();
             }
-            Ok(PersonPage { items, next })
+            Ok(PersonPage::full(items, next).with_problems(problems))
         })
     }
 
@@ -718,23 +832,23 @@ impl Target for Leapsome {
         }
         let end = offset + items.len();
         let next = (!items.is_empty() && end < total).then(|| end.to_string());
-        Ok(GroupPage {
-            items: groups,
-            next,
-        })
+        Ok(GroupPage::new(groups, next))
+    }
+
+    fn read_account(id: String) -> Result<Option<Person>, ConnectorError> {
+        read_account(&id)
     }
 
     fn apply(operation: Operation) -> Result<Applied, ConnectorError> {
         match &operation {
             Operation::Create(p) => create(p),
             Operation::Update(u) => update(u),
-            Operation::Deactivate(id) => set_active(id, false),
-            Operation::Reactivate(id) => set_active(id, true),
+            Operation::Deactivate(a) => set_active(&a.id, false),
+            Operation::Reactivate(a) => set_active(&a.id, true),
             Operation::SetManager(m) => set_manager(m),
             Operation::CreateGroup(g) => create_group(g),
-            Operation::RenameGroup((id, name)) => rename_group(id, name),
-            Operation::AddMember(m) => membership(m, true),
-            Operation::RemoveMember(m) => membership(m, false),
+            Operation::RenameGroup(r) => rename_group(&r.id, &r.name),
+            Operation::ChangeMembers(m) => change_members(m),
         }
     }
 }
@@ -744,12 +858,17 @@ muster_sdk::export!(Leapsome);
 // What Leapsome stores (see `map`): no login of its own (it is the email), no custom field,
 // and no phone, contract type or legal entity (its published user schema has no
 // `phoneNumbers`, `userType` or enterprise `organization`; the real service drops them).
-// A create needs the work email (`userName`) and the name.
-muster_sdk::declare! {
-    stores: [
-        "work-email", "personal-email", "given-name", "family-name", "job-title",
-        "employee-number", "department-id", "birth-date", "start-date", "end-date", "gender",
-        "manager-id",
-    ],
-    create_requires: ["work-email", "given-name", "family-name"],
-}
+const STORES: [Field; 12] = [
+    Field::WorkEmail,
+    Field::PersonalEmail,
+    Field::GivenName,
+    Field::FamilyName,
+    Field::JobTitle,
+    Field::EmployeeNumber,
+    Field::DepartmentId,
+    Field::BirthDate,
+    Field::StartDate,
+    Field::EndDate,
+    Field::Gender,
+    Field::ManagerId,
+];

@@ -27,8 +27,8 @@
 //! else must follow in a PATCH ([`create_patch`]). Both send only the attributes the person
 //! has (`Some`), plus what Leapsome requires: `userName` (in every PATCH) and `name`.
 
-use muster_sdk::date;
 use muster_sdk::prelude::*;
+use muster_sdk::{date, field};
 use serde_json::{Map, Value, json};
 
 /// The core SCIM user schema.
@@ -50,6 +50,9 @@ pub struct Read {
     /// Ids of the teams the account is in (`groups[].value`): Leapsome's group GET lists no
     /// members, so this is where memberships are read.
     pub teams: Vec<String>,
+    /// Values that could not be read (a date that is not one, an unknown gender): the
+    /// field is left absent and the problem goes on the page.
+    pub problems: Vec<RecordProblem>,
 }
 
 fn str_at<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
@@ -74,14 +77,45 @@ fn is_type(e: &Value, kind: &str) -> bool {
     str_at(e, "type").is_some_and(|t| t.eq_ignore_ascii_case(kind))
 }
 
-/// A date attribute; an unreadable one is logged and treated as absent, so one bad record
-/// does not block a whole sync (the next update rewrites it).
-fn date_at(ent: &Value, key: &str, id: &str) -> Option<Date> {
+/// A date attribute; an unreadable one is a record problem and read as absent, so one bad
+/// record does not block a whole sync (the next update rewrites it).
+fn date_at(
+    ent: &Value,
+    key: &str,
+    id: &str,
+    field: Field,
+    problems: &mut Vec<RecordProblem>,
+) -> Option<Date> {
     let text = str_at(ent, key)?;
     match date::parse(key, text) {
         Ok(d) => Some(d),
         Err(_) => {
-            warn!("Leapsome account {id}: {key} `{text}` is not a date; read as absent");
+            problems.push(RecordProblem::field(
+                id,
+                FieldRef::Canonical(field),
+                format!("Leapsome `{key}` `{text}` is not a date; read as absent"),
+            ));
+            None
+        }
+    }
+}
+
+/// Leapsome's enterprise `gender` (`male`, `female`, `diverse`) as the contract's gender;
+/// another spelling is a record problem and read as absent.
+fn gender_at(ent: &Value, id: &str, problems: &mut Vec<RecordProblem>) -> Option<Gender> {
+    let text = str_at(ent, "gender")?;
+    match text.trim().to_ascii_lowercase().as_str() {
+        "male" => Some(Gender::Male),
+        "female" => Some(Gender::Female),
+        "diverse" => Some(Gender::Diverse),
+        _ => {
+            problems.push(RecordProblem::field(
+                id,
+                FieldRef::Canonical(Field::Gender),
+                format!(
+                    "Leapsome `gender` `{text}` is none of male, female, diverse; read as absent"
+                ),
+            ));
             None
         }
     }
@@ -121,6 +155,7 @@ pub fn person_from_user(v: &Value) -> Result<Read, ConnectorError> {
         .and_then(Value::as_array)
         .map(|g| g.iter().filter_map(|t| owned(t, "value")).collect())
         .unwrap_or_default();
+    let mut problems = Vec::new();
     let person = Person {
         employee_number: owned(&ent, "employeeNumber"),
         given_name: v.get("name").and_then(|n| owned(n, "givenName")),
@@ -130,11 +165,11 @@ pub fn person_from_user(v: &Value) -> Result<Read, ConnectorError> {
             is_type(e, "home") || is_type(e, "personal")
         }),
         login: user_name,
-        birth_date: date_at(&ent, "birthday", id),
-        start_date: date_at(&ent, "startDate", id),
-        end_date: date_at(&ent, "endDate", id),
+        birth_date: date_at(&ent, "birthday", id, Field::BirthDate, &mut problems),
+        start_date: date_at(&ent, "startDate", id, Field::StartDate, &mut problems),
+        end_date: date_at(&ent, "endDate", id, Field::EndDate, &mut problems),
         job_title: owned(v, "title"),
-        gender: owned(&ent, "gender"),
+        gender: gender_at(&ent, id, &mut problems),
         department_id: (teams.len() == 1).then(|| teams[0].clone()),
         ..Person::new(id, active)
     };
@@ -143,20 +178,18 @@ pub fn person_from_user(v: &Value) -> Result<Read, ConnectorError> {
         manager,
         external_id: owned(v, "externalId"),
         teams,
+        problems,
     })
 }
 
-/// Leapsome's spelling of a gender, `None` to clear it. Accepts the core's names and Lucca's.
-pub fn gender(person_id: &str, value: &str) -> Result<Option<&'static str>, ConnectorError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "male" | "m" => Ok(Some("male")),
-        "female" | "f" => Ok(Some("female")),
-        "diverse" | "misc" | "other" | "non-binary" | "x" => Ok(Some("diverse")),
-        "" | "undefined" | "unknown" => Ok(None),
-        other => Err(ConnectorError::Invalid(format!(
-            "person {person_id}: gender `{other}` has no Leapsome equivalent \
-             (male, female, diverse)"
-        ))),
+/// Leapsome's spelling of a gender; `None` (clear it) for `undefined`, which Leapsome has no
+/// value for.
+pub fn gender(value: Gender) -> Option<&'static str> {
+    match value {
+        Gender::Male => Some("male"),
+        Gender::Female => Some("female"),
+        Gender::Diverse => Some("diverse"),
+        Gender::Undefined => None,
     }
 }
 
@@ -168,21 +201,22 @@ fn opt_date(v: &Option<Date>) -> Value {
     v.as_ref().map_or(Value::Null, |d| json!(date::format(d)))
 }
 
-/// The partial user JSON writing `fields` of `person` (WIT spellings). `current_emails` is the
+/// The partial user JSON writing `fields` of `person`. `current_emails` is the
 /// account's `emails` when a write touches one of them, so the others are kept (Leapsome
 /// replaces the whole list). Fields without a Leapsome attribute are skipped; an unknown
 /// field name is `invalid`.
 pub fn user_body(
     person: &Person,
-    fields: &[String],
+    fields: &[FieldRef],
     current_emails: Option<&Value>,
     department: Department<'_>,
 ) -> Result<Map<String, Value>, ConnectorError> {
+    let fields: Vec<String> = fields.iter().map(field::name).collect();
     let mut body = Map::new();
     let mut name = Map::new();
     let mut ent = Map::new();
     let mut emails_touched = false;
-    for field in fields {
+    for field in &fields {
         match field.as_str() {
             "employee-number" => {
                 ent.insert("employeeNumber".into(), opt(&person.employee_number));
@@ -217,10 +251,7 @@ pub fn user_body(
                 body.insert("title".into(), opt(&person.job_title));
             }
             "gender" => {
-                let g = match &person.gender {
-                    Some(g) => gender(&person.id, g)?,
-                    None => None,
-                };
+                let g = person.gender.and_then(gender);
                 ent.insert("gender".into(), g.map_or(Value::Null, |g| json!(g)));
             }
             "active" => {
@@ -256,7 +287,7 @@ pub fn user_body(
     if emails_touched {
         body.insert(
             "emails".into(),
-            Value::Array(emails(person, fields, current_emails)),
+            Value::Array(emails(person, &fields, current_emails)),
         );
     }
     if !ent.is_empty() {
@@ -356,9 +387,7 @@ pub fn create_patch(
     put_some(&mut ent, "startDate", &date(&person.start_date));
     put_some(&mut ent, "endDate", &date(&person.end_date));
     put_some(&mut ent, "birthday", &date(&person.birth_date));
-    if let Some(g) = &person.gender
-        && let Some(g) = gender(&person.id, g)?
-    {
+    if let Some(g) = person.gender.and_then(gender) {
         ent.insert("gender".into(), json!(g));
     }
     if let Some(m) = &person.manager_id {
@@ -384,18 +413,18 @@ fn put_some(m: &mut Map<String, Value>, key: &str, value: &Option<String>) {
 mod tests {
     use super::*;
 
-    fn fields(names: &[&str]) -> Vec<String> {
-        names.iter().map(|f| f.to_string()).collect()
+    fn fields(names: &[&str]) -> Vec<FieldRef> {
+        names
+            .iter()
+            .map(|f| field::parse(f).unwrap_or_else(|| panic!("not a contract field: {f}")))
+            .collect()
     }
 
     #[test]
     fn genders_map_to_leapsome_spellings() {
-        assert_eq!(gender("1", "Female").unwrap(), Some("female"));
-        assert_eq!(gender("1", "Misc").unwrap(), Some("diverse"));
-        assert_eq!(gender("1", "undefined").unwrap(), None);
-        assert!(
-            matches!(gender("1", "robot"), Err(ConnectorError::Invalid(m)) if m.contains("person 1"))
-        );
+        assert_eq!(gender(Gender::Female), Some("female"));
+        assert_eq!(gender(Gender::Diverse), Some("diverse"));
+        assert_eq!(gender(Gender::Undefined), None);
     }
 
     #[test]
@@ -489,7 +518,7 @@ mod tests {
                 month: 3,
                 day: 1,
             }),
-            gender: Some("female".into()),
+            gender: Some(Gender::Female),
             manager_id: Some("5f00".into()),
             phone: Some("+33 1 23".into()),
             contract_type: Some("CDI".into()),
@@ -542,11 +571,15 @@ mod tests {
             ["active", "schemas", ENTERPRISE, "userName"],
             "no phoneNumbers, userType (nor enterprise organization): Leapsome drops them"
         );
-        let bad = Person {
-            gender: Some("robot".into()),
+        let undefined = Person {
+            gender: Some(Gender::Undefined),
             ..person
         };
-        assert!(create_patch(&bad, "ann@a.example", None).is_err());
+        let patch = create_patch(&undefined, "ann@a.example", None).unwrap();
+        assert!(
+            patch[ENTERPRISE].get("gender").is_none(),
+            "Leapsome has no undefined"
+        );
     }
 
     #[test]
@@ -593,6 +626,36 @@ mod tests {
         assert_eq!(read.manager, Some(("41".into(), Some("5f00".into()))));
         assert_eq!(read.external_id.as_deref(), Some("42"));
         assert_eq!(read.teams, ["7e01"]);
+        assert_eq!(read.person.gender, Some(Gender::Diverse));
+        assert!(read.problems.is_empty());
         assert!(person_from_user(&json!({"userName": "x"})).is_err());
+    }
+
+    #[test]
+    fn unreadable_values_are_problems_on_the_record_not_errors() {
+        let user = json!({
+            "id": "5f02", "userName": "bo@a.example",
+            ENTERPRISE: {"birthday": "1990-02-30", "gender": "robot", "startDate": "2024-01-15"},
+        });
+        let read = person_from_user(&user).unwrap();
+        assert_eq!(read.person.birth_date, None);
+        assert_eq!(read.person.gender, None);
+        assert!(
+            read.person.start_date.is_some(),
+            "the other fields are kept"
+        );
+        let found: Vec<(&str, Option<FieldRef>)> = read
+            .problems
+            .iter()
+            .map(|p| (p.record_id.as_str(), p.field.clone()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("5f02", Some(FieldRef::Canonical(Field::BirthDate))),
+                ("5f02", Some(FieldRef::Canonical(Field::Gender))),
+            ]
+        );
+        assert!(read.problems[1].message.contains("robot"));
     }
 }

@@ -118,7 +118,10 @@ impl LuccaError {
     /// The typed error; `what` says which request failed (e.g. "reading people at offset 2000").
     pub fn into_connector_error(self, what: &str) -> ConnectorError {
         match self.status {
-            401 => ConnectorError::Unauthorized,
+            401 => ConnectorError::Unauthorized(format!(
+                "Lucca rejected the API key ({what}, 401): check the key configured for the \
+                 `api-key` slot (Lucca > Integrations); it may be wrong or revoked"
+            )),
             403 => ConnectorError::Forbidden(self.forbidden(what)),
             404 if !self.json => not_lucca(&self.origin, what, "404 without Lucca's JSON body"),
             404 => ConnectorError::NotFound,
@@ -252,7 +255,9 @@ mod tests {
 
     #[test]
     fn lucca_errors_are_actionable() {
-        assert!(matches!(err(401, ""), ConnectorError::Unauthorized));
+        assert!(
+            matches!(err(401, r#"{"status":401,"message":"invalid key"}"#), ConnectorError::Unauthorized(m) if m.contains("api-key") && !m.contains("invalid key"))
+        );
         assert_eq!(err(429, ""), ConnectorError::RateLimited(7));
         assert_eq!(
             err(

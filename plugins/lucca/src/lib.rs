@@ -12,13 +12,28 @@
 //!   (1000, Lucca's maximum; setting `page_size`). The cursor is the next offset. The count
 //!   makes a **truncated page** detectable: fewer items than the count promises fails the read
 //!   (`invalid`, naming the page) instead of passing for complete.
-//! - `modified_since` (RFC 3339, the engine's watermark) adds `modifiedAt=since,…` to
-//!   `read-people` only: a target read (`read-accounts`) is always a complete snapshot.
+//! - **Incremental reads**: the request's `since` (the watermark the host stored from the
+//!   last completed read), else the `modified_since` setting (RFC 3339), adds
+//!   `modifiedAt=since,…` to `read-people`, and its pages say `coverage: changes` — people
+//!   absent from such a read are unchanged, not gone. Without either the pages say
+//!   `coverage: full`. The last page of every people read returns a `watermark`: the time
+//!   the read started, by Lucca's clock (`header.generated` of the first page) when it gives
+//!   one, else the host's wall clock, as `YYYY-MM-DDTHH:MM:SS` UTC, so a person modified
+//!   during the read is read again next time. A target read (`read-accounts`) is always a
+//!   complete snapshot, without watermark.
+//! - **One person** (`read-person`, and `read-account` as a target): `GET /api/v3/users/{id}`
+//!   with the same projection; `none` when Lucca answers 404 with its JSON body.
 //! - **Departments** are the groups (`read-groups`, both as source and target):
 //!   v4 `GET /organization/structure/api/departments`, 100 per page, following `next`.
 //! - **Establishments** are what the v3 API calls legal entities: a person's
 //!   `legal-entity-id` is the id of their establishment (`legalEntity.id`). They are not
 //!   exposed as groups; writes resolve a legal entity given by id, code or name against them.
+//!
+//! ## Manifest
+//! Rate limit: Lucca's 50 requests per 60 s per tenant, declared as 50 per 61 s on each Lucca
+//! host pattern (see [`RATE_WINDOW_SECS`]). Stores every canonical field but the contract
+//! type, and every custom field; a create requires the first and last name. Genders are
+//! written in Lucca's spelling (`diverse` → `Misc`).
 //!
 //! ## Ids
 //! Person ids are Lucca user ids (`"1042"`); `manager-id` is the manager's user id; group ids
@@ -27,11 +42,12 @@
 //! is each person's `department-id`.
 //!
 //! ## Bad records
-//! A record with an unreadable value (impossible date, custom value of the wrong type) is
-//! **kept** with that field absent, and a `warn` line naming the person id and the field goes
-//! to the host's log (attributed to this plugin). People without a work email are reported the
-//! same way, and at the end of a complete read so are unknown manager ids and work emails
-//! shared by several people. A read never fails because of one record's data; it fails on
+//! A record with an unreadable value (impossible date, a gender other than Lucca's
+//! `Undefined|Male|Female|Misc`, custom value of the wrong type) is **kept** with that field
+//! absent, and a `record-problem` naming the person id and the field goes on the page (and a
+//! `warn` line to the host's log). People without a work email are reported the same way. At
+//! the end of a complete read, unknown manager ids and work emails shared by several people
+//! are logged (they need the whole read, after its pages have been returned). A read never fails because of one record's data; it fails on
 //! malformed or truncated pages, so an incomplete source never looks complete.
 //!
 //! ## Writing
@@ -40,7 +56,11 @@
 //! `default_legal_entity_id`, `default_department_id`, `default_role_id`, else the tenant's own
 //! defaults; when none has one, Lucca's refusal becomes an `invalid` error naming the field and
 //! the setting. `update` → `PUT /api/v3/users/{id}` with only the fields listed; `custom:e_…`
-//! fields are written at the root of the body ([`write`]). Lucca has no deactivation call (a
+//! fields are written at the root of the body ([`write`]). An update's `rows` (row-level
+//! changes to a multi-occurrence compound field, keyed by a sub-field such as `e_title`) are
+//! applied to the user's occurrences as they are now, whatever their order: add or change
+//! updates the occurrence with that key (or creates it), remove deletes it, and an
+//! occurrence no change names is not touched ([`write::row_change_writes`]). Lucca has no deactivation call (a
 //! leaver is an end date an HR admin sets), so `deactivate`/`reactivate` are `unsupported`:
 //! flows into Lucca are create/update-only.
 //!
@@ -49,7 +69,7 @@
 //! API key lacks 'Coworkers > Manage users' … also needs 'See future employees' and 'See former
 //! employees'")`, named from what the request needed when Lucca's body does not say; a server
 //! that is not Lucca (an HTML page, a 404 without Lucca's JSON) → `invalid("… does not answer
-//! like a Lucca API: check `subdomain`")`; 401 → `unauthorized`, 429 (after the host's own
+//! like a Lucca API: check `subdomain`")`; 401 → `unauthorized` naming the request and the `api-key` slot, 429 (after the host's own
 //! retries) → `rate-limited(retry-after)`. The API key never enters the plugin: requests name
 //! the `api-key` slot and the host injects `Authorization: lucca application={secret}`; a
 //! secret configured with stray spaces is refused by the host with a message saying so, which
@@ -68,6 +88,7 @@ use muster_sdk::bindings::muster::connector::http::Method;
 use muster_sdk::paging::Offset;
 use muster_sdk::prelude::*;
 use muster_sdk::serde_json::{Map, Value, json};
+use muster_sdk::{field, manifest};
 
 use api::Failure;
 use config::{CustomFields, Settings};
@@ -92,6 +113,9 @@ struct Lucca;
 struct ReadCheck {
     /// Whether this read covers every person (not incremental).
     complete: bool,
+    /// When the read started, by Lucca's clock when it says (`header.generated` of the
+    /// first page), as `YYYY-MM-DDTHH:MM:SS` UTC: the watermark of a people read.
+    started: Option<String>,
     ids: HashSet<String>,
     /// (person, manager) pairs.
     managers: Vec<(String, String)>,
@@ -160,15 +184,59 @@ fn today(envelope: &Value) -> Date {
         })
 }
 
-/// One page of users: `which` 0 = people (source), 1 = accounts (target).
-fn read_users(cursor: Option<String>, which: usize) -> Result<PersonPage, ConnectorError> {
+/// The Lucca timestamp a people read takes changes since: the request's `since` (the
+/// watermark the host stored from the last completed read), else the `modified_since`
+/// setting; `None` reads everybody.
+fn since(s: &Settings, request: Option<&str>) -> Result<Option<String>, ConnectorError> {
+    match request.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => time::rfc3339_to_lucca_utc(r).map(Some).ok_or_else(|| {
+            ConnectorError::Invalid(format!(
+                "read-request.since `{r}` is not a watermark this connector returned (YYYY-MM-DDTHH:MM:SS)"
+            ))
+        }),
+        None => Ok(s.modified_since.clone()),
+    }
+}
+
+/// Lucca's clock at `envelope` (`header.generated`) as `YYYY-MM-DDTHH:MM:SS` UTC, else the
+/// host's wall clock.
+fn clock(envelope: &Value) -> String {
+    envelope
+        .pointer("/header/generated")
+        .and_then(Value::as_str)
+        .and_then(time::rfc3339_to_lucca_utc)
+        .unwrap_or_else(|| {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            time::lucca_utc_from_unix(secs)
+        })
+}
+
+/// A problem found by [`map`] as the contract's record problem (and a log line).
+fn record_problem(p: map::Problem) -> RecordProblem {
+    warn!("{p}");
+    RecordProblem {
+        field: field::parse(&p.field),
+        record_id: p.id,
+        message: p.what,
+    }
+}
+
+/// One page of users: `which` 0 = people (source), 1 = accounts (target, always complete).
+/// `since` makes a people read incremental (see [`since`]).
+fn read_users(
+    cursor: Option<String>,
+    since: Option<String>,
+    which: usize,
+) -> Result<PersonPage, ConnectorError> {
     let s = settings()?;
     let offset = Offset::decode(cursor.as_deref())?;
-    let incremental = which == 0 && s.modified_since.is_some();
+    let since = if which == 0 { since } else { None };
     if offset.0 == 0 {
         STATE.with(|st| {
             st.borrow_mut().checks[which] = ReadCheck {
-                complete: !incremental,
+                complete: since.is_none(),
                 ..ReadCheck::default()
             }
         });
@@ -187,11 +255,15 @@ fn read_users(cursor: Option<String>, which: usize) -> Result<PersonPage, Connec
             offset.0
         ),
     );
-    if incremental && let Some(since) = &s.modified_since {
+    if let Some(since) = &since {
         u.push_str(&format!("&modifiedAt=since,{since}"));
     }
     let what = format!("the page of people at offset {}", offset.0);
     let v = api::get(&u, &what)?;
+    if offset.0 == 0 {
+        let started = clock(&v);
+        STATE.with(|st| st.borrow_mut().checks[which].started = Some(started));
+    }
     let items = v
         .pointer("/data/items")
         .and_then(Value::as_array)
@@ -201,6 +273,7 @@ fn read_users(cursor: Option<String>, which: usize) -> Result<PersonPage, Connec
     let count = v.pointer("/data/count").and_then(Value::as_u64);
     let today = today(&v);
     let mut people = Vec::with_capacity(items.len());
+    let mut page_problems = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let (p, mut problems) = map::person(item, &s, &defs, today).ok_or_else(|| {
             ConnectorError::Invalid(format!("{what}: item #{i} has no user id: {item}"))
@@ -211,9 +284,6 @@ fn read_users(cursor: Option<String>, which: usize) -> Result<PersonPage, Connec
                 field: "work-email".into(),
                 what: "no work email in Lucca (`mail` is empty): this person cannot be matched by email".into(),
             });
-        }
-        for pr in &problems {
-            warn!("{pr}");
         }
         STATE.with(|st| {
             let c = &mut st.borrow_mut().checks[which];
@@ -230,6 +300,7 @@ fn read_users(cursor: Option<String>, which: usize) -> Result<PersonPage, Connec
                     .push(p.id.clone());
             }
         });
+        page_problems.extend(problems.into_iter().map(record_problem));
         people.push(p);
     }
     let got = people.len();
@@ -246,17 +317,60 @@ fn read_users(cursor: Option<String>, which: usize) -> Result<PersonPage, Connec
         }
         None => offset.next(got, limit),
     };
-    if next.is_none() {
-        finish_read(which);
-    }
+    let watermark = match next {
+        None => finish_read(which).filter(|_| which == 0),
+        Some(_) => None,
+    };
     Ok(PersonPage {
         items: people,
         next,
+        coverage: if since.is_some() {
+            Coverage::Changes
+        } else {
+            Coverage::Full
+        },
+        watermark,
+        problems: page_problems,
     })
 }
 
+/// One user by id (`GET /api/v3/users/{id}` with the read's projection); `None` on 404.
+fn read_person(id: &str) -> Result<Option<Person>, ConnectorError> {
+    let s = settings()?;
+    let user = user_id(id)?;
+    let defs = if s.custom_fields != CustomFields::None || s.contract_type_field.is_some() {
+        definitions(&s)?
+    } else {
+        Definitions::new()
+    };
+    let what = format!("reading user `{user}`");
+    let u = url(
+        &s,
+        &format!("/api/v3/users/{user}?fields={}", map::projection(&s)),
+    );
+    let bytes = match api::send(Method::Get, &u, None) {
+        Ok(b) => b,
+        Err(Failure::Lucca(e)) if e.status == 404 && e.json => return Ok(None),
+        Err(f) => return Err(f.into_connector_error(&what)),
+    };
+    let v: Value = muster_sdk::serde_json::from_slice(&bytes).map_err(|e| {
+        ConnectorError::Invalid(format!("malformed JSON from Lucca for {what}: {e}"))
+    })?;
+    let item = v
+        .get("data")
+        .ok_or_else(|| ConnectorError::Invalid(format!("{what}: Lucca's answer has no data")))?;
+    let (p, problems) = map::person(item, &s, &defs, today(&v)).ok_or_else(|| {
+        ConnectorError::Invalid(format!("{what}: Lucca's answer has no user id: {item}"))
+    })?;
+    for p in problems {
+        record_problem(p);
+    }
+    Ok(Some(p))
+}
+
 /// End of a read: reports that need every person (unknown managers, shared work emails).
-fn finish_read(which: usize) {
+/// Returns when the read started (see [`ReadCheck::started`]).
+fn finish_read(which: usize) -> Option<String> {
     let c = STATE.with(|st| std::mem::take(&mut st.borrow_mut().checks[which]));
     let mut flagged = 0;
     if c.complete {
@@ -294,6 +408,7 @@ fn finish_read(which: usize) {
         c.with_problems,
         flagged
     );
+    c.started
 }
 
 /// One v4 organisation page. The cursor is `received|next-link`.
@@ -370,10 +485,7 @@ fn read_departments(cursor: Option<String>) -> Result<GroupPage, ConnectorError>
             ConnectorError::Invalid(format!("reading departments: item #{i} has no id: {d}"))
         })?);
     }
-    Ok(GroupPage {
-        items: groups,
-        next,
-    })
+    Ok(GroupPage::new(groups, next))
 }
 
 /// Every item of a v4 list, cached per instance (used to resolve names and codes on writes).
@@ -637,7 +749,7 @@ fn update(u: &AccountUpdate) -> Result<Applied, ConnectorError> {
     let mut codes: Vec<String> = Vec::new();
     let mut resolver = |kind: Ref, v: &str| resolve(&u.id, kind, v);
     for f in &u.fields {
-        let f = write::normalise_field(f);
+        let f = field::name(f);
         if let Some(code) = f.strip_prefix("custom:") {
             if !code.starts_with("e_") {
                 return Err(ConnectorError::Invalid(format!(
@@ -661,72 +773,22 @@ fn update(u: &AccountUpdate) -> Result<Applied, ConnectorError> {
         }
     }
     codes.dedup();
-    if !codes.is_empty() {
-        let v = api::get(
-            &url(
-                &s,
-                &format!(
-                    "/api/v3/users/{id}?fields=id,extendedData[{}]",
-                    codes.join(",")
-                ),
-            ),
-            &format!("reading the custom fields of user `{id}`"),
-        )?;
-        let ext = v
-            .pointer("/data/extendedData")
-            .cloned()
-            .unwrap_or(Value::Null);
-        for code in &codes {
-            let desired: Option<FieldValue> = if s.contract_type_field.as_deref()
-                == Some(code.as_str())
-                && !p.custom_fields.iter().any(|(c, _)| c == code)
-            {
-                p.contract_type.clone().map(FieldValue::Text)
-            } else {
-                p.custom_fields
-                    .iter()
-                    .find(|(c, _)| c == code)
-                    .map(|(_, v)| v.clone())
-            };
-            let existing = ext.get(code).cloned().unwrap_or(Value::Null);
-            let entry = match (&existing, &desired) {
-                (Value::Array(_), _) | (_, Some(FieldValue::Rows(_))) => {
-                    let current: Vec<(u64, Value)> = existing
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|o| {
-                                    Some((
-                                        o.get("id")?.as_u64()?,
-                                        o.get("value").cloned().unwrap_or(Value::Null),
-                                    ))
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    let rows = match &desired {
-                        Some(FieldValue::Rows(r)) => r.clone(),
-                        Some(single) => vec![vec![(
-                            code.clone(),
-                            match single {
-                                FieldValue::Text(t) => Scalar::Text(t.clone()),
-                                FieldValue::Date(d) => Scalar::Date(*d),
-                                FieldValue::Number(n) => Scalar::Number(*n),
-                                FieldValue::Boolean(b) => Scalar::Boolean(*b),
-                                FieldValue::Rows(_) => Scalar::Text(String::new()),
-                            },
-                        )]],
-                        None => Vec::new(),
-                    };
-                    let writes = write::occurrence_writes(&rows, &current, s.row_key(code));
-                    (!writes.is_empty()).then_some(Value::Array(writes))
-                }
-                _ => write::single_write(desired.as_ref(), &existing).map_err(|why| {
-                    ConnectorError::Invalid(format!("person `{}`: custom:{code}: {why}", u.id))
-                })?,
-            };
-            if let Some(e) = entry {
-                body.insert(code.clone(), e);
+    let rows = row_groups(u)?;
+    if !codes.is_empty() || !rows.is_empty() {
+        let read: Vec<&str> = codes
+            .iter()
+            .map(String::as_str)
+            .chain(rows.iter().map(|r| r.0))
+            .collect();
+        let ext = extended_data(&s, id, &read)?;
+        custom_writes(&s, u, &codes, &ext, &mut body)?;
+        for (code, key, changes) in &rows {
+            let current = occurrences(ext.get(*code).unwrap_or(&Value::Null));
+            let writes = write::row_change_writes(key, changes, &current).map_err(|why| {
+                ConnectorError::Invalid(format!("person `{}`: custom:{code}: {why}", u.id))
+            })?;
+            if !writes.is_empty() {
+                body.insert((*code).to_string(), Value::Array(writes));
             }
         }
     }
@@ -737,6 +799,121 @@ fn update(u: &AccountUpdate) -> Result<Applied, ConnectorError> {
         });
     }
     put_user(&s, id, body)
+}
+
+/// The current `extendedData` of user `id` for `codes` (one GET).
+fn extended_data(s: &Settings, id: u64, codes: &[&str]) -> Result<Value, ConnectorError> {
+    let v = api::get(
+        &url(
+            s,
+            &format!(
+                "/api/v3/users/{id}?fields=id,extendedData[{}]",
+                codes.join(",")
+            ),
+        ),
+        &format!("reading the custom fields of user `{id}`"),
+    )?;
+    Ok(v.pointer("/data/extendedData")
+        .cloned()
+        .unwrap_or(Value::Null))
+}
+
+/// The occurrences `(id, value)` of a multi-occurrence field as Lucca returns it.
+fn occurrences(existing: &Value) -> Vec<(u64, Value)> {
+    existing
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| {
+                    Some((
+                        o.get("id")?.as_u64()?,
+                        o.get("value").cloned().unwrap_or(Value::Null),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The row changes of one field: `(code, key sub-field, actions)`.
+type RowGroup<'u> = (&'u str, &'u str, Vec<&'u RowAction>);
+
+/// The row changes of an update, by field. A field that is not a Lucca extended-data code,
+/// or changes of one field under two keys, are `invalid`.
+fn row_groups(u: &AccountUpdate) -> Result<Vec<RowGroup<'_>>, ConnectorError> {
+    let mut groups: Vec<RowGroup<'_>> = Vec::new();
+    for rc in &u.rows {
+        if !rc.field.starts_with("e_") {
+            return Err(ConnectorError::Invalid(format!(
+                "person `{}`: custom:{}: not a Lucca extended-data code (they start with e_)",
+                u.id, rc.field
+            )));
+        }
+        match groups.iter_mut().find(|g| g.0 == rc.field) {
+            Some(g) if g.1 != rc.key => {
+                return Err(ConnectorError::Invalid(format!(
+                    "person `{}`: custom:{}: rows keyed by both `{}` and `{}`",
+                    u.id, rc.field, g.1, rc.key
+                )));
+            }
+            Some(g) => g.2.push(&rc.action),
+            None => groups.push((&rc.field, &rc.key, vec![&rc.action])),
+        }
+    }
+    Ok(groups)
+}
+
+/// Body entries for the custom fields `codes` that the update lists in `fields` (whole
+/// values; multi-occurrence fields are diffed occurrence by occurrence, see [`write`]).
+fn custom_writes(
+    s: &Settings,
+    u: &AccountUpdate,
+    codes: &[String],
+    ext: &Value,
+    body: &mut Map<String, Value>,
+) -> Result<(), ConnectorError> {
+    let p = &u.person;
+    for code in codes {
+        let desired: Option<FieldValue> = if s.contract_type_field.as_deref() == Some(code.as_str())
+            && !p.custom_fields.iter().any(|(c, _)| c == code)
+        {
+            p.contract_type.clone().map(FieldValue::Text)
+        } else {
+            p.custom_fields
+                .iter()
+                .find(|(c, _)| c == code)
+                .map(|(_, v)| v.clone())
+        };
+        let existing = ext.get(code).cloned().unwrap_or(Value::Null);
+        let entry = match (&existing, &desired) {
+            (Value::Array(_), _) | (_, Some(FieldValue::Rows(_))) => {
+                let current = occurrences(&existing);
+                let rows = match &desired {
+                    Some(FieldValue::Rows(r)) => r.clone(),
+                    Some(single) => vec![vec![(
+                        code.clone(),
+                        match single {
+                            FieldValue::Text(t) => Scalar::Text(t.clone()),
+                            FieldValue::Date(d) => Scalar::Date(*d),
+                            FieldValue::Number(n) => Scalar::Number(*n),
+                            FieldValue::Boolean(b) => Scalar::Boolean(*b),
+                            FieldValue::Rows(_) => Scalar::Text(String::new()),
+                        },
+                    )]],
+                    None => Vec::new(),
+                };
+                let writes = write::occurrence_writes(&rows, &current, s.row_key(code));
+                (!writes.is_empty()).then_some(Value::Array(writes))
+            }
+            _ => write::single_write(desired.as_ref(), &existing).map_err(|why| {
+                ConnectorError::Invalid(format!("person `{}`: custom:{code}: {why}", u.id))
+            })?,
+        };
+        if let Some(e) = entry {
+            body.insert(code.clone(), e);
+        }
+    }
+    Ok(())
 }
 
 fn put_user(s: &Settings, id: u64, body: Map<String, Value>) -> Result<Applied, ConnectorError> {
@@ -783,15 +960,13 @@ fn check() -> Result<(), ConnectorError> {
 impl Connector for Lucca {
     fn describe() -> Manifest {
         Manifest {
-            name: "lucca".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            contract_version: CONTRACT_VERSION.into(),
-            description: "Lucca HRIS: employees (current, future, former) and departments; creates and updates employees and their custom HR-file data".into(),
             capabilities: vec![
                 Capability::ReadPeople,
                 Capability::ReadGroups,
+                Capability::ReadPerson,
                 Capability::ReadAccounts,
                 Capability::ReadTargetGroups,
+                Capability::ReadAccount,
                 Capability::WriteAccounts,
             ],
             config_keys: config::KEYS
@@ -809,6 +984,22 @@ impl Connector for Lucca {
                 header: "Authorization".into(),
                 template: "lucca application={secret}".into(),
             }],
+            rate_limits: HOSTS
+                .iter()
+                .map(|h| RateLimit::new(*h, RATE_REQUESTS, RATE_WINDOW_SECS))
+                .collect(),
+            stores: Some(
+                manifest::canonical(&STORES)
+                    .into_iter()
+                    .chain([manifest::every_custom_field()])
+                    .collect(),
+            ),
+            create_requires: manifest::canonical(&[Field::GivenName, Field::FamilyName]),
+            ..Manifest::new(
+                "lucca",
+                env!("CARGO_PKG_VERSION"),
+                "Lucca HRIS: employees (current, future, former) and departments; creates and updates employees and their custom HR-file data",
+            )
         }
     }
 
@@ -829,22 +1020,31 @@ impl Connector for Lucca {
 }
 
 impl Source for Lucca {
-    fn read_people(cursor: Option<String>) -> Result<PersonPage, ConnectorError> {
-        read_users(cursor, 0)
+    fn read_people(request: ReadRequest) -> Result<PersonPage, ConnectorError> {
+        let since = since(&settings()?, request.since.as_deref())?;
+        read_users(request.cursor, since, 0)
     }
 
     fn read_groups(cursor: Option<String>) -> Result<GroupPage, ConnectorError> {
         read_departments(cursor)
+    }
+
+    fn read_person(id: String) -> Result<Option<Person>, ConnectorError> {
+        read_person(&id)
     }
 }
 
 impl Target for Lucca {
     fn read_accounts(cursor: Option<String>) -> Result<PersonPage, ConnectorError> {
-        read_users(cursor, 1)
+        read_users(cursor, None, 1)
     }
 
     fn read_groups(cursor: Option<String>) -> Result<GroupPage, ConnectorError> {
         read_departments(cursor)
+    }
+
+    fn read_account(id: String) -> Result<Option<Person>, ConnectorError> {
+        read_person(&id)
     }
 
     fn apply(operation: Operation) -> Result<Applied, ConnectorError> {
@@ -865,25 +1065,41 @@ impl Target for Lucca {
             // Lucca has no deactivation call: a leaver is a contract end date an HR admin
             // sets. Flows into Lucca are create/update-only.
             Operation::Deactivate(_) | Operation::Reactivate(_) => Err(ConnectorError::Unsupported),
-            Operation::CreateGroup(_)
-            | Operation::RenameGroup(_)
-            | Operation::AddMember(_)
-            | Operation::RemoveMember(_) => Err(ConnectorError::Unsupported),
+            Operation::CreateGroup(_) | Operation::RenameGroup(_) | Operation::ChangeMembers(_) => {
+                Err(ConnectorError::Unsupported)
+            }
         }
     }
 }
 
 muster_sdk::export!(Lucca);
 
-// What Lucca stores as a target (see `write`): every canonical field but the
-// contract type, and the custom HR-file fields. First and last name are
-// mandatory on create; legal entity, department and role fall back to the
-// settings' and the tenant's defaults.
-muster_sdk::declare! {
-    stores: [
-        "employee-number", "given-name", "family-name", "work-email", "personal-email",
-        "phone", "login", "birth-date", "start-date", "end-date", "job-title", "gender",
-        "department-id", "manager-id", "legal-entity-id", "custom:*",
-    ],
-    create_requires: ["given-name", "family-name"],
-}
+/// Lucca's published limit: 50 requests per 60 s per tenant domain, shared by every
+/// integration. Declared over **61 s**: the host counts a request when it leaves, Lucca when
+/// it arrives, and with the exact 60 s network jitter let the simulator see 51 in one of its
+/// windows (`host/outbound/src/ratelimit.rs`, `RateLimit::LUCCA`). The margin costs under 2 %
+/// of throughput on a rate-bound read.
+const RATE_REQUESTS: u32 = 50;
+const RATE_WINDOW_SECS: u32 = 61;
+
+/// What Lucca stores as a target (see `write`): every canonical field but the contract type
+/// (written only through the `contract_type_field` setting), plus every custom HR-file field.
+/// First and last name are mandatory on create; legal entity, department and role fall back
+/// to the settings' and the tenant's defaults.
+const STORES: [Field; 15] = [
+    Field::EmployeeNumber,
+    Field::GivenName,
+    Field::FamilyName,
+    Field::WorkEmail,
+    Field::PersonalEmail,
+    Field::Phone,
+    Field::Login,
+    Field::BirthDate,
+    Field::StartDate,
+    Field::EndDate,
+    Field::JobTitle,
+    Field::Gender,
+    Field::DepartmentId,
+    Field::ManagerId,
+    Field::LegalEntityId,
+];

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use muster_sdk::serde_json::Value;
-use muster_sdk::{Date, FieldValue, Group, Person, Scalar};
+use muster_sdk::{Date, FieldValue, Gender, Group, Person, Scalar};
 
 use crate::config::Settings;
 use crate::time::parse_lucca_date;
@@ -205,7 +205,7 @@ pub fn person(
         start_date,
         end_date,
         job_title: text(u, "jobTitle"),
-        gender: text(u, "gender"),
+        gender: gender(&id, u, &mut problems),
         department_id: reference(u, "departmentId", "department"),
         manager_id: reference(u, "managerId", "manager"),
         legal_entity_id: reference(u, "legalEntityId", "legalEntity"),
@@ -214,6 +214,28 @@ pub fn person(
         ..Person::new(id, active)
     };
     Some((p, problems))
+}
+
+/// Lucca's `gender` (`Undefined|Male|Female|Misc`, any case) as the contract's gender; another
+/// spelling is a problem and the gender is left absent.
+fn gender(id: &str, u: &Value, problems: &mut Vec<Problem>) -> Option<Gender> {
+    let raw = text(u, "gender")?;
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "male" => Some(Gender::Male),
+        "female" => Some(Gender::Female),
+        "misc" => Some(Gender::Diverse),
+        "undefined" => Some(Gender::Undefined),
+        _ => {
+            problems.push(Problem {
+                id: id.to_string(),
+                field: "gender".into(),
+                what: format!(
+                    "Lucca `gender` `{raw}` is none of Undefined, Male, Female, Misc; left empty"
+                ),
+            });
+            None
+        }
+    }
 }
 
 fn before(a: &Date, b: &Date) -> bool {
@@ -432,6 +454,7 @@ mod tests {
             (Some("7"), Some("1001"), Some("2"))
         );
         assert!(p.active);
+        assert_eq!(p.gender, Some(Gender::Female));
         assert_eq!(
             p.custom_fields,
             vec![("e_tshirt".into(), FieldValue::Text("M".into()))]
@@ -451,6 +474,36 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn genders_map_to_the_enum_and_an_unknown_one_is_a_problem() {
+        let g = |raw: &str| {
+            person(
+                &json!({"id": 3, "gender": raw}),
+                &settings(),
+                &Definitions::new(),
+                d(2026, 6, 1),
+            )
+            .unwrap()
+        };
+        for (raw, want) in [
+            ("Male", Gender::Male),
+            ("female", Gender::Female),
+            ("Misc", Gender::Diverse),
+            ("Undefined", Gender::Undefined),
+        ] {
+            let (p, problems) = g(raw);
+            assert_eq!((p.gender, problems.len()), (Some(want), 0), "{raw}");
+        }
+        let (p, problems) = g("Robot");
+        assert_eq!(p.gender, None);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            (problems[0].id.as_str(), problems[0].field.as_str()),
+            ("3", "gender")
+        );
+        assert!(problems[0].what.contains("`Robot`"), "{}", problems[0]);
     }
 
     #[test]

@@ -49,6 +49,18 @@ pub fn civil_from_unix(secs: i64) -> Date {
     }
 }
 
+/// A Unix timestamp as Lucca's `YYYY-MM-DDTHH:MM:SS` (UTC).
+pub fn lucca_utc_from_unix(secs: i64) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// Parses `YYYY-MM-DD[THH:MM:SS[.fff]][Z|±HH:MM]` and converts it to Lucca's
 /// `YYYY-MM-DDTHH:MM:SS` in UTC. A value without a zone is taken as is.
 pub fn rfc3339_to_lucca_utc(s: &str) -> Option<String> {
@@ -97,14 +109,7 @@ pub fn rfc3339_to_lucca_utc(s: &str) -> Option<String> {
         }
     }
     let secs = days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss.min(59) - offset;
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    Some(format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    ))
+    Some(lucca_utc_from_unix(secs))
 }
 
 /// The civil date at the start of a Lucca date-time (its first ten characters), strictly:

@@ -10,7 +10,7 @@
 //! are not rewritten.
 
 use muster_sdk::serde_json::{Map, Value, json};
-use muster_sdk::{ConnectorError, FieldValue, Person, Scalar};
+use muster_sdk::{ConnectorError, FieldValue, Gender, Person, RowAction, Scalar};
 
 use crate::time::lucca_date;
 
@@ -140,6 +140,57 @@ pub fn occurrence_writes(
     out
 }
 
+/// `{"e_x": …}` body entries applying row-level changes (contract `row-change`, all of one
+/// field, keyed by the sub-field `key`) to the `existing` occurrences (id, value), whatever
+/// their order; occurrences no change names are left alone. `add` and `change` carry the
+/// row's whole state (sub-fields they lack are cleared, as Lucca replaces an occurrence's
+/// value): the occurrence with the same key is updated, or created when there is none, and an
+/// occurrence already equal is not rewritten — so a change applied twice (a retry after a
+/// crash) writes nothing the second time. `remove` deletes the occurrence with that key, if
+/// any. A row without its key sub-field is an error naming the key.
+pub fn row_change_writes(
+    key: &str,
+    changes: &[&RowAction],
+    existing: &[(u64, Value)],
+) -> Result<Vec<Value>, String> {
+    let find = |k: &Value| {
+        existing
+            .iter()
+            .find(|(_, v)| v.get(key).is_some_and(|x| same_key(x, Some(k))))
+    };
+    let mut out = Vec::new();
+    for change in changes {
+        match change {
+            RowAction::Add(row) | RowAction::Change(row) => {
+                let want = row_json(row);
+                let k = want
+                    .get(key)
+                    .filter(|k| !k.is_null())
+                    .ok_or_else(|| format!("a row without its key sub-field `{key}`"))?;
+                match find(k) {
+                    Some((_, current)) if same(current, &want) => {}
+                    Some((id, current)) => {
+                        let mut value = want.clone();
+                        if let Some(e) = current.as_object() {
+                            for k in e.keys() {
+                                value.entry(k.clone()).or_insert(Value::Null);
+                            }
+                        }
+                        out.push(json!({"id": id, "value": value}));
+                    }
+                    None => out.push(json!({"value": want})),
+                }
+            }
+            RowAction::Remove(k) => {
+                if let Some((id, _)) = find(&scalar_json(k)) {
+                    out.push(json!({"id": id, "value": null}));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn same_key(a: &Value, b: Option<&Value>) -> bool {
     match (a, b) {
         (Value::String(x), Some(Value::String(y))) => x.trim().eq_ignore_ascii_case(y.trim()),
@@ -177,22 +228,13 @@ pub fn single_write(
     }
 }
 
-/// Lucca's spelling of a gender, from the vendor's or the core's spelling.
-pub fn lucca_gender(g: &str) -> Option<&'static str> {
-    Some(match g.trim().to_ascii_lowercase().as_str() {
-        "male" | "m" => "Male",
-        "female" | "f" => "Female",
-        "misc" | "diverse" | "other" => "Misc",
-        "undefined" | "" => "Undefined",
-        _ => return None,
-    })
-}
-
-/// The contract's field name, accepting the core's snake_case spelling too.
-pub fn normalise_field(f: &str) -> String {
-    match f.strip_prefix("custom:") {
-        Some(code) => format!("custom:{code}"),
-        None => f.trim().replace('_', "-"),
+/// Lucca's spelling of a gender (`Undefined|Male|Female|Misc`).
+pub fn lucca_gender(g: Gender) -> &'static str {
+    match g {
+        Gender::Male => "Male",
+        Gender::Female => "Female",
+        Gender::Diverse => "Misc",
+        Gender::Undefined => "Undefined",
     }
 }
 
@@ -235,15 +277,7 @@ pub fn canonical(
         "job-title" => ("jobTitle", t(&p.job_title)),
         "gender" => (
             "gender",
-            match p.gender.as_deref() {
-                None => json!("Undefined"),
-                Some(g) => json!(lucca_gender(g).ok_or_else(|| {
-                    ConnectorError::Invalid(format!(
-                        "person `{}`: gender `{g}` is not one of male, female, diverse (Misc), undefined",
-                        p.id
-                    ))
-                })?),
-            },
+            json!(lucca_gender(p.gender.unwrap_or(Gender::Undefined))),
         ),
         "department-id" => ("departmentId", r(Ref::Department, &p.department_id)?),
         "legal-entity-id" => ("legalEntityId", r(Ref::LegalEntity, &p.legal_entity_id)?),
@@ -335,6 +369,52 @@ mod tests {
     }
 
     #[test]
+    fn row_changes_touch_only_the_rows_they_name_whatever_the_order() {
+        let existing = vec![
+            (11, json!({"e_title": "Onboarding", "e_progress": 100})),
+            (
+                10,
+                json!({"e_title": "RGPD", "e_progress": 50, "e_link": "x"}),
+            ),
+            (12, json!({"e_title": "Old", "e_progress": 1})),
+        ];
+        let (add, change, same, remove, gone) = (
+            RowAction::Add(row("Security", 0.0)),
+            RowAction::Change(row("rgpd", 80.0)),
+            RowAction::Change(row("Onboarding", 100.0)),
+            RowAction::Remove(t("Old")),
+            RowAction::Remove(t("Never there")),
+        );
+        let w = row_change_writes(
+            "e_title",
+            &[&add, &change, &same, &remove, &gone],
+            &existing,
+        )
+        .unwrap();
+        assert_eq!(
+            w,
+            vec![
+                json!({"value": {"e_title": "Security", "e_progress": 0}}),
+                json!({"id": 10, "value": {"e_title": "rgpd", "e_progress": 80, "e_link": null}}),
+                json!({"id": 12, "value": null}),
+            ],
+            "keys match case-insensitively; an equal row and an absent key write nothing"
+        );
+        let again = RowAction::Add(row("Onboarding", 100.0));
+        assert!(
+            row_change_writes("e_title", &[&again], &existing)
+                .unwrap()
+                .is_empty(),
+            "an add already applied (a retry) writes nothing"
+        );
+        let keyless = RowAction::Add(vec![("e_progress".into(), Scalar::Number(3.0))]);
+        assert_eq!(
+            row_change_writes("e_title", &[&keyless], &existing),
+            Err("a row without its key sub-field `e_title`".to_string())
+        );
+    }
+
+    #[test]
     fn occurrences_without_key_keep_equal_rows_and_pair_the_rest() {
         let existing = vec![(1, json!({"a": "x"})), (2, json!({"a": "y"}))];
         let desired = vec![vec![("a".into(), t("y"))], vec![("a".into(), t("z"))]];
@@ -370,7 +450,7 @@ mod tests {
     fn canonical_fields_and_genders() {
         let mut p = Person::new("src-1", true);
         p.work_email = Some("a@b.c".into());
-        p.gender = Some("diverse".into());
+        p.gender = Some(Gender::Diverse);
         p.department_id = Some("Sales".into());
         let mut resolve = |kind: Ref, v: &str| {
             assert_eq!((kind, v), (Ref::Department, "Sales"));
@@ -390,9 +470,7 @@ mod tests {
         );
         assert_eq!(c("phone", &mut resolve), ("directLine".into(), Value::Null));
         assert!(canonical("active", &p, "directLine", &mut resolve).is_err());
-        assert_eq!(normalise_field("work_email"), "work-email");
-        assert_eq!(normalise_field("custom:e_formation"), "custom:e_formation");
-        assert_eq!(lucca_gender("Female"), Some("Female"));
-        assert_eq!(lucca_gender("robot"), None);
+        assert_eq!(lucca_gender(Gender::Female), "Female");
+        assert_eq!(lucca_gender(Gender::Undefined), "Undefined");
     }
 }

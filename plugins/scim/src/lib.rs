@@ -37,14 +37,21 @@
 //!   version just read, and a 412 (somebody wrote in between) re-reads and
 //!   retries, at most three times. A PATCH answered 501 or 405 switches the
 //!   connection to PUT for good.
-//! - **Group** member changes are PatchOps that do not depend on the group's
-//!   current state (`add` a member, `remove` `members[value eq "…"]`), so they
-//!   skip the read (a group's member list can be large); a removal the server
-//!   answers with `noTarget` already holds. In PUT mode they read, edit and
-//!   PUT with `If-Match` like users.
+//! - **Group** member changes (`change-members`: the members to add and to
+//!   remove of one group) are **one** PatchOp request that does not depend on
+//!   the group's current state — one `add` operation carrying every new
+//!   member, one `remove` of `members[value eq "…"]` per leaving member — so
+//!   it skips the read (a group's member list can be large). The manifest
+//!   declares `max-members-per-change: 100`, which keeps a request small for
+//!   any server. RFC 7644 applies a PATCH atomically, so a server answering
+//!   `noTarget` (a removed account that is no member) refused the whole
+//!   request: the change is then made by reading the group and writing the
+//!   edited member list, as in PUT mode, where the connector reads, edits and
+//!   PUTs with `If-Match` like users.
+//! - **`read-account(id)`** is a `GET /Users/{id}`; a 404 is `none`.
 //! - **Errors** carry the SCIM error body's `scimType` and `detail` and name
 //!   the record: 409 → `conflict`, 400 → `invalid`, 404 → `not-found`, 401 →
-//!   `unauthorized`, 403 → `forbidden`, 429 → `rate-limited`, 5xx →
+//!   `unauthorized` (with the server's words), 403 → `forbidden`, 429 → `rate-limited`, 5xx →
 //!   `unavailable`.
 //!
 //! ## Hosts
@@ -63,7 +70,7 @@ use std::cell::RefCell;
 use muster_sdk::bindings::muster::connector::http::Method;
 use muster_sdk::prelude::*;
 use muster_sdk::serde_json::{Value, json};
-use muster_sdk::{required_setting, setting};
+use muster_sdk::{field, manifest, required_setting, setting};
 
 use user::{Attr, Edit, Path};
 use wire::{Reply, encode, quote};
@@ -500,59 +507,100 @@ fn rename_group(id: &str, name: &str) -> Result<Applied, ConnectorError> {
     })
 }
 
-fn change_member(m: &Membership, add: bool) -> Result<Applied, ConnectorError> {
+/// Most account ids one `change-members` carries (declared in the manifest).
+const MEMBERS_PER_CHANGE: usize = 100;
+
+/// Adds and removes members of one group in one PatchOp request (see the
+/// crate docs); in PUT mode, or when the server refused a removal with
+/// `noTarget`, by reading the group and writing its edited member list.
+fn change_members(m: &MemberChange) -> Result<Applied, ConnectorError> {
     let what = format!(
-        "{} account `{}` {} group `{}`",
-        if add { "add" } else { "remove" },
-        m.account_id,
-        if add { "to" } else { "from" },
-        m.group_id
+        "change the members of group `{}` (add {}, remove {})",
+        m.group_id,
+        m.add.len(),
+        m.remove.len()
     );
     let done = Applied {
         target_id: m.group_id.clone(),
     };
+    if m.add.len() + m.remove.len() > MEMBERS_PER_CHANGE {
+        return Err(ConnectorError::Invalid(format!(
+            "{what}: more than the {MEMBERS_PER_CHANGE} members this connector declares \
+             (max-members-per-change)"
+        )));
+    }
+    if m.add.is_empty() && m.remove.is_empty() {
+        return Ok(done);
+    }
     if use_patch()? {
-        let op = if add {
-            json!({"op": "add", "path": "members", "value": [{"value": m.account_id}]})
-        } else {
-            json!({"op": "remove", "path": format!("members[value eq {}]", quote(&m.account_id))})
-        };
-        let reply = patch_group(&m.group_id, vec![op])?;
+        let reply = patch_group(&m.group_id, member_ops(m))?;
         if reply.is_success() {
             return Ok(done);
         }
         let (scim_type, _) = wire::error_detail(&reply.body);
-        if !add && reply.status == 400 && scim_type.as_deref() == Some("noTarget") {
-            return Ok(done); // not a member: the removal already holds
-        }
+        // A removed account that is no member: the server refused the whole PATCH.
+        let removal_no_target =
+            !m.remove.is_empty() && reply.status == 400 && scim_type.as_deref() == Some("noTarget");
         if matches!(reply.status, 405 | 501) {
             patch_refused()?;
-        } else {
+        } else if !removal_no_target {
             return Err(wire::error_for(&reply, &what));
         }
     }
-    let account = m.account_id.clone();
     modify("Groups", &m.group_id, &what, &|current| {
-        let mut list = current
+        let list = current
             .get("members")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        let is_it = |v: &Value| v.get("value").and_then(Value::as_str) == Some(account.as_str());
-        let present = list.iter().any(is_it);
-        if add == present {
-            return Ok(Vec::new());
-        }
-        if add {
-            list.push(json!({"value": account}));
-        } else {
-            list.retain(|v| !is_it(v));
-        }
-        Ok(vec![Edit {
-            path: Path::Top("members"),
-            value: Some(Value::Array(list)),
-        }])
+        Ok(edited_members(&list, m).map_or_else(Vec::new, |list| {
+            vec![Edit {
+                path: Path::Top("members"),
+                value: Some(Value::Array(list)),
+            }]
+        }))
     })
+}
+
+/// The PatchOp operations of a member change: one `add` with every new
+/// member, one `remove` per leaving member.
+fn member_ops(m: &MemberChange) -> Vec<Value> {
+    let mut ops = Vec::with_capacity(1 + m.remove.len());
+    if !m.add.is_empty() {
+        let values: Vec<Value> = m.add.iter().map(|a| json!({"value": a})).collect();
+        ops.push(json!({"op": "add", "path": "members", "value": values}));
+    }
+    for r in &m.remove {
+        ops.push(json!({"op": "remove", "path": format!("members[value eq {}]", quote(r))}));
+    }
+    ops
+}
+
+/// A group's `members` list with the change applied; `None` when it already
+/// holds (every added account is a member, no removed one is).
+fn edited_members(list: &[Value], m: &MemberChange) -> Option<Vec<Value>> {
+    let id = |v: &Value| v.get("value").and_then(Value::as_str).map(str::to_string);
+    let mut out: Vec<Value> = list
+        .iter()
+        .filter(|v| id(v).is_none_or(|i| !m.remove.contains(&i)))
+        .cloned()
+        .collect();
+    for a in &m.add {
+        if !out.iter().any(|v| id(v).as_deref() == Some(a.as_str())) {
+            out.push(json!({"value": a}));
+        }
+    }
+    (out.as_slice() != list).then_some(out)
+}
+
+/// One account by id; `none` when the server answers 404.
+fn read_account(id: &str) -> Result<Option<Person>, ConnectorError> {
+    let what = format!("read user `{id}`");
+    match fetch("Users", id, &what) {
+        Ok((user, _)) => user::to_person(&user).map(Some),
+        Err(ConnectorError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 impl Connector for Scim {
@@ -563,15 +611,10 @@ impl Connector for Scim {
             required,
         };
         Manifest {
-            name: "scim".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            contract_version: CONTRACT_VERSION.into(),
-            description: "Generic SCIM 2.0 target (RFC 7643/7644): users with the enterprise \
-                          extension, groups and members"
-                .into(),
             capabilities: vec![
                 Capability::ReadAccounts,
                 Capability::ReadTargetGroups,
+                Capability::ReadAccount,
                 Capability::WriteAccounts,
                 Capability::WriteGroups,
             ],
@@ -610,6 +653,15 @@ impl Connector for Scim {
                 header: "Authorization".into(),
                 template: "Bearer {secret}".into(),
             }],
+            stores: Some(manifest::canonical(&STORES)),
+            create_requires: manifest::canonical(&[Field::Login]),
+            max_members_per_change: MEMBERS_PER_CHANGE as u32,
+            ..Manifest::new(
+                "scim",
+                env!("CARGO_PKG_VERSION"),
+                "Generic SCIM 2.0 target (RFC 7643/7644): users with the enterprise \
+                 extension, groups and members",
+            )
         }
     }
 
@@ -635,11 +687,15 @@ impl Connector for Scim {
 }
 
 impl Source for Scim {
-    fn read_people(_cursor: Option<String>) -> Result<PersonPage, ConnectorError> {
+    fn read_people(_request: ReadRequest) -> Result<PersonPage, ConnectorError> {
         Err(ConnectorError::Unsupported)
     }
 
     fn read_groups(_cursor: Option<String>) -> Result<GroupPage, ConnectorError> {
+        Err(ConnectorError::Unsupported)
+    }
+
+    fn read_person(_id: String) -> Result<Option<Person>, ConnectorError> {
         Err(ConnectorError::Unsupported)
     }
 }
@@ -652,7 +708,7 @@ impl Target for Scim {
             .iter()
             .map(user::to_person)
             .collect::<Result<_, _>>()?;
-        Ok(PersonPage { items, next })
+        Ok(PersonPage::full(items, next))
     }
 
     fn read_groups(cursor: Option<String>) -> Result<GroupPage, ConnectorError> {
@@ -679,7 +735,11 @@ impl Target for Scim {
                 })
             })
             .collect::<Result<_, ConnectorError>>()?;
-        Ok(GroupPage { items, next })
+        Ok(GroupPage::new(items, next))
+    }
+
+    fn read_account(id: String) -> Result<Option<Person>, ConnectorError> {
+        read_account(&id)
     }
 
     fn apply(operation: Operation) -> Result<Applied, ConnectorError> {
@@ -690,12 +750,12 @@ impl Target for Scim {
                 let attrs = update
                     .fields
                     .iter()
-                    .map(|f| Attr::parse(f, &update.id))
+                    .map(|f| Attr::parse(&field::name(f), &update.id))
                     .collect::<Result<Vec<_>, _>>()?;
                 update_user(&update.id, &update.person, &attrs, &what)
             }
-            Operation::Deactivate(id) => set_active(&id, false),
-            Operation::Reactivate(id) => set_active(&id, true),
+            Operation::Deactivate(a) => set_active(&a.id, false),
+            Operation::Reactivate(a) => set_active(&a.id, true),
             Operation::SetManager(change) => {
                 let what = format!("set manager of user `{}`", change.id);
                 let desired = Person {
@@ -705,26 +765,31 @@ impl Target for Scim {
                 update_user(&change.id, &desired, &[Attr::ManagerId], &what)
             }
             Operation::CreateGroup(group) => create_group(&group),
-            Operation::RenameGroup((id, name)) => rename_group(&id, &name),
-            Operation::AddMember(m) => change_member(&m, true),
-            Operation::RemoveMember(m) => change_member(&m, false),
+            Operation::RenameGroup(r) => rename_group(&r.id, &r.name),
+            Operation::ChangeMembers(m) => change_members(&m),
         }
     }
 }
 
 muster_sdk::export!(Scim);
 
-// What a SCIM server stores (the core and enterprise schemas, see `user`):
-// no birth, start or end date, gender or custom field. `userName` is required,
-// and comes from `login`.
-muster_sdk::declare! {
-    stores: [
-        "login", "given-name", "family-name", "work-email", "personal-email", "phone",
-        "job-title", "contract-type", "employee-number", "department-id",
-        "legal-entity-id", "manager-id",
-    ],
-    create_requires: ["login"],
-}
+/// What a SCIM server stores (the core and enterprise schemas, see `user`):
+/// no birth, start or end date, gender or custom field. A create requires
+/// `userName`, which comes from `login`.
+const STORES: [Field; 12] = [
+    Field::Login,
+    Field::GivenName,
+    Field::FamilyName,
+    Field::WorkEmail,
+    Field::PersonalEmail,
+    Field::Phone,
+    Field::JobTitle,
+    Field::ContractType,
+    Field::EmployeeNumber,
+    Field::DepartmentId,
+    Field::LegalEntityId,
+    Field::ManagerId,
+];
 
 #[cfg(test)]
 mod tests {
@@ -760,6 +825,40 @@ mod tests {
             "update_method",
         );
         bad(&[("base_url", "https://x.test"), ("token", "t")], "token");
+    }
+
+    fn change(add: &[&str], remove: &[&str]) -> MemberChange {
+        MemberChange {
+            group_id: "g1".into(),
+            add: add.iter().map(|a| a.to_string()).collect(),
+            remove: remove.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_member_change_is_one_add_and_one_remove_per_leaver() {
+        let ops = member_ops(&change(&["u1", "u2"], &["u3"]));
+        assert_eq!(
+            ops,
+            vec![
+                json!({"op": "add", "path": "members", "value": [{"value": "u1"}, {"value": "u2"}]}),
+                json!({"op": "remove", "path": "members[value eq \"u3\"]"}),
+            ]
+        );
+        assert_eq!(member_ops(&change(&[], &["u3"])).len(), 1);
+    }
+
+    #[test]
+    fn an_edited_member_list_applies_the_change_or_says_it_holds() {
+        let list = vec![
+            json!({"value": "u1"}),
+            json!({"value": "u3", "display": "C"}),
+        ];
+        assert_eq!(
+            edited_members(&list, &change(&["u2", "u1"], &["u3"])),
+            Some(vec![json!({"value": "u1"}), json!({"value": "u2"})])
+        );
+        assert_eq!(edited_members(&list, &change(&["u1"], &["u9"])), None);
     }
 
     #[test]

@@ -138,7 +138,7 @@ pub fn error_for(reply: &Reply, what: &str) -> ConnectorError {
         (None, true) => "no detail given".to_string(),
     };
     match reply.status {
-        401 => ConnectorError::Unauthorized,
+        401 => ConnectorError::Unauthorized(format!("{what}: {said}")),
         403 => ConnectorError::Forbidden(format!("{what}: {said}")),
         404 | 410 => ConnectorError::NotFound,
         409 => ConnectorError::Conflict(format!("{what}: {said}")),
@@ -220,10 +220,9 @@ mod tests {
             ConnectorError::Invalid(m) => assert!(m.contains("invalidValue: bad email"), "{m}"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(
-            error_for(&reply(401, "{}"), "x"),
-            ConnectorError::Unauthorized
-        ));
+        assert!(
+            matches!(error_for(&reply(401, r#"{"detail":"token expired"}"#), "x"), ConnectorError::Unauthorized(m) if m == "x: token expired")
+        );
         assert!(
             matches!(error_for(&reply(403, "<html>no</html>"), "x"), ConnectorError::Forbidden(m) if m.contains("<html>no</html>"))
         );

@@ -6,12 +6,18 @@ use crate::ConnectorError;
 use crate::bindings::muster::connector::http::HttpError;
 
 /// Maps a non-success HTTP status (and a short excerpt of the body, for the
-/// operator) to a connector error. `retry_after` is the parsed `Retry-After`
+/// operator) to a connector error. A 401 is `unauthorized` carrying the
+/// vendor's words (its body excerpt) — a vendor never echoes the credential
+/// in them, and the host redacts secrets in any case. `retry_after` is the parsed `Retry-After`
 /// header, if any.
 pub fn from_status(status: u16, body: &[u8], retry_after: Option<u32>) -> ConnectorError {
     let detail = excerpt(body);
     match status {
-        401 => ConnectorError::Unauthorized,
+        401 => ConnectorError::Unauthorized(if detail.is_empty() {
+            "the credential was rejected by the vendor".to_string()
+        } else {
+            detail
+        }),
         403 => ConnectorError::Forbidden(if detail.is_empty() {
             "permission denied by the vendor".to_string()
         } else {
@@ -64,10 +70,12 @@ mod tests {
 
     #[test]
     fn statuses_map_to_typed_errors() {
-        assert!(matches!(
-            from_status(401, b"", None),
-            ConnectorError::Unauthorized
-        ));
+        assert!(
+            matches!(from_status(401, b"", None), ConnectorError::Unauthorized(s) if s.contains("rejected"))
+        );
+        assert!(
+            matches!(from_status(401, b" key revoked ", None), ConnectorError::Unauthorized(s) if s == "key revoked")
+        );
         assert!(
             matches!(from_status(403, b"needs Manage users", None), ConnectorError::Forbidden(s) if s.contains("Manage users"))
         );

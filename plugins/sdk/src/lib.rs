@@ -6,9 +6,18 @@
 //! connector author writes only the mapping between the vendor's API and the
 //! contract's records:
 //!
-//! - [`bindings`]: the `wit-bindgen` bindings of the contract, generated once
-//!   here so every plugin shares the same types; implement the three traits
-//!   [`Connector`], [`Source`] and [`Target`] and call [`export!`];
+//! - [`bindings`]: the `wit-bindgen` bindings of contract **0.2.0**
+//!   (`wit/since_v0.2.0`), generated once here so every plugin shares the same
+//!   types; implement the three traits [`Connector`], [`Source`] and
+//!   [`Target`] and call [`export!`]. The host reads the contract version
+//!   from the component's interface names (`muster:connector/…@0.2.0`), so
+//!   there is no version string to report;
+//! - [`manifest`]: [`Manifest::new`] with neutral defaults, so a manifest
+//!   names only what it declares and a field added to the manifest later
+//!   does not break every plugin;
+//! - [`page`]: page constructors ([`PersonPage::full`], [`GroupPage::new`]…);
+//! - [`field`]: [`FieldRef`] ↔ the contract's spelling (`work-email`,
+//!   `custom:e_x`), for connectors that key their mapping tables by name;
 //! - [`http`]: JSON over the host's sandboxed HTTP (`get`/`post`/`put`/
 //!   `patch`/`delete`) returning typed [`ConnectorError`]s;
 //! - [`errors`]: the HTTP status → [`ConnectorError`] mapping every
@@ -25,7 +34,7 @@
 //! use muster_sdk::prelude::*;
 //! struct Acme;
 //! impl Connector for Acme { /* describe, configure, check */ }
-//! impl Source for Acme { /* read_people, read_groups */ }
+//! impl Source for Acme { /* read_people, read_groups, read_person */ }
 //! impl Target for Acme { /* or return Err(ConnectorError::Unsupported) */ }
 //! muster_sdk::export!(Acme);
 //! ```
@@ -39,7 +48,7 @@ extern crate self as muster_sdk;
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/since_v0.1.0",
+        path: "../../wit/since_v0.2.0",
         world: "connector-plugin",
         pub_export_macro: true,
         export_macro_name: "export_connector",
@@ -51,8 +60,11 @@ pub mod bindings {
 
 pub mod date;
 pub mod errors;
+pub mod field;
 pub mod http;
 pub mod log;
+pub mod manifest;
+pub mod page;
 pub mod paging;
 
 /// Runtime support re-exported so plugins need no direct `wit-bindgen` dependency.
@@ -60,27 +72,28 @@ pub mod paging;
 pub use wit_bindgen::rt as __rt;
 
 pub use bindings::exports::muster::connector::connector::{
-    Capability, ConfigKey, CredentialSlot, Guest as Connector, Manifest,
+    Capability, ConfigKey, CredentialSlot, Guest as Connector, Manifest, RateLimit,
 };
 pub use bindings::exports::muster::connector::source::Guest as Source;
 pub use bindings::exports::muster::connector::target::{
-    AccountUpdate, Applied, Guest as Target, ManagerChange, Membership, NewGroup, Operation,
+    AccountRef, AccountUpdate, Applied, GroupRename, Guest as Target, ManagerChange, MemberChange,
+    NewGroup, Operation, RowAction, RowChange,
 };
 pub use bindings::muster::connector::types::{
-    CompoundRow, ConnectorError, Date, FieldValue, Group, GroupPage, Person, PersonPage, Scalar,
+    CompoundRow, ConnectorError, Coverage, Date, Field, FieldRef, FieldValue, Gender, Group,
+    GroupPage, Person, PersonPage, ReadRequest, RecordProblem, Scalar,
 };
 pub use serde_json;
-
-/// The contract version this SDK implements; put it in `Manifest::contract_version`.
-pub const CONTRACT_VERSION: &str = "0.1.0";
 
 /// Everything a connector usually needs, in one `use`.
 pub mod prelude {
     pub use crate::http::{Client, JsonResponse};
     pub use crate::{
-        AccountUpdate, Applied, CONTRACT_VERSION, Capability, ConfigKey, Connector, ConnectorError,
-        CredentialSlot, Date, FieldValue, Group, GroupPage, ManagerChange, Manifest, Membership,
-        NewGroup, Operation, Person, PersonPage, Scalar, Source, Target,
+        AccountRef, AccountUpdate, Applied, Capability, ConfigKey, Connector, ConnectorError,
+        Coverage, CredentialSlot, Date, Field, FieldRef, FieldValue, Gender, Group, GroupPage,
+        GroupRename, ManagerChange, Manifest, MemberChange, NewGroup, Operation, Person,
+        PersonPage, RateLimit, ReadRequest, RecordProblem, RowAction, RowChange, Scalar, Source,
+        Target,
     };
     pub use crate::{debug, error, info, trace, warn};
 }
@@ -92,61 +105,6 @@ macro_rules! export {
     ($ty:ident) => {
         $crate::bindings::export_connector!($ty with_types_in $crate::bindings);
     };
-}
-
-/// Declares what the vendor behind this plugin stores and what a create must
-/// carry, for the host to check flows against before any record moves:
-///
-/// ```ignore
-/// muster_sdk::declare! {
-///     stores: ["login", "given-name", "family-name", "work-email"],
-///     create_requires: ["login"],
-/// }
-/// ```
-///
-/// Field names use the contract's spelling (`given-name`, `custom:e_x`, and
-/// `custom:*` for every custom field). A flow that owns a field the target
-/// does not store is refused when it is loaded; a create carries the owned
-/// fields plus `create_requires`, and nothing else.
-///
-/// Contract 0.1.0 has no place for this in the manifest, so the macro emits a
-/// wasm custom section, `muster:declarations` (format: the host's
-/// `runtime::declarations` module): data beside the code, kept through
-/// componentization, read by the host from the component bytes at load and
-/// ignored by hosts that do not know it. A plugin that declares nothing is
-/// not restricted.
-#[macro_export]
-macro_rules! declare {
-    (
-        stores: [$($stored:literal),* $(,)?],
-        create_requires: [$($required:literal),* $(,)?] $(,)?
-    ) => {
-        const _: () = {
-            const TEXT: &str = concat!(
-                "muster-declarations 1\nstores",
-                $(" ", $stored,)*
-                "\ncreate-requires",
-                $(" ", $required,)*
-                "\n"
-            );
-            #[cfg_attr(target_family = "wasm", unsafe(link_section = "muster:declarations"))]
-            #[used]
-            static DECLARATIONS: [u8; TEXT.len()] = $crate::__section::<{ TEXT.len() }>(TEXT);
-        };
-    };
-}
-
-/// `text` as a byte array of its exact length, for a custom-section static.
-#[doc(hidden)]
-pub const fn __section<const N: usize>(text: &str) -> [u8; N] {
-    let bytes = text.as_bytes();
-    let mut out = [0u8; N];
-    let mut i = 0;
-    while i < N {
-        out[i] = bytes[i];
-        i += 1;
-    }
-    out
 }
 
 /// Returns the value of `key` in `settings`, or an `invalid` error naming the key.
