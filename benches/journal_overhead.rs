@@ -200,7 +200,9 @@ fn store_only(dir: &Path) {
             explanation: "new person in the source".into(),
             changes: Vec::new(),
             members: Vec::new(),
+            member_names: Default::default(),
             carries: Vec::new(),
+            rows: Vec::new(),
             group_name: None,
             manager_source_id: None,
         })
