@@ -73,11 +73,14 @@ fn lucca_to_scim(flow: &str) -> Config {
 fn the_built_plugins_carry_their_declarations_through_componentization() {
     use muster_core::{Field, FieldRef};
     let rt = common::runtime(common::config());
+    // Contract 0.2 plugins declare in their manifest (the host keeps reading the custom
+    // section of 0.1 ones); the host fits flows with `Declarations::from_manifest`.
     let load = |name: &str| {
-        rt.load_file(muster::plugins::path(name))
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
-            .declarations()
-            .clone()
+        let manifest = rt
+            .load_file(muster::plugins::path(name))
+            .and_then(|p| p.describe())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        muster::runtime::Declarations::from_manifest(&manifest)
     };
     let scim = load("muster-plugin-scim");
     assert!(scim.stores(&Field::Login.into()));

@@ -39,7 +39,7 @@ fn inspect_prints_the_manifest_of_every_fixture() {
         );
         assert!(
             stdout.contains(
-                "contract version: 0.1.0, supported by this host (supports 0.1.0, 0.2.0)\n"
+                "contract version: 0.2.0, supported by this host (supports 0.1.0, 0.2.0)\n"
             ),
             "{stdout}"
         );
