@@ -118,6 +118,16 @@ impl World {
     /// [`World::run`], for one source record when `only` names it (as
     /// `muster sync --only ID` and a webhook's run).
     fn run_with(&mut self, config: &Config, mode: Mode, only: Option<String>) -> RunReport {
+        self.try_run(config, mode, only).expect("run")
+    }
+
+    /// [`World::run_with`], returning the engine's error instead of failing.
+    fn try_run(
+        &mut self,
+        config: &Config,
+        mode: Mode,
+        only: Option<String>,
+    ) -> Result<RunReport, engine::EngineError> {
         let flow = config.flow(FLOW).expect("flow");
         let ConnectedFlow {
             mut source,
@@ -146,7 +156,6 @@ impl World {
                 approver: "test".into(),
             },
         )
-        .expect("run")
     }
 
     /// A sync with reactivation on; every call must succeed.
@@ -1183,4 +1192,45 @@ fn a_single_record_run_reads_one_person_instead_of_every_page() {
     let title = |u: &User| w.account(&links[&u.id.to_string()]).title;
     assert_eq!(title(&one), Some(format!("Title of {}", one.id)));
     assert_ne!(title(&other), Some(format!("Title of {}", other.id)));
+}
+
+/// An operator's Lucca `modified_since` setting makes every people read
+/// incremental: the plugin says so (`coverage: changes`), and the core
+/// refuses to plan this flow — it can deactivate, and everybody not
+/// modified since would look like a leaver. Nothing is written.
+#[test]
+fn an_incremental_source_read_never_deactivates_the_people_it_left_out() {
+    let mut w = World::new(40, false);
+    w.sync();
+    let accounts = w.accounts().len();
+    assert!(accounts > 0);
+    let text = std::fs::read_to_string(w.dir.path().join("muster.toml")).expect("config");
+    let incremental = text.replacen(
+        "settings = { base_url = ",
+        "settings = { modified_since = \"2099-01-01T00:00:00Z\", base_url = ",
+        1,
+    );
+    assert_ne!(
+        incremental, text,
+        "the Lucca settings line is where the test expects it"
+    );
+    let path = w.dir.path().join("muster.toml");
+    let config = Config::parse(&incremental, &path, w.dir.path()).expect("config parses");
+    w.leapsome.clear_request_log();
+    let sync = Mode::Sync {
+        approve_held: false,
+    };
+    let err = w.try_run(&config, sync, None).expect_err("refused");
+    let text = err.to_string();
+    assert!(text.contains("only changes"), "{text}");
+    assert!(text.contains("modified_since"), "{text}");
+    let writes = w
+        .leapsome
+        .request_log()
+        .records
+        .iter()
+        .filter(|r| r.method != "GET")
+        .count();
+    assert_eq!(writes, 0, "nothing is written from a partial read");
+    assert_eq!(w.accounts().len(), accounts);
 }

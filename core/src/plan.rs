@@ -383,7 +383,7 @@ impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PlanError::IncompleteSource => {
-                f.write_str("the source read covers only changes and this flow can deactivate; no plan is made from a partial source (read it fully)")
+                f.write_str("the source read covers only changes and this flow can deactivate; no plan is made from a partial source (read it fully: remove any connector setting that makes the read incremental, such as Lucca's `modified_since`)")
             }
             PlanError::IncompleteTarget => {
                 f.write_str("the target read covers only changes; no plan is made from a partial target")

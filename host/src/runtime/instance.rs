@@ -301,17 +301,12 @@ impl PluginInstance {
     /// `coverage` says what the plugin did). A failed page fails the whole
     /// read (an incomplete source must never look complete).
     ///
-    /// Without `since`, a read that calls itself `changes` is an `invalid`
-    /// error: the host asked for everything, and planning from a partial
-    /// read as if it were whole would deactivate everybody not in it.
+    /// A read may cover only changes even without `since` (an operator's
+    /// connector setting, such as Lucca's `modified_since`, can make it
+    /// so): the result says so, and the core decides — it refuses to plan
+    /// a flow that can deactivate from it ([`muster_core::PlanError::IncompleteSource`]).
     pub fn read_all_people(&mut self, since: Option<&str>) -> Result<PeopleRead, PluginError> {
-        let read = self.read_all_pages("read-people", |i, c| i.read_people_since(c, since))?;
-        if since.is_none() && read.coverage != Coverage::Full {
-            return Err(
-                self.invalid("read-people: a read of everything came back as `changes`".into())
-            );
-        }
-        Ok(read)
+        self.read_all_pages("read-people", |i, c| i.read_people_since(c, since))
     }
 
     /// Reads every page of target accounts. A target read is always full;
