@@ -573,7 +573,22 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
 
     /// A journaled call that is never sent: settled as such.
     fn not_attempted(&mut self, id: JournalId, step: Step, why: &str) {
-        let error = format!("not attempted: {why}");
+        self.settle_failed(id, step, format!("not attempted: {why}"), true);
+    }
+
+    /// After a failed call: a target plugin that trapped refuses every
+    /// further call, so the run stops attempting them.
+    fn stop_if_poisoned(&mut self, error: &str) {
+        if self.target.is_poisoned() {
+            self.out.aborted = Some(format!(
+                "the target plugin stopped working ({error}); the remaining actions were not attempted"
+            ));
+        }
+    }
+
+    /// Settles a journal entry as failed and reports its step with `error`
+    /// (`skipped` when the call was never sent).
+    fn settle_failed(&mut self, id: JournalId, step: Step, error: String, skipped: bool) {
         self.pending.push(Pending {
             id,
             outcome: PendingOutcome::Failed(error.clone()),
@@ -582,7 +597,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         self.out.failures.push(Failure {
             step,
             error,
-            skipped: true,
+            skipped,
         });
     }
 
@@ -596,11 +611,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         let result = self.target.apply(&op).map_err(|e| e.to_string());
         if let Err(error) = &result {
             tracing::info!(group = %group_id, members = size, "membership change not applied: {error}");
-            if self.target.is_poisoned() {
-                self.out.aborted = Some(format!(
-                    "the target plugin stopped working ({error}); the remaining actions were not attempted"
-                ));
-            }
+            self.stop_if_poisoned(error);
         }
         let Chunk { add, remove } = change;
         for (id, member) in ids.into_iter().zip(remove.into_iter().chain(add)) {
@@ -620,16 +631,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                         step.kind, member.account
                     );
                     self.count("failed");
-                    self.pending.push(Pending {
-                        id,
-                        outcome: PendingOutcome::Failed(error.clone()),
-                        audit: None,
-                    });
-                    self.out.failures.push(Failure {
-                        step,
-                        error,
-                        skipped: false,
-                    });
+                    self.settle_failed(id, step, error, false);
                 }
             }
             self.observer.applied_one();
@@ -682,21 +684,8 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                     target = ?step.target_id,
                     "not applied: {error}"
                 );
-                if self.target.is_poisoned() {
-                    self.out.aborted = Some(format!(
-                        "the target plugin stopped working ({error}); the remaining actions were not attempted"
-                    ));
-                }
-                self.pending.push(Pending {
-                    id,
-                    outcome: PendingOutcome::Failed(error.clone()),
-                    audit: None,
-                });
-                self.out.failures.push(Failure {
-                    step,
-                    error,
-                    skipped: false,
-                });
+                self.stop_if_poisoned(&error);
+                self.settle_failed(id, step, error, false);
             }
         }
     }
