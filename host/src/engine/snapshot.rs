@@ -16,7 +16,8 @@ use muster_core::{Group, Link, Person};
 use sha2::{Digest as _, Sha256};
 
 use super::convert::{self, Problem};
-use crate::runtime::{Capability, Coverage, PluginError, PluginInstance};
+use crate::runtime::contract::latest::coverage_to_core;
+use crate::runtime::{Capability, PluginError, PluginInstance};
 
 /// What one side looked like when it was read.
 #[derive(Debug, Clone, Default)]
@@ -49,10 +50,7 @@ pub fn read(
         plugin.read_all_accounts()?
     };
     let mut snapshot = Snapshot {
-        coverage: match read.coverage {
-            Coverage::Full => muster_core::Coverage::Full,
-            Coverage::Changes => muster_core::Coverage::Changes,
-        },
+        coverage: coverage_to_core(read.coverage),
         watermark: read.watermark.clone(),
         ..Snapshot::default()
     };

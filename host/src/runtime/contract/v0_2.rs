@@ -166,6 +166,14 @@ pub fn gender_from_core(gender: muster_core::Gender) -> Gender {
     }
 }
 
+/// What a read covers, as the core's [`muster_core::Coverage`].
+pub fn coverage_to_core(coverage: Coverage) -> muster_core::Coverage {
+    match coverage {
+        Coverage::Full => muster_core::Coverage::Full,
+        Coverage::Changes => muster_core::Coverage::Changes,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
