@@ -14,7 +14,7 @@
 use core::hash::{BuildHasher, Hasher};
 
 use crate::model::{Field, FieldRef, FieldValue, Person, Value};
-use crate::normalize::{Normalization, hash_normalized, normalized_eq};
+use crate::normalize::{Normalization, hash_normalized, is_blank, normalized_eq};
 use crate::policy::FieldSet;
 #[cfg(test)]
 use crate::policy::Policy;
@@ -62,7 +62,7 @@ fn normalization(f: Field) -> Normalization {
 fn hash_value(v: Option<Value<'_>>, how: Normalization, h: &mut impl Hasher) {
     match v {
         None => h.write_u8(0),
-        Some(Value::Text(t)) if t.trim().is_empty() => h.write_u8(0),
+        Some(Value::Text(t)) if is_blank(t) => h.write_u8(0),
         Some(Value::Text(t)) => hash_normalized(t, how, h),
         Some(Value::Date(d)) => h.write_i32(d.days_since_epoch()),
         Some(Value::Gender(g)) => h.write_u8(g as u8 + 1),
@@ -72,7 +72,7 @@ fn hash_value(v: Option<Value<'_>>, how: Normalization, h: &mut impl Hasher) {
 
 fn hash_field_value(v: &FieldValue, h: &mut impl Hasher) {
     match v {
-        FieldValue::Text(t) if t.trim().is_empty() => h.write_u8(0),
+        FieldValue::Text(t) if is_blank(t) => h.write_u8(0),
         FieldValue::Text(t) => hash_normalized(t, Normalization::Trim, h),
         FieldValue::Date(d) => h.write_i32(d.days_since_epoch()),
         FieldValue::Number(n) => h.write_u64(n.to_bits()),
@@ -125,8 +125,8 @@ fn owned_view(v: &FieldValue) -> Value<'_> {
 fn values_equal(a: Option<Value<'_>>, b: Option<Value<'_>>, how: Normalization) -> bool {
     let blank = |v: &Option<Value<'_>>| match v {
         None => true,
-        Some(Value::Text(t)) => t.trim().is_empty(),
-        Some(Value::Custom(FieldValue::Text(t))) => t.trim().is_empty(),
+        Some(Value::Text(t)) => is_blank(t),
+        Some(Value::Custom(FieldValue::Text(t))) => is_blank(t),
         Some(_) => false,
     };
     match (a, b) {

@@ -86,9 +86,24 @@ impl Iterator for Normalized<'_> {
     }
 }
 
+/// `str::trim`, with a fast exit for the common case: text that starts and
+/// ends with a visible ASCII character has nothing to trim, which two byte
+/// tests tell, where `str::trim` decodes UTF-8 from both ends. Every compare
+/// and hash of a record's values trims, so this is on the hottest path of
+/// [`crate::Prepared::new`].
+#[inline]
+pub fn trim(text: &str) -> &str {
+    let visible = |b: &u8| (b'!'..=b'~').contains(b);
+    match text.as_bytes() {
+        [first, .., last] if visible(first) && visible(last) => text,
+        [only] if visible(only) => text,
+        _ => text.trim(),
+    }
+}
+
 /// The normalised characters of `text`, without allocating.
 pub fn normalized(text: &str, how: Normalization) -> Normalized<'_> {
-    let t = text.trim();
+    let t = trim(text);
     let base = if how.nfkc() && !t.is_ascii() {
         Base::Nfkc(t.nfkc())
     } else {
@@ -132,7 +147,7 @@ impl core::fmt::Display for Lookalike {
 /// `маша@почта.рф`) is not one either. Whole-script confusables (a key all in
 /// Cyrillic letters that look Latin) are out of reach of this check.
 pub fn lookalike(text: &str) -> Option<Lookalike> {
-    let t = text.trim();
+    let t = trim(text);
     if t.is_ascii() {
         return None;
     }
@@ -146,16 +161,16 @@ pub fn lookalike(text: &str) -> Option<Lookalike> {
 
 /// True when `text` normalises to nothing (empty or white space only).
 pub fn is_blank(text: &str) -> bool {
-    text.trim().is_empty()
+    trim(text).is_empty()
 }
 
 /// Equality of normalised texts, without allocating.
 pub fn normalized_eq(a: &str, b: &str, how: Normalization) -> bool {
     if a.is_ascii() && b.is_ascii() {
         return if how.folds() {
-            a.trim().eq_ignore_ascii_case(b.trim())
+            trim(a).eq_ignore_ascii_case(trim(b))
         } else {
-            a.trim() == b.trim()
+            trim(a) == trim(b)
         };
     }
     normalized(a, how).eq(normalized(b, how))
@@ -168,7 +183,7 @@ pub fn normalized_eq(a: &str, b: &str, how: Normalization) -> bool {
 /// chunks: the ASCII fast path and the Unicode path then agree.
 pub fn hash_normalized<H: Hasher>(text: &str, how: Normalization, hasher: &mut H) {
     const CHUNK: usize = 32;
-    let t = text.trim();
+    let t = trim(text);
     let unchanged = if how.folds() {
         !t.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80)
     } else {
@@ -272,6 +287,30 @@ fn fold_char(c: char) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn trim_agrees_with_str_trim() {
+        for t in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "ab",
+            "a b",
+            "\u{a0}a",
+            "a\u{2003}",
+            "é",
+            " é ",
+            "\tx\n",
+            "~",
+            "!x!",
+            "\u{85}a\u{85}",
+            "\u{7f}a",
+        ] {
+            assert_eq!(trim(t), t.trim(), "{t:?}");
+        }
+    }
+
     use super::*;
     use core::hash::BuildHasher;
 

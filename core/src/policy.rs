@@ -281,7 +281,7 @@ impl CorrelationKey {
             CorrelationKey::PersonalEmail => p.personal_email.as_deref(),
             CorrelationKey::Login => p.login.as_deref(),
         };
-        v.filter(|t| !t.trim().is_empty())
+        v.filter(|t| !crate::normalize::is_blank(t))
     }
 }
 

@@ -29,7 +29,7 @@ use crate::date::Date;
 use crate::fingerprint::{fingerprint, set_id};
 use crate::join::{Index, Key, NO_KEY};
 use crate::model::{Group, Link, Person};
-use crate::normalize::{Lookalike, hash_normalized, lookalike};
+use crate::normalize::{Lookalike, hash_normalized, lookalike, trim};
 use crate::policy::{CorrelationKey, Policy};
 
 const SEED_A: u64 = 0x0123_4567_89ab_cdef;
@@ -38,7 +38,7 @@ const SEED_K: u64 = 0x6b65_7973_6b65_7973;
 
 /// The 128-bit join key of an id (or id reference); [`NO_KEY`] for none.
 pub(crate) fn key_of(id: Option<&str>) -> Key {
-    let Some(id) = id.map(str::trim).filter(|t| !t.is_empty()) else {
+    let Some(id) = id.map(trim).filter(|t| !t.is_empty()) else {
         return NO_KEY;
     };
     let a = foldhash::fast::FixedState::with_seed(SEED_A).hash_one(id);
@@ -47,24 +47,16 @@ pub(crate) fn key_of(id: Option<&str>) -> Key {
 }
 
 /// The hash of a normalised correlation key; 0 for none.
+#[cfg(test)]
 pub(crate) fn correlation_hash(key: CorrelationKey, p: &Person) -> u64 {
-    match key.value(p) {
-        None => 0,
-        Some(text) => {
-            let mut h = foldhash::fast::FixedState::with_seed(SEED_K).build_hasher();
-            hash_normalized(text, key.normalization(), &mut h);
-            h.finish().max(1)
-        }
-    }
+    key.value(p).map_or(0, |text| text_hash(key, text))
 }
 
-/// The records of `people` whose `key` is a look-alike, in index order.
-fn lookalikes(key: CorrelationKey, people: &[Person]) -> Vec<(u32, Lookalike)> {
-    people
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| Some((i as u32, lookalike(key.value(p)?)?)))
-        .collect()
+/// The hash of `text` normalised as `key` compares it; never 0.
+fn text_hash(key: CorrelationKey, text: &str) -> u64 {
+    let mut h = foldhash::fast::FixedState::with_seed(SEED_K).build_hasher();
+    hash_normalized(text, key.normalization(), &mut h);
+    h.finish().max(1)
 }
 
 /// A record's status and dates.
@@ -134,31 +126,50 @@ const KEYS: [CorrelationKey; 4] = [
 
 impl Prepared {
     /// Hashes `people` for plans made with `policy`.
+    ///
+    /// One pass over the records: each is read once, while it is in cache,
+    /// and everything the planner needs of it is computed then (a million
+    /// records are hundreds of megabytes; a pass per hash would stream them
+    /// from memory ten times).
     pub fn new(people: &[Person], policy: &Policy) -> Prepared {
         let fields = policy.compared_fields();
-        let dept = |p: &Person| key_of(p.department_id.as_deref());
-        let id: Vec<Key> = people.iter().map(|p| key_of(Some(&p.id))).collect();
-        Prepared {
+        let n = people.len();
+        let mut prepared = Prepared {
             set_id: set_id(&fields),
-            fingerprint: people.iter().map(|p| fingerprint(p, &fields)).collect(),
-            id_index: Index::new(&id),
-            id,
-            manager: people
-                .iter()
-                .map(|p| key_of(p.manager_id.as_deref()))
-                .collect(),
-            department: people.iter().map(dept).collect(),
+            fingerprint: Vec::with_capacity(n),
+            id_index: Index::new(&[]),
+            id: Vec::with_capacity(n),
+            manager: Vec::with_capacity(n),
+            department: Vec::with_capacity(n),
             members: None,
-            status: people
-                .iter()
-                .map(|p| Status {
-                    active: p.active,
-                    start: p.start_date,
-                    end: p.end_date,
-                })
-                .collect(),
-            keys: KEYS.map(|k| people.iter().map(|p| correlation_hash(k, p)).collect()),
-            lookalikes: KEYS.map(|k| lookalikes(k, people)),
+            status: Vec::with_capacity(n),
+            keys: KEYS.map(|_| Vec::with_capacity(n)),
+            lookalikes: KEYS.map(|_| Vec::new()),
+        };
+        for (i, p) in people.iter().enumerate() {
+            prepared.push(i, p, &fields);
+        }
+        prepared.id_index = Index::new(&prepared.id);
+        prepared
+    }
+
+    /// Record `i`'s hashes, appended.
+    fn push(&mut self, i: usize, p: &Person, fields: &crate::policy::FieldSet) {
+        self.fingerprint.push(fingerprint(p, fields));
+        self.id.push(key_of(Some(&p.id)));
+        self.manager.push(key_of(p.manager_id.as_deref()));
+        self.department.push(key_of(p.department_id.as_deref()));
+        self.status.push(Status {
+            active: p.active,
+            start: p.start_date,
+            end: p.end_date,
+        });
+        for (k, key) in KEYS.into_iter().enumerate() {
+            let value = key.value(p);
+            self.keys[k].push(value.map_or(0, |text| text_hash(key, text)));
+            if let Some(why) = value.and_then(lookalike) {
+                self.lookalikes[k].push((i as u32, why));
+            }
         }
     }
 
