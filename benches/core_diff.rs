@@ -2,19 +2,24 @@
 //! against a naive baseline: the field-by-field `HashMap<String, Value>`
 //! diff a typical hand-written connector does.
 //!
-//! Inputs are built (and fingerprinted) before the measured region; the
-//! measured region is one call to `plan`, which includes building its id
-//! indexes. Before criterion runs, the bench prints the allocations each
-//! `plan` makes (counting global allocator), with and without churn.
+//! The headline group, `prepare_plan`, is records in memory → plan: it
+//! fingerprints both sides and the links ([`muster_core::Prepared::new`],
+//! which the host does as it reads) and then plans. `plan` beside it is the
+//! plan alone, on inputs prepared before the measured region (it includes
+//! building the plan's id indexes). `benches/peers/run.sh` puts the same
+//! two figures next to DuckDB and Polars. Before criterion runs, the bench
+//! prints the allocations each `plan` makes (counting global allocator),
+//! with and without churn.
 //!
-//! Run: `cargo bench --bench core_diff` (`-- plan/1000000` for one size).
+//! Run: `cargo bench --bench core_diff` (`-- prepare_plan/1000000` for one
+//! size).
 
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
-use muster_core::Person;
+use muster_core::{Input, Person, Prepared, PreparedLinks, Side};
 use muster_suite::alloc_counter::{Counting, allocations_during};
 use muster_suite::synthetic::Tenant;
 use serde_json::Value;
@@ -35,6 +40,7 @@ fn sizes() -> Vec<usize> {
 }
 
 fn bench_plan(c: &mut Criterion) {
+    prepare_plan_group(c);
     plan_group(c, "plan", false);
     plan_group(c, "plan_with_teams", true);
 }
@@ -50,6 +56,39 @@ fn plan_group(c: &mut Criterion, name: &str, teams: bool) {
         group.measurement_time(Duration::from_secs(if n >= 100_000 { 8 } else { 4 }));
         group.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| black_box(muster_core::plan(black_box(&input)).expect("plan").counts()))
+        });
+    }
+    group.finish();
+}
+
+/// Records in memory → plan: both sides and the links prepared, then planned.
+fn prepare_plan_group(c: &mut Criterion) {
+    let mut group = c.benchmark_group("prepare_plan");
+    for &n in &sizes() {
+        let (t, _) = Tenant::new(n, CHURN_PER_MILLE, false);
+        group.throughput(Throughput::Elements(n as u64));
+        group.sample_size(if n >= 1_000_000 { 10 } else { 30 });
+        group.measurement_time(Duration::from_secs(if n >= 100_000 { 15 } else { 4 }));
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                let source = Prepared::new(black_box(&t.source), &t.policy);
+                let target = Prepared::new(black_box(&t.target), &t.policy);
+                let links = PreparedLinks::new(black_box(&t.links));
+                let base = t.input();
+                let input = Input {
+                    source: Side {
+                        prepared: Some(&source),
+                        ..base.source
+                    },
+                    target: Side {
+                        prepared: Some(&target),
+                        ..base.target
+                    },
+                    prepared_links: Some(&links),
+                    ..base
+                };
+                black_box(muster_core::plan(&input).expect("plan").counts())
+            })
         });
     }
     group.finish();
