@@ -291,7 +291,8 @@ pub(crate) fn rows_of<'v>(
 }
 
 /// Whether two sub-values are equal: text ignores surrounding white space
-/// (as everywhere in the core), numbers compare exactly.
+/// (as everywhere in the core), numbers compare exactly, and a date equals
+/// the same date written as text (`2026-05-20`).
 fn sub_equal(a: Option<&FieldValue>, b: Option<&FieldValue>) -> bool {
     let blank = |v: Option<&FieldValue>| match v {
         None => true,
@@ -304,6 +305,12 @@ fn sub_equal(a: Option<&FieldValue>, b: Option<&FieldValue>) -> bool {
             normalized_eq(x, y, Normalization::Trim)
         }
         (Some(FieldValue::Number(x)), Some(FieldValue::Number(y))) => x.to_bits() == y.to_bits(),
+        // A date one side types and the other holds as text (a sub-field
+        // Lucca defines as text, a source that sends a date, or the reverse).
+        (Some(FieldValue::Text(t)), Some(FieldValue::Date(d)))
+        | (Some(FieldValue::Date(d)), Some(FieldValue::Text(t))) => {
+            crate::Date::parse(t.trim()).is_ok_and(|p| p == *d)
+        }
         (x, y) => x == y,
     }
 }
@@ -800,5 +807,25 @@ mod tests {
         assert!(!w.keys("7", "e_formation").contains("GDPR"));
         assert!(w.keys("8", "e_formation").is_empty());
         assert!(NOTHING_WRITTEN.is_empty());
+    }
+
+    #[test]
+    fn a_date_equals_the_same_date_as_text() {
+        let date = |text: &str| {
+            let mut r = row("GDPR", 1.0, None);
+            r.insert(
+                "e_last_completion_date".into(),
+                FieldValue::Text(text.into()),
+            );
+            r
+        };
+        let mut typed = row("GDPR", 1.0, None);
+        typed.insert(
+            "e_last_completion_date".into(),
+            FieldValue::Date(crate::Date::from_ymd(2026, 5, 20).unwrap()),
+        );
+        assert_eq!(diff(&[date(" 2026-05-20")], &[typed.clone()]), []);
+        assert_eq!(diff(&[typed.clone()], &[date("2026-05-20")]), []);
+        assert_eq!(diff(&[date("2026-05-21")], &[typed]).len(), 1);
     }
 }
