@@ -20,11 +20,14 @@
 //! values differ, the diff names it ([`RowDiff::not_written`]) and the
 //! planner reports it instead of writing over it.
 //!
-//! Rows whose key is missing, blank, not a single value, or repeated cannot
-//! be compared this way; [`diff_rows`] reports them as a [`RowProblem`]
-//! naming the field, the side and the key, and the planner reports the
-//! record instead of writing anything for that field (nothing is dropped
-//! silently).
+//! Source rows whose key is missing, blank, not a single value, or repeated,
+//! and target rows repeating a key the flow must compare (one in the source
+//! or written by the flow), cannot be compared this way; [`diff_rows`]
+//! reports them as a [`RowProblem`] naming the field, the side and the key,
+//! and the planner reports the record instead of writing anything for that
+//! field (nothing is dropped silently). Other target rows — keyless, or
+//! hand-made duplicates of a title the flow never writes — are not the
+//! flow's concern and stop nothing.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
@@ -270,6 +273,34 @@ fn index<'r>(
     Ok(out)
 }
 
+/// The target's `rows` indexed by key text. Rows the flow has nothing to
+/// do with — no key, or a key neither in the source nor written by the flow
+/// — are left out whatever they hold (two hand-made rows with one title do
+/// not stop the flow writing its own); a repeated key the flow must
+/// compare is a problem.
+fn index_target<'r>(
+    rows: &'r [Row],
+    field: &str,
+    key: &str,
+    concerns: impl Fn(&str) -> bool,
+) -> Result<BTreeMap<String, &'r Row>, RowProblem> {
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let Some(k) = row.get(key).and_then(key_text).filter(|k| concerns(k)) else {
+            continue;
+        };
+        if out.insert(k.clone(), row).is_some() {
+            return Err(RowProblem::DuplicateKey {
+                field: field.into(),
+                key: key.into(),
+                side: RowSide::Target,
+                value: k,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// The rows of a custom field's value: none for no value, an error for a
 /// single value.
 pub(crate) fn rows_of<'v>(
@@ -357,7 +388,9 @@ pub fn diff_rows(
     written: &BTreeSet<String>,
 ) -> Result<RowDiff, RowProblem> {
     let want = index(desired, field, key, RowSide::Source)?;
-    let have = index(actual, field, key, RowSide::Target)?;
+    let have = index_target(actual, field, key, |k| {
+        want.contains_key(k) || written.contains(k)
+    })?;
     let change = |action| RowChange {
         field: field.into(),
         key: key.into(),
@@ -655,10 +688,20 @@ mod tests {
             alloc::format!("{err}"),
             "`e_formation` row 1 in the source has no `e_title` (its row key); its rows are not compared"
         );
+        // A target row without a key is not the flow's: left out.
         let blank = row("  ", 1.0, None);
+        let d = diff_rows("e_formation", "e_title", &[], &[blank], &NO_KEYS).unwrap();
+        assert_eq!(d, RowDiff::default());
+        // Two hand-made rows with one title stop nothing, unless the flow
+        // must compare that title.
+        let twice = [row("RGPD", 1.0, None), row("RGPD", 2.0, None)];
+        let mine = [row("Security", 1.0, None)];
+        let d = diff_rows("e_formation", "e_title", &mine, &twice, &NO_KEYS).unwrap();
+        assert_eq!(d.changes.len(), 1);
+        let theirs = [row("RGPD", 1.0, None)];
         assert!(matches!(
-            diff_rows("e_formation", "e_title", &[], &[blank], &NO_KEYS),
-            Err(RowProblem::MissingKey {
+            diff_rows("e_formation", "e_title", &theirs, &twice, &NO_KEYS),
+            Err(RowProblem::DuplicateKey {
                 side: RowSide::Target,
                 ..
             })
