@@ -203,6 +203,8 @@ impl Tenant {
             links: &self.links,
             prepared_links: Some(&self.links_prepared),
             group_links: &self.group_links,
+            identities: &[],
+            written_rows: &muster_core::rows::NOTHING_WRITTEN,
             policy: &self.policy,
             today: self.today,
         }

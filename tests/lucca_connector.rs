@@ -260,6 +260,7 @@ fn every_lucca_field_maps_to_its_contract_field() {
             name: "Contract type".into(),
             kind: ExtKind::Text,
             multiple: false,
+            editable: true,
         });
         let id = t.take_user_id();
         let manager = t.users[0].id;

@@ -25,6 +25,11 @@
 //! - **Correlation**: an unlinked person is matched to an existing account by
 //!   the policy's keys (employee number, normalised work email …) and *linked*
 //!   rather than created twice; ambiguity is a conflict, never a guess.
+//!   Before any key, a person another flow already linked (its target is
+//!   this person) is matched to that link's source account
+//!   ([`Input::identities`]).
+//! - **Only the flow's own rows**: in a compound field compared row by row,
+//!   a flow changes or removes only rows it wrote ([`rows::WrittenRows`]).
 //! - **Never a deactivation from an incomplete read**: a changes-only source
 //!   ([`Coverage::Changes`]) is planned only for a flow that cannot
 //!   deactivate, and absent people's accounts are left untouched; for any
@@ -66,6 +71,8 @@
 //!     links: &[],
 //!     prepared_links: None,
 //!     group_links: &[],
+//!     identities: &[],
+//!     written_rows: &muster_core::rows::NOTHING_WRITTEN,
 //!     policy: &policy,
 //!     today,
 //! };
@@ -99,11 +106,11 @@ pub use fingerprint::fingerprint;
 pub use mapping::{Mapping, MappingError, Rule, Template};
 pub use model::{Field, FieldRef, FieldValue, Gender, Group, Link, Person, Row, Value};
 pub use plan::{
-    Action, Breach, Change, Counts, GroupRef, Input, Limit, Plan, PlanError, Reason, Ref, Side,
-    Step, Subject,
+    Action, Breach, Change, Counts, GroupRef, Input, Limit, MatchedBy, Plan, PlanError, Reason,
+    Ref, Side, Step, Subject,
 };
 pub use policy::{ActionKind, Allowed, CorrelationKey, FieldSet, Guard, Policy, Threshold};
 pub use prepare::{Prepared, PreparedLinks};
 pub use read::Coverage;
 pub use reconcile::{evaluate_guard, plan};
-pub use rows::{RowAction, RowChange, RowProblem, RowSide, SubFieldChange};
+pub use rows::{RowAction, RowChange, RowProblem, RowSide, SubFieldChange, WrittenRows};

@@ -19,7 +19,7 @@ use crate::policy::{ActionKind, CorrelationKey, Policy};
 use crate::prepare::{Prepared, PreparedLinks};
 use crate::present::{person_name, write_details};
 use crate::read::Coverage;
-use crate::rows::{self, RowChange, RowProblem};
+use crate::rows::{self, RowChange, RowProblem, WrittenRows};
 
 /// One side of a reconciliation: people (or accounts) and groups.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +73,17 @@ pub struct Input<'a> {
     /// Group links: source department id ↔ target group id. A target group
     /// is *owned* by the flow exactly when a group link names it.
     pub group_links: &'a [Link],
+    /// Person links of *another* flow whose target is this flow's source
+    /// (e.g. `lucca-to-cards` for a Cards → Lucca flow): an unlinked source
+    /// person that is the target of one of them is matched, before any
+    /// correlation key, to the account that link's source id names — the
+    /// identity that flow established ([`Policy::identity_links`]). Empty
+    /// for most flows.
+    pub identities: &'a [Link],
+    /// The compound-field rows this flow wrote, per account: the only rows
+    /// it may change or remove ([`crate::rows`]). [`rows::NOTHING_WRITTEN`]
+    /// for a flow without row keys.
+    pub written_rows: &'a WrittenRows,
     pub policy: &'a Policy,
     /// Today in the tenant's time zone.
     pub today: Date,
@@ -98,12 +109,22 @@ pub enum Subject {
     Department(usize),
 }
 
+/// How an unlinked person was matched to an existing account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchedBy {
+    /// Through a link of another flow ([`Input::identities`]).
+    Identity,
+    /// By a correlation key.
+    Key(CorrelationKey),
+}
+
 /// Why an action is in the plan. Rendered in plain language by `Display`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reason {
     NewPerson,
-    /// Adopted an existing account with the same key (never created twice).
-    Matched(CorrelationKey),
+    /// Adopted an existing account with the same key (never created twice),
+    /// or the one another flow's link names.
+    Matched(MatchedBy),
     OwnedFieldsDiffer,
     ActiveAgain,
     ManagerChanged,
@@ -117,6 +138,9 @@ pub enum Reason {
     NotStartedYet(Date),
     ReactivationDisabled,
     NotAllowed(ActionKind),
+    /// An unlinked person matched no account, and the flow may not create
+    /// one (an update-only write-back): reported, never dropped silently.
+    NoMatch,
     MissingField(FieldRef),
     /// The manager has no account (yet) in the target.
     ManagerOutOfScope(String),
@@ -156,6 +180,13 @@ pub enum Reason {
     /// A compound field's rows cannot be compared by their row key (a row
     /// without a key, two rows with one key): the field is left alone.
     BadRows(RowProblem),
+    /// A target row has the key of a source row but was not written by this
+    /// flow (added by hand): it is neither changed nor removed.
+    RowNotWritten {
+        field: String,
+        key: String,
+        value: String,
+    },
     /// The account's source record was read but cannot be used this run
     /// (its mapping failed; the host reports the record and field): the
     /// account is left exactly as it is. Holds the source id.
@@ -181,6 +212,7 @@ impl Reason {
             Reason::NotStartedYet(_) => "not_started_yet",
             Reason::ReactivationDisabled => "reactivation_disabled",
             Reason::NotAllowed(_) => "not_allowed",
+            Reason::NoMatch => "no_match",
             Reason::MissingField(_) => "missing_field",
             Reason::ManagerOutOfScope(_) => "manager_out_of_scope",
             Reason::KeyTaken { .. } => "key_taken",
@@ -192,6 +224,7 @@ impl Reason {
             Reason::GroupNameTaken(_) => "group_name_taken",
             Reason::LookalikeKey { .. } => "lookalike_key",
             Reason::BadRows(_) => "bad_rows",
+            Reason::RowNotWritten { .. } => "row_not_written",
             Reason::SourceRecordUnusable(_) => "source_record_unusable",
         }
     }
@@ -217,7 +250,7 @@ pub enum Action {
     Link {
         person: usize,
         account: usize,
-        key: CorrelationKey,
+        by: MatchedBy,
     },
     /// Write the owned fields that differ.
     Update {
@@ -290,7 +323,7 @@ impl Action {
             Action::CreateGroup { .. } => Reason::NewDepartment,
             Action::RenameGroup { .. } => Reason::DepartmentRenamed,
             Action::Create { .. } => Reason::NewPerson,
-            Action::Link { key, .. } => Reason::Matched(*key),
+            Action::Link { by, .. } => Reason::Matched(*by),
             Action::Update { .. } => Reason::OwnedFieldsDiffer,
             Action::Reactivate { .. } => Reason::ActiveAgain,
             Action::SetManager { .. } => Reason::ManagerChanged,
@@ -637,8 +670,9 @@ impl<'a> Plan<'a> {
             let name = field.name();
             let (want, have) = (p.custom.get(name), a.custom.get(name));
             // The planner only lists a keyed field whose rows compare.
-            if let Ok(changes) = rows::diff_values(name, key, want, have) {
-                step.rows.extend(changes);
+            let written = self.input.written_rows.keys(&a.id, name);
+            if let Ok(diff) = rows::diff_values(name, key, want, have, written) {
+                step.rows.extend(diff.changes);
                 return;
             }
         }
@@ -727,7 +761,12 @@ impl<'a> Plan<'a> {
         let src = self.input.source.people;
         match reason {
             Reason::NewPerson => "new person in the source".into(),
-            Reason::Matched(key) => alloc::format!("existing account with the same {key}"),
+            Reason::Matched(MatchedBy::Key(key)) => {
+                alloc::format!("existing account with the same {key}")
+            }
+            Reason::Matched(MatchedBy::Identity) => {
+                "the account another flow's link names (the identity it established)".into()
+            }
             Reason::OwnedFieldsDiffer => "source wins on owned fields".into(),
             Reason::ActiveAgain => "active in the source again".into(),
             Reason::ManagerChanged => "manager differs".into(),
@@ -743,6 +782,24 @@ impl<'a> Plan<'a> {
                 "active in the source again, but reactivation is off for this flow".into()
             }
             Reason::NotAllowed(kind) => alloc::format!("this flow may not {kind}"),
+            Reason::NoMatch => {
+                let policy = self.input.policy;
+                let mut tried: Vec<String> = Vec::new();
+                if let Some(flow) = &policy.identity_links {
+                    tried.push(alloc::format!("the links of flow `{flow}`"));
+                }
+                tried.extend(
+                    policy
+                        .correlation_keys()
+                        .iter()
+                        .filter(|(_, adopt)| *adopt)
+                        .map(|(k, _)| k.to_string()),
+                );
+                alloc::format!(
+                    "matches no account in the target (tried {}) and this flow may not create one",
+                    tried.join(", ")
+                )
+            }
             Reason::MissingField(f) => alloc::format!("`{f}` is required to create an account"),
             Reason::ManagerOutOfScope(id) => {
                 alloc::format!("manager {id} has no account in the target")
@@ -782,6 +839,9 @@ impl<'a> Plan<'a> {
                 tgt[*a].id
             ),
             Reason::BadRows(problem) => alloc::format!("{problem}"),
+            Reason::RowNotWritten { field, key, value } => alloc::format!(
+                "`{field}` has a row with `{key}` {value:?} that this flow did not write and whose values differ from the source's: it is left as it is (remove or rename it in the target to let the flow write its own)"
+            ),
             Reason::SourceRecordUnusable(id) => alloc::format!(
                 "source record {id} could not be used this run; its account is left as it is"
             ),

@@ -377,6 +377,12 @@ pub struct Policy {
     /// `e_title`). See [`crate::rows`]. A field not named here is compared
     /// as a whole value.
     pub row_keys: BTreeMap<String, String>,
+    /// Another flow whose person links establish identities for this one:
+    /// its target is this flow's source and its source this flow's target
+    /// (`lucca-to-cards` for a Cards → Lucca write-back). The host loads its
+    /// links into [`crate::Input::identities`]; an unlinked person is matched
+    /// through them before any [`Policy::correlation`] key.
+    pub identity_links: Option<String>,
 }
 
 impl Default for Policy {
@@ -395,6 +401,7 @@ impl Default for Policy {
             sync_groups: true,
             guard: Guard::default(),
             row_keys: BTreeMap::new(),
+            identity_links: None,
         }
     }
 }

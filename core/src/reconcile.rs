@@ -37,7 +37,7 @@ use crate::join::{Key, NO_KEY, NO_MATCH};
 use crate::model::{Field, FieldRef, Link, Person};
 use crate::normalize::{Normalization, hash_normalized, normalized_eq};
 use crate::plan::{
-    Action, Breach, Counts, GroupRef, Input, Limit, Plan, PlanError, Reason, Subject,
+    Action, Breach, Counts, GroupRef, Input, Limit, MatchedBy, Plan, PlanError, Reason, Subject,
 };
 use crate::policy::{ActionKind, CorrelationKey, FieldSet, Policy};
 use crate::prepare::{Prepared, PreparedLinks, Status, key_of};
@@ -321,6 +321,9 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                 EXCLUDED => {}
                 NONE => match state {
                     Life::Active => self.unlinked.push(d as u32),
+                    // A start date gates creates; a flow that cannot create
+                    // (a write-back) still matches the person to an account.
+                    Life::NoStart if !self.policy.allowed.create => self.unlinked.push(d as u32),
                     Life::NoStart => self.report(false, Subject::Person(d), Reason::NoStartDate),
                     Life::NotYet(start) => {
                         self.report(false, Subject::Person(d), Reason::NotStartedYet(start))
@@ -381,6 +384,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         let (p, acc) = (&self.desired[d], &self.actual[a]);
         let mut changes = Vec::new();
         let mut problems = Vec::new();
+        let mut not_written = Vec::new();
         for f in self.compared.canonical() {
             if !fields_equal(p, acc, &FieldRef::Canonical(f)) {
                 changes.push(FieldRef::Canonical(f));
@@ -390,18 +394,33 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             let (want, have) = (p.custom.get(name.as_str()), acc.custom.get(name.as_str()));
             let equal = match (want, have, self.policy.row_keys.get(name)) {
                 (None, None, _) => true,
-                (_, _, Some(key)) => match rows::diff_values(name, key, want, have) {
-                    Ok(changes) => changes.is_empty(),
-                    Err(problem) => {
-                        problems.push(problem);
-                        true
+                (_, _, Some(key)) => {
+                    let written = self.input.written_rows.keys(&acc.id, name);
+                    match rows::diff_values(name, key, want, have, written) {
+                        Ok(diff) => {
+                            for value in diff.not_written {
+                                not_written.push(Reason::RowNotWritten {
+                                    field: name.clone(),
+                                    key: key.clone(),
+                                    value,
+                                });
+                            }
+                            diff.changes.is_empty()
+                        }
+                        Err(problem) => {
+                            problems.push(problem);
+                            true
+                        }
                     }
-                },
+                }
                 _ => fields_equal(p, acc, &FieldRef::Custom(name.clone())),
             };
             if !equal {
                 changes.push(FieldRef::Custom(name.clone()));
             }
+        }
+        for reason in not_written {
+            self.report(true, Subject::Account(a), reason);
         }
         for problem in problems {
             self.row_problem(d, a, problem);
@@ -440,6 +459,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         let pending = core::mem::take(&mut self.unlinked);
         let mut done = vec![false; pending.len()];
         let mut claimed: Map<u32, ()> = map(pending.len());
+        self.correlate_by_identity(&pending, &mut done, &mut claimed);
         // Whatever the keys, never create an account whose email another
         // account already uses (see `Policy::correlation_keys`).
         for (key, adopt) in self.policy.correlation_keys() {
@@ -449,6 +469,55 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             if !done[i] {
                 self.create(d as usize);
             }
+        }
+    }
+
+    /// Matches pending people through another flow's links
+    /// ([`Input::identities`]): a link whose *target* id is the person's id
+    /// names, by its *source* id, the account the person is. A person whose
+    /// named account is missing, or already linked or claimed, is left to
+    /// the correlation keys, which report a taken key by name.
+    fn correlate_by_identity(
+        &mut self,
+        pending: &[u32],
+        done: &mut [bool],
+        claimed: &mut Map<u32, ()>,
+    ) {
+        let identities = self.input.identities;
+        if identities.is_empty() || !self.policy.allowed.link {
+            return;
+        }
+        // The small side: pending people by id key.
+        let mut by_id: Map<Key, u32> = map(pending.len());
+        for (i, &d) in pending.iter().enumerate() {
+            if self.dp.id[d as usize] != NO_KEY {
+                by_id.insert(self.dp.id[d as usize], i as u32);
+            }
+        }
+        let mut found: Vec<(u32, Key)> = identities
+            .iter()
+            .filter_map(|l| {
+                let i = by_id.get(&key_of(Some(&l.target_id)))?;
+                Some((*i, key_of(Some(&l.source_id))))
+            })
+            .collect();
+        found.sort_unstable_by_key(|(i, _)| *i);
+        found.dedup_by_key(|(i, _)| *i);
+        let keys: Vec<Key> = found.iter().map(|(_, k)| *k).collect();
+        let accounts = self.ap.id_index.probe(&keys);
+        for (&(i, _), a) in found.iter().zip(accounts) {
+            if a == NO_MATCH || self.owner_of[a as usize] != NONE || claimed.contains_key(&a) {
+                continue;
+            }
+            let d = pending[i as usize] as usize;
+            done[i as usize] = true;
+            claimed.insert(a, ());
+            self.push(Action::Link {
+                person: d,
+                account: a as usize,
+                by: MatchedBy::Identity,
+            });
+            self.linked_person(d, a as usize, Life::Active);
         }
     }
 
@@ -589,7 +658,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                         self.push(Action::Link {
                             person: d,
                             account: a,
-                            key,
+                            by: MatchedBy::Key(key),
                         });
                         self.linked_person(d, a, Life::Active);
                     }
@@ -607,6 +676,10 @@ impl<'i, 'a> Reconciler<'i, 'a> {
     }
 
     fn create(&mut self, d: usize) {
+        if !self.policy.allowed.create {
+            self.report(false, Subject::Person(d), Reason::NoMatch);
+            return;
+        }
         let p = &self.desired[d];
         if let Some(missing) = self
             .policy
@@ -615,11 +688,6 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             .find(|f| fields_equal(p, &Person::default(), f))
         {
             self.report(false, Subject::Person(d), Reason::MissingField(missing));
-            return;
-        }
-        if !self.policy.allowed.create {
-            let reason = Reason::NotAllowed(ActionKind::Create);
-            self.report(false, Subject::Person(d), reason);
             return;
         }
         self.push(Action::Create { person: d });

@@ -9,13 +9,27 @@
 //! row — that the plan shows and the update carries, so a target never has
 //! to guess which occurrence changed.
 //!
-//! Rows whose key is missing, blank, not a single value, or repeated cannot
-//! be compared this way; [`diff_rows`] reports them as a [`RowProblem`]
-//! naming the field, the side and the key, and the planner reports the
-//! record instead of writing anything for that field (nothing is dropped
-//! silently).
+//! # Row ownership
+//!
+//! A flow only ever touches the rows **it wrote**: the host remembers, per
+//! target account and field, the keys of the rows whose add or change the
+//! target confirmed ([`WrittenRows`], kept in the store from the journal of
+//! applied row changes), and [`diff_rows`] plans a `remove` only for such a
+//! key. A row someone added by hand in the target is never removed, and
+//! never changed either: when its key collides with a source row whose
+//! values differ, the diff names it ([`RowDiff::not_written`]) and the
+//! planner reports it instead of writing over it.
+//!
+//! Source rows whose key is missing, blank, not a single value, or repeated,
+//! and target rows repeating a key the flow must compare (one in the source
+//! or written by the flow), cannot be compared this way; [`diff_rows`]
+//! reports them as a [`RowProblem`] naming the field, the side and the key,
+//! and the planner reports the record instead of writing anything for that
+//! field (nothing is dropped silently). Other target rows — keyless, or
+//! hand-made duplicates of a title the flow never writes — are not the
+//! flow's concern and stop nothing.
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -167,9 +181,60 @@ impl fmt::Display for RowProblem {
     }
 }
 
+/// The keys of the rows a flow wrote: target account id → compound field →
+/// key texts ([`key_text`]). What makes a target row the flow's to change
+/// or remove (see the [module docs](self)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WrittenRows {
+    by_account: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+}
+
+/// No rows written: what a flow that never wrote a row passes.
+pub static NOTHING_WRITTEN: WrittenRows = WrittenRows {
+    by_account: BTreeMap::new(),
+};
+
+/// The key set of an account and field the flow never wrote to.
+static NO_KEYS: BTreeSet<String> = BTreeSet::new();
+
+impl WrittenRows {
+    /// Records that the flow wrote the row of `field` whose key text is
+    /// `key` on `account`.
+    pub fn insert(&mut self, account: &str, field: &str, key: &str) {
+        self.by_account
+            .entry(account.into())
+            .or_default()
+            .entry(field.into())
+            .or_default()
+            .insert(key.into());
+    }
+
+    /// The key texts of the rows of `field` the flow wrote on `account`.
+    pub fn keys(&self, account: &str, field: &str) -> &BTreeSet<String> {
+        self.by_account
+            .get(account)
+            .and_then(|f| f.get(field))
+            .unwrap_or(&NO_KEYS)
+    }
+
+    /// How many rows are recorded, over every account and field.
+    pub fn len(&self) -> usize {
+        self.by_account
+            .values()
+            .flat_map(|f| f.values())
+            .map(BTreeSet::len)
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A row key value as comparable text: trimmed text, a date, a number, a
-/// boolean. `None` for blank text and rows (not a single value).
-fn key_text(v: &FieldValue) -> Option<String> {
+/// boolean. `None` for blank text and rows (not a single value). The form
+/// [`WrittenRows`] remembers keys in.
+pub fn key_text(v: &FieldValue) -> Option<String> {
     match v {
         FieldValue::Text(t) => Some(t.trim()).filter(|t| !t.is_empty()).map(String::from),
         FieldValue::Date(d) => Some(alloc::format!("{d}")),
@@ -208,6 +273,34 @@ fn index<'r>(
     Ok(out)
 }
 
+/// The target's `rows` indexed by key text. Rows the flow has nothing to
+/// do with — no key, or a key neither in the source nor written by the flow
+/// — are left out whatever they hold (two hand-made rows with one title do
+/// not stop the flow writing its own); a repeated key the flow must
+/// compare is a problem.
+fn index_target<'r>(
+    rows: &'r [Row],
+    field: &str,
+    key: &str,
+    concerns: impl Fn(&str) -> bool,
+) -> Result<BTreeMap<String, &'r Row>, RowProblem> {
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let Some(k) = row.get(key).and_then(key_text).filter(|k| concerns(k)) else {
+            continue;
+        };
+        if out.insert(k.clone(), row).is_some() {
+            return Err(RowProblem::DuplicateKey {
+                field: field.into(),
+                key: key.into(),
+                side: RowSide::Target,
+                value: k,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// The rows of a custom field's value: none for no value, an error for a
 /// single value.
 pub(crate) fn rows_of<'v>(
@@ -229,7 +322,8 @@ pub(crate) fn rows_of<'v>(
 }
 
 /// Whether two sub-values are equal: text ignores surrounding white space
-/// (as everywhere in the core), numbers compare exactly.
+/// (as everywhere in the core), numbers compare exactly, and a date equals
+/// the same date written as text (`2026-05-20`).
 fn sub_equal(a: Option<&FieldValue>, b: Option<&FieldValue>) -> bool {
     let blank = |v: Option<&FieldValue>| match v {
         None => true,
@@ -242,6 +336,12 @@ fn sub_equal(a: Option<&FieldValue>, b: Option<&FieldValue>) -> bool {
             normalized_eq(x, y, Normalization::Trim)
         }
         (Some(FieldValue::Number(x)), Some(FieldValue::Number(y))) => x.to_bits() == y.to_bits(),
+        // A date one side types and the other holds as text (a sub-field
+        // Lucca defines as text, a source that sends a date, or the reverse).
+        (Some(FieldValue::Text(t)), Some(FieldValue::Date(d)))
+        | (Some(FieldValue::Date(d)), Some(FieldValue::Text(t))) => {
+            crate::Date::parse(t.trim()).is_ok_and(|p| p == *d)
+        }
         (x, y) => x == y,
     }
 }
@@ -262,59 +362,84 @@ fn changed_sub_fields(desired: &Row, actual: &Row) -> Vec<SubFieldChange> {
         .collect()
 }
 
+/// What [`diff_rows`] found: the changes to plan, and the target rows the
+/// flow leaves alone although the source has a different row with their key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowDiff {
+    pub changes: Vec<RowChange>,
+    /// Key texts of target rows the flow did not write whose values differ
+    /// from the source row with the same key: neither changed nor removed,
+    /// reported ([`crate::Reason::RowNotWritten`]).
+    pub not_written: Vec<String>,
+}
+
 /// The row changes that turn `actual` into `desired`, rows matched by the
-/// `key` sub-field whatever their order. Adds and changes come first, then
-/// removes, each in key order, so the same data gives the same plan.
+/// `key` sub-field whatever their order, touching only the target rows
+/// whose key text is in `written` (see the [module docs](self)): a missing
+/// source row removes a written row and leaves any other; a written row
+/// that differs is changed, another is named in [`RowDiff::not_written`].
+/// Adds and changes come first, then removes, each in key order, so the
+/// same data gives the same plan.
 pub fn diff_rows(
     field: &str,
     key: &str,
     desired: &[Row],
     actual: &[Row],
-) -> Result<Vec<RowChange>, RowProblem> {
+    written: &BTreeSet<String>,
+) -> Result<RowDiff, RowProblem> {
     let want = index(desired, field, key, RowSide::Source)?;
-    let have = index(actual, field, key, RowSide::Target)?;
+    let have = index_target(actual, field, key, |k| {
+        want.contains_key(k) || written.contains(k)
+    })?;
     let change = |action| RowChange {
         field: field.into(),
         key: key.into(),
         action,
     };
-    let mut out = Vec::new();
+    let mut out = RowDiff::default();
     for (k, row) in &want {
         match have.get(k) {
-            None => out.push(change(RowAction::Add {
+            None => out.changes.push(change(RowAction::Add {
                 row: (*row).clone(),
             })),
             Some(old) => {
                 let changed = changed_sub_fields(row, old);
-                if !changed.is_empty() {
-                    out.push(change(RowAction::Change {
+                if changed.is_empty() {
+                    continue;
+                }
+                if written.contains(k) {
+                    out.changes.push(change(RowAction::Change {
                         row: (*row).clone(),
                         changed,
                     }));
+                } else {
+                    out.not_written.push(k.clone());
                 }
             }
         }
     }
     for (k, row) in &have {
-        if !want.contains_key(k) {
+        if !want.contains_key(k) && written.contains(k) {
             let key_value = row.get(key).cloned().unwrap_or(FieldValue::Text(k.clone()));
-            out.push(change(RowAction::Remove { key: key_value }));
+            out.changes
+                .push(change(RowAction::Remove { key: key_value }));
         }
     }
     Ok(out)
 }
 
 /// The row changes of `field` between two values of it (either may be
-/// absent: no rows).
+/// absent: no rows); `written` as for [`diff_rows`].
 pub fn diff_values(
     field: &str,
     key: &str,
     desired: Option<&FieldValue>,
     actual: Option<&FieldValue>,
-) -> Result<Vec<RowChange>, RowProblem> {
+    written: &BTreeSet<String>,
+) -> Result<RowDiff, RowProblem> {
     let want = rows_of(desired, field, key, RowSide::Source)?;
     let have = rows_of(actual, field, key, RowSide::Target)?;
-    diff_rows(field, key, want, have)
+    diff_rows(field, key, want, have, written)
 }
 
 /// Applies `changes` to `rows` the way a target does (rows not named are
@@ -440,8 +565,18 @@ mod tests {
         r
     }
 
+    /// The flow wrote every target row: the diff may change and remove any.
+    fn all_written(rows: &[Row]) -> BTreeSet<String> {
+        rows.iter()
+            .filter_map(|r| r.get("e_title").and_then(key_text))
+            .collect()
+    }
+
     fn diff(desired: &[Row], actual: &[Row]) -> Vec<RowChange> {
-        diff_rows("e_formation", "e_title", desired, actual).unwrap()
+        let written = all_written(actual);
+        let d = diff_rows("e_formation", "e_title", desired, actual, &written).unwrap();
+        assert_eq!(d.not_written, Vec::<String>::new());
+        d.changes
     }
 
     #[test]
@@ -539,7 +674,7 @@ mod tests {
     fn a_missing_or_duplicate_key_is_a_problem_naming_field_and_side() {
         let mut keyless = row("x", 1.0, None);
         keyless.remove("e_title");
-        let err = diff_rows("e_formation", "e_title", &[keyless], &[]).unwrap_err();
+        let err = diff_rows("e_formation", "e_title", &[keyless], &[], &NO_KEYS).unwrap_err();
         assert_eq!(
             err,
             RowProblem::MissingKey {
@@ -553,17 +688,27 @@ mod tests {
             alloc::format!("{err}"),
             "`e_formation` row 1 in the source has no `e_title` (its row key); its rows are not compared"
         );
+        // A target row without a key is not the flow's: left out.
         let blank = row("  ", 1.0, None);
+        let d = diff_rows("e_formation", "e_title", &[], &[blank], &NO_KEYS).unwrap();
+        assert_eq!(d, RowDiff::default());
+        // Two hand-made rows with one title stop nothing, unless the flow
+        // must compare that title.
+        let twice = [row("RGPD", 1.0, None), row("RGPD", 2.0, None)];
+        let mine = [row("Security", 1.0, None)];
+        let d = diff_rows("e_formation", "e_title", &mine, &twice, &NO_KEYS).unwrap();
+        assert_eq!(d.changes.len(), 1);
+        let theirs = [row("RGPD", 1.0, None)];
         assert!(matches!(
-            diff_rows("e_formation", "e_title", &[], &[blank]),
-            Err(RowProblem::MissingKey {
+            diff_rows("e_formation", "e_title", &theirs, &twice, &NO_KEYS),
+            Err(RowProblem::DuplicateKey {
                 side: RowSide::Target,
                 ..
             })
         ));
         let twice = [row("GDPR", 1.0, None), row("GDPR ", 2.0, None)];
         assert_eq!(
-            diff_rows("e_formation", "e_title", &twice, &[]).unwrap_err(),
+            diff_rows("e_formation", "e_title", &twice, &[], &NO_KEYS).unwrap_err(),
             RowProblem::DuplicateKey {
                 field: "e_formation".into(),
                 key: "e_title".into(),
@@ -619,17 +764,111 @@ mod tests {
     #[test]
     fn absent_values_are_no_rows_and_a_single_value_is_a_problem() {
         let desired = FieldValue::Rows(vec![row("GDPR", 1.0, None)]);
-        let changes = diff_values("e_formation", "e_title", Some(&desired), None).unwrap();
-        assert!(matches!(changes[0].action, RowAction::Add { .. }));
-        let removed = diff_values("e_formation", "e_title", None, Some(&desired)).unwrap();
-        assert!(matches!(removed[0].action, RowAction::Remove { .. }));
+        let written: BTreeSet<String> = ["GDPR".into()].into();
+        let changes =
+            diff_values("e_formation", "e_title", Some(&desired), None, &written).unwrap();
+        assert!(matches!(changes.changes[0].action, RowAction::Add { .. }));
+        let removed =
+            diff_values("e_formation", "e_title", None, Some(&desired), &written).unwrap();
+        assert!(matches!(
+            removed.changes[0].action,
+            RowAction::Remove { .. }
+        ));
         let text = FieldValue::Text("GDPR".into());
         assert!(matches!(
-            diff_values("e_formation", "e_title", Some(&desired), Some(&text)),
+            diff_values(
+                "e_formation",
+                "e_title",
+                Some(&desired),
+                Some(&text),
+                &written
+            ),
             Err(RowProblem::NotRows {
                 side: RowSide::Target,
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn rows_the_flow_did_not_write_are_never_removed_or_changed() {
+        let actual = vec![
+            row("Written, gone from the source", 10.0, None),
+            row("Hand-made", 50.0, None),
+            row("Hand-made, same title", 20.0, None),
+            row("Written, score changed", 100.0, Some(60.0)),
+        ];
+        let desired = vec![
+            row("Hand-made, same title", 30.0, None),
+            row("Written, score changed", 100.0, Some(75.0)),
+            row("New", 5.0, None),
+        ];
+        let written: BTreeSet<String> = [
+            "Written, gone from the source".into(),
+            "Written, score changed".into(),
+        ]
+        .into();
+        let d = diff_rows("e_formation", "e_title", &desired, &actual, &written).unwrap();
+        let ops: Vec<(&str, Option<&FieldValue>)> = d
+            .changes
+            .iter()
+            .map(|c| {
+                let op = match c.action {
+                    RowAction::Add { .. } => "add",
+                    RowAction::Change { .. } => "change",
+                    RowAction::Remove { .. } => "remove",
+                };
+                (op, c.key_value())
+            })
+            .collect();
+        let t = |s: &str| FieldValue::Text(s.into());
+        assert_eq!(
+            ops,
+            [
+                ("add", Some(&t("New"))),
+                ("change", Some(&t("Written, score changed"))),
+                ("remove", Some(&t("Written, gone from the source"))),
+            ]
+        );
+        assert_eq!(d.not_written, ["Hand-made, same title"]);
+        // Nothing written yet: only adds, whatever the target holds.
+        let first = diff_rows("e_formation", "e_title", &desired, &actual, &NO_KEYS).unwrap();
+        assert_eq!(first.changes.len(), 1);
+        assert_eq!(first.not_written.len(), 2);
+    }
+
+    #[test]
+    fn written_rows_are_kept_per_account_and_field() {
+        let mut w = WrittenRows::default();
+        assert!(w.is_empty());
+        w.insert("42", "e_formation", "GDPR");
+        w.insert("42", "e_formation", "GDPR");
+        w.insert("42", "e_other", "GDPR");
+        w.insert("7", "e_formation", "Security");
+        assert_eq!(w.len(), 3);
+        assert!(w.keys("42", "e_formation").contains("GDPR"));
+        assert!(!w.keys("7", "e_formation").contains("GDPR"));
+        assert!(w.keys("8", "e_formation").is_empty());
+        assert!(NOTHING_WRITTEN.is_empty());
+    }
+
+    #[test]
+    fn a_date_equals_the_same_date_as_text() {
+        let date = |text: &str| {
+            let mut r = row("GDPR", 1.0, None);
+            r.insert(
+                "e_last_completion_date".into(),
+                FieldValue::Text(text.into()),
+            );
+            r
+        };
+        let mut typed = row("GDPR", 1.0, None);
+        typed.insert(
+            "e_last_completion_date".into(),
+            FieldValue::Date(crate::Date::from_ymd(2026, 5, 20).unwrap()),
+        );
+        assert_eq!(diff(&[date(" 2026-05-20")], &[typed.clone()]), []);
+        assert_eq!(diff(&[typed.clone()], &[date("2026-05-20")]), []);
+        assert_eq!(diff(&[date("2026-05-21")], &[typed]).len(), 1);
     }
 }

@@ -4,7 +4,7 @@
 
 mod support;
 
-use muster_core::rows::apply_row_changes;
+use muster_core::rows::{apply_row_changes, key_text};
 use muster_core::{
     ActionKind, FieldRef, FieldValue, Person, Policy, Row, RowAction, RowChange, Step,
 };
@@ -39,8 +39,21 @@ fn with_rows(mut p: Person, rows: Vec<Row>) -> Person {
     p
 }
 
-/// A linked person `1` ↔ account `acct-1` with these rows on each side.
+/// A linked person `1` ↔ account `acct-1` with these rows on each side,
+/// every target row written by the flow (see `world_by_hand` otherwise).
 fn world(source: Vec<Row>, target: Vec<Row>) -> World {
+    let mut w = world_by_hand(source, vec![]);
+    for row in &target {
+        if let Some(key) = row.get("e_title").and_then(key_text) {
+            w.written_rows.insert("acct-1", "e_formation", &key);
+        }
+    }
+    w.target = vec![with_rows(Person::new("acct-1"), target)];
+    w
+}
+
+/// As `world`, but the flow wrote none of the target rows.
+fn world_by_hand(source: Vec<Row>, target: Vec<Row>) -> World {
     let mut w = World::new(cards_to_lucca());
     w.source = vec![with_rows(
         person("1", "Ana", "Lopez", "ana@acme.fr"),
@@ -49,6 +62,21 @@ fn world(source: Vec<Row>, target: Vec<Row>) -> World {
     w.target = vec![with_rows(Person::new("acct-1"), target)];
     w.link("1", "acct-1");
     w
+}
+
+/// `(op, key)` of a step's row changes.
+fn row_ops(step: &Step) -> Vec<(&'static str, String)> {
+    step.rows
+        .iter()
+        .map(|r| {
+            let op = match r.action {
+                RowAction::Add { .. } => "add",
+                RowAction::Change { .. } => "change",
+                RowAction::Remove { .. } => "remove",
+            };
+            (op, r.key_value().map(|k| k.to_string()).unwrap_or_default())
+        })
+        .collect()
 }
 
 fn update_steps(w: &World) -> Vec<Step> {
@@ -224,4 +252,58 @@ fn row_changes_serialise_in_plan_files_and_old_files_still_load() {
     let old = r#"[{"kind":"update","source_id":"1","target_id":"acct-1","label":"Ana","reason":"owned_fields_differ","explanation":"source wins on owned fields","changes":[{"field":"job_title","old":null,"new":{"type":"text","value":"CTO"}}]}]"#;
     let old: Vec<Step> = serde_json::from_str(old).unwrap();
     assert!(old[0].rows.is_empty() && old[0].member_names.is_empty());
+}
+
+#[test]
+fn a_row_added_by_hand_is_never_removed_or_changed() {
+    // The flow wrote "Security"; HR added "Onboarding" and a "GDPR" row by
+    // hand. The source has a new score for Security, its own GDPR row, and
+    // no Onboarding.
+    let mut w = world_by_hand(
+        vec![
+            training("Security", 100.0, 75.0),
+            training("GDPR", 100.0, 90.0),
+        ],
+        vec![
+            training("Onboarding", 100.0, 0.0),
+            training("Security", 100.0, 60.0),
+            training("GDPR", 50.0, 0.0),
+        ],
+    );
+    w.written_rows.insert("acct-1", "e_formation", "Security");
+    let steps = w.plan().steps();
+    let update = steps
+        .iter()
+        .find(|s| s.kind == ActionKind::Update)
+        .expect("an update");
+    assert_eq!(row_ops(update), [("change", "\"Security\"".to_string())]);
+    let conflict = steps
+        .iter()
+        .find(|s| s.kind == ActionKind::Conflict)
+        .expect("the hand-made GDPR row is reported");
+    assert_eq!(conflict.reason, "row_not_written");
+    assert_eq!(conflict.target_id.as_deref(), Some("acct-1"));
+    assert!(
+        conflict.explanation.contains("`e_title` \"GDPR\"")
+            && conflict.explanation.contains("did not write"),
+        "{}",
+        conflict.explanation
+    );
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    // Once the flow wrote a row, a source without it removes it.
+    w.source[0].custom.insert(
+        "e_formation".into(),
+        FieldValue::Rows(vec![training("GDPR", 50.0, 0.0)]),
+    );
+    let steps = update_steps(&w);
+    assert_eq!(row_ops(&steps[0]), [("remove", "\"Security\"".to_string())]);
+}
+
+#[test]
+fn a_row_equal_to_a_hand_made_one_plans_nothing() {
+    let w = world_by_hand(
+        vec![training("GDPR", 80.0, 10.0)],
+        vec![training("GDPR", 80.0, 10.0), training("Manual", 1.0, 1.0)],
+    );
+    assert!(w.plan().is_noop(), "{}", w.plan());
 }

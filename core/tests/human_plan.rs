@@ -156,6 +156,9 @@ fn row_changes_read_as_rows() {
         ..Person::new("acct-1")
     }];
     w.link("1", "acct-1");
+    // The flow wrote both target rows (it only changes or removes its own).
+    w.written_rows.insert("acct-1", "e_formation", "Security");
+    w.written_rows.insert("acct-1", "e_formation", "Old course");
     let text = w.plan().to_string();
     let expected = "      e_formation: + row \"GDPR basics\" (e_progress 80, e_score 0)\n\
                     \x20     e_formation: ~ row \"Security\" e_score 60 -> 75\n\

@@ -95,11 +95,6 @@ impl Host {
     /// connected plugin brings its vendor's, [`Host::connect`]) and no
     /// loopback (each connection that asks for it gets it for itself).
     pub fn new(config: &Config) -> Result<Host, ConnectError> {
-        let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: config.tenant.cache.clone(),
-            ..RuntimeConfig::default()
-        })
-        .map_err(ConnectError::Runtime)?;
         // Loopback is granted per connection (`PluginPolicy::allow_loopback`),
         // never process-wide: one connection pointed at the sandbox must not
         // open loopback to the others. Rate limits are added per connected
@@ -109,6 +104,31 @@ impl Host {
             ..Policy::default()
         };
         let outbound = Outbound::new(policy).map_err(|e| ConnectError::Outbound(e.to_string()))?;
+        Host::with_outbound(config, outbound)
+    }
+
+    /// [`Host::new`] whose outbound client paces and backs off on `clock`
+    /// (benches and tests that run a vendor simulator in scaled time, so a
+    /// per-minute rate limit means the same to both sides).
+    pub fn with_clock(
+        config: &Config,
+        clock: Arc<dyn muster_outbound::clock::Clock>,
+    ) -> Result<Host, ConnectError> {
+        let policy = Policy {
+            allow_loopback: false,
+            ..Policy::default()
+        };
+        let outbound = Outbound::with_clock(policy, clock)
+            .map_err(|e| ConnectError::Outbound(e.to_string()))?;
+        Host::with_outbound(config, outbound)
+    }
+
+    fn with_outbound(config: &Config, outbound: Outbound) -> Result<Host, ConnectError> {
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: config.tenant.cache.clone(),
+            ..RuntimeConfig::default()
+        })
+        .map_err(ConnectError::Runtime)?;
         Ok(Host {
             runtime,
             outbound: Arc::new(outbound),

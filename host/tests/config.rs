@@ -183,6 +183,7 @@ fn full_example_resolves_into_the_core_policy_and_mapping() {
             ],
         },
         row_keys: [("e_formation".to_string(), "e_title".to_string())].into(),
+        identity_links: None,
     };
     assert_eq!(f.policy, expected);
 
@@ -548,5 +549,63 @@ fn the_example_in_docs_config_md_is_valid() {
         c.flow("nope")
             .unwrap_err()
             .contains("configured flows: flatchr-to-lucca, lucca-to-leapsome")
+    );
+}
+
+/// Lucca → Cards and the Cards statistics written back into Lucca, as
+/// `docs/config.md` shows them.
+fn write_back(correlation: &str) -> String {
+    format!(
+        "[tenant]\nname = \"acme\"\ntimezone = \"Europe/Paris\"\nstate = \"s.db\"\n\n\
+         [connections.lucca]\nplugin = \"lucca\"\n\n[connections.cards]\nplugin = \"lucca\"\n\n\
+         [flows.lucca-to-cards]\nsource = \"lucca\"\ntarget = \"cards\"\n\n\
+         [flows.cards-to-lucca]\nsource = \"cards\"\ntarget = \"lucca\"\n\
+         schedule = \"daily 01:00\"\nactions = [\"link\", \"update\"]\n\
+         fields = [\"custom:e_formation\"]\nrow_keys = {{ e_formation = \"e_title\" }}\n\
+         correlation = {correlation}\n"
+    )
+}
+
+#[test]
+fn a_write_back_matches_through_another_flows_links_then_by_email() {
+    let c = parse(&write_back(r#"["links:lucca-to-cards", "work_email"]"#)).unwrap();
+    let f = &c.flows["cards-to-lucca"];
+    assert_eq!(f.policy.identity_links.as_deref(), Some("lucca-to-cards"));
+    assert_eq!(f.policy.correlation, [CorrelationKey::WorkEmail]);
+    assert_eq!(
+        f.schedule,
+        Some(Schedule::parse("daily 01:00").unwrap()),
+        "daily at 01:00 in the tenant's zone (Europe/Paris)"
+    );
+    assert_eq!(c.tenant.timezone_name, "Europe/Paris");
+    assert_eq!(c.flows["lucca-to-cards"].policy.identity_links, None);
+}
+
+#[test]
+fn a_links_correlation_entry_names_a_flow_the_other_way_round_and_comes_first() {
+    let msg = err(&write_back(r#"["links:lucca-to-card", "work_email"]"#));
+    assert!(
+        msg.contains(
+            "acme.toml:23:16: `flows.cards-to-lucca.correlation[0]`: `links:lucca-to-card` names no configured flow; did you mean `lucca-to-cards`?"
+        ),
+        "{msg}"
+    );
+    let msg = err(&write_back(r#"["links:cards-to-lucca"]"#));
+    assert!(
+        msg.contains("flow `cards-to-lucca` goes from `cards` to `lucca`; its links can identify people for this flow only if it goes from `lucca` (this flow's target) to `cards` (this flow's source)"),
+        "{msg}"
+    );
+    let msg = err(&write_back(r#"["work_email", "links:lucca-to-cards"]"#));
+    assert!(
+        msg.contains("`flows.cards-to-lucca.correlation[1]`: `links:lucca-to-cards` must be the first correlation entry"),
+        "{msg}"
+    );
+    let msg = err(&write_back(r#"["links:"]"#));
+    assert!(msg.contains("`links:` needs a flow name"), "{msg}");
+    let msg = err(&write_back(r#"["link:lucca-to-cards"]"#));
+    assert!(
+        msg.contains("unknown correlation key `link:lucca-to-cards`")
+            && msg.contains("or `links:<flow>` first"),
+        "{msg}"
     );
 }

@@ -5,7 +5,7 @@
 
 use muster_core::{
     Action, Coverage, Date, Field, FieldRef, Group, GroupRef, Input, Link, Person, Plan, Policy,
-    Side,
+    Side, WrittenRows,
 };
 
 pub fn day(text: &str) -> Date {
@@ -41,6 +41,10 @@ pub struct World {
     pub teams: Vec<Group>,
     pub links: Vec<Link>,
     pub group_links: Vec<Link>,
+    /// Another flow's person links ([`Input::identities`]).
+    pub identities: Vec<Link>,
+    /// The rows the flow wrote ([`Input::written_rows`]).
+    pub written_rows: WrittenRows,
     pub policy: Policy,
     pub today: Date,
     /// What the source read covered.
@@ -59,6 +63,8 @@ impl World {
             teams: Vec::new(),
             links: Vec::new(),
             group_links: Vec::new(),
+            identities: Vec::new(),
+            written_rows: WrittenRows::default(),
             policy,
             today: day("2026-03-02"),
             source_coverage: Coverage::Full,
@@ -86,6 +92,8 @@ impl World {
             links: &self.links,
             prepared_links: None,
             group_links: &self.group_links,
+            identities: &self.identities,
+            written_rows: &self.written_rows,
             policy: &self.policy,
             today: self.today,
         }

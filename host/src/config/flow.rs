@@ -2,6 +2,7 @@
 //! schedule and the webhook.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 
 use muster_core::mapping::Rule;
@@ -11,7 +12,7 @@ use muster_core::{
 };
 use toml::de::DeValue;
 
-use super::reader::{Val, closest, join};
+use super::reader::{Doc, Val, closest, join};
 use super::{ConfigError, Connection, Flow, Listed, Webhook, parse_secret};
 use crate::runtime::Declarations;
 use crate::schedule::Schedule;
@@ -46,7 +47,7 @@ pub(super) fn parse_flow(
     name: &str,
     connections: &BTreeMap<String, Connection>,
     base: &Path,
-) -> Result<Flow, ConfigError> {
+) -> Result<(Flow, Option<IdentityRef>), ConfigError> {
     let t = v.table(
         FLOW_KEYS,
         "{ source = \"lucca\", target = \"leapsome\", schedule = \"daily 02:00\" }",
@@ -156,29 +157,13 @@ pub(super) fn parse_flow(
     }
 
     let corr_p = p("correlation");
+    let mut identity = None;
     if let Some(c) = t.get("correlation", &corr_p) {
         let items = c.str_list("[\"employee_number\", \"work_email\"]")?;
-        let names: Vec<&str> = CORRELATION.iter().map(|(n, _)| *n).collect();
-        let mut keys = Vec::with_capacity(items.len());
-        for (i, (name, span)) in items.iter().enumerate() {
-            let Some((_, key)) = CORRELATION.iter().find(|(n, _)| n == name) else {
-                let hint = closest(name, names.iter().copied())
-                    .map(|c| format!("did you mean `{c}`? "))
-                    .unwrap_or_default();
-                return Err(v.doc.error(
-                    &format!("{corr_p}[{i}]"),
-                    span,
-                    format!(
-                        "unknown correlation key `{name}`; {hint}keys are {}",
-                        names.join(", ")
-                    ),
-                ));
-            };
-            if !keys.contains(key) {
-                keys.push(*key);
-            }
-        }
+        let (keys, links) = parse_correlation(v, name, &corr_p, &items)?;
         policy.correlation = keys;
+        policy.identity_links = links.as_ref().map(|l| l.other.clone());
+        identity = links;
     }
 
     let options_p = p("options");
@@ -245,16 +230,134 @@ pub(super) fn parse_flow(
         None => None,
     };
 
-    Ok(Flow {
-        name: name.to_string(),
-        source,
-        target,
-        schedule,
-        policy,
-        mapping,
-        webhook,
-        fields_listed,
-    })
+    Ok((
+        Flow {
+            name: name.to_string(),
+            source,
+            target,
+            schedule,
+            policy,
+            mapping,
+            webhook,
+            fields_listed,
+        },
+        identity,
+    ))
+}
+
+/// Where a flow's `correlation` names another flow's links
+/// (`"links:lucca-to-cards"`), checked once every flow is read
+/// ([`check_identities`]).
+pub(super) struct IdentityRef {
+    flow: String,
+    other: String,
+    /// The dotted key of the entry, e.g. `flows.cards-to-lucca.correlation[0]`.
+    key: String,
+    span: Range<usize>,
+}
+
+/// The prefix of a `correlation` entry naming another flow's links.
+const LINKS_PREFIX: &str = "links:";
+
+/// A flow's correlation keys, and the other flow whose links come first
+/// (`"links:<flow>"`, only as the first entry: established identities are
+/// tried before any key) with where it was written.
+fn parse_correlation(
+    v: &Val<'_, '_>,
+    flow: &str,
+    corr_p: &str,
+    items: &[(String, Range<usize>)],
+) -> Result<(Vec<CorrelationKey>, Option<IdentityRef>), ConfigError> {
+    let names: Vec<&str> = CORRELATION.iter().map(|(n, _)| *n).collect();
+    let mut keys = Vec::with_capacity(items.len());
+    let mut links = None;
+    for (i, (name, span)) in items.iter().enumerate() {
+        let at = format!("{corr_p}[{i}]");
+        if let Some(other) = name.strip_prefix(LINKS_PREFIX) {
+            if i != 0 {
+                return Err(v.doc.error(
+                    &at,
+                    span,
+                    format!(
+                        "`{name}` must be the first correlation entry: the identities another flow established are tried before any key, e.g. `correlation = [\"{name}\", \"work_email\"]`"
+                    ),
+                ));
+            }
+            if other.trim().is_empty() {
+                return Err(v.doc.error(
+                    &at,
+                    span,
+                    "`links:` needs a flow name, e.g. `\"links:lucca-to-cards\"`",
+                ));
+            }
+            links = Some(IdentityRef {
+                flow: flow.into(),
+                other: other.trim().into(),
+                key: at,
+                span: span.clone(),
+            });
+            continue;
+        }
+        let Some((_, key)) = CORRELATION.iter().find(|(n, _)| n == name) else {
+            let hint = closest(name, names.iter().copied())
+                .map(|c| format!("did you mean `{c}`? "))
+                .unwrap_or_default();
+            return Err(v.doc.error(
+                &at,
+                span,
+                format!(
+                    "unknown correlation key `{name}`; {hint}keys are {}, or `links:<flow>` first",
+                    names.join(", ")
+                ),
+            ));
+        };
+        if !keys.contains(key) {
+            keys.push(*key);
+        }
+    }
+    Ok((keys, links))
+}
+
+/// Every `links:<flow>` correlation entry names a configured flow that joins
+/// the same two connections the other way round (its target is this flow's
+/// source, its source this flow's target): its links then pair exactly the
+/// records this flow matches.
+pub(super) fn check_identities(
+    doc: &Doc<'_>,
+    flows: &BTreeMap<String, Flow>,
+    refs: &[IdentityRef],
+) -> Result<(), ConfigError> {
+    for r in refs {
+        let Some(other) = flows.get(&r.other) else {
+            let hint = closest(&r.other, flows.keys().map(String::as_str))
+                .map(|c| format!("did you mean `{c}`? "))
+                .unwrap_or_default();
+            let known: Vec<&str> = flows.keys().map(String::as_str).collect();
+            return Err(doc.error(
+                &r.key,
+                &r.span,
+                format!(
+                    "`links:{}` names no configured flow; {hint}flows are {}",
+                    r.other,
+                    known.join(", ")
+                ),
+            ));
+        };
+        let Some(this) = flows.get(&r.flow) else {
+            continue;
+        };
+        if other.target != this.source || other.source != this.target {
+            return Err(doc.error(
+                &r.key,
+                &r.span,
+                format!(
+                    "flow `{}` goes from `{}` to `{}`; its links can identify people for this flow only if it goes from `{}` (this flow's target) to `{}` (this flow's source)",
+                    other.name, other.source, other.target, this.target, this.source
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A field name: canonical (`work_email`) or `custom:<code>`.

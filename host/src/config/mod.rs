@@ -293,13 +293,14 @@ impl Config {
         }
 
         let mut flows = BTreeMap::new();
+        let mut identities = Vec::new();
         let p = "flows".to_string();
         if let Some(v) = top.get("flows", &p) {
             let t = v.table(&[], "{ a-to-b = { source = \"a\", target = \"b\" } }")?;
             for (name, span, value) in &t.entries {
                 let fp = join("flows", name);
                 check_name(&doc, &fp, span, name, "flow")?;
-                let f = flow::parse_flow(
+                let (f, identity) = flow::parse_flow(
                     &Val {
                         doc: &doc,
                         path: &fp,
@@ -310,8 +311,10 @@ impl Config {
                     base_dir,
                 )?;
                 flows.insert(name.clone(), f);
+                identities.extend(identity);
             }
         }
+        flow::check_identities(&doc, &flows, &identities)?;
 
         Ok(Config {
             path: path.to_path_buf(),

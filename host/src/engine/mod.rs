@@ -614,6 +614,7 @@ fn run_inner(
     let prepared_target =
         muster_core::Prepared::new(&target_snap.people, &policy).with_groups(&target_snap.groups);
     let prepared_links = muster_core::PreparedLinks::new(&links);
+    let (written_rows, identities) = row_and_identity_inputs(store, &flow.name, &policy)?;
     let input = muster_core::Input {
         source: muster_core::Side {
             people: &desired,
@@ -634,6 +635,8 @@ fn run_inner(
         links: &links,
         prepared_links: Some(&prepared_links),
         group_links: &group_links,
+        identities: &identities,
+        written_rows: &written_rows,
         policy: &policy,
         today: options.today,
     };
@@ -783,6 +786,35 @@ fn known_links(store: &Store, flow: &str) -> Result<(Vec<Link>, Vec<Link>), Stor
         Ok(links) => Ok((links, store.group_links(flow)?)),
         Err(StoreError::UnknownFlow(_)) => Ok((Vec::new(), Vec::new())),
         Err(e) => Err(e),
+    }
+}
+
+/// What a flow's plan needs from the store beyond its own links: the rows
+/// it wrote (when it compares rows by key) and the person links of the
+/// flow it takes identities from ([`muster_core::Policy::identity_links`]).
+/// A flow never recorded has neither.
+fn row_and_identity_inputs(
+    store: &Store,
+    flow: &str,
+    policy: &muster_core::Policy,
+) -> Result<(muster_core::WrittenRows, Vec<Link>), StoreError> {
+    let written = if policy.row_keys.is_empty() {
+        Default::default()
+    } else {
+        or_none(store.written_rows(flow))?
+    };
+    let identities = match &policy.identity_links {
+        Some(other) => or_none(store.links(other))?,
+        None => Vec::new(),
+    };
+    Ok((written, identities))
+}
+
+/// `r`, or nothing for a flow never recorded.
+fn or_none<T: Default>(r: Result<T, StoreError>) -> Result<T, StoreError> {
+    match r {
+        Err(StoreError::UnknownFlow(_)) => Ok(T::default()),
+        other => other,
     }
 }
 

@@ -242,6 +242,8 @@ mod tests {
             links,
             prepared_links: None,
             group_links: &[],
+            identities: &[],
+            written_rows: &muster_core::rows::NOTHING_WRITTEN,
             policy: &policy,
             today: Date::from_ymd(2026, 3, 2).unwrap(),
         };

@@ -113,6 +113,8 @@ mod tests {
             links: &[],
             prepared_links: None,
             group_links: &[],
+            identities: &[],
+            written_rows: &muster_core::rows::NOTHING_WRITTEN,
             policy,
             today: Date::from_ymd(2026, 4, 1).expect("date"),
         };

@@ -422,16 +422,20 @@ fn settle(
     error: Option<&str>,
     produced: Option<&str>,
 ) -> Result<String, StoreError> {
-    let row: Option<(i64, u32, String, String)> = conn
+    let row: Option<(i64, u32, String, String, String)> = conn
         .prepare_cached(
-            "SELECT journal.run_id, journal.seq, journal.state, flows.name
+            "SELECT journal.run_id, journal.seq, journal.state, flows.name, journal.kind
              FROM journal JOIN runs ON runs.id = journal.run_id
              JOIN flows ON flows.id = runs.flow_id WHERE journal.id = ?1",
         )
-        .and_then(|mut s| s.query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))))
+        .and_then(|mut s| {
+            s.query_row([id.0], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+        })
         .optional()
         .context(|| format!("journal entry {id}: looking it up"))?;
-    let (run, seq, current, flow) = row.ok_or(StoreError::UnknownJournal(id))?;
+    let (run, seq, current, flow, kind) = row.ok_or(StoreError::UnknownJournal(id))?;
     let current = parse_enum("journal.state", current, JournalState::parse)?;
     if current != JournalState::Intent {
         return Err(StoreError::JournalResolved {
@@ -447,5 +451,10 @@ fn settle(
     )
     .and_then(|mut s| s.execute(params![id.0, state.as_str(), error, produced, time::now()]))
     .context(|| format!("flow `{flow}`: recording the outcome of journal entry {id}"))?;
+    // The rows an applied update wrote become the flow's, in the same
+    // transaction as the outcome.
+    if state == JournalState::Done && kind == ActionKind::Update.name() {
+        super::written_rows::record_applied_rows(conn, id)?;
+    }
     Ok(flow)
 }

@@ -4,7 +4,8 @@
 //! record is linked to which target record (`links.rs`), what each run did
 //! (`runs.rs`) and, action by action, what it *intended* and what came of it
 //! (`journal.rs`); read watermarks, plans held by the guard and the audit log
-//! ([`state`]). The engine is the only writer.
+//! ([`state`]), and the compound-field rows each flow wrote
+//! (`written_rows.rs`). The engine is the only writer.
 //!
 //! ## Schema and migrations
 //!
@@ -88,6 +89,7 @@ mod runs;
 pub mod schema;
 pub mod state;
 mod time;
+mod written_rows;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -52,6 +52,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "flow leases and the runs' fencing tokens",
         sql: V4,
     },
+    Migration {
+        name: "compound-field rows each flow wrote",
+        sql: V5,
+    },
 ];
 
 /// Version 1: what a sync needs to remember what it did.
@@ -195,4 +199,21 @@ CREATE TABLE leases (
     expires_ms   INTEGER NOT NULL
 );
 ALTER TABLE runs ADD COLUMN lease_fence INTEGER;
+"#;
+
+/// Version 5: the compound-field rows each flow wrote (see
+/// `store/written_rows.rs`): per flow, target account and field, the key
+/// text of every row whose add or change the target confirmed, so the core
+/// changes or removes only those ([`muster_core::rows::WrittenRows`]).
+/// Maintained from the journal: when an `update` entry is settled `done`,
+/// its step's row changes are applied here in the same transaction.
+pub(crate) const V5: &str = r#"
+CREATE TABLE written_rows (
+    flow_id    INTEGER NOT NULL REFERENCES flows(id),
+    target_id  TEXT NOT NULL,
+    field      TEXT NOT NULL,
+    row_key    TEXT NOT NULL,
+    written_at TEXT NOT NULL,
+    PRIMARY KEY (flow_id, target_id, field, row_key)
+);
 "#;

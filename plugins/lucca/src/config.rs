@@ -38,6 +38,11 @@ pub const KEYS: &[(&str, &str, bool)] = &[
         false,
     ),
     (
+        "compound_fields",
+        "Compound fields a flow writes into this Lucca, checked by `muster check` against the HR-file definitions (present, compound, multi-occurrence, editable, every sub-field and the row key): `code:sub|sub|…` entries separated by commas, e.g. the Cards statistics `e_formation:e_title|e_link|e_progress|e_score|e_last_completion_date`. Unset: nothing checked",
+        false,
+    ),
+    (
         "phone_field",
         "Lucca field that holds `phone`: `professionalMobile` (default), `directLine` or `personalMobile`",
         false,
@@ -98,6 +103,8 @@ pub struct Settings {
     pub custom_fields: CustomFields,
     /// `(code, key sub-field)` pairs.
     pub row_keys: Vec<(String, String)>,
+    /// `(code, sub-field codes)` of the compound fields a flow writes here, for `check`.
+    pub compound_fields: Vec<(String, Vec<String>)>,
     /// The Lucca field behind `phone`.
     pub phone_field: String,
     pub contract_type_field: Option<String>,
@@ -114,6 +121,7 @@ impl Default for Settings {
             modified_since: None,
             custom_fields: CustomFields::None,
             row_keys: vec![("e_formation".into(), "e_title".into())],
+            compound_fields: Vec::new(),
             phone_field: "professionalMobile".into(),
             contract_type_field: None,
             default_legal_entity_id: None,
@@ -149,6 +157,22 @@ fn code_setting(key: &str, v: &str) -> Result<String, ConnectorError> {
             format!("`{v}` is not an extended-data code (codes look like `e_formation`)"),
         ))
     }
+}
+
+/// `code:sub|sub|…` entries separated by commas.
+fn compound_fields(key: &str, value: &str) -> Result<Vec<(String, Vec<String>)>, ConnectorError> {
+    let mut out = Vec::new();
+    for entry in value.split(',').filter(|e| !e.trim().is_empty()) {
+        let (code, subs) = entry
+            .split_once(':')
+            .ok_or_else(|| bad(key, format!("`{}` is not `code:sub|sub|…`", entry.trim())))?;
+        let subs = subs
+            .split('|')
+            .map(|c| code_setting(key, c))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push((code_setting(key, code)?, subs));
+    }
+    Ok(out)
 }
 
 impl Settings {
@@ -237,6 +261,7 @@ impl Settings {
                             .push((code_setting(key, code)?, code_setting(key, sub)?));
                     }
                 }
+                "compound_fields" => s.compound_fields = compound_fields(key, value)?,
                 "phone_field" => {
                     let v = value.trim();
                     if !matches!(v, "professionalMobile" | "directLine" | "personalMobile") {
@@ -371,6 +396,42 @@ mod tests {
         assert!(
             m.contains("unknown setting `base-url`") && m.contains("base_url"),
             "{m}"
+        );
+    }
+
+    #[test]
+    fn compound_fields_are_codes_with_their_sub_fields() {
+        let s = parse(&[
+            ("subdomain", "acme"),
+            (
+                "compound_fields",
+                "e_formation:e_title|e_link|e_score, e_other:e_a",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.compound_fields,
+            [
+                (
+                    "e_formation".to_string(),
+                    vec!["e_title".to_string(), "e_link".into(), "e_score".into()]
+                ),
+                ("e_other".to_string(), vec!["e_a".to_string()]),
+            ]
+        );
+        let err = parse(&[("subdomain", "acme"), ("compound_fields", "e_formation")]).unwrap_err();
+        assert!(
+            format!("{err:?}").contains("`e_formation` is not `code:sub|sub|…`"),
+            "{err:?}"
+        );
+        let err = parse(&[
+            ("subdomain", "acme"),
+            ("compound_fields", "e_formation:title"),
+        ])
+        .unwrap_err();
+        assert!(
+            format!("{err:?}").contains("`title` is not an extended-data code"),
+            "{err:?}"
         );
     }
 }

@@ -64,6 +64,14 @@
 //! leaver is an end date an HR admin sets), so `deactivate`/`reactivate` are `unsupported`:
 //! flows into Lucca are create/update-only.
 //!
+//! ## Checking the setup
+//! `check` reads one user and one department (the key works), the extended-data
+//! definitions when custom fields are read, and — when the setting `compound_fields` names
+//! the compound fields a flow writes (the Cards statistics) — holds each against
+//! `GET /api/v3/extensionuserdefinitions` ([`setup`]): a missing code or sub-field, a field
+//! that is not compound, not multi-occurrence or not editable is an `invalid` error naming
+//! the code and what the Cards guide expects.
+//!
 //! ## Errors
 //! Lucca's errors become actionable errors in muster's words ([`api`]): 403 → `forbidden("the
 //! API key lacks 'Coworkers > Manage users' … also needs 'See future employees' and 'See former
@@ -78,6 +86,7 @@
 mod api;
 mod config;
 mod map;
+mod setup;
 mod time;
 mod write;
 
@@ -954,7 +963,42 @@ fn check() -> Result<(), ConnectorError> {
     if s.custom_fields != CustomFields::None || s.contract_type_field.is_some() {
         definitions(&s)?;
     }
-    Ok(())
+    check_compound_fields(&s)
+}
+
+/// The compound fields a flow writes here (setting `compound_fields`) against Lucca's
+/// definitions ([`setup`]): every problem of every field in one `invalid` error.
+fn check_compound_fields(s: &Settings) -> Result<(), ConnectorError> {
+    if s.compound_fields.is_empty() {
+        return Ok(());
+    }
+    let v = api::get(
+        &url(s, "/api/v3/extensionuserdefinitions"),
+        "reading the custom HR-file field definitions",
+    )?;
+    let items = v
+        .pointer("/data/items")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let problems: Vec<String> = s
+        .compound_fields
+        .iter()
+        .flat_map(|(code, subs)| {
+            setup::problems(
+                items,
+                &setup::Expected {
+                    code,
+                    sub_fields: subs,
+                    row_key: s.row_key(code),
+                },
+            )
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConnectorError::Invalid(problems.join("; ")))
+    }
 }
 
 impl Connector for Lucca {

@@ -107,6 +107,9 @@ pub struct ExtDefinition {
     pub kind: ExtKind,
     /// Multi-occurrence: read and written as an array of `{id,value}`.
     pub multiple: bool,
+    /// Editable in its HR-file section ("Editable" ticked when the field was set up): a
+    /// write to a field that is not is refused. Shown as `isEditable` in the definitions.
+    pub editable: bool,
 }
 
 /// Values applied on create when the body omits a mandatory field; `None` = the field is
@@ -598,6 +601,7 @@ fn standard_definitions() -> Vec<ExtDefinition> {
         name: name.into(),
         kind,
         multiple: false,
+        editable: true,
     };
     vec![
         sub(1, "e_tshirt", "T-shirt size", ExtKind::Text),
@@ -607,6 +611,7 @@ fn standard_definitions() -> Vec<ExtDefinition> {
             code: "e_formation".into(),
             name: "Formations".into(),
             multiple: true,
+            editable: true,
             kind: ExtKind::Compound(vec![
                 sub(4, "e_title", "Title", ExtKind::Text),
                 sub(5, "e_link", "Link", ExtKind::Text),

@@ -987,3 +987,45 @@ fn unknown_routes_and_methods() {
     sim.clear_request_log();
     assert!(sim.request_log().records.is_empty());
 }
+
+#[test]
+fn definitions_say_which_fields_are_editable_and_a_read_only_one_refuses_writes() {
+    let mut tenant = Tenant::generate(4, 3);
+    tenant.users.iter_mut().for_each(|u| u.extended.clear());
+    let sim = start(tenant);
+    let defs = get(&sim, "/api/v3/extensionuserdefinitions").json();
+    let formation = items(&defs)
+        .iter()
+        .find(|d| d["code"] == "e_formation")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (
+            formation["type"].clone(),
+            formation["isMultiple"].clone(),
+            formation["isEditable"].clone()
+        ),
+        (json!("compound"), json!(true), json!(true))
+    );
+    sim.with_tenant(|t| {
+        for d in t.definitions.iter_mut().filter(|d| d.code == "e_tshirt") {
+            d.editable = false;
+        }
+    });
+    let id = sim.tenant().users[0].id;
+    let r = write(
+        &sim,
+        "PUT",
+        &format!("/api/v3/users/{id}"),
+        &json!({"e_tshirt": {"value": "XL"}}),
+    );
+    assert_eq!(
+        (r.status, r.json()["field"].clone()),
+        (400, json!("e_tshirt"))
+    );
+    assert_eq!(
+        extended_of(&sim, id)["e_tshirt"],
+        Value::Null,
+        "nothing written"
+    );
+}

@@ -1,6 +1,8 @@
 //! Extended data (custom HR-file fields, codes `e_…`): read under `extendedData`, written at
 //! the root of a user's write body, occurrence by occurrence — omit `id` (or 0) to create, give
-//! it to update, `"value": null` to delete.
+//! it to update, `"value": null` to delete. Definitions (`/api/v3/extensionuserdefinitions`)
+//! give each field's `code`, `type` (`compound` with `subDefinitions`), `isMultiple` and
+//! `isEditable`; a write to a field that is not editable is refused (400 naming it).
 
 use serde_json::{Map, Value, json};
 
@@ -41,7 +43,7 @@ fn definition(d: &ExtDefinition) -> Value {
         ExtKind::Date => ("date", Vec::new()),
         ExtKind::Compound(subs) => ("compound", subs.iter().map(definition).collect()),
     };
-    json!({"id": d.id, "code": d.code, "name": d.name, "type": kind, "isMultiple": d.multiple, "subDefinitions": subs})
+    json!({"id": d.id, "code": d.code, "name": d.name, "type": kind, "isMultiple": d.multiple, "isEditable": d.editable, "subDefinitions": subs})
 }
 
 /// Applies one root-level `e_…` entry of a write body to `user` (a working copy: on error the
@@ -53,6 +55,12 @@ pub fn write(
     new_id: &mut dyn FnMut() -> u64,
 ) -> Result<(), ApiError> {
     let code = def.code.as_str();
+    if !def.editable {
+        return Err(field_error(
+            code,
+            format!("{code}: this field is not editable"),
+        ));
+    }
     let entries: Vec<&Value> = match body {
         Value::Array(items) => items.iter().collect(),
         other => vec![other],
