@@ -160,6 +160,13 @@ pub enum Reason {
     /// (its mapping failed; the host reports the record and field): the
     /// account is left exactly as it is. Holds the source id.
     SourceRecordUnusable(String),
+    /// The login a create would write is already held (by an account or
+    /// by another create of this plan) and the flow's
+    /// [`LoginTaken`](crate::LoginTaken) rule could not pick another.
+    LoginTaken {
+        login: String,
+        holder: crate::LoginHolder,
+    },
 }
 
 impl Reason {
@@ -193,6 +200,7 @@ impl Reason {
             Reason::LookalikeKey { .. } => "lookalike_key",
             Reason::BadRows(_) => "bad_rows",
             Reason::SourceRecordUnusable(_) => "source_record_unusable",
+            Reason::LoginTaken { .. } => "login_taken",
         }
     }
 }
@@ -412,6 +420,9 @@ pub struct Plan<'a> {
     /// name the accounts a step refers to by id (a current manager, a
     /// member to remove).
     pub(crate) accounts_by_id: OnceCell<BTreeMap<&'a str, usize>>,
+    /// Creates that write another login than the person's, because theirs
+    /// was taken ([`crate::login`]): source index → login written.
+    pub(crate) logins: BTreeMap<usize, String>,
 }
 
 impl<'a> Plan<'a> {
@@ -447,6 +458,12 @@ impl<'a> Plan<'a> {
 
     pub fn is_held(&self) -> bool {
         !self.breaches.is_empty()
+    }
+
+    /// The login the create of source person `person` writes when it is
+    /// not the person's own (theirs was taken, see [`crate::login`]).
+    pub fn create_login(&self, person: usize) -> Option<&str> {
+        self.logins.get(&person).map(String::as_str)
     }
 
     /// The actions resolved into owned, serialisable steps.
@@ -500,6 +517,13 @@ impl<'a> Plan<'a> {
             Action::Create { person } => {
                 step.label = label(&src[*person]);
                 step.carries = self.input.policy.carried_on_create().iter().collect();
+                if let Some(login) = self.create_login(*person) {
+                    step.changes.push(Change::values(
+                        Field::Login.into(),
+                        src[*person].login.clone().map(FieldValue::Text),
+                        Some(FieldValue::Text(login.into())),
+                    ));
+                }
                 person_ids(*person)
             }
             Action::Link {
@@ -785,6 +809,15 @@ impl<'a> Plan<'a> {
             Reason::SourceRecordUnusable(id) => alloc::format!(
                 "source record {id} could not be used this run; its account is left as it is"
             ),
+            Reason::LoginTaken { login, holder } => match holder {
+                crate::LoginHolder::Account(a) => {
+                    alloc::format!("login {login} is already used by account {}", tgt[*a].id)
+                }
+                crate::LoginHolder::Person(p) => alloc::format!(
+                    "login {login} is already written by the create of source person {}",
+                    src[*p].id
+                ),
+            },
             Reason::GroupNameTaken(g) => alloc::format!(
                 "a group named {:?} exists ({}) but was not created by this flow",
                 self.input.target.groups[*g].name,

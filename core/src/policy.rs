@@ -377,6 +377,9 @@ pub struct Policy {
     /// `e_title`). See [`crate::rows`]. A field not named here is compared
     /// as a whole value.
     pub row_keys: BTreeMap<String, String>,
+    /// What a create whose login is already taken becomes (a suffixed
+    /// login, or a conflict): see [`crate::login`].
+    pub login_taken: crate::LoginTaken,
 }
 
 impl Default for Policy {
@@ -395,6 +398,7 @@ impl Default for Policy {
             sync_groups: true,
             guard: Guard::default(),
             row_keys: BTreeMap::new(),
+            login_taken: crate::LoginTaken::default(),
         }
     }
 }

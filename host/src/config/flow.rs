@@ -190,6 +190,7 @@ pub(super) fn parse_flow(
                 "reactivate",
                 "pre_start_days",
                 "sync_groups",
+                "login_taken",
             ],
             "{ invite_on_create = true, reactivate = true }",
         )?;
@@ -221,6 +222,18 @@ pub(super) fn parse_flow(
         }
         if let Some(b) = ot.get("sync_groups", &sg) {
             policy.sync_groups = b.bool()?;
+        }
+        let lt = k("login_taken");
+        if let Some(v) = ot.get("login_taken", &lt) {
+            policy.login_taken = match v.str("\"suffix\"")? {
+                "suffix" => muster_core::LoginTaken::Suffix,
+                "conflict" => muster_core::LoginTaken::Conflict,
+                other => {
+                    return Err(v.error(format!(
+                        "unknown rule `{other}`; use \"suffix\" (zlefevre -> zlefevre2) or \"conflict\""
+                    )));
+                }
+            };
         }
     }
     // Listing "reactivate" among the actions is asking for reactivations;
