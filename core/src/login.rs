@@ -254,7 +254,10 @@ mod tests {
         };
         let plan = plan(&input).unwrap();
         let text = plan.to_string();
-        assert!(text.contains("login: zlefevre -> zlefevre2"), "{text}");
+        assert!(
+            text.contains(r#"login: "zlefevre" -> "zlefevre2""#),
+            "{text}"
+        );
     }
 
     #[test]
