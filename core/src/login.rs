@@ -7,8 +7,9 @@
 //! already exists. The planner resolves that **at plan time**, never as a
 //! failed call: after the plan is made, every create that writes a login is
 //! checked, in plan order (source id), against the logins of every account
-//! the target already has (active or not) and the logins of the creates
-//! before it. Logins compare like the `login` correlation key: trimmed,
+//! the target already has (active or not; those a single-record run left
+//! out of the plan come in [`Side::other_logins`](crate::Side::other_logins))
+//! and the logins of the creates before it. Logins compare like the `login` correlation key: trimmed,
 //! Unicode-NFKC-normalised and case-folded (`ZLefevre` takes `zlefevre`).
 //!
 //! What happens to a create whose login is taken is the flow's
@@ -29,7 +30,7 @@ use alloc::string::String;
 
 use crate::model::{Field, Person};
 use crate::normalize::normalize;
-use crate::plan::{Action, Reason, Subject};
+use crate::plan::{Action, Reason, Side, Subject};
 use crate::policy::{CorrelationKey, Policy};
 
 /// The highest suffix tried (`zlefevre99`) before a create is a conflict.
@@ -54,6 +55,9 @@ pub enum LoginHolder {
     Account(usize),
     /// Another person this plan creates (index into the source side).
     Person(usize),
+    /// An account that is not in the plan's target side
+    /// ([`Side::other_logins`](crate::Side::other_logins)).
+    Elsewhere,
 }
 
 /// The outcome of the pass: the creates that write another login than the
@@ -65,12 +69,12 @@ fn key(login: &str) -> String {
 }
 
 /// Checks the logins of the creates in `actions` (already in plan order)
-/// against `accounts` and each other, applying `policy.login_taken`:
+/// against the target's logins and each other, applying `policy.login_taken`:
 /// renames go into the returned map, conflicts replace their create.
 pub(crate) fn resolve(
     actions: &mut [Action],
     people: &[Person],
-    accounts: &[Person],
+    target: Side<'_>,
     policy: &Policy,
 ) -> Renamed {
     let mut renamed = Renamed::new();
@@ -78,10 +82,13 @@ pub(crate) fn resolve(
         return renamed;
     }
     let mut taken: BTreeMap<String, LoginHolder> = BTreeMap::new();
-    for (i, a) in accounts.iter().enumerate() {
+    for (i, a) in target.people.iter().enumerate() {
         if let Some(l) = a.login.as_deref().filter(|l| !l.trim().is_empty()) {
             taken.entry(key(l)).or_insert(LoginHolder::Account(i));
         }
+    }
+    for l in target.other_logins.iter().filter(|l| !l.trim().is_empty()) {
+        taken.entry(key(l)).or_insert(LoginHolder::Elsewhere);
     }
     for action in actions.iter_mut() {
         let Action::Create { person } = *action else {
@@ -301,6 +308,44 @@ mod tests {
                 "h1",
                 "login x is already used by account a1"
             )]
+        );
+    }
+
+    #[test]
+    fn logins_of_accounts_left_out_of_the_plan_are_taken_too() {
+        // A single-record run leaves out the accounts linked to people it
+        // did not read; their logins still may not be given away.
+        let source = [hire("h2", "zlefevre")];
+        let others = ["ZLEFEVRE".to_string()];
+        let policy = policy(LoginTaken::Suffix);
+        let input = Input {
+            source: Side::people(&source),
+            target: Side {
+                other_logins: &others,
+                ..Side::people(&[])
+            },
+            links: &[],
+            prepared_links: None,
+            group_links: &[],
+            policy: &policy,
+            today: Date::from_ymd(2026, 3, 2).unwrap(),
+        };
+        let plan = plan(&input).unwrap();
+        assert_eq!(plan.create_login(0), Some("zlefevre2"));
+        let conflict = Policy {
+            login_taken: LoginTaken::Conflict,
+            ..policy.clone()
+        };
+        let plan = crate::plan(&Input {
+            policy: &conflict,
+            ..input
+        })
+        .unwrap();
+        let reason = plan.actions()[0].reason();
+        assert_eq!(reason.code(), "login_taken");
+        assert_eq!(
+            plan.explain(&reason),
+            "login zlefevre is already used by another account"
         );
     }
 

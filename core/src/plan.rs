@@ -41,6 +41,11 @@ pub struct Side<'a> {
     /// ([`Prepared::new`]); without them the planner prepares the side
     /// itself.
     pub prepared: Option<&'a Prepared>,
+    /// Target side: logins of accounts that exist but are not in `people`
+    /// (a single-record run leaves out the accounts linked to people it did
+    /// not read). A create may not take them ([`crate::login`]). Empty on
+    /// the source side.
+    pub other_logins: &'a [String],
 }
 
 impl<'a> Side<'a> {
@@ -52,6 +57,7 @@ impl<'a> Side<'a> {
             coverage: Coverage::Full,
             held: &[],
             prepared: None,
+            other_logins: &[],
         }
     }
 }
@@ -817,6 +823,9 @@ impl<'a> Plan<'a> {
                     "login {login} is already written by the create of source person {}",
                     src[*p].id
                 ),
+                crate::LoginHolder::Elsewhere => {
+                    alloc::format!("login {login} is already used by another account")
+                }
             },
             Reason::GroupNameTaken(g) => alloc::format!(
                 "a group named {:?} exists ({}) but was not created by this flow",

@@ -885,7 +885,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             }
             actions.append(phase);
         }
-        let logins = crate::login::resolve(&mut actions, src.people, tgt.people, self.policy);
+        let logins = crate::login::resolve(&mut actions, src.people, tgt, self.policy);
         let mut counts = Counts::default();
         for a in &actions {
             counts.add(a.kind());

@@ -547,8 +547,12 @@ fn run_inner(
         }
         None => None,
     };
+    let mut other_logins = Vec::new();
     let (source_snap, target_snap, narrowed_links) = match narrowed {
-        Some(n) => (n.source, n.target, Some((n.links, n.group_links))),
+        Some(n) => {
+            other_logins = n.other_logins;
+            (n.source, n.target, Some((n.links, n.group_links)))
+        }
         None => {
             let plugins = Connected {
                 source: &mut *source,
@@ -623,6 +627,7 @@ fn run_inner(
             // alone, and the plan says why.
             held: &held,
             prepared: Some(&prepared),
+            other_logins: &[],
         },
         target: muster_core::Side {
             people: &target_snap.people,
@@ -630,6 +635,7 @@ fn run_inner(
             coverage: muster_core::Coverage::Full,
             held: &[],
             prepared: Some(&prepared_target),
+            other_logins: &other_logins,
         },
         links: &links,
         prepared_links: Some(&prepared_links),
