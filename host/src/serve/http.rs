@@ -11,7 +11,7 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Job, Shared, lock, page};
+use super::{Job, ServeWebhook, Shared, lock, page};
 use crate::store::Pushed;
 
 /// Header carrying the shared secret.
@@ -173,6 +173,16 @@ pub(crate) fn secrets_match(given: &[u8], expected: &[u8]) -> bool {
 /// The value at a dotted path (`candidate.id`; numeric segments index
 /// arrays) as an id: a non-empty string or an integer.
 pub(crate) fn extract_id(body: &Value, path: &str) -> Option<String> {
+    let v = at_path(body, path)?;
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The value at a dotted path, if present and not null.
+fn at_path<'v>(body: &'v Value, path: &str) -> Option<&'v Value> {
     let mut v = body;
     for seg in path.split('.') {
         v = match v {
@@ -181,11 +191,25 @@ pub(crate) fn extract_id(body: &Value, path: &str) -> Option<String> {
             _ => return None,
         };
     }
-    match v {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
-        _ => None,
+    (!v.is_null()).then_some(v)
+}
+
+/// Step 3 of the protocol: the record id of an event that has the hook's
+/// shape, or why it has not (the `400` reason).
+pub(crate) fn event_record(body: &[u8], hook: &ServeWebhook) -> Result<String, String> {
+    let parsed: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON ({e})"))?;
+    if let Some(missing) = hook.require.iter().find(|p| at_path(&parsed, p).is_none()) {
+        return Err(format!(
+            "the event has no `{missing}`: not the documented shape of this flow's events"
+        ));
     }
+    extract_id(&parsed, &hook.id_field).ok_or_else(|| {
+        format!(
+            "no record id at `{}` in the event (expected a non-empty string or an integer)",
+            hook.id_field
+        )
+    })
 }
 
 /// Step 1 of the protocol: the flow has a webhook and the request carries
@@ -236,15 +260,15 @@ pub(super) fn webhook(shared: &Shared, index: usize, head: &Head, body: &[u8]) -
             json!({ "error": format!("the delivery id is longer than {MAX_DELIVERY_ID} characters") }),
         );
     }
+    // 3. The shape: refused (nothing stored) unless it can be run.
+    let record = match event_record(body, hook) {
+        Ok(r) => r,
+        Err(reason) => return json_answer(400, json!({ "error": reason })),
+    };
     let payload = String::from_utf8_lossy(body).into_owned();
-    let parsed: Result<Value, _> = serde_json::from_slice(body);
-    let record = parsed
-        .as_ref()
-        .ok()
-        .and_then(|v| extract_id(v, &hook.id_field));
 
-    // 3. Stored (committed) before anything is processed.
-    let pushed = lock(&shared.store).inbox_push(&flow.name, delivery, record.as_deref(), &payload);
+    // 4. Stored (committed) before anything is processed.
+    let pushed = lock(&shared.store).inbox_push(&flow.name, delivery, Some(&record), &payload);
     let pushed = match pushed {
         Ok(p) => p,
         Err(e) => {
@@ -267,19 +291,6 @@ pub(super) fn webhook(shared: &Shared, index: usize, head: &Head, body: &[u8]) -
                 json!({ "inbox_id": id.0, "duplicate": true, "state": state }),
             );
         }
-    };
-
-    // 4. No id: kept as rejected, for inspection.
-    let Some(record) = record else {
-        let reason = match &parsed {
-            Err(e) => format!("the body is not JSON ({e})"),
-            Ok(_) => format!(
-                "no record id at `{}` in the event (expected a non-empty string or an integer)",
-                hook.id_field
-            ),
-        };
-        let _ = lock(&shared.store).inbox_reject(id, &reason);
-        return json_answer(422, json!({ "inbox_id": id.0, "error": reason }));
     };
 
     // 5. Accepted: the worker runs it.
