@@ -875,7 +875,23 @@ fn check_plan_file(file: &PlanFile, name: &str, report: &RunReport) -> Result<()
 fn finish(store: &mut Store, run: RunId, report: &RunReport) -> Result<(), EngineError> {
     let (status, mut counts) = match report.outcome {
         Outcome::Held => (RunStatus::Held, report.planned_counts()),
-        _ => (RunStatus::Done, report.applied.counts.clone()),
+        _ => {
+            // What was applied, plus the people the plan left out (skips
+            // and conflicts), so `history` and the status page show that a
+            // run passed somebody over — a hire without an email — and
+            // not only what it did.
+            let mut counts = report.applied.counts.clone();
+            let planned = report.planned_counts();
+            for kind in [
+                muster_core::ActionKind::Skip,
+                muster_core::ActionKind::Conflict,
+            ] {
+                if let Some(n) = planned.get(kind.name()) {
+                    counts.insert(kind.name().into(), *n);
+                }
+            }
+            (RunStatus::Done, counts)
+        }
     };
     if !report.problems.is_empty() {
         counts.insert("problems".into(), report.problems.len() as u64);
