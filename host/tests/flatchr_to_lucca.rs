@@ -401,3 +401,66 @@ fn a_candidate_without_email_or_last_name_is_skipped_naming_the_field() {
         "{history}"
     );
 }
+
+/// The figure of issue 15 (`benches/RESULTS.md`): webhook sent → employee
+/// in Lucca, over 100 hires dragged one after the other, with Lucca's limit
+/// on (the simulator's 50 / 60 s, the plugin's 50 / 61 s pacing). Run with
+/// `cargo test --release -p muster --test flatchr_to_lucca -- --ignored --nocapture`.
+#[test]
+#[ignore = "a figure, not a check: about four minutes under Lucca's rate limit"]
+fn figure_webhook_to_employee_latency_over_100_hires() {
+    const HIRES: usize = 100;
+    let s = Setup::new(LuccaOptions::default());
+    let ids: Vec<(String, String)> = (0..HIRES)
+        .map(|i| {
+            let mail = format!("hire{i}@gmail.com");
+            let id = s.candidate("Camille", &format!("Hire{i}"), Some(&mail), "2026-07-01");
+            (id, mail)
+        })
+        .collect();
+    let serving = s.serve();
+    let lucca_before = s.lucca.request_log().records.len();
+    let flatchr_before = s.flatchr.requests();
+    let mut latencies = Vec::with_capacity(HIRES);
+    for (id, mail) in &ids {
+        let sent = accepted_at(s.flatchr.drag(id, HIRED));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while s.lucca_user(mail).is_none() {
+            assert!(Instant::now() < deadline, "{mail} never created");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        latencies.push(sent.elapsed());
+    }
+    s.settle(&serving);
+    let lucca_requests = s.lucca.request_log().records.len() - lucca_before;
+    let flatchr_requests = s.flatchr.requests() - flatchr_before;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let pct = |v: &[Duration], p: f64| {
+        let mut v = v.to_vec();
+        v.sort();
+        v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]
+    };
+    let burst = &latencies[..25];
+    println!(
+        "{HIRES} hires: webhook -> employee median {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+         first 25 (within Lucca's burst): median {:.1} ms, p99 {:.1} ms; \
+         Lucca requests {lucca_requests} ({:.2} per hire, {} answered 429), \
+         Flatchr requests {flatchr_requests} ({:.2} per hire); Lucca max in 60 s: {}",
+        ms(pct(&latencies, 0.5)),
+        ms(pct(&latencies, 0.99)),
+        ms(*latencies.iter().max().unwrap()),
+        ms(pct(burst, 0.5)),
+        ms(pct(burst, 0.99)),
+        lucca_requests as f64 / HIRES as f64,
+        s.lucca.request_log().count_status(429),
+        flatchr_requests as f64 / HIRES as f64,
+        s.lucca.request_log().max_accepted_in_window(60.0),
+    );
+    assert!(s.lucca.request_log().max_accepted_in_window(60.0) <= 50);
+}
+
+fn accepted_at(d: Option<Delivery>) -> Instant {
+    let d = d.expect("a webhook is configured");
+    assert_eq!(d.status, 202, "{}", d.body);
+    d.sent_at
+}
