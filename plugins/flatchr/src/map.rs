@@ -47,3 +47,60 @@ pub fn person(row: &Value) -> Result<(Person, Option<RecordProblem>), ConnectorE
     };
     Ok((person, problem))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use muster_sdk::serde_json::json;
+
+    #[test]
+    fn maps_a_search_result() {
+        let row = json!({
+            "applicant": "8585b224a029fbb9", "vacancy": "Dev", "column": "Embauché",
+            "hired": true, "firstname": " Zoë ", "lastname": "Lefèvre",
+            "email": "zoe@gmail.com", "phone": "+33 6 12", "contract_type": "CDI",
+            "start_date": "2026-07-01", "created_at": "2026-01-02T09:00:00.000Z"
+        });
+        let (p, problem) = person(&row).unwrap();
+        assert_eq!(problem, None);
+        assert_eq!(p.id, "8585b224a029fbb9");
+        assert!(p.active);
+        assert_eq!(p.given_name.as_deref(), Some("Zoë"));
+        assert_eq!(p.family_name.as_deref(), Some("Lefèvre"));
+        assert_eq!(p.personal_email.as_deref(), Some("zoe@gmail.com"));
+        assert_eq!(p.work_email, None);
+        assert_eq!(p.phone.as_deref(), Some("+33 6 12"));
+        assert_eq!(p.contract_type.as_deref(), Some("CDI"));
+        assert_eq!(
+            p.start_date,
+            Some(Date {
+                year: 2026,
+                month: 7,
+                day: 1
+            })
+        );
+    }
+
+    #[test]
+    fn blank_texts_are_absent_and_a_bad_date_is_a_problem_naming_the_field() {
+        let row = json!({
+            "applicant": "a1", "firstname": "Madonna", "lastname": "  ", "email": null,
+            "start_date": "01/07/26"
+        });
+        let (p, problem) = person(&row).unwrap();
+        assert_eq!(
+            (p.family_name, p.personal_email, p.start_date),
+            (None, None, None)
+        );
+        let problem = problem.expect("a problem");
+        assert_eq!(problem.record_id, "a1");
+        assert_eq!(problem.field, Some(FieldRef::Canonical(Field::StartDate)));
+        assert!(problem.message.contains("01/07/26"), "{}", problem.message);
+    }
+
+    #[test]
+    fn a_row_without_an_id_is_a_malformed_answer() {
+        let err = person(&json!({"firstname": "X"})).unwrap_err();
+        assert!(matches!(err, ConnectorError::Invalid(m) if m.contains("`applicant`")));
+    }
+}

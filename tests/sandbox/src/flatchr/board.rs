@@ -222,3 +222,61 @@ impl Board {
             && same("lastname", Some(&a.lastname))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board() -> (Board, String, String) {
+        let mut b = Board::default();
+        let zoe = b.add("Zoë", "Lefèvre", Some("zoe@gmail.com"));
+        let max = b.add("Max", "Muster", None);
+        (b, zoe, max)
+    }
+
+    #[test]
+    fn rest_ids_are_16_hex_characters_and_stable() {
+        let (b, zoe, max) = board();
+        assert_eq!(zoe.len(), 16);
+        assert!(zoe.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(zoe, max);
+        assert_eq!(zoe, hash_id("applicant", b.applicants[0].id));
+    }
+
+    #[test]
+    fn the_search_filters_by_hired_column_title_and_email() {
+        let (mut b, zoe, _) = board();
+        b.applicant_mut(&zoe).unwrap().column = 13;
+        let hits = |b: &Board, f: Value| -> Vec<String> {
+            b.applicants
+                .iter()
+                .filter(|a| b.matches(a, &f))
+                .map(|a| b.flat(a)["applicant"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(hits(&b, json!({"hired": true})), [zoe.clone()]);
+        assert_eq!(hits(&b, json!({"column": "embauché"})), [zoe.clone()]);
+        assert_eq!(hits(&b, json!({"email": "ZOE@gmail.com"})), [zoe.clone()]);
+        assert_eq!(hits(&b, json!({})).len(), 2);
+        assert_eq!(hits(&b, json!({"hired": false})).len(), 1);
+    }
+
+    #[test]
+    fn the_drag_event_has_integer_ids_and_the_rest_id_of_the_applicant() {
+        let (mut b, zoe, _) = board();
+        b.applicant_mut(&zoe).unwrap().column = 13;
+        let a = b.applicants[0].clone();
+        let e = b.drag_event(&a);
+        assert_eq!(e["event"], "drag_applicant");
+        assert_eq!(e["data"]["applicant"], zoe.as_str());
+        assert_eq!(e["data"]["applicant_id"], a.id);
+        assert_eq!(
+            e["data"]["column"],
+            json!({"id": 13, "title": "Embauché", "hired": true})
+        );
+        assert!(e["data"]["column_id"].is_u64() && e["company_id"].is_u64());
+        // The flat search shape is not the nested move answer.
+        assert!(b.flat(&a).get("candidate").is_none());
+        assert!(b.moved(&a)["candidate"].is_object());
+    }
+}

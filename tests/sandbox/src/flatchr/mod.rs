@@ -205,3 +205,87 @@ fn handle(state: &Mutex<State>, r: &Request) -> Response {
         _ => error(404, format!("no route for {} {path}", r.method)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, url: &str, auth: Option<&str>, body: &str) -> Request {
+        Request {
+            method: method.into(),
+            url: url.into(),
+            headers: auth
+                .map(|a| vec![("Authorization".to_string(), a.to_string())])
+                .unwrap_or_default(),
+            body: body.as_bytes().to_vec(),
+            body_too_large: false,
+        }
+    }
+
+    fn state() -> (Mutex<State>, String, String) {
+        let mut board = Board::default();
+        let zoe = board.add("Zoë", "Lefèvre", Some("zoe@gmail.com"));
+        let company = board.company.clone();
+        (
+            Mutex::new(State {
+                board,
+                ..State::default()
+            }),
+            company,
+            zoe,
+        )
+    }
+
+    fn body(r: &Response) -> Value {
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    #[test]
+    fn bearer_or_token_query_authenticates_anything_else_is_401() {
+        let (st, c, _) = state();
+        let path = format!("/company/{c}/search/applicants");
+        let bearer = format!("Bearer {DEFAULT_KEY}");
+        let ok = handle(&st, &request("POST", &path, Some(&bearer), "{}"));
+        assert_eq!(ok.status, 200);
+        assert_eq!(body(&ok).as_array().map(Vec::len), Some(1));
+        let query = format!("{path}?token={DEFAULT_KEY}");
+        assert_eq!(handle(&st, &request("POST", &query, None, "")).status, 200);
+        for auth in [None, Some("Bearer nope"), Some(DEFAULT_KEY)] {
+            assert_eq!(handle(&st, &request("POST", &path, auth, "{}")).status, 401);
+        }
+    }
+
+    #[test]
+    fn moving_an_applicant_answers_the_nested_shape_and_bad_input_is_4xx() {
+        let (st, c, zoe) = state();
+        let bearer = format!("Bearer {DEFAULT_KEY}");
+        let path = format!("/company/{c}/vacancy/x/applicant/{zoe}");
+        let r = handle(
+            &st,
+            &request("PUT", &path, Some(&bearer), r#"{"column_id": 13}"#),
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(body(&r)["candidate"]["firstname"], "Zoë");
+        let hired = format!("/company/{c}/search/applicants");
+        let found = handle(
+            &st,
+            &request("POST", &hired, Some(&bearer), r#"{"hired": true}"#),
+        );
+        assert_eq!(body(&found)[0]["applicant"], zoe.as_str());
+        for (p, b, status) in [
+            (path.as_str(), r#"{"column_id": "13"}"#, 400),
+            (path.as_str(), r#"{"column_id": 99}"#, 404),
+            (path.as_str(), "not json", 400),
+            ("/company/other/search/applicants", "{}", 404),
+        ] {
+            let method = if p.contains("search") { "POST" } else { "PUT" };
+            let r = handle(&st, &request(method, p, Some(&bearer), b));
+            assert_eq!(
+                r.status,
+                status,
+                "{p} {b}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+    }
+}
