@@ -289,6 +289,8 @@ fn hires_dragged_in_flatchr_become_lucca_employees_once_each() {
     accepted(s.flatchr.drag(&zoe, HIRED));
     s.settle(&serving);
     assert_eq!(s.lucca_users(), before + 3);
+    // Never updated either: an inbound flow only creates.
+    assert_eq!(s.lucca_user("zoe.lefevre@gmail.com"), Some(zoe_user));
 
     // A candidate who is already a Lucca employee is linked, not duplicated.
     accepted(s.flatchr.drag(&known, HIRED));

@@ -9,11 +9,13 @@
 //!   `{"hired": true}` (the column Flatchr marks as hired). The answer is a flat array
 //!   without paging, so a read is one page, `coverage: full`.
 //! - **One person** (`read-person`, for webhook runs): the same search, keeping the
-//!   applicant with that REST id. Flatchr has no documented route to read one applicant by
-//!   id, and a webhook comes for every drag: an applicant who is *not* in the hire column
-//!   (dragged elsewhere, or unknown) is answered as an **inactive** person with only its id,
-//!   so the flow plans nothing for them (an inbound flow never creates an inactive person,
-//!   and never deactivates anybody).
+//!   applicant with that REST id (Flatchr documents no route that reads one applicant). A
+//!   webhook comes for every drag: an applicant who is *not* in the hire column is answered
+//!   **inactive**, with its data from a search without filter (a second request, only for
+//!   such events), so the flow plans nothing for them — an inbound flow never creates an
+//!   inactive person nor deactivates anybody. An id Flatchr does not know (deleted since the
+//!   event) is an inactive record with only its id: answering none would fail the run and
+//!   leave the event retried for ever.
 //!
 //! ## Mapping (applicant → person)
 //! `applicant` (the 16-character hash) → id; `firstname`, `lastname` → given and family
@@ -215,22 +217,41 @@ impl Source for Flatchr {
     fn read_person(id: String) -> Result<Option<Person>, ConnectorError> {
         let s = settings()?;
         let what = format!("reading applicant `{id}`");
-        let rows = search(&s, &hire_filter(&s), &what)?;
-        let hired = rows
-            .iter()
-            .find(|r| r.get("applicant").and_then(Value::as_str) == Some(id.as_str()));
-        match hired {
-            Some(row) => {
-                let (person, problem) = map::person(row)?;
-                if let Some(p) = problem {
-                    muster_sdk::warn!("{}: {}", p.record_id, p.message);
-                }
-                Ok(Some(person))
-            }
-            // Not (or no longer) in the hire column: nothing to create.
-            None => Ok(Some(Person::new(id, false))),
+        if let Some(person) = find(&s, &hire_filter(&s), &id, &what)? {
+            return Ok(Some(person));
         }
+        // Not in the hire column: the applicant as it is, inactive, so the
+        // run plans nothing and changes nothing it does not own.
+        let anywhere = find(&s, &json!({}), &id, &what)?;
+        Ok(Some(match anywhere {
+            Some(p) => Person { active: false, ..p },
+            // Unknown to Flatchr (deleted since the event): an inactive
+            // record with only its id — answering none would leave the
+            // event failing and retried for ever.
+            None => Person::new(id, false),
+        }))
     }
+}
+
+/// The applicant `id` among the results of a search with `filter`.
+fn find(
+    s: &Settings,
+    filter: &Value,
+    id: &str,
+    what: &str,
+) -> Result<Option<Person>, ConnectorError> {
+    let rows = search(s, filter, what)?;
+    let Some(row) = rows
+        .iter()
+        .find(|r| r.get("applicant").and_then(Value::as_str) == Some(id))
+    else {
+        return Ok(None);
+    };
+    let (person, problem) = map::person(row)?;
+    if let Some(p) = problem {
+        muster_sdk::warn!("{}: {}", p.record_id, p.message);
+    }
+    Ok(Some(person))
 }
 
 impl Target for Flatchr {
