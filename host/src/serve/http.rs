@@ -194,22 +194,25 @@ fn at_path<'v>(body: &'v Value, path: &str) -> Option<&'v Value> {
     (!v.is_null()).then_some(v)
 }
 
+/// Why an event is not of its flow's documented shape: the `400` reason.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ShapeError {
+    #[error("the body is not JSON ({0})")]
+    NotJson(#[source] serde_json::Error),
+    #[error("the event has no `{0}`: not the documented shape of this flow's events")]
+    Missing(String),
+    #[error("no record id at `{0}` in the event (expected a non-empty string or an integer)")]
+    NoId(String),
+}
+
 /// Step 3 of the protocol: the record id of an event that has the hook's
-/// shape, or why it has not (the `400` reason).
-pub(crate) fn event_record(body: &[u8], hook: &ServeWebhook) -> Result<String, String> {
-    let parsed: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON ({e})"))?;
+/// shape (JSON, every `require` path, an id at `id_field`).
+pub(crate) fn event_record(body: &[u8], hook: &ServeWebhook) -> Result<String, ShapeError> {
+    let parsed: Value = serde_json::from_slice(body).map_err(ShapeError::NotJson)?;
     if let Some(missing) = hook.require.iter().find(|p| at_path(&parsed, p).is_none()) {
-        return Err(format!(
-            "the event has no `{missing}`: not the documented shape of this flow's events"
-        ));
+        return Err(ShapeError::Missing(missing.clone()));
     }
-    extract_id(&parsed, &hook.id_field).ok_or_else(|| {
-        format!(
-            "no record id at `{}` in the event (expected a non-empty string or an integer)",
-            hook.id_field
-        )
-    })
+    extract_id(&parsed, &hook.id_field).ok_or_else(|| ShapeError::NoId(hook.id_field.clone()))
 }
 
 /// Step 1 of the protocol: the flow has a webhook and the request carries
@@ -263,7 +266,7 @@ pub(super) fn webhook(shared: &Shared, index: usize, head: &Head, body: &[u8]) -
     // 3. The shape: refused (nothing stored) unless it can be run.
     let record = match event_record(body, hook) {
         Ok(r) => r,
-        Err(reason) => return json_answer(400, json!({ "error": reason })),
+        Err(reason) => return json_answer(400, json!({ "error": reason.to_string() })),
     };
     let payload = String::from_utf8_lossy(body).into_owned();
 
@@ -329,6 +332,26 @@ mod tests {
         assert_eq!(extract_id(&v, "candidate.f"), None);
         assert_eq!(extract_id(&v, "candidate.missing"), None);
         assert_eq!(extract_id(&v, "candidate.id.deeper"), None);
+    }
+
+    #[test]
+    fn an_event_must_have_the_required_paths_and_the_id() {
+        let hook = ServeWebhook {
+            secret: crate::config::Secret::new("s"),
+            id_field: "data.applicant".into(),
+            require: vec!["event".into(), "data.column.id".into()],
+        };
+        let shape = |body: &str| event_record(body.as_bytes(), &hook);
+        let flatchr = r#"{"event": "drag_applicant", "data": {"applicant": "8585b224a029fbb9",
+            "column": {"id": 13, "title": "Embauché", "hired": true}}}"#;
+        assert_eq!(shape(flatchr).unwrap(), "8585b224a029fbb9");
+        let no_column = r#"{"event": "drag_applicant", "data": {"applicant": "a"}}"#;
+        assert!(matches!(shape(no_column), Err(ShapeError::Missing(p)) if p == "data.column.id"));
+        let null_event = r#"{"event": null, "data": {"applicant": "a", "column": {"id": 1}}}"#;
+        assert!(matches!(shape(null_event), Err(ShapeError::Missing(p)) if p == "event"));
+        let no_id = r#"{"event": "x", "data": {"applicant": {"id": 1}, "column": {"id": 1}}}"#;
+        assert!(matches!(shape(no_id), Err(ShapeError::NoId(p)) if p == "data.applicant"));
+        assert!(matches!(shape("{not json"), Err(ShapeError::NotJson(_))));
     }
 
     #[test]
