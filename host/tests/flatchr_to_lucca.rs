@@ -38,6 +38,12 @@ struct Setup {
 
 impl Setup {
     fn new(lucca: LuccaOptions) -> Setup {
+        Setup::with_flatchr_settings(lucca, "")
+    }
+
+    /// `flatchr_settings`: more settings of the Flatchr connection
+    /// (`, hire_column = "…"`).
+    fn with_flatchr_settings(lucca: LuccaOptions, flatchr_settings: &str) -> Setup {
         let mut tenant = Tenant::generate(15, 12);
         // No tenant defaults: what a create needs comes from the flow.
         tenant.defaults.legal_entity_id = None;
@@ -66,7 +72,7 @@ cache = "{cache}"
 
 [connections.flatchr]
 plugin = "flatchr"
-settings = {{ company = "{company}", base_url = "{flatchr}" }}
+settings = {{ company = "{company}", base_url = "{flatchr}"{flatchr_settings} }}
 secret = {{ file = "flatchr.key" }}
 allow_loopback = true
 
@@ -404,6 +410,29 @@ fn a_candidate_without_email_or_last_name_is_skipped_naming_the_field() {
     assert!(
         runs.iter().any(|r| r["counts"]["problems"] == 1),
         "{history}"
+    );
+}
+
+#[test]
+fn the_hire_column_is_configurable() {
+    // The recruiters hire from "Entretien": "Embauché" is just another column.
+    let s = Setup::with_flatchr_settings(LuccaOptions::default(), r#", hire_column = "Entretien""#);
+    let lea = s.candidate("Léa", "Durand", Some("lea.durand@gmail.com"), "2026-07-01");
+    let before = s.lucca_users();
+    let serving = s.serve();
+    accepted(s.flatchr.drag(&lea, HIRED));
+    s.settle(&serving);
+    assert_eq!(
+        s.lucca_users(),
+        before,
+        "not the hire column: nothing created"
+    );
+    accepted(s.flatchr.drag(&lea, "Entretien"));
+    s.settle(&serving);
+    assert_eq!(s.lucca_users(), before + 1);
+    assert_eq!(
+        s.lucca_user("lea.durand@gmail.com").unwrap().login,
+        "ldurand"
     );
 }
 
