@@ -192,6 +192,7 @@ impl Tenant {
                 coverage: muster_core::Coverage::Full,
                 held: &[],
                 prepared: Some(&self.source_fp),
+                other_logins: &[],
             },
             target: Side {
                 people: &self.target,
@@ -199,6 +200,7 @@ impl Tenant {
                 coverage: muster_core::Coverage::Full,
                 held: &[],
                 prepared: Some(&self.target_fp),
+                other_logins: &[],
             },
             links: &self.links,
             prepared_links: Some(&self.links_prepared),

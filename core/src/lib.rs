@@ -45,6 +45,8 @@
 //! - [`model`]: [`Person`], [`Group`], [`Link`], [`FieldValue`], [`Date`].
 //! - [`mapping`]: rename, default, coalesce, template, value-map rules.
 //! - [`policy`]: what a flow may do and owns; the guard.
+//! - [`login`]: a create's login that is already taken is renamed
+//!   (`zlefevre2`) or a conflict, at plan time.
 //! - [`rows`]: compound fields compared row by row under a row key.
 //! - [`plan()`](plan()): the planner; [`Plan`] the result, `Display` renders it
 //!   like a terraform plan, [`Plan::steps`] resolves it for JSON.
@@ -89,6 +91,7 @@ extern crate std;
 pub mod date;
 pub mod fingerprint;
 mod join;
+pub mod login;
 pub mod mapping;
 pub mod model;
 pub mod normalize;
@@ -103,6 +106,7 @@ pub mod rows;
 
 pub use date::{Date, DateError};
 pub use fingerprint::fingerprint;
+pub use login::{LoginHolder, LoginTaken};
 pub use mapping::{Mapping, MappingError, Rule, Template};
 pub use model::{Field, FieldRef, FieldValue, Gender, Group, Link, Person, Row, Value};
 pub use plan::{

@@ -41,6 +41,11 @@ pub struct Side<'a> {
     /// ([`Prepared::new`]); without them the planner prepares the side
     /// itself.
     pub prepared: Option<&'a Prepared>,
+    /// Target side: logins of accounts that exist but are not in `people`
+    /// (a single-record run leaves out the accounts linked to people it did
+    /// not read). A create may not take them ([`crate::login`]). Empty on
+    /// the source side.
+    pub other_logins: &'a [String],
 }
 
 impl<'a> Side<'a> {
@@ -52,6 +57,7 @@ impl<'a> Side<'a> {
             coverage: Coverage::Full,
             held: &[],
             prepared: None,
+            other_logins: &[],
         }
     }
 }
@@ -191,6 +197,13 @@ pub enum Reason {
     /// (its mapping failed; the host reports the record and field): the
     /// account is left exactly as it is. Holds the source id.
     SourceRecordUnusable(String),
+    /// The login a create would write is already held (by an account or
+    /// by another create of this plan) and the flow's
+    /// [`LoginTaken`](crate::LoginTaken) rule could not pick another.
+    LoginTaken {
+        login: String,
+        holder: crate::LoginHolder,
+    },
 }
 
 impl Reason {
@@ -226,6 +239,7 @@ impl Reason {
             Reason::BadRows(_) => "bad_rows",
             Reason::RowNotWritten { .. } => "row_not_written",
             Reason::SourceRecordUnusable(_) => "source_record_unusable",
+            Reason::LoginTaken { .. } => "login_taken",
         }
     }
 }
@@ -445,6 +459,9 @@ pub struct Plan<'a> {
     /// name the accounts a step refers to by id (a current manager, a
     /// member to remove).
     pub(crate) accounts_by_id: OnceCell<BTreeMap<&'a str, usize>>,
+    /// Creates that write another login than the person's, because theirs
+    /// was taken ([`crate::login`]): source index → login written.
+    pub(crate) logins: BTreeMap<usize, String>,
 }
 
 impl<'a> Plan<'a> {
@@ -480,6 +497,12 @@ impl<'a> Plan<'a> {
 
     pub fn is_held(&self) -> bool {
         !self.breaches.is_empty()
+    }
+
+    /// The login the create of source person `person` writes when it is
+    /// not the person's own (theirs was taken, see [`crate::login`]).
+    pub fn create_login(&self, person: usize) -> Option<&str> {
+        self.logins.get(&person).map(String::as_str)
     }
 
     /// The actions resolved into owned, serialisable steps.
@@ -533,6 +556,13 @@ impl<'a> Plan<'a> {
             Action::Create { person } => {
                 step.label = label(&src[*person]);
                 step.carries = self.input.policy.carried_on_create().iter().collect();
+                if let Some(login) = self.create_login(*person) {
+                    step.changes.push(Change::values(
+                        Field::Login.into(),
+                        src[*person].login.clone().map(FieldValue::Text),
+                        Some(FieldValue::Text(login.into())),
+                    ));
+                }
                 person_ids(*person)
             }
             Action::Link {
@@ -845,6 +875,18 @@ impl<'a> Plan<'a> {
             Reason::SourceRecordUnusable(id) => alloc::format!(
                 "source record {id} could not be used this run; its account is left as it is"
             ),
+            Reason::LoginTaken { login, holder } => match holder {
+                crate::LoginHolder::Account(a) => {
+                    alloc::format!("login {login} is already used by account {}", tgt[*a].id)
+                }
+                crate::LoginHolder::Person(p) => alloc::format!(
+                    "login {login} is already written by the create of source person {}",
+                    src[*p].id
+                ),
+                crate::LoginHolder::Elsewhere => {
+                    alloc::format!("login {login} is already used by another account")
+                }
+            },
             Reason::GroupNameTaken(g) => alloc::format!(
                 "a group named {:?} exists ({}) but was not created by this flow",
                 self.input.target.groups[*g].name,

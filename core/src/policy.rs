@@ -383,6 +383,9 @@ pub struct Policy {
     /// links into [`crate::Input::identities`]; an unlinked person is matched
     /// through them before any [`Policy::correlation`] key.
     pub identity_links: Option<String>,
+    /// What a create whose login is already taken becomes (a suffixed
+    /// login, or a conflict): see [`crate::login`].
+    pub login_taken: crate::LoginTaken,
 }
 
 impl Default for Policy {
@@ -402,6 +405,7 @@ impl Default for Policy {
             guard: Guard::default(),
             row_keys: BTreeMap::new(),
             identity_links: None,
+            login_taken: crate::LoginTaken::default(),
         }
     }
 }

@@ -953,6 +953,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             }
             actions.append(phase);
         }
+        let logins = crate::login::resolve(&mut actions, src.people, tgt, self.policy);
         let mut counts = Counts::default();
         for a in &actions {
             counts.add(a.kind());
@@ -965,6 +966,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             breaches,
             linked: self.linked,
             accounts_by_id: core::cell::OnceCell::new(),
+            logins,
         }
     }
 }

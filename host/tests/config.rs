@@ -58,7 +58,8 @@ mapping = [
   { template = { field = "login", pattern = "{given_name|initial}{family_name}|login", keep_existing = true } },
   { value_map = { from = "custom:establishment", to = "legal_entity_id", values = { Paris = "12", Lyon = "13" }, fallback = "1" } },
 ]
-webhook = { secret = { env = "FLATCHR_WEBHOOK_SECRET" }, id_field = "candidate.id" }
+webhook = { secret = { env = "FLATCHR_WEBHOOK_SECRET" }, id_field = "candidate.id", require = ["event", "data.column.id"] }
+options = { login_taken = "conflict" }
 guard = false
 "#;
 
@@ -184,6 +185,7 @@ fn full_example_resolves_into_the_core_policy_and_mapping() {
         },
         row_keys: [("e_formation".to_string(), "e_title".to_string())].into(),
         identity_links: None,
+        login_taken: muster_core::LoginTaken::Suffix,
     };
     assert_eq!(f.policy, expected);
 
@@ -194,6 +196,11 @@ fn full_example_resolves_into_the_core_policy_and_mapping() {
     assert_eq!(inbound.policy.guard, Guard::off());
     let hook = inbound.webhook.as_ref().unwrap();
     assert_eq!(hook.id_field, "candidate.id");
+    assert_eq!(hook.require, ["event", "data.column.id"]);
+    assert_eq!(
+        inbound.policy.login_taken,
+        muster_core::LoginTaken::Conflict
+    );
     assert_eq!(
         hook.secret,
         SecretSource::Env("FLATCHR_WEBHOOK_SECRET".into())
@@ -325,6 +332,22 @@ fn unknown_keys_are_refused_with_the_closest_known_key() {
 }
 
 #[test]
+fn login_taken_and_webhook_require_errors_name_the_key_and_the_fix() {
+    let msg = err(&with_flow("options = { login_taken = \"sufix\" }\n"));
+    assert!(
+        msg.contains("`flows.f.options.login_taken`: unknown rule `sufix`; use \"suffix\""),
+        "{msg}"
+    );
+    let msg = err(&with_flow(
+        "webhook = { secret = { env = \"S\" }, id_field = \"data.applicant\", require = [\"data..id\"] }\n",
+    ));
+    assert!(
+        msg.contains("`flows.f.webhook.require`") && msg.contains("no empty segments"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn unknown_plugin_lists_the_built_in_ones_and_the_path_form() {
     let text = with_flow("").replace("plugin = \"leapsome\"", "plugin = \"leapsom\"");
     let e = parse(&text).unwrap_err();
@@ -337,7 +360,7 @@ fn unknown_plugin_lists_the_built_in_ones_and_the_path_form() {
         "{msg}"
     );
     assert!(
-        msg.contains("built-in plugins are lucca, leapsome, scim"),
+        msg.contains("built-in plugins are lucca, leapsome, scim, flatchr"),
         "{msg}"
     );
     assert!(msg.contains("plugin = \"./leapsom.wasm\""), "{msg}");

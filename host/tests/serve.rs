@@ -118,6 +118,7 @@ fn config(store: &Path) -> ServeConfig {
                 webhook: Some(ServeWebhook {
                     secret: Secret::new(SECRET),
                     id_field: "candidate.id".into(),
+                    require: vec!["event".into()],
                 }),
             },
             ServeFlow {
@@ -318,35 +319,35 @@ fn a_failed_run_keeps_the_event_pending_and_the_next_start_retries_it() {
 }
 
 #[test]
-fn an_event_without_the_id_is_kept_as_rejected_and_not_run() {
+fn an_event_not_of_the_documented_shape_is_400_and_nothing_is_stored() {
     let f = fixture();
     let server = start(&f, noon());
-    let (status, body) = post_hook(
-        server.local_addr(),
-        &[("X-Muster-Secret", SECRET)],
-        r#"{"candidate": {"name": "no id"}}"#,
-    );
-    assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"].as_str().unwrap().contains("`candidate.id`"),
-        "{body}"
-    );
-    let (status, body) = post_hook(
-        server.local_addr(),
-        &[("X-Muster-Secret", SECRET)],
-        "not json",
-    );
-    assert_eq!(status, 422, "{body}");
-    assert!(
-        body["error"].as_str().unwrap().contains("not JSON"),
-        "{body}"
-    );
+    let cases = [
+        (
+            r#"{"event": "x", "candidate": {"name": "no id"}}"#,
+            "`candidate.id`",
+        ),
+        (
+            r#"{"event": "x", "candidate": {"id": ""}}"#,
+            "`candidate.id`",
+        ),
+        (r#"{"candidate": {"id": "c-17"}}"#, "no `event`"),
+        (
+            r#"{"event": null, "candidate": {"id": "c-17"}}"#,
+            "no `event`",
+        ),
+        ("not json", "not JSON"),
+    ];
+    for (body, reason) in cases {
+        let (status, answer) = post_hook(server.local_addr(), &[("X-Muster-Secret", SECRET)], body);
+        assert_eq!(status, 400, "{body}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.contains(reason), "{body}: {error}");
+        assert!(answer.get("inbox_id").is_none(), "{answer}");
+    }
     server.wait_idle();
     assert!(f.runner.calls().is_empty());
-    let events = inbox(&f.store, "flatchr-to-lucca");
-    assert_eq!(events.len(), 2);
-    assert!(events.iter().all(|e| e.state == InboxState::Rejected));
-    assert_eq!(events[0].payload, "not json");
+    assert!(inbox(&f.store, "flatchr-to-lucca").is_empty());
 }
 
 #[test]

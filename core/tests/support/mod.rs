@@ -81,6 +81,7 @@ impl World {
                 coverage: self.source_coverage,
                 held: &self.held,
                 prepared: None,
+                other_logins: &[],
             },
             target: Side {
                 people: &self.target,
@@ -88,6 +89,7 @@ impl World {
                 coverage: Coverage::Full,
                 held: &[],
                 prepared: None,
+                other_logins: &[],
             },
             links: &self.links,
             prepared_links: None,

@@ -175,6 +175,7 @@ pub(super) fn parse_flow(
                 "reactivate",
                 "pre_start_days",
                 "sync_groups",
+                "login_taken",
             ],
             "{ invite_on_create = true, reactivate = true }",
         )?;
@@ -206,6 +207,18 @@ pub(super) fn parse_flow(
         }
         if let Some(b) = ot.get("sync_groups", &sg) {
             policy.sync_groups = b.bool()?;
+        }
+        let lt = k("login_taken");
+        if let Some(v) = ot.get("login_taken", &lt) {
+            policy.login_taken = match v.str("\"suffix\"")? {
+                "suffix" => muster_core::LoginTaken::Suffix,
+                "conflict" => muster_core::LoginTaken::Conflict,
+                other => {
+                    return Err(v.error(format!(
+                        "unknown rule `{other}`; use \"suffix\" (zlefevre -> zlefevre2) or \"conflict\""
+                    )));
+                }
+            };
         }
     }
     // Listing "reactivate" among the actions is asking for reactivations;
@@ -760,10 +773,14 @@ fn parse_rule(rule: &str, v: &Val<'_, '_>) -> Result<Rule, ConfigError> {
 
 fn parse_webhook(v: &Val<'_, '_>, base: &Path) -> Result<Webhook, ConfigError> {
     let t = v.table(
-        &["secret", "id_field"],
+        &["secret", "id_field", "require"],
         "{ secret = { env = \"WEBHOOK_SECRET\" }, id_field = \"candidate.id\" }",
     )?;
-    let (sp, ip) = (join(v.path, "secret"), join(v.path, "id_field"));
+    let (sp, ip, rp) = (
+        join(v.path, "secret"),
+        join(v.path, "id_field"),
+        join(v.path, "require"),
+    );
     let secret = parse_secret(
         &t.get("secret", &sp)
             .ok_or_else(|| t.missing("secret", "{ env = \"WEBHOOK_SECRET\" }"))?,
@@ -772,16 +789,37 @@ fn parse_webhook(v: &Val<'_, '_>, base: &Path) -> Result<Webhook, ConfigError> {
     let id_v = t
         .get("id_field", &ip)
         .ok_or_else(|| t.missing("id_field", "\"candidate.id\""))?;
-    let id_field = id_v.str("\"candidate.id\"")?;
-    if id_field.is_empty() || id_field.split('.').any(str::is_empty) {
-        return Err(id_v.error(
-            "a dotted path to the record id in the event's JSON, e.g. `candidate.id` (no empty segments)",
-        ));
+    let id_field = dotted_path(&id_v, "\"candidate.id\"", "the record id")?;
+    let mut require = Vec::new();
+    if let Some(r) = t.get("require", &rp) {
+        for (path, span) in r.str_list("[\"event\", \"data.column.id\"]")? {
+            if path.is_empty() || path.split('.').any(str::is_empty) {
+                return Err(v.doc.error(
+                    &rp,
+                    &span,
+                    "a dotted path to a value every event must have, e.g. \"data.column.id\" (no empty segments)",
+                ));
+            }
+            require.push(path);
+        }
     }
     Ok(Webhook {
         secret,
-        id_field: id_field.to_string(),
+        id_field,
+        require,
     })
+}
+
+/// A dotted path into an event's JSON (`candidate.id`), naming `what` it
+/// points at in the error.
+fn dotted_path(v: &Val<'_, '_>, example: &str, what: &str) -> Result<String, ConfigError> {
+    let path = v.str(example)?;
+    if path.is_empty() || path.split('.').any(str::is_empty) {
+        return Err(v.error(format!(
+            "a dotted path to {what} in the event's JSON, e.g. {example} (no empty segments)"
+        )));
+    }
+    Ok(path.to_string())
 }
 
 /// What a flow's target is, for [`Flow::fit_to_target`]: its connection and

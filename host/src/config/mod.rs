@@ -57,6 +57,7 @@ pub const BUILTIN_PLUGINS: &[(&str, &str)] = &[
     ("lucca", "muster-plugin-lucca"),
     ("leapsome", "muster-plugin-leapsome"),
     ("scim", "muster-plugin-scim"),
+    ("flatchr", "muster-plugin-flatchr"),
 ];
 
 /// A configuration problem, with what is needed to fix it.
@@ -223,6 +224,9 @@ pub struct Webhook {
     /// Dotted path of the record id in the event's JSON (`candidate.id`;
     /// a numeric segment indexes an array).
     pub id_field: String,
+    /// Dotted paths that must be present (not null) in every event: the
+    /// sender's documented shape (`["event", "data.column.id"]` for Flatchr).
+    pub require: Vec<String>,
 }
 
 impl Config {

@@ -235,7 +235,12 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
     /// record stays in muster.
     fn created(&self, person: usize) -> crate::runtime::Person {
         let fields = self.plan.input().policy.create_fields();
-        self.translated(person_out(&self.src(person).only(&fields)))
+        let mut out = person_out(&self.src(person).only(&fields));
+        // A login that was taken is replaced by the one the plan chose.
+        if let Some(login) = self.plan.create_login(person) {
+            out.login = Some(login.to_string());
+        }
+        self.translated(out)
     }
 
     /// `out`'s manager and department (source ids) as target ids, where the

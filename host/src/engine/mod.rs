@@ -547,8 +547,12 @@ fn run_inner(
         }
         None => None,
     };
+    let mut other_logins = Vec::new();
     let (source_snap, target_snap, narrowed_links) = match narrowed {
-        Some(n) => (n.source, n.target, Some((n.links, n.group_links))),
+        Some(n) => {
+            other_logins = n.other_logins;
+            (n.source, n.target, Some((n.links, n.group_links)))
+        }
         None => {
             let plugins = Connected {
                 source: &mut *source,
@@ -624,6 +628,7 @@ fn run_inner(
             // alone, and the plan says why.
             held: &held,
             prepared: Some(&prepared),
+            other_logins: &[],
         },
         target: muster_core::Side {
             people: &target_snap.people,
@@ -631,6 +636,7 @@ fn run_inner(
             coverage: muster_core::Coverage::Full,
             held: &[],
             prepared: Some(&prepared_target),
+            other_logins: &other_logins,
         },
         links: &links,
         prepared_links: Some(&prepared_links),
@@ -901,7 +907,23 @@ fn check_plan_file(file: &PlanFile, name: &str, report: &RunReport) -> Result<()
 fn finish(store: &mut Store, run: RunId, report: &RunReport) -> Result<(), EngineError> {
     let (status, mut counts) = match report.outcome {
         Outcome::Held => (RunStatus::Held, report.planned_counts()),
-        _ => (RunStatus::Done, report.applied.counts.clone()),
+        _ => {
+            // What was applied, plus the people the plan left out (skips
+            // and conflicts), so `history` and the status page show that a
+            // run passed somebody over — a hire without an email — and
+            // not only what it did.
+            let mut counts = report.applied.counts.clone();
+            let planned = report.planned_counts();
+            for kind in [
+                muster_core::ActionKind::Skip,
+                muster_core::ActionKind::Conflict,
+            ] {
+                if let Some(n) = planned.get(kind.name()) {
+                    counts.insert(kind.name().into(), *n);
+                }
+            }
+            (RunStatus::Done, counts)
+        }
     };
     if !report.problems.is_empty() {
         counts.insert("problems".into(), report.problems.len() as u64);

@@ -43,6 +43,9 @@ pub(crate) struct Narrowed {
     pub target: Snapshot,
     pub links: Vec<Link>,
     pub group_links: Vec<Link>,
+    /// Logins of the accounts left out of `target` (linked to people not
+    /// read): a create must not take them ([`muster_core::login`]).
+    pub other_logins: Vec<String>,
 }
 
 /// Reads for a run about source record `id`: `None` when it must read both
@@ -76,11 +79,14 @@ pub(crate) fn read(
     let ids: Vec<&str> = src.people.iter().map(|p| p.id.as_str()).collect();
     let kept = links_of(links, &ids);
 
+    let mut other_logins = Vec::new();
     let mut tgt = match read_accounts(target, id, &kept).map_err(target_err)? {
         Some(accounts) => accounts,
         None => {
             let mut full = snapshot::read(target, "target", false, None).map_err(target_err)?;
-            full.people = unclaimed(full.people, links, &kept);
+            let (kept_accounts, left_out) = unclaimed(full.people, links, &kept);
+            full.people = kept_accounts;
+            other_logins = left_out.into_iter().filter_map(|a| a.login).collect();
             full
         }
     };
@@ -99,6 +105,7 @@ pub(crate) fn read(
         target: tgt,
         links: kept,
         group_links: group_links.to_vec(),
+        other_logins,
     }))
 }
 
@@ -206,8 +213,9 @@ fn links_of(links: &[Link], ids: &[&str]) -> Vec<Link> {
 /// The accounts of a full target read that the narrowed world may hold:
 /// those of the kept links and those no link claims. An account linked to
 /// somebody not read is left out, so it can neither look like a leaver nor
-/// be correlated with this person.
-fn unclaimed(accounts: Vec<Person>, links: &[Link], kept: &[Link]) -> Vec<Person> {
+/// be correlated with this person; it comes back second, as its login
+/// still may not be given to a new account.
+fn unclaimed(accounts: Vec<Person>, links: &[Link], kept: &[Link]) -> (Vec<Person>, Vec<Person>) {
     let ours: HashSet<&str> = kept.iter().map(|l| l.target_id.as_str()).collect();
     let claimed: HashSet<&str> = links
         .iter()
@@ -216,8 +224,7 @@ fn unclaimed(accounts: Vec<Person>, links: &[Link], kept: &[Link]) -> Vec<Person
         .collect();
     accounts
         .into_iter()
-        .filter(|a| !claimed.contains(a.id.as_str()))
-        .collect()
+        .partition(|a| !claimed.contains(a.id.as_str()))
 }
 
 #[cfg(test)]
@@ -282,11 +289,11 @@ mod tests {
         ];
         let links = [Link::new("1", "a"), Link::new("2", "b")];
         let kept = links_of(&links, &["1"]);
-        let ids: Vec<String> = unclaimed(accounts, &links, &kept)
-            .into_iter()
-            .map(|a| a.id)
-            .collect();
+        let (kept_accounts, left_out) = unclaimed(accounts, &links, &kept);
+        let ids: Vec<String> = kept_accounts.into_iter().map(|a| a.id).collect();
         assert_eq!(ids, ["a", "free"]);
+        let left: Vec<String> = left_out.into_iter().map(|a| a.id).collect();
+        assert_eq!(left, ["b"]);
     }
 
     /// The narrowed world plans nothing about anybody else: the other
@@ -308,7 +315,7 @@ mod tests {
         // is taken, so it must not be linked to 4.
         let source = vec![person("4", "new@x", None)];
         let kept = links_of(&links, &["4"]);
-        let target = unclaimed(accounts.clone(), &links, &kept);
+        let (target, _) = unclaimed(accounts.clone(), &links, &kept);
         let kinds = plan_kinds(&source, &target, &kept);
         assert_eq!(kinds, ["create"]);
         // What the narrowing avoids: every other account planned away.

@@ -11,7 +11,7 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Job, Shared, lock, page};
+use super::{Job, ServeWebhook, Shared, lock, page};
 use crate::store::Pushed;
 
 /// Header carrying the shared secret.
@@ -173,6 +173,16 @@ pub(crate) fn secrets_match(given: &[u8], expected: &[u8]) -> bool {
 /// The value at a dotted path (`candidate.id`; numeric segments index
 /// arrays) as an id: a non-empty string or an integer.
 pub(crate) fn extract_id(body: &Value, path: &str) -> Option<String> {
+    let v = at_path(body, path)?;
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The value at a dotted path, if present and not null.
+fn at_path<'v>(body: &'v Value, path: &str) -> Option<&'v Value> {
     let mut v = body;
     for seg in path.split('.') {
         v = match v {
@@ -181,11 +191,28 @@ pub(crate) fn extract_id(body: &Value, path: &str) -> Option<String> {
             _ => return None,
         };
     }
-    match v {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
-        _ => None,
+    (!v.is_null()).then_some(v)
+}
+
+/// Why an event is not of its flow's documented shape: the `400` reason.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ShapeError {
+    #[error("the body is not JSON ({0})")]
+    NotJson(#[source] serde_json::Error),
+    #[error("the event has no `{0}`: not the documented shape of this flow's events")]
+    Missing(String),
+    #[error("no record id at `{0}` in the event (expected a non-empty string or an integer)")]
+    NoId(String),
+}
+
+/// Step 3 of the protocol: the record id of an event that has the hook's
+/// shape (JSON, every `require` path, an id at `id_field`).
+pub(crate) fn event_record(body: &[u8], hook: &ServeWebhook) -> Result<String, ShapeError> {
+    let parsed: Value = serde_json::from_slice(body).map_err(ShapeError::NotJson)?;
+    if let Some(missing) = hook.require.iter().find(|p| at_path(&parsed, p).is_none()) {
+        return Err(ShapeError::Missing(missing.clone()));
     }
+    extract_id(&parsed, &hook.id_field).ok_or_else(|| ShapeError::NoId(hook.id_field.clone()))
 }
 
 /// Step 1 of the protocol: the flow has a webhook and the request carries
@@ -236,15 +263,15 @@ pub(super) fn webhook(shared: &Shared, index: usize, head: &Head, body: &[u8]) -
             json!({ "error": format!("the delivery id is longer than {MAX_DELIVERY_ID} characters") }),
         );
     }
+    // 3. The shape: refused (nothing stored) unless it can be run.
+    let record = match event_record(body, hook) {
+        Ok(r) => r,
+        Err(reason) => return json_answer(400, json!({ "error": reason.to_string() })),
+    };
     let payload = String::from_utf8_lossy(body).into_owned();
-    let parsed: Result<Value, _> = serde_json::from_slice(body);
-    let record = parsed
-        .as_ref()
-        .ok()
-        .and_then(|v| extract_id(v, &hook.id_field));
 
-    // 3. Stored (committed) before anything is processed.
-    let pushed = lock(&shared.store).inbox_push(&flow.name, delivery, record.as_deref(), &payload);
+    // 4. Stored (committed) before anything is processed.
+    let pushed = lock(&shared.store).inbox_push(&flow.name, delivery, Some(&record), &payload);
     let pushed = match pushed {
         Ok(p) => p,
         Err(e) => {
@@ -267,19 +294,6 @@ pub(super) fn webhook(shared: &Shared, index: usize, head: &Head, body: &[u8]) -
                 json!({ "inbox_id": id.0, "duplicate": true, "state": state }),
             );
         }
-    };
-
-    // 4. No id: kept as rejected, for inspection.
-    let Some(record) = record else {
-        let reason = match &parsed {
-            Err(e) => format!("the body is not JSON ({e})"),
-            Ok(_) => format!(
-                "no record id at `{}` in the event (expected a non-empty string or an integer)",
-                hook.id_field
-            ),
-        };
-        let _ = lock(&shared.store).inbox_reject(id, &reason);
-        return json_answer(422, json!({ "inbox_id": id.0, "error": reason }));
     };
 
     // 5. Accepted: the worker runs it.
@@ -318,6 +332,26 @@ mod tests {
         assert_eq!(extract_id(&v, "candidate.f"), None);
         assert_eq!(extract_id(&v, "candidate.missing"), None);
         assert_eq!(extract_id(&v, "candidate.id.deeper"), None);
+    }
+
+    #[test]
+    fn an_event_must_have_the_required_paths_and_the_id() {
+        let hook = ServeWebhook {
+            secret: crate::config::Secret::new("s"),
+            id_field: "data.applicant".into(),
+            require: vec!["event".into(), "data.column.id".into()],
+        };
+        let shape = |body: &str| event_record(body.as_bytes(), &hook);
+        let flatchr = r#"{"event": "drag_applicant", "data": {"applicant": "8585b224a029fbb9",
+            "column": {"id": 13, "title": "Embauché", "hired": true}}}"#;
+        assert_eq!(shape(flatchr).unwrap(), "8585b224a029fbb9");
+        let no_column = r#"{"event": "drag_applicant", "data": {"applicant": "a"}}"#;
+        assert!(matches!(shape(no_column), Err(ShapeError::Missing(p)) if p == "data.column.id"));
+        let null_event = r#"{"event": null, "data": {"applicant": "a", "column": {"id": 1}}}"#;
+        assert!(matches!(shape(null_event), Err(ShapeError::Missing(p)) if p == "event"));
+        let no_id = r#"{"event": "x", "data": {"applicant": {"id": 1}, "column": {"id": 1}}}"#;
+        assert!(matches!(shape(no_id), Err(ShapeError::NoId(p)) if p == "data.applicant"));
+        assert!(matches!(shape("{not json"), Err(ShapeError::NotJson(_))));
     }
 
     #[test]

@@ -44,14 +44,17 @@
 //! 2. **Size**: a body over [`ServeConfig::max_body`] is `413`, not stored
 //!    (any route: a declared `Content-Length` over the cap is refused before
 //!    the body is read, and the connection is closed).
-//! 3. **Stored before processed**: the event is committed to the inbox
+//! 3. **Shape**: the body must be JSON with a record id at the flow's
+//!    `id_field` path (`candidate.id`: a non-empty string or an integer) and
+//!    a value at each of its `require` paths (`data.column.id`). Otherwise
+//!    it is `400` naming what is missing and **nothing is stored**: such a
+//!    body can never be run, and a sender that retries it must not fill the
+//!    inbox.
+//! 4. **Stored before processed**: the event is committed to the inbox
 //!    ([`Store::inbox_push`]) before anything else happens. A sender's
 //!    delivery id (`X-Muster-Delivery`, or `Idempotency-Key`) makes
 //!    redelivery idempotent: the same id is stored once (`200`, with the
 //!    first event's id).
-//! 4. The record id is read from the JSON body at the flow's `id_field`
-//!    path (`candidate.id`). No id (or no JSON) is `422` naming the path;
-//!    the event is kept as `rejected`, for inspection.
 //! 5. Otherwise the answer is `202 Accepted` with the inbox id, and the
 //!    worker runs `runner.run(flow, Trigger::Webhook, Some(id))`. A run that
 //!    fails leaves the event `pending`: it is retried every
@@ -118,6 +121,8 @@ pub struct ServeWebhook {
     pub secret: Secret,
     /// Dotted path of the record id in the JSON body (`candidate.id`).
     pub id_field: String,
+    /// Dotted paths every event must have (the sender's documented shape).
+    pub require: Vec<String>,
 }
 
 /// The default cap on a request body: 1 MiB, far above any webhook event.
@@ -170,6 +175,7 @@ impl ServeConfig {
                 Some(w) => Some(ServeWebhook {
                     secret: w.secret.load()?,
                     id_field: w.id_field.clone(),
+                    require: w.require.clone(),
                 }),
                 None => None,
             };

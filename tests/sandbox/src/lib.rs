@@ -57,12 +57,16 @@
 //! # Ok::<(), muster_sandbox::SandboxError>(())
 //! ```
 //!
+//! The Flatchr simulator ([`FlatchrSim`], see [`flatchr`]) holds a recruiting [`Board`]
+//! (columns, applicants) and sends the `drag_applicant` webhook when an applicant moves.
+//!
 //! The binary (`cargo run -p muster-sandbox -- --employees 1000`) starts the simulators, prints
 //! their URLs and secrets, and writes a ready `muster.sandbox.toml` (connections `lucca` and
 //! `leapsome`).
 
 pub mod clock;
 pub mod datetime;
+pub mod flatchr;
 pub mod leapsome;
 pub mod lucca;
 pub mod rng;
@@ -70,6 +74,7 @@ pub mod server;
 pub mod tenant;
 
 pub use clock::SimClock;
+pub use flatchr::{Board, FlatchrSim, WebhookTarget};
 pub use leapsome::{
     Directory, Invitation, LeapsomeOptions, LeapsomeSim, ManagerOnRead, RejectRule, RequestCounts,
     ScimUser, Team,
