@@ -20,8 +20,8 @@ use muster_core::{Action, ActionKind, Change, Field, GroupRef, Plan, Ref, Step};
 use serde_json::json;
 
 use super::EngineError;
-use super::convert::{person_out, row_changes_out};
 use super::members::{self, Chunk};
+use crate::runtime::connector::{person_out, row_changes_out};
 use crate::runtime::contract::latest::field_ref_from_core;
 use crate::runtime::{
     AccountRef, AccountUpdate, GroupRename, ManagerChange, MemberChange, NewGroup, Operation,

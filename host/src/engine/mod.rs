@@ -43,7 +43,6 @@
 //! the core's; this module only moves data and keeps the books.
 
 pub mod apply;
-pub mod convert;
 mod members;
 pub mod recover;
 mod single;
@@ -56,14 +55,16 @@ use std::time::{Duration, Instant};
 use muster_core::{Date, Link, Mapping, Person, Policy, Step};
 use serde::{Deserialize, Serialize};
 
+pub use crate::runtime::connector::Problem;
 pub use apply::{Applied, Failure, Selection};
-pub use convert::Problem;
 pub use recover::Recovered;
 pub use snapshot::{Digest, Snapshot};
 
+use crate::runtime::connector::Side;
 use crate::runtime::{Capability, PluginError, PluginInstance};
 use crate::store::{
-    Heartbeat, Lease, LeaseHolder, RunCounts, RunId, RunStatus, Store, StoreError, Trigger, lease,
+    Heartbeat, Lease, LeaseHolder, RunCounts, RunId, RunProblem, RunStatus, Store, StoreError,
+    Trigger, lease,
 };
 
 /// Why a run could not be carried out. Per-record failures are not errors:
@@ -571,7 +572,16 @@ fn run_inner(
     observer.stage("planning");
     let mut problems = source_snap.problems.clone();
     problems.extend(target_snap.problems.iter().cloned());
-    let (desired, held) = map_people(&flow.mapping, &source_snap.people, &mut problems);
+    let (desired, unmapped) = map_people(
+        &flow.mapping,
+        &source_snap.people,
+        source.name(),
+        &mut problems,
+    );
+    // Held: what the source plugin handed over unusable, and what could not
+    // be mapped.
+    let mut held = source_snap.held.clone();
+    held.extend(unmapped);
 
     let (recovered, unsettled) = match run {
         Some(_) => {
@@ -614,6 +624,8 @@ fn run_inner(
     let prepared_target =
         muster_core::Prepared::new(&target_snap.people, &policy).with_groups(&target_snap.groups);
     let prepared_links = muster_core::PreparedLinks::new(&links);
+    // Declared before `input`, which may borrow it.
+    let all_held: Vec<String>;
     let input = muster_core::Input {
         source: muster_core::Side {
             people: &desired,
@@ -637,10 +649,24 @@ fn run_inner(
         policy: &policy,
         today: options.today,
     };
-    let plan = muster_core::plan(&input).map_err(|e| EngineError::Plan {
+    let plan_error = |e: muster_core::PlanError| EngineError::Plan {
         flow: flow.name.clone(),
         reason: e.to_string(),
-    })?;
+    };
+    let more = held_by_target(&input, &target_snap.held, &mut problems).map_err(plan_error)?;
+    let input = if more.is_empty() {
+        input
+    } else {
+        all_held = held.iter().cloned().chain(more).collect();
+        muster_core::Input {
+            source: muster_core::Side {
+                held: &all_held,
+                ..input.source
+            },
+            ..input
+        }
+    };
+    let plan = muster_core::plan(&input).map_err(plan_error)?;
 
     let selection = match &options.only {
         Some(id) => Selection::Only(id.as_str()),
@@ -748,12 +774,13 @@ fn read_full(
 ) -> Result<(Snapshot, Snapshot), EngineError> {
     tracing::debug!(flow = %flow.name, since = ?since, "reading the source");
     observer.stage("reading the source");
-    let source =
-        snapshot::read(plugins.source, "source", groups, since).map_err(|e| EngineError::Read {
+    let source = snapshot::read(plugins.source, Side::Source, groups, since).map_err(|e| {
+        EngineError::Read {
             side: "source",
             connection: flow.source.clone(),
             source: e,
-        })?;
+        }
+    })?;
     tracing::info!(
         flow = %flow.name,
         people = source.people.len(),
@@ -761,12 +788,13 @@ fn read_full(
         "read the source"
     );
     observer.stage("reading the target");
-    let target =
-        snapshot::read(plugins.target, "target", groups, None).map_err(|e| EngineError::Read {
+    let target = snapshot::read(plugins.target, Side::Target, groups, None).map_err(|e| {
+        EngineError::Read {
             side: "target",
             connection: flow.target.clone(),
             source: e,
-        })?;
+        }
+    })?;
     tracing::info!(
         flow = %flow.name,
         accounts = target.people.len(),
@@ -873,18 +901,75 @@ fn finish(store: &mut Store, run: RunId, report: &RunReport) -> Result<(), Engin
     };
     if !report.problems.is_empty() {
         counts.insert("problems".into(), report.problems.len() as u64);
+        let problems: Vec<RunProblem> = report
+            .problems
+            .iter()
+            .map(|p| RunProblem {
+                side: p.side.as_str().to_owned(),
+                plugin: p.plugin.clone(),
+                record: p.record.clone(),
+                field: p.field.clone(),
+                message: p.message.clone(),
+            })
+            .collect();
+        store.add_run_problems(run, &problems)?;
     }
     let error = report.applied.aborted.clone();
     store.finish_run(run, status, &counts, error.as_deref())?;
     Ok(())
 }
 
+/// The source people to hold because a step would touch a target account
+/// the target's plugin handed over with a value that could not be taken
+/// (`bad_accounts`, [`Snapshot::held`]): that account is left exactly as it
+/// is — no change is ever planned from a value that could not be read — so
+/// its person (linked, or correlated with it in this plan) is held too, and
+/// a problem says so. Empty, without planning, when no account is bad.
+fn held_by_target(
+    input: &muster_core::Input<'_>,
+    bad_accounts: &[String],
+    problems: &mut Vec<Problem>,
+) -> Result<Vec<String>, muster_core::PlanError> {
+    if bad_accounts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let plan = muster_core::plan(input)?;
+    let mut more: Vec<String> = Vec::new();
+    for step in plan.steps() {
+        let (Some(source), Some(account)) = (&step.source_id, &step.target_id) else {
+            continue;
+        };
+        if !bad_accounts.contains(account)
+            || input.source.held.contains(source)
+            || more.contains(source)
+        {
+            continue;
+        }
+        let plugin = problems
+            .iter()
+            .find(|p| p.side == Side::Target && &p.record == account)
+            .map_or_else(String::new, |p| p.plugin.clone());
+        problems.push(Problem {
+            side: Side::Target,
+            plugin,
+            record: account.clone(),
+            field: "(record)".into(),
+            message: format!(
+                "the account is left as it is, and its person `{source}` is held this run"
+            ),
+        });
+        more.push(source.clone());
+    }
+    Ok(more)
+}
+
 /// Maps every source person; a record that fails is reported and returned
 /// apart (by id, to be held: see [`muster_core::Side::held`]) instead of
-/// being planned half-mapped.
+/// being planned half-mapped. `plugin` (the source's) is named in problems.
 fn map_people(
     mapping: &Mapping,
     people: &[Person],
+    plugin: &str,
     problems: &mut Vec<Problem>,
 ) -> (Vec<Person>, Vec<String>) {
     let mut desired = Vec::with_capacity(people.len());
@@ -898,7 +983,8 @@ fn map_people(
             Ok(m) => desired.push(m),
             Err(e) => {
                 problems.push(Problem {
-                    side: "source",
+                    side: Side::Source,
+                    plugin: plugin.to_owned(),
                     record: e.record.clone(),
                     field: e.field.to_string(),
                     message: format!(

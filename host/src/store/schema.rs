@@ -52,6 +52,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "flow leases and the runs' fencing tokens",
         sql: V4,
     },
+    Migration {
+        name: "the records each run could not take as they were",
+        sql: V5,
+    },
 ];
 
 /// Version 1: what a sync needs to remember what it did.
@@ -195,4 +199,21 @@ CREATE TABLE leases (
     expires_ms   INTEGER NOT NULL
 );
 ALTER TABLE runs ADD COLUMN lease_fence INTEGER;
+"#;
+
+/// Version 5: the per-record problems of a run (a value a plugin handed over
+/// that could not be taken, a record that could not be mapped), for
+/// `muster history`: side, plugin, record id, field and message, in the
+/// order the run reported them.
+pub(crate) const V5: &str = r#"
+CREATE TABLE run_problems (
+    run_id  INTEGER NOT NULL REFERENCES runs(id),
+    seq     INTEGER NOT NULL,
+    side    TEXT NOT NULL CHECK (side IN ('source', 'target')),
+    plugin  TEXT NOT NULL,
+    record  TEXT NOT NULL,
+    field   TEXT NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
 "#;
