@@ -8,17 +8,21 @@
 //!    heartbeat thread, and gives it back at the end. A flow whose lease a
 //!    live owner holds is refused with [`EngineError::Busy`] (after waiting
 //!    up to [`LeaseSettings::wait`]): two runs of one flow never overlap.
-//! 1. **Read** both sides completely through their plugins ([`snapshot`]).
-//!    A failed or truncated read fails the run before anything is planned:
-//!    an incomplete source must never look like a wave of leavers.
+//! 1. **Read** both sides completely through their plugins ([`snapshot`],
+//!    through [`crate::runtime::connector`], which converts every record
+//!    once). A failed or truncated read fails the run before anything is
+//!    planned: an incomplete source must never look like a wave of leavers.
+//!    A *record* with a value that cannot be taken does not fail the read:
+//!    it is reported and held (below).
 //! 2. **Recover** ([`recover`], sync and apply only, under the lease):
 //!    journal entries a dead run left without an outcome are decided from
 //!    the fresh target read (a create that did reach the target is found by
 //!    its correlation key and linked), and runs left `running` are marked
 //!    aborted. Nothing is created twice.
 //! 3. **Map and plan**: the flow's mapping turns source people into the
-//!    target's vocabulary (a record that cannot be mapped is reported by id
-//!    and field and handed to the core as *held*
+//!    target's vocabulary (a record that cannot be mapped, like one read
+//!    with a bad value, is reported by id and field and handed to the core
+//!    as *held*
 //!    ([`muster_core::Side::held`]): its account is left exactly as it is,
 //!    and the plan says why); links come from the store;
 //!    `muster_core::plan` decides.
@@ -259,7 +263,8 @@ pub struct RunReport {
     pub breaches: Vec<String>,
     pub applied: Applied,
     pub recovered: Recovered,
-    /// Values that could not be read or mapped, by record and field.
+    /// Records that could not be read or mapped as they were, by plugin,
+    /// record and field (stored with the run for `history`).
     pub problems: Vec<Problem>,
     /// `plan` only: journaled calls whose outcome is not recorded yet, per
     /// run (a live sync's, or a dead one's that the next sync settles).
@@ -996,4 +1001,79 @@ fn map_people(
         }
     }
     (desired, unmapped)
+}
+
+#[cfg(test)]
+mod tests {
+    use muster_core::{Date, Input, Link, Person, Policy, Side as CoreSide};
+
+    use super::*;
+
+    fn person(id: &str, email: &str, title: &str) -> Person {
+        Person {
+            work_email: Some(email.into()),
+            job_title: Some(title.into()),
+            start_date: Date::from_ymd(2020, 1, 6).ok(),
+            ..Person::new(id)
+        }
+    }
+
+    fn target_problem(account: &str) -> Problem {
+        Problem {
+            side: Side::Target,
+            plugin: "tool".into(),
+            record: account.into(),
+            field: "birth_date".into(),
+            message: "2025-02-30 is not a date of the calendar".into(),
+        }
+    }
+
+    /// A bad account — linked (`a`), or about to be correlated by email
+    /// (`b`) — holds its person; a clean one (`c`) does not.
+    #[test]
+    fn a_bad_target_account_holds_the_person_a_step_would_touch() {
+        let policy = Policy::default();
+        let source = [
+            person("1", "one@acme.fr", "Boss"),
+            person("2", "two@acme.fr", "Boss"),
+            person("3", "three@acme.fr", "Boss"),
+        ];
+        let target = [
+            person("a", "one@acme.fr", "Intern"),
+            person("b", "two@acme.fr", "Intern"),
+            person("c", "three@acme.fr", "Intern"),
+        ];
+        let links = [Link::new("1", "a")];
+        let input = Input {
+            source: CoreSide::people(&source),
+            target: CoreSide::people(&target),
+            links: &links,
+            prepared_links: None,
+            group_links: &[],
+            policy: &policy,
+            today: Date::from_ymd(2026, 3, 2).expect("a date"),
+        };
+        let mut problems = vec![target_problem("a"), target_problem("b")];
+        let bad = ["a".to_string(), "b".to_string()];
+        let mut held = held_by_target(&input, &bad, &mut problems).expect("plans");
+        held.sort();
+        assert_eq!(held, ["1", "2"]);
+        let mut notes: Vec<(&str, &str, bool)> = problems[2..]
+            .iter()
+            .map(|p| {
+                let says = p.message.contains("is held this run");
+                (p.record.as_str(), p.plugin.as_str(), says)
+            })
+            .collect();
+        notes.sort();
+        assert_eq!(notes, [("a", "tool", true), ("b", "tool", true)]);
+        // Nothing bad: nothing held, no plan made.
+        let mut none = Vec::new();
+        assert!(
+            held_by_target(&input, &[], &mut none)
+                .expect("no plan")
+                .is_empty()
+        );
+        assert!(none.is_empty());
+    }
 }

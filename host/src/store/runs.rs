@@ -184,7 +184,10 @@ impl Store {
         problems: &[RunProblem],
     ) -> Result<(), StoreError> {
         let tx = self.write_tx(|| format!("run {run}: recording its problems"))?;
-        let (flow, _) = run_state(&tx, run)?;
+        let (flow, status) = run_state(&tx, run)?;
+        if status != RunStatus::Running {
+            return Err(StoreError::RunFinished { run, flow, status });
+        }
         let ctx = || format!("flow `{flow}`: recording the problems of run {run}");
         let next: i64 = tx
             .query_row(
