@@ -13,7 +13,7 @@ use super::bindings::{
     Applied, Capability, ConnectorError, Coverage, Group, GroupPage, Manifest, Operation, Person,
     PersonPage, RecordProblem,
 };
-use super::contract::{Bindings, ContractVersion, v0_1};
+use super::contract::{Bindings, ContractVersion, Unsupported};
 use super::engine::RuntimeConfig;
 use super::error::redact_connector_error;
 use super::limits::{Hit, Limit, Refusal};
@@ -269,14 +269,11 @@ impl PluginInstance {
     }
 
     /// Like [`Self::call`], for exports that an older contract version may
-    /// not have: its [`v0_1::Unsupported`] becomes a typed error, and the
+    /// not have: its [`Unsupported`] becomes a typed error, and the
     /// plugin is not called.
     fn call_versioned<R>(
         &mut self,
-        f: impl FnOnce(
-            &Bindings,
-            &mut Store<HostState>,
-        ) -> Result<wasmtime::Result<R>, v0_1::Unsupported>,
+        f: impl FnOnce(&Bindings, &mut Store<HostState>) -> Result<wasmtime::Result<R>, Unsupported>,
     ) -> Result<R, PluginError> {
         let mut refused = None;
         let r = self.call(|b, s| match f(b, s) {

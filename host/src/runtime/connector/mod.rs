@@ -20,10 +20,11 @@
 //!   correlation) with the bad value left out, and the engine holds the
 //!   person it belongs to, so no change is ever planned from a value that
 //!   could not be read;
-//! - a problem a plugin reports about a field its record still carries (a
-//!   manager outside the read, kept as the vendor says) is reported only:
-//!   the plugin kept the value. A problem about a field the record lacks, or
-//!   about the whole record, holds it.
+//! - a problem a plugin reports about the whole record, or about a typed
+//!   value (a date, the gender, a custom field) its record lacks, holds it:
+//!   the plugin could not read what the vendor has. One about a text field
+//!   (no work email, a manager outside the read) or a value the record still
+//!   carries is reported only ([`holds`]).
 //!
 //! The other records go on.
 
@@ -31,7 +32,7 @@ mod convert;
 
 use std::collections::BTreeSet;
 
-use muster_core::{Coverage, FieldRef, Group, Person};
+use muster_core::{Coverage, Group, Person};
 
 use super::contract::latest::{self as wire, coverage_to_core, field_ref_to_core};
 use super::{PluginError, PluginInstance};
@@ -262,11 +263,15 @@ impl Held {
     }
 }
 
-/// Whether a plugin's problem holds its record: a problem about the whole
-/// record, about a record the page does not carry, or about a field the
-/// record lacks (the plugin could not read a value the vendor has) does; one
-/// about a value the record still carries (kept as the vendor says) does
-/// not.
+/// Whether a plugin's problem holds its record. A problem about the whole
+/// record, or about a record the page does not carry, does. So does one
+/// about a *typed* value the record lacks — a date, the gender, a custom
+/// field: the plugin could not read what the vendor has, and left it out
+/// (see `plugins/README.md`), so planning from the record would clear it. A
+/// text field cannot be unreadable: a problem about one (no work email, a
+/// manager outside the read) remarks on the vendor's data, which the record
+/// carries as it is, and is reported only — as is one about a value the
+/// record still carries.
 fn holds(problem: &wire::RecordProblem, items: &[wire::Person]) -> bool {
     let Some(field) = &problem.field else {
         return true;
@@ -274,34 +279,15 @@ fn holds(problem: &wire::RecordProblem, items: &[wire::Person]) -> bool {
     let Some(record) = items.iter().find(|p| p.id == problem.record_id) else {
         return true;
     };
-    !carries(record, &field_ref_to_core(field))
-}
-
-/// Whether `record` has a value for `field`.
-fn carries(record: &wire::Person, field: &FieldRef) -> bool {
-    use muster_core::Field as F;
-    let field = match field {
-        FieldRef::Custom(code) => return record.custom_fields.iter().any(|(c, _)| c == code),
-        FieldRef::Canonical(f) => *f,
-    };
-    let text = |v: &Option<String>| v.is_some();
     match field {
-        F::EmployeeNumber => text(&record.employee_number),
-        F::GivenName => text(&record.given_name),
-        F::FamilyName => text(&record.family_name),
-        F::WorkEmail => text(&record.work_email),
-        F::PersonalEmail => text(&record.personal_email),
-        F::Phone => text(&record.phone),
-        F::Login => text(&record.login),
-        F::BirthDate => record.birth_date.is_some(),
-        F::StartDate => record.start_date.is_some(),
-        F::EndDate => record.end_date.is_some(),
-        F::JobTitle => text(&record.job_title),
-        F::Gender => record.gender.is_some(),
-        F::DepartmentId => text(&record.department_id),
-        F::ManagerId => text(&record.manager_id),
-        F::LegalEntityId => text(&record.legal_entity_id),
-        F::ContractType => text(&record.contract_type),
+        wire::FieldRef::Custom(code) => !record.custom_fields.iter().any(|(c, _)| c == code),
+        wire::FieldRef::Canonical(f) => match f {
+            wire::Field::BirthDate => record.birth_date.is_none(),
+            wire::Field::StartDate => record.start_date.is_none(),
+            wire::Field::EndDate => record.end_date.is_none(),
+            wire::Field::Gender => record.gender.is_none(),
+            _ => false,
+        },
     }
 }
 
@@ -346,8 +332,21 @@ mod tests {
         let items = [person("1")];
         // The date was left out: the record would be planned without it.
         assert!(holds(&problem("1", Some(wire::Field::BirthDate)), &items));
-        // The manager is kept as the vendor says: reported only.
+        // The manager is kept as the vendor says, and a missing text field
+        // is the vendor's data as it is: reported only.
         assert!(!holds(&problem("1", Some(wire::Field::ManagerId)), &items));
+        assert!(!holds(&problem("1", Some(wire::Field::WorkEmail)), &items));
+        // A typed value the record still carries: reported only.
+        let dated = [wire::Person {
+            start_date: Some(wire::Date {
+                year: 2020,
+                month: 1,
+                day: 6,
+            }),
+            ..person("1")
+        }];
+        assert!(!holds(&problem("1", Some(wire::Field::StartDate)), &dated));
+        assert!(holds(&problem("1", Some(wire::Field::Gender)), &items));
         // The whole record, or one the page does not carry.
         assert!(holds(&problem("1", None), &items));
         assert!(holds(&problem("2", Some(wire::Field::ManagerId)), &items));
