@@ -12,7 +12,9 @@
 //!   an unusable custom field code or compound row) and a problem the plugin
 //!   itself reports on a page become [`Problem`]s naming the side, the
 //!   plugin, the record and the field — never an error that stops the read;
-//! - such a record is **held** ([`Records::held`]): on the source side it is
+//! - a record with a value the host cannot take is **held**
+//!   ([`Records::held`]), and so is one a plugin's problem holds (next
+//!   point): on the source side it is
 //!   left out of the people and its id handed to the core as
 //!   [`muster_core::Side::held`] — nothing is created, updated or
 //!   deactivated for it, and the plan says why; on the target side the
