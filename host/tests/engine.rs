@@ -653,3 +653,75 @@ fn a_record_with_a_bad_value_is_held_and_named_while_the_others_go_on() {
     assert!(named(&last["problems"], bad_gender, "gender"), "{last}");
     assert_eq!(runs["runs"][1]["problems"], serde_json::json!([]));
 }
+
+/// The target side of the date policy: a Leapsome account whose birthday is
+/// no day of the calendar is named (plugin `leapsome`, the account, the
+/// field) in the run report and `history`, kept — not created again, not
+/// deactivated — and never updated from the value it could not read: its
+/// person is held, while another person's change goes through.
+#[test]
+fn a_target_account_with_a_bad_value_is_left_alone_and_named() {
+    let world = World::new(20, LeapsomeOptions::default());
+    let first = world.muster(&["sync"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let accounts = world.leapsome.users();
+    let synced: Vec<(String, String)> = accounts
+        .iter()
+        .filter(|u| u.active)
+        .filter_map(|u| Some((u.external_id.clone()?, u.id.clone())))
+        .take(2)
+        .collect();
+    let [(odd_person, odd_account), (fine_person, _)] = synced.as_slice() else {
+        panic!("two synced people expected: {synced:?}");
+    };
+    world.leapsome.with_state(|d| {
+        d.user_mut(odd_account).expect("account").birthday = Some("1990-02-30".into());
+    });
+    world.lucca.with_tenant(|t| {
+        for id in [odd_person, fine_person] {
+            let user = t.user_mut(id.parse().expect("a Lucca id")).expect("user");
+            user.job_title = Some("Chief Tester".into());
+        }
+    });
+    let accounts_before = world.leapsome.users().len();
+
+    let out = world.muster(&["sync", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = json(&out);
+    let problems = report["problems"].as_array().expect("problems");
+    assert!(
+        problems.iter().any(|p| p["side"] == "target"
+            && p["plugin"] == "leapsome"
+            && p["record"] == odd_account.as_str()
+            && p["field"] == "birth_date"),
+        "{report}"
+    );
+    assert_eq!(planned(&report, "create"), 0, "{report}");
+    assert_eq!(planned(&report, "deactivate"), 0, "{report}");
+    let odd = world
+        .leapsome
+        .user_by_external_id(odd_person)
+        .expect("kept");
+    assert!(odd.active);
+    assert_ne!(
+        odd.title.as_deref(),
+        Some("Chief Tester"),
+        "updated from a bad read"
+    );
+    assert_eq!(odd.birthday.as_deref(), Some("1990-02-30"), "left as it is");
+    let fine = world
+        .leapsome
+        .user_by_external_id(fine_person)
+        .expect("kept");
+    assert_eq!(fine.title.as_deref(), Some("Chief Tester"));
+    assert_eq!(world.leapsome.users().len(), accounts_before);
+
+    let runs = json(&world.muster(&["history", "--json"]));
+    let stored = runs["runs"][0]["problems"].as_array().expect("problems");
+    assert!(
+        stored
+            .iter()
+            .any(|p| p["record"] == odd_account.as_str() && p["field"] == "birth_date"),
+        "{runs}"
+    );
+}

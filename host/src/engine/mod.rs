@@ -577,7 +577,7 @@ fn run_inner(
     observer.stage("planning");
     let mut problems = source_snap.problems.clone();
     problems.extend(target_snap.problems.iter().cloned());
-    let (desired, unmapped) = map_people(
+    let (mut desired, unmapped) = map_people(
         &flow.mapping,
         &source_snap.people,
         source.name(),
@@ -618,6 +618,36 @@ fn run_inner(
         options.today,
     );
 
+    // A step about an account holding a value that could not be read holds
+    // its person: out of the people, into `held` ([`held_by_target`]).
+    if !target_snap.held.is_empty() {
+        let probe = muster_core::Input {
+            source: muster_core::Side {
+                people: &desired,
+                groups: &source_snap.groups,
+                coverage: source_read.coverage,
+                held: &held,
+                prepared: None,
+            },
+            target: muster_core::Side {
+                people: &target_snap.people,
+                groups: &target_snap.groups,
+                coverage: muster_core::Coverage::Full,
+                held: &[],
+                prepared: None,
+            },
+            links: &links,
+            prepared_links: None,
+            group_links: &group_links,
+            policy: &policy,
+            today: options.today,
+        };
+        let more = held_by_target(&probe, &target_snap.held, &mut problems)
+            .map_err(|e| plan_error(&flow.name, e))?;
+        desired.retain(|p| !more.contains(&p.id));
+        held.extend(more);
+    }
+
     if let Some(only) = &options.only
         && !desired.iter().any(|p| &p.id == only)
         && !held.contains(only)
@@ -629,14 +659,13 @@ fn run_inner(
     let prepared_target =
         muster_core::Prepared::new(&target_snap.people, &policy).with_groups(&target_snap.groups);
     let prepared_links = muster_core::PreparedLinks::new(&links);
-    // Declared before `input`, which may borrow it.
-    let all_held: Vec<String>;
     let input = muster_core::Input {
         source: muster_core::Side {
             people: &desired,
             groups: &source_snap.groups,
             coverage: source_read.coverage,
-            // Records that could not be mapped: their accounts are left
+            // Records read with a bad value, that could not be mapped, or
+            // whose account holds a bad value: their accounts are left
             // alone, and the plan says why.
             held: &held,
             prepared: Some(&prepared),
@@ -654,24 +683,7 @@ fn run_inner(
         policy: &policy,
         today: options.today,
     };
-    let plan_error = |e: muster_core::PlanError| EngineError::Plan {
-        flow: flow.name.clone(),
-        reason: e.to_string(),
-    };
-    let more = held_by_target(&input, &target_snap.held, &mut problems).map_err(plan_error)?;
-    let input = if more.is_empty() {
-        input
-    } else {
-        all_held = held.iter().cloned().chain(more).collect();
-        muster_core::Input {
-            source: muster_core::Side {
-                held: &all_held,
-                ..input.source
-            },
-            ..input
-        }
-    };
-    let plan = muster_core::plan(&input).map_err(plan_error)?;
+    let plan = muster_core::plan(&input).map_err(|e| plan_error(&flow.name, e))?;
 
     let selection = match &options.only {
         Some(id) => Selection::Only(id.as_str()),
@@ -924,12 +936,21 @@ fn finish(store: &mut Store, run: RunId, report: &RunReport) -> Result<(), Engin
     Ok(())
 }
 
+fn plan_error(flow: &str, e: muster_core::PlanError) -> EngineError {
+    EngineError::Plan {
+        flow: flow.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
 /// The source people to hold because a step would touch a target account
 /// the target's plugin handed over with a value that could not be taken
 /// (`bad_accounts`, [`Snapshot::held`]): that account is left exactly as it
 /// is — no change is ever planned from a value that could not be read — so
-/// its person (linked, or correlated with it in this plan) is held too, and
-/// a problem says so. Empty, without planning, when no account is bad.
+/// its person (linked, or correlated with it in this plan) is held too —
+/// the caller takes them out of the people, as the core expects of held
+/// records — and a problem says so. Empty, without planning, when no
+/// account is bad.
 fn held_by_target(
     input: &muster_core::Input<'_>,
     bad_accounts: &[String],
