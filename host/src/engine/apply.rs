@@ -21,7 +21,7 @@ use serde_json::json;
 
 use super::EngineError;
 use super::members::{self, Chunk};
-use crate::runtime::connector::{person_out, row_changes_out};
+use crate::runtime::connector::{person_to_target, row_changes_out};
 use crate::runtime::contract::latest::field_ref_from_core;
 use crate::runtime::{
     AccountRef, AccountUpdate, GroupRename, ManagerChange, MemberChange, NewGroup, Operation,
@@ -227,7 +227,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
     /// The desired person as the contract's record, with its manager and
     /// department translated to target ids where they are known.
     fn desired(&self, person: usize) -> crate::runtime::Person {
-        self.translated(person_out(self.src(person)))
+        self.to_target(self.src(person))
     }
 
     /// What a create sends: the core decides ([`muster_core::Policy::create_fields`]:
@@ -235,17 +235,17 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
     /// record stays in muster.
     fn created(&self, person: usize) -> crate::runtime::Person {
         let fields = self.plan.input().policy.create_fields();
-        self.translated(person_out(&self.src(person).only(&fields)))
+        self.to_target(&self.src(person).only(&fields))
     }
 
-    /// `out`'s manager and department (source ids) as target ids, where the
-    /// links know them.
-    fn translated(&self, mut out: crate::runtime::Person) -> crate::runtime::Person {
-        out.manager_id = out.manager_id.and_then(|m| self.links.get(&m).cloned());
-        out.department_id = out
-            .department_id
-            .and_then(|d| self.group_links.get(&d).cloned());
-        out
+    /// `person` as the target's record, its manager and department (source
+    /// ids) as target ids where the links know them.
+    fn to_target(&self, person: &muster_core::Person) -> crate::runtime::Person {
+        person_to_target(
+            person,
+            |m| self.links.get(m).cloned(),
+            |d| self.group_links.get(d).cloned(),
+        )
     }
 
     fn units(&self, action: &Action, selection: Selection<'_>) -> Vec<Unit> {

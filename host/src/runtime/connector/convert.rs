@@ -265,6 +265,21 @@ pub fn person_out(p: &Person) -> wire::Person {
     }
 }
 
+/// The core's [`Person`] as the record a target receives: its manager and
+/// department, which the core keeps as *source* ids, translated to the
+/// target's ids (`manager`: person links, `department`: group links); an id
+/// no link knows is left out.
+pub fn person_to_target(
+    p: &Person,
+    manager: impl Fn(&str) -> Option<String>,
+    department: impl Fn(&str) -> Option<String>,
+) -> wire::Person {
+    let mut out = person_out(p);
+    out.manager_id = out.manager_id.as_deref().and_then(manager);
+    out.department_id = out.department_id.as_deref().and_then(department);
+    out
+}
+
 /// A plugin's group as the core's [`Group`].
 pub fn group_in(g: &wire::Group) -> Group {
     Group {
@@ -314,6 +329,16 @@ mod tests {
                 ),
             ],
         }
+    }
+
+    #[test]
+    fn ids_are_translated_for_the_target_and_unknown_ones_left_out() {
+        let (core, _) = person_in(&wit_person(), Side::Source, "hr");
+        let linked = |id: &str| (id == "3").then(|| "acc-3".to_owned());
+        let out = person_to_target(&core, linked, |_| None);
+        assert_eq!(out.manager_id.as_deref(), Some("acc-3"));
+        assert_eq!(out.department_id, None, "department 7 has no group link");
+        assert_eq!(out.id, "42", "the record keeps its source id");
     }
 
     fn fields(problems: &[Problem]) -> Vec<&str> {

@@ -29,6 +29,10 @@
 //!   carries is reported only ([`holds`]).
 //!
 //! The other records go on.
+//!
+//! Going out, [`person_to_target`] is the one place a core person becomes a
+//! target's record, its source ids (manager, department) translated through
+//! the links.
 
 mod convert;
 
@@ -39,7 +43,7 @@ use muster_core::{Coverage, Group, Person};
 use super::contract::latest::{self as wire, coverage_to_core, field_ref_to_core};
 use super::{PluginError, PluginInstance};
 
-pub use convert::{group_in, person_out, row_changes_out};
+pub use convert::{group_in, person_to_target, row_changes_out};
 
 /// Which side of a flow a record comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
