@@ -192,3 +192,44 @@ fn a_0_1_plugin_runs_a_whole_sync_and_a_resync_is_a_no_op() {
         "a no-change resync wrote to the directory"
     );
 }
+
+/// A 0.1.0 plugin never receives a 0.2.0-only operation: `read-person` and
+/// `read-account` (which 0.1 cannot declare) and a change of two members
+/// are refused by the host before any call, naming the plugin and what it
+/// lacks, and nothing reaches the directory. The instance stays usable.
+/// (A 0.1 plugin that declared `write-groups` would get
+/// `UnsupportedOperation` for the two-member change from its adapter:
+/// `runtime::contract::v0_1` tests that.)
+#[test]
+fn a_0_1_plugin_never_receives_a_0_2_only_operation() {
+    use muster::runtime::{MemberChange, Operation, PluginError};
+    let w = World::new();
+    let flow = w.config.flow(FLOW).expect("flow");
+    let ConnectedFlow { mut target, .. } = w.host.connect_flow(&w.config, flow).expect("connect");
+    let before = w.scim.request_counts();
+    let two_members = Operation::ChangeMembers(MemberChange {
+        group_id: "g".into(),
+        add: vec!["a".into(), "b".into()],
+        remove: vec![],
+    });
+    let refusals = [
+        target.read_person("1").map(|_| ()).unwrap_err(),
+        target.read_account("1").map(|_| ()).unwrap_err(),
+        target.apply(&two_members).map(|_| ()).unwrap_err(),
+    ];
+    let lacking: Vec<String> = refusals
+        .iter()
+        .map(|e| match e {
+            PluginError::MissingCapability { plugin, capability } => {
+                assert_eq!(plugin, target.name());
+                capability.clone()
+            }
+            other => panic!("not refused before the call: {other:?}"),
+        })
+        .collect();
+    assert_eq!(lacking, ["read-person", "read-account", "write-groups"]);
+    let after = w.scim.request_counts();
+    assert_eq!((after.reads, after.writes), (before.reads, before.writes));
+    assert!(!target.is_poisoned());
+    assert!(target.read_all_accounts().is_ok(), "still usable");
+}

@@ -549,3 +549,179 @@ fn a_sync_killed_between_a_create_post_and_its_patch_is_completed_without_a_seco
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert_eq!(json(&again)["outcome"], "no_changes", "{}", text(&again));
 }
+
+/// One date policy, end to end: a Lucca person whose birth date is no day
+/// of the calendar, and one whose gender is no Lucca value, are named with
+/// their field in `plan`, in the run report and in `history` (text and
+/// JSON); both are held — their accounts neither updated nor deactivated —
+/// while everybody else's change goes through.
+#[test]
+fn a_record_with_a_bad_value_is_held_and_named_while_the_others_go_on() {
+    let world = World::new(30, LeapsomeOptions::default());
+    let first = world.muster(&["sync"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let synced: Vec<String> = world
+        .leapsome
+        .users()
+        .iter()
+        .filter(|u| u.active)
+        .filter_map(|u| u.external_id.clone())
+        .take(3)
+        .collect();
+    let [bad_date, bad_gender, fine] = synced.as_slice() else {
+        panic!("three synced people expected: {synced:?}");
+    };
+    world.lucca.with_tenant(|t| {
+        for id in &synced {
+            let user = t.user_mut(id.parse().expect("a Lucca id")).expect("user");
+            user.job_title = Some("Chief Tester".into());
+        }
+        let user = |id: &String| id.parse().expect("a Lucca id");
+        t.user_mut(user(bad_date)).expect("user").birth_date = Some("2025-02-30T00:00:00".into());
+        t.user_mut(user(bad_gender)).expect("user").gender = "Robot".into();
+    });
+    let named = |problems: &serde_json::Value, record: &str, field: &str| {
+        problems
+            .as_array()
+            .expect("problems")
+            .iter()
+            .any(|p| p["record"] == record && p["field"] == field && p["plugin"] == "lucca")
+    };
+
+    let plan = world.muster(&["plan"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let plan_text = String::from_utf8_lossy(&plan.stdout);
+    for (record, field) in [(bad_date, "birth_date"), (bad_gender, "gender")] {
+        assert!(
+            plan_text.contains(&format!(
+                "source record {record} (plugin `lucca`): field `{field}`"
+            )),
+            "{record} {field} not named in the plan:\n{plan_text}"
+        );
+    }
+
+    let out = world.muster(&["sync", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = json(&out);
+    assert!(
+        named(&report["problems"], bad_date, "birth_date"),
+        "{report}"
+    );
+    assert!(named(&report["problems"], bad_gender, "gender"), "{report}");
+    assert_eq!(planned(&report, "deactivate"), 0, "{report}");
+    let held: Vec<&str> = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["reason"] == "source_record_unusable")
+        .filter_map(|s| s["source_id"].as_str())
+        .collect();
+    assert!(
+        held.contains(&bad_date.as_str()) && held.contains(&bad_gender.as_str()),
+        "{held:?}"
+    );
+    let account = |id: &String| {
+        world
+            .leapsome
+            .users()
+            .into_iter()
+            .find(|u| u.external_id.as_ref() == Some(id))
+            .expect("account")
+    };
+    for id in [bad_date, bad_gender] {
+        let held = account(id);
+        assert!(held.active, "{id} was deactivated");
+        assert_ne!(
+            held.title.as_deref(),
+            Some("Chief Tester"),
+            "{id} was updated"
+        );
+    }
+    assert_eq!(account(fine).title.as_deref(), Some("Chief Tester"));
+
+    let history = world.muster(&["history"]);
+    let history_text = String::from_utf8_lossy(&history.stdout);
+    assert!(
+        history_text.contains(&format!(
+            "problem: source record {bad_date} (plugin `lucca`): field `birth_date`"
+        )),
+        "{history_text}"
+    );
+    let runs = json(&world.muster(&["history", "--json"]));
+    let last = &runs["runs"][0];
+    assert!(named(&last["problems"], bad_date, "birth_date"), "{last}");
+    assert!(named(&last["problems"], bad_gender, "gender"), "{last}");
+    assert_eq!(runs["runs"][1]["problems"], serde_json::json!([]));
+}
+
+/// The target side of the date policy: a Leapsome account whose birthday is
+/// no day of the calendar is named (plugin `leapsome`, the account, the
+/// field) in the run report and `history`, kept — not created again, not
+/// deactivated — and never updated from the value it could not read: its
+/// person is held, while another person's change goes through.
+#[test]
+fn a_target_account_with_a_bad_value_is_left_alone_and_named() {
+    let world = World::new(20, LeapsomeOptions::default());
+    let first = world.muster(&["sync"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let accounts = world.leapsome.users();
+    let synced: Vec<(String, String)> = accounts
+        .iter()
+        .filter(|u| u.active)
+        .filter_map(|u| Some((u.external_id.clone()?, u.id.clone())))
+        .take(2)
+        .collect();
+    let [(odd_person, odd_account), (fine_person, _)] = synced.as_slice() else {
+        panic!("two synced people expected: {synced:?}");
+    };
+    world.leapsome.with_state(|d| {
+        d.user_mut(odd_account).expect("account").birthday = Some("1990-02-30".into());
+    });
+    world.lucca.with_tenant(|t| {
+        for id in [odd_person, fine_person] {
+            let user = t.user_mut(id.parse().expect("a Lucca id")).expect("user");
+            user.job_title = Some("Chief Tester".into());
+        }
+    });
+    let accounts_before = world.leapsome.users().len();
+
+    let out = world.muster(&["sync", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = json(&out);
+    let problems = report["problems"].as_array().expect("problems");
+    assert!(
+        problems.iter().any(|p| p["side"] == "target"
+            && p["plugin"] == "leapsome"
+            && p["record"] == odd_account.as_str()
+            && p["field"] == "birth_date"),
+        "{report}"
+    );
+    assert_eq!(planned(&report, "create"), 0, "{report}");
+    assert_eq!(planned(&report, "deactivate"), 0, "{report}");
+    let odd = world
+        .leapsome
+        .user_by_external_id(odd_person)
+        .expect("kept");
+    assert!(odd.active);
+    assert_ne!(
+        odd.title.as_deref(),
+        Some("Chief Tester"),
+        "updated from a bad read"
+    );
+    assert_eq!(odd.birthday.as_deref(), Some("1990-02-30"), "left as it is");
+    let fine = world
+        .leapsome
+        .user_by_external_id(fine_person)
+        .expect("kept");
+    assert_eq!(fine.title.as_deref(), Some("Chief Tester"));
+    assert_eq!(world.leapsome.users().len(), accounts_before);
+
+    let runs = json(&world.muster(&["history", "--json"]));
+    let stored = runs["runs"][0]["problems"].as_array().expect("problems");
+    assert!(
+        stored
+            .iter()
+            .any(|p| p["record"] == odd_account.as_str() && p["field"] == "birth_date"),
+        "{runs}"
+    );
+}

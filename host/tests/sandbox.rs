@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use muster::runtime::connector::Connector;
 use muster::runtime::{ConnectorError, PluginError, RuntimeConfig};
 
 #[test]
@@ -133,14 +134,29 @@ fn malformed_vendor_data_is_a_typed_invalid_error() {
 }
 
 #[test]
-fn impossible_date_handed_to_the_host_is_rejected_at_the_boundary() {
+fn impossible_date_handed_to_the_host_holds_the_record_not_the_read() {
     let rt = runtime(config());
     let mut bad = misbehave(&rt, "bad-record");
-    let err = bad.read_people(None).unwrap_err();
-    assert!(
-        matches!(err.connector_error(), Some(ConnectorError::Invalid(why)) if why.contains("birth-date 2024-13-45")),
-        "{err:?}"
+    // Below the connector layer the page comes back as the plugin said.
+    let page = bad.read_people(None).expect("the read itself succeeds");
+    assert_eq!(page.items.len(), 1);
+    // The connector layer converts it once: the record is held and named.
+    let read = bad.people(None).expect("a bad value never fails the read");
+    assert!(read.people.is_empty(), "{:?}", read.people);
+    assert_eq!(read.held, ["1"]);
+    let [problem] = read.problems.as_slice() else {
+        panic!("one problem expected: {:?}", read.problems);
+    };
+    assert_eq!(
+        (
+            problem.plugin.as_str(),
+            problem.record.as_str(),
+            problem.field.as_str()
+        ),
+        (bad.name(), "1", "birth_date")
     );
+    assert!(problem.message.contains("2024-13-45"), "{problem}");
+    assert!(!bad.is_poisoned());
     assert_good_plugin_still_works(&rt);
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use muster::store::{
     AuditEntry, Completion, Heartbeat, JournalState, LinkKind, Outcome, Resolution, RunCounts,
-    RunStatus, SCHEMA_VERSION, Side, Store, StoreError, Trigger,
+    RunProblem, RunStatus, SCHEMA_VERSION, Side, Store, StoreError, Trigger,
 };
 use muster_core::{ActionKind, Link, Step};
 
@@ -451,6 +451,46 @@ fn journal_outcomes_and_resolution() {
     assert!(matches!(
         s.finish_run(run, RunStatus::Failed, &RunCounts::new(), None)
             .unwrap_err(),
+        StoreError::RunFinished { .. }
+    ));
+}
+
+#[test]
+fn a_runs_problems_are_kept_in_order_for_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = new_store(dir.path());
+    let problem = |record: &str, field: &str| RunProblem {
+        side: "source".into(),
+        plugin: "lucca".into(),
+        record: record.into(),
+        field: field.into(),
+        message: format!("{field} of {record} could not be read"),
+    };
+    let clean = s.begin_run(FLOW, Trigger::Manual).unwrap();
+    s.finish_run(clean, RunStatus::Done, &RunCounts::new(), None)
+        .unwrap();
+    let run = s.begin_run(FLOW, Trigger::Manual).unwrap();
+    let first = [problem("42", "birth_date"), problem("7", "gender")];
+    s.add_run_problems(run, &first).unwrap();
+    s.add_run_problems(run, &[problem("9", "(record)")])
+        .unwrap();
+    s.finish_run(run, RunStatus::Done, &RunCounts::new(), None)
+        .unwrap();
+    let history = s.history(FLOW, 10).unwrap();
+    let records: Vec<(&str, &str)> = history[0]
+        .problems
+        .iter()
+        .map(|p| (p.record.as_str(), p.field.as_str()))
+        .collect();
+    assert_eq!(
+        records,
+        [("42", "birth_date"), ("7", "gender"), ("9", "(record)")]
+    );
+    assert_eq!(history[0].problems[0], first[0]);
+    assert!(history[1].problems.is_empty(), "another run's problems");
+    // A finished run takes no more problems.
+    assert!(matches!(
+        s.add_run_problems(run, &first).unwrap_err(),
         StoreError::RunFinished { .. }
     ));
 }

@@ -206,7 +206,8 @@ pub fn run_value(report: &RunReport) -> Value {
         })).collect::<Vec<_>>(),
         "aborted": report.applied.aborted,
         "problems": report.problems.iter().map(|p| json!({
-            "side": p.side,
+            "side": p.side.as_str(),
+            "plugin": p.plugin,
             "record": p.record,
             "field": p.field,
             "message": p.message,
@@ -247,6 +248,13 @@ pub fn history(runs: &[RunSummary]) -> String {
         );
         if let Some(e) = &r.error {
             let _ = writeln!(out, "  error: {e}");
+        }
+        for p in &r.problems {
+            let _ = writeln!(
+                out,
+                "  problem: {} record {} (plugin `{}`): field `{}`: {}",
+                p.side, p.record, p.plugin, p.field, p.message
+            );
         }
         for j in &r.journal {
             // A membership call is about one member: say which, or the
@@ -302,6 +310,13 @@ pub fn history_json(runs: &[RunSummary]) -> String {
                     "produced_target_id": j.produced_target_id,
                     "error": j.error,
                     "step": j.step,
+                })).collect::<Vec<_>>(),
+                "problems": r.problems.iter().map(|p| json!({
+                    "side": p.side,
+                    "plugin": p.plugin,
+                    "record": p.record,
+                    "field": p.field,
+                    "message": p.message,
                 })).collect::<Vec<_>>(),
             })
         })

@@ -20,8 +20,8 @@ use muster_core::{Action, ActionKind, Change, Field, GroupRef, Plan, Ref, Step};
 use serde_json::json;
 
 use super::EngineError;
-use super::convert::{person_out, row_changes_out};
 use super::members::{self, Chunk};
+use crate::runtime::connector::{person_to_target, row_changes_out};
 use crate::runtime::contract::latest::field_ref_from_core;
 use crate::runtime::{
     AccountRef, AccountUpdate, GroupRename, ManagerChange, MemberChange, NewGroup, Operation,
@@ -227,7 +227,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
     /// The desired person as the contract's record, with its manager and
     /// department translated to target ids where they are known.
     fn desired(&self, person: usize) -> crate::runtime::Person {
-        self.translated(person_out(self.src(person)))
+        self.to_target(self.src(person))
     }
 
     /// What a create sends: the core decides ([`muster_core::Policy::create_fields`]:
@@ -235,22 +235,22 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
     /// record stays in muster.
     fn created(&self, person: usize) -> crate::runtime::Person {
         let fields = self.plan.input().policy.create_fields();
-        let mut out = person_out(&self.src(person).only(&fields));
+        let mut out = self.to_target(&self.src(person).only(&fields));
         // A login that was taken is replaced by the one the plan chose.
         if let Some(login) = self.plan.create_login(person) {
             out.login = Some(login.to_string());
         }
-        self.translated(out)
+        out
     }
 
-    /// `out`'s manager and department (source ids) as target ids, where the
-    /// links know them.
-    fn translated(&self, mut out: crate::runtime::Person) -> crate::runtime::Person {
-        out.manager_id = out.manager_id.and_then(|m| self.links.get(&m).cloned());
-        out.department_id = out
-            .department_id
-            .and_then(|d| self.group_links.get(&d).cloned());
-        out
+    /// `person` as the target's record, its manager and department (source
+    /// ids) as target ids where the links know them.
+    fn to_target(&self, person: &muster_core::Person) -> crate::runtime::Person {
+        person_to_target(
+            person,
+            |m| self.links.get(m).cloned(),
+            |d| self.group_links.get(d).cloned(),
+        )
     }
 
     fn units(&self, action: &Action, selection: Selection<'_>) -> Vec<Unit> {

@@ -8,17 +8,21 @@
 //!    heartbeat thread, and gives it back at the end. A flow whose lease a
 //!    live owner holds is refused with [`EngineError::Busy`] (after waiting
 //!    up to [`LeaseSettings::wait`]): two runs of one flow never overlap.
-//! 1. **Read** both sides completely through their plugins ([`snapshot`]).
-//!    A failed or truncated read fails the run before anything is planned:
-//!    an incomplete source must never look like a wave of leavers.
+//! 1. **Read** both sides completely through their plugins ([`snapshot`],
+//!    through [`crate::runtime::connector`], which converts every record
+//!    once). A failed or truncated read fails the run before anything is
+//!    planned: an incomplete source must never look like a wave of leavers.
+//!    A *record* with a value that cannot be taken does not fail the read:
+//!    it is reported and held (below).
 //! 2. **Recover** ([`recover`], sync and apply only, under the lease):
 //!    journal entries a dead run left without an outcome are decided from
 //!    the fresh target read (a create that did reach the target is found by
 //!    its correlation key and linked), and runs left `running` are marked
 //!    aborted. Nothing is created twice.
 //! 3. **Map and plan**: the flow's mapping turns source people into the
-//!    target's vocabulary (a record that cannot be mapped is reported by id
-//!    and field and handed to the core as *held*
+//!    target's vocabulary (a record that cannot be mapped, like one read
+//!    with a bad value, is reported by id and field and handed to the core
+//!    as *held*
 //!    ([`muster_core::Side::held`]): its account is left exactly as it is,
 //!    and the plan says why); links come from the store;
 //!    `muster_core::plan` decides.
@@ -43,7 +47,6 @@
 //! the core's; this module only moves data and keeps the books.
 
 pub mod apply;
-pub mod convert;
 mod members;
 pub mod recover;
 mod single;
@@ -56,14 +59,16 @@ use std::time::{Duration, Instant};
 use muster_core::{Date, Link, Mapping, Person, Policy, Step};
 use serde::{Deserialize, Serialize};
 
+pub use crate::runtime::connector::Problem;
 pub use apply::{Applied, Failure, Selection};
-pub use convert::Problem;
 pub use recover::Recovered;
 pub use snapshot::{Digest, Snapshot};
 
+use crate::runtime::connector::Side;
 use crate::runtime::{Capability, PluginError, PluginInstance};
 use crate::store::{
-    Heartbeat, Lease, LeaseHolder, RunCounts, RunId, RunStatus, Store, StoreError, Trigger, lease,
+    Heartbeat, Lease, LeaseHolder, RunCounts, RunId, RunProblem, RunStatus, Store, StoreError,
+    Trigger, lease,
 };
 
 /// Why a run could not be carried out. Per-record failures are not errors:
@@ -258,7 +263,8 @@ pub struct RunReport {
     pub breaches: Vec<String>,
     pub applied: Applied,
     pub recovered: Recovered,
-    /// Values that could not be read or mapped, by record and field.
+    /// Records that could not be read or mapped as they were, by plugin,
+    /// record and field (stored with the run for `history`).
     pub problems: Vec<Problem>,
     /// `plan` only: journaled calls whose outcome is not recorded yet, per
     /// run (a live sync's, or a dead one's that the next sync settles).
@@ -575,7 +581,16 @@ fn run_inner(
     observer.stage("planning");
     let mut problems = source_snap.problems.clone();
     problems.extend(target_snap.problems.iter().cloned());
-    let (desired, held) = map_people(&flow.mapping, &source_snap.people, &mut problems);
+    let (mut desired, unmapped) = map_people(
+        &flow.mapping,
+        &source_snap.people,
+        source.name(),
+        &mut problems,
+    );
+    // Held: what the source plugin handed over unusable, and what could not
+    // be mapped.
+    let mut held = source_snap.held.clone();
+    held.extend(unmapped);
 
     let (recovered, unsettled) = match run {
         Some(_) => {
@@ -607,6 +622,41 @@ fn run_inner(
         options.today,
     );
 
+    let (written_rows, identities) = row_and_identity_inputs(store, &flow.name, &policy)?;
+    // A step about an account holding a value that could not be read holds
+    // its person: out of the people, into `held` ([`held_by_target`]).
+    if !target_snap.held.is_empty() {
+        let probe = muster_core::Input {
+            source: muster_core::Side {
+                people: &desired,
+                groups: &source_snap.groups,
+                coverage: source_read.coverage,
+                held: &held,
+                prepared: None,
+                other_logins: &[],
+            },
+            target: muster_core::Side {
+                people: &target_snap.people,
+                groups: &target_snap.groups,
+                coverage: muster_core::Coverage::Full,
+                held: &[],
+                prepared: None,
+                other_logins: &other_logins,
+            },
+            links: &links,
+            prepared_links: None,
+            group_links: &group_links,
+            identities: &identities,
+            written_rows: &written_rows,
+            policy: &policy,
+            today: options.today,
+        };
+        let more = held_by_target(&probe, &target_snap.held, &mut problems)
+            .map_err(|e| plan_error(&flow.name, e))?;
+        desired.retain(|p| !more.contains(&p.id));
+        held.extend(more);
+    }
+
     if let Some(only) = &options.only
         && !desired.iter().any(|p| &p.id == only)
         && !held.contains(only)
@@ -618,13 +668,13 @@ fn run_inner(
     let prepared_target =
         muster_core::Prepared::new(&target_snap.people, &policy).with_groups(&target_snap.groups);
     let prepared_links = muster_core::PreparedLinks::new(&links);
-    let (written_rows, identities) = row_and_identity_inputs(store, &flow.name, &policy)?;
     let input = muster_core::Input {
         source: muster_core::Side {
             people: &desired,
             groups: &source_snap.groups,
             coverage: source_read.coverage,
-            // Records that could not be mapped: their accounts are left
+            // Records read with a bad value, that could not be mapped, or
+            // whose account holds a bad value: their accounts are left
             // alone, and the plan says why.
             held: &held,
             prepared: Some(&prepared),
@@ -646,10 +696,7 @@ fn run_inner(
         policy: &policy,
         today: options.today,
     };
-    let plan = muster_core::plan(&input).map_err(|e| EngineError::Plan {
-        flow: flow.name.clone(),
-        reason: e.to_string(),
-    })?;
+    let plan = muster_core::plan(&input).map_err(|e| plan_error(&flow.name, e))?;
 
     let selection = match &options.only {
         Some(id) => Selection::Only(id.as_str()),
@@ -757,12 +804,13 @@ fn read_full(
 ) -> Result<(Snapshot, Snapshot), EngineError> {
     tracing::debug!(flow = %flow.name, since = ?since, "reading the source");
     observer.stage("reading the source");
-    let source =
-        snapshot::read(plugins.source, "source", groups, since).map_err(|e| EngineError::Read {
+    let source = snapshot::read(plugins.source, Side::Source, groups, since).map_err(|e| {
+        EngineError::Read {
             side: "source",
             connection: flow.source.clone(),
             source: e,
-        })?;
+        }
+    })?;
     tracing::info!(
         flow = %flow.name,
         people = source.people.len(),
@@ -770,12 +818,13 @@ fn read_full(
         "read the source"
     );
     observer.stage("reading the target");
-    let target =
-        snapshot::read(plugins.target, "target", groups, None).map_err(|e| EngineError::Read {
+    let target = snapshot::read(plugins.target, Side::Target, groups, None).map_err(|e| {
+        EngineError::Read {
             side: "target",
             connection: flow.target.clone(),
             source: e,
-        })?;
+        }
+    })?;
     tracing::info!(
         flow = %flow.name,
         accounts = target.people.len(),
@@ -927,18 +976,84 @@ fn finish(store: &mut Store, run: RunId, report: &RunReport) -> Result<(), Engin
     };
     if !report.problems.is_empty() {
         counts.insert("problems".into(), report.problems.len() as u64);
+        let problems: Vec<RunProblem> = report
+            .problems
+            .iter()
+            .map(|p| RunProblem {
+                side: p.side.as_str().to_owned(),
+                plugin: p.plugin.clone(),
+                record: p.record.clone(),
+                field: p.field.clone(),
+                message: p.message.clone(),
+            })
+            .collect();
+        store.add_run_problems(run, &problems)?;
     }
     let error = report.applied.aborted.clone();
     store.finish_run(run, status, &counts, error.as_deref())?;
     Ok(())
 }
 
+fn plan_error(flow: &str, e: muster_core::PlanError) -> EngineError {
+    EngineError::Plan {
+        flow: flow.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// The source people to hold because a step would touch a target account
+/// the target's plugin handed over with a value that could not be taken
+/// (`bad_accounts`, [`Snapshot::held`]): that account is left exactly as it
+/// is — no change is ever planned from a value that could not be read — so
+/// its person (linked, or correlated with it in this plan) is held too —
+/// the caller takes them out of the people, as the core expects of held
+/// records — and a problem says so. Empty, without planning, when no
+/// account is bad.
+fn held_by_target(
+    input: &muster_core::Input<'_>,
+    bad_accounts: &[String],
+    problems: &mut Vec<Problem>,
+) -> Result<Vec<String>, muster_core::PlanError> {
+    if bad_accounts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let plan = muster_core::plan(input)?;
+    let mut more: Vec<String> = Vec::new();
+    for step in plan.steps() {
+        let (Some(source), Some(account)) = (&step.source_id, &step.target_id) else {
+            continue;
+        };
+        if !bad_accounts.contains(account)
+            || input.source.held.contains(source)
+            || more.contains(source)
+        {
+            continue;
+        }
+        let plugin = problems
+            .iter()
+            .find(|p| p.side == Side::Target && &p.record == account)
+            .map_or_else(String::new, |p| p.plugin.clone());
+        problems.push(Problem {
+            side: Side::Target,
+            plugin,
+            record: account.clone(),
+            field: "(record)".into(),
+            message: format!(
+                "the account is left as it is, and its person `{source}` is held this run"
+            ),
+        });
+        more.push(source.clone());
+    }
+    Ok(more)
+}
+
 /// Maps every source person; a record that fails is reported and returned
 /// apart (by id, to be held: see [`muster_core::Side::held`]) instead of
-/// being planned half-mapped.
+/// being planned half-mapped. `plugin` (the source's) is named in problems.
 fn map_people(
     mapping: &Mapping,
     people: &[Person],
+    plugin: &str,
     problems: &mut Vec<Problem>,
 ) -> (Vec<Person>, Vec<String>) {
     let mut desired = Vec::with_capacity(people.len());
@@ -952,7 +1067,8 @@ fn map_people(
             Ok(m) => desired.push(m),
             Err(e) => {
                 problems.push(Problem {
-                    side: "source",
+                    side: Side::Source,
+                    plugin: plugin.to_owned(),
                     record: e.record.clone(),
                     field: e.field.to_string(),
                     message: format!(
@@ -964,4 +1080,81 @@ fn map_people(
         }
     }
     (desired, unmapped)
+}
+
+#[cfg(test)]
+mod tests {
+    use muster_core::{Date, Input, Link, Person, Policy, Side as CoreSide};
+
+    use super::*;
+
+    fn person(id: &str, email: &str, title: &str) -> Person {
+        Person {
+            work_email: Some(email.into()),
+            job_title: Some(title.into()),
+            start_date: Date::from_ymd(2020, 1, 6).ok(),
+            ..Person::new(id)
+        }
+    }
+
+    fn target_problem(account: &str) -> Problem {
+        Problem {
+            side: Side::Target,
+            plugin: "tool".into(),
+            record: account.into(),
+            field: "birth_date".into(),
+            message: "2025-02-30 is not a date of the calendar".into(),
+        }
+    }
+
+    /// A bad account — linked (`a`), or about to be correlated by email
+    /// (`b`) — holds its person; a clean one (`c`) does not.
+    #[test]
+    fn a_bad_target_account_holds_the_person_a_step_would_touch() {
+        let policy = Policy::default();
+        let source = [
+            person("1", "one@acme.fr", "Boss"),
+            person("2", "two@acme.fr", "Boss"),
+            person("3", "three@acme.fr", "Boss"),
+        ];
+        let target = [
+            person("a", "one@acme.fr", "Intern"),
+            person("b", "two@acme.fr", "Intern"),
+            person("c", "three@acme.fr", "Intern"),
+        ];
+        let links = [Link::new("1", "a")];
+        let input = Input {
+            source: CoreSide::people(&source),
+            target: CoreSide::people(&target),
+            links: &links,
+            prepared_links: None,
+            group_links: &[],
+            identities: &[],
+            written_rows: &muster_core::rows::NOTHING_WRITTEN,
+            policy: &policy,
+            today: Date::from_ymd(2026, 3, 2).expect("a date"),
+        };
+        let mut problems = vec![target_problem("a"), target_problem("b")];
+        let bad = ["a".to_string(), "b".to_string()];
+        let mut held = held_by_target(&input, &bad, &mut problems).expect("plans");
+        held.sort();
+        assert_eq!(held, ["1", "2"]);
+        let mut notes: Vec<(&str, &str, bool)> = problems[2..]
+            .iter()
+            .map(|p| {
+                let says = p.message.contains("is held this run");
+                (p.record.as_str(), p.plugin.as_str(), says)
+            })
+            .collect();
+        notes.sort();
+        assert_eq!(notes, [("a", "tool", true), ("b", "tool", true)]);
+        // Nothing bad: nothing held, no plan made.
+        let mut none = Vec::new();
+        assert!(
+            held_by_target(&input, &[], &mut none)
+                .expect("no plan")
+                .is_empty()
+        );
+        assert!(none.is_empty());
+    }
 }

@@ -30,10 +30,10 @@ use std::collections::HashSet;
 
 use muster_core::{Link, Person};
 
-use super::convert;
 use super::snapshot::{self, Snapshot};
 use super::{Connected, EngineError, FlowSpec};
-use crate::runtime::{self, Capability, PluginError, PluginInstance};
+use crate::runtime::connector::{Connector, Records, Side};
+use crate::runtime::{Capability, PluginError, PluginInstance};
 use crate::store::Store;
 
 /// What a single-record run plans from.
@@ -61,29 +61,36 @@ pub(crate) fn read(
     group_links: &[Link],
 ) -> Result<Option<Narrowed>, EngineError> {
     let Connected { source, target } = plugins;
-    if !reads_one(source, OneRecord::Person) || has_unsettled(store, &flow.name)? {
+    if !reads_one(source, Side::Source) || has_unsettled(store, &flow.name)? {
         return Ok(None);
     }
     let source_err = |e| read_error("source", &flow.source, e);
     let target_err = |e| read_error("target", &flow.target, e);
     let mut src = Snapshot::default();
     let person = read_person(source, id, &mut src).map_err(source_err)?;
-    let Some(person) = person else {
-        return Err(EngineError::UnknownRecord(id.to_owned()));
-    };
-    let manager = match manager_of(&person) {
+    let manager = match person.as_ref().and_then(manager_of) {
         Some(m) => read_person(source, m, &mut src).map_err(source_err)?,
         None => None,
     };
-    src.people = std::iter::once(person).chain(manager).collect();
-    let ids: Vec<&str> = src.people.iter().map(|p| p.id.as_str()).collect();
+    // A held person (a value that could not be taken) goes on to the plan
+    // as held: the plan says why their account is left alone.
+    if person.is_none() && !src.held.iter().any(|h| h == id) {
+        return Err(EngineError::UnknownRecord(id.to_owned()));
+    }
+    src.people = person.into_iter().chain(manager).collect();
+    let ids: Vec<&str> = src
+        .people
+        .iter()
+        .map(|p| p.id.as_str())
+        .chain(src.held.iter().map(String::as_str))
+        .collect();
     let kept = links_of(links, &ids);
 
     let mut other_logins = Vec::new();
     let mut tgt = match read_accounts(target, id, &kept).map_err(target_err)? {
         Some(accounts) => accounts,
         None => {
-            let mut full = snapshot::read(target, "target", false, None).map_err(target_err)?;
+            let mut full = snapshot::read(target, Side::Target, false, None).map_err(target_err)?;
             let (kept_accounts, left_out) = unclaimed(full.people, links, &kept);
             full.people = kept_accounts;
             other_logins = left_out.into_iter().filter_map(|a| a.login).collect();
@@ -97,8 +104,8 @@ pub(crate) fn read(
         .filter(|l| present.contains(l.target_id.as_str()))
         .collect();
     if groups {
-        snapshot::read_groups(source, "source", &mut src).map_err(source_err)?;
-        snapshot::read_groups(target, "target", &mut tgt).map_err(target_err)?;
+        snapshot::read_groups(source, Side::Source, &mut src).map_err(source_err)?;
+        snapshot::read_groups(target, Side::Target, &mut tgt).map_err(target_err)?;
     }
     Ok(Some(Narrowed {
         source: src,
@@ -109,34 +116,33 @@ pub(crate) fn read(
     }))
 }
 
-/// The contract's one-record reads: `read-person` (source) and
-/// `read-account` (target), contract 0.2.
-#[derive(Debug, Clone, Copy)]
-enum OneRecord {
-    Person,
-    Account,
-}
-
-/// Whether `plugin` declares the one-record read.
-fn reads_one(plugin: &PluginInstance, what: OneRecord) -> bool {
-    let capability = match what {
-        OneRecord::Person => Capability::ReadPerson,
-        OneRecord::Account => Capability::ReadAccount,
+/// Whether `plugin` declares the one-record read of `side`:
+/// `read-person` (source) or `read-account` (target), contract 0.2.
+fn reads_one(plugin: &PluginInstance, side: Side) -> bool {
+    let capability = match side {
+        Side::Source => Capability::ReadPerson,
+        Side::Target => Capability::ReadAccount,
     };
     plugin.manifest().capabilities.contains(&capability)
 }
 
-/// One record through the plugin's one-record read (the runtime refuses
-/// it for a plugin that does not declare it).
+/// One record of `side`, converted; its problems and held id go to `into`.
+/// `None`: no such record, or the record is held (source side).
 fn read_one(
     plugin: &mut PluginInstance,
-    what: OneRecord,
+    side: Side,
     id: &str,
-) -> Result<Option<runtime::Person>, PluginError> {
-    match what {
-        OneRecord::Person => plugin.read_person(id),
-        OneRecord::Account => plugin.read_account(id),
-    }
+    into: &mut Snapshot,
+) -> Result<Option<Person>, PluginError> {
+    let Records {
+        people,
+        held,
+        problems,
+        ..
+    } = plugin.one(side, id)?;
+    into.problems.extend(problems);
+    into.held.extend(held);
+    Ok(people.into_iter().next())
 }
 
 fn read_error(side: &'static str, connection: &str, source: PluginError) -> EngineError {
@@ -161,8 +167,7 @@ fn read_person(
     id: &str,
     into: &mut Snapshot,
 ) -> Result<Option<Person>, PluginError> {
-    let person = read_one(source, OneRecord::Person, id)?;
-    Ok(person.map(|p| convert::person_in(&p, "source", &mut into.problems)))
+    read_one(source, Side::Source, id, into)
 }
 
 /// The accounts the kept links name, read one by one; `None` when the
@@ -173,16 +178,13 @@ fn read_accounts(
     person: &str,
     kept: &[Link],
 ) -> Result<Option<Snapshot>, PluginError> {
-    if !reads_one(target, OneRecord::Account) || !kept.iter().any(|l| l.source_id == person) {
+    if !reads_one(target, Side::Target) || !kept.iter().any(|l| l.source_id == person) {
         return Ok(None);
     }
     let mut snap = Snapshot::default();
     for link in kept {
-        match read_one(target, OneRecord::Account, &link.target_id)? {
-            Some(a) => {
-                let account = convert::person_in(&a, "target", &mut snap.problems);
-                snap.people.push(account);
-            }
+        match read_one(target, Side::Target, &link.target_id, &mut snap)? {
+            Some(account) => snap.people.push(account),
             None if link.source_id == person => return Ok(None),
             // The manager's account is gone: the plan reports the manager
             // as out of scope, as it would after a full read.

@@ -15,8 +15,7 @@ use std::io::Write;
 use muster_core::{Group, Link, Person};
 use sha2::{Digest as _, Sha256};
 
-use super::convert::{self, Problem};
-use crate::runtime::contract::latest::coverage_to_core;
+use crate::runtime::connector::{Connector, Problem, Side};
 use crate::runtime::{Capability, PluginError, PluginInstance};
 
 /// What one side looked like when it was read.
@@ -27,8 +26,13 @@ pub struct Snapshot {
     /// Whether groups were read (the plugin has the capability and the flow
     /// syncs groups).
     pub with_groups: bool,
-    /// Values that could not be carried over, by record and field.
+    /// Records that could not be taken as they are, by plugin, record and
+    /// field.
     pub problems: Vec<Problem>,
+    /// The ids of the records those problems hold
+    /// ([`crate::runtime::connector::Records::held`]): source records not in
+    /// `people`, target accounts kept without their bad values.
+    pub held: Vec<String>,
     /// What the people read covers (a target read is always full).
     pub coverage: muster_core::Coverage,
     /// Where the next incremental read may start, when the connector says.
@@ -40,30 +44,22 @@ pub struct Snapshot {
 /// that watermark; the snapshot says what the read covered.
 pub fn read(
     plugin: &mut PluginInstance,
-    side: &'static str,
+    side: Side,
     groups: bool,
     since: Option<&str>,
 ) -> Result<Snapshot, PluginError> {
-    let read = if side == "source" {
-        plugin.read_all_people(since)?
-    } else {
-        plugin.read_all_accounts()?
+    let read = match side {
+        Side::Source => plugin.people(since)?,
+        Side::Target => plugin.accounts()?,
     };
     let mut snapshot = Snapshot {
-        coverage: coverage_to_core(read.coverage),
-        watermark: read.watermark.clone(),
+        people: read.people,
+        problems: read.problems,
+        held: read.held,
+        coverage: read.coverage,
+        watermark: read.watermark,
         ..Snapshot::default()
     };
-    // The plugin's own problems first (it saw the records first), then what
-    // the core could not take.
-    snapshot
-        .problems
-        .extend(read.problems.iter().map(|p| convert::page_problem(p, side)));
-    snapshot.people = read
-        .people
-        .iter()
-        .map(|p| convert::person_in(p, side, &mut snapshot.problems))
-        .collect();
     if groups {
         read_groups(plugin, side, &mut snapshot)?;
     }
@@ -73,24 +69,17 @@ pub fn read(
 /// Reads the groups of one side into `snapshot` when the plugin can.
 pub fn read_groups(
     plugin: &mut PluginInstance,
-    side: &'static str,
+    side: Side,
     snapshot: &mut Snapshot,
 ) -> Result<(), PluginError> {
-    let group_cap = if side == "source" {
-        Capability::ReadGroups
-    } else {
-        Capability::ReadTargetGroups
+    let group_cap = match side {
+        Side::Source => Capability::ReadGroups,
+        Side::Target => Capability::ReadTargetGroups,
     };
     if plugin.manifest().capabilities.contains(&group_cap) {
-        let raw = if side == "source" {
-            plugin.read_all_groups()?
-        } else {
-            plugin.read_all_target_groups()?
-        };
-        snapshot
-            .problems
-            .extend(raw.problems.iter().map(|p| convert::page_problem(p, side)));
-        snapshot.groups = raw.groups.iter().map(convert::group_in).collect();
+        let read = plugin.groups(side)?;
+        snapshot.problems.extend(read.problems);
+        snapshot.groups = read.groups;
         snapshot.with_groups = true;
     }
     Ok(())
@@ -120,8 +109,9 @@ impl Write for HashWriter {
     }
 }
 
-/// The digest of a flow's inputs: both snapshots (as read, before mapping),
-/// both link tables and the day the plan is for.
+/// The digest of a flow's inputs: both snapshots (as read, before mapping,
+/// with the ids of their held records when there are any), both link tables
+/// and the day the plan is for.
 pub fn digest(
     source: &Snapshot,
     target: &Snapshot,
@@ -131,7 +121,8 @@ pub fn digest(
 ) -> Digest {
     let mut w = HashWriter(Sha256::new());
     // Serialising these types cannot fail (no maps with non-string keys, no
-    // non-finite floats: `convert` drops them), and the writer never fails.
+    // non-finite floats: the connector layer leaves them out), and the
+    // writer never fails.
     let parts: [&dyn erased::Part; 7] = [
         &source.people,
         &source.groups,
@@ -144,6 +135,14 @@ pub fn digest(
     for part in parts {
         part.write_to(&mut w);
         w.0.update(b"\x1e");
+    }
+    // Only when there are any, so the digests of clean reads stay as they were.
+    for held in [&source.held, &target.held] {
+        if !held.is_empty() {
+            let part: &dyn erased::Part = held;
+            part.write_to(&mut w);
+            w.0.update(b"\x1e");
+        }
     }
     let bytes = w.0.finalize();
     let mut hex = String::with_capacity(64);
@@ -201,6 +200,9 @@ mod tests {
             base,
             digest(&snap(&["1"]), &snap(&["a"]), &[], &link, today)
         );
+        let mut held = snap(&["1"]);
+        held.held = vec!["2".into()];
+        assert_ne!(base, digest(&held, &snap(&["a"]), &[], &[], today));
         let tomorrow = today.add_days(1);
         assert_ne!(
             base,

@@ -1,21 +1,23 @@
 //! One running plugin instance: every call goes through
 //! [`PluginInstance::call`], which refuels the store, arms the epoch deadline
 //! and the HTTP budget, and turns any failure into a typed [`PluginError`];
-//! data coming back is validated before it leaves the boundary, and reads
-//! that page stop at [`RuntimeConfig::max_pages_per_read`].
+//! reads that page stop at [`RuntimeConfig::max_pages_per_read`]. The records
+//! come back in the latest contract's terms, unchecked: converting and
+//! checking them (a bad value holds its record, it never fails the read) is
+//! [`super::connector`]'s job.
 
 use wasmtime::{Store, Trap};
 
+use super::PluginError;
 use super::bindings::{
     Applied, Capability, ConnectorError, Coverage, Group, GroupPage, Manifest, Operation, Person,
     PersonPage, RecordProblem,
 };
-use super::contract::{Bindings, ContractVersion, v0_1};
+use super::contract::{Bindings, ContractVersion, Unsupported};
 use super::engine::RuntimeConfig;
 use super::error::redact_connector_error;
 use super::limits::{Hit, Limit, Refusal};
 use super::state::HostState;
-use super::{PluginError, validate};
 
 /// A whole read of people or accounts: every page, in the latest contract's
 /// terms.
@@ -196,14 +198,14 @@ impl PluginInstance {
         self.connector(r)
     }
 
-    /// Reads one page of source people (a full read); every date is validated.
+    /// Reads one page of source people (a full read).
     pub fn read_people(&mut self, cursor: Option<&str>) -> Result<PersonPage, PluginError> {
         self.read_people_since(cursor, None)
     }
 
     /// Reads one page of source people changed since `since` (a watermark
     /// from an earlier read); the page's `coverage` says whether the plugin
-    /// could. Every date is validated.
+    /// could.
     pub fn read_people_since(
         &mut self,
         cursor: Option<&str>,
@@ -211,8 +213,7 @@ impl PluginInstance {
     ) -> Result<PersonPage, PluginError> {
         self.require(Capability::ReadPeople)?;
         let r = self.call(|b, s| b.read_people(s, cursor, since))?;
-        let page = self.connector(r)?;
-        self.validated(page)
+        self.connector(r)
     }
 
     /// Reads one page of source groups.
@@ -222,12 +223,11 @@ impl PluginInstance {
         self.connector(r)
     }
 
-    /// Reads one page of target accounts; every date is validated.
+    /// Reads one page of target accounts.
     pub fn read_accounts(&mut self, cursor: Option<&str>) -> Result<PersonPage, PluginError> {
         self.require(Capability::ReadAccounts)?;
         let r = self.call(|b, s| b.read_accounts(s, cursor))?;
-        let page = self.connector(r)?;
-        self.validated(page)
+        self.connector(r)
     }
 
     /// Reads one page of target groups.
@@ -242,7 +242,7 @@ impl PluginInstance {
     pub fn read_person(&mut self, id: &str) -> Result<Option<Person>, PluginError> {
         self.require(Capability::ReadPerson)?;
         let r = self.call_versioned(|b, s| b.read_person(s, id))?;
-        self.validated_one(r)
+        self.connector(r)
     }
 
     /// Reads one target account by id (`None`: no such account). Needs the
@@ -250,7 +250,7 @@ impl PluginInstance {
     pub fn read_account(&mut self, id: &str) -> Result<Option<Person>, PluginError> {
         self.require(Capability::ReadAccount)?;
         let r = self.call_versioned(|b, s| b.read_account(s, id))?;
-        self.validated_one(r)
+        self.connector(r)
     }
 
     /// Applies one operation to the target. An operation the plugin's
@@ -269,14 +269,11 @@ impl PluginInstance {
     }
 
     /// Like [`Self::call`], for exports that an older contract version may
-    /// not have: its [`v0_1::Unsupported`] becomes a typed error, and the
+    /// not have: its [`Unsupported`] becomes a typed error, and the
     /// plugin is not called.
     fn call_versioned<R>(
         &mut self,
-        f: impl FnOnce(
-            &Bindings,
-            &mut Store<HostState>,
-        ) -> Result<wasmtime::Result<R>, v0_1::Unsupported>,
+        f: impl FnOnce(&Bindings, &mut Store<HostState>) -> Result<wasmtime::Result<R>, Unsupported>,
     ) -> Result<R, PluginError> {
         let mut refused = None;
         let r = self.call(|b, s| match f(b, s) {
@@ -407,23 +404,5 @@ impl PluginInstance {
                 None => return Ok(all),
             }
         }
-    }
-
-    fn validated(&self, page: PersonPage) -> Result<PersonPage, PluginError> {
-        for p in &page.items {
-            self.connector(validate::person(p))?;
-        }
-        Ok(page)
-    }
-
-    fn validated_one(
-        &self,
-        r: Result<Option<Person>, ConnectorError>,
-    ) -> Result<Option<Person>, PluginError> {
-        let person = self.connector(r)?;
-        if let Some(p) = &person {
-            self.connector(validate::person(p))?;
-        }
-        Ok(person)
     }
 }

@@ -3,7 +3,8 @@
 //! `InstancePre` for the contract version its exports carry — see
 //! [`contract`] — reused for every instantiation), one [`PluginInstance`] per
 //! configured connection (its own `Store`, resource caps, fuel and deadline;
-//! every cap is listed in [`limits`]).
+//! every cap is listed in [`limits`]). Above them, [`connector`] reads a
+//! side in the core's terms, converting and checking every record once.
 //!
 //! Every call into a plugin goes through one private `PluginInstance::call`, which
 //! refuels the store, arms the epoch deadline, and turns any failure into a
@@ -12,6 +13,7 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod connector;
 pub mod contract;
 pub mod declarations;
 mod engine;
@@ -23,7 +25,6 @@ pub mod log;
 mod plugin;
 mod state;
 mod stderr;
-pub mod validate;
 
 pub use bindings::{
     AccountRef, AccountUpdate, Applied, Capability, CompoundRow, ConfigKey, ConnectorError,

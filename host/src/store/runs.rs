@@ -111,6 +111,21 @@ pub struct RunSummary {
     pub error: Option<String>,
     /// The run's journal, in step order.
     pub journal: Vec<JournalEntry>,
+    /// The records the run could not take as they were, in the order
+    /// reported.
+    pub problems: Vec<RunProblem>,
+}
+
+/// A record a run could not take as it was (see
+/// [`crate::runtime::connector::Problem`]), as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunProblem {
+    /// `source` or `target`.
+    pub side: String,
+    pub plugin: String,
+    pub record: String,
+    pub field: String,
+    pub message: String,
 }
 
 impl Store {
@@ -159,6 +174,44 @@ impl Store {
         .context(|| format!("flow `{flow}`: finishing run {run}"))?;
         tx.commit()
             .context(|| format!("flow `{flow}`: committing the end of run {run}"))
+    }
+
+    /// Records the problems of a running run (appended after any already
+    /// recorded), committed.
+    pub fn add_run_problems(
+        &mut self,
+        run: RunId,
+        problems: &[RunProblem],
+    ) -> Result<(), StoreError> {
+        let tx = self.write_tx(|| format!("run {run}: recording its problems"))?;
+        let (flow, status) = run_state(&tx, run)?;
+        if status != RunStatus::Running {
+            return Err(StoreError::RunFinished { run, flow, status });
+        }
+        let ctx = || format!("flow `{flow}`: recording the problems of run {run}");
+        let next: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(seq), 0) FROM run_problems WHERE run_id = ?1",
+                [run.0],
+                |r| r.get(0),
+            )
+            .context(ctx)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO run_problems (run_id, seq, side, plugin, record, field, message)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .context(ctx)?;
+            for (seq, p) in (next + 1..).zip(problems) {
+                insert
+                    .execute(params![
+                        run.0, seq, p.side, p.plugin, p.record, p.field, p.message
+                    ])
+                    .context(ctx)?;
+            }
+        }
+        tx.commit().context(ctx)
     }
 
     /// Runs of `flow` still `running`. Read by the holder of the flow's
@@ -221,6 +274,7 @@ impl Store {
                 counts,
                 error,
                 journal: entries_of_run(&self.conn, id)?,
+                problems: problems_of_run(&self.conn, flow, id)?,
             });
         }
         Ok(out)
@@ -242,4 +296,31 @@ pub(crate) fn run_state(
         .context(|| format!("run {run}: looking it up"))?;
     let (flow, status) = row.ok_or(StoreError::UnknownRun(run))?;
     Ok((flow, parse_enum("runs.status", status, RunStatus::parse)?))
+}
+
+/// A run's problems, in the order reported.
+fn problems_of_run(
+    conn: &rusqlite::Connection,
+    flow: &str,
+    run: RunId,
+) -> Result<Vec<RunProblem>, StoreError> {
+    let ctx = || format!("flow `{flow}`: reading the problems of run {run}");
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT side, plugin, record, field, message FROM run_problems
+             WHERE run_id = ?1 ORDER BY seq",
+        )
+        .context(ctx)?;
+    let rows = stmt
+        .query_map([run.0], |r| {
+            Ok(RunProblem {
+                side: r.get(0)?,
+                plugin: r.get(1)?,
+                record: r.get(2)?,
+                field: r.get(3)?,
+                message: r.get(4)?,
+            })
+        })
+        .context(ctx)?;
+    rows.collect::<Result<_, _>>().context(ctx)
 }

@@ -56,6 +56,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "compound-field rows each flow wrote",
         sql: V5,
     },
+    Migration {
+        name: "the records each run could not take as they were",
+        sql: V6,
+    },
 ];
 
 /// Version 1: what a sync needs to remember what it did.
@@ -215,5 +219,22 @@ CREATE TABLE written_rows (
     row_key    TEXT NOT NULL,
     written_at TEXT NOT NULL,
     PRIMARY KEY (flow_id, target_id, field, row_key)
+);
+"#;
+
+/// Version 6: the per-record problems of a run (a value a plugin handed over
+/// that could not be taken, a record that could not be mapped), for
+/// `muster history`: side, plugin, record id, field and message, in the
+/// order the run reported them.
+pub(crate) const V6: &str = r#"
+CREATE TABLE run_problems (
+    run_id  INTEGER NOT NULL REFERENCES runs(id),
+    seq     INTEGER NOT NULL,
+    side    TEXT NOT NULL CHECK (side IN ('source', 'target')),
+    plugin  TEXT NOT NULL,
+    record  TEXT NOT NULL,
+    field   TEXT NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
 );
 "#;

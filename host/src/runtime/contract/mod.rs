@@ -2,8 +2,9 @@
 //! the way Zed's `extension_host` does it: every version has its own
 //! `bindgen!` over its own frozen `wit/since_v…` directory, and converts its
 //! types into the latest ones beside it. The rest of the host speaks only
-//! [`latest`]; [`Bindings`] holds an instance's version-specific bindings and
-//! dispatches every call, adapting on the way in and out.
+//! [`latest`]; each version implements [`Contract`] (the calls, in the latest
+//! types), and an instance's [`Bindings`] are that implementation, adapting
+//! on the way in and out.
 //!
 //! Which version a component speaks is read from the component itself: the
 //! interfaces it exports carry it (`muster:connector/connector@0.1.0`), see
@@ -132,185 +133,60 @@ impl BindingsPre {
         declarations: &Declarations,
     ) -> wasmtime::Result<Bindings> {
         Ok(match self {
-            BindingsPre::V0_1(pre) => Bindings::V0_1 {
+            BindingsPre::V0_1(pre) => Box::new(v0_1::Adapted {
                 plugin: pre.instantiate(store)?,
                 declarations: declarations.clone(),
-            },
-            BindingsPre::V0_2(pre) => Bindings::V0_2(pre.instantiate(store)?),
+            }),
+            BindingsPre::V0_2(pre) => Box::new(pre.instantiate(store)?),
         })
     }
 }
 
-/// The bindings of one instance, for its contract version. Every method takes
-/// and returns the latest types.
-pub(crate) enum Bindings {
-    V0_1 {
-        plugin: v0_1::ConnectorPlugin,
-        declarations: Declarations,
-    },
-    V0_2(v0_2::ConnectorPlugin),
-}
+/// A 0.2 operation that an older plugin cannot receive; the value names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsupported(pub &'static str);
 
 /// What a call returns: a wasmtime failure (trap…) or the connector's result.
 pub(crate) type Call<T> = wasmtime::Result<Result<T, ConnectorError>>;
 
-fn lift<T, U>(
-    r: wasmtime::Result<Result<T, v0_1::muster::connector::types::ConnectorError>>,
-    f: impl FnOnce(T) -> U,
-) -> Call<U> {
-    r.map(|r| r.map(f).map_err(v0_1::error))
-}
-
-impl Bindings {
-    pub(crate) fn describe(&self, s: &mut Store<HostState>) -> wasmtime::Result<Manifest> {
-        match self {
-            Bindings::V0_1 {
-                plugin,
-                declarations,
-            } => plugin
-                .muster_connector_connector()
-                .call_describe(s)
-                .map(|m| v0_1::manifest(m, declarations)),
-            Bindings::V0_2(b) => b.muster_connector_connector().call_describe(s),
-        }
-    }
-
-    pub(crate) fn configure(
-        &self,
-        s: &mut Store<HostState>,
-        settings: &[(String, String)],
-    ) -> Call<()> {
-        match self {
-            Bindings::V0_1 { plugin, .. } => lift(
-                plugin
-                    .muster_connector_connector()
-                    .call_configure(s, settings),
-                |u| u,
-            ),
-            Bindings::V0_2(b) => b.muster_connector_connector().call_configure(s, settings),
-        }
-    }
-
-    pub(crate) fn check(&self, s: &mut Store<HostState>) -> Call<()> {
-        match self {
-            Bindings::V0_1 { plugin, .. } => {
-                lift(plugin.muster_connector_connector().call_check(s), |u| u)
-            }
-            Bindings::V0_2(b) => b.muster_connector_connector().call_check(s),
-        }
-    }
-
-    /// `since` is dropped for 0.1, whose reads are always full (and say so).
-    pub(crate) fn read_people(
+/// The calls of one contract version, in the latest contract's types:
+/// implemented **once per version** — natively by [`v0_2`], through the
+/// adapter by [`v0_1`] — so a new version is a new module and one more
+/// implementation, and nothing above it changes. What a version cannot
+/// express is refused as [`Unsupported`] before anything reaches the plugin.
+pub(crate) trait Contract: Send + Sync {
+    fn describe(&self, s: &mut Store<HostState>) -> wasmtime::Result<Manifest>;
+    fn configure(&self, s: &mut Store<HostState>, settings: &[(String, String)]) -> Call<()>;
+    fn check(&self, s: &mut Store<HostState>) -> Call<()>;
+    /// `since`: the watermark to read from (a version that cannot read
+    /// changes drops it, and its pages say `full`).
+    fn read_people(
         &self,
         s: &mut Store<HostState>,
         cursor: Option<&str>,
         since: Option<&str>,
-    ) -> Call<PersonPage> {
-        match self {
-            Bindings::V0_1 { plugin, .. } => lift(
-                plugin.muster_connector_source().call_read_people(s, cursor),
-                v0_1::person_page,
-            ),
-            Bindings::V0_2(b) => {
-                let request = latest::ReadRequest {
-                    cursor: cursor.map(str::to_owned),
-                    since: since.map(str::to_owned),
-                };
-                b.muster_connector_source().call_read_people(s, &request)
-            }
-        }
-    }
-
-    pub(crate) fn read_groups(
-        &self,
-        s: &mut Store<HostState>,
-        cursor: Option<&str>,
-    ) -> Call<GroupPage> {
-        match self {
-            Bindings::V0_1 { plugin, .. } => lift(
-                plugin.muster_connector_source().call_read_groups(s, cursor),
-                v0_1::group_page,
-            ),
-            Bindings::V0_2(b) => b.muster_connector_source().call_read_groups(s, cursor),
-        }
-    }
-
-    pub(crate) fn read_accounts(
-        &self,
-        s: &mut Store<HostState>,
-        cursor: Option<&str>,
-    ) -> Call<PersonPage> {
-        match self {
-            Bindings::V0_1 { plugin, .. } => lift(
-                plugin
-                    .muster_connector_target()
-                    .call_read_accounts(s, cursor),
-                v0_1::person_page,
-            ),
-            Bindings::V0_2(b) => b.muster_connector_target().call_read_accounts(s, cursor),
-        }
-    }
-
-    pub(crate) fn read_target_groups(
-        &self,
-        s: &mut Store<HostState>,
-        cursor: Option<&str>,
-    ) -> Call<GroupPage> {
-        match self {
-            Bindings::V0_1 { plugin, .. } => lift(
-                plugin.muster_connector_target().call_read_groups(s, cursor),
-                v0_1::group_page,
-            ),
-            Bindings::V0_2(b) => b.muster_connector_target().call_read_groups(s, cursor),
-        }
-    }
-
-    /// `Err(Unsupported)` for a 0.1 plugin, which cannot read one person.
-    pub(crate) fn read_person(
+    ) -> Call<PersonPage>;
+    fn read_groups(&self, s: &mut Store<HostState>, cursor: Option<&str>) -> Call<GroupPage>;
+    fn read_accounts(&self, s: &mut Store<HostState>, cursor: Option<&str>) -> Call<PersonPage>;
+    fn read_target_groups(&self, s: &mut Store<HostState>, cursor: Option<&str>)
+    -> Call<GroupPage>;
+    fn read_person(
         &self,
         s: &mut Store<HostState>,
         id: &str,
-    ) -> Result<Call<Option<Person>>, v0_1::Unsupported> {
-        match self {
-            Bindings::V0_1 { .. } => Err(v0_1::Unsupported("read-person")),
-            Bindings::V0_2(b) => Ok(b.muster_connector_source().call_read_person(s, id)),
-        }
-    }
-
-    /// `Err(Unsupported)` for a 0.1 plugin, which cannot read one account.
-    pub(crate) fn read_account(
+    ) -> Result<Call<Option<Person>>, Unsupported>;
+    fn read_account(
         &self,
         s: &mut Store<HostState>,
         id: &str,
-    ) -> Result<Call<Option<Person>>, v0_1::Unsupported> {
-        match self {
-            Bindings::V0_1 { .. } => Err(v0_1::Unsupported("read-account")),
-            Bindings::V0_2(b) => Ok(b.muster_connector_target().call_read_account(s, id)),
-        }
-    }
-
-    /// `Err(Unsupported)` when the operation has no 0.1 form; nothing is
-    /// sent then.
-    pub(crate) fn apply(
-        &self,
-        s: &mut Store<HostState>,
-        op: &Operation,
-    ) -> Result<Call<Applied>, v0_1::Unsupported> {
-        match self {
-            Bindings::V0_1 { plugin, .. } => {
-                let op = v0_1::operation_out(op)?;
-                Ok(lift(
-                    plugin.muster_connector_target().call_apply(s, &op),
-                    |a| Applied {
-                        target_id: a.target_id,
-                    },
-                ))
-            }
-            Bindings::V0_2(b) => Ok(b.muster_connector_target().call_apply(s, op)),
-        }
-    }
+    ) -> Result<Call<Option<Person>>, Unsupported>;
+    fn apply(&self, s: &mut Store<HostState>, op: &Operation)
+    -> Result<Call<Applied>, Unsupported>;
 }
+
+/// The bindings of one instance, for its contract version; every call is
+/// dispatched through them.
+pub(crate) type Bindings = Box<dyn Contract>;
 
 #[cfg(test)]
 mod tests {

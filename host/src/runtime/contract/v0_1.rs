@@ -23,8 +23,12 @@
 //! `http` and `log` did not change between the versions: the bindings reuse
 //! the latest ones (`with`), so the host implements each import once.
 
+use wasmtime::Store;
+
+use super::Call;
 use super::latest as l;
 use crate::runtime::declarations::Declarations;
+use crate::runtime::state::HostState;
 
 wasmtime::component::bindgen!({
     path: "../wit/since_v0.1.0",
@@ -68,9 +72,101 @@ pub fn add_to_linker(
     )
 }
 
-/// A 0.2 operation that a 0.1 plugin cannot receive; the value names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unsupported(pub &'static str);
+pub use super::Unsupported;
+
+/// A 0.1 instance and the component's declarations (which its manifest
+/// lacks): contract 0.1's [`super::Contract`], every call adapted.
+pub struct Adapted {
+    pub plugin: ConnectorPlugin,
+    pub declarations: Declarations,
+}
+
+fn lift<T, U>(
+    r: wasmtime::Result<Result<T, ty::ConnectorError>>,
+    f: impl FnOnce(T) -> U,
+) -> Call<U> {
+    r.map(|r| r.map(f).map_err(error))
+}
+
+impl super::Contract for Adapted {
+    fn describe(&self, s: &mut Store<HostState>) -> wasmtime::Result<l::Manifest> {
+        let m = self.plugin.muster_connector_connector().call_describe(s)?;
+        Ok(manifest(m, &self.declarations))
+    }
+
+    fn configure(&self, s: &mut Store<HostState>, settings: &[(String, String)]) -> Call<()> {
+        let call = self.plugin.muster_connector_connector();
+        lift(call.call_configure(s, settings), |u| u)
+    }
+
+    fn check(&self, s: &mut Store<HostState>) -> Call<()> {
+        lift(
+            self.plugin.muster_connector_connector().call_check(s),
+            |u| u,
+        )
+    }
+
+    /// `since` is dropped: 0.1 reads are always full (and say so).
+    fn read_people(
+        &self,
+        s: &mut Store<HostState>,
+        cursor: Option<&str>,
+        _since: Option<&str>,
+    ) -> Call<l::PersonPage> {
+        let call = self.plugin.muster_connector_source();
+        lift(call.call_read_people(s, cursor), person_page)
+    }
+
+    fn read_groups(&self, s: &mut Store<HostState>, cursor: Option<&str>) -> Call<l::GroupPage> {
+        let call = self.plugin.muster_connector_source();
+        lift(call.call_read_groups(s, cursor), group_page)
+    }
+
+    fn read_accounts(&self, s: &mut Store<HostState>, cursor: Option<&str>) -> Call<l::PersonPage> {
+        let call = self.plugin.muster_connector_target();
+        lift(call.call_read_accounts(s, cursor), person_page)
+    }
+
+    fn read_target_groups(
+        &self,
+        s: &mut Store<HostState>,
+        cursor: Option<&str>,
+    ) -> Call<l::GroupPage> {
+        let call = self.plugin.muster_connector_target();
+        lift(call.call_read_groups(s, cursor), group_page)
+    }
+
+    /// 0.1 cannot read one person.
+    fn read_person(
+        &self,
+        _s: &mut Store<HostState>,
+        _id: &str,
+    ) -> Result<Call<Option<l::Person>>, Unsupported> {
+        Err(Unsupported("read-person"))
+    }
+
+    /// 0.1 cannot read one account.
+    fn read_account(
+        &self,
+        _s: &mut Store<HostState>,
+        _id: &str,
+    ) -> Result<Call<Option<l::Person>>, Unsupported> {
+        Err(Unsupported("read-account"))
+    }
+
+    /// An operation with no 0.1 form is refused; nothing is sent then.
+    fn apply(
+        &self,
+        s: &mut Store<HostState>,
+        op: &l::Operation,
+    ) -> Result<Call<l::Applied>, Unsupported> {
+        let op = operation_out(op)?;
+        let call = self.plugin.muster_connector_target();
+        Ok(lift(call.call_apply(s, &op), |a| l::Applied {
+            target_id: a.target_id,
+        }))
+    }
+}
 
 /// The vendor spellings of gender muster understands (English, French and
 /// German forms, and Lucca's `Misc`/`Undefined`). A 0.2 connector maps its

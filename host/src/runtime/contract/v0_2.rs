@@ -25,9 +25,82 @@ pub use self::muster::connector::types::{
     Group, GroupPage, Person, PersonPage, ReadRequest, RecordProblem, Scalar,
 };
 
+use super::{Call, Unsupported};
+use crate::runtime::state::HostState;
+use wasmtime::Store;
+
 /// The `types` interface has no functions; its (empty) host trait is implemented
 /// so the generated `add_to_linker` accepts the state.
 impl self::muster::connector::types::Host for crate::runtime::state::HostState {}
+
+/// Contract 0.2 is the latest: its calls go straight through.
+impl super::Contract for ConnectorPlugin {
+    fn describe(&self, s: &mut Store<HostState>) -> wasmtime::Result<Manifest> {
+        self.muster_connector_connector().call_describe(s)
+    }
+
+    fn configure(&self, s: &mut Store<HostState>, settings: &[(String, String)]) -> Call<()> {
+        self.muster_connector_connector()
+            .call_configure(s, settings)
+    }
+
+    fn check(&self, s: &mut Store<HostState>) -> Call<()> {
+        self.muster_connector_connector().call_check(s)
+    }
+
+    fn read_people(
+        &self,
+        s: &mut Store<HostState>,
+        cursor: Option<&str>,
+        since: Option<&str>,
+    ) -> Call<PersonPage> {
+        let request = ReadRequest {
+            cursor: cursor.map(str::to_owned),
+            since: since.map(str::to_owned),
+        };
+        self.muster_connector_source().call_read_people(s, &request)
+    }
+
+    fn read_groups(&self, s: &mut Store<HostState>, cursor: Option<&str>) -> Call<GroupPage> {
+        self.muster_connector_source().call_read_groups(s, cursor)
+    }
+
+    fn read_accounts(&self, s: &mut Store<HostState>, cursor: Option<&str>) -> Call<PersonPage> {
+        self.muster_connector_target().call_read_accounts(s, cursor)
+    }
+
+    fn read_target_groups(
+        &self,
+        s: &mut Store<HostState>,
+        cursor: Option<&str>,
+    ) -> Call<GroupPage> {
+        self.muster_connector_target().call_read_groups(s, cursor)
+    }
+
+    fn read_person(
+        &self,
+        s: &mut Store<HostState>,
+        id: &str,
+    ) -> Result<Call<Option<Person>>, Unsupported> {
+        Ok(self.muster_connector_source().call_read_person(s, id))
+    }
+
+    fn read_account(
+        &self,
+        s: &mut Store<HostState>,
+        id: &str,
+    ) -> Result<Call<Option<Person>>, Unsupported> {
+        Ok(self.muster_connector_target().call_read_account(s, id))
+    }
+
+    fn apply(
+        &self,
+        s: &mut Store<HostState>,
+        op: &Operation,
+    ) -> Result<Call<Applied>, Unsupported> {
+        Ok(self.muster_connector_target().call_apply(s, op))
+    }
+}
 
 /// Operator-facing text of a connector error (the generated `Display` is the
 /// `Debug` form).
