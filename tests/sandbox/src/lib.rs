@@ -57,10 +57,14 @@
 //! # Ok::<(), muster_sandbox::SandboxError>(())
 //! ```
 //!
+//! The Cards simulator ([`CardsSim`], see [`cards`]) keeps a [`Space`] of users, groups and
+//! training statistics; it answers `Authorization: Bearer` + `X-Tenant` requests under `/v1`.
+//!
 //! The binary (`cargo run -p muster-sandbox -- --employees 1000`) starts the simulators, prints
 //! their URLs and secrets, and writes a ready `muster.sandbox.toml` (connections `lucca` and
 //! `leapsome`).
 
+pub mod cards;
 pub mod clock;
 pub mod datetime;
 pub mod leapsome;
@@ -69,6 +73,7 @@ pub mod rng;
 pub mod server;
 pub mod tenant;
 
+pub use cards::{CardsGroup, CardsOptions, CardsSim, CardsUser, Notification, Space, TrainingStat};
 pub use clock::SimClock;
 pub use leapsome::{
     Directory, Invitation, LeapsomeOptions, LeapsomeSim, ManagerOnRead, RejectRule, RequestCounts,
