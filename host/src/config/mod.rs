@@ -57,6 +57,7 @@ pub const BUILTIN_PLUGINS: &[(&str, &str)] = &[
     ("lucca", "muster-plugin-lucca"),
     ("leapsome", "muster-plugin-leapsome"),
     ("scim", "muster-plugin-scim"),
+    ("cards", "muster-plugin-cards"),
 ];
 
 /// A configuration problem, with what is needed to fix it.
