@@ -95,6 +95,16 @@ impl Host {
     /// connected plugin brings its vendor's, [`Host::connect`]) and no
     /// loopback (each connection that asks for it gets it for itself).
     pub fn new(config: &Config) -> Result<Host, ConnectError> {
+        Host::with_clock(config, Arc::new(muster_outbound::clock::SystemClock::default()))
+    }
+
+    /// [`Host::new`] with rate-limit waits and retry back-offs on `clock`: a
+    /// simulation runs the host on the vendor simulators' faster clock, so
+    /// "60 s" means the same to both (tests and benches).
+    pub fn with_clock(
+        config: &Config,
+        clock: Arc<dyn muster_outbound::clock::Clock>,
+    ) -> Result<Host, ConnectError> {
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: config.tenant.cache.clone(),
             ..RuntimeConfig::default()
@@ -108,7 +118,7 @@ impl Host {
             allow_loopback: false,
             ..Policy::default()
         };
-        let outbound = Outbound::new(policy).map_err(|e| ConnectError::Outbound(e.to_string()))?;
+        let outbound = Outbound::with_clock(policy, clock).map_err(|e| ConnectError::Outbound(e.to_string()))?;
         Ok(Host {
             runtime,
             outbound: Arc::new(outbound),
