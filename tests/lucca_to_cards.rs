@@ -1,0 +1,483 @@
+//! Lucca → Cards end to end (issue 14): a generated 2,000-person Lucca tenant imported into a
+//! Cards space through the real `lucca` and `cards` `.wasm` plugins, real HTTP to both
+//! simulators on loopback, the real outbound layer and a real SQLite store, driven through
+//! the library as `muster sync` drives it.
+//!
+//! **Both rate limits are on**, on simulated time: Lucca's 50 requests per 60 s (shared with
+//! "another integration" of the tenant, which spends most of the budget just before the
+//! import) and Cards' 10 per second. The host runs its waits on a clock at the same scale
+//! ([`Host::with_clock`]), so the import goes through several of Lucca's windows in seconds.
+//!
+//! Expectations are computed from the tenant's data (who is active, who has a unique work
+//! email, which departments exist), never hard-coded counts.
+//!
+//! The story:
+//! 1. **Import all** — an account per active employee with a unique professional email, the
+//!    one already in Cards linked instead; everyone else reported (`missing_field`,
+//!    `duplicate_in_source`); one group per department with its members; the options
+//!    (notify, SSO) applied; a hand-made group and its members untouched; Lucca answered 429
+//!    and the import neither burst past the limit nor failed.
+//! 2. **The day's changes** — a hire (imported alone first: `sync --only ID`), a leaver who
+//!    is also in the hand-made group, a department change. The leaver goes to the leavers
+//!    group and out of the department's, keeps the hand-made membership, and is never deleted.
+//! 3. **A resync** plans nothing and sends Cards no write.
+
+#[path = "support/lucca.rs"]
+mod lucca;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use muster::config::Config;
+use muster::connect::{ConnectedFlow, Host};
+use muster::engine::{self, Connected, Mode, RunOptions, RunReport};
+use muster::store::{Store, Trigger};
+use muster_core::{ActionKind, Date};
+use muster_sandbox::{
+    CardsOptions, CardsSim, CardsUser, LuccaOptions, LuccaSim, Space, Tenant, User,
+};
+
+use lucca::ScaledClock;
+
+const FLOW: &str = "lucca-to-cards";
+const TODAY: &str = "2026-06-01";
+const SEED: u64 = 14;
+const PEOPLE: usize = 2_000;
+/// Simulated seconds per real second, on both simulators and the host's clock.
+const SCALE: f64 = 60.0;
+/// Lucca users per request: small, so the import needs several of Lucca's 60 s windows.
+const LUCCA_PAGE: usize = 25;
+/// Requests "another integration" spends on Lucca just before the import.
+const OTHER_INTEGRATION: usize = 45;
+const HAND_MADE: &str = "Book club";
+const LEAVERS: &str = "Former employees (muster)";
+
+fn cache_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("muster-plugin-cache")
+}
+
+struct World {
+    lucca: LuccaSim,
+    cards: CardsSim,
+    host: Host,
+    store: Store,
+    config: Config,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new(tenant: Tenant, space: Space, flow_extra: &str) -> World {
+        let lucca = LuccaSim::start(
+            tenant,
+            LuccaOptions {
+                time_scale: SCALE,
+                ..LuccaOptions::default()
+            },
+        )
+        .expect("start lucca");
+        let cards = CardsSim::start(CardsOptions {
+            time_scale: SCALE,
+            space,
+            ..CardsOptions::default()
+        })
+        .expect("start cards");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("lucca.key"), lucca.api_key()).expect("key");
+        std::fs::write(dir.path().join("cards.token"), cards.token()).expect("token");
+        let text = config_text(&lucca, &cards, flow_extra);
+        let path = dir.path().join("muster.toml");
+        std::fs::write(&path, &text).expect("config");
+        let config = Config::parse(&text, &path, dir.path()).expect("config parses");
+        let host = Host::with_clock(&config, Arc::new(ScaledClock::new(SCALE))).expect("host");
+        World {
+            store: Store::open(&config.tenant.state).expect("store"),
+            lucca,
+            cards,
+            host,
+            config,
+            _dir: dir,
+        }
+    }
+
+    fn run(&mut self, mode: Mode, only: Option<String>) -> RunReport {
+        let flow = self.config.flow(FLOW).expect("flow");
+        let ConnectedFlow {
+            mut source,
+            mut target,
+            policy,
+        } = self.host.connect_flow(&self.config, flow).expect("connect");
+        let spec = engine::FlowSpec {
+            name: flow.name.clone(),
+            source: flow.source.clone(),
+            target: flow.target.clone(),
+            policy,
+            mapping: flow.mapping.clone(),
+        };
+        let connected = Connected {
+            source: &mut source,
+            target: &mut target,
+        };
+        let options = RunOptions {
+            trigger: Trigger::Manual,
+            only,
+            today: Date::parse(TODAY).expect("today"),
+            approver: "test".into(),
+        };
+        engine::run(&mut self.store, &spec, connected, mode, &options).expect("run")
+    }
+
+    /// A sync whose every call succeeds.
+    fn sync(&mut self, only: Option<String>) -> RunReport {
+        let mode = Mode::Sync {
+            approve_held: false,
+        };
+        let report = self.run(mode, only);
+        assert_eq!(report.failed(), 0, "{:#?}", report.applied.failures);
+        assert!(report.applied.aborted.is_none(), "{:?}", report.applied);
+        report
+    }
+
+    /// Lucca id → Cards user id.
+    fn links(&self) -> BTreeMap<String, u64> {
+        self.store
+            .links(FLOW)
+            .expect("links")
+            .into_iter()
+            .map(|l| (l.source_id, l.target_id.parse().expect("numeric Cards id")))
+            .collect()
+    }
+
+    /// Group name → member emails, as Cards has them now.
+    fn groups(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let space = self.cards.space();
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for g in space.groups.values() {
+            out.entry(g.name.clone()).or_default();
+        }
+        for u in space.users.values() {
+            for name in space.group_names(u) {
+                out.entry(name)
+                    .or_default()
+                    .insert(u.email.clone().unwrap_or_default());
+            }
+        }
+        out
+    }
+}
+
+fn config_text(lucca: &LuccaSim, cards: &CardsSim, flow_extra: &str) -> String {
+    format!(
+        r#"[tenant]
+name = "lucca-to-cards"
+timezone = "Europe/Paris"
+state = "state.db"
+cache = "{cache}"
+
+[connections.lucca]
+plugin = "lucca"
+settings = {{ base_url = "{lucca}", page_size = {LUCCA_PAGE} }}
+secret = {{ file = "lucca.key" }}
+allow_loopback = true
+
+[connections.cards]
+plugin = "cards"
+settings = {{ base_url = "{cards}", tenant = "{tenant}", notify_created_users = "yes", connection_mode = "sso" }}
+secret = {{ file = "cards.token" }}
+allow_loopback = true
+
+[flows.{FLOW}]
+source = "lucca"
+target = "cards"
+schedule = "daily 02:00"
+correlation = ["work_email"]
+options = {{ sync_groups = true, reactivate = true }}
+{flow_extra}
+"#,
+        cache = cache_dir().display(),
+        lucca = lucca.base_url(),
+        cards = cards.base_url(),
+        tenant = cards.tenant(),
+    )
+}
+
+fn day(d: &str) -> &str {
+    d.get(..10).unwrap_or(d)
+}
+
+fn active(u: &User) -> bool {
+    u.dt_contract_end.as_deref().is_none_or(|e| day(e) >= TODAY)
+        && u.dt_contract_start
+            .as_deref()
+            .is_some_and(|s| day(s) <= TODAY)
+}
+
+fn mail_key(m: &str) -> String {
+    m.trim().to_lowercase()
+}
+
+/// Who the import must create, link or report, from the tenant's data.
+struct Expected {
+    /// Lucca id → email, active with an email no one else has.
+    importable: BTreeMap<String, String>,
+    missing_mail: BTreeSet<String>,
+    shared_mail: BTreeSet<String>,
+}
+
+fn expected(t: &Tenant) -> Expected {
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    for m in t.users.iter().filter_map(|u| u.mail.as_deref()) {
+        *count.entry(mail_key(m)).or_default() += 1;
+    }
+    let mut e = Expected {
+        importable: BTreeMap::new(),
+        missing_mail: BTreeSet::new(),
+        shared_mail: BTreeSet::new(),
+    };
+    for u in t.users.iter().filter(|u| active(u)) {
+        let id = u.id.to_string();
+        match &u.mail {
+            None => {
+                e.missing_mail.insert(id);
+            }
+            Some(m) if count[&mail_key(m)] > 1 => {
+                e.shared_mail.insert(id);
+            }
+            Some(m) => {
+                e.importable.insert(id, mail_key(m));
+            }
+        }
+    }
+    e
+}
+
+/// Another integration of the same Lucca tenant, spending `n` requests of the shared budget.
+fn other_integration(lucca: &LuccaSim, n: usize) {
+    let addr = lucca
+        .base_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    for _ in 0..n {
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect to lucca");
+        write!(
+            s,
+            "GET /api/v3/users?paging=0,1 HTTP/1.1\r\nHost: {addr}\r\n\
+             Authorization: lucca application={}\r\nConnection: close\r\n\r\n",
+            lucca.api_key()
+        )
+        .expect("send");
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).expect("read");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+}
+
+fn ids(report: &RunReport, kind: ActionKind, reason: &str) -> BTreeSet<String> {
+    report
+        .steps
+        .iter()
+        .filter(|s| s.kind == kind && s.reason == reason)
+        .filter_map(|s| s.source_id.clone())
+        .collect()
+}
+
+/// A Lucca employee already in Cards (same email, other case), in the hand-made group, and
+/// a consultant of the hand-made group whom Lucca does not know.
+fn space_with_hand_made_group(existing_email: &str) -> Space {
+    let mut space = Space::new();
+    let group = space.add_group(HAND_MADE);
+    let mut existing = CardsUser::new("Déjà", "Là", &existing_email.to_uppercase());
+    existing.groups = vec![group];
+    space.add_user(existing);
+    let mut consultant = CardsUser::new("Con", "Sultant", "consultant@partner.example");
+    consultant.groups = vec![group];
+    space.add_user(consultant);
+    space
+}
+
+#[test]
+fn lucca_to_cards_end_to_end() {
+    let tenant = Tenant::generate(SEED, PEOPLE);
+    let want = expected(&tenant);
+    let (existing_id, existing_email) = want
+        .importable
+        .iter()
+        .next()
+        .map(|(i, m)| (i.clone(), m.clone()))
+        .expect("someone importable");
+    let mut w = World::new(
+        tenant.clone(),
+        space_with_hand_made_group(&existing_email),
+        "",
+    );
+
+    // 1. Import all, with another integration having spent most of Lucca's budget.
+    other_integration(&w.lucca, OTHER_INTEGRATION);
+    let report = w.sync(None);
+    let created = ids(&report, ActionKind::Create, "new_person");
+    let linked = ids(&report, ActionKind::Link, "matched");
+    assert_eq!(linked, BTreeSet::from([existing_id.clone()]));
+    let mut importable: BTreeSet<String> = want.importable.keys().cloned().collect();
+    importable.remove(&existing_id);
+    assert_eq!(
+        created, importable,
+        "an account per active, uniquely mailed person"
+    );
+    assert_eq!(
+        ids(&report, ActionKind::Skip, "missing_field"),
+        want.missing_mail
+    );
+    assert_eq!(
+        ids(&report, ActionKind::Conflict, "duplicate_in_source"),
+        want.shared_mail
+    );
+    let lucca_log = w.lucca.request_log();
+    assert!(lucca_log.count_status(429) > 0, "the shared budget ran out");
+    assert!(lucca_log.max_accepted_in_window(60.0) <= 50);
+
+    let links = w.links();
+    let space = w.cards.space();
+    for (lucca_id, email) in &want.importable {
+        let user = &space.users[&links[lucca_id]];
+        assert_eq!(
+            user.email.as_deref().map(mail_key).as_deref(),
+            Some(email.as_str())
+        );
+    }
+    let created_users: Vec<&CardsUser> =
+        created.iter().map(|id| &space.users[&links[id]]).collect();
+    assert!(created_users.iter().all(|u| u.source == "sso"));
+    let notified: BTreeSet<u64> = w.cards.notifications().iter().map(|n| n.user_id).collect();
+    let created_ids: BTreeSet<u64> = created_users.iter().map(|u| u.id).collect();
+    assert_eq!(
+        notified, created_ids,
+        "created users are notified, the linked one is not"
+    );
+
+    // Departments as groups of the same name, with exactly their imported members.
+    let groups = w.groups();
+    let mut by_department: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for u in tenant.users.iter() {
+        let (Some(email), Some(d)) = (want.importable.get(&u.id.to_string()), u.department_id)
+        else {
+            continue;
+        };
+        let name = tenant.department(d).expect("department").name.clone();
+        by_department.entry(name).or_default().insert(email.clone());
+    }
+    for (name, members) in &by_department {
+        let got: BTreeSet<String> = groups[name].iter().map(|m| mail_key(m)).collect();
+        assert_eq!(&got, members, "group {name}");
+    }
+    let hand_made: BTreeSet<String> = groups[HAND_MADE].iter().map(|m| mail_key(m)).collect();
+    assert_eq!(
+        hand_made,
+        BTreeSet::from([existing_email.clone(), "consultant@partner.example".into()]),
+        "the hand-made group keeps its members"
+    );
+
+    // 2. The day's changes.
+    let boss = tenant
+        .users
+        .iter()
+        .find(|u| {
+            want.importable.contains_key(&u.id.to_string()) && u.id.to_string() != existing_id
+        })
+        .expect("a boss")
+        .clone();
+    let mover = tenant
+        .users
+        .iter()
+        .find(|u| {
+            want.importable.contains_key(&u.id.to_string())
+                && u.department_id != boss.department_id
+                && u.id != boss.id
+                && u.id.to_string() != existing_id
+        })
+        .expect("a mover")
+        .clone();
+    let leaver = boss.clone();
+    let leaver_cards = links[&leaver.id.to_string()];
+    // The leaver is also in the hand-made group (added by hand in Cards).
+    w.cards.with_space(|s| {
+        let g = s.group_by_name(HAND_MADE).expect("group").id;
+        s.users
+            .get_mut(&leaver_cards)
+            .expect("leaver")
+            .groups
+            .push(g);
+    });
+    let hire = w.lucca.with_tenant(|t| {
+        let mut hire = t.user(mover.id).expect("mover").clone();
+        hire.id = t.take_user_id();
+        hire.first_name = "Nina".into();
+        hire.last_name = "Nouvelle".into();
+        hire.login = format!("nnouvelle{}", hire.id);
+        hire.mail = Some(format!("nina.nouvelle{}@sandbox.example", hire.id));
+        hire.employee_number = Some(format!("H{}", hire.id));
+        hire.dt_contract_start = Some("2026-05-25T00:00:00".into());
+        t.users.push(hire.clone());
+        let l = t.user_mut(leaver.id).expect("leaver");
+        l.dt_contract_end = Some("2026-05-20T00:00:00".into());
+        let m = t.user_mut(mover.id).expect("mover");
+        m.department_id = boss.department_id;
+        hire
+    });
+    // "Import one": the hire alone.
+    let one = w.sync(Some(hire.id.to_string()));
+    assert_eq!(
+        ids(&one, ActionKind::Create, "new_person"),
+        BTreeSet::from([hire.id.to_string()])
+    );
+    let report = w.sync(None);
+    let deactivated = ids(&report, ActionKind::Deactivate, "end_date_passed");
+    assert_eq!(deactivated, BTreeSet::from([leaver.id.to_string()]));
+    assert!(ids(&report, ActionKind::Create, "new_person").is_empty());
+
+    let groups = w.groups();
+    let dept = |d: Option<u64>| {
+        tenant
+            .department(d.expect("dept"))
+            .expect("dept")
+            .name
+            .clone()
+    };
+    let (old_dept, new_dept) = (dept(mover.department_id), dept(boss.department_id));
+    let mail = |u: &User| mail_key(u.mail.as_deref().expect("mail"));
+    assert!(
+        groups[&new_dept].contains(&mail(&mover)),
+        "mover joins {new_dept}"
+    );
+    assert!(
+        !groups[&old_dept].contains(&mail(&mover)),
+        "mover leaves {old_dept}"
+    );
+    // The hire was copied from the mover before the move: the mover's old department.
+    assert!(
+        groups[&old_dept].contains(&mail(&hire)),
+        "hire in {old_dept}"
+    );
+    assert!(
+        !groups[&new_dept].contains(&mail(&leaver)),
+        "leaver out of {new_dept}"
+    );
+    assert!(groups[LEAVERS].contains(&mail(&leaver)), "leaver marked");
+    assert!(
+        groups[HAND_MADE].contains(&mail(&leaver)),
+        "hand-made membership kept"
+    );
+    assert!(w.cards.space().deleted.is_empty(), "muster never deletes");
+
+    // 3. Nothing left to do.
+    w.cards.clear_request_log();
+    let again = w.sync(None);
+    let writes: Vec<String> = again
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.kind, ActionKind::Skip | ActionKind::Conflict))
+        .map(|s| format!("{:?} {:?} {}", s.kind, s.source_id, s.reason))
+        .collect();
+    assert!(writes.is_empty(), "{writes:#?}");
+    assert_eq!(w.cards.writes(), 0);
+}
