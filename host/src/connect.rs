@@ -95,7 +95,10 @@ impl Host {
     /// connected plugin brings its vendor's, [`Host::connect`]) and no
     /// loopback (each connection that asks for it gets it for itself).
     pub fn new(config: &Config) -> Result<Host, ConnectError> {
-        Host::with_clock(config, Arc::new(muster_outbound::clock::SystemClock::default()))
+        Host::with_clock(
+            config,
+            Arc::new(muster_outbound::clock::SystemClock::default()),
+        )
     }
 
     /// [`Host::new`] with rate-limit waits and retry back-offs on `clock`: a
@@ -118,7 +121,8 @@ impl Host {
             allow_loopback: false,
             ..Policy::default()
         };
-        let outbound = Outbound::with_clock(policy, clock).map_err(|e| ConnectError::Outbound(e.to_string()))?;
+        let outbound = Outbound::with_clock(policy, clock)
+            .map_err(|e| ConnectError::Outbound(e.to_string()))?;
         Ok(Host {
             runtime,
             outbound: Arc::new(outbound),
