@@ -35,7 +35,7 @@ use muster::engine::{self, Connected, Mode, RunOptions, RunReport};
 use muster::store::{Store, Trigger};
 use muster_core::{ActionKind, Date};
 use muster_sandbox::{
-    CardsOptions, CardsSim, CardsUser, LuccaOptions, LuccaSim, Space, Tenant, User,
+    CardsOptions, CardsSim, CardsUser, LuccaOptions, LuccaSim, Space, Tenant, TrainingStat, User,
 };
 
 use lucca::ScaledClock;
@@ -63,11 +63,18 @@ struct World {
     host: Host,
     store: Store,
     config: Config,
+    flow: &'static str,
     _dir: tempfile::TempDir,
 }
 
 impl World {
-    fn new(tenant: Tenant, space: Space, flow_extra: &str) -> World {
+    /// Both simulators and a host on [`SCALE`]; the config is `config_text`'s, its flow `flow`.
+    fn new(
+        tenant: Tenant,
+        space: Space,
+        flow: &'static str,
+        config_text: fn(&LuccaSim, &CardsSim) -> String,
+    ) -> World {
         let lucca = LuccaSim::start(
             tenant,
             LuccaOptions {
@@ -85,7 +92,7 @@ impl World {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("lucca.key"), lucca.api_key()).expect("key");
         std::fs::write(dir.path().join("cards.token"), cards.token()).expect("token");
-        let text = config_text(&lucca, &cards, flow_extra);
+        let text = config_text(&lucca, &cards);
         let path = dir.path().join("muster.toml");
         std::fs::write(&path, &text).expect("config");
         let config = Config::parse(&text, &path, dir.path()).expect("config parses");
@@ -96,12 +103,13 @@ impl World {
             cards,
             host,
             config,
+            flow,
             _dir: dir,
         }
     }
 
     fn run(&mut self, mode: Mode, only: Option<String>) -> RunReport {
-        let flow = self.config.flow(FLOW).expect("flow");
+        let flow = self.config.flow(self.flow).expect("flow");
         let ConnectedFlow {
             mut source,
             mut target,
@@ -141,7 +149,7 @@ impl World {
     /// Lucca id → Cards user id.
     fn links(&self) -> BTreeMap<String, u64> {
         self.store
-            .links(FLOW)
+            .links(self.flow)
             .expect("links")
             .into_iter()
             .map(|l| (l.source_id, l.target_id.parse().expect("numeric Cards id")))
@@ -166,7 +174,8 @@ impl World {
     }
 }
 
-fn config_text(lucca: &LuccaSim, cards: &CardsSim, flow_extra: &str) -> String {
+/// The Lucca → Cards flow, as `docs/config.md` shows it.
+fn config_text(lucca: &LuccaSim, cards: &CardsSim) -> String {
     format!(
         r#"[tenant]
 name = "lucca-to-cards"
@@ -192,7 +201,6 @@ target = "cards"
 schedule = "daily 02:00"
 correlation = ["work_email"]
 options = {{ sync_groups = true, reactivate = true }}
-{flow_extra}
 "#,
         cache = cache_dir().display(),
         lucca = lucca.base_url(),
@@ -309,7 +317,8 @@ fn lucca_to_cards_end_to_end() {
     let mut w = World::new(
         tenant.clone(),
         space_with_hand_made_group(&existing_email),
-        "",
+        FLOW,
+        config_text,
     );
 
     // 1. Import all, with another integration having spent most of Lucca's budget.
@@ -480,4 +489,156 @@ fn lucca_to_cards_end_to_end() {
         .collect();
     assert!(writes.is_empty(), "{writes:#?}");
     assert_eq!(w.cards.writes(), 0);
+}
+
+const STATS_FLOW: &str = "cards-statistics";
+
+/// A Cards → Lucca flow reading the statistics feed into `e_formation` rows.
+fn stats_config_text(lucca: &LuccaSim, cards: &CardsSim) -> String {
+    format!(
+        r#"[tenant]
+name = "cards-statistics"
+timezone = "Europe/Paris"
+state = "state.db"
+cache = "{cache}"
+
+[connections.lucca]
+plugin = "lucca"
+settings = {{ base_url = "{lucca}", custom_fields = "e_formation" }}
+secret = {{ file = "lucca.key" }}
+allow_loopback = true
+
+[connections.cards-stats]
+plugin = "cards"
+settings = {{ base_url = "{cards}", tenant = "{tenant}", feed = "statistics" }}
+secret = {{ file = "cards.token" }}
+allow_loopback = true
+
+[flows.{STATS_FLOW}]
+source = "cards-stats"
+target = "lucca"
+actions = ["link", "update"]
+fields = ["custom:e_formation"]
+correlation = ["work_email"]
+row_keys = {{ e_formation = "e_title" }}
+options = {{ sync_groups = false }}
+# The feed has no contract dates and the planner gates every account on a start date:
+# statistics people are taken as started (start_date is not owned, so never written).
+mapping = [{{ default = {{ field = "start_date", value = "2000-01-01" }} }}]
+"#,
+        cache = cache_dir().display(),
+        lucca = lucca.base_url(),
+        cards = cards.base_url(),
+        tenant = cards.tenant(),
+    )
+}
+
+fn stat(email: &str, title: &str, completed: Option<&str>) -> TrainingStat {
+    TrainingStat {
+        user_email: email.into(),
+        training_title: title.into(),
+        training_link: format!("https://app.cards.example/t/{}", title.len()),
+        progress: 80,
+        score: 42,
+        last_completed_at: completed.map(str::to_string),
+    }
+}
+
+/// The statistics source role: `plan` of a Cards → Lucca flow reads the feed through the
+/// real plugin and shows one `e_formation` row addition per training, on the Lucca employee
+/// with that work email; the person's id is its Cards user id when Cards has the user.
+#[test]
+fn the_statistics_feed_reads_as_e_formation_rows() {
+    let tenant = Tenant::generate(SEED, 40);
+    let want = expected(&tenant);
+    let mut mailed = want.importable.iter();
+    let (lucca_a, mail_a) = mailed.next().expect("a");
+    let (lucca_b, mail_b) = mailed.next().expect("b");
+    let mut space = Space::new();
+    let cards_a = space.add_user(CardsUser::new("A", "A", mail_a));
+    space.stats = vec![
+        stat(mail_a, "Cards · Sécurité 2026", Some("2026-05-30 09:10:00")),
+        stat(&mail_a.to_uppercase(), "Cards · RGPD", None),
+        stat(mail_b, "Cards · Onboarding", Some("2026-05-02 12:00:00")),
+        stat("", "Cards · Orphan", None),
+    ];
+    let mut w = World::new(tenant, space, STATS_FLOW, stats_config_text);
+    let report = w.run(Mode::Plan, None);
+
+    let mut added: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    for s in &report.steps {
+        for r in &s.rows {
+            if let muster_core::RowAction::Add { row } = &r.action {
+                assert_eq!(
+                    (r.field.as_str(), r.key.as_str()),
+                    ("e_formation", "e_title")
+                );
+                let entry = added
+                    .entry(s.source_id.clone().unwrap_or_default())
+                    .or_insert_with(|| (s.target_id.clone().unwrap_or_default(), BTreeSet::new()));
+                entry.1.insert(format!("{row:?}"));
+            }
+        }
+    }
+    // A: its Cards id, two rows; B: no Cards user, so its (lower-cased) email.
+    let a = &added[&cards_a.to_string()];
+    assert_eq!(&a.0, lucca_a, "matched on the work email");
+    assert_eq!(a.1.len(), 2, "{a:?}");
+    assert!(
+        a.1.iter()
+            .any(|r| r.contains("Sécurité") && r.contains("2026-05-30"))
+    );
+    assert!(
+        a.1.iter()
+            .all(|r| r.contains("e_progress") && r.contains("80"))
+    );
+    let b = &added[&mail_key(mail_b)];
+    assert_eq!(&b.0, lucca_b);
+    assert!(b.1.iter().all(|r| r.contains("Onboarding")));
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.message.contains("statistics row 4")),
+        "{:?}",
+        report.problems
+    );
+    assert_eq!(
+        w.lucca
+            .request_log()
+            .records
+            .iter()
+            .filter(|r| r.method != "GET")
+            .count(),
+        0
+    );
+}
+
+/// A name Cards refuses (over 190 characters) fails that person's create alone, naming the
+/// person and the field; everyone else is imported.
+#[test]
+fn a_name_cards_refuses_fails_that_person_only() {
+    let mut tenant = Tenant::generate(SEED, 30);
+    let want = expected(&tenant);
+    let (long_id, _) = want.importable.iter().next().expect("someone");
+    let long_id: u64 = long_id.parse().expect("id");
+    tenant.user_mut(long_id).expect("user").last_name = "L".repeat(191);
+    let mut w = World::new(tenant, Space::new(), FLOW, config_text);
+    let report = w.run(
+        Mode::Sync {
+            approve_held: false,
+        },
+        None,
+    );
+    let failures = format!("{:?}", report.applied.failures);
+    assert_eq!(report.failed(), 1, "{failures}");
+    assert!(
+        failures.contains(&format!("person {long_id}")),
+        "{failures}"
+    );
+    assert!(
+        failures.contains("family-name is 191 characters"),
+        "{failures}"
+    );
+    assert_eq!(w.links().len(), want.importable.len() - 1);
 }
