@@ -50,12 +50,14 @@ pub fn read_all(s: &Settings, path: &str) -> Result<Vec<Value>, ConnectorError> 
         let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
             ConnectorError::Invalid(format!("malformed Cards response: no `data` list in {url}"))
         })?;
-        let meta = |k: &str| body.get("meta").and_then(|m| m.get(k)).and_then(Value::as_u64);
+        let meta = |k: &str| {
+            body.get("meta")
+                .and_then(|m| m.get(k))
+                .and_then(Value::as_u64)
+        };
         let (last, total) = (meta("last_page").unwrap_or(page), meta("total"));
         let expected = match total {
-            Some(t) => (t as usize)
-                .saturating_sub(rows.len())
-                .min(s.page_size),
+            Some(t) => (t as usize).saturating_sub(rows.len()).min(s.page_size),
             None => data.len(),
         };
         if data.len() < expected {
@@ -116,15 +118,17 @@ pub fn get_user(s: &Settings, id: &str) -> Result<Option<User>, ConnectorError> 
     };
     let data = body.get("data").unwrap_or(&body);
     user(data).map(Some).ok_or_else(|| {
-        ConnectorError::Invalid(format!("malformed Cards response: user {id} has no numeric id"))
+        ConnectorError::Invalid(format!(
+            "malformed Cards response: user {id} has no numeric id"
+        ))
     })
 }
 
 /// Cards ids are numbers: anything else is refused before it reaches a URL.
 pub fn path_id(id: &str) -> Result<u64, ConnectorError> {
-    id.trim().parse().map_err(|_| {
-        ConnectorError::Invalid(format!("`{id}` is not a Cards user id (a number)"))
-    })
+    id.trim()
+        .parse()
+        .map_err(|_| ConnectorError::Invalid(format!("`{id}` is not a Cards user id (a number)")))
 }
 
 /// The user as a muster account; `active` unless it is in the leavers group.

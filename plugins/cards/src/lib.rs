@@ -106,7 +106,10 @@ fn read_accounts(s: &Settings) -> Result<(Vec<Person>, Vec<RecordProblem>), Conn
             continue;
         };
         for g in &user.groups {
-            members.entry(g.name.clone()).or_default().push(user.id.to_string());
+            members
+                .entry(g.name.clone())
+                .or_default()
+                .push(user.id.to_string());
         }
         people.push(api::person(&user, &s.leavers_group));
     }

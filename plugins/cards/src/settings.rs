@@ -66,20 +66,56 @@ pub struct Settings {
 
 /// The keys `configure` takes, with their descriptions (the manifest lists them).
 pub const KEYS: &[(&str, &str)] = &[
-    ("base_url", "API base URL (default https://api.cards-microlearning.com/v1)"),
-    ("tenant", "your Cards tenant id, sent as X-Tenant (required)"),
-    ("notify_created_users", "yes/no (default no): Cards e-mails each user this connector creates"),
-    ("invite_on_create", "the flow's option, passed by the host: used when notify_created_users is unset"),
-    ("connection_mode", "password (default) or sso: how created users sign in"),
+    (
+        "base_url",
+        "API base URL (default https://api.cards-microlearning.com/v1)",
+    ),
+    (
+        "tenant",
+        "your Cards tenant id, sent as X-Tenant (required)",
+    ),
+    (
+        "notify_created_users",
+        "yes/no (default no): Cards e-mails each user this connector creates",
+    ),
+    (
+        "invite_on_create",
+        "the flow's option, passed by the host: used when notify_created_users is unset",
+    ),
+    (
+        "connection_mode",
+        "password (default) or sso: how created users sign in",
+    ),
     ("page_size", "users per list request, 1-500 (default 500)"),
-    ("leavers_group", "group marking former employees (default `Former employees (muster)`)"),
-    ("feed", "statistics: read-people reads the training-statistics feed (source role)"),
-    ("stats_field", "compound field of the statistics rows (default e_formation)"),
-    ("stats_title", "sub-field of the training title (default e_title)"),
-    ("stats_link", "sub-field of the training link (default e_link)"),
-    ("stats_progress", "sub-field of the progress (default e_progress)"),
+    (
+        "leavers_group",
+        "group marking former employees (default `Former employees (muster)`)",
+    ),
+    (
+        "feed",
+        "statistics: read-people reads the training-statistics feed (source role)",
+    ),
+    (
+        "stats_field",
+        "compound field of the statistics rows (default e_formation)",
+    ),
+    (
+        "stats_title",
+        "sub-field of the training title (default e_title)",
+    ),
+    (
+        "stats_link",
+        "sub-field of the training link (default e_link)",
+    ),
+    (
+        "stats_progress",
+        "sub-field of the progress (default e_progress)",
+    ),
     ("stats_score", "sub-field of the score (default e_score)"),
-    ("stats_last_completion", "sub-field of the last completion date (default e_last_completion_date)"),
+    (
+        "stats_last_completion",
+        "sub-field of the last completion date (default e_last_completion_date)",
+    ),
 ];
 
 fn invalid(key: &str, expected: &str, value: &str) -> ConnectorError {
@@ -96,10 +132,7 @@ fn yes_no(key: &str, value: &str) -> Result<bool, ConnectorError> {
 
 /// A field code: what Lucca accepts (`e_` then letters, digits, `_`).
 fn code(key: &str, value: &str) -> Result<String, ConnectorError> {
-    let ok = !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let ok = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ok {
         Ok(value.to_string())
     } else {
@@ -147,7 +180,9 @@ impl Settings {
                 "leavers_group" if !value.is_empty() && value.chars().count() <= 190 => {
                     s.leavers_group = value.to_string();
                 }
-                "leavers_group" => return Err(invalid(key, "a group name of 1 to 190 characters", value)),
+                "leavers_group" => {
+                    return Err(invalid(key, "a group name of 1 to 190 characters", value));
+                }
                 "feed" if value == "statistics" => s.statistics = true,
                 "feed" => return Err(invalid(key, "`statistics`", value)),
                 "stats_field" => s.codes.field = code(key, value)?,
@@ -167,5 +202,59 @@ impl Settings {
             ));
         }
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Settings, ConnectorError> {
+        let owned: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::parse(&owned)
+    }
+
+    #[test]
+    fn the_seed_options_and_their_defaults() {
+        let s = parse(&[("tenant", " acme ")]).expect("minimal");
+        assert_eq!(
+            (s.tenant.as_str(), s.notify, s.mode),
+            ("acme", false, ConnectionMode::Password)
+        );
+        assert_eq!(s.mode.source(), "app");
+        assert_eq!(s.codes, StatsCodes::default());
+        let s = parse(&[
+            ("tenant", "acme"),
+            ("notify_created_users", "yes"),
+            ("invite_on_create", "false"),
+            ("connection_mode", "SSO"),
+            ("stats_field", "e_cards"),
+        ])
+        .expect("options");
+        assert!(
+            s.notify,
+            "the connection's own setting wins over the flow's"
+        );
+        assert_eq!(s.mode.source(), "sso");
+        assert_eq!(s.codes.field, "e_cards");
+        let s = parse(&[("tenant", "acme"), ("invite_on_create", "true")]).expect("flow option");
+        assert!(s.notify);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let err = |pairs: &[(&str, &str)]| match parse(pairs) {
+            Err(ConnectorError::Invalid(m)) => m,
+            other => panic!("expected invalid, got {other:?}"),
+        };
+        assert!(err(&[]).contains("`tenant` is required"));
+        assert!(err(&[("tenant", "a"), ("connection_mode", "ldap")]).contains("`connection_mode`"));
+        assert!(err(&[("tenant", "a"), ("page_size", "501")]).contains("`page_size`"));
+        assert!(err(&[("tenant", "a"), ("notify_created_users", "maybe")]).contains("yes or no"));
+        assert!(err(&[("tenant", "a"), ("feed", "users")]).contains("`feed`"));
+        assert!(err(&[("tenant", "a"), ("stats_title", "e-title")]).contains("`stats_title`"));
     }
 }

@@ -38,9 +38,13 @@ fn text(v: &Value, key: &str) -> Option<String> {
 fn day(s: &str) -> Option<String> {
     let d = s.get(..10)?;
     let ok = d.len() == 10
-        && d.bytes()
-            .enumerate()
-            .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        && d.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
     ok.then(|| d.to_string())
 }
 

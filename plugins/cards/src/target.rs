@@ -41,9 +41,12 @@ fn answer_user(body: &Value, about: &str) -> Result<User, ConnectorError> {
 
 /// A name Cards would refuse, as an `invalid` naming the record and the field.
 fn name(about: &str, field: &str, value: Option<&str>) -> Result<String, ConnectorError> {
-    let value = value.map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| {
-        ConnectorError::Invalid(format!("{about}: {field} is empty, and Cards requires it"))
-    })?;
+    let value = value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            ConnectorError::Invalid(format!("{about}: {field} is empty, and Cards requires it"))
+        })?;
     let n = value.chars().count();
     if n > MAX_NAME {
         return Err(ConnectorError::Invalid(format!(
@@ -91,7 +94,11 @@ fn link_existing(s: &Settings, about: &str, email: &str) -> Result<Applied, Conn
     let found = api::read_all(s, "/users")?
         .iter()
         .filter_map(api::user)
-        .find(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email)));
+        .find(|u| {
+            u.email
+                .as_deref()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        });
     match found {
         Some(u) => {
             info!("{about}: {email} is already Cards user {}; linking", u.id);
@@ -111,8 +118,12 @@ pub fn update(s: &Settings, u: &AccountUpdate) -> Result<Applied, ConnectorError
     let mut body = Map::new();
     for f in &u.fields {
         let (key, field, value) = match f {
-            FieldRef::Canonical(Field::GivenName) => ("firstname", "given-name", &u.person.given_name),
-            FieldRef::Canonical(Field::FamilyName) => ("lastname", "family-name", &u.person.family_name),
+            FieldRef::Canonical(Field::GivenName) => {
+                ("firstname", "given-name", &u.person.given_name)
+            }
+            FieldRef::Canonical(Field::FamilyName) => {
+                ("lastname", "family-name", &u.person.family_name)
+            }
             FieldRef::Canonical(Field::WorkEmail) => ("email", "work-email", &u.person.work_email),
             other => {
                 return Err(ConnectorError::Invalid(format!(
@@ -167,9 +178,21 @@ pub fn set_membership(
         }
         other => with_about(other, &about),
     })?;
-    let member = current.iter().any(|g| g.name == group);
-    if member == join {
+    let Some(refs) = merged(&current, group, join) else {
         return Ok(());
+    };
+    let answer: Value = api::client(s)
+        .put(&format!("/users/{id}"), &json!({"groups": refs}))
+        .map_err(|e| with_about(e, &about))?;
+    remember(&answer_user(&answer, &about)?);
+    Ok(())
+}
+
+/// The `groups` body that puts a user in (`join`) or out of `group` and keeps every other
+/// group it is in, by id; `None` when it already is where it should be.
+fn merged(current: &[Membership], group: &str, join: bool) -> Option<Vec<Value>> {
+    if current.iter().any(|g| g.name == group) == join {
+        return None;
     }
     let mut refs: Vec<Value> = current
         .iter()
@@ -179,11 +202,7 @@ pub fn set_membership(
     if join {
         refs.push(json!({"name": group}));
     }
-    let answer: Value = api::client(s)
-        .put(&format!("/users/{id}"), &json!({"groups": refs}))
-        .map_err(|e| with_about(e, &about))?;
-    remember(&answer_user(&answer, &about)?);
-    Ok(())
+    Some(refs)
 }
 
 /// A `change-members`: one read-modify-write per member (see the module docs). Every member
@@ -221,4 +240,53 @@ pub fn create_group(s: &Settings, g: &NewGroup) -> Result<Applied, ConnectorErro
         )));
     }
     Ok(Applied { target_id: group })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(id: u64, name: &str) -> Membership {
+        Membership {
+            id,
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn a_membership_write_keeps_every_other_group() {
+        let current = [m(1, "Book club"), m(2, "Sales")];
+        assert_eq!(
+            merged(&current, "Support", true),
+            Some(vec![
+                json!({"id": 1}),
+                json!({"id": 2}),
+                json!({"name": "Support"})
+            ])
+        );
+        assert_eq!(
+            merged(&current, "Sales", false),
+            Some(vec![json!({"id": 1})])
+        );
+        assert_eq!(merged(&current, "Sales", true), None, "already in");
+        assert_eq!(merged(&current, "Support", false), None, "already out");
+        assert_eq!(merged(&[m(2, "Sales")], "Sales", false), Some(vec![]));
+    }
+
+    #[test]
+    fn names_cards_refuses_are_invalid_naming_the_field() {
+        let long = "é".repeat(MAX_NAME + 1);
+        let Err(ConnectorError::Invalid(msg)) = name("person 7", "family-name", Some(&long)) else {
+            panic!("too long");
+        };
+        assert!(
+            msg.contains("person 7: family-name is 191 characters"),
+            "{msg}"
+        );
+        assert!(name("person 7", "given-name", Some("  ")).is_err());
+        assert_eq!(
+            name("p", "f", Some(&"é".repeat(MAX_NAME))).map(|n| n.chars().count()),
+            Ok(MAX_NAME)
+        );
+    }
 }
