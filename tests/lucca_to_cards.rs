@@ -642,3 +642,37 @@ fn a_name_cards_refuses_fails_that_person_only() {
     );
     assert_eq!(w.links().len(), want.importable.len() - 1);
 }
+
+/// The Lucca ↔ Cards example of `docs/config.md` loads, and both flows fit their targets'
+/// declarations (`muster check`'s flow check, from the real plugins' manifests).
+#[test]
+fn the_lucca_cards_example_in_docs_config_md_is_valid() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.md"))
+        .expect("docs/config.md");
+    let after = doc
+        .split("### Lucca ↔ Cards, complete")
+        .nth(1)
+        .expect("the section");
+    let example = after
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("its example");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("acme.toml");
+    let mut config = Config::parse(example, &path, dir.path())
+        .unwrap_or_else(|e| panic!("docs/config.md Lucca ↔ Cards example: {e}"));
+    // The example has no cache; the tests' spares compiling the plugins again.
+    config.tenant.cache = Some(cache_dir());
+    let host = Host::new(&config).expect("host");
+    let import = config.flow("lucca-to-cards").expect("import flow");
+    assert!(import.schedule.is_some(), "the import runs on a schedule");
+    let policy = host.flow_policy(&config, import).expect("fits Cards");
+    assert!(policy.sync_groups);
+    let stats = config.flow("cards-statistics").expect("statistics flow");
+    let policy = host.flow_policy(&config, stats).expect("fits Lucca");
+    assert_eq!(
+        policy.row_keys.get("e_formation").map(String::as_str),
+        Some("e_title")
+    );
+}
