@@ -676,3 +676,21 @@ fn the_lucca_cards_example_in_docs_config_md_is_valid() {
         Some("e_title")
     );
 }
+
+/// The `muster-sandbox` binary's config, with its Cards part, loads.
+#[test]
+fn the_sandbox_config_with_cards_loads() {
+    let text = format!(
+        "{}{}",
+        muster_sandbox::config_toml("http://127.0.0.1:1", "http://127.0.0.1:2/scim/v1"),
+        muster_sandbox::cards_config_toml("http://127.0.0.1:3/v1", "sandbox"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config::parse(&text, &dir.path().join("muster.sandbox.toml"), dir.path())
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let flow = config.flow("lucca-to-cards").expect("flow");
+    assert_eq!(
+        (flow.source.as_str(), flow.target.as_str()),
+        ("lucca", "cards")
+    );
+}
