@@ -694,3 +694,36 @@ fn the_sandbox_config_with_cards_loads() {
         ("lucca", "cards")
     );
 }
+
+/// `muster check` of a Cards connection: a wrong token is `unauthorized` naming the slot, a
+/// tenant the token does not open is `forbidden` naming the `tenant` setting; neither
+/// message carries the token.
+#[test]
+fn cards_check_names_what_to_fix() {
+    let cards = CardsSim::start(CardsOptions::default()).expect("start cards");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let check = |tenant: &str, token: &str| {
+        std::fs::write(dir.path().join("cards.token"), token).expect("token");
+        let text = format!(
+            "[tenant]\nname = \"t\"\ntimezone = \"UTC\"\nstate = \"s.db\"\ncache = \"{}\"\n\n\
+             [connections.cards]\nplugin = \"cards\"\n\
+             settings = {{ base_url = \"{}\", tenant = \"{tenant}\" }}\n\
+             secret = {{ file = \"cards.token\" }}\nallow_loopback = true\n",
+            cache_dir().display(),
+            cards.base_url()
+        );
+        let config = Config::parse(&text, &dir.path().join("m.toml"), dir.path()).expect("parse");
+        let host = Host::new(&config).expect("host");
+        let mut plugin = host
+            .connect(config.connection("cards").expect("conn"))
+            .expect("connect");
+        plugin.check().map_err(|e| e.to_string())
+    };
+    assert_eq!(check(cards.tenant(), cards.token()), Ok(()));
+    let wrong_token = check(cards.tenant(), "not-the-token").expect_err("401");
+    assert!(wrong_token.contains("slot `api-token`"), "{wrong_token}");
+    assert!(!wrong_token.contains(cards.token()));
+    let wrong_tenant = check("someone-else", cards.token()).expect_err("403");
+    assert!(wrong_tenant.contains("setting `tenant`"), "{wrong_tenant}");
+    assert!(!wrong_tenant.contains(cards.token()));
+}
