@@ -35,7 +35,8 @@ use muster::engine::{self, Connected, Mode, RunOptions, RunReport};
 use muster::store::{Store, Trigger};
 use muster_core::{ActionKind, Date};
 use muster_sandbox::{
-    CardsOptions, CardsSim, CardsUser, LuccaOptions, LuccaSim, Space, Tenant, TrainingStat, User,
+    CardsOptions, CardsSim, CardsUser, Fault, FaultKind, LuccaOptions, LuccaSim, Space, Tenant,
+    TrainingStat, User,
 };
 
 use lucca::ScaledClock;
@@ -75,6 +76,17 @@ impl World {
         flow: &'static str,
         config_text: fn(&LuccaSim, &CardsSim) -> String,
     ) -> World {
+        World::with_faults(tenant, space, flow, config_text, Vec::new())
+    }
+
+    /// [`World::new`] with faults injected into the Cards simulator.
+    fn with_faults(
+        tenant: Tenant,
+        space: Space,
+        flow: &'static str,
+        config_text: fn(&LuccaSim, &CardsSim) -> String,
+        faults: Vec<Fault>,
+    ) -> World {
         let lucca = LuccaSim::start(
             tenant,
             LuccaOptions {
@@ -86,6 +98,7 @@ impl World {
         let cards = CardsSim::start(CardsOptions {
             time_scale: SCALE,
             space,
+            faults,
             ..CardsOptions::default()
         })
         .expect("start cards");
@@ -109,6 +122,14 @@ impl World {
     }
 
     fn run(&mut self, mode: Mode, only: Option<String>) -> RunReport {
+        self.try_run(mode, only).expect("run")
+    }
+
+    fn try_run(
+        &mut self,
+        mode: Mode,
+        only: Option<String>,
+    ) -> Result<RunReport, engine::EngineError> {
         let flow = self.config.flow(self.flow).expect("flow");
         let ConnectedFlow {
             mut source,
@@ -132,7 +153,7 @@ impl World {
             today: Date::parse(TODAY).expect("today"),
             approver: "test".into(),
         };
-        engine::run(&mut self.store, &spec, connected, mode, &options).expect("run")
+        engine::run(&mut self.store, &spec, connected, mode, &options)
     }
 
     /// A sync whose every call succeeds.
@@ -726,4 +747,28 @@ fn cards_check_names_what_to_fix() {
     let wrong_tenant = check("someone-else", cards.token()).expect_err("403");
     assert!(wrong_tenant.contains("setting `tenant`"), "{wrong_tenant}");
     assert!(!wrong_tenant.contains(cards.token()));
+}
+
+/// A Cards user list cut short (half a page, the total unchanged) fails the run before
+/// anything is written: the missing users are never taken for absent and created again.
+#[test]
+fn a_cut_short_cards_page_fails_the_run_and_writes_nothing() {
+    let tenant = Tenant::generate(SEED, 30);
+    let want = expected(&tenant);
+    let mut space = Space::new();
+    for (id, mail) in want.importable.iter().take(4) {
+        space.add_user(CardsUser::new("Already", id, mail));
+    }
+    // Request 1 is the first page of users (the target is read first).
+    let faults = vec![Fault::new(1, FaultKind::TruncatedPage)];
+    let mut w = World::with_faults(tenant, space, FLOW, config_text, faults);
+    let mode = Mode::Sync {
+        approve_held: false,
+    };
+    let err = w
+        .try_run(mode, None)
+        .expect_err("a partial read must fail the run");
+    assert!(err.to_string().contains("refusing a partial read"), "{err}");
+    assert_eq!(w.cards.writes(), 0);
+    assert_eq!(w.cards.space().users.len(), 4);
 }
