@@ -50,8 +50,23 @@ const FLOW: &str = "lucca-to-leapsome";
 
 type DemoResult<T> = Result<T, Box<dyn Error>>;
 
+#[path = "demo/cards.rs"]
+mod cards;
+
 fn main() -> ExitCode {
-    match demo() {
+    // `cargo demo cards`: the Lucca → Cards scenario instead.
+    let scenario = std::env::args().nth(1);
+    let run = match scenario.as_deref() {
+        None | Some("leapsome") => demo,
+        Some("cards") => cards::demo,
+        Some(other) => {
+            eprintln!(
+                "unknown demo `{other}`: `cargo demo` (Lucca → Leapsome) or `cargo demo cards`"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("demo failed: {e}");
@@ -103,7 +118,7 @@ fn demo() -> DemoResult<()> {
     );
 
     let log = MemoryLog::new();
-    let mut demo = Demo::new(&config_path, log.clone())?;
+    let mut demo = Demo::new(&config_path, FLOW, log.clone())?;
 
     header("1. The first plan: what a sync would do (nothing is changed yet)");
     let plan = demo.run(Mode::Plan)?;
@@ -234,13 +249,14 @@ options = {{ reactivate = true, sync_groups = true }}
 /// The library calls `muster sync` makes, on one config, host and store.
 struct Demo {
     config: Config,
+    flow: &'static str,
     host: Host,
     store: Store,
     options: RunOptions,
 }
 
 impl Demo {
-    fn new(config_path: &Path, log: MemoryLog) -> DemoResult<Demo> {
+    fn new(config_path: &Path, flow: &'static str, log: MemoryLog) -> DemoResult<Demo> {
         let config = Config::load(config_path)?;
         // Plugin log lines (warnings about values the connectors could not
         // read) go to target/demo/plugins.log instead of between the plans.
@@ -249,6 +265,7 @@ impl Demo {
         let today = Date::parse(TODAY).map_err(|e| format!("{TODAY}: {e}"))?;
         Ok(Demo {
             config,
+            flow,
             host,
             store,
             options: RunOptions {
@@ -261,8 +278,8 @@ impl Demo {
     }
 
     fn run(&mut self, mode: Mode) -> DemoResult<RunReport> {
-        let flow = self.config.flow(FLOW)?;
-        // As `muster sync`: the policy fitted to what Leapsome declares it stores.
+        let flow = self.config.flow(self.flow)?;
+        // As `muster sync`: the policy fitted to what the target declares it stores.
         let ConnectedFlow {
             mut source,
             mut target,
@@ -290,10 +307,18 @@ impl Demo {
 
     /// Plans and applies; returns the report and how long it took.
     fn sync(&mut self) -> DemoResult<(RunReport, f64)> {
+        self.sync_only(None)
+    }
+
+    /// [`Demo::sync`] of one source record when `only` names it (`muster sync --only ID`).
+    fn sync_only(&mut self, only: Option<String>) -> DemoResult<(RunReport, f64)> {
         let started = Instant::now();
+        self.options.only = only;
         let report = self.run(Mode::Sync {
             approve_held: false,
-        })?;
+        });
+        self.options.only = None;
+        let report = report?;
         if report.outcome == engine::Outcome::Held {
             return Err(format!("the guard held the plan: {}", report.breaches.join("; ")).into());
         }

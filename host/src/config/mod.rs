@@ -58,6 +58,7 @@ pub const BUILTIN_PLUGINS: &[(&str, &str)] = &[
     ("leapsome", "muster-plugin-leapsome"),
     ("scim", "muster-plugin-scim"),
     ("flatchr", "muster-plugin-flatchr"),
+    ("cards", "muster-plugin-cards"),
 ];
 
 /// A configuration problem, with what is needed to fix it.

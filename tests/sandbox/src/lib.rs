@@ -59,11 +59,14 @@
 //!
 //! The Flatchr simulator ([`FlatchrSim`], see [`flatchr`]) holds a recruiting [`Board`]
 //! (columns, applicants) and sends the `drag_applicant` webhook when an applicant moves.
+//! The Cards simulator ([`CardsSim`], see [`cards`]) keeps a [`Space`] of users, groups and
+//! training statistics; it answers `Authorization: Bearer` + `X-Tenant` requests under `/v1`.
 //!
 //! The binary (`cargo run -p muster-sandbox -- --employees 1000`) starts the simulators, prints
-//! their URLs and secrets, and writes a ready `muster.sandbox.toml` (connections `lucca` and
-//! `leapsome`).
+//! their URLs and secrets, and writes a ready `muster.sandbox.toml` (connections `lucca`,
+//! `leapsome` and `cards`, flows Lucca → Leapsome and Lucca → Cards).
 
+pub mod cards;
 pub mod clock;
 pub mod datetime;
 pub mod flatchr;
@@ -73,6 +76,7 @@ pub mod rng;
 pub mod server;
 pub mod tenant;
 
+pub use cards::{CardsGroup, CardsOptions, CardsSim, CardsUser, Notification, Space, TrainingStat};
 pub use clock::SimClock;
 pub use flatchr::{Board, FlatchrSim, WebhookTarget};
 pub use leapsome::{
@@ -86,6 +90,24 @@ pub use lucca::{
 pub use tenant::{
     Department, Establishment, ExtDefinition, ExtKind, Occurrence, Role, Tenant, User,
 };
+
+/// The Cards part of the binary's `muster.sandbox.toml`, appended to [`config_toml`]: the
+/// `cards` connection (secret from `CARDS_API_TOKEN`) and the Lucca → Cards flow.
+pub fn cards_config_toml(cards_url: &str, cards_tenant: &str) -> String {
+    format!(
+        "\n[connections.cards]\n\
+         plugin = \"cards\"\n\
+         settings = {{ base_url = \"{cards_url}\", tenant = \"{cards_tenant}\" }}\n\
+         secret = {{ env = \"CARDS_API_TOKEN\" }}\n\
+         allow_loopback = true\n\n\
+         [flows.lucca-to-cards]\n\
+         source = \"lucca\"\n\
+         target = \"cards\"\n\
+         schedule = \"daily 02:30\"\n\
+         correlation = [\"work_email\"]\n\
+         options = {{ sync_groups = true, reactivate = true }}\n"
+    )
+}
 
 /// Errors of the sandbox itself (not of the simulated API, which answers HTTP errors).
 #[derive(Debug, thiserror::Error)]

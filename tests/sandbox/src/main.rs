@@ -1,12 +1,15 @@
-//! `muster-sandbox`: starts a simulated Lucca tenant and a simulated Leapsome organisation on
-//! loopback, prints their URLs and secrets, writes a ready `muster.sandbox.toml`, and serves until interrupted (or exits at once with
+//! `muster-sandbox`: starts a simulated Lucca tenant, a simulated Leapsome organisation and a
+//! simulated Cards space on loopback, prints their URLs and secrets, writes a ready `muster.sandbox.toml`, and serves until interrupted (or exits at once with
 //! `--once`, for scripts and tests).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use muster_sandbox::{LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim, SandboxError, Tenant};
+use muster_sandbox::{
+    CardsOptions, CardsSim, LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim, SandboxError,
+    Tenant,
+};
 
 /// Simulated vendor APIs for trying muster without credentials.
 #[derive(Debug, Parser)]
@@ -53,17 +56,24 @@ fn run(args: &Args) -> Result<(), SandboxError> {
         time_scale: args.time_scale,
         ..LeapsomeOptions::default()
     })?;
+    // The Cards space starts empty too.
+    let cards = CardsSim::start(CardsOptions {
+        time_scale: args.time_scale,
+        ..CardsOptions::default()
+    })?;
     let path = args.out.join(CONFIG_FILE);
     let config = format!(
         "# Written by muster-sandbox: a simulated Lucca tenant of {} employees (seed {}).\n\
-         # Run `export LUCCA_API_KEY={}` and `export LEAPSOME_SCIM_TOKEN={}` first,\n\
-         # then e.g. `muster plan --config {}`.\n\n{}",
+         # Run `export LUCCA_API_KEY={}`, `export LEAPSOME_SCIM_TOKEN={}` and\n\
+         # `export CARDS_API_TOKEN={}` first, then e.g. `muster plan --config {}`.\n\n{}{}",
         args.employees,
         args.seed,
         lucca.api_key(),
         leapsome.token(),
+        cards.token(),
         path.display(),
         muster_sandbox::config_toml(&lucca.base_url(), &leapsome.base_url()),
+        muster_sandbox::cards_config_toml(&cards.base_url(), cards.tenant()),
     );
     std::fs::write(&path, config).map_err(|source| SandboxError::Write {
         path: path.display().to_string(),
@@ -73,6 +83,8 @@ fn run(args: &Args) -> Result<(), SandboxError> {
     println!("export LUCCA_API_KEY={}", lucca.api_key());
     println!("leapsome: {}", leapsome.base_url());
     println!("export LEAPSOME_SCIM_TOKEN={}", leapsome.token());
+    println!("cards: {} (X-Tenant {})", cards.base_url(), cards.tenant());
+    println!("export CARDS_API_TOKEN={}", cards.token());
     println!("config: {}", path.display());
     if args.once {
         return Ok(());

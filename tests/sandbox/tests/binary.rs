@@ -23,4 +23,7 @@ fn once_prints_url_and_key_and_writes_the_config() {
     assert!(config.contains("plugin = \"lucca\""));
     assert!(config.contains("settings = { base_url = \"http://127.0.0.1:"));
     assert!(config.contains("secret = { env = \"LUCCA_API_KEY\" }"));
+    assert!(stdout.contains("cards: http://127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("export CARDS_API_TOKEN="), "{stdout}");
+    assert!(config.contains("[flows.lucca-to-cards]"));
 }
