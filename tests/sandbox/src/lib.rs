@@ -57,6 +57,9 @@
 //! # Ok::<(), muster_sandbox::SandboxError>(())
 //! ```
 //!
+//! The Teelt simulator ([`TeeltSim`], a small talents API, see [`teelt`]) holds
+//! [`Talent`]s for the inbound Teelt → Lucca flow.
+//!
 //! The binary (`cargo run -p muster-sandbox -- --employees 1000`) starts the simulators, prints
 //! their URLs and secrets, and writes a ready `muster.sandbox.toml` (connections `lucca` and
 //! `leapsome`).
@@ -67,6 +70,7 @@ pub mod leapsome;
 pub mod lucca;
 pub mod rng;
 pub mod server;
+pub mod teelt;
 pub mod tenant;
 
 pub use clock::SimClock;
@@ -78,6 +82,7 @@ pub use lucca::{
     ApiKey, Fault, FaultKind, LuccaOptions, LuccaSim, Permission, RateLimit, RequestLog,
     RequestRecord,
 };
+pub use teelt::{Talent, TeeltOptions, TeeltSim};
 pub use tenant::{
     Department, Establishment, ExtDefinition, ExtKind, Occurrence, Role, Tenant, User,
 };
