@@ -57,6 +57,7 @@ pub const BUILTIN_PLUGINS: &[(&str, &str)] = &[
     ("lucca", "muster-plugin-lucca"),
     ("leapsome", "muster-plugin-leapsome"),
     ("scim", "muster-plugin-scim"),
+    ("teelt", "muster-plugin-teelt"),
 ];
 
 /// A configuration problem, with what is needed to fix it.
