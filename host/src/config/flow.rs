@@ -6,8 +6,8 @@ use std::path::Path;
 
 use muster_core::mapping::Rule;
 use muster_core::{
-    ActionKind, Allowed, CorrelationKey, Field, FieldRef, FieldSet, FieldValue, Guard, Mapping,
-    Person, Policy, Template,
+    ActionKind, Allowed, CorrelationKey, Field, FieldRef, FieldSet, FieldValue, Guard,
+    ManagerMatch, Mapping, Person, Policy, Template,
 };
 use toml::de::DeValue;
 
@@ -190,6 +190,7 @@ pub(super) fn parse_flow(
                 "reactivate",
                 "pre_start_days",
                 "sync_groups",
+                "manager_match",
             ],
             "{ invite_on_create = true, reactivate = true }",
         )?;
@@ -221,6 +222,20 @@ pub(super) fn parse_flow(
         }
         if let Some(b) = ot.get("sync_groups", &sg) {
             policy.sync_groups = b.bool()?;
+        }
+        if let Some(m) = ot.get("manager_match", &k("manager_match")) {
+            policy.manager_match = match m.str("\"work_email\"")? {
+                "source_id" => ManagerMatch::SourceId,
+                "work_email" => ManagerMatch::WorkEmail,
+                other => {
+                    let hint = closest(other, ["source_id", "work_email"].into_iter())
+                        .map(|c| format!("did you mean `{c}`? "))
+                        .unwrap_or_default();
+                    return Err(m.error(format!(
+                        "unknown manager_match `{other}`; {hint}it is `source_id` (the manager's id in the source, the default) or `work_email` (the manager's work email, matched to a target account)"
+                    )));
+                }
+            };
         }
     }
     // Listing "reactivate" among the actions is asking for reactivations;

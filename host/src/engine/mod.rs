@@ -726,7 +726,8 @@ fn run_inner(
     // Whatever was held before is moot once a plan is applied.
     store.supersede_held(&flow.name)?;
     observer.stage("applying");
-    let applier = apply::Applier::new(store, &flow.name, run, target, &plan, observer);
+    let applier = apply::Applier::new(store, &flow.name, run, target, &plan, observer)
+        .with_departments_as_given(!source_can);
     report.applied = applier.apply(selection)?;
     report.outcome = Outcome::Applied;
     // Everything this run read is applied: the next read may start after it.

@@ -31,8 +31,8 @@
 //!
 //! ## Manifest
 //! Rate limit: Lucca's 50 requests per 60 s per tenant, declared as 50 per 61 s on each Lucca
-//! host pattern (see [`RATE_WINDOW_SECS`]). Stores every canonical field but the contract
-//! type, and every custom field; a create requires the first and last name. Genders are
+//! host pattern (see [`RATE_WINDOW_SECS`]). Stores every canonical field (the contract type
+//! through the `contract_type_field` setting) and every custom field; a create requires the first and last name. Genders are
 //! written in Lucca's spelling (`diverse` → `Misc`).
 //!
 //! ## Ids
@@ -1142,11 +1142,12 @@ muster_sdk::export!(Lucca);
 const RATE_REQUESTS: u32 = 50;
 const RATE_WINDOW_SECS: u32 = 61;
 
-/// What Lucca stores as a target (see `write`): every canonical field but the contract type
-/// (written only through the `contract_type_field` setting), plus every custom HR-file field.
-/// First and last name are mandatory on create; legal entity, department and role fall back
-/// to the settings' and the tenant's defaults.
-const STORES: [Field; 15] = [
+/// What Lucca stores as a target (see `write`): every canonical field — the contract type in
+/// the extended-data field named by the `contract_type_field` setting (Lucca's users API has
+/// no contract-type field; without the setting it is logged as not written) — plus every
+/// custom HR-file field. First and last name are mandatory on create; legal entity,
+/// department and role fall back to the settings' and the tenant's defaults.
+const STORES: [Field; 16] = [
     Field::EmployeeNumber,
     Field::GivenName,
     Field::FamilyName,
@@ -1162,4 +1163,5 @@ const STORES: [Field; 15] = [
     Field::DepartmentId,
     Field::ManagerId,
     Field::LegalEntityId,
+    Field::ContractType,
 ];
