@@ -456,6 +456,11 @@ fn teelt_to_lucca_end_to_end() {
         "Inès",
         "Vautrin-Lefebvre",
         "ines.vautrin@sandbox.example",
+        "login: \"ivautrin-lefebvre\"",
+        "start_date: 2026-06-15",
+        "contract_type: \"CDI\"",
+        "legal_entity_id: \"",
+        "department_id: \"",
     ] {
         assert!(printed.contains(expected), "`{expected}` in:\n{printed}");
     }

@@ -27,6 +27,7 @@ fn step(kind: ActionKind, source: &str) -> Step {
         carries: Vec::new(),
         group_name: None,
         manager_source_id: None,
+        created: Vec::new(),
     }
 }
 
