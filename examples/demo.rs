@@ -22,6 +22,9 @@
 //! The compiled-plugin cache lives in `target/demo/plugin-cache`, so only
 //! the first run pays for compiling the connectors; the state database is
 //! recreated on every run.
+//!
+//! `cargo demo -- teelt` runs the inbound scenario instead (Teelt's new
+//! talents into Lucca, `demo_scenarios/teelt.rs`).
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -50,8 +53,21 @@ const FLOW: &str = "lucca-to-leapsome";
 
 type DemoResult<T> = Result<T, Box<dyn Error>>;
 
+/// `cargo demo -- teelt`: the inbound Teelt → Lucca scenario.
+#[path = "demo_scenarios/teelt.rs"]
+mod teelt;
+
 fn main() -> ExitCode {
-    match demo() {
+    let scenario = std::env::args().nth(1);
+    let result = match scenario.as_deref() {
+        None | Some("leapsome") => demo(),
+        Some("teelt") => teelt::demo(),
+        Some(other) => Err(format!(
+            "unknown scenario `{other}`: `cargo demo` (Lucca → Leapsome) or `cargo demo -- teelt` (Teelt → Lucca)"
+        )
+        .into()),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("demo failed: {e}");
