@@ -228,7 +228,7 @@ pub(super) fn parse_flow(
                 "source_id" => ManagerMatch::SourceId,
                 "work_email" => ManagerMatch::WorkEmail,
                 other => {
-                    let hint = closest(other, ["source_id", "work_email"].into_iter())
+                    let hint = closest(other, ["source_id", "work_email"])
                         .map(|c| format!("did you mean `{c}`? "))
                         .unwrap_or_default();
                     return Err(m.error(format!(
