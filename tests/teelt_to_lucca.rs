@@ -511,3 +511,48 @@ fn teelt_to_lucca_end_to_end() {
         "no 429"
     );
 }
+
+/// The nightly read is incremental: after a run that did everything, the
+/// next one asks Teelt only for the talents updated since the first page's
+/// `generatedAt`, and a talent added since is created — nobody else is
+/// touched.
+#[test]
+fn the_next_nightly_run_reads_only_the_talents_updated_since() {
+    let first = talent("t-201", "Ada", "Quarrel", "ada.quarrel@sandbox.example");
+    let (mut w, _) = World::new(vec![first]);
+    let report = w.sync(None);
+    assert_eq!(lines(&report), vec!["create t-201 (new_person)"]);
+    let full_read = w.teelt.requests();
+    assert!(
+        full_read
+            .iter()
+            .all(|(_, url)| !url.contains("updated_since")),
+        "the first read is full: {full_read:?}"
+    );
+
+    w.teelt.set_now("2026-06-02T00:00:00Z");
+    let mut late = talent("t-202", "Bea", "Quillon", "bea.quillon@sandbox.example");
+    late.updated_at = "2026-06-01T12:00:00Z".into();
+    w.teelt.with_talents(|t| t.push(late));
+    w.lucca.clear_request_log();
+    let report = w.sync(None);
+    assert_eq!(lines(&report), vec!["create t-202 (new_person)"]);
+    let reads: Vec<String> = w
+        .teelt
+        .requests()
+        .into_iter()
+        .skip(full_read.len())
+        .map(|(_, url)| url)
+        .filter(|url| url.starts_with(&format!("{PREFIX}/talents?")))
+        .collect();
+    assert_eq!(
+        reads,
+        vec![format!(
+            "{PREFIX}/talents?page=1&limit=100&updated_since=2026-06-01T00%3A00%3A00Z"
+        )],
+        "one page of the talents changed since the last run's start"
+    );
+    let writes = w.lucca_writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(writes[0].starts_with("POST /api/v3/users?contract=true"));
+}
