@@ -392,8 +392,8 @@ pub enum ManagerMatch {
     SourceId,
     /// The reference is the manager's work email, as an onboarding tool
     /// knows the manager of a newcomer: a source person with that id first,
-    /// else the one target account whose work email it is (compared as the
-    /// `work_email` correlation key is). None, or several: the manager is
+    /// else the one active target account whose work email it is (compared
+    /// as the `work_email` correlation key is). None, or several: the manager is
     /// reported as out of scope for that person, who is still created.
     WorkEmail,
 }

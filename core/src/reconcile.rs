@@ -691,12 +691,13 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         }
     }
 
-    /// [`ManagerMatch::WorkEmail`]: the target accounts by work email
-    /// (normalised as the correlation key is); `NONE` where several share one.
+    /// [`ManagerMatch::WorkEmail`]: the active target accounts by work email
+    /// (normalised as the correlation key is); `NONE` where several share
+    /// one. A deactivated account (a former employee) manages nobody new.
     fn accounts_by_work_email(&self) -> Map<NormKey<'a>, u32> {
         let how = CorrelationKey::WorkEmail.normalization();
         let mut index: Map<NormKey<'a>, u32> = map(self.actual.len());
-        for (a, account) in self.actual.iter().enumerate() {
+        for (a, account) in self.actual.iter().enumerate().filter(|(_, a)| a.active) {
             let Some(text) = account
                 .work_email
                 .as_deref()

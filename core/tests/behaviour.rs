@@ -989,9 +989,10 @@ fn teelt_manager_by_work_email_is_the_existing_account_with_that_email() {
 }
 
 /// Two accounts sharing the manager's email are no match: reported, never
-/// a guess; with the default `SourceId` an email is no manager at all.
+/// a guess; nor is a deactivated account; with the default `SourceId` an
+/// email is no manager at all.
 #[test]
-fn a_manager_email_shared_by_two_accounts_or_without_work_email_match_is_reported() {
+fn a_manager_email_shared_by_two_accounts_or_of_a_former_employee_is_reported() {
     let mut p = Policy::create_only();
     p.manager_match = ManagerMatch::WorkEmail;
     let mut w = World::new(p.clone());
@@ -1001,6 +1002,16 @@ fn a_manager_email_shared_by_two_accounts_or_without_work_email_match_is_reporte
     ];
     let mut talent = person("t-1", "Ana", "Lopez", "ana@acme.fr");
     talent.manager_id = Some("boss@acme.fr".into());
+    w.source = vec![talent.clone()];
+    assert_eq!(
+        kinds(&w),
+        ["create t-1 (new_person)", "skip t-1 (manager_out_of_scope)"]
+    );
+    // A former employee (deactivated account) manages nobody new.
+    let mut w = World::new(p.clone());
+    let mut former = person("lucca-1", "Bea", "Boss", "boss@acme.fr");
+    former.active = false;
+    w.target = vec![former];
     w.source = vec![talent.clone()];
     assert_eq!(
         kinds(&w),
