@@ -213,6 +213,44 @@ mapping = [
     Config::parse(&text, &path, dir.path()).expect("config parses")
 }
 
+/// A runner for `serve` that is never asked to run (no schedule is due).
+struct NoRuns;
+
+impl muster::serve::Runner for NoRuns {
+    fn run(
+        &self,
+        flow: &str,
+        _: Trigger,
+        _: Option<&str>,
+    ) -> Result<muster::serve::RunReport, String> {
+        Err(format!("{flow}: this test's server runs nothing"))
+    }
+}
+
+/// `muster serve`'s status page (`GET /`) over the flow's state database.
+fn status_page(config: &Config) -> String {
+    use std::io::{Read, Write};
+    let cfg = muster::serve::ServeConfig::from_config(config).expect("serve config");
+    let server = muster::serve::Server::start(
+        "127.0.0.1:0",
+        cfg,
+        std::sync::Arc::new(NoRuns),
+        std::sync::Arc::new(muster::schedule::SystemClock),
+    )
+    .expect("serve");
+    let addr = server.local_addr();
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut page = String::new();
+    s.read_to_string(&mut page).expect("page");
+    server.stop();
+    page
+}
+
 const UPDATED: &str = "2026-05-20T09:00:00Z";
 
 fn talent(id: &str, first: &str, last: &str, email: &str) -> Talent {
@@ -332,6 +370,29 @@ fn teelt_to_lucca_end_to_end() {
         "{}",
         skip_103.explanation
     );
+
+    // `history` and the status page name the records left out, and why.
+    let history = render::history(&w.store.history(FLOW, 1).expect("history"));
+    let page = status_page(&w.config);
+    for (record, why) in [
+        ("t-103", "`work_email` is required"),
+        ("t-104", "needs `family_name`"),
+        ("t-105", "no mapping for value \"Astrophysics\""),
+        ("t-106", "nobody@sandbox.example has no account"),
+    ] {
+        assert!(
+            history
+                .lines()
+                .any(|l| l.starts_with("  note: ") && l.contains(record) && l.contains(why)),
+            "{record} in history:\n{history}"
+        );
+        let escaped_why = why.replace('"', "&quot;");
+        assert!(
+            page.lines().any(|l| l.contains(record))
+                && (page.contains(why) || page.contains(&escaped_why)),
+            "{record} on the status page:\n{page}"
+        );
+    }
 
     // Lucca now has exactly the two new employees; nobody else changed.
     let after = w.lucca.tenant();

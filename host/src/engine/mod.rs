@@ -53,7 +53,7 @@ pub mod watermark;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use muster_core::{Date, Link, Mapping, Person, Policy, Step};
+use muster_core::{ActionKind, Date, Link, Mapping, Person, Policy, Step};
 use serde::{Deserialize, Serialize};
 
 pub use apply::{Applied, Failure, Selection};
@@ -876,8 +876,39 @@ fn finish(store: &mut Store, run: RunId, report: &RunReport) -> Result<(), Engin
         counts.insert("problems".into(), report.problems.len() as u64);
     }
     let error = report.applied.aborted.clone();
+    let notes = run_notes(report);
+    if !notes.is_empty() {
+        store.set_run_notes(run, &notes)?;
+    }
     store.finish_run(run, status, &counts, error.as_deref())?;
     Ok(())
+}
+
+/// At most this many notes are kept per run (a first sync of a large tenant
+/// may skip thousands); the last line says how many were left out.
+const MAX_NOTES: usize = 500;
+
+/// One line per record the run skipped or reported (skips and conflicts
+/// with their reason, data problems with record and field), for `history`
+/// and the status page.
+fn run_notes(report: &RunReport) -> Vec<String> {
+    let skipped = report
+        .steps
+        .iter()
+        .filter(|s| matches!(s.kind, ActionKind::Skip | ActionKind::Conflict))
+        .map(|s| {
+            let id = s.source_id.as_deref().or(s.target_id.as_deref());
+            let id = id.map(|i| format!(" ({i})")).unwrap_or_default();
+            format!("{} {}{id}: {}", s.kind, s.label, s.explanation)
+        });
+    let problems = report.problems.iter().map(ToString::to_string);
+    let mut notes: Vec<String> = problems.chain(skipped).collect();
+    if notes.len() > MAX_NOTES {
+        let more = notes.len() - MAX_NOTES;
+        notes.truncate(MAX_NOTES);
+        notes.push(format!("… and {more} more (see `muster plan` for all)"));
+    }
+    notes
 }
 
 /// Maps every source person; a record that fails is reported and returned

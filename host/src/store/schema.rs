@@ -52,6 +52,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "flow leases and the runs' fencing tokens",
         sql: V4,
     },
+    Migration {
+        name: "runs: notes on the records a run skipped or left out",
+        sql: V5,
+    },
 ];
 
 /// Version 1: what a sync needs to remember what it did.
@@ -195,4 +199,12 @@ CREATE TABLE leases (
     expires_ms   INTEGER NOT NULL
 );
 ALTER TABLE runs ADD COLUMN lease_fence INTEGER;
+"#;
+
+/// Version 5: what a run did not do, per record (`runs.notes`, a JSON array
+/// of lines: skips and conflicts with their reason, and the data problems
+/// naming record and field), so `history` and the status page show *which*
+/// records were skipped and why, not only how many. `NULL` for older runs.
+pub(crate) const V5: &str = r#"
+ALTER TABLE runs ADD COLUMN notes TEXT;
 "#;
