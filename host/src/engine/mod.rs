@@ -933,8 +933,10 @@ fn map_people(
                     side: "source",
                     record: e.record.clone(),
                     field: e.field.to_string(),
+                    // The problem names record and field itself.
                     message: format!(
-                        "{e}; the record is left out of this run and its account is left as it is"
+                        "{}; the record is left out of this run and its account is left as it is",
+                        e.problem
                     ),
                 });
                 unmapped.push(p.id.clone());
