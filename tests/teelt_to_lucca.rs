@@ -54,7 +54,7 @@ struct Names {
 struct World {
     lucca: LuccaSim,
     teelt: TeeltSim,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     config: Config,
     host: Host,
     store: Store,
@@ -62,6 +62,11 @@ struct World {
 
 impl World {
     fn new(talents: Vec<Talent>) -> (World, Names) {
+        World::with_settings(talents, "")
+    }
+
+    /// [`World::new`], with more Teelt connection settings (`, page_size = 2`).
+    fn with_settings(talents: Vec<Talent>, teelt_settings: &str) -> (World, Names) {
         let mut tenant = Tenant::generate(2027, 12);
         tenant.definitions.push(ExtDefinition {
             id: 90,
@@ -87,20 +92,29 @@ impl World {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("lucca.key"), lucca.api_key()).expect("key");
         std::fs::write(dir.path().join("teelt.token"), teelt.token()).expect("token");
-        let config = parse(&dir, &lucca, &teelt, &names);
+        let config = parse(&dir, &lucca, &teelt, &names, teelt_settings);
         let world = World {
             host: Host::new(&config).expect("host"),
             store: Store::open(&config.tenant.state).expect("store"),
             config,
             lucca,
             teelt,
-            _dir: dir,
+            dir,
         };
         (world, names)
     }
 
     /// One engine run, as `muster sync` / `muster plan` (with `--only`).
     fn run(&mut self, mode: Mode, only: Option<&str>) -> RunReport {
+        self.try_run(mode, only).expect("run")
+    }
+
+    /// [`World::run`], returning the engine's error instead of failing.
+    fn try_run(
+        &mut self,
+        mode: Mode,
+        only: Option<&str>,
+    ) -> Result<RunReport, engine::EngineError> {
         let flow = self.config.flow(FLOW).expect("flow");
         let ConnectedFlow {
             mut source,
@@ -129,7 +143,6 @@ impl World {
                 approver: "test".into(),
             },
         )
-        .expect("run")
     }
 
     fn sync(&mut self, only: Option<&str>) -> RunReport {
@@ -163,7 +176,13 @@ impl World {
     }
 }
 
-fn parse(dir: &tempfile::TempDir, lucca: &LuccaSim, teelt: &TeeltSim, n: &Names) -> Config {
+fn parse(
+    dir: &tempfile::TempDir,
+    lucca: &LuccaSim,
+    teelt: &TeeltSim,
+    n: &Names,
+    teelt_settings: &str,
+) -> Config {
     let text = format!(
         r#"[tenant]
 name = "teelt-to-lucca"
@@ -173,7 +192,7 @@ cache = "{cache}"
 
 [connections.teelt]
 plugin = "teelt"
-settings = {{ base_url = "{teelt}", talents_path = "{PREFIX}/talents", talent_path = "{PREFIX}/talents/{{id}}" }}
+settings = {{ base_url = "{teelt}", talents_path = "{PREFIX}/talents", talent_path = "{PREFIX}/talents/{{id}}"{teelt_settings} }}
 secret = {{ file = "teelt.token" }}
 allow_loopback = true
 
@@ -617,4 +636,74 @@ fn the_next_nightly_run_reads_only_the_talents_updated_since() {
     let writes = w.lucca_writes();
     assert_eq!(writes.len(), 1, "{writes:?}");
     assert!(writes[0].starts_with("POST /api/v3/users?contract=true"));
+}
+
+/// Talents are read page by page; one whose start date is no date is
+/// reported (record and field) and not created, since Lucca's contract needs
+/// a start; a token Teelt refuses fails the run, naming the connection, and
+/// writes nothing.
+#[test]
+fn talents_are_paged_a_bad_date_is_reported_and_a_wrong_token_fails_the_run() {
+    let mut talents: Vec<Talent> = (1..=5)
+        .map(|i| {
+            talent(
+                &format!("t-30{i}"),
+                "Kim",
+                &format!("Quintal{i}"),
+                &format!("kim.quintal{i}@sandbox.example"),
+            )
+        })
+        .collect();
+    talents[4].start_date = Some("2026-02-30".into());
+    let (mut w, _) = World::with_settings(talents, ", page_size = 2");
+    let report = w.sync(None);
+    assert_eq!(
+        lines(&report),
+        vec![
+            "create t-301 (new_person)",
+            "create t-302 (new_person)",
+            "create t-303 (new_person)",
+            "create t-304 (new_person)",
+            "skip t-305 (no_start_date)",
+        ]
+    );
+    let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("t-305")
+            && problems[0].contains("start_date")
+            && problems[0].contains("2026-02-30"),
+        "{problems:?}"
+    );
+    let pages: Vec<String> = w
+        .teelt
+        .requests()
+        .into_iter()
+        .map(|(_, url)| url)
+        .filter(|u| u.starts_with(&format!("{PREFIX}/talents?")))
+        .collect();
+    assert_eq!(
+        pages,
+        (1..=3)
+            .map(|p| format!("{PREFIX}/talents?page={p}&limit=2"))
+            .collect::<Vec<_>>()
+    );
+
+    std::fs::write(w.dir.path().join("teelt.token"), "not-the-token").expect("token");
+    w.host = Host::new(&w.config).expect("host");
+    w.lucca.clear_request_log();
+    let err = w
+        .try_run(
+            Mode::Sync {
+                approve_held: false,
+            },
+            None,
+        )
+        .expect_err("Teelt refuses the token");
+    let message = err.to_string();
+    assert!(
+        message.contains("teelt") && message.contains("bearer token"),
+        "{message}"
+    );
+    assert_eq!(w.lucca_writes(), Vec::<String>::new());
 }
