@@ -205,6 +205,7 @@ fn store_only(dir: &Path) {
             rows: Vec::new(),
             group_name: None,
             manager_source_id: None,
+            created: Vec::new(),
         })
         .collect();
     let mut previous: Vec<(JournalId, String, String)> = Vec::new();

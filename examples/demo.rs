@@ -22,6 +22,9 @@
 //! The compiled-plugin cache lives in `target/demo/plugin-cache`, so only
 //! the first run pays for compiling the connectors; the state database is
 //! recreated on every run.
+//!
+//! `cargo demo teelt` runs the inbound scenario instead (Teelt's new
+//! talents into Lucca, `demo/teelt.rs`).
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -50,18 +53,22 @@ const FLOW: &str = "lucca-to-leapsome";
 
 type DemoResult<T> = Result<T, Box<dyn Error>>;
 
+/// `cargo demo cards`: the Lucca → Cards scenario.
 #[path = "demo/cards.rs"]
 mod cards;
+/// `cargo demo teelt`: the inbound Teelt → Lucca scenario.
+#[path = "demo/teelt.rs"]
+mod teelt;
 
 fn main() -> ExitCode {
-    // `cargo demo cards`: the Lucca → Cards scenario instead.
     let scenario = std::env::args().nth(1);
     let run = match scenario.as_deref() {
         None | Some("leapsome") => demo,
         Some("cards") => cards::demo,
+        Some("teelt") => teelt::demo,
         Some(other) => {
             eprintln!(
-                "unknown demo `{other}`: `cargo demo` (Lucca → Leapsome) or `cargo demo cards`"
+                "unknown demo `{other}`: `cargo demo` (Lucca → Leapsome), `cargo demo cards` (Lucca → Cards) or `cargo demo teelt` (Teelt → Lucca)"
             );
             return ExitCode::FAILURE;
         }

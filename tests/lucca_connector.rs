@@ -643,6 +643,58 @@ fn hire(id: &str) -> Person {
     }
 }
 
+/// Defaults may be given by name: the establishment and department through the v4
+/// organisation lists, the main role through `GET /api/v3/roles`, resolved once; a name
+/// that matches nothing fails `check` (and the create) naming the setting and close names.
+#[test]
+fn create_defaults_by_name_are_resolved_and_a_wrong_name_is_named() {
+    let lucca = sim(Tenant::generate(13, 30));
+    let t = lucca.tenant();
+    let (establishment, department) = (&t.establishments[1], &t.departments[0]);
+    let role = &t.roles[1];
+    let mut c = open(
+        &lucca,
+        &[
+            ("default_legal_entity", &establishment.name.to_uppercase()),
+            ("default_department", &department.name),
+            ("default_role", &role.name),
+        ],
+    );
+    c.instance.check().expect("check resolves the names");
+    let id = c
+        .instance
+        .apply(&Operation::Create(hire("teelt-1")))
+        .unwrap()
+        .target_id;
+    let u = lucca.tenant().user(id.parse().unwrap()).cloned().unwrap();
+    assert_eq!(
+        (u.legal_entity_id, u.department_id, u.role_principal_id),
+        (Some(establishment.id), Some(department.id), Some(role.id))
+    );
+
+    let misspelt: String = role.name.chars().rev().collect::<String>() + "x";
+    let mut c = open(
+        &lucca,
+        &[("default_role", &role.name[..role.name.len() - 1])],
+    );
+    let e = connector_error(&c.instance.check().unwrap_err());
+    let close = &role.name;
+    assert!(
+        matches!(&e, ConnectorError::Invalid(m) if m.starts_with("setting `default_role`:") && m.contains("matches no Lucca role") && m.contains(&format!("did you mean {close}"))),
+        "{e:?}"
+    );
+    let mut c = open(&lucca, &[("default_department", &misspelt)]);
+    let e = connector_error(
+        &c.instance
+            .apply(&Operation::Create(hire("teelt-2")))
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(&e, ConnectorError::Invalid(m) if m.contains("setting `default_department`") && m.contains(&misspelt)),
+        "{e:?}"
+    );
+}
+
 #[test]
 fn create_fills_mandatory_fields_from_defaults_and_names_a_missing_one() {
     let lucca = sim(Tenant::generate(13, 30));
@@ -1197,6 +1249,9 @@ fn manifest_and_settings() {
         "default_legal_entity_id",
         "default_department_id",
         "default_role_id",
+        "default_legal_entity",
+        "default_department",
+        "default_role",
         "custom_fields",
         "row_keys",
     ] {

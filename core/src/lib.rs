@@ -113,7 +113,9 @@ pub use plan::{
     Action, Breach, Change, Counts, GroupRef, Input, Limit, MatchedBy, Plan, PlanError, Reason,
     Ref, Side, Step, Subject,
 };
-pub use policy::{ActionKind, Allowed, CorrelationKey, FieldSet, Guard, Policy, Threshold};
+pub use policy::{
+    ActionKind, Allowed, CorrelationKey, FieldSet, Guard, ManagerMatch, Policy, Threshold,
+};
 pub use prepare::{Prepared, PreparedLinks};
 pub use read::Coverage;
 pub use reconcile::{evaluate_guard, plan};

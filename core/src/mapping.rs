@@ -86,8 +86,19 @@ pub enum MappingProblem {
 
 impl fmt::Display for MappingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "record {}: field `{}`: ", self.record, self.field)?;
-        match &self.problem {
+        write!(
+            f,
+            "record {}: field `{}`: {}",
+            self.record, self.field, self.problem
+        )
+    }
+}
+
+/// What went wrong, without the record and field (for reports that name
+/// them already).
+impl fmt::Display for MappingProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             MappingProblem::Type(m) => write!(f, "expects {}", m.expected),
             MappingProblem::Unmapped(v) => write!(f, "no mapping for value {v:?}"),
             MappingProblem::Missing(src) => write!(f, "needs `{src}`, which is empty"),

@@ -531,6 +531,7 @@ impl<'a> Plan<'a> {
             carries: Vec::new(),
             group_name: None,
             manager_source_id: None,
+            created: Vec::new(),
         };
         let (source_id, target_id) = match action {
             Action::CreateGroup { group } => {
@@ -563,6 +564,7 @@ impl<'a> Plan<'a> {
                         Some(FieldValue::Text(login.into())),
                     ));
                 }
+                step.created = self.created_values(*person);
                 person_ids(*person)
             }
             Action::Link {
@@ -764,6 +766,41 @@ impl<'a> Plan<'a> {
             planned: false,
             name: people.iter().find(|p| p.id == id).and_then(person_name),
         }
+    }
+
+    /// [`Step::created`] for source person `person`.
+    fn created_values(&self, person: usize) -> Vec<Change> {
+        let p = &self.input.source.people[person];
+        let groups = self.input.source.groups;
+        self.input
+            .policy
+            .create_fields()
+            .iter()
+            .filter(|f| *f != FieldRef::from(Field::ManagerId))
+            .filter_map(|f| {
+                let value = match self.create_login(person) {
+                    // The login the plan chose when the template's was taken.
+                    Some(login) if f == FieldRef::from(Field::Login) => {
+                        FieldValue::Text(login.into())
+                    }
+                    _ => p.get(&f)?.to_owned_value(),
+                };
+                let mut change = Change::values(f.clone(), None, Some(value));
+                if f == FieldRef::from(Field::DepartmentId)
+                    && let Some(g) = p
+                        .department_id
+                        .as_deref()
+                        .and_then(|d| groups.iter().find(|g| g.id == d))
+                {
+                    change.new_ref = Some(Ref {
+                        id: g.id.clone(),
+                        planned: false,
+                        name: Some(g.name.clone()),
+                    });
+                }
+                Some(change)
+            })
+            .collect()
     }
 
     /// A `set_manager`'s manager by source id: the planned person, or the
@@ -984,6 +1021,16 @@ pub struct Step {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub manager_source_id: Option<String>,
+    /// On a create: what it writes — each field the create sends
+    /// ([`crate::Policy::create_fields`]) that the mapped record has, as
+    /// `(none) -> value` — so a plan says exactly what would be created.
+    /// The manager is left to the `set_manager` step that follows; a
+    /// department the source knows as a group is named.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub created: Vec<Change>,
 }
 
 impl Step {

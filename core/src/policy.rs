@@ -386,6 +386,25 @@ pub struct Policy {
     /// What a create whose login is already taken becomes (a suffixed
     /// login, or a conflict): see [`crate::login`].
     pub login_taken: crate::LoginTaken,
+    /// How a person's `manager_id` is matched (see [`ManagerMatch`]).
+    pub manager_match: ManagerMatch,
+}
+
+/// How the core resolves a person's manager reference (`manager_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum ManagerMatch {
+    /// The reference is the manager's id in the source (the default): the
+    /// manager's account is the one linked to, or planned for, that person.
+    #[default]
+    SourceId,
+    /// The reference is the manager's work email, as an onboarding tool
+    /// knows the manager of a newcomer: a source person with that id first,
+    /// else the one active target account whose work email it is (compared
+    /// as the `work_email` correlation key is). None, or several: the manager is
+    /// reported as out of scope for that person, who is still created.
+    WorkEmail,
 }
 
 impl Default for Policy {
@@ -406,6 +425,7 @@ impl Default for Policy {
             row_keys: BTreeMap::new(),
             identity_links: None,
             login_taken: crate::LoginTaken::default(),
+            manager_match: ManagerMatch::SourceId,
         }
     }
 }

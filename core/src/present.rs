@@ -47,6 +47,14 @@ pub fn write_details(out: &mut impl Write, step: &Step, indent: &str) -> fmt::Re
             Side(c.new.as_ref(), c.new_ref.as_ref())
         )?;
     }
+    for c in &step.created {
+        writeln!(
+            out,
+            "{indent}{}: {}",
+            c.field,
+            Side(c.new.as_ref(), c.new_ref.as_ref())
+        )?;
+    }
     for r in &step.rows {
         writeln!(out, "{indent}{}: {}", r.field, RowLine(r))?;
     }

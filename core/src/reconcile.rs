@@ -39,7 +39,7 @@ use crate::normalize::{Normalization, hash_normalized, normalized_eq};
 use crate::plan::{
     Action, Breach, Counts, GroupRef, Input, Limit, MatchedBy, Plan, PlanError, Reason, Subject,
 };
-use crate::policy::{ActionKind, CorrelationKey, FieldSet, Policy};
+use crate::policy::{ActionKind, CorrelationKey, FieldSet, ManagerMatch, Policy};
 use crate::prepare::{Prepared, PreparedLinks, Status, key_of};
 use crate::read::Coverage;
 use crate::rows::{self, RowProblem, RowSide};
@@ -697,19 +697,38 @@ impl<'i, 'a> Reconciler<'i, 'a> {
 
     /// `SetManager` where the manager's account differs from the one the
     /// person's account points at (managers created in this plan included).
+    /// Setting the manager of an account this plan creates is part of the
+    /// create: a flow that may not update (an inbound, create-only flow)
+    /// still sets it, and touches no other account's manager.
     fn managers(&mut self) {
-        if !self.policy.owned.has(Field::ManagerId) || !self.policy.allowed.update {
+        if !self.policy.owned.has(Field::ManagerId) {
             return;
         }
+        let update = self.policy.allowed.update;
         let manager_of = self.dp.id_index.probe(&self.dp.manager);
+        let by_email = match self.policy.manager_match {
+            ManagerMatch::WorkEmail => self.accounts_by_work_email(),
+            ManagerMatch::SourceId => map(0),
+        };
         // Compared through the prepared id keys: no record is touched unless
         // it must be reported.
         for (d, &manager) in manager_of.iter().enumerate() {
             let acct = self.planned[d];
-            if acct == NONE || !self.active_after[d] {
+            if acct == NONE || !self.active_after[d] || (!update && acct != PLANNED) {
                 continue;
             }
-            let Some(want) = self.wanted_manager(d, manager) else {
+            let want = self.wanted_manager(d, manager).or_else(|| {
+                let reference = self.desired[d].manager_id.as_deref()?;
+                let how = CorrelationKey::WorkEmail.normalization();
+                match by_email.get(&NormKey {
+                    text: reference,
+                    how,
+                }) {
+                    Some(&a) if a != NONE => Some(Manager::Account(a)),
+                    _ => None,
+                }
+            });
+            let Some(want) = want else {
                 let mid = self.desired[d].manager_id.as_deref().unwrap_or_default();
                 let reason = Reason::ManagerOutOfScope(mid.trim().into());
                 self.report(false, Subject::Person(d), reason);
@@ -738,6 +757,28 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                 manager_account,
             });
         }
+    }
+
+    /// [`ManagerMatch::WorkEmail`]: the active target accounts by work email
+    /// (normalised as the correlation key is); `NONE` where several share
+    /// one. A deactivated account (a former employee) manages nobody new.
+    fn accounts_by_work_email(&self) -> Map<NormKey<'a>, u32> {
+        let how = CorrelationKey::WorkEmail.normalization();
+        let mut index: Map<NormKey<'a>, u32> = map(self.actual.len());
+        for (a, account) in self.actual.iter().enumerate().filter(|(_, a)| a.active) {
+            let Some(text) = account
+                .work_email
+                .as_deref()
+                .filter(|t| !t.trim().is_empty())
+            else {
+                continue;
+            };
+            index
+                .entry(NormKey { text, how })
+                .and_modify(|v| *v = NONE)
+                .or_insert(a as u32);
+        }
+        index
     }
 
     /// Who person `d`'s manager should be: nobody, a planned person, or the

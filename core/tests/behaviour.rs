@@ -6,7 +6,7 @@ mod support;
 
 use muster_core::{
     Action, ActionKind, CorrelationKey, Coverage, Date, Field, FieldRef, FieldValue, Gender, Guard,
-    Mapping, Person, PlanError, Policy, Rule, Template, Threshold,
+    ManagerMatch, Mapping, Person, PlanError, Policy, Rule, Template, Threshold,
 };
 use support::*;
 
@@ -949,4 +949,80 @@ fn plans_and_policies_serialise_for_plan_files_and_config() {
             .unwrap();
     assert!(partial.owned.contains(&FieldRef::parse("e_formation")));
     assert_eq!(partial.correlation, Policy::default().correlation);
+}
+
+/// Teelt gives a newcomer's manager by work email: with
+/// `ManagerMatch::WorkEmail` the core matches it to the existing account
+/// with that email, and a create-only flow still sets the manager of the
+/// account it creates — and of nobody else.
+#[test]
+fn teelt_manager_by_work_email_is_the_existing_account_with_that_email() {
+    let mut p = Policy::create_only();
+    p.manager_match = ManagerMatch::WorkEmail;
+    let mut w = World::new(p);
+    w.target = vec![person("lucca-9", "Bea", "Boss", "Bea.Boss@acme.fr")];
+    let mut talent = person("t-1", "Ana", "Lopez", "ana@acme.fr");
+    talent.manager_id = Some(" bea.boss@ACME.fr ".into());
+    let mut lost = person("t-2", "Cem", "Ak", "cem@acme.fr");
+    lost.manager_id = Some("nobody@acme.fr".into());
+    w.source = vec![talent, lost];
+    assert_eq!(
+        kinds(&w),
+        [
+            "create t-1 (new_person)",
+            "create t-2 (new_person)",
+            "set_manager t-1 (manager_changed)",
+            "skip t-2 (manager_out_of_scope)"
+        ]
+    );
+    w.sync();
+    assert_eq!(
+        w.target_of("t-1").unwrap().manager_id.as_deref(),
+        Some("lucca-9")
+    );
+    assert_eq!(w.target_of("t-2").unwrap().manager_id, None);
+    // Linked now: a create-only flow never sets their manager again, even
+    // when the email later matches somebody.
+    w.target
+        .push(person("lucca-10", "No", "Body", "nobody@acme.fr"));
+    assert!(w.plan().actions().is_empty(), "{:?}", kinds(&w));
+}
+
+/// Two accounts sharing the manager's email are no match: reported, never
+/// a guess; nor is a deactivated account; with the default `SourceId` an
+/// email is no manager at all.
+#[test]
+fn a_manager_email_shared_by_two_accounts_or_of_a_former_employee_is_reported() {
+    let mut p = Policy::create_only();
+    p.manager_match = ManagerMatch::WorkEmail;
+    let mut w = World::new(p.clone());
+    w.target = vec![
+        person("lucca-1", "Bea", "Boss", "boss@acme.fr"),
+        person("lucca-2", "Bob", "Boss", "BOSS@acme.fr"),
+    ];
+    let mut talent = person("t-1", "Ana", "Lopez", "ana@acme.fr");
+    talent.manager_id = Some("boss@acme.fr".into());
+    w.source = vec![talent.clone()];
+    assert_eq!(
+        kinds(&w),
+        ["create t-1 (new_person)", "skip t-1 (manager_out_of_scope)"]
+    );
+    // A former employee (deactivated account) manages nobody new.
+    let mut w = World::new(p.clone());
+    let mut former = person("lucca-1", "Bea", "Boss", "boss@acme.fr");
+    former.active = false;
+    w.target = vec![former];
+    w.source = vec![talent.clone()];
+    assert_eq!(
+        kinds(&w),
+        ["create t-1 (new_person)", "skip t-1 (manager_out_of_scope)"]
+    );
+    p.manager_match = ManagerMatch::SourceId;
+    let mut w = World::new(p);
+    w.target = vec![person("lucca-1", "Bea", "Boss", "boss@acme.fr")];
+    w.source = vec![talent];
+    assert_eq!(
+        kinds(&w),
+        ["create t-1 (new_person)", "skip t-1 (manager_out_of_scope)"]
+    );
 }

@@ -8,8 +8,8 @@ use muster::config::{Config, ConfigError, PluginRef, SecretSource};
 use muster::schedule::Schedule;
 use muster_core::mapping::Rule;
 use muster_core::{
-    ActionKind, Allowed, CorrelationKey, Field, FieldRef, FieldSet, FieldValue, Guard, Policy,
-    Threshold,
+    ActionKind, Allowed, CorrelationKey, Field, FieldRef, FieldSet, FieldValue, Guard,
+    ManagerMatch, Policy, Threshold,
 };
 
 const FULL: &str = r#"
@@ -43,7 +43,7 @@ actions = ["create", "link", "update", "deactivate", "reactivate"]
 fields = ["given_name", "family_name", "work_email", "manager_id", "custom:e_formation"]
 row_keys = { e_formation = "e_title" }
 correlation = ["employee_number", "work_email"]
-options = { invite_on_create = true, reactivate = true, pre_start_days = 3, sync_groups = false }
+options = { invite_on_create = true, reactivate = true, pre_start_days = 3, sync_groups = false, manager_match = "work_email" }
 guard = { max_deactivate = 25, max_deactivate_ratio = 0.10, max_create = 200 }
 required_on_create = ["work_email", "given_name"]
 
@@ -186,6 +186,7 @@ fn full_example_resolves_into_the_core_policy_and_mapping() {
         row_keys: [("e_formation".to_string(), "e_title".to_string())].into(),
         identity_links: None,
         login_taken: muster_core::LoginTaken::Suffix,
+        manager_match: ManagerMatch::WorkEmail,
     };
     assert_eq!(f.policy, expected);
 
@@ -447,6 +448,11 @@ fn fields_actions_and_mapping_are_checked_against_the_core() {
     );
     let msg = err(&with_flow("correlation = [\"email\"]\n"));
     assert!(msg.contains("unknown correlation key `email`"), "{msg}");
+    let msg = err(&with_flow("options = { manager_match = \"work_mail\" }\n"));
+    assert!(
+        msg.contains("`flows.f.options.manager_match`: unknown manager_match `work_mail`; did you mean `work_email`?"),
+        "{msg}"
+    );
     let msg = err(&with_flow(
         "mapping = [{ template = { field = \"login\", pattern = \"{given_name|shout}\" } }]\n",
     ));

@@ -89,7 +89,8 @@ fn the_built_plugins_carry_their_declarations_through_componentization() {
     assert!(scim.create_requires.has(Field::Login));
     let lucca = load("muster-plugin-lucca");
     assert!(lucca.stores(&FieldRef::Custom("e_formation".into())));
-    assert!(!lucca.stores(&Field::ContractType.into()));
+    // Stored in the extended-data field named by `contract_type_field`.
+    assert!(lucca.stores(&Field::ContractType.into()));
     let leapsome = load("muster-plugin-leapsome");
     assert!(leapsome.create_requires.has(Field::WorkEmail));
     assert!(!leapsome.stores(&Field::Login.into()));

@@ -27,6 +27,7 @@ fn step(kind: ActionKind, source: &str) -> Step {
         carries: Vec::new(),
         group_name: None,
         manager_source_id: None,
+        created: Vec::new(),
     }
 }
 
@@ -832,4 +833,26 @@ fn the_heartbeat_keeps_a_lease_alive_and_it_lapses_once_stopped() {
         taken.took_over.map(|h| h.owner).as_deref(),
         Some("host:1:aa")
     );
+}
+
+/// A run's notes (the records it skipped or left out, and why) come back
+/// with its history; a run without notes has none.
+#[test]
+fn run_notes_come_back_with_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = new_store(dir.path());
+    let quiet = s.begin_run(FLOW, Trigger::Schedule).unwrap();
+    s.finish_run(quiet, RunStatus::Done, &RunCounts::new(), None)
+        .unwrap();
+    let run = s.begin_run(FLOW, Trigger::Schedule).unwrap();
+    let notes = vec![
+        "skip Noé (t-103): `work_email` is required to create an account".to_string(),
+        "source record t-105: field `department_id`: no mapping".to_string(),
+    ];
+    s.set_run_notes(run, &notes).unwrap();
+    s.finish_run(run, RunStatus::Done, &RunCounts::new(), None)
+        .unwrap();
+    let h = s.history(FLOW, 2).unwrap();
+    assert_eq!((h[0].id, &h[0].notes), (run, &notes));
+    assert_eq!((h[1].id, h[1].notes.len()), (quiet, 0));
 }

@@ -256,6 +256,9 @@ pub fn history(runs: &[RunSummary]) -> String {
                 p.side, p.record, p.plugin, p.field, p.message
             );
         }
+        for n in &r.notes {
+            let _ = writeln!(out, "  note: {n}");
+        }
         for j in &r.journal {
             // A membership call is about one member: say which, or the
             // lines of a team's calls all look the same.
@@ -301,6 +304,7 @@ pub fn history_json(runs: &[RunSummary]) -> String {
                 "finished_at": r.finished_at,
                 "counts": r.counts,
                 "error": r.error,
+                "notes": r.notes,
                 "journal": r.journal.iter().map(|j| json!({
                     "seq": j.seq,
                     "kind": j.kind.name(),

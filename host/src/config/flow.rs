@@ -7,8 +7,8 @@ use std::path::Path;
 
 use muster_core::mapping::Rule;
 use muster_core::{
-    ActionKind, Allowed, CorrelationKey, Field, FieldRef, FieldSet, FieldValue, Guard, Mapping,
-    Person, Policy, Template,
+    ActionKind, Allowed, CorrelationKey, Field, FieldRef, FieldSet, FieldValue, Guard,
+    ManagerMatch, Mapping, Person, Policy, Template,
 };
 use toml::de::DeValue;
 
@@ -176,6 +176,7 @@ pub(super) fn parse_flow(
                 "pre_start_days",
                 "sync_groups",
                 "login_taken",
+                "manager_match",
             ],
             "{ invite_on_create = true, reactivate = true }",
         )?;
@@ -216,6 +217,20 @@ pub(super) fn parse_flow(
                 other => {
                     return Err(v.error(format!(
                         "unknown rule `{other}`; use \"suffix\" (zlefevre -> zlefevre2) or \"conflict\""
+                    )));
+                }
+            };
+        }
+        if let Some(m) = ot.get("manager_match", &k("manager_match")) {
+            policy.manager_match = match m.str("\"work_email\"")? {
+                "source_id" => ManagerMatch::SourceId,
+                "work_email" => ManagerMatch::WorkEmail,
+                other => {
+                    let hint = closest(other, ["source_id", "work_email"])
+                        .map(|c| format!("did you mean `{c}`? "))
+                        .unwrap_or_default();
+                    return Err(m.error(format!(
+                        "unknown manager_match `{other}`; {hint}it is `source_id` (the manager's id in the source, the default) or `work_email` (the manager's work email, matched to a target account)"
                     )));
                 }
             };

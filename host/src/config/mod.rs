@@ -59,6 +59,7 @@ pub const BUILTIN_PLUGINS: &[(&str, &str)] = &[
     ("scim", "muster-plugin-scim"),
     ("flatchr", "muster-plugin-flatchr"),
     ("cards", "muster-plugin-cards"),
+    ("teelt", "muster-plugin-teelt"),
 ];
 
 /// A configuration problem, with what is needed to fix it.

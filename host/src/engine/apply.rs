@@ -80,6 +80,10 @@ pub(crate) struct Applier<'r, 'p, 'a> {
     failed_people: HashSet<usize>,
     /// Source groups whose creation failed.
     failed_groups: HashSet<usize>,
+    /// The source reads no groups (an onboarding or recruiting tool): its
+    /// `department_id`s are names or ids *for the target* to resolve, sent as
+    /// they are when no group link translates them.
+    departments_as_given: bool,
 }
 
 /// One call to make (or a link to record), with the step to journal.
@@ -161,6 +165,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
             pending: Vec::new(),
             failed_people: HashSet::new(),
             failed_groups: HashSet::new(),
+            departments_as_given: false,
         }
     }
 
@@ -243,13 +248,26 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         out
     }
 
+    /// When the source reads no groups, its department values are
+    /// references for the target (Lucca resolves an id, code or name) and
+    /// go through untranslated ([`Applier::departments_as_given`]).
+    pub fn with_departments_as_given(mut self, on: bool) -> Self {
+        self.departments_as_given = on;
+        self
+    }
+
     /// `person` as the target's record, its manager and department (source
-    /// ids) as target ids where the links know them.
+    /// ids) as target ids where the links know them (a department as given
+    /// when the source reads no groups).
     fn to_target(&self, person: &muster_core::Person) -> crate::runtime::Person {
         person_to_target(
             person,
             |m| self.links.get(m).cloned(),
-            |d| self.group_links.get(d).cloned(),
+            |d| match self.group_links.get(d) {
+                Some(t) => Some(t.clone()),
+                None if self.departments_as_given => Some(d.to_owned()),
+                None => None,
+            },
         )
     }
 

@@ -56,7 +56,7 @@ pub mod watermark;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use muster_core::{Date, Link, Mapping, Person, Policy, Step};
+use muster_core::{ActionKind, Date, Link, Mapping, Person, Policy, Step};
 use serde::{Deserialize, Serialize};
 
 pub use crate::runtime::connector::Problem;
@@ -782,7 +782,8 @@ fn run_inner(
     // Whatever was held before is moot once a plan is applied.
     store.supersede_held(&flow.name)?;
     observer.stage("applying");
-    let applier = apply::Applier::new(store, &flow.name, run, target, &plan, observer);
+    let applier = apply::Applier::new(store, &flow.name, run, target, &plan, observer)
+        .with_departments_as_given(!source_can);
     report.applied = applier.apply(selection)?;
     report.outcome = Outcome::Applied;
     // Everything this run read is applied: the next read may start after it.
@@ -990,6 +991,10 @@ fn finish(store: &mut Store, run: RunId, report: &RunReport) -> Result<(), Engin
         store.add_run_problems(run, &problems)?;
     }
     let error = report.applied.aborted.clone();
+    let notes = run_notes(report);
+    if !notes.is_empty() {
+        store.set_run_notes(run, &notes)?;
+    }
     store.finish_run(run, status, &counts, error.as_deref())?;
     Ok(())
 }
@@ -1047,6 +1052,33 @@ fn held_by_target(
     Ok(more)
 }
 
+/// At most this many notes are kept per run (a first sync of a large tenant
+/// may skip thousands); the last line says how many were left out.
+const MAX_NOTES: usize = 500;
+
+/// One line per record the run skipped or reported a conflict for, with
+/// the reason, for `history` and the status page (the data problems, with
+/// record and field, are stored apart: [`Store::add_run_problems`]).
+fn run_notes(report: &RunReport) -> Vec<String> {
+    let skipped = report
+        .steps
+        .iter()
+        .filter(|s| matches!(s.kind, ActionKind::Skip | ActionKind::Conflict))
+        .map(|s| {
+            let id = s.source_id.as_deref().or(s.target_id.as_deref());
+            let id = id.map(|i| format!(" ({i})")).unwrap_or_default();
+            format!("{} {}{id}: {}", s.kind, s.label, s.explanation)
+        });
+    // Data problems are kept apart, with their fields (`run_problems`).
+    let mut notes: Vec<String> = skipped.collect();
+    if notes.len() > MAX_NOTES {
+        let more = notes.len() - MAX_NOTES;
+        notes.truncate(MAX_NOTES);
+        notes.push(format!("… and {more} more (see `muster plan` for all)"));
+    }
+    notes
+}
+
 /// Maps every source person; a record that fails is reported and returned
 /// apart (by id, to be held: see [`muster_core::Side::held`]) instead of
 /// being planned half-mapped. `plugin` (the source's) is named in problems.
@@ -1071,8 +1103,10 @@ fn map_people(
                     plugin: plugin.to_owned(),
                     record: e.record.clone(),
                     field: e.field.to_string(),
+                    // The problem names record and field itself.
                     message: format!(
-                        "{e}; the record is left out of this run and its account is left as it is"
+                        "{}; the record is left out of this run and its account is left as it is",
+                        e.problem
                     ),
                 });
                 unmapped.push(p.id.clone());

@@ -346,6 +346,7 @@ mod tests {
             rows: Vec::new(),
             group_name: None,
             manager_source_id: None,
+            created: Vec::new(),
         }
     }
 

@@ -143,6 +143,13 @@ pub(super) fn render(shared: &Shared) -> String {
                         e(&counts),
                         e(r.error.as_deref().unwrap_or("")),
                     );
+                    if !r.notes.is_empty() {
+                        h.push_str("<tr class=\"notes\"><td></td><td colspan=\"6\"><ul>");
+                        for n in &r.notes {
+                            let _ = write!(h, "<li>{}</li>", e(n));
+                        }
+                        h.push_str("</ul></td></tr>");
+                    }
                 }
                 h.push_str("</table>");
             }

@@ -109,6 +109,9 @@ pub struct RunSummary {
     pub finished_at: Option<String>,
     pub counts: RunCounts,
     pub error: Option<String>,
+    /// What the run skipped or left out, one line per record with why
+    /// ([`Store::set_run_notes`]); empty for runs that skipped nothing.
+    pub notes: Vec<String>,
     /// The run's journal, in step order.
     pub journal: Vec<JournalEntry>,
     /// The records the run could not take as they were, in the order
@@ -214,6 +217,21 @@ impl Store {
         tx.commit().context(ctx)
     }
 
+    /// Records the run's notes: one line per record it skipped or reported a
+    /// conflict for, with why (the data problems are in `run_problems`).
+    pub fn set_run_notes(&mut self, run: RunId, notes: &[String]) -> Result<(), StoreError> {
+        let text =
+            serde_json::to_string(notes).context(|| format!("run {run}: serialising its notes"))?;
+        let tx = self.write_tx(|| format!("run {run}: recording its notes"))?;
+        tx.execute(
+            "UPDATE runs SET notes = ?2 WHERE id = ?1",
+            params![run.0, text],
+        )
+        .context(|| format!("run {run}: recording its notes"))?;
+        tx.commit()
+            .context(|| format!("run {run}: committing its notes"))
+    }
+
     /// Runs of `flow` still `running`. Read by the holder of the flow's
     /// lease, these belong to owners that died (or were fenced out): the
     /// engine marks them `aborted`. Read without the lease, some may be live.
@@ -237,7 +255,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                r#"SELECT id, "trigger", status, started_at, finished_at, counts, error
+                r#"SELECT id, "trigger", status, started_at, finished_at, counts, error, notes
                    FROM runs WHERE flow_id = ?1 ORDER BY id DESC LIMIT ?2"#,
             )
             .context(ctx)?;
@@ -252,17 +270,23 @@ impl Store {
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, Option<String>>(5)?,
                     r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
                 ))
             })
             .context(ctx)?
             .collect::<Result<Vec<_>, _>>()
             .context(ctx)?;
         let mut out = Vec::with_capacity(rows.len());
-        for (id, trigger, status, started_at, finished_at, counts, error) in rows {
+        for (id, trigger, status, started_at, finished_at, counts, error, notes) in rows {
             let counts = match counts {
                 Some(c) => serde_json::from_str(&c)
                     .context(|| format!("flow `{flow}`: counts of run {id}"))?,
                 None => RunCounts::new(),
+            };
+            let notes = match notes {
+                Some(n) => serde_json::from_str(&n)
+                    .context(|| format!("flow `{flow}`: notes of run {id}"))?,
+                None => Vec::new(),
             };
             out.push(RunSummary {
                 id,
@@ -273,6 +297,7 @@ impl Store {
                 finished_at,
                 counts,
                 error,
+                notes,
                 journal: entries_of_run(&self.conn, id)?,
                 problems: problems_of_run(&self.conn, flow, id)?,
             });

@@ -60,6 +60,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "the records each run could not take as they were",
         sql: V6,
     },
+    Migration {
+        name: "runs: notes on the records a run skipped or left out",
+        sql: V7,
+    },
 ];
 
 /// Version 1: what a sync needs to remember what it did.
@@ -237,4 +241,12 @@ CREATE TABLE run_problems (
     message TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
 );
+"#;
+
+/// Version 7: what a run did not do, per record (`runs.notes`, a JSON array
+/// of lines: skips and conflicts with their reason; the data problems are in
+/// `run_problems`), so `history` and the status page show *which*
+/// records were skipped and why, not only how many. `NULL` for older runs.
+pub(crate) const V7: &str = r#"
+ALTER TABLE runs ADD COLUMN notes TEXT;
 "#;

@@ -110,6 +110,7 @@ mod tests {
             reason: "owned_fields_differ".into(),
             explanation: "source wins on owned fields".into(),
             changes: Vec::new(),
+            created: Vec::new(),
             rows: actions
                 .into_iter()
                 .map(|action| RowChange {

@@ -53,21 +53,51 @@ pub const KEYS: &[(&str, &str, bool)] = &[
         false,
     ),
     (
+        "default_legal_entity",
+        "Establishment (legal entity) used when creating a user whose record has none: its id, code or name (a name is resolved through the organisation API by `check` and the first create)",
+        false,
+    ),
+    (
+        "default_department",
+        "Department used when creating a user whose record has none: its id, code or name",
+        false,
+    ),
+    (
+        "default_role",
+        "Main role (`rolePrincipalId`) used when creating a user (records carry no role): its id or name, from Lucca's roles",
+        false,
+    ),
+    (
         "default_legal_entity_id",
-        "Establishment (legal entity) id used when creating a user whose record has none",
+        "Same as `default_legal_entity`, an id only (kept for existing configurations)",
         false,
     ),
     (
         "default_department_id",
-        "Department id used when creating a user whose record has none",
+        "Same as `default_department`, an id only",
         false,
     ),
     (
         "default_role_id",
-        "Main role (`rolePrincipalId`) used when creating a user; records carry no role",
+        "Same as `default_role`, an id only",
         false,
     ),
 ];
+
+/// A create default as configured: a Lucca id, or a name (or code) to resolve through
+/// Lucca's lists before the first create.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DefaultRef {
+    Id(u64),
+    Name(String),
+}
+
+/// A configured create default and the setting that gave it (for error messages).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateDefault {
+    pub setting: String,
+    pub value: DefaultRef,
+}
 
 /// Which extended-data codes to read.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -108,9 +138,10 @@ pub struct Settings {
     /// The Lucca field behind `phone`.
     pub phone_field: String,
     pub contract_type_field: Option<String>,
-    pub default_legal_entity_id: Option<u64>,
-    pub default_department_id: Option<u64>,
-    pub default_role_id: Option<u64>,
+    /// Create defaults for the mandatory legal entity, department and main role.
+    pub default_legal_entity: Option<CreateDefault>,
+    pub default_department: Option<CreateDefault>,
+    pub default_role: Option<CreateDefault>,
 }
 
 impl Default for Settings {
@@ -124,9 +155,9 @@ impl Default for Settings {
             compound_fields: Vec::new(),
             phone_field: "professionalMobile".into(),
             contract_type_field: None,
-            default_legal_entity_id: None,
-            default_department_id: None,
-            default_role_id: None,
+            default_legal_entity: None,
+            default_department: None,
+            default_role: None,
         }
     }
 }
@@ -173,6 +204,17 @@ fn compound_fields(key: &str, value: &str) -> Result<Vec<(String, Vec<String>)>,
         out.push((code_setting(key, code)?, subs));
     }
     Ok(out)
+}
+
+/// Where a `default_*` setting goes.
+fn default_slot<'s>(s: &'s mut Settings, key: &str) -> &'s mut Option<CreateDefault> {
+    if key.starts_with("default_legal_entity") {
+        &mut s.default_legal_entity
+    } else if key.starts_with("default_department") {
+        &mut s.default_department
+    } else {
+        &mut s.default_role
+    }
 }
 
 impl Settings {
@@ -277,11 +319,27 @@ impl Settings {
                 "contract_type_field" => {
                     s.contract_type_field = Some(code_setting(key, value)?);
                 }
-                "default_legal_entity_id" => {
-                    s.default_legal_entity_id = Some(id_setting(key, value)?)
+                "default_legal_entity_id" | "default_department_id" | "default_role_id" => {
+                    let d = CreateDefault {
+                        setting: key.clone(),
+                        value: DefaultRef::Id(id_setting(key, value)?),
+                    };
+                    *default_slot(&mut s, key) = Some(d);
                 }
-                "default_department_id" => s.default_department_id = Some(id_setting(key, value)?),
-                "default_role_id" => s.default_role_id = Some(id_setting(key, value)?),
+                "default_legal_entity" | "default_department" | "default_role" => {
+                    let v = value.trim();
+                    if v.is_empty() {
+                        return Err(bad(key, "is empty: give an id or a name"));
+                    }
+                    let value = match v.parse() {
+                        Ok(id) => DefaultRef::Id(id),
+                        Err(_) => DefaultRef::Name(v.to_string()),
+                    };
+                    *default_slot(&mut s, key) = Some(CreateDefault {
+                        setting: key.clone(),
+                        value,
+                    });
+                }
                 other => {
                     let known: Vec<&str> = KEYS.iter().map(|k| k.0).collect();
                     return Err(ConnectorError::Invalid(format!(
@@ -370,13 +428,37 @@ mod tests {
             CustomFields::Codes(vec!["e_tshirt".into(), "e_formation".into()])
         );
         assert_eq!(s.row_key("e_x"), Some("e_y"));
+        let value = |d: &Option<CreateDefault>| d.as_ref().map(|d| d.value.clone());
         assert_eq!(
             (
-                s.default_legal_entity_id,
-                s.default_department_id,
-                s.default_role_id
+                value(&s.default_legal_entity),
+                value(&s.default_department),
+                value(&s.default_role)
             ),
-            (Some(2), Some(3), Some(1))
+            (
+                Some(DefaultRef::Id(2)),
+                Some(DefaultRef::Id(3)),
+                Some(DefaultRef::Id(1))
+            )
+        );
+        let s = parse(&[
+            ("subdomain", "acme"),
+            ("default_legal_entity", " Sandbox Paris "),
+            ("default_department", "12"),
+            ("default_role", "Collaborateur"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.default_legal_entity,
+            Some(CreateDefault {
+                setting: "default_legal_entity".into(),
+                value: DefaultRef::Name("Sandbox Paris".into())
+            })
+        );
+        assert_eq!(value(&s.default_department), Some(DefaultRef::Id(12)));
+        assert_eq!(
+            value(&s.default_role),
+            Some(DefaultRef::Name("Collaborateur".into()))
         );
         for (k, v) in [
             ("page_size", "1001"),
@@ -388,6 +470,7 @@ mod tests {
             ("contract_type_field", "contract"),
             ("default_legal_entity_id", "Paris"),
             ("default_role_id", "-1"),
+            ("default_role", " "),
         ] {
             let m = err(&[("subdomain", "acme"), (k, v)]);
             assert!(m.contains(&format!("`{k}`")), "{k}={v}: {m}");

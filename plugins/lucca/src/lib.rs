@@ -31,8 +31,8 @@
 //!
 //! ## Manifest
 //! Rate limit: Lucca's 50 requests per 60 s per tenant, declared as 50 per 61 s on each Lucca
-//! host pattern (see [`RATE_WINDOW_SECS`]). Stores every canonical field but the contract
-//! type, and every custom field; a create requires the first and last name. Genders are
+//! host pattern (see [`RATE_WINDOW_SECS`]). Stores every canonical field (the contract type
+//! through the `contract_type_field` setting) and every custom field; a create requires the first and last name. Genders are
 //! written in Lucca's spelling (`diverse` → `Misc`).
 //!
 //! ## Ids
@@ -53,8 +53,10 @@
 //! ## Writing
 //! `create` → `POST /api/v3/users?contract=true` (user and contract together). Legal entity,
 //! department and main role are mandatory in Lucca: the record's values, else the settings
-//! `default_legal_entity_id`, `default_department_id`, `default_role_id`, else the tenant's own
-//! defaults; when none has one, Lucca's refusal becomes an `invalid` error naming the field and
+//! `default_legal_entity`, `default_department`, `default_role` (an id, or a name or code
+//! resolved once through the organisation API and `GET /api/v3/roles`, at `check` and before
+//! the first create: a name matching nothing is an `invalid` error naming the setting and the
+//! closest names), else the tenant's own defaults; when none has one, Lucca's refusal becomes an `invalid` error naming the field and
 //! the setting. `update` → `PUT /api/v3/users/{id}` with only the fields listed; `custom:e_…`
 //! fields are written at the root of the body ([`write`]). An update's `rows` (row-level
 //! changes to a multi-occurrence compound field, keyed by a sub-field such as `e_title`) are
@@ -85,6 +87,7 @@
 
 mod api;
 mod config;
+mod defaults;
 mod map;
 mod setup;
 mod time;
@@ -140,6 +143,8 @@ struct State {
     definitions: Option<Definitions>,
     departments: Option<Vec<Value>>,
     establishments: Option<Vec<Value>>,
+    /// The create defaults as Lucca ids (legal entity, department, role), once resolved.
+    create_defaults: Option<[Option<u64>; 3]>,
     /// By read kind: people (source) and accounts (target).
     checks: [ReadCheck; 2],
 }
@@ -624,11 +629,64 @@ fn user_id(id: &str) -> Result<u64, ConnectorError> {
 /// The setting behind each mandatory create field, for the error message.
 fn mandatory(field: &str) -> Option<(&'static str, &'static str, &'static str)> {
     Some(match field {
-        "legalEntityId" => ("legal-entity-id", "legal entity", "default_legal_entity_id"),
-        "departmentId" => ("department-id", "department", "default_department_id"),
-        "rolePrincipalId" => ("(no record field)", "main role", "default_role_id"),
+        "legalEntityId" => (
+            "legal-entity-id",
+            "legal entity",
+            "default_legal_entity` or `default_legal_entity_id",
+        ),
+        "departmentId" => (
+            "department-id",
+            "department",
+            "default_department` or `default_department_id",
+        ),
+        "rolePrincipalId" => (
+            "(no record field)",
+            "main role",
+            "default_role` or `default_role_id",
+        ),
         _ => return None,
     })
+}
+
+/// Lucca's roles (`GET /api/v3/roles`, `data.items` of `{id, name}`).
+fn roles(s: &Settings) -> Result<Vec<Value>, ConnectorError> {
+    let v = api::get(&url(s, "/api/v3/roles?fields=id,name"), "reading roles")?;
+    Ok(v.pointer("/data/items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// The create defaults (legal entity, department, main role) as Lucca ids: ids as
+/// configured, names resolved once per instance through the organisation API and the roles
+/// list ([`defaults::match_name`]); a name matching nothing or several items is `invalid`
+/// naming the setting.
+fn create_defaults(s: &Settings) -> Result<[Option<u64>; 3], ConnectorError> {
+    if let Some(d) = STATE.with(|st| st.borrow().create_defaults) {
+        return Ok(d);
+    }
+    let mut out = [None; 3];
+    let configured = [
+        (&s.default_legal_entity, defaults::Kind::LegalEntity),
+        (&s.default_department, defaults::Kind::Department),
+        (&s.default_role, defaults::Kind::Role),
+    ];
+    for (slot, (default, kind)) in out.iter_mut().zip(configured) {
+        let Some(d) = default else { continue };
+        *slot = Some(match &d.value {
+            config::DefaultRef::Id(id) => *id,
+            config::DefaultRef::Name(name) => {
+                let items = match kind {
+                    defaults::Kind::LegalEntity => org_all(Ref::LegalEntity)?,
+                    defaults::Kind::Department => org_all(Ref::Department)?,
+                    defaults::Kind::Role => roles(s)?,
+                };
+                defaults::match_name(&d.setting, kind, name, &items)?
+            }
+        });
+    }
+    STATE.with(|st| st.borrow_mut().create_defaults = Some(out));
+    Ok(out)
 }
 
 fn create(p: &Person) -> Result<Applied, ConnectorError> {
@@ -674,10 +732,11 @@ fn create(p: &Person) -> Result<Applied, ConnectorError> {
             body.insert(k, v);
         }
     }
+    let [legal_entity, department, role] = create_defaults(&s)?;
     for (key, default) in [
-        ("legalEntityId", s.default_legal_entity_id),
-        ("departmentId", s.default_department_id),
-        ("rolePrincipalId", s.default_role_id),
+        ("legalEntityId", legal_entity),
+        ("departmentId", department),
+        ("rolePrincipalId", role),
     ] {
         if let Some(d) = default
             && !body.contains_key(key)
@@ -963,6 +1022,7 @@ fn check() -> Result<(), ConnectorError> {
     if s.custom_fields != CustomFields::None || s.contract_type_field.is_some() {
         definitions(&s)?;
     }
+    create_defaults(&s)?;
     check_compound_fields(&s)
 }
 
@@ -1126,11 +1186,12 @@ muster_sdk::export!(Lucca);
 const RATE_REQUESTS: u32 = 50;
 const RATE_WINDOW_SECS: u32 = 61;
 
-/// What Lucca stores as a target (see `write`): every canonical field but the contract type
-/// (written only through the `contract_type_field` setting), plus every custom HR-file field.
-/// First and last name are mandatory on create; legal entity, department and role fall back
-/// to the settings' and the tenant's defaults.
-const STORES: [Field; 15] = [
+/// What Lucca stores as a target (see `write`): every canonical field — the contract type in
+/// the extended-data field named by the `contract_type_field` setting (Lucca's users API has
+/// no contract-type field; without the setting it is logged as not written) — plus every
+/// custom HR-file field. First and last name are mandatory on create; legal entity,
+/// department and role fall back to the settings' and the tenant's defaults.
+const STORES: [Field; 16] = [
     Field::EmployeeNumber,
     Field::GivenName,
     Field::FamilyName,
@@ -1146,4 +1207,5 @@ const STORES: [Field; 15] = [
     Field::DepartmentId,
     Field::ManagerId,
     Field::LegalEntityId,
+    Field::ContractType,
 ];

@@ -61,6 +61,8 @@
 //! (columns, applicants) and sends the `drag_applicant` webhook when an applicant moves.
 //! The Cards simulator ([`CardsSim`], see [`cards`]) keeps a [`Space`] of users, groups and
 //! training statistics; it answers `Authorization: Bearer` + `X-Tenant` requests under `/v1`.
+//! The Teelt simulator ([`TeeltSim`], a small talents API, see [`teelt`]) holds
+//! [`Talent`]s for the inbound Teelt → Lucca flow.
 //!
 //! The binary (`cargo run -p muster-sandbox -- --employees 1000`) starts the simulators, prints
 //! their URLs and secrets, and writes a ready `muster.sandbox.toml` (connections `lucca`,
@@ -74,6 +76,7 @@ pub mod leapsome;
 pub mod lucca;
 pub mod rng;
 pub mod server;
+pub mod teelt;
 pub mod tenant;
 
 pub use cards::{CardsGroup, CardsOptions, CardsSim, CardsUser, Notification, Space, TrainingStat};
@@ -87,6 +90,7 @@ pub use lucca::{
     ApiKey, Fault, FaultKind, LuccaOptions, LuccaSim, Permission, RateLimit, RequestLog,
     RequestRecord,
 };
+pub use teelt::{Talent, TeeltOptions, TeeltSim};
 pub use tenant::{
     Department, Establishment, ExtDefinition, ExtKind, Occurrence, Role, Tenant, User,
 };

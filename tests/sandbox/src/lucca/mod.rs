@@ -1,4 +1,5 @@
-//! The Lucca simulator: v3 users (with extended data), v4 organisation structure, auth, the
+//! The Lucca simulator: v3 users (with extended data) and roles (`GET /api/v3/roles`, modelled:
+//! API-NOTES is silent on roles), v4 organisation structure, auth, the
 //! per-tenant rate limit, the 408 timeout and fault injection, per `shared/API-NOTES.md`.
 //!
 //! A request goes through, in order: body size (413) → rate limiter (429) → latency and
@@ -294,6 +295,13 @@ impl Shared {
                     &ctx.envelope(json!({"items": extended::definitions(&lock(&self.tenant))})),
                 ))
             }
+            ("GET", ["api", "v3", "roles"]) => {
+                auth::require(key, &[Permission::ManageUsers])?;
+                Ok(Response::json(
+                    200,
+                    &ctx.envelope(json!({"items": org::roles(&lock(&self.tenant))})),
+                ))
+            }
             ("GET", ["organization", "structure", "api", "departments"]) => {
                 auth::require(key, &[Permission::OrganizationStructure])?;
                 org::departments(&lock(&self.tenant), path, &query).map(|v| Response::json(200, &v))
@@ -305,6 +313,7 @@ impl Shared {
             }
             (_, ["api", "v3", "users", ..])
             | (_, ["api", "v3", "extensionuserdefinitions"])
+            | (_, ["api", "v3", "roles"])
             | (_, ["organization", "structure", "api", ..]) => Err(ApiError::new(
                 405,
                 format!("{method} is not allowed on {path}"),

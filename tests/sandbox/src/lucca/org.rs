@@ -138,3 +138,13 @@ fn parse_page(p: &str, limit: usize) -> Option<usize> {
             .and_then(|n| (n - 1).checked_mul(limit)),
     }
 }
+
+/// `GET /api/v3/roles` items: `{id, name}` of every role. API-NOTES is silent on roles; this
+/// models Lucca's v3 roles list (\[I\]) so a main role can be configured by name.
+pub fn roles(tenant: &Tenant) -> Vec<Value> {
+    tenant
+        .roles
+        .iter()
+        .map(|r| json!({"id": r.id, "name": r.name}))
+        .collect()
+}
