@@ -38,6 +38,7 @@ use muster_sandbox::{
     CardsOptions, CardsSim, CardsUser, Fault, FaultKind, LuccaOptions, LuccaSim, Space, Tenant,
     TrainingStat, User,
 };
+use serde_json::Value;
 
 use lucca::ScaledClock;
 
@@ -690,7 +691,7 @@ fn the_lucca_cards_example_in_docs_config_md_is_valid() {
     assert!(import.schedule.is_some(), "the import runs on a schedule");
     let policy = host.flow_policy(&config, import).expect("fits Cards");
     assert!(policy.sync_groups);
-    let stats = config.flow("cards-statistics").expect("statistics flow");
+    let stats = config.flow("cards-to-lucca").expect("statistics flow");
     let policy = host.flow_policy(&config, stats).expect("fits Lucca");
     assert_eq!(
         policy.row_keys.get("e_formation").map(String::as_str),
@@ -771,4 +772,185 @@ fn a_cut_short_cards_page_fails_the_run_and_writes_nothing() {
     assert!(err.to_string().contains("refusing a partial read"), "{err}");
     assert_eq!(w.cards.writes(), 0);
     assert_eq!(w.cards.space().users.len(), 4);
+}
+
+const WRITE_BACK: &str = "cards-to-lucca";
+/// People whose training statistics the write-back carries.
+const STATS_PEOPLE: usize = 500;
+
+/// Both directions, as `docs/config.md` shows them: Lucca → Cards, and the statistics back
+/// into Lucca's `e_formation` rows. One `cards` connection plays both roles (a target for
+/// people and groups; `feed = "statistics"` makes its read the statistics feed), so the
+/// write-back can match people through the Lucca → Cards flow's links.
+fn both_ways_config_text(lucca: &LuccaSim, cards: &CardsSim) -> String {
+    let base = config_text(lucca, cards)
+        .replace(
+            &format!("page_size = {LUCCA_PAGE} }}"),
+            &format!(
+                "page_size = {LUCCA_PAGE}, custom_fields = \"e_formation\", \
+                 compound_fields = \"e_formation:e_title|e_link|e_progress|e_score|e_last_completion_date\" }}"
+            ),
+        )
+        .replace(
+            "connection_mode = \"sso\" }",
+            "connection_mode = \"sso\", feed = \"statistics\" }",
+        );
+    format!(
+        r#"{base}
+[flows.{WRITE_BACK}]
+source = "cards"
+target = "lucca"
+schedule = "daily 01:00"
+actions = ["link", "update"]
+fields = ["custom:e_formation"]
+correlation = ["links:{FLOW}", "work_email"]
+row_keys = {{ e_formation = "e_title" }}
+options = {{ sync_groups = false }}
+mapping = [{{ default = {{ field = "start_date", value = "2000-01-01" }} }}]
+"#
+    )
+}
+
+/// The steps of a run that change the target (no skip, conflict or link).
+fn changes(report: &RunReport) -> Vec<&muster_core::Step> {
+    report
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.kind, ActionKind::Skip | ActionKind::Conflict))
+        .collect()
+}
+
+/// Lucca's non-GET requests since the log was cleared.
+fn lucca_writes(lucca: &LuccaSim) -> Vec<String> {
+    let log = lucca.request_log();
+    log.records
+        .iter()
+        .filter(|r| r.method != "GET" && r.status < 400)
+        .map(|r| format!("{} {}", r.method, r.url))
+        .collect()
+}
+
+/// `e_formation` rows of Lucca user `id`, title → (occurrence id, score).
+fn lucca_rows(lucca: &LuccaSim, id: &str) -> BTreeMap<String, (u64, Value)> {
+    let id: u64 = id.parse().expect("numeric Lucca id");
+    let tenant = lucca.tenant();
+    let user = tenant.users.iter().find(|u| u.id == id).expect("user");
+    user.extended
+        .get("e_formation")
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            let title = o.value["e_title"].as_str().unwrap_or_default().to_string();
+            (title, (o.id, o.value["e_score"].clone()))
+        })
+        .collect()
+}
+
+/// Cards both ways with the real `cards` plugin in both roles (issue 14, item 5): import all
+/// into Cards, then the training statistics of 500 people written back into Lucca, people
+/// matched through the import's links (one person's Cards email no longer equals Lucca's),
+/// rows HR made by hand left alone, a changed score updating one row, and a second run of
+/// each flow writing nothing. Lucca's and Cards' rate limits are on.
+#[test]
+fn cards_both_ways_statistics_for_500_people_land_in_lucca() {
+    let tenant = Tenant::generate(SEED, 700);
+    let want = expected(&tenant);
+    assert!(want.importable.len() > STATS_PEOPLE, "tenant too small");
+    let mut w = World::new(tenant, Space::new(), FLOW, both_ways_config_text);
+    w.sync(None);
+    let links = w.links();
+    assert_eq!(links.len(), want.importable.len());
+
+    // Statistics for 500 imported people; the first one changed their e-mail in Cards,
+    // so only the import's link says who they are in Lucca.
+    let chosen: Vec<(&String, &String)> = want.importable.iter().take(STATS_PEOPLE).collect();
+    let (moved_lucca, _) = chosen[0];
+    let moved_cards = links[moved_lucca];
+    w.cards.with_space(|s| {
+        if let Some(u) = s.users.get_mut(&moved_cards) {
+            u.email = Some("renamed.in.cards@partner.example".into());
+        }
+    });
+    let hand_made: BTreeMap<String, Vec<String>> = chosen
+        .iter()
+        .map(|(id, _)| {
+            (
+                (*id).clone(),
+                lucca_rows(&w.lucca, id).into_keys().collect(),
+            )
+        })
+        .collect();
+    w.cards.with_space(|s| {
+        s.stats = chosen
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (_, mail))| {
+                let mail = if i == 0 {
+                    "renamed.in.cards@partner.example"
+                } else {
+                    mail.as_str()
+                };
+                [
+                    stat(mail, "Cards · Sécurité 2026", Some("2026-05-30 09:10:00")),
+                    stat(mail, "Cards · RGPD", None),
+                ]
+            })
+            .collect();
+    });
+
+    w.flow = WRITE_BACK;
+    w.lucca.clear_request_log();
+    let first = w.sync(None);
+    let updates = ids(&first, ActionKind::Update, "owned_fields_differ");
+    assert_eq!(updates.len(), STATS_PEOPLE, "{}", first.plan_text);
+    let writes = lucca_writes(&w.lucca);
+    assert_eq!(writes.len(), STATS_PEOPLE, "one PUT per person: {writes:?}");
+    for (id, _) in &chosen {
+        let rows = lucca_rows(&w.lucca, id);
+        assert!(rows.contains_key("Cards · Sécurité 2026"), "{id}: {rows:?}");
+        assert!(rows.contains_key("Cards · RGPD"), "{id}: {rows:?}");
+        for title in &hand_made[*id] {
+            assert!(rows.contains_key(title), "{id}: hand-made row {title} kept");
+        }
+    }
+
+    // Second run of each flow: nothing to write anywhere.
+    w.lucca.clear_request_log();
+    let again = w.sync(None);
+    assert!(changes(&again).is_empty(), "{}", again.plan_text);
+    assert!(lucca_writes(&w.lucca).is_empty());
+    w.flow = FLOW;
+    w.cards.with_space(|s| {
+        if let Some(u) = s.users.get_mut(&moved_cards) {
+            u.email = Some(want.importable[moved_lucca].clone());
+        }
+    });
+    let before = w.cards.writes();
+    let resync = w.sync(None);
+    assert!(changes(&resync).is_empty(), "{}", resync.plan_text);
+    assert_eq!(w.cards.writes(), before);
+
+    // A changed score: one PUT, for that person, keeping the row's occurrence id.
+    let (changed_id, changed_mail) = chosen[1];
+    let old = lucca_rows(&w.lucca, changed_id)["Cards · RGPD"].clone();
+    w.cards.with_space(|s| {
+        for st in s.stats.iter_mut() {
+            if &st.user_email == changed_mail && st.training_title == "Cards · RGPD" {
+                st.score = 97;
+            }
+        }
+    });
+    w.flow = WRITE_BACK;
+    w.lucca.clear_request_log();
+    let changed = w.sync(None);
+    assert_eq!(changes(&changed).len(), 1, "{}", changed.plan_text);
+    let writes = lucca_writes(&w.lucca);
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(
+        writes[0].contains(&format!("/api/v3/users/{changed_id}")),
+        "{writes:?}"
+    );
+    let now = lucca_rows(&w.lucca, changed_id)["Cards · RGPD"].clone();
+    assert_eq!(now.0, old.0, "the same occurrence");
+    assert_eq!(now.1.as_f64(), Some(97.0), "{now:?}");
 }

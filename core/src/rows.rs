@@ -322,8 +322,10 @@ pub(crate) fn rows_of<'v>(
 }
 
 /// Whether two sub-values are equal: text ignores surrounding white space
-/// (as everywhere in the core), numbers compare exactly, and a date equals
-/// the same date written as text (`2026-05-20`).
+/// (as everywhere in the core), numbers compare exactly, and a date or a
+/// number equals the same date or number written as text (`2026-05-20`,
+/// `80`): Cards' guide has HR define every sub-field as text, a tenant may
+/// type them, and neither side should be rewritten for it.
 fn sub_equal(a: Option<&FieldValue>, b: Option<&FieldValue>) -> bool {
     let blank = |v: Option<&FieldValue>| match v {
         None => true,
@@ -341,6 +343,10 @@ fn sub_equal(a: Option<&FieldValue>, b: Option<&FieldValue>) -> bool {
         (Some(FieldValue::Text(t)), Some(FieldValue::Date(d)))
         | (Some(FieldValue::Date(d)), Some(FieldValue::Text(t))) => {
             crate::Date::parse(t.trim()).is_ok_and(|p| p == *d)
+        }
+        (Some(FieldValue::Text(t)), Some(FieldValue::Number(n)))
+        | (Some(FieldValue::Number(n)), Some(FieldValue::Text(t))) => {
+            t.trim().parse::<f64>().is_ok_and(|p| p == *n)
         }
         (x, y) => x == y,
     }
@@ -870,5 +876,20 @@ mod tests {
         assert_eq!(diff(&[date(" 2026-05-20")], &[typed.clone()]), []);
         assert_eq!(diff(&[typed.clone()], &[date("2026-05-20")]), []);
         assert_eq!(diff(&[date("2026-05-21")], &[typed]).len(), 1);
+    }
+
+    #[test]
+    fn a_number_equals_the_same_number_as_text() {
+        let score = |v: FieldValue| {
+            let mut r = row("GDPR", 1.0, None);
+            r.insert("e_score".into(), v);
+            r
+        };
+        let text = |t: &str| score(FieldValue::Text(t.into()));
+        let typed = score(FieldValue::Number(80.0));
+        assert_eq!(diff(&[text(" 80")], &[typed.clone()]), []);
+        assert_eq!(diff(&[typed.clone()], &[text("80.0")]), []);
+        assert_eq!(diff(&[text("81")], &[typed.clone()]).len(), 1);
+        assert_eq!(diff(&[text("eighty")], &[typed]).len(), 1);
     }
 }

@@ -143,9 +143,18 @@ pub(super) fn render(shared: &Shared) -> String {
                         e(&counts),
                         e(r.error.as_deref().unwrap_or("")),
                     );
-                    if !r.notes.is_empty() {
+                    // The records the run could not take as they were (record, field,
+                    // why), then those it skipped or found in conflict, and why.
+                    let problems = r.problems.iter().map(|p| {
+                        format!(
+                            "{} record {} (plugin `{}`): field `{}`: {}",
+                            p.side, p.record, p.plugin, p.field, p.message
+                        )
+                    });
+                    let lines: Vec<String> = problems.chain(r.notes.iter().cloned()).collect();
+                    if !lines.is_empty() {
                         h.push_str("<tr class=\"notes\"><td></td><td colspan=\"6\"><ul>");
-                        for n in &r.notes {
+                        for n in &lines {
                             let _ = write!(h, "<li>{}</li>", e(n));
                         }
                         h.push_str("</ul></td></tr>");

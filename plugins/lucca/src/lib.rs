@@ -850,11 +850,18 @@ fn update(u: &AccountUpdate) -> Result<Applied, ConnectorError> {
             .collect();
         let ext = extended_data(&s, id, &read)?;
         custom_writes(&s, u, &codes, &ext, &mut body)?;
+        let defs = definitions(&s)?;
+        let none = BTreeMap::new();
         for (code, key, changes) in &rows {
             let current = occurrences(ext.get(*code).unwrap_or(&Value::Null));
-            let writes = write::row_change_writes(key, changes, &current).map_err(|why| {
-                ConnectorError::Invalid(format!("person `{}`: custom:{code}: {why}", u.id))
-            })?;
+            let kinds = match defs.get(*code) {
+                Some(map::Kind::Compound(subs)) => subs,
+                _ => &none,
+            };
+            let writes =
+                write::row_change_writes(key, changes, &current, kinds).map_err(|why| {
+                    ConnectorError::Invalid(format!("person `{}`: custom:{code}: {why}", u.id))
+                })?;
             if !writes.is_empty() {
                 body.insert((*code).to_string(), Value::Array(writes));
             }

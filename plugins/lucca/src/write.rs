@@ -12,6 +12,9 @@
 use muster_sdk::serde_json::{Map, Value, json};
 use muster_sdk::{ConnectorError, FieldValue, Gender, Person, RowAction, Scalar};
 
+use std::collections::BTreeMap;
+
+use crate::map::Kind;
 use crate::time::lucca_date;
 
 /// Numbers that are whole are written as integers (`80`, not `80.0`).
@@ -148,10 +151,16 @@ pub fn occurrence_writes(
 /// occurrence already equal is not rewritten — so a change applied twice (a retry after a
 /// crash) writes nothing the second time. `remove` deletes the occurrence with that key, if
 /// any. A row without its key sub-field is an error naming the key.
+///
+/// `kinds` are the compound field's sub-field types from Lucca's definitions: a value is
+/// written as its sub-field is typed (`"80"` to a number sub-field as `80`, `80` to a text
+/// one as `"80"`, `"2026-05-20"` to a date one as Lucca's date), since a source such as Cards
+/// sends every sub-field as text, as its guide has HR define them, and a tenant may type them.
 pub fn row_change_writes(
     key: &str,
     changes: &[&RowAction],
     existing: &[(u64, Value)],
+    kinds: &BTreeMap<String, Kind>,
 ) -> Result<Vec<Value>, String> {
     let find = |k: &Value| {
         existing
@@ -162,7 +171,12 @@ pub fn row_change_writes(
     for change in changes {
         match change {
             RowAction::Add(row) | RowAction::Change(row) => {
-                let want = row_json(row);
+                let mut want = row_json(row);
+                for (code, value) in want.iter_mut() {
+                    if let Some(kind) = kinds.get(code) {
+                        *value = typed(std::mem::take(value), kind);
+                    }
+                }
                 let k = want
                     .get(key)
                     .filter(|k| !k.is_null())
@@ -189,6 +203,23 @@ pub fn row_change_writes(
         }
     }
     Ok(out)
+}
+
+/// `v` as a sub-field of `kind` holds it, when it reads as one; else as it is (Lucca then
+/// says what is wrong, naming the field).
+fn typed(v: Value, kind: &Kind) -> Value {
+    match (kind, &v) {
+        (Kind::Number, Value::String(t)) => t.trim().parse::<f64>().map_or(v, number),
+        (Kind::Text, Value::Number(n)) => json!(n.to_string()),
+        (Kind::Date, Value::String(t)) => {
+            let t = t.trim();
+            match crate::time::parse_lucca_date("date", t) {
+                Ok(d) if t.len() == 10 => json!(lucca_date(&d)),
+                _ => v,
+            }
+        }
+        _ => v,
+    }
 }
 
 fn same_key(a: &Value, b: Option<&Value>) -> bool {
@@ -328,6 +359,44 @@ mod tests {
     }
 
     #[test]
+    fn row_values_are_written_as_their_sub_fields_are_typed() {
+        let kinds: BTreeMap<String, Kind> = [
+            ("e_score".to_string(), Kind::Number),
+            ("e_title".to_string(), Kind::Text),
+            ("e_link".to_string(), Kind::Text),
+            ("e_last_completion_date".to_string(), Kind::Date),
+        ]
+        .into();
+        let add = RowAction::Add(vec![
+            ("e_title".into(), Scalar::Text("RGPD".into())),
+            ("e_score".into(), Scalar::Text(" 80".into())),
+            ("e_link".into(), Scalar::Number(7.0)),
+            (
+                "e_last_completion_date".into(),
+                Scalar::Text("2026-05-20".into()),
+            ),
+        ]);
+        let w = row_change_writes("e_title", &[&add], &[], &kinds).unwrap();
+        assert_eq!(
+            w,
+            vec![
+                json!({"value": {"e_title": "RGPD", "e_score": 80, "e_link": "7",
+                "e_last_completion_date": "2026-05-20T00:00:00"}})
+            ]
+        );
+        let odd = RowAction::Add(vec![
+            ("e_title".into(), Scalar::Text("RGPD".into())),
+            ("e_score".into(), Scalar::Text("eighty".into())),
+        ]);
+        let w = row_change_writes("e_title", &[&odd], &[], &kinds).unwrap();
+        assert_eq!(
+            w[0]["value"]["e_score"],
+            json!("eighty"),
+            "left for Lucca to refuse"
+        );
+    }
+
+    #[test]
     fn occurrences_by_key_add_update_delete_and_skip_unchanged() {
         let existing = vec![
             (
@@ -389,6 +458,7 @@ mod tests {
             "e_title",
             &[&add, &change, &same, &remove, &gone],
             &existing,
+            &BTreeMap::new(),
         )
         .unwrap();
         assert_eq!(
@@ -402,14 +472,14 @@ mod tests {
         );
         let again = RowAction::Add(row("Onboarding", 100.0));
         assert!(
-            row_change_writes("e_title", &[&again], &existing)
+            row_change_writes("e_title", &[&again], &existing, &BTreeMap::new())
                 .unwrap()
                 .is_empty(),
             "an add already applied (a retry) writes nothing"
         );
         let keyless = RowAction::Add(vec![("e_progress".into(), Scalar::Number(3.0))]);
         assert_eq!(
-            row_change_writes("e_title", &[&keyless], &existing),
+            row_change_writes("e_title", &[&keyless], &existing, &BTreeMap::new()),
             Err("a row without its key sub-field `e_title`".to_string())
         );
     }
