@@ -887,9 +887,10 @@ mod tests {
         };
         let text = |t: &str| score(FieldValue::Text(t.into()));
         let typed = score(FieldValue::Number(80.0));
-        assert_eq!(diff(&[text(" 80")], &[typed.clone()]), []);
-        assert_eq!(diff(&[typed.clone()], &[text("80.0")]), []);
-        assert_eq!(diff(&[text("81")], &[typed.clone()]).len(), 1);
-        assert_eq!(diff(&[text("eighty")], &[typed]).len(), 1);
+        let typed = core::slice::from_ref(&typed);
+        assert_eq!(diff(&[text(" 80")], typed), []);
+        assert_eq!(diff(typed, &[text("80.0")]), []);
+        assert_eq!(diff(&[text("81")], typed).len(), 1);
+        assert_eq!(diff(&[text("eighty")], typed).len(), 1);
     }
 }
