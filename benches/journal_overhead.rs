@@ -107,13 +107,7 @@ fn engine(s: &Setup, host: &Host) {
     let mut store = Store::open(s.dir.path().join("state.db")).expect("store");
     let report = engine::run(
         &mut store,
-        &FlowSpec {
-            name: flow.name.clone(),
-            source: flow.source.clone(),
-            target: flow.target.clone(),
-            policy: flow.policy.clone(),
-            mapping: flow.mapping.clone(),
-        },
+        &FlowSpec::of(flow, flow.policy.clone()),
         Connected {
             source: &mut source,
             target: &mut target,

@@ -30,8 +30,8 @@ use std::time::Instant;
 
 use lucca_support::ScaledClock;
 use muster::config::Config;
-use muster::connect::{ConnectedFlow, Host};
-use muster::engine::{self, Connected, FlowSpec, Mode, RunOptions, RunReport};
+use muster::connect::Host;
+use muster::engine::{Mode, RunOptions, RunReport};
 use muster::store::{LinkKind, Store, Trigger};
 use muster_core::{ActionKind, Date};
 use muster_sandbox::{LuccaOptions, LuccaSim, Tenant, User};
@@ -164,25 +164,10 @@ impl Bench {
     fn run(&mut self, people: &Value) -> Result<RunReport, Box<dyn Error>> {
         let config = config(self.dir.path(), &self.lucca, people)?;
         let flow = config.flow(FLOW)?;
-        let ConnectedFlow {
-            mut source,
-            mut target,
-            policy,
-        } = self.host.connect_flow(&config, flow)?;
-        let spec = FlowSpec {
-            name: flow.name.clone(),
-            source: flow.source.clone(),
-            target: flow.target.clone(),
-            policy,
-            mapping: flow.mapping.clone(),
-        };
-        Ok(engine::run(
+        Ok(self.host.run_flow(
+            &config,
             &mut self.store,
-            &spec,
-            Connected {
-                source: &mut source,
-                target: &mut target,
-            },
+            flow,
             Mode::Sync {
                 approve_held: false,
             },

@@ -36,8 +36,8 @@ use std::time::Instant;
 
 use muster::cli::render;
 use muster::config::Config;
-use muster::connect::{ConnectedFlow, Host};
-use muster::engine::{self, Connected, FlowSpec, Mode, RunOptions, RunReport};
+use muster::connect::Host;
+use muster::engine::{self, Mode, RunOptions, RunReport};
 use muster::runtime::MemoryLog;
 use muster::store::{Store, Trigger};
 use muster_core::{ActionKind, Date, Step};
@@ -287,28 +287,9 @@ impl Demo {
     fn run(&mut self, mode: Mode) -> DemoResult<RunReport> {
         let flow = self.config.flow(self.flow)?;
         // As `muster sync`: the policy fitted to what the target declares it stores.
-        let ConnectedFlow {
-            mut source,
-            mut target,
-            policy,
-        } = self.host.connect_flow(&self.config, flow)?;
-        let spec = FlowSpec {
-            name: flow.name.clone(),
-            source: flow.source.clone(),
-            target: flow.target.clone(),
-            policy,
-            mapping: flow.mapping.clone(),
-        };
-        let report = engine::run(
-            &mut self.store,
-            &spec,
-            Connected {
-                source: &mut source,
-                target: &mut target,
-            },
-            mode,
-            &self.options,
-        )?;
+        let report =
+            self.host
+                .run_flow(&self.config, &mut self.store, flow, mode, &self.options)?;
         Ok(report)
     }
 

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use muster::config::Config;
-use muster::connect::{ConnectedFlow, Host};
-use muster::engine::{self, Connected, FlowSpec, Mode, RunOptions, RunReport};
+use muster::connect::Host;
+use muster::engine::{Mode, RunOptions, RunReport};
 use muster::store::{Store, Trigger};
 use muster_core::Date;
 use muster_outbound::clock::Clock;
@@ -70,22 +70,6 @@ struct Bench {
 impl Bench {
     fn run(&mut self) -> Result<RunReport, Box<dyn Error>> {
         let flow = self.config.flow(FLOW)?;
-        let ConnectedFlow {
-            mut source,
-            mut target,
-            policy,
-        } = self.host.connect_flow(&self.config, flow)?;
-        let spec = FlowSpec {
-            name: flow.name.clone(),
-            source: flow.source.clone(),
-            target: flow.target.clone(),
-            policy,
-            mapping: flow.mapping.clone(),
-        };
-        let connected = Connected {
-            source: &mut source,
-            target: &mut target,
-        };
         let options = RunOptions {
             trigger: Trigger::Manual,
             only: None,
@@ -95,13 +79,9 @@ impl Bench {
         let mode = Mode::Sync {
             approve_held: false,
         };
-        Ok(engine::run(
-            &mut self.store,
-            &spec,
-            connected,
-            mode,
-            &options,
-        )?)
+        Ok(self
+            .host
+            .run_flow(&self.config, &mut self.store, flow, mode, &options)?)
     }
 
     fn phase(&mut self, name: &str) -> Result<RunReport, Box<dyn Error>> {

@@ -27,8 +27,8 @@ use std::error::Error;
 use std::time::Instant;
 
 use muster::config::Config;
-use muster::connect::{ConnectedFlow, Host};
-use muster::engine::{self, Connected, FlowSpec, Mode, RunOptions, RunReport};
+use muster::connect::Host;
+use muster::engine::{Mode, RunOptions, RunReport};
 use muster::store::{Store, Trigger};
 use muster_core::Date;
 use muster_sandbox::{LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim, Tenant};
@@ -57,25 +57,10 @@ impl Bench {
     fn run(&mut self) -> Result<RunReport, Box<dyn Error>> {
         let flow = self.config.flow(FLOW)?;
         // As `muster sync`: the policy fitted to what Leapsome declares it stores.
-        let ConnectedFlow {
-            mut source,
-            mut target,
-            policy,
-        } = self.host.connect_flow(&self.config, flow)?;
-        let spec = FlowSpec {
-            name: flow.name.clone(),
-            source: flow.source.clone(),
-            target: flow.target.clone(),
-            policy,
-            mapping: flow.mapping.clone(),
-        };
-        Ok(engine::run(
+        Ok(self.host.run_flow(
+            &self.config,
             &mut self.store,
-            &spec,
-            Connected {
-                source: &mut source,
-                target: &mut target,
-            },
+            flow,
             Mode::Sync {
                 approve_held: false,
             },

@@ -24,8 +24,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use muster::config::Config;
-use muster::connect::{ConnectedFlow, Host};
-use muster::engine::{self, Connected, Mode, RunOptions, RunReport};
+use muster::connect::Host;
+use muster::engine::{Mode, RunOptions, RunReport};
 use muster::schedule::Schedule;
 use muster::store::{LinkKind, Store, Trigger};
 use muster_core::{ActionKind, Date, RowAction, Step};
@@ -131,36 +131,18 @@ impl World {
         let config = config(&self.dir, &self.lucca, people);
         let host = Host::new(&config).expect("host");
         let flow = config.flow(FLOW).expect("flow");
-        let ConnectedFlow {
-            mut source,
-            mut target,
-            policy,
-        } = host.connect_flow(&config, flow).expect("connect flow");
-        let spec = engine::FlowSpec {
-            name: flow.name.clone(),
-            source: flow.source.clone(),
-            target: flow.target.clone(),
-            policy,
-            mapping: flow.mapping.clone(),
+        let mode = Mode::Sync {
+            approve_held: false,
         };
-        let report = engine::run(
-            &mut self.store,
-            &spec,
-            Connected {
-                source: &mut source,
-                target: &mut target,
-            },
-            Mode::Sync {
-                approve_held: false,
-            },
-            &RunOptions {
-                trigger: Trigger::Manual,
-                only: None,
-                today: today(),
-                approver: "test".into(),
-            },
-        )
-        .expect("run");
+        let options = RunOptions {
+            trigger: Trigger::Manual,
+            only: None,
+            today: today(),
+            approver: "test".into(),
+        };
+        let report = host
+            .run_flow(&config, &mut self.store, flow, mode, &options)
+            .expect("run");
         assert_eq!(report.failed(), 0, "{:#?}", report.applied.failures);
         report
     }

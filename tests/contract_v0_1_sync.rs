@@ -101,13 +101,7 @@ target = "scim"
             policy,
         } = self.host.connect_flow(&self.config, flow).expect("connect");
         assert_eq!(target.contract_version(), ContractVersion::V0_1);
-        let spec = engine::FlowSpec {
-            name: flow.name.clone(),
-            source: flow.source.clone(),
-            target: flow.target.clone(),
-            policy,
-            mapping: flow.mapping.clone(),
-        };
+        let spec = engine::FlowSpec::of(flow, policy);
         let report = engine::run(
             &mut self.store,
             &spec,

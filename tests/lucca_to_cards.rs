@@ -30,8 +30,8 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 
 use muster::config::Config;
-use muster::connect::{ConnectedFlow, Host};
-use muster::engine::{self, Connected, Mode, RunOptions, RunReport};
+use muster::connect::{Host, RunFlowError};
+use muster::engine::{Mode, RunOptions, RunReport};
 use muster::store::{Store, Trigger};
 use muster_core::{ActionKind, Date};
 use muster_sandbox::{
@@ -126,35 +126,16 @@ impl World {
         self.try_run(mode, only).expect("run")
     }
 
-    fn try_run(
-        &mut self,
-        mode: Mode,
-        only: Option<String>,
-    ) -> Result<RunReport, engine::EngineError> {
+    fn try_run(&mut self, mode: Mode, only: Option<String>) -> Result<RunReport, RunFlowError> {
         let flow = self.config.flow(self.flow).expect("flow");
-        let ConnectedFlow {
-            mut source,
-            mut target,
-            policy,
-        } = self.host.connect_flow(&self.config, flow).expect("connect");
-        let spec = engine::FlowSpec {
-            name: flow.name.clone(),
-            source: flow.source.clone(),
-            target: flow.target.clone(),
-            policy,
-            mapping: flow.mapping.clone(),
-        };
-        let connected = Connected {
-            source: &mut source,
-            target: &mut target,
-        };
         let options = RunOptions {
             trigger: Trigger::Manual,
             only,
             today: Date::parse(TODAY).expect("today"),
             approver: "test".into(),
         };
-        engine::run(&mut self.store, &spec, connected, mode, &options)
+        self.host
+            .run_flow(&self.config, &mut self.store, flow, mode, &options)
     }
 
     /// A sync whose every call succeeds.

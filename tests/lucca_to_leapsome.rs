@@ -28,8 +28,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use muster::config::Config;
-use muster::connect::{ConnectedFlow, Host};
-use muster::engine::{self, Connected, Mode, Outcome, RunOptions, RunReport};
+use muster::connect::{Host, RunFlowError};
+use muster::engine::{Mode, Outcome, RunOptions, RunReport};
 use muster::store::{JournalState, Store, Trigger};
 use muster_core::{ActionKind, Date, Field, Step};
 use muster_sandbox::{
@@ -127,35 +127,16 @@ impl World {
         config: &Config,
         mode: Mode,
         only: Option<String>,
-    ) -> Result<RunReport, engine::EngineError> {
+    ) -> Result<RunReport, RunFlowError> {
         let flow = config.flow(FLOW).expect("flow");
-        let ConnectedFlow {
-            mut source,
-            mut target,
-            policy,
-        } = self.host.connect_flow(config, flow).expect("connect flow");
-        let spec = engine::FlowSpec {
-            name: flow.name.clone(),
-            source: flow.source.clone(),
-            target: flow.target.clone(),
-            policy,
-            mapping: flow.mapping.clone(),
+        let options = RunOptions {
+            trigger: Trigger::Manual,
+            only,
+            today: today(),
+            approver: "test".into(),
         };
-        engine::run(
-            &mut self.store,
-            &spec,
-            Connected {
-                source: &mut source,
-                target: &mut target,
-            },
-            mode,
-            &RunOptions {
-                trigger: Trigger::Manual,
-                only,
-                today: today(),
-                approver: "test".into(),
-            },
-        )
+        self.host
+            .run_flow(config, &mut self.store, flow, mode, &options)
     }
 
     /// A sync with reactivation on; every call must succeed.

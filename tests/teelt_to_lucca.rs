@@ -25,8 +25,8 @@ use std::path::PathBuf;
 
 use muster::cli::render;
 use muster::config::Config;
-use muster::connect::{ConnectedFlow, Host};
-use muster::engine::{self, Connected, Mode, RunOptions, RunReport};
+use muster::connect::{Host, RunFlowError};
+use muster::engine::{Mode, RunOptions, RunReport};
 use muster::store::{Store, Trigger};
 use muster_core::{ActionKind, Date, Step};
 use muster_sandbox::{
@@ -111,39 +111,16 @@ impl World {
     }
 
     /// [`World::run`], returning the engine's error instead of failing.
-    fn try_run(
-        &mut self,
-        mode: Mode,
-        only: Option<&str>,
-    ) -> Result<RunReport, engine::EngineError> {
+    fn try_run(&mut self, mode: Mode, only: Option<&str>) -> Result<RunReport, RunFlowError> {
         let flow = self.config.flow(FLOW).expect("flow");
-        let ConnectedFlow {
-            mut source,
-            mut target,
-            policy,
-        } = self.host.connect_flow(&self.config, flow).expect("connect");
-        let spec = engine::FlowSpec {
-            name: flow.name.clone(),
-            source: flow.source.clone(),
-            target: flow.target.clone(),
-            policy,
-            mapping: flow.mapping.clone(),
+        let options = RunOptions {
+            trigger: Trigger::Schedule,
+            only: only.map(str::to_owned),
+            today: Date::parse(TODAY).expect("today"),
+            approver: "test".into(),
         };
-        engine::run(
-            &mut self.store,
-            &spec,
-            Connected {
-                source: &mut source,
-                target: &mut target,
-            },
-            mode,
-            &RunOptions {
-                trigger: Trigger::Schedule,
-                only: only.map(str::to_owned),
-                today: Date::parse(TODAY).expect("today"),
-                approver: "test".into(),
-            },
-        )
+        self.host
+            .run_flow(&self.config, &mut self.store, flow, mode, &options)
     }
 
     fn sync(&mut self, only: Option<&str>) -> RunReport {

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use muster::cli::render;
 use muster::config::Config;
-use muster::connect::{ConnectedFlow, Host};
-use muster::engine::{self, Connected, FlowSpec, Mode, RunOptions, RunReport};
+use muster::connect::Host;
+use muster::engine::{Mode, RunOptions, RunReport};
 use muster::store::{Store, Trigger};
 use muster_core::Date;
 use muster_sandbox::{
@@ -202,18 +202,6 @@ fn run(
     only: Option<&str>,
 ) -> DemoResult<RunReport> {
     let flow = config.flow(FLOW)?;
-    let ConnectedFlow {
-        mut source,
-        mut target,
-        policy,
-    } = host.connect_flow(config, flow)?;
-    let spec = FlowSpec {
-        name: flow.name.clone(),
-        source: flow.source.clone(),
-        target: flow.target.clone(),
-        policy,
-        mapping: flow.mapping.clone(),
-    };
     let options = RunOptions {
         trigger: if only.is_some() {
             Trigger::Single
@@ -224,14 +212,5 @@ fn run(
         today: Date::parse(TODAY).map_err(|e| format!("{TODAY}: {e}"))?,
         approver: "demo".into(),
     };
-    Ok(engine::run(
-        store,
-        &spec,
-        Connected {
-            source: &mut source,
-            target: &mut target,
-        },
-        mode,
-        &options,
-    )?)
+    Ok(host.run_flow(config, store, flow, mode, &options)?)
 }

@@ -35,6 +35,16 @@ use crate::runtime::{
     RuntimeConfig, TracingLog, grant,
 };
 
+/// Why [`Host::run_flow`] could not run a flow: its plugins could not be
+/// connected, or the run itself failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFlowError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+}
+
 /// Why a connection could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -180,6 +190,31 @@ impl Host {
     /// flow (a field it owns but the target cannot store is a
     /// [`ConnectError::Flow`], before any request), then its source. The
     /// returned policy is the one to plan with.
+    /// Connects `flow`'s two plugins ([`Host::connect_flow`]) and runs it
+    /// once ([`crate::engine::run`]): what `muster plan` and `muster sync` do,
+    /// without their progress output and lease waiting — for tests, examples
+    /// and programs that embed muster.
+    pub fn run_flow(
+        &self,
+        config: &Config,
+        store: &mut crate::store::Store,
+        flow: &Flow,
+        mode: crate::engine::Mode,
+        options: &crate::engine::RunOptions,
+    ) -> Result<crate::engine::RunReport, RunFlowError> {
+        let ConnectedFlow {
+            mut source,
+            mut target,
+            policy,
+        } = self.connect_flow(config, flow)?;
+        let plugins = crate::engine::Connected {
+            source: &mut source,
+            target: &mut target,
+        };
+        let spec = crate::engine::FlowSpec::of(flow, policy);
+        Ok(crate::engine::run(store, &spec, plugins, mode, options)?)
+    }
+
     pub fn connect_flow(
         &self,
         config: &Config,

@@ -61,16 +61,6 @@ fn flows<'c>(config: &'c Config, name: Option<&str>) -> Result<Vec<&'c Flow>, Ou
     }
 }
 
-fn spec(flow: &Flow, policy: muster_core::Policy) -> FlowSpec {
-    FlowSpec {
-        name: flow.name.clone(),
-        source: flow.source.clone(),
-        target: flow.target.clone(),
-        policy,
-        mapping: flow.mapping.clone(),
-    }
-}
-
 fn open_store(config: &Config) -> Result<Store, Outcome> {
     Store::open(&config.tenant.state).map_err(|e| Outcome::failed(EXIT_FAILED, e.to_string()))
 }
@@ -141,7 +131,7 @@ pub fn run_flow(
     let progress = Progress::new(&flow.name);
     engine::run_leased(
         store,
-        &spec(flow, policy),
+        &FlowSpec::of(flow, policy),
         Connected {
             source: &mut source,
             target: &mut target,

@@ -203,6 +203,20 @@ pub struct FlowSpec {
     pub mapping: Mapping,
 }
 
+impl FlowSpec {
+    /// The configured `flow`, planned with `policy` (the one
+    /// [`crate::connect::Host::connect_flow`] fitted to the target).
+    pub fn of(flow: &crate::config::Flow, policy: Policy) -> FlowSpec {
+        FlowSpec {
+            name: flow.name.clone(),
+            source: flow.source.clone(),
+            target: flow.target.clone(),
+            policy,
+            mapping: flow.mapping.clone(),
+        }
+    }
+}
+
 /// What the run should do after planning.
 #[derive(Debug, Clone)]
 pub enum Mode {
