@@ -68,7 +68,7 @@ pub use state::{
 };
 
 use crate::server::{self, Request, Response};
-use crate::{Fault, FaultKind, RateLimit, RequestLog, RequestRecord, SandboxError, SimClock};
+use crate::{Fault, FaultKind, RateLimit, RequestLog, SandboxError, SimClock};
 
 /// The SCIM token of [`LeapsomeOptions::default`].
 pub const DEFAULT_TOKEN: &str = "sandbox-leapsome-scim-0123456789abcdef";
@@ -388,23 +388,15 @@ impl LeapsomeSim {
 
 impl Shared {
     fn handle(&self, request: &Request) -> Response {
-        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        let at = self.clock.now();
-        let fault = self
-            .options
-            .faults
-            .iter()
-            .find(|f| f.nth == seq)
-            .map(|f| f.kind.clone());
-        let response = self.handle_inner(request, at, fault.as_ref());
-        lock(&self.log).records.push(RequestRecord {
-            seq,
-            at,
-            method: request.method.clone(),
-            url: request.url.clone(),
-            status: response.status,
-        });
-        response
+        let faults = &self.options.faults;
+        crate::lucca::serve_logged(
+            &self.seq,
+            &self.clock,
+            faults,
+            &self.log,
+            request,
+            |at, f| self.handle_inner(request, at, f),
+        )
     }
 
     fn handle_inner(&self, request: &Request, at: f64, fault: Option<&FaultKind>) -> Response {

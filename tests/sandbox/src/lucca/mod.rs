@@ -15,7 +15,7 @@ mod query;
 mod ratelimit;
 mod users;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 pub use auth::{ApiKey, Permission};
 pub use faults::{Fault, FaultKind};
+pub(crate) use ratelimit::serve_logged;
 pub use ratelimit::{RateLimit, RequestLog, RequestRecord};
 
 use crate::server::{self, Request, Response};
@@ -198,23 +199,15 @@ impl Shared {
     }
 
     fn handle(&self, request: &Request) -> Response {
-        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        let at = self.clock.now();
-        let fault = self
-            .options
-            .faults
-            .iter()
-            .find(|f| f.nth == seq)
-            .map(|f| f.kind.clone());
-        let response = self.handle_inner(request, at, fault.as_ref());
-        lock(&self.log).records.push(RequestRecord {
-            seq,
-            at,
-            method: request.method.clone(),
-            url: request.url.clone(),
-            status: response.status,
-        });
-        response
+        let faults = &self.options.faults;
+        crate::lucca::serve_logged(
+            &self.seq,
+            &self.clock,
+            faults,
+            &self.log,
+            request,
+            |at, f| self.handle_inner(request, at, f),
+        )
     }
 
     fn handle_inner(&self, request: &Request, at: f64, fault: Option<&FaultKind>) -> Response {

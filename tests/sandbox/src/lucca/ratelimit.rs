@@ -3,6 +3,12 @@
 //! is logged so tests can check a client never bursts past the limit.
 
 use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::faults::{Fault, FaultKind};
+use crate::SimClock;
+use crate::server::{Request, Response};
 
 /// The limit: at most `requests` accepted in any `window_secs` simulated seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,6 +63,34 @@ pub struct RequestRecord {
     /// Path and query.
     pub url: String,
     pub status: u16,
+}
+
+/// What every simulator does around its routes: numbers `request` (from 1, in arrival
+/// order), finds the fault planned for that number, answers with `answer` (given the
+/// simulated time and the fault), and logs the request with the status it got.
+pub(crate) fn serve_logged(
+    seq: &AtomicU64,
+    clock: &SimClock,
+    faults: &[Fault],
+    log: &Mutex<RequestLog>,
+    request: &Request,
+    answer: impl FnOnce(f64, Option<&FaultKind>) -> Response,
+) -> Response {
+    let seq = seq.fetch_add(1, Ordering::SeqCst) + 1;
+    let at = clock.now();
+    let fault = faults.iter().find(|f| f.nth == seq).map(|f| &f.kind);
+    let response = answer(at, fault);
+    log.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .records
+        .push(RequestRecord {
+            seq,
+            at,
+            method: request.method.clone(),
+            url: request.url.clone(),
+            status: response.status,
+        });
+    response
 }
 
 /// The requests served so far.
