@@ -179,6 +179,26 @@ mod tests {
         p
     }
 
+    /// The plan's input for these sides, on the tests' day.
+    fn input<'a>(
+        source: Side<'a>,
+        target: Side<'a>,
+        links: &'a [Link],
+        policy: &'a Policy,
+    ) -> Input<'a> {
+        Input {
+            source,
+            target,
+            links,
+            prepared_links: None,
+            group_links: &[],
+            identities: &[],
+            written_rows: &crate::rows::NOTHING_WRITTEN,
+            policy,
+            today: Date::from_ymd(2026, 3, 2).unwrap(),
+        }
+    }
+
     /// (kind, source id, login written or the conflict's reason code)
     fn outcome(
         source: &[Person],
@@ -187,17 +207,7 @@ mod tests {
         rule: LoginTaken,
     ) -> Vec<(String, String, String)> {
         let policy = policy(rule);
-        let input = Input {
-            source: Side::people(source),
-            target: Side::people(target),
-            links,
-            prepared_links: None,
-            group_links: &[],
-            identities: &[],
-            written_rows: &crate::rows::NOTHING_WRITTEN,
-            policy: &policy,
-            today: Date::from_ymd(2026, 3, 2).unwrap(),
-        };
+        let input = input(Side::people(source), Side::people(target), links, &policy);
         let plan = plan(&input).unwrap();
         plan.actions()
             .iter()
@@ -252,17 +262,7 @@ mod tests {
         let source = [hire("h1", "zlefevre")];
         let target = [account("7", "zlefevre")];
         let policy = policy(LoginTaken::Suffix);
-        let input = Input {
-            source: Side::people(&source),
-            target: Side::people(&target),
-            links: &[],
-            prepared_links: None,
-            group_links: &[],
-            identities: &[],
-            written_rows: &crate::rows::NOTHING_WRITTEN,
-            policy: &policy,
-            today: Date::from_ymd(2026, 3, 2).unwrap(),
-        };
+        let input = input(Side::people(&source), Side::people(&target), &[], &policy);
         let plan = plan(&input).unwrap();
         let text = plan.to_string();
         assert!(
@@ -322,20 +322,15 @@ mod tests {
         let source = [hire("h2", "zlefevre")];
         let others = ["ZLEFEVRE".to_string()];
         let policy = policy(LoginTaken::Suffix);
-        let input = Input {
-            source: Side::people(&source),
-            target: Side {
+        let input = input(
+            Side::people(&source),
+            Side {
                 other_logins: &others,
                 ..Side::people(&[])
             },
-            links: &[],
-            prepared_links: None,
-            group_links: &[],
-            identities: &[],
-            written_rows: &crate::rows::NOTHING_WRITTEN,
-            policy: &policy,
-            today: Date::from_ymd(2026, 3, 2).unwrap(),
-        };
+            &[],
+            &policy,
+        );
         let plan = plan(&input).unwrap();
         assert_eq!(plan.create_login(0), Some("zlefevre2"));
         let conflict = Policy {
@@ -361,17 +356,7 @@ mod tests {
         let target = [account("7", "zlefevre")];
         let mut p = policy(LoginTaken::Conflict);
         p.owned.remove(&Field::Login.into());
-        let input = Input {
-            source: Side::people(&source),
-            target: Side::people(&target),
-            links: &[],
-            prepared_links: None,
-            group_links: &[],
-            identities: &[],
-            written_rows: &crate::rows::NOTHING_WRITTEN,
-            policy: &p,
-            today: Date::from_ymd(2026, 3, 2).unwrap(),
-        };
+        let input = input(Side::people(&source), Side::people(&target), &[], &p);
         let plan = plan(&input).unwrap();
         assert_eq!(plan.counts().get(crate::ActionKind::Create), 1);
         assert_eq!(plan.create_login(0), None);
