@@ -169,17 +169,32 @@ fn search_finds_a_persons_history_across_both_flows_by_email_and_by_id() {
     let page = get(&ran, &format!("/search?q={encoded}"));
     let rows: Vec<&str> = page.split("<tr class=").skip(1).collect();
     assert_eq!(rows.len(), 2, "{page}");
-    assert!(rows[0].contains(&format!("<td>{AGAIN}</td>")), "{}", rows[0]);
-    assert!(rows[0].contains(&format!("/runs/{}", again.id)), "{}", rows[0]);
+    assert!(
+        rows[0].contains(&format!("<td>{AGAIN}</td>")),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[0].contains(&format!("/runs/{}", again.id)),
+        "{}",
+        rows[0]
+    );
     assert!(rows[0].contains("link (done)"), "{}", rows[0]);
     assert!(rows[1].contains(&format!("<td>{FLOW}</td>")), "{}", rows[1]);
-    assert!(rows[1].contains(&format!("/runs/{}", first.id)), "{}", rows[1]);
+    assert!(
+        rows[1].contains(&format!("/runs/{}", first.id)),
+        "{}",
+        rows[1]
+    );
     assert!(rows[1].contains("create (done)"), "{}", rows[1]);
     for row in &rows {
         assert!(row.contains(&format!("source {known_id}")), "{row}");
     }
     // The form is there, filled in, and the page needs no script.
-    assert!(page.contains(&format!("value=\"{}\"", escaped(email))), "{page}");
+    assert!(
+        page.contains(&format!("value=\"{}\"", escaped(email))),
+        "{page}"
+    );
     assert!(!page.contains("<script"), "{page}");
 
     // By Lucca id: Nina's two skips, one per flow, each with why.
@@ -188,7 +203,10 @@ fn search_finds_a_persons_history_across_both_flows_by_email_and_by_id() {
     assert_eq!(rows.len(), 2, "{page}");
     assert!(rows[0].contains(AGAIN) && rows[1].contains(FLOW), "{page}");
     for row in rows {
-        assert!(row.contains("Nina Müller") && row.contains("email"), "{row}");
+        assert!(
+            row.contains("Nina Müller") && row.contains("email"),
+            "{row}"
+        );
     }
 
     // By part of a name, any case the browser sends.
@@ -297,7 +315,11 @@ fn metrics_parse_with_the_prometheus_parser_and_count_the_runs() {
         let (_, samples) = families.get(family)?;
         samples
             .iter()
-            .find(|(_, l, _)| labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
+            .find(|(_, l, _)| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+            })
             .map(|s| s.2)
     };
     let kind = |family: &str| families.get(family).map(|f| f.0.as_str());
@@ -305,11 +327,20 @@ fn metrics_parse_with_the_prometheus_parser_and_count_the_runs() {
     // The known history: each flow ran once, and was done.
     assert_eq!(kind("muster_runs"), Some("counter"));
     for flow in [FLOW, AGAIN] {
-        assert_eq!(value("muster_runs", &[("flow", flow), ("outcome", "done")]), Some(1.0));
-        assert_eq!(value("muster_runs", &[("flow", flow), ("outcome", "failed")]), None);
+        assert_eq!(
+            value("muster_runs", &[("flow", flow), ("outcome", "done")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            value("muster_runs", &[("flow", flow), ("outcome", "failed")]),
+            None
+        );
         assert_eq!(value("muster_failed_records", &[("flow", flow)]), Some(0.0));
         assert_eq!(
-            value("muster_left_out_records", &[("flow", flow), ("kind", "skip")]),
+            value(
+                "muster_left_out_records",
+                &[("flow", flow), ("kind", "skip")]
+            ),
             Some(ran_skips(&ran, flow) as f64)
         );
     }
@@ -334,7 +365,10 @@ fn metrics_parse_with_the_prometheus_parser_and_count_the_runs() {
     let finished = secs(run.finished_at.as_deref().expect("finished"));
     assert_eq!(kind("muster_run_duration_seconds"), Some("gauge"));
     let duration = value("muster_run_duration_seconds", &[("flow", FLOW)]).expect("duration");
-    assert!((duration - (finished - secs(&run.started_at))).abs() < 1e-6, "{duration}");
+    assert!(
+        (duration - (finished - secs(&run.started_at))).abs() < 1e-6,
+        "{duration}"
+    );
     assert_eq!(
         value("muster_last_success_timestamp_seconds", &[("flow", FLOW)]),
         Some(finished)

@@ -242,7 +242,8 @@ impl Outbound {
         loop {
             // Also honours an upstream's earlier 429 when no limit is configured.
             let asked = self.clock.now();
-            let admitted = self.limiter
+            let admitted = self
+                .limiter
                 .acquire(
                     &req.upstream,
                     req.rate_limit,

@@ -175,7 +175,9 @@ pub(super) fn render(shared: &Shared) -> String {
                         r.id,
                         r.trigger.as_str(),
                         e(&local_time(shared, &r.started_at)),
-                        e(&r.finished_at.as_deref().map_or_else(|| "-".into(), |t| local_time(shared, t))),
+                        e(&r.finished_at
+                            .as_deref()
+                            .map_or_else(|| "-".into(), |t| local_time(shared, t))),
                         e(&counts),
                         e(r.error.as_deref().unwrap_or("")),
                     );

@@ -117,7 +117,11 @@ fn summary(h: &mut String, shared: &Shared, run: &RunSummary) {
         run.trigger.as_str(),
         e(&local_time(shared, &run.started_at)),
         e(&finished),
-        e(if counts.is_empty() { "nothing" } else { &counts }),
+        e(if counts.is_empty() {
+            "nothing"
+        } else {
+            &counts
+        }),
     );
     if let Some(err) = &run.error {
         let _ = write!(

@@ -94,7 +94,8 @@ pub struct JournalEntry {
     pub resolved_at: Option<String>,
 }
 
-pub(crate) const ENTRY_COLUMNS: &str = "journal.id, journal.run_id, flows.name, journal.seq, journal.kind,
+pub(crate) const ENTRY_COLUMNS: &str =
+    "journal.id, journal.run_id, flows.name, journal.seq, journal.kind,
     journal.source_id, journal.target_id, journal.step, journal.state, journal.error,
     journal.produced_target_id, journal.created_at, journal.resolved_at
     FROM journal JOIN runs ON runs.id = journal.run_id JOIN flows ON flows.id = runs.flow_id";

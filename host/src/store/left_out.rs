@@ -184,7 +184,8 @@ mod tests {
         let mut s = Store::open_in_memory().unwrap();
         s.ensure_flow("f", "a", "b").unwrap();
         let run = s.begin_run("f", Trigger::Manual).unwrap();
-        s.add_run_left_out(run, &[skip("1", "Nina Müller")]).unwrap();
+        s.add_run_left_out(run, &[skip("1", "Nina Müller")])
+            .unwrap();
         let conflict = LeftOut {
             kind: LeftOutKind::Conflict,
             target_id: Some("t-9".into()),

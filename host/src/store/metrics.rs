@@ -160,7 +160,10 @@ mod tests {
         assert_eq!(m.flows, ["a", "b"]);
         assert_eq!(
             m.runs,
-            [("a".into(), "done".into(), 2), ("a".into(), "failed".into(), 1)]
+            [
+                ("a".into(), "done".into(), 2),
+                ("a".into(), "failed".into(), 1)
+            ]
         );
         assert_eq!(m.left_out, [("a".into(), "skip".into(), 2)]);
         assert_eq!(m.last_runs.len(), 1);

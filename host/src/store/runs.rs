@@ -282,8 +282,7 @@ impl Store {
     }
 }
 
-const RUN_COLUMNS: &str =
-    r#"id, "trigger", status, started_at, finished_at, counts, error, notes"#;
+const RUN_COLUMNS: &str = r#"id, "trigger", status, started_at, finished_at, counts, error, notes"#;
 
 /// A `runs` row of [`RUN_COLUMNS`], before its JSON and enums are decoded.
 type RawRun = (

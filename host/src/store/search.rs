@@ -82,7 +82,7 @@ impl Store {
         let mut events = actions_of(&self.conn, &sources, &targets, fetch)?;
         events.extend(left_out_of(&self.conn, &sources, &targets, fetch)?);
         // Newest run first; within a run, actions before what it left out.
-        events.sort_by(|a, b| b.run.cmp(&a.run));
+        events.sort_by_key(|e| std::cmp::Reverse(e.run));
         let more = events.len() > limit;
         events.truncate(limit);
         Ok(PersonHistory { events, more })
@@ -105,7 +105,10 @@ fn matching_ids(conn: &rusqlite::Connection, query: &str) -> rusqlite::Result<Id
          LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![query, lower, max], |r| {
-        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?))
+        Ok((
+            r.get::<_, Option<String>>(0)?,
+            r.get::<_, Option<String>>(1)?,
+        ))
     })?;
     let mut ids = Ids {
         sources: Vec::new(),
