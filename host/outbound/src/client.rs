@@ -5,9 +5,9 @@
 //! decided first, so a denied request causes no DNS lookup and no connection. Then the token
 //! bucket, then the call, whose resolver refuses bad addresses before connecting.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use ureq::Agent;
@@ -93,6 +93,9 @@ pub struct Outbound {
     loopback_agent: Agent,
     limiter: Limiter,
     clock: Arc<dyn Clock>,
+    /// Time spent waiting for rate limits, per plugin (connection) name:
+    /// for a token of the host's limiter, and for a 429's `Retry-After`.
+    waits: Mutex<BTreeMap<String, Duration>>,
 }
 
 impl Outbound {
@@ -111,6 +114,7 @@ impl Outbound {
             loopback_agent,
             limiter: Limiter::default(),
             clock,
+            waits: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -141,6 +145,21 @@ impl Outbound {
         policy.rate_limits.push((pattern, limit));
         *state = State::build(policy)?;
         Ok(())
+    }
+
+    /// How long requests waited for rate limits so far, per plugin
+    /// (connection) name — for a token of the host's limiter, and for a
+    /// 429's `Retry-After` — on this client's clock (for `/metrics`).
+    pub fn rate_limit_waits(&self) -> BTreeMap<String, Duration> {
+        self.waits.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn add_wait(&self, plugin: &str, waited: Duration) {
+        if waited.is_zero() {
+            return;
+        }
+        let mut waits = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+        *waits.entry(plugin.to_owned()).or_default() += waited;
     }
 
     /// The rate limit that applies to `url`, if any (for display and tests).
@@ -222,7 +241,9 @@ impl Outbound {
         let mut waited = Duration::ZERO;
         loop {
             // Also honours an upstream's earlier 429 when no limit is configured.
-            self.limiter
+            let asked = self.clock.now();
+            let admitted = self
+                .limiter
                 .acquire(
                     &req.upstream,
                     req.rate_limit,
@@ -241,7 +262,9 @@ impl Outbound {
                         url: ctx.url.clone(),
                         retry_after,
                     }
-                })?;
+                });
+            self.add_wait(ctx.plugin, self.clock.now().saturating_sub(asked));
+            admitted?;
             let agent = if req.allow_loopback {
                 &self.loopback_agent
             } else {
@@ -289,6 +312,9 @@ impl Outbound {
                         "outbound: retrying"
                     );
                     self.clock.sleep(w);
+                    if status == Some(429) {
+                        self.add_wait(ctx.plugin, w);
+                    }
                     waited += w;
                     attempt += 1;
                 }

@@ -213,6 +213,11 @@ fn lucca_burst_never_exceeds_50_requests_in_any_60s_window() {
         last >= Duration::from_secs(120) && last < Duration::from_secs(125),
         "{last:?}"
     );
+    // Everything but the plugin's 129 pauses of work was waiting for a token.
+    assert_eq!(
+        out.rate_limit_waits().get(PLUGIN).copied(),
+        Some(last - Duration::from_millis(12_900))
+    );
 }
 
 #[test]
@@ -345,6 +350,10 @@ fn post_is_retried_on_429_honouring_retry_after_seconds() {
     assert_eq!(resp.status, 200);
     assert_eq!(server.count(), 2);
     assert_eq!(clock.now(), Duration::from_secs(120));
+    assert_eq!(
+        out.rate_limit_waits().get(PLUGIN).copied(),
+        Some(Duration::from_secs(120))
+    );
 }
 
 #[test]

@@ -632,6 +632,14 @@ impl crate::serve::Runner for EngineRunner {
             counts: report.applied.counts.clone(),
         })
     }
+
+    fn rate_limit_waits(&self) -> Vec<(String, std::time::Duration)> {
+        self.host
+            .outbound()
+            .rate_limit_waits()
+            .into_iter()
+            .collect()
+    }
 }
 
 /// `muster serve`: schedules, webhooks, `/healthz` and the status page,

@@ -1009,6 +1009,10 @@ fn finish(store: &mut Store, run: RunId, report: &RunReport) -> Result<(), Engin
     if !notes.is_empty() {
         store.set_run_notes(run, &notes)?;
     }
+    let left_out = run_left_out(report);
+    if !left_out.is_empty() {
+        store.add_run_left_out(run, &left_out)?;
+    }
     store.finish_run(run, status, &counts, error.as_deref())?;
     Ok(())
 }
@@ -1091,6 +1095,32 @@ fn run_notes(report: &RunReport) -> Vec<String> {
         notes.push(format!("… and {more} more (see `muster plan` for all)"));
     }
     notes
+}
+
+/// Every record the run skipped or reported a conflict for, with its ids,
+/// name and reason (code and plain words), for the status page's run view
+/// and person search. All of them, unlike the capped [`run_notes`].
+fn run_left_out(report: &RunReport) -> Vec<crate::store::LeftOut> {
+    use crate::store::{LeftOut, LeftOutKind};
+    report
+        .steps
+        .iter()
+        .filter_map(|s| {
+            let kind = match s.kind {
+                ActionKind::Skip => LeftOutKind::Skip,
+                ActionKind::Conflict => LeftOutKind::Conflict,
+                _ => return None,
+            };
+            Some(LeftOut {
+                kind,
+                source_id: s.source_id.clone(),
+                target_id: s.target_id.clone(),
+                label: s.label.clone(),
+                reason: s.reason.clone(),
+                explanation: s.explanation.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Maps every source person; a record that fails is reported and returned

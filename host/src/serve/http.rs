@@ -11,7 +11,7 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Job, ServeWebhook, Shared, lock, page};
+use super::{Job, ServeWebhook, Shared, lock, views};
 use crate::store::Pushed;
 
 /// Header carrying the shared secret.
@@ -26,6 +26,8 @@ pub(super) struct Head {
     pub method: Method,
     /// The path, without query or fragment.
     pub path: String,
+    /// The query string (`q=nina`), undecoded.
+    pub query: Option<String>,
     pub headers: HeaderMap,
 }
 
@@ -33,8 +35,9 @@ pub(super) struct Head {
 pub(super) enum Route {
     /// Answered from the head alone (`/healthz`, `404`, `405`, `401`…).
     Answer(Answer),
-    /// The status page: reads the store, so it runs on a handler thread.
-    Page,
+    /// A read-only page (status, run, search, metrics): reads the store, so
+    /// it runs on a handler thread.
+    View(views::View),
     /// An authenticated webhook of `cfg.flows[index]`: read the body (within
     /// the cap and the body timeout), then [`webhook`].
     Webhook(usize),
@@ -110,23 +113,30 @@ pub(super) fn route(shared: &Shared, head: &Head) -> Route {
     let path = head.path.as_str();
     let answer = match (&head.method, path) {
         (&Method::GET | &Method::HEAD, "/healthz") => text(200, "ok\n"),
-        (&Method::GET | &Method::HEAD, "/") => return Route::Page,
+        (&Method::GET | &Method::HEAD, p) if views::is_view(p) => {
+            return match views::parse(p, head.query.as_deref()) {
+                Some(view) => Route::View(view),
+                None => Route::Answer(text(404, "not found\n")),
+            };
+        }
         (&Method::POST, p) if p.starts_with("/webhooks/") => {
             return authenticate(shared, head, &p["/webhooks/".len()..]);
         }
-        (_, "/healthz" | "/") => text(405, "method not allowed\n"),
+        (_, "/healthz") => text(405, "method not allowed\n"),
+        (_, p) if views::is_view(p) => text(405, "method not allowed\n"),
         (_, p) if p.starts_with("/webhooks/") => text(405, "webhooks are POSTed\n"),
         _ => text(404, "not found\n"),
     };
     Route::Answer(answer)
 }
 
-/// The status page.
-pub(super) fn status_page(shared: &Shared) -> Answer {
+/// A read-only page, rendered on a handler thread.
+pub(super) fn view(shared: &Shared, view: &views::View) -> Answer {
+    let (status, content_type, body) = views::render(shared, view);
     Answer {
-        status: 200,
-        content_type: "text/html; charset=utf-8",
-        body: page::render(shared),
+        status,
+        content_type,
+        body,
         close: false,
     }
 }

@@ -136,12 +136,13 @@ async fn respond(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
     let head = Head {
         method: parts.method,
         path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
         headers: parts.headers,
     };
     let route = guarded(|| Ok(http::route(&shared, &head))).unwrap_or_else(Route::Answer);
     match route {
         Route::Answer(answer) => answer,
-        Route::Page => on_handler_thread(shared, http::status_page).await,
+        Route::View(view) => on_handler_thread(shared, move |s| http::view(s, &view)).await,
         Route::Webhook(index) => {
             let body = match read_body(body, max, shared.cfg.body_timeout).await {
                 Ok(b) => b,

@@ -30,6 +30,9 @@
 //! |---|---|
 //! | `GET /healthz` | `200 ok` while the process serves |
 //! | `GET /` | the status page: flows, schedules and next firings, last runs with counts, held plans, inbox backlog — read-only, every value HTML-escaped |
+//! | `GET /runs/{id}` | one run: its actions, failures, data problems, skips and conflicts with their reasons |
+//! | `GET /search?q=…` | a person's history (by name, email or id) across runs and flows |
+//! | `GET /metrics` | Prometheus text exposition of the run history and rate-limit waits |
 //! | `POST /webhooks/{flow}` | see below |
 //!
 //! ## Webhooks and the durable inbox
@@ -63,7 +66,11 @@
 
 mod http;
 mod listener;
+mod metrics;
 mod page;
+mod run_page;
+mod search;
+mod views;
 
 pub use http::{DELIVERY_HEADERS, SECRET_HEADER};
 pub use listener::{MAX_HEAD, MAX_HEADERS};
@@ -103,6 +110,14 @@ pub trait Runner: Send + Sync {
     /// (e.g. a plugin failed to load); a run that started and failed is
     /// `Ok` with [`RunStatus::Failed`].
     fn run(&self, flow: &str, trigger: Trigger, only: Option<&str>) -> Result<RunReport, String>;
+
+    /// How long this process's runs have waited for each connection's rate
+    /// limit so far (the vendor's declared limit, or its `Retry-After`), for
+    /// `/metrics`. None by default: a runner that calls no vendor waits for
+    /// none.
+    fn rate_limit_waits(&self) -> Vec<(String, Duration)> {
+        Vec::new()
+    }
 }
 
 /// A flow as `serve` needs it.

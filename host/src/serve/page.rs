@@ -1,13 +1,17 @@
-//! The read-only status page. Plain HTML, no script, every value escaped:
-//! flow and connection names, errors and counts all come from a config or
-//! a vendor and must never be able to inject markup.
+//! The read-only status page, and what every HTML page shares (its top with
+//! the search form, its style, [`escape`]). Plain HTML, no script, every
+//! value escaped: flow and connection names, errors and counts all come
+//! from a config or a vendor and must never be able to inject markup. Every
+//! time is shown in the tenant's zone, which the top of the page names.
 
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use super::views::local_time;
 use super::{Shared, lock};
+use crate::store::RunProblem;
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub(crate) fn escape(s: &str) -> String {
@@ -32,22 +36,52 @@ fn local(t: Timestamp, tz: &TimeZone) -> String {
 }
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
-table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}\
-.held{background:#fff3cd}.failed,.aborted{color:#a00}.done{color:#060}small{color:#666}";
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left;vertical-align:top}\
+.held{background:#fff3cd}.failed,.aborted,.conflict{color:#a00}.done{color:#060}small{color:#666}\
+pre{margin:0;font:12px/1.3 ui-monospace,monospace}";
 
-pub(super) fn render(shared: &Shared) -> String {
+/// The top of every HTML page: title, tenant, the time zone every time on
+/// the page is shown in, a link home and the search form (a plain GET form:
+/// no script needed).
+pub(super) fn open(shared: &Shared, title: &str, query: &str) -> String {
     let cfg = &shared.cfg;
     let e = escape;
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>muster — {}</title><style>{STYLE}</style></head><body>\
-         <h1>muster — {}</h1><p><small>time zone {} · now {}</small></p>",
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{} — muster — {}</title><style>{STYLE}</style></head><body>\
+         <p><a href=\"/\">muster — {}</a></p>\
+         <form method=\"get\" action=\"/search\"><label>Find a person (name, email or id): \
+         <input type=\"search\" name=\"q\" value=\"{}\" maxlength=\"{}\"></label> <button>Search</button></form>\
+         <h1>{}</h1><p><small>times in {} · now {}</small></p>",
+        e(title),
         e(&cfg.tenant),
         e(&cfg.tenant),
+        e(query),
+        super::views::MAX_QUERY,
+        e(title),
         e(&cfg.timezone_name),
         e(&local(shared.clock.now(), &cfg.timezone)),
     );
+    h
+}
+
+/// The end of every HTML page.
+pub(super) const CLOSE: &str = "</body></html>\n";
+
+/// A record a run could not take as it was, in one line: side, record,
+/// plugin, field and why. The status page and the run page both print it.
+pub(super) fn problem_line(p: &RunProblem) -> String {
+    format!(
+        "{} record {} (plugin `{}`): field `{}`: {}",
+        p.side, p.record, p.plugin, p.field, p.message
+    )
+}
+
+pub(super) fn render(shared: &Shared) -> String {
+    let cfg = &shared.cfg;
+    let e = escape;
+    let mut h = open(shared, &format!("Status of {}", cfg.tenant), "");
     if cfg.flows.is_empty() {
         h.push_str("<p>No flow is configured.</p>");
     }
@@ -98,11 +132,12 @@ pub(super) fn render(shared: &Shared) -> String {
             Ok(Some(plan)) => {
                 let _ = write!(
                     h,
-                    "<p class=\"held\">Plan {} of run {} is <b>held</b> since {} ({} steps): {}. \
+                    "<p class=\"held\">Plan {} of run <a href=\"/runs/{}\">{}</a> is <b>held</b> since {} ({} steps): {}. \
                      Approve with <code>muster sync --flow {} --approve-held</code>.</p>",
                     plan.id,
                     plan.run,
-                    e(&plan.created_at),
+                    plan.run,
+                    e(&local_time(shared, &plan.created_at)),
                     plan.steps.len(),
                     e(&plan.breaches),
                     e(name)
@@ -135,22 +170,20 @@ pub(super) fn render(shared: &Shared) -> String {
                     let status = r.status.as_str();
                     let _ = write!(
                         h,
-                        "<tr class=\"{status}\"><td>{}</td><td>{}</td><td>{status}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        "<tr class=\"{status}\"><td><a href=\"/runs/{}\">{}</a></td><td>{}</td><td>{status}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        r.id,
                         r.id,
                         r.trigger.as_str(),
-                        e(&r.started_at),
-                        e(r.finished_at.as_deref().unwrap_or("-")),
+                        e(&local_time(shared, &r.started_at)),
+                        e(&r.finished_at
+                            .as_deref()
+                            .map_or_else(|| "-".into(), |t| local_time(shared, t))),
                         e(&counts),
                         e(r.error.as_deref().unwrap_or("")),
                     );
                     // The records the run could not take as they were (record, field,
                     // why), then those it skipped or found in conflict, and why.
-                    let problems = r.problems.iter().map(|p| {
-                        format!(
-                            "{} record {} (plugin `{}`): field `{}`: {}",
-                            p.side, p.record, p.plugin, p.field, p.message
-                        )
-                    });
+                    let problems = r.problems.iter().map(problem_line);
                     let lines: Vec<String> = problems.chain(r.notes.iter().cloned()).collect();
                     if !lines.is_empty() {
                         h.push_str("<tr class=\"notes\"><td></td><td colspan=\"6\"><ul>");
@@ -171,7 +204,7 @@ pub(super) fn render(shared: &Shared) -> String {
             }
         }
     }
-    h.push_str("</body></html>\n");
+    h.push_str(CLOSE);
     h
 }
 

@@ -94,12 +94,13 @@ pub struct JournalEntry {
     pub resolved_at: Option<String>,
 }
 
-const ENTRY_COLUMNS: &str = "journal.id, journal.run_id, flows.name, journal.seq, journal.kind,
+pub(crate) const ENTRY_COLUMNS: &str =
+    "journal.id, journal.run_id, flows.name, journal.seq, journal.kind,
     journal.source_id, journal.target_id, journal.step, journal.state, journal.error,
     journal.produced_target_id, journal.created_at, journal.resolved_at
     FROM journal JOIN runs ON runs.id = journal.run_id JOIN flows ON flows.id = runs.flow_id";
 
-type RawEntry = (
+pub(crate) type RawEntry = (
     i64,
     i64,
     String,
@@ -115,7 +116,7 @@ type RawEntry = (
     Option<String>,
 );
 
-fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEntry> {
+pub(crate) fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEntry> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -133,7 +134,7 @@ fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEntry> {
     ))
 }
 
-fn entry(raw: RawEntry) -> Result<JournalEntry, StoreError> {
+pub(crate) fn entry(raw: RawEntry) -> Result<JournalEntry, StoreError> {
     let (id, run, flow, seq, kind, source_id, target_id, step, state, error, produced, c, r) = raw;
     let step = serde_json::from_str(&step)
         .context(|| format!("flow `{flow}`: step of journal entry {id}"))?;

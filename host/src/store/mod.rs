@@ -84,9 +84,12 @@
 mod inbox;
 mod journal;
 pub mod lease;
+mod left_out;
 mod links;
+mod metrics;
 mod runs;
 pub mod schema;
+mod search;
 pub mod state;
 mod time;
 mod written_rows;
@@ -99,9 +102,12 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 pub use inbox::{InboxEvent, InboxId, InboxState, Pushed};
 pub use journal::{Completion, JournalEntry, JournalId, JournalState, Outcome, Resolution};
 pub use lease::{Heartbeat, Lease, LeaseHolder};
+pub use left_out::{LeftOut, LeftOutKind};
 pub use links::LinkKind;
+pub use metrics::{LastRun, StoreMetrics, Tally};
 pub use runs::{RunCounts, RunId, RunProblem, RunStatus, RunSummary, Trigger};
 pub use schema::SCHEMA_VERSION;
+pub use search::{MAX_PEOPLE, PersonEvent, PersonEventKind, PersonHistory};
 pub use state::{AuditEntry, AuditRecord, HeldPlan, HeldPlanId, Side};
 
 /// How long a writer waits for another process's lock before giving up.

@@ -254,56 +254,89 @@ impl Store {
         let ctx = || format!("flow `{flow}`: reading history");
         let mut stmt = self
             .conn
-            .prepare(
-                r#"SELECT id, "trigger", status, started_at, finished_at, counts, error, notes
-                   FROM runs WHERE flow_id = ?1 ORDER BY id DESC LIMIT ?2"#,
-            )
+            .prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE flow_id = ?1 ORDER BY id DESC LIMIT ?2"
+            ))
             .context(ctx)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(params![flow_id, limit], |r| {
-                Ok((
-                    RunId(r.get(0)?),
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                ))
-            })
+            .query_map(params![flow_id, limit], raw_run)
             .context(ctx)?
             .collect::<Result<Vec<_>, _>>()
             .context(ctx)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (id, trigger, status, started_at, finished_at, counts, error, notes) in rows {
-            let counts = match counts {
-                Some(c) => serde_json::from_str(&c)
-                    .context(|| format!("flow `{flow}`: counts of run {id}"))?,
-                None => RunCounts::new(),
-            };
-            let notes = match notes {
-                Some(n) => serde_json::from_str(&n)
-                    .context(|| format!("flow `{flow}`: notes of run {id}"))?,
-                None => Vec::new(),
-            };
-            out.push(RunSummary {
-                id,
-                flow: flow.into(),
-                trigger: parse_enum("runs.trigger", trigger, Trigger::parse)?,
-                status: parse_enum("runs.status", status, RunStatus::parse)?,
-                started_at,
-                finished_at,
-                counts,
-                error,
-                notes,
-                journal: entries_of_run(&self.conn, id)?,
-                problems: problems_of_run(&self.conn, flow, id)?,
-            });
-        }
-        Ok(out)
+        rows.into_iter()
+            .map(|raw| summary(&self.conn, flow, raw))
+            .collect()
     }
+
+    /// One run, by id, with its journal and problems (the status page's run
+    /// view). [`StoreError::UnknownRun`] if there is no such run.
+    pub fn run_summary(&self, run: RunId) -> Result<RunSummary, StoreError> {
+        let (flow, _) = run_state(&self.conn, run)?;
+        let raw = self
+            .conn
+            .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([run.0], raw_run))
+            .context(|| format!("flow `{flow}`: reading run {run}"))?;
+        summary(&self.conn, &flow, raw)
+    }
+}
+
+const RUN_COLUMNS: &str = r#"id, "trigger", status, started_at, finished_at, counts, error, notes"#;
+
+/// A `runs` row of [`RUN_COLUMNS`], before its JSON and enums are decoded.
+type RawRun = (
+    RunId,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn raw_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
+    Ok((
+        RunId(r.get(0)?),
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+/// A run of `flow` as [`RunSummary`], with its journal and problems.
+fn summary(conn: &rusqlite::Connection, flow: &str, raw: RawRun) -> Result<RunSummary, StoreError> {
+    let (id, trigger, status, started_at, finished_at, counts, error, notes) = raw;
+    let counts = match counts {
+        Some(c) => {
+            serde_json::from_str(&c).context(|| format!("flow `{flow}`: counts of run {id}"))?
+        }
+        None => RunCounts::new(),
+    };
+    let notes = match notes {
+        Some(n) => {
+            serde_json::from_str(&n).context(|| format!("flow `{flow}`: notes of run {id}"))?
+        }
+        None => Vec::new(),
+    };
+    Ok(RunSummary {
+        id,
+        flow: flow.into(),
+        trigger: parse_enum("runs.trigger", trigger, Trigger::parse)?,
+        status: parse_enum("runs.status", status, RunStatus::parse)?,
+        started_at,
+        finished_at,
+        counts,
+        error,
+        notes,
+        journal: entries_of_run(conn, id)?,
+        problems: problems_of_run(conn, flow, id)?,
+    })
 }
 
 /// A run's flow name and status.

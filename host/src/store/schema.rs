@@ -64,6 +64,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "runs: notes on the records a run skipped or left out",
         sql: V7,
     },
+    Migration {
+        name: "the records each run skipped or found in conflict, by id and reason",
+        sql: V8,
+    },
 ];
 
 /// Version 1: what a sync needs to remember what it did.
@@ -249,4 +253,26 @@ CREATE TABLE run_problems (
 /// records were skipped and why, not only how many. `NULL` for older runs.
 pub(crate) const V7: &str = r#"
 ALTER TABLE runs ADD COLUMN notes TEXT;
+"#;
+
+/// Version 8: each record a run skipped or reported a conflict for, one row
+/// each (`store/left_out.rs`): the record's source and target ids, its name
+/// as the plan called it, the core's reason code and the reason in plain
+/// words. The status page's run view and person search read it; `runs.notes`
+/// (V7) stays the capped summary `history` prints. Indexed by id, so a search
+/// by source or target id does not scan every run.
+pub(crate) const V8: &str = r#"
+CREATE TABLE run_left_out (
+    run_id      INTEGER NOT NULL REFERENCES runs(id),
+    seq         INTEGER NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('skip', 'conflict')),
+    source_id   TEXT,
+    target_id   TEXT,
+    label       TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    explanation TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX run_left_out_by_source ON run_left_out (source_id);
+CREATE INDEX run_left_out_by_target ON run_left_out (target_id);
 "#;
