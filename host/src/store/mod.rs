@@ -81,6 +81,7 @@
 //! (`secret`, `token`, `password`, `api_key`, …, see [`state::is_secret_key`])
 //! with `"[redacted]"` before writing.
 
+mod alerts;
 mod inbox;
 mod journal;
 pub mod lease;
@@ -96,6 +97,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
+pub use alerts::{AlertKind, RecordFailure, RunFailures};
 pub use inbox::{InboxEvent, InboxId, InboxState, Pushed};
 pub use journal::{Completion, JournalEntry, JournalId, JournalState, Outcome, Resolution};
 pub use lease::{Heartbeat, Lease, LeaseHolder};

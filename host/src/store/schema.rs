@@ -64,6 +64,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "runs: notes on the records a run skipped or left out",
         sql: V7,
     },
+    Migration {
+        name: "alerts serve has sent, so none is sent twice",
+        sql: V8,
+    },
 ];
 
 /// Version 1: what a sync needs to remember what it did.
@@ -249,4 +253,21 @@ CREATE TABLE run_problems (
 /// records were skipped and why, not only how many. `NULL` for older runs.
 pub(crate) const V7: &str = r#"
 ALTER TABLE runs ADD COLUMN notes TEXT;
+"#;
+
+/// Version 8: the alerts `muster serve` has sent (see `store/alerts.rs` and
+/// `src/alerts`), one row per flow, kind (`failed`, `held`, `failing`) and
+/// key (a run id, a held plan's snapshot digest, a record and the run its
+/// failures reached the threshold in). Inserting is the dedupe: a key
+/// already present means the alert went out before, even before a restart.
+/// Only what happened is stored, never where it was sent (a webhook URL
+/// embeds a token).
+pub(crate) const V8: &str = r#"
+CREATE TABLE alerts_sent (
+    flow_id INTEGER NOT NULL REFERENCES flows(id),
+    kind    TEXT NOT NULL CHECK (kind IN ('failed', 'held', 'failing')),
+    key     TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    PRIMARY KEY (flow_id, kind, key)
+);
 "#;
