@@ -4,8 +4,10 @@
 //! record is linked to which target record (`links.rs`), what each run did
 //! (`runs.rs`) and, action by action, what it *intended* and what came of it
 //! (`journal.rs`); read watermarks, plans held by the guard and the audit log
-//! ([`state`]), and the compound-field rows each flow wrote
-//! (`written_rows.rs`). The engine is the only writer.
+//! ([`state`]), the compound-field rows each flow wrote
+//! (`written_rows.rs`), and the alerts `muster serve` has sent
+//! (`alerts.rs`). The engine is the only writer (and `serve`, of its
+//! inbox and alerts).
 //!
 //! ## Schema and migrations
 //!
