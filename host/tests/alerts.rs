@@ -508,3 +508,37 @@ fn a_failed_delivery_is_retried_and_the_webhook_url_is_never_logged_or_stored() 
         "the run is stored"
     );
 }
+
+#[test]
+fn an_unreachable_webhook_is_given_up_on_and_logged_without_its_token() {
+    // A port nothing listens on any more: every attempt is refused.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let t = tenant(port, None);
+    let (server, clock) = t.serve(vec![Script::Fail("boom")]);
+    next_night(&server, &clock);
+    // The run is not held up by the delivery: it is already recorded.
+    assert_eq!(
+        Store::open(t.store()).unwrap().history(FLOW, 1).unwrap()[0].status,
+        RunStatus::Failed
+    );
+    let origin = format!("http://127.0.0.1:{port}");
+    let gave_up = |logs: &str| {
+        logs.lines()
+            .any(|l| l.contains("giving up after 3 attempts") && l.contains(&origin))
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    let logs = loop {
+        let logs = String::from_utf8(logs().lock().unwrap().clone()).unwrap();
+        if gave_up(&logs) || std::time::Instant::now() > deadline {
+            break logs;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(gave_up(&logs), "the lost alert is logged: {logs}");
+    assert!(!logs.contains(TOKEN), "the token leaked into the logs");
+    server.stop();
+}
