@@ -19,8 +19,11 @@ use std::time::Duration;
 use jiff::SignedDuration;
 use muster::alerts::Alerting;
 use muster::config::Config;
+use muster::config::Secret;
 use muster::schedule::{ManualClock, Schedule};
-use muster::serve::{RunReport, Runner, ServeConfig, ServeFlow, Server};
+use muster::serve::{
+    RunReport, Runner, SECRET_HEADER, ServeConfig, ServeFlow, ServeWebhook, Server,
+};
 use muster::store::{RunCounts, RunProblem, RunStatus, Store, Trigger};
 
 const FLOW: &str = "lucca-to-leapsome";
@@ -316,19 +319,28 @@ impl Tenant {
 
     /// Starts serve with one daily flow whose runs follow `script`.
     fn serve(&self, script: Vec<Script>) -> (Server, Arc<ManualClock>) {
+        self.serve_with(Vec::new(), script)
+    }
+
+    /// Starts serve with the daily flow and `more` flows; every run, in
+    /// the order they happen, follows `script`.
+    fn serve_with(&self, more: Vec<ServeFlow>, script: Vec<Script>) -> (Server, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new("2026-06-10T10:00:00Z".parse().unwrap()));
         let cfg = ServeConfig {
             tenant: "acme".into(),
             timezone: jiff::tz::TimeZone::get("Europe/Paris").unwrap(),
             timezone_name: "Europe/Paris".into(),
             store: self.store(),
-            flows: vec![ServeFlow {
+            flows: [ServeFlow {
                 name: FLOW.into(),
                 source: "lucca".into(),
                 target: "leapsome".into(),
                 schedule: Some(Schedule::parse("daily 02:30").unwrap()),
                 webhook: None,
-            }],
+            }]
+            .into_iter()
+            .chain(more)
+            .collect(),
             http_threads: 1,
             alerts: Some(self.alerting.clone()),
             ..ServeConfig::defaults()
@@ -540,5 +552,64 @@ fn an_unreachable_webhook_is_given_up_on_and_logged_without_its_token() {
     };
     assert!(gave_up(&logs), "the lost alert is logged: {logs}");
     assert!(!logs.contains(TOKEN), "the token leaked into the logs");
+    server.stop();
+}
+
+#[test]
+fn a_webhook_event_that_keeps_failing_is_alerted_on_its_first_failure_only() {
+    const HOOKED: &str = "flatchr-to-lucca";
+    let hook = hook_receiver(0);
+    let t = tenant(hook.port, None);
+    let webhook_flow = ServeFlow {
+        name: HOOKED.into(),
+        source: "flatchr".into(),
+        target: "lucca".into(),
+        schedule: None,
+        webhook: Some(ServeWebhook {
+            secret: Secret::new("hook-secret"),
+            id_field: "candidate.id".into(),
+            require: Vec::new(),
+        }),
+    };
+    let (server, clock) = t.serve_with(
+        vec![webhook_flow],
+        vec![
+            Script::Fail("Lucca refused the candidate"),
+            Script::Fail("Lucca refused the candidate"),
+            Script::Fail("nightly sentinel"),
+            Script::Fail("Lucca refused the candidate"),
+        ],
+    );
+    let url = format!("http://{}/webhooks/{HOOKED}", server.local_addr());
+    let answer = ureq::post(&url)
+        .header(SECRET_HEADER, "hook-secret")
+        .send(r#"{"candidate": {"id": 42}}"#)
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    assert_names(
+        &hook.next_text(),
+        &[HOOKED, "run 1 failed", "Lucca refused"],
+    );
+
+    // The retry sweep runs the event again: it fails again, silently.
+    clock.advance(SignedDuration::from_mins(6));
+    server.wake();
+    let attempts = || {
+        Store::open(t.store())
+            .unwrap()
+            .inbox_pending(HOOKED)
+            .unwrap()[0]
+            .attempts
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while attempts() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(attempts(), 2, "the event was retried");
+    // The nightly run (and another retry) later: the next alert is the nightly one.
+    next_night(&server, &clock);
+    let text = hook.next_text();
+    assert_names(&text, &[FLOW, "nightly sentinel"]);
+    assert!(!text.contains(HOOKED), "{text}");
     server.stop();
 }
