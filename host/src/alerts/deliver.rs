@@ -159,7 +159,7 @@ impl Delivery for Webhook {
 }
 
 /// `scheme://host[:port]` of a URL: the part that is not the token.
-fn origin(url: &str) -> String {
+pub(super) fn origin(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = authority.rsplit('@').next().unwrap_or_default();

@@ -117,6 +117,45 @@ impl Alerting {
     }
 }
 
+/// What `muster check` says about `[alerts]`: where alerts go, or why they
+/// cannot (a missing secret, a webhook URL that is not https), and a
+/// warning for each secret file others may read. Sends nothing (a test
+/// message would reach real people). The flag is false when it failed.
+pub fn check(settings: &AlertsSettings) -> (String, bool) {
+    let mut out = match Alerting::load(settings) {
+        Ok(a) => {
+            let mut to = Vec::new();
+            if let Some(url) = &a.webhook {
+                to.push(format!("webhook at {}", deliver::origin(url.expose())));
+            }
+            if let Some(e) = &a.email {
+                let rcpt: Vec<String> = e.to.iter().map(|m| m.email.to_string()).collect();
+                to.push(format!(
+                    "email to {} via {}:{} ({:?})",
+                    rcpt.join(", "),
+                    e.smtp_host,
+                    e.smtp_port,
+                    e.tls
+                ));
+            }
+            format!("ok      alerts: {}\n", to.join("; "))
+        }
+        Err(e) => return (format!("FAILED  alerts: {e}\n"), false),
+    };
+    let secrets = [
+        settings.webhook_url.as_ref(),
+        settings.email.as_ref().and_then(|e| e.password.as_ref()),
+    ];
+    for warning in secrets
+        .into_iter()
+        .flatten()
+        .filter_map(SecretSource::permission_warning)
+    {
+        out.push_str(&format!("        warning: {warning}\n"));
+    }
+    (out, true)
+}
+
 /// Loads and checks the webhook URL without ever echoing it.
 fn load_webhook_url(source: &SecretSource) -> Result<Secret, ConfigError> {
     let url = source.load()?;
@@ -152,6 +191,37 @@ fn is_loopback(rest: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_says_where_alerts_go_without_the_token_or_why_they_cannot() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("hook");
+        std::fs::write(&p, "https://hooks.slack.com/services/T/B/s3cret").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut settings = AlertsSettings {
+            base_url: "http://muster.internal".into(),
+            webhook_url: Some(SecretSource::File(p.clone())),
+            email: None,
+            failing_after_runs: 3,
+        };
+        let (out, ok) = check(&settings);
+        assert!(ok, "{out}");
+        assert!(
+            out.starts_with("ok      alerts: webhook at https://hooks.slack.com\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("chmod 600") && !out.contains("s3cret"),
+            "{out}"
+        );
+        settings.webhook_url = Some(SecretSource::File(dir.path().join("missing")));
+        let (out, ok) = check(&settings);
+        assert!(
+            !ok && out.starts_with("FAILED  alerts: the secret file"),
+            "{out}"
+        );
+    }
 
     #[test]
     fn webhook_urls_must_be_https_except_to_loopback() {
