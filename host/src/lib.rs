@@ -29,6 +29,8 @@
 //!   scheduler with an injectable clock.
 //! - [`serve`] — `muster serve`: schedules, webhooks into a durable inbox,
 //!   `/healthz` and a read-only status page.
+//! - [`alerts`] — what `serve` tells people: a failed run, a held plan,
+//!   records failing across runs, by webhook (Slack/Teams) and/or email.
 //! - [`cli`] — the `muster` command line (`muster plugin inspect FILE.wasm`).
 //!
 //! Business rules live in `muster-core`; this crate holds none.
@@ -56,6 +58,7 @@
 //! # let _ = (people, problems); Ok(()) }
 //! ```
 
+pub mod alerts;
 pub mod cli;
 pub mod config;
 pub mod connect;

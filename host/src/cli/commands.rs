@@ -253,6 +253,13 @@ pub fn check(path: &Path, only: Option<&str>) -> Outcome {
             }
         }
     }
+    if only.is_none()
+        && let Some(alerts) = &config.alerts
+    {
+        let (lines, ok) = crate::alerts::check(alerts);
+        out.push_str(&lines);
+        failed += usize::from(!ok);
+    }
     // Every flow against what its target declares: a field the target
     // cannot store is a configuration error (exit 2), found here rather
     // than on every record of every run.
@@ -283,7 +290,7 @@ pub fn check(path: &Path, only: Option<&str>) -> Outcome {
     } else if failed > 0 {
         outcome.with_error(
             EXIT_FAILED,
-            format!("{failed} connection(s) failed the check"),
+            format!("{failed} connection(s) or [alerts] failed the check"),
         )
     } else {
         outcome

@@ -18,6 +18,9 @@
 //! receives exactly what the planner obeys and nothing is re-interpreted
 //! later.
 //!
+//! `[alerts]` (optional) says where `muster serve` reports a failed run, a
+//! held plan and records that keep failing: see `alerts.rs`.
+//!
 //! ## Secrets
 //!
 //! A secret is *named* by the config (`secret = { env = "VAR" }` or
@@ -34,6 +37,7 @@
 //! current directory, so `muster serve --config /etc/muster/acme.toml`
 //! behaves the same from anywhere.
 
+mod alerts;
 mod flow;
 mod reader;
 mod secret;
@@ -49,6 +53,7 @@ use toml::de::DeTable;
 use crate::schedule::Schedule;
 use reader::{Doc, Table, Val, closest, join};
 
+pub use alerts::{AlertsSettings, EmailSettings, FAILING_AFTER_RUNS, SmtpTls};
 pub use flow::TargetFacts;
 pub use secret::{Secret, SecretSource};
 
@@ -94,6 +99,11 @@ pub enum ConfigError {
     SecretEnv { var: String, problem: String },
     #[error("the secret file {} {problem}: check the path and that muster may read it", path.display())]
     SecretFile { path: PathBuf, problem: String },
+    /// A secret was loaded but is not usable as what it is for (e.g. the
+    /// alert webhook URL is not https). Names where it came from, never the
+    /// value.
+    #[error("the secret in the {secret} {problem}")]
+    SecretInvalid { secret: String, problem: String },
 }
 
 impl ConfigError {
@@ -123,6 +133,8 @@ pub struct Config {
     pub tenant: Tenant,
     pub connections: BTreeMap<String, Connection>,
     pub flows: BTreeMap<String, Flow>,
+    /// `[alerts]`: where `muster serve` reports failures and held plans.
+    pub alerts: Option<AlertsSettings>,
 }
 
 /// `[tenant]`
@@ -267,7 +279,7 @@ impl Config {
             "",
             root.get_ref(),
             root.span(),
-            &["tenant", "connections", "flows"],
+            &["tenant", "connections", "flows", "alerts"],
         )?;
 
         let tenant = {
@@ -322,11 +334,18 @@ impl Config {
         }
         flow::check_identities(&doc, &flows, &identities)?;
 
+        let p = "alerts".to_string();
+        let alerts = top
+            .get("alerts", &p)
+            .map(|v| alerts::parse_alerts(&v, base_dir))
+            .transpose()?;
+
         Ok(Config {
             path: path.to_path_buf(),
             tenant,
             connections,
             flows,
+            alerts,
         })
     }
 

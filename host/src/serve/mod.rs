@@ -35,6 +35,13 @@
 //! | `GET /metrics` | Prometheus text exposition of the run history and rate-limit waits |
 //! | `POST /webhooks/{flow}` | see below |
 //!
+//! ## Alerts
+//!
+//! With `[alerts]` configured, the worker checks after each job whether it
+//! calls for an alert (a failed run, a held plan, records failing across
+//! runs) and hands it to the alerts thread; see [`crate::alerts`]. The hook
+//! is [`Shared::alert`]; sending never delays or fails a run.
+//!
 //! ## Webhooks and the durable inbox
 //!
 //! A flow with a `webhook` in its config accepts `POST /webhooks/{flow}`:
@@ -86,6 +93,7 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
+use crate::alerts::{Alerting, Finished, Notifier};
 use crate::config::{Config, ConfigError, Secret};
 use crate::schedule::{Clock, Schedule, Scheduler};
 use crate::store::{InboxId, InboxState, RunCounts, RunId, RunStatus, Store, StoreError, Trigger};
@@ -177,6 +185,8 @@ pub struct ServeConfig {
     pub retry_every: Duration,
     /// Runs shown per flow on the status page (default 5).
     pub page_runs: usize,
+    /// `[alerts]`, with its secrets loaded; `None`: no alerts.
+    pub alerts: Option<Alerting>,
 }
 
 impl ServeConfig {
@@ -208,6 +218,7 @@ impl ServeConfig {
             timezone_name: config.tenant.timezone_name.clone(),
             store: config.tenant.state.clone(),
             flows,
+            alerts: config.alerts.as_ref().map(Alerting::load).transpose()?,
             ..ServeConfig::defaults()
         })
     }
@@ -228,6 +239,7 @@ impl ServeConfig {
             write_timeout: Duration::from_secs(10),
             retry_every: Duration::from_secs(300),
             page_runs: 5,
+            alerts: None,
         }
     }
 }
@@ -271,6 +283,8 @@ struct Shared {
     /// Signalled when a job is queued, the server stops, or it goes idle.
     changed: Condvar,
     stop: AtomicBool,
+    /// The alerts thread, when `[alerts]` is configured.
+    notifier: Option<Notifier>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -341,13 +355,42 @@ impl Shared {
     fn run_job(&self, job: &Job) {
         match job {
             Job::Scheduled(flow) => {
-                let note = match self.run_guarded(flow, Trigger::Schedule, None) {
+                let outcome = self.run_guarded(flow, Trigger::Schedule, None);
+                let note = match &outcome {
                     Ok(r) => format!("run {}: {}", r.run, r.status),
                     Err(e) => format!("could not run: {e}"),
                 };
                 self.note(flow, note);
+                self.alert(flow, Trigger::Schedule, &outcome, true);
             }
             Job::Inbox(id) => self.process_event(*id),
+        }
+    }
+
+    /// The alerts hook: decides (under the store lock, a few reads) what the
+    /// finished job calls for and queues it for the alerts thread.
+    fn alert(
+        &self,
+        flow: &str,
+        trigger: Trigger,
+        outcome: &Result<RunReport, String>,
+        first_attempt: bool,
+    ) {
+        let (Some(alerting), Some(notifier)) = (&self.cfg.alerts, &self.notifier) else {
+            return;
+        };
+        let at = self.clock.now().to_zoned(self.cfg.timezone.clone());
+        let job = Finished {
+            tenant: &self.cfg.tenant,
+            flow,
+            trigger,
+            outcome,
+            first_attempt,
+            at: &at,
+        };
+        let alerts = alerting.after_job(&mut lock(&self.store), &job);
+        for a in alerts {
+            notifier.send(a);
         }
     }
 
@@ -366,6 +409,7 @@ impl Shared {
             return;
         };
         let outcome = self.run_guarded(&event.flow, Trigger::Webhook, Some(record));
+        self.alert(&event.flow, Trigger::Webhook, &outcome, event.attempts == 0);
         let mut store = lock(&self.store);
         let _ = match outcome {
             Ok(r) if matches!(r.status, RunStatus::Done | RunStatus::Held) => {
@@ -463,7 +507,14 @@ impl Server {
                 .filter_map(|f| f.schedule.map(|s| (f.name.clone(), s))),
             clock.now(),
         );
+        let notifier = cfg
+            .alerts
+            .as_ref()
+            .map(Notifier::start)
+            .transpose()
+            .map_err(ServeError::Thread)?;
         let shared = Arc::new(Shared {
+            notifier,
             cfg,
             runner,
             clock,

@@ -4,8 +4,10 @@
 //! record is linked to which target record (`links.rs`), what each run did
 //! (`runs.rs`) and, action by action, what it *intended* and what came of it
 //! (`journal.rs`); read watermarks, plans held by the guard and the audit log
-//! ([`state`]), and the compound-field rows each flow wrote
-//! (`written_rows.rs`). The engine is the only writer.
+//! ([`state`]), the compound-field rows each flow wrote
+//! (`written_rows.rs`), and the alerts `muster serve` has sent
+//! (`alerts.rs`). The engine is the only writer (and `serve`, of its
+//! inbox and alerts).
 //!
 //! ## Schema and migrations
 //!
@@ -81,6 +83,7 @@
 //! (`secret`, `token`, `password`, `api_key`, …, see [`state::is_secret_key`])
 //! with `"[redacted]"` before writing.
 
+mod alerts;
 mod inbox;
 mod journal;
 pub mod lease;
@@ -99,6 +102,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
+pub use alerts::{AlertKind, RecordFailure, RunFailures};
 pub use inbox::{InboxEvent, InboxId, InboxState, Pushed};
 pub use journal::{Completion, JournalEntry, JournalId, JournalState, Outcome, Resolution};
 pub use lease::{Heartbeat, Lease, LeaseHolder};

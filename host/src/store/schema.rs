@@ -68,6 +68,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "the records each run skipped or found in conflict, by id and reason",
         sql: V8,
     },
+    Migration {
+        name: "alerts serve has sent, so none is sent twice",
+        sql: V9,
+    },
 ];
 
 /// Version 1: what a sync needs to remember what it did.
@@ -275,4 +279,21 @@ CREATE TABLE run_left_out (
 );
 CREATE INDEX run_left_out_by_source ON run_left_out (source_id);
 CREATE INDEX run_left_out_by_target ON run_left_out (target_id);
+"#;
+
+/// Version 9: the alerts `muster serve` has sent (see `store/alerts.rs` and
+/// `src/alerts`), one row per flow, kind (`failed`, `held`, `failing`) and
+/// key (a run id, a held plan's snapshot digest, a record and the run its
+/// failures reached the threshold in). Inserting is the dedupe: a key
+/// already present means the alert went out before, even before a restart.
+/// Only what happened is stored, never where it was sent (a webhook URL
+/// embeds a token).
+pub(crate) const V9: &str = r#"
+CREATE TABLE alerts_sent (
+    flow_id INTEGER NOT NULL REFERENCES flows(id),
+    kind    TEXT NOT NULL CHECK (kind IN ('failed', 'held', 'failing')),
+    key     TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    PRIMARY KEY (flow_id, kind, key)
+);
 "#;
