@@ -389,7 +389,7 @@ fn a_failed_run_and_a_held_plan_reach_the_webhook_and_the_mailbox_once() {
             "run 1 failed",
             "2026-06-11 12:00 CEST",
             "Lucca answered 503 &lt;b&gt;maintenance&lt;/b&gt;",
-            &format!("Review: {BASE}/"),
+            &format!("Review: {BASE}/runs/1"),
         ],
     );
     assert!(!text.contains("<b>"), "markup escaped: {text}");
@@ -410,7 +410,7 @@ fn a_failed_run_and_a_held_plan_reach_the_webhook_and_the_mailbox_once() {
         &[
             "Lucca answered 503 <b>maintenance</b>",
             "2026-06-11 12:00 CEST",
-            &format!("Review: {BASE}/"),
+            &format!("Review: {BASE}/runs/1"),
         ],
     );
 

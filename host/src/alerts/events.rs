@@ -66,8 +66,12 @@ impl Alerting {
         if !job.first_attempt {
             return Ok(None);
         }
-        let (what, error) = match job.outcome {
-            Err(e) => ("could not be run".to_string(), e.clone()),
+        let (what, error, link) = match job.outcome {
+            Err(e) => (
+                "could not be run".to_string(),
+                e.clone(),
+                format!("{}/", self.base_url),
+            ),
             Ok(r) if r.status == RunStatus::Failed => {
                 if !store.alert_once(job.flow, AlertKind::Failed, &r.run.to_string())? {
                     return Ok(None);
@@ -75,7 +79,8 @@ impl Alerting {
                 let error = store
                     .run_error(r.run)?
                     .unwrap_or_else(|| "(no error recorded)".into());
-                (format!("run {} failed", r.run), error)
+                let link = format!("{}/runs/{}", self.base_url, r.run);
+                (format!("run {} failed", r.run), error, link)
             }
             Ok(_) => return Ok(None),
         };
@@ -83,7 +88,7 @@ impl Alerting {
             job,
             &what,
             &format!("Error: {error}"),
-            &format!("{}/", self.base_url),
+            &link,
         )))
     }
 
@@ -162,7 +167,7 @@ impl Alerting {
             job,
             &format!("records keep failing ({n} runs in a row)"),
             &details,
-            &format!("{}/", self.base_url),
+            &format!("{}/runs/{}", self.base_url, report.run),
         )))
     }
 
