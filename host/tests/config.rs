@@ -158,6 +158,7 @@ fn full_example_resolves_into_the_core_policy_and_mapping() {
             .into_iter()
             .collect(),
         pre_start_days: 3,
+        deactivate_after_days: 0,
         reactivate: true,
         invite_on_create: true,
         sync_groups: false,
