@@ -103,6 +103,16 @@ pub trait Runner: Send + Sync {
     /// (e.g. a plugin failed to load); a run that started and failed is
     /// `Ok` with [`RunStatus::Failed`].
     fn run(&self, flow: &str, trigger: Trigger, only: Option<&str>) -> Result<RunReport, String>;
+
+    /// Plans the undo of `run` of `flow` and holds it for review, whatever
+    /// its size (the status page's undo button: a click never changes the
+    /// target by itself); approving it applies it if the data has not
+    /// changed (`muster undo RUN --yes --approve-held`). `Err` when the run
+    /// cannot be undone (unknown, another flow's, still running, never
+    /// applied). The default refuses, for runners that cannot undo.
+    fn undo(&self, flow: &str, run: RunId) -> Result<RunReport, String> {
+        Err(format!("flow `{flow}`: this server cannot undo run {run}"))
+    }
 }
 
 /// A flow as `serve` needs it.

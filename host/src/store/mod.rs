@@ -100,7 +100,7 @@ pub use inbox::{InboxEvent, InboxId, InboxState, Pushed};
 pub use journal::{Completion, JournalEntry, JournalId, JournalState, Outcome, Resolution};
 pub use lease::{Heartbeat, Lease, LeaseHolder};
 pub use links::LinkKind;
-pub use runs::{RunCounts, RunId, RunProblem, RunStatus, RunSummary, Trigger};
+pub use runs::{RunCounts, RunId, RunProblem, RunRecord, RunStatus, RunSummary, Trigger};
 pub use schema::SCHEMA_VERSION;
 pub use state::{AuditEntry, AuditRecord, HeldPlan, HeldPlanId, Side};
 

@@ -64,6 +64,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "runs: notes on the records a run skipped or left out",
         sql: V7,
     },
+    Migration {
+        name: "runs: the run an undo run reverses",
+        sql: V8,
+    },
 ];
 
 /// Version 1: what a sync needs to remember what it did.
@@ -249,4 +253,14 @@ CREATE TABLE run_problems (
 /// records were skipped and why, not only how many. `NULL` for older runs.
 pub(crate) const V7: &str = r#"
 ALTER TABLE runs ADD COLUMN notes TEXT;
+"#;
+
+/// Version 8: undo runs (`muster undo RUN`). `runs.undoes` names the run an
+/// undo run reverses. The `trigger` column's `CHECK` (version 1) cannot be
+/// widened in place (SQLite rebuilds a table for that, which the runs'
+/// foreign keys forbid inside a migration), so an undo run is stored with
+/// trigger `manual` and read back as `undo` because `undoes` is set
+/// (`Trigger::Undo`). `NULL` for every other run.
+pub(crate) const V8: &str = r#"
+ALTER TABLE runs ADD COLUMN undoes INTEGER REFERENCES runs(id);
 "#;
