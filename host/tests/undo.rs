@@ -320,7 +320,7 @@ fn a_grace_period_keeps_a_leaver_active_until_the_day_it_names() {
         .filter(|(kind, _, _)| kind == "deactivate")
         .map(|(_, id, _)| id)
         .collect();
-    assert_eq!(deactivated, [leaver.clone()], "{report}");
+    assert_eq!(deactivated, std::slice::from_ref(leaver), "{report}");
     assert!(!active(&world, leaver));
     assert!(active(&world, rehired));
 }

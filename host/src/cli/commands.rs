@@ -778,11 +778,11 @@ pub fn undo(path: &Path, args: UndoArgs<'_>) -> Outcome {
     } else {
         format!("Undo of run {run}:\n")
     };
-    if let Some(out) = args.out {
-        if let Err(e) = std::fs::write(out, render::json(&report.plan_file())) {
-            return Outcome::ok(stdout)
-                .with_error(EXIT_FAILED, format!("cannot write {}: {e}", out.display()));
-        }
+    if let Some(out) = args.out
+        && let Err(e) = std::fs::write(out, render::json(&report.plan_file()))
+    {
+        return Outcome::ok(stdout)
+            .with_error(EXIT_FAILED, format!("cannot write {}: {e}", out.display()));
     }
     if !args.apply {
         if args.json {

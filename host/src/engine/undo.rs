@@ -112,7 +112,8 @@ pub fn undo(
     lease: &super::LeaseSettings,
 ) -> Result<RunReport, EngineError> {
     let result = match request.mode {
-        UndoMode::Plan => undo_inner(store, flow, target, request, None, observer),
+        UndoMode::Plan => done_steps(store, &flow.name, request.run)
+            .and_then(|done| undo_inner(store, flow, target, request, &done, None, observer)),
         _ => undo_under_lease(store, flow, target, request, observer, lease),
     };
     observer.finished();
@@ -153,9 +154,9 @@ fn begin_and_undo(
     request: &UndoRequest,
     observer: &dyn Observer,
 ) -> Result<RunReport, EngineError> {
-    done_steps(store, &flow.name, request.run)?;
+    let done = done_steps(store, &flow.name, request.run)?;
     let run = store.begin_undo_run(&flow.name, request.run)?;
-    let result = undo_inner(store, flow, target, request, Some(run), observer);
+    let result = undo_inner(store, flow, target, request, &done, Some(run), observer);
     if let Err(e) = &result {
         // Best effort: the error itself is what the caller must see.
         let _ = store.finish_run(
@@ -225,10 +226,10 @@ fn undo_inner(
     flow: &FlowSpec,
     target: &mut PluginInstance,
     request: &UndoRequest,
+    done: &[Step],
     run: Option<RunId>,
     observer: &dyn Observer,
 ) -> Result<RunReport, EngineError> {
-    let done = done_steps(store, &flow.name, request.run)?;
     observer.stage("reading the target");
     let target_snap =
         snapshot::read(target, Side::Target, false, None).map_err(|e| EngineError::Read {
@@ -240,7 +241,7 @@ fn undo_inner(
     let (links, group_links) = known_links(store, &flow.name)?;
     let undo = muster_core::undo(UndoInput {
         run: u64::try_from(request.run.0).map_err(|_| UndoError::UnknownRun(request.run))?,
-        done: &done,
+        done,
         accounts: &target_snap.people,
         groups: &target_snap.groups,
         links: &links,
@@ -303,4 +304,94 @@ fn undo_inner(
     report.outcome = Outcome::Applied;
     finish(store, run, &report)?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use muster_core::{ActionKind, Step};
+
+    use super::*;
+    use crate::store::{RunCounts, Trigger};
+
+    fn step(kind: ActionKind, source: &str) -> Step {
+        Step {
+            kind,
+            source_id: Some(source.into()),
+            target_id: None,
+            label: format!("Person {source}"),
+            reason: "new_person".into(),
+            explanation: "new person in the source".into(),
+            changes: Vec::new(),
+            rows: Vec::new(),
+            members: Vec::new(),
+            member_names: Default::default(),
+            carries: Vec::new(),
+            group_name: None,
+            manager_source_id: None,
+            created: Vec::new(),
+        }
+    }
+
+    /// A finished run of flow `f` whose calls ended as `outcomes` say
+    /// (`Some(target)`: done, producing that id; `None`: failed).
+    fn run(store: &mut Store, status: RunStatus, outcomes: &[Option<&str>]) -> RunId {
+        let run = store.begin_run("f", Trigger::Manual).expect("run");
+        for (seq, outcome) in (1..).zip(outcomes) {
+            let id = store
+                .journal_intent(run, seq, &step(ActionKind::Create, &seq.to_string()))
+                .expect("intent");
+            match outcome {
+                Some(target) => store.journal_done(id, Some(target)).expect("done"),
+                None => store.journal_failed(id, "refused").expect("failed"),
+            }
+        }
+        store
+            .finish_run(run, status, &RunCounts::new(), None)
+            .expect("finish");
+        run
+    }
+
+    fn refusal(store: &Store, run: RunId) -> String {
+        match done_steps(store, "f", run) {
+            Err(EngineError::Undo(e)) => e.to_string(),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_the_calls_that_took_effect_are_undone_and_a_run_without_any_is_refused() {
+        let mut store = Store::open_in_memory().expect("store");
+        store.ensure_flow("f", "a", "b").expect("flow");
+        let failed = run(&mut store, RunStatus::Failed, &[None]);
+        assert_eq!(
+            refusal(&store, failed),
+            format!(
+                "run {failed} of flow `f` was never applied (failed: it failed before any change took effect): there is nothing to undo"
+            )
+        );
+        let aborted = run(&mut store, RunStatus::Aborted, &[]);
+        assert!(refusal(&store, aborted).contains("(aborted: it was interrupted"));
+        let nothing = run(&mut store, RunStatus::Done, &[]);
+        assert!(refusal(&store, nothing).contains("changed nothing in the target"));
+
+        // Interrupted after one create took effect: that create is undone,
+        // under the account it produced; the failed one is not.
+        let half = run(&mut store, RunStatus::Aborted, &[Some("acct-1"), None]);
+        let done = done_steps(&store, "f", half).expect("undoable");
+        assert_eq!(done.len(), 1);
+        assert_eq!(
+            (done[0].source_id.as_deref(), done[0].target_id.as_deref()),
+            (Some("1"), Some("acct-1"))
+        );
+        assert!(
+            refusal_for_flow(&store, half, "g").contains("is a run of flow `f`, not of flow `g`")
+        );
+    }
+
+    fn refusal_for_flow(store: &Store, run: RunId, flow: &str) -> String {
+        match done_steps(store, flow, run) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("expected a refusal"),
+        }
+    }
 }
