@@ -324,3 +324,54 @@ fn a_grace_period_keeps_a_leaver_active_until_the_day_it_names() {
     assert!(!active(&world, leaver));
     assert!(active(&world, rehired));
 }
+
+/// What the status page's undo button asks for (`Runner::undo`,
+/// `UndoMode::Hold`): the undo plan is held for review even under the
+/// guard's thresholds, and nothing changes until it is applied.
+#[test]
+fn an_undo_held_for_review_changes_nothing_until_applied() {
+    use muster::engine::{LeaseSettings, Outcome, Quiet, UndoMode, UndoRequest, undo};
+
+    let world = World::new(10, LeapsomeOptions::default());
+    let first = world.muster(&["sync"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let leaver = synced(&world, 1);
+    end_contracts(&world, &leaver, "2026-05-20");
+    let out = world.muster(&["sync", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = muster::store::RunId(run_of(&json(&out)));
+    assert!(!active(&world, &leaver[0]));
+
+    let config = muster::config::Config::load(world.config()).expect("config");
+    let flow = config.flow(FLOW).expect("flow");
+    let host = muster::connect::Host::new(&config).expect("host");
+    let mut connected = host.connect_flow(&config, flow).expect("connect");
+    let mut store = world.store();
+    let request = UndoRequest {
+        run,
+        mode: UndoMode::Hold,
+        today: muster_core::Date::parse(common::world::TODAY).expect("today"),
+        approver: "test".into(),
+    };
+    let spec = muster::engine::FlowSpec::of(flow, connected.policy.clone());
+    let report = undo::undo(
+        &mut store,
+        &spec,
+        &mut connected.target,
+        &request,
+        &Quiet,
+        &LeaseSettings::default(),
+    )
+    .expect("undo");
+    assert_eq!(report.outcome, Outcome::Held);
+    assert!(report.breaches.is_empty(), "{:?}", report.breaches);
+    let held = store.held_plan(FLOW).expect("held").expect("a held plan");
+    assert_eq!(held.run, report.run.expect("a run"));
+    assert_eq!(held.steps, report.steps);
+    assert!(!active(&world, &leaver[0]), "changed before approval");
+
+    let out = world.muster(&["undo", &run.0.to_string(), "--yes", "--approve-held"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(active(&world, &leaver[0]));
+    assert!(store.held_plan(FLOW).expect("held").is_none());
+}
