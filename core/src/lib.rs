@@ -21,7 +21,9 @@
 //!   accounts and groups the flow did not create or link.
 //! - **Date gating**: no account before the start date (or
 //!   [`Policy::pre_start_days`] ahead), none without a start date;
-//!   deactivated once the end date has passed or the person is inactive.
+//!   deactivated once the end date has passed or the person is inactive —
+//!   or, with a grace period ([`Policy::deactivate_after_days`]), that many
+//!   days later, the plan saying when ([`Reason::DeactivationPending`]).
 //! - **Correlation**: an unlinked person is matched to an existing account by
 //!   the policy's keys (employee number, normalised work email …) and *linked*
 //!   rather than created twice; ambiguity is a conflict, never a guess.
@@ -54,6 +56,7 @@
 //!   rules.
 //! - [`recover`]: the planner's correlation and equality, for settling a
 //!   dead run's calls.
+//! - [`undo()`](undo()): the inverse of what a run did, as an ordinary plan.
 //! - [`ActionKind::phase`]: the one definition of the apply order.
 //!
 //! ```
@@ -103,6 +106,7 @@ pub mod read;
 mod reconcile;
 pub mod recover;
 pub mod rows;
+pub mod undo;
 
 pub use date::{Date, DateError};
 pub use fingerprint::fingerprint;
@@ -120,3 +124,4 @@ pub use prepare::{Prepared, PreparedLinks};
 pub use read::Coverage;
 pub use reconcile::{evaluate_guard, plan};
 pub use rows::{RowAction, RowChange, RowProblem, RowSide, SubFieldChange, WrittenRows};
+pub use undo::{NotUndoable, Undo, UndoInput, undo};

@@ -204,6 +204,44 @@ pub enum Reason {
         login: String,
         holder: crate::LoginHolder,
     },
+    /// The end date has passed but the flow's grace period
+    /// ([`Policy::deactivate_after_days`]) keeps the account active: it is
+    /// deactivated on `on` unless the person is rehired or the end date
+    /// corrected by then.
+    DeactivationPending {
+        end: Date,
+        on: Date,
+    },
+    /// An undo plan's action: it reverses the `undone` action of run `run`
+    /// ([`crate::undo`]).
+    Undoes {
+        run: u64,
+        undone: ActionKind,
+    },
+    /// Undo: the action of run `run` is already reversed in the target (a
+    /// deactivated account is active again): nothing to do.
+    NothingToUndo {
+        run: u64,
+        undone: ActionKind,
+    },
+    /// Undo: `field` no longer holds what run `run` wrote (someone changed
+    /// it since): it is left alone.
+    ChangedSince {
+        run: u64,
+        field: FieldRef,
+        wrote: Option<FieldValue>,
+        now: Option<FieldValue>,
+    },
+    /// Undo: the flow no longer owns `field`, so it does not write it back.
+    NoLongerOwned {
+        run: u64,
+        field: FieldRef,
+    },
+    /// Undo: what run `run` did cannot be reversed by muster.
+    NotUndoable {
+        run: u64,
+        what: crate::undo::NotUndoable,
+    },
 }
 
 impl Reason {
@@ -240,6 +278,12 @@ impl Reason {
             Reason::RowNotWritten { .. } => "row_not_written",
             Reason::SourceRecordUnusable(_) => "source_record_unusable",
             Reason::LoginTaken { .. } => "login_taken",
+            Reason::DeactivationPending { .. } => "deactivation_pending",
+            Reason::Undoes { .. } => "undo",
+            Reason::NothingToUndo { .. } => "nothing_to_undo",
+            Reason::ChangedSince { .. } => "changed_since",
+            Reason::NoLongerOwned { .. } => "no_longer_owned",
+            Reason::NotUndoable { .. } => "not_undoable",
         }
     }
 }
@@ -462,6 +506,9 @@ pub struct Plan<'a> {
     /// Creates that write another login than the person's, because theirs
     /// was taken ([`crate::login`]): source index → login written.
     pub(crate) logins: BTreeMap<usize, String>,
+    /// The run an undo plan reverses ([`crate::undo`]): its updates,
+    /// reactivations and manager changes give that as their reason.
+    pub(crate) undoes: Option<u64>,
 }
 
 impl<'a> Plan<'a> {
@@ -505,6 +552,27 @@ impl<'a> Plan<'a> {
         self.logins.get(&person).map(String::as_str)
     }
 
+    /// The run this plan undoes, when it is an undo plan ([`crate::undo`]).
+    pub fn undoes(&self) -> Option<u64> {
+        self.undoes
+    }
+
+    /// Why `action` is in the plan: [`Action::reason`], except that in an
+    /// undo plan an update, reactivation or manager change says which
+    /// action of which run it reverses.
+    pub fn reason(&self, action: &Action) -> Reason {
+        let undone = match action {
+            Action::Update { .. } => ActionKind::Update,
+            Action::Reactivate { .. } => ActionKind::Deactivate,
+            Action::SetManager { .. } => ActionKind::SetManager,
+            _ => return action.reason(),
+        };
+        match self.undoes {
+            Some(run) => Reason::Undoes { run, undone },
+            None => action.reason(),
+        }
+    }
+
     /// The actions resolved into owned, serialisable steps.
     pub fn steps(&self) -> Vec<Step> {
         self.actions.iter().map(|a| self.step(a)).collect()
@@ -522,7 +590,7 @@ impl<'a> Plan<'a> {
             source_id: None,
             target_id: None,
             label: String::new(),
-            reason: action.reason().code().into(),
+            reason: self.reason(action).code().into(),
             explanation: String::new(),
             changes: Vec::new(),
             rows: Vec::new(),
@@ -685,7 +753,7 @@ impl<'a> Plan<'a> {
         };
         step.source_id = source_id;
         step.target_id = target_id;
-        step.explanation = self.explain(&action.reason());
+        step.explanation = self.explain(&self.reason(action));
         step
     }
 
@@ -924,12 +992,43 @@ impl<'a> Plan<'a> {
                     alloc::format!("login {login} is already used by another account")
                 }
             },
+            Reason::DeactivationPending { end, on } => alloc::format!(
+                "end date {end} has passed; the grace period keeps the account active: it will be deactivated on {on} (a rehire or a corrected end date before then cancels it)"
+            ),
+            Reason::Undoes { run, undone } => {
+                alloc::format!("undoes the {undone} of run {run}")
+            }
+            Reason::NothingToUndo { run, undone } => alloc::format!(
+                "the {undone} of run {run} is already reversed in the target: nothing to undo"
+            ),
+            Reason::ChangedSince {
+                run,
+                field,
+                wrote,
+                now,
+            } => alloc::format!(
+                "`{field}` changed since run {run} wrote {}: it now holds {}, so it is left alone",
+                shown(wrote.as_ref()),
+                shown(now.as_ref())
+            ),
+            Reason::NoLongerOwned { run, field } => alloc::format!(
+                "run {run} wrote `{field}`, but this flow no longer owns it: it is left alone"
+            ),
+            Reason::NotUndoable { run, what } => alloc::format!("run {run}: {what}"),
             Reason::GroupNameTaken(g) => alloc::format!(
                 "a group named {:?} exists ({}) but was not created by this flow",
                 self.input.target.groups[*g].name,
                 self.input.target.groups[*g].id
             ),
         }
+    }
+}
+
+/// A value as a plan shows it (text quoted), or `(none)`.
+fn shown(v: Option<&FieldValue>) -> String {
+    match v {
+        Some(v) => v.to_string(),
+        None => "(none)".into(),
     }
 }
 

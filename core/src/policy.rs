@@ -364,6 +364,12 @@ pub struct Policy {
     pub required_on_create: FieldSet,
     /// Accounts are created this many days before the start date.
     pub pre_start_days: u16,
+    /// A leaver's account stays active this many days after the end date
+    /// (the grace period): the plan says when it will be deactivated
+    /// ([`crate::Reason::DeactivationPending`]), and a rehire or a corrected
+    /// end date within it cancels the deactivation with nothing done. 0 (the
+    /// default): deactivated the day after the end date.
+    pub deactivate_after_days: u16,
     /// Reactivate a deactivated account whose person is active again
     /// (parental leave, sabbatical). Off: the plan reports a skip.
     pub reactivate: bool,
@@ -418,6 +424,7 @@ impl Default for Policy {
             correlation: alloc::vec![CorrelationKey::EmployeeNumber, CorrelationKey::WorkEmail],
             required_on_create: [FieldRef::from(Field::WorkEmail)].into_iter().collect(),
             pre_start_days: 0,
+            deactivate_after_days: 0,
             reactivate: false,
             invite_on_create: false,
             sync_groups: true,

@@ -115,22 +115,40 @@ enum Life {
     NoStart,
     NotYet(Date),
     Left(Reason),
+    /// Left, but within the flow's grace period
+    /// ([`Policy::deactivate_after_days`]): the account stays active until
+    /// `on`, the first day it is deactivated.
+    Grace {
+        end: Date,
+        on: Date,
+    },
 }
 
-fn life(p: &Status, today: Date, pre_start_days: u16) -> Life {
+fn life(p: &Status, today: Date, policy: &Policy) -> Life {
+    let grace = i32::from(policy.deactivate_after_days);
     // The end date first: it is the more telling reason, and HR sources
-    // (Lucca) mark a person inactive *because* the end date has passed.
+    // (Lucca) mark a person inactive *because* the end date has passed —
+    // so an inactive leaver with an end date gets the grace period too.
     if let Some(end) = p.end
-        && end < today
+        && (end < today || (!p.active && grace > 0))
     {
-        return Life::Left(Reason::EndDatePassed(end));
+        let on = end.add_days(grace + 1);
+        return if today < on {
+            Life::Grace { end, on }
+        } else if end < today {
+            Life::Left(Reason::EndDatePassed(end))
+        } else {
+            Life::Left(Reason::InactiveInSource)
+        };
     }
     if !p.active {
         return Life::Left(Reason::InactiveInSource);
     }
     match p.start {
         None => Life::NoStart,
-        Some(start) if start > today.add_days(i32::from(pre_start_days)) => Life::NotYet(start),
+        Some(start) if start > today.add_days(i32::from(policy.pre_start_days)) => {
+            Life::NotYet(start)
+        }
         Some(_) => Life::Active,
     }
 }
@@ -299,7 +317,6 @@ impl<'i, 'a> Reconciler<'i, 'a> {
     /// Decides every source person that has a link, and collects the rest.
     fn people(&mut self) {
         let today = self.input.today;
-        let pre = self.policy.pre_start_days;
         for (di, target) in core::mem::take(&mut self.broken) {
             let d = di as usize;
             if self.account_of[d] == NONE && !self.duplicate_id[d] {
@@ -316,7 +333,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                 self.report(true, Subject::Person(d), Reason::DuplicateId);
                 continue;
             }
-            let state = life(&self.dp.status[d], today, pre);
+            let state = life(&self.dp.status[d], today, self.policy);
             match self.account_of[d] {
                 EXCLUDED => {}
                 NONE => match state {
@@ -328,7 +345,8 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                     Life::NotYet(start) => {
                         self.report(false, Subject::Person(d), Reason::NotStartedYet(start))
                     }
-                    Life::Left(_) => {}
+                    // No account is made for a leaver, in grace or not.
+                    Life::Left(_) | Life::Grace { .. } => {}
                 },
                 ai => self.linked_person(d, ai as usize, state),
             }
@@ -367,6 +385,15 @@ impl<'i, 'a> Reconciler<'i, 'a> {
                     });
                     true
                 }
+            }
+            Life::Grace { end, on } => {
+                // The account stays as it is until `on`; only an active one
+                // has a deactivation to announce.
+                if account_active && self.policy.allowed.deactivate {
+                    let reason = Reason::DeactivationPending { end, on };
+                    self.report(false, Subject::Person(d), reason);
+                }
+                account_active
             }
             Life::Active | Life::NoStart | Life::NotYet(_) => account_active,
         };
@@ -1008,6 +1035,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             linked: self.linked,
             accounts_by_id: core::cell::OnceCell::new(),
             logins,
+            undoes: None,
         }
     }
 }

@@ -158,6 +158,7 @@ fn full_example_resolves_into_the_core_policy_and_mapping() {
             .into_iter()
             .collect(),
         pre_start_days: 3,
+        deactivate_after_days: 0,
         reactivate: true,
         invite_on_create: true,
         sync_groups: false,
@@ -635,6 +636,30 @@ fn a_links_correlation_entry_names_a_flow_the_other_way_round_and_comes_first() 
     assert!(
         msg.contains("unknown correlation key `link:lucca-to-cards`")
             && msg.contains("or `links:<flow>` first"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn deactivate_after_days_sets_the_grace_period_and_is_checked() {
+    let config = parse(&with_flow("options = { deactivate_after_days = 14 }\n")).expect("parses");
+    let flow = config.flow("f").expect("flow f");
+    assert_eq!(flow.policy.deactivate_after_days, 14);
+    // Default: none, as before the option existed.
+    let config = parse(&with_flow("")).expect("parses");
+    assert_eq!(config.flow("f").expect("f").policy.deactivate_after_days, 0);
+    for bad in ["-1", "367", "\"2w\""] {
+        let msg = err(&with_flow(&format!(
+            "options = {{ deactivate_after_days = {bad} }}\n"
+        )));
+        assert!(
+            msg.contains("`flows.f.options.deactivate_after_days`"),
+            "{bad}: {msg}"
+        );
+    }
+    let msg = err(&with_flow("options = { deactivate_after_day = 3 }\n"));
+    assert!(
+        msg.contains("did you mean `deactivate_after_days`?"),
         "{msg}"
     );
 }

@@ -856,3 +856,49 @@ fn run_notes_come_back_with_the_history() {
     assert_eq!((h[0].id, &h[0].notes), (run, &notes));
     assert_eq!((h[1].id, h[1].notes.len()), (quiet, 0));
 }
+
+#[test]
+fn an_undo_run_names_the_run_it_undoes_and_reads_back_as_undo() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = new_store(dir.path());
+    let first = s.begin_run(FLOW, Trigger::Schedule).unwrap();
+    let id = s
+        .journal_intent(first, 1, &step(ActionKind::Deactivate, "101"))
+        .unwrap();
+    s.journal_done(id, Some("a-1")).unwrap();
+    s.finish_run(first, RunStatus::Done, &RunCounts::new(), None)
+        .unwrap();
+    let undo = s.begin_undo_run(FLOW, first).unwrap();
+
+    let record = s.run_record(undo).unwrap();
+    assert_eq!(
+        (
+            record.flow.as_str(),
+            record.trigger,
+            record.status,
+            record.undoes
+        ),
+        (FLOW, Trigger::Undo, RunStatus::Running, Some(first))
+    );
+    let record = s.run_record(first).unwrap();
+    assert_eq!((record.trigger, record.undoes), (Trigger::Schedule, None));
+    let journal = s.run_journal(first).unwrap();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].state, JournalState::Done);
+    assert_eq!(journal[0].step.kind, ActionKind::Deactivate);
+
+    let history = s.history(FLOW, 10).unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|r| (r.trigger, r.undoes))
+            .collect::<Vec<_>>(),
+        [(Trigger::Undo, Some(first)), (Trigger::Schedule, None)]
+    );
+    // An undo of a run that does not exist is refused by the database too.
+    assert!(s.begin_undo_run(FLOW, muster::store::RunId(999)).is_err());
+    assert!(matches!(
+        s.run_record(muster::store::RunId(999)),
+        Err(StoreError::UnknownRun(_))
+    ));
+}

@@ -143,6 +143,14 @@ impl World {
         changes
     }
 
+    /// Applies what [`ops`] resolved from a plan made elsewhere (an undo
+    /// plan) to the in-memory target.
+    pub fn apply_ops(&mut self, ops: Ops) {
+        for op in ops.0 {
+            self.apply(op);
+        }
+    }
+
     fn fresh_id(&mut self, prefix: &str) -> String {
         let id = format!("{prefix}{}", self.next_id);
         self.next_id += 1;
@@ -297,6 +305,14 @@ enum Op {
         target_id: String,
         members: Vec<String>,
     },
+}
+
+/// A plan's calls, resolved to ids, for [`World::apply_ops`].
+pub struct Ops(Vec<Op>);
+
+/// The calls `plan` makes.
+pub fn ops(plan: &Plan<'_>) -> Ops {
+    Ops(to_ops(plan))
 }
 
 fn to_ops(plan: &Plan<'_>) -> Vec<Op> {

@@ -1,4 +1,5 @@
-//! The commands that read the configuration: check, plan, apply, sync, history.
+//! The commands that read the configuration: check, plan, apply, sync,
+//! history, undo.
 
 use std::path::Path;
 
@@ -97,6 +98,8 @@ impl From<EngineError> for RunFailure {
     fn from(e: EngineError) -> RunFailure {
         let code = match e {
             EngineError::Busy { .. } => EXIT_BUSY,
+            EngineError::Undo(engine::UndoError::StillRunning { .. }) => EXIT_BUSY,
+            EngineError::Undo(_) => EXIT_USAGE,
             _ => EXIT_FAILED,
         };
         RunFailure {
@@ -647,6 +650,53 @@ impl crate::serve::Runner for EngineRunner {
             .into_iter()
             .collect()
     }
+
+    fn undo(
+        &self,
+        flow: &str,
+        run: crate::store::RunId,
+    ) -> Result<crate::serve::RunReport, String> {
+        self.hold_undo(flow, run)
+    }
+}
+
+impl EngineRunner {
+    /// [`crate::serve::Runner::undo`]: the undo plan, held for review.
+    fn hold_undo(
+        &self,
+        flow: &str,
+        run: crate::store::RunId,
+    ) -> Result<crate::serve::RunReport, String> {
+        let flow = self.config.flow(flow)?;
+        let mut store = Store::open(&self.config.tenant.state).map_err(|e| e.to_string())?;
+        let request = engine::UndoRequest {
+            run,
+            mode: engine::UndoMode::Hold,
+            today: today(&self.config)?,
+            approver: "serve".into(),
+        };
+        let report = undo_flow_run(
+            &self.config,
+            &self.host,
+            &mut store,
+            flow,
+            &request,
+            &self.lease,
+        )
+        .map_err(|f| f.message)?;
+        let run = report
+            .run
+            .ok_or_else(|| format!("flow `{}`: the undo recorded no run", flow.name))?;
+        let status = match report.outcome {
+            RunOutcome::Held => crate::store::RunStatus::Held,
+            _ => crate::store::RunStatus::Done,
+        };
+        Ok(crate::serve::RunReport {
+            run,
+            status,
+            counts: report.planned_counts(),
+        })
+    }
 }
 
 /// `muster serve`: schedules, webhooks, `/healthz` and the status page,
@@ -689,4 +739,146 @@ pub fn serve(path: &Path, listen: &str) -> Outcome {
         }
         Err(e) => Outcome::failed(EXIT_FAILED, e.to_string()),
     }
+}
+
+/// What `muster undo` was asked.
+#[derive(Debug, Clone, Copy)]
+pub struct UndoArgs<'a> {
+    pub run: i64,
+    /// Checked against the run's own flow.
+    pub flow: Option<&'a str>,
+    /// `--yes`: apply; otherwise only show the plan.
+    pub apply: bool,
+    pub approve_held: bool,
+    /// Also write the plan file here.
+    pub out: Option<&'a Path>,
+    pub json: bool,
+    pub wait: u64,
+}
+
+/// `muster undo RUN`
+pub fn undo(path: &Path, args: UndoArgs<'_>) -> Outcome {
+    let (config, lease) = match (load(path), lease(args.wait)) {
+        (Ok(c), Ok(l)) => (c, l),
+        (Err(o), _) | (_, Err(o)) => return o,
+    };
+    let (host, mut store) = match host_and_store(&config) {
+        Ok(hs) => hs,
+        Err(o) => return o,
+    };
+    let today = match today(&config) {
+        Ok(t) => t,
+        Err(e) => return Outcome::failed(EXIT_USAGE, e),
+    };
+    let run = crate::store::RunId(args.run);
+    let flow = match undo_flow(&config, &store, run, args.flow) {
+        Ok(f) => f,
+        Err(o) => return o,
+    };
+    let request = engine::UndoRequest {
+        run,
+        mode: match (args.apply, args.approve_held) {
+            (false, _) => engine::UndoMode::Plan,
+            (true, approve_held) => engine::UndoMode::Apply { approve_held },
+        },
+        today,
+        approver: std::env::var("USER").unwrap_or_else(|_| "cli".into()),
+    };
+    let report = match undo_flow_run(&config, &host, &mut store, flow, &request, &lease) {
+        Ok(r) => r,
+        Err(e) => return Outcome::failed(e.code, e.message),
+    };
+    let mut stdout = if args.json {
+        String::new()
+    } else {
+        format!("Undo of run {run}:\n")
+    };
+    if let Some(out) = args.out
+        && let Err(e) = std::fs::write(out, render::json(&report.plan_file()))
+    {
+        return Outcome::ok(stdout)
+            .with_error(EXIT_FAILED, format!("cannot write {}: {e}", out.display()));
+    }
+    if !args.apply {
+        if args.json {
+            stdout.push_str(&render::json(&report.plan_file()));
+        } else {
+            stdout.push_str(&human(&report));
+            stdout.push_str(&format!(
+                "\nNothing was changed; apply it with `muster undo {run} --yes`.\n"
+            ));
+        }
+        return match report.breaches.is_empty() {
+            true => Outcome::ok(stdout),
+            false => Outcome {
+                code: EXIT_HELD,
+                ..Outcome::ok(stdout)
+            },
+        };
+    }
+    let outcome = finish_runs(vec![Ok(report)], args.json);
+    Outcome {
+        stdout: stdout + &outcome.stdout,
+        ..outcome
+    }
+}
+
+/// The flow of the run to undo: the run's own, which `--flow`, when
+/// given, must name.
+fn undo_flow<'c>(
+    config: &'c Config,
+    store: &Store,
+    run: crate::store::RunId,
+    named: Option<&str>,
+) -> Result<&'c Flow, Outcome> {
+    let refused = |e: EngineError| {
+        let f = RunFailure::from(e);
+        Outcome::failed(f.code, f.message)
+    };
+    let record = match store.run_record(run) {
+        Ok(r) => r,
+        Err(crate::store::StoreError::UnknownRun(_)) => {
+            return Err(refused(engine::UndoError::UnknownRun(run).into()));
+        }
+        Err(e) => return Err(refused(e.into())),
+    };
+    if let Some(name) = named
+        && name != record.flow
+    {
+        return Err(refused(
+            engine::UndoError::OtherFlow {
+                run,
+                flow: name.into(),
+                found: record.flow,
+            }
+            .into(),
+        ));
+    }
+    config
+        .flow(&record.flow)
+        .map_err(|e| Outcome::failed(EXIT_USAGE, e))
+}
+
+/// Connects the flow (its target checked against the flow) and undoes.
+fn undo_flow_run(
+    config: &Config,
+    host: &Host,
+    store: &mut Store,
+    flow: &Flow,
+    request: &engine::UndoRequest,
+    lease: &LeaseSettings,
+) -> Result<engine::RunReport, RunFailure> {
+    let ConnectedFlow {
+        mut target, policy, ..
+    } = host.connect_flow(config, flow)?;
+    let progress = Progress::new(&flow.name);
+    engine::undo::undo(
+        store,
+        &FlowSpec::of(flow, policy),
+        &mut target,
+        request,
+        &progress,
+        lease,
+    )
+    .map_err(RunFailure::from)
 }

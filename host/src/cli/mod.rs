@@ -45,7 +45,24 @@ Examples:
   muster sync  --config muster.toml --only 1042        # one person's record only
   muster sync  --config muster.toml --approve-held     # apply the plan the guard held
   muster serve --config muster.toml
-  muster history --config muster.toml --json";
+  muster history --config muster.toml --json
+  muster undo 42 --config muster.toml --yes          # reverse what run 42 did";
+
+const UNDO_HELP: &str = "\
+The plan is shown first; nothing changes without --yes. It is guarded like any
+plan (exit 3 when held: review it, then add --approve-held). Fields changed
+since the run, fields the flow no longer owns, and what cannot be reversed (an
+invitation e-mail already sent, groups, memberships) are named in the plan and
+left alone. The undo is a run of its own (trigger `undo`): it can be undone.
+
+Exit codes: 0 done, 1 failed, 2 the run cannot be undone (unknown id, another
+flow's run, never applied, changed nothing) or usage error, 3 held by the guard,
+4 the run is still running or the flow is busy.
+
+Examples:
+  muster undo 42                       # show what undoing run 42 would do
+  muster undo 42 --yes                 # do it
+  muster undo 42 --yes --approve-held  # apply the undo the guard held";
 
 /// muster — keeps an HR system and the tools around it in agreement.
 #[derive(Debug, Parser)]
@@ -177,6 +194,36 @@ pub enum Command {
         /// Print as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Plan the inverse of what a run did (reactivate what it deactivated,
+    /// deactivate what it created or reactivated, write back the values it
+    /// overwrote) and, with --yes, apply it as a run of its own.
+    #[command(after_help = UNDO_HELP)]
+    Undo {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The run to undo (its id in `muster history`).
+        run: i64,
+        /// The run's flow; checked against the run (default: the run's own).
+        #[arg(long)]
+        flow: Option<String>,
+        /// Apply the undo plan (default: only show it).
+        #[arg(long, conflicts_with = "out")]
+        yes: bool,
+        /// With --yes: apply the undo plan the guard held, if the data has not
+        /// changed since.
+        #[arg(long, requires = "yes")]
+        approve_held: bool,
+        /// Also write the undo plan to this file, for review.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the plan or the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// If another run of the flow is in progress, wait up to this many
+        /// seconds for it (default: exit at once with code 4).
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        wait: u64,
     },
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  muster completions bash > /etc/bash_completion.d/muster")]
@@ -338,5 +385,26 @@ pub fn run(cli: Cli) -> Outcome {
             limit,
             json,
         } => commands::history(&config.config, flow.as_deref(), limit, json),
+        Command::Undo {
+            config,
+            run,
+            flow,
+            yes,
+            approve_held,
+            out,
+            json,
+            wait,
+        } => commands::undo(
+            &config.config,
+            commands::UndoArgs {
+                run,
+                flow: flow.as_deref(),
+                apply: yes,
+                approve_held,
+                out: out.as_deref(),
+                json,
+                wait,
+            },
+        ),
     }
 }

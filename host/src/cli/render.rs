@@ -232,9 +232,10 @@ pub fn history(runs: &[RunSummary]) -> String {
         out.push_str("No runs yet.\n");
     }
     for r in runs {
+        let undoes = r.undoes.map(|u| format!(" of run {u}")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "run {} {} {} {} started {}{} — {}",
+            "run {} {} {}{undoes} {} started {}{} — {}",
             r.id,
             r.flow,
             r.trigger.as_str(),
@@ -299,6 +300,7 @@ pub fn history_json(runs: &[RunSummary]) -> String {
                 "run": r.id.0,
                 "flow": r.flow,
                 "trigger": r.trigger.as_str(),
+                "undoes": r.undoes.map(|u| u.0),
                 "status": r.status.as_str(),
                 "started_at": r.started_at,
                 "finished_at": r.finished_at,

@@ -174,6 +174,7 @@ pub(super) fn parse_flow(
                 "invite_on_create",
                 "reactivate",
                 "pre_start_days",
+                "deactivate_after_days",
                 "sync_groups",
                 "login_taken",
                 "manager_match",
@@ -205,6 +206,16 @@ pub(super) fn parse_flow(
                 .ok()
                 .filter(|d| *d <= 366)
                 .ok_or_else(|| n.error("expected a number of days from 0 to 366"))?;
+        }
+        let da = k("deactivate_after_days");
+        if let Some(n) = ot.get("deactivate_after_days", &da) {
+            let days = n.int("7")?;
+            policy.deactivate_after_days = u16::try_from(days)
+                .ok()
+                .filter(|d| *d <= 366)
+                .ok_or_else(|| {
+                    n.error("expected a number of days from 0 to 366 (0: deactivate the day after the end date)")
+                })?;
         }
         if let Some(b) = ot.get("sync_groups", &sg) {
             policy.sync_groups = b.bool()?;

@@ -33,6 +33,10 @@
 //! 5. **Apply** ([`apply`]): in plan order, each call journaled (intent
 //!    before, outcome after), one failing record never stopping the others.
 //!
+//! A run can be undone ([`undo`]): the core plans the inverse of what its
+//! journal says it did, and that plan is guarded, applied and journaled as
+//! a run of its own (trigger `undo`).
+//!
 //! A plan can also be written to a file ([`PlanFile`]) for review and applied
 //! later; applying re-reads both sides and refuses a plan whose inputs
 //! changed.
@@ -51,6 +55,7 @@ mod members;
 pub mod recover;
 mod single;
 pub mod snapshot;
+pub mod undo;
 pub mod watermark;
 
 use std::collections::BTreeMap;
@@ -63,6 +68,7 @@ pub use crate::runtime::connector::Problem;
 pub use apply::{Applied, Failure, Selection};
 pub use recover::Recovered;
 pub use snapshot::{Digest, Snapshot};
+pub use undo::{UndoError, UndoMode, UndoRequest};
 
 use crate::runtime::connector::Side;
 use crate::runtime::{Capability, PluginError, PluginInstance};
@@ -124,6 +130,9 @@ pub enum EngineError {
         /// How long this run waited for the lease.
         waited: Duration,
     },
+    /// The run given to `muster undo` cannot be undone.
+    #[error(transparent)]
+    Undo(#[from] UndoError),
     #[error(
         "{variable}={value:?} is not a lease time-to-live: give a number of seconds greater than 0 (e.g. 60 or 0.5)"
     )]

@@ -126,6 +126,16 @@ pub trait Runner: Send + Sync {
     fn rate_limit_waits(&self) -> Vec<(String, Duration)> {
         Vec::new()
     }
+
+    /// Plans the undo of `run` of `flow` and holds it for review, whatever
+    /// its size (the status page's undo button: a click never changes the
+    /// target by itself); approving it applies it if the data has not
+    /// changed (`muster undo RUN --yes --approve-held`). `Err` when the run
+    /// cannot be undone (unknown, another flow's, still running, never
+    /// applied). The default refuses, for runners that cannot undo.
+    fn undo(&self, flow: &str, run: RunId) -> Result<RunReport, String> {
+        Err(format!("flow `{flow}`: this server cannot undo run {run}"))
+    }
 }
 
 /// A flow as `serve` needs it.

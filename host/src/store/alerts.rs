@@ -70,7 +70,7 @@ impl Store {
                 r#"WITH recent AS (
                        SELECT id FROM runs
                        WHERE flow_id = ?1 AND status IN ('done', 'failed')
-                         AND "trigger" IN ('schedule', 'manual')
+                         AND "trigger" IN ('schedule', 'manual') AND undoes IS NULL
                        ORDER BY id DESC LIMIT ?2)
                    SELECT recent.id, f.record, f.what, f.message FROM recent
                    LEFT JOIN (

@@ -109,7 +109,7 @@ pub use lease::{Heartbeat, Lease, LeaseHolder};
 pub use left_out::{LeftOut, LeftOutKind};
 pub use links::LinkKind;
 pub use metrics::{LastRun, StoreMetrics, Tally};
-pub use runs::{RunCounts, RunId, RunProblem, RunStatus, RunSummary, Trigger};
+pub use runs::{RunCounts, RunId, RunProblem, RunRecord, RunStatus, RunSummary, Trigger};
 pub use schema::SCHEMA_VERSION;
 pub use search::{MAX_PEOPLE, PersonEvent, PersonEventKind, PersonHistory};
 pub use state::{AuditEntry, AuditRecord, HeldPlan, HeldPlanId, Side};

@@ -26,6 +26,9 @@ pub enum Trigger {
     Webhook,
     /// A single-record run ("test the sync from this talent's record").
     Single,
+    /// `muster undo RUN`: the run reverses another one (its
+    /// [`RunRecord::undoes`]).
+    Undo,
 }
 
 impl Trigger {
@@ -35,6 +38,26 @@ impl Trigger {
             Trigger::Manual => "manual",
             Trigger::Webhook => "webhook",
             Trigger::Single => "single",
+            Trigger::Undo => "undo",
+        }
+    }
+
+    /// The value kept in `runs.trigger`, whose `CHECK` (version 1) predates
+    /// undo runs: an undo run is stored as `manual` with its `undoes`
+    /// column set (version 8), and read back as [`Trigger::Undo`].
+    const fn stored(self) -> &'static str {
+        match self {
+            Trigger::Undo => "manual",
+            other => other.as_str(),
+        }
+    }
+
+    /// The trigger of a stored run: `trigger` as stored, and whether the run
+    /// undoes another.
+    fn of_stored(trigger: String, undoes: Option<RunId>) -> Result<Trigger, StoreError> {
+        match undoes {
+            Some(_) => Ok(Trigger::Undo),
+            None => parse_enum("runs.trigger", trigger, Trigger::parse),
         }
     }
 
@@ -44,6 +67,7 @@ impl Trigger {
             Trigger::Manual,
             Trigger::Webhook,
             Trigger::Single,
+            Trigger::Undo,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)
@@ -104,6 +128,8 @@ pub struct RunSummary {
     pub id: RunId,
     pub flow: String,
     pub trigger: Trigger,
+    /// The run this one undoes (trigger [`Trigger::Undo`]).
+    pub undoes: Option<RunId>,
     pub status: RunStatus,
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -117,6 +143,17 @@ pub struct RunSummary {
     /// The records the run could not take as they were, in the order
     /// reported.
     pub problems: Vec<RunProblem>,
+}
+
+/// One run's row, without its journal: what `muster undo` checks first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub flow: String,
+    pub trigger: Trigger,
+    pub status: RunStatus,
+    /// The run this one undoes.
+    pub undoes: Option<RunId>,
 }
 
 /// A record a run could not take as it was (see
@@ -136,13 +173,34 @@ impl Store {
     /// store holds the flow's lease, the run records its fencing token (and
     /// cannot start if the lease was lost).
     pub fn begin_run(&mut self, flow: &str, trigger: Trigger) -> Result<RunId, StoreError> {
+        self.begin(flow, trigger, None)
+    }
+
+    /// [`Store::begin_run`] for an undo of run `undone` (trigger
+    /// [`Trigger::Undo`]).
+    pub fn begin_undo_run(&mut self, flow: &str, undone: RunId) -> Result<RunId, StoreError> {
+        self.begin(flow, Trigger::Undo, Some(undone))
+    }
+
+    fn begin(
+        &mut self,
+        flow: &str,
+        trigger: Trigger,
+        undoes: Option<RunId>,
+    ) -> Result<RunId, StoreError> {
         let flow_id = Store::flow_id(&self.conn, flow)?;
         let token = self.fence_token();
         let tx = self.write_tx(|| format!("flow `{flow}`: starting a run"))?;
         tx.execute(
-            r#"INSERT INTO runs (flow_id, started_at, status, "trigger", lease_fence)
-               VALUES (?1, ?2, 'running', ?3, ?4)"#,
-            params![flow_id, time::now(), trigger.as_str(), token],
+            r#"INSERT INTO runs (flow_id, started_at, status, "trigger", lease_fence, undoes)
+               VALUES (?1, ?2, 'running', ?3, ?4, ?5)"#,
+            params![
+                flow_id,
+                time::now(),
+                trigger.stored(),
+                token,
+                undoes.map(|r| r.0)
+            ],
         )
         .context(|| format!("flow `{flow}`: starting a run"))?;
         let run = RunId(tx.last_insert_rowid());
@@ -248,6 +306,38 @@ impl Store {
         ids.collect::<Result<_, _>>().context(ctx)
     }
 
+    /// One run's row, whatever its flow: [`StoreError::UnknownRun`] when
+    /// there is none.
+    pub fn run_record(&self, run: RunId) -> Result<RunRecord, StoreError> {
+        let row: Option<(String, String, String, Option<i64>)> = self
+            .conn
+            .prepare_cached(
+                r#"SELECT flows.name, runs."trigger", runs.status, runs.undoes
+                   FROM runs JOIN flows ON flows.id = runs.flow_id WHERE runs.id = ?1"#,
+            )
+            .and_then(|mut s| {
+                s.query_row([run.0], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+            })
+            .optional()
+            .context(|| format!("run {run}: looking it up"))?;
+        let (flow, trigger, status, undoes) = row.ok_or(StoreError::UnknownRun(run))?;
+        let undoes = undoes.map(RunId);
+        Ok(RunRecord {
+            id: run,
+            flow,
+            trigger: Trigger::of_stored(trigger, undoes)?,
+            status: parse_enum("runs.status", status, RunStatus::parse)?,
+            undoes,
+        })
+    }
+
+    /// A run's journal, in step order (every state).
+    pub fn run_journal(&self, run: RunId) -> Result<Vec<JournalEntry>, StoreError> {
+        entries_of_run(&self.conn, run)
+    }
+
     /// The last `limit` runs of `flow`, newest first, each with its journal.
     pub fn history(&self, flow: &str, limit: usize) -> Result<Vec<RunSummary>, StoreError> {
         let flow_id = Store::flow_id(&self.conn, flow)?;
@@ -282,43 +372,46 @@ impl Store {
     }
 }
 
-const RUN_COLUMNS: &str = r#"id, "trigger", status, started_at, finished_at, counts, error, notes"#;
+const RUN_COLUMNS: &str =
+    r#"id, "trigger", status, started_at, finished_at, counts, error, notes, undoes"#;
 
 /// A `runs` row of [`RUN_COLUMNS`], before its JSON and enums are decoded.
-type RawRun = (
-    RunId,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+struct RawRun {
+    id: RunId,
+    trigger: String,
+    status: String,
+    started_at: String,
+    finished_at: Option<String>,
+    counts: Option<String>,
+    error: Option<String>,
+    notes: Option<String>,
+    undoes: Option<RunId>,
+}
 
 fn raw_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
-    Ok((
-        RunId(r.get(0)?),
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-    ))
+    Ok(RawRun {
+        id: RunId(r.get(0)?),
+        trigger: r.get(1)?,
+        status: r.get(2)?,
+        started_at: r.get(3)?,
+        finished_at: r.get(4)?,
+        counts: r.get(5)?,
+        error: r.get(6)?,
+        notes: r.get(7)?,
+        undoes: r.get::<_, Option<i64>>(8)?.map(RunId),
+    })
 }
 
 /// A run of `flow` as [`RunSummary`], with its journal and problems.
 fn summary(conn: &rusqlite::Connection, flow: &str, raw: RawRun) -> Result<RunSummary, StoreError> {
-    let (id, trigger, status, started_at, finished_at, counts, error, notes) = raw;
-    let counts = match counts {
+    let id = raw.id;
+    let counts = match raw.counts {
         Some(c) => {
             serde_json::from_str(&c).context(|| format!("flow `{flow}`: counts of run {id}"))?
         }
         None => RunCounts::new(),
     };
-    let notes = match notes {
+    let notes = match raw.notes {
         Some(n) => {
             serde_json::from_str(&n).context(|| format!("flow `{flow}`: notes of run {id}"))?
         }
@@ -327,12 +420,13 @@ fn summary(conn: &rusqlite::Connection, flow: &str, raw: RawRun) -> Result<RunSu
     Ok(RunSummary {
         id,
         flow: flow.into(),
-        trigger: parse_enum("runs.trigger", trigger, Trigger::parse)?,
-        status: parse_enum("runs.status", status, RunStatus::parse)?,
-        started_at,
-        finished_at,
+        trigger: Trigger::of_stored(raw.trigger, raw.undoes)?,
+        undoes: raw.undoes,
+        status: parse_enum("runs.status", raw.status, RunStatus::parse)?,
+        started_at: raw.started_at,
+        finished_at: raw.finished_at,
         counts,
-        error,
+        error: raw.error,
         notes,
         journal: entries_of_run(conn, id)?,
         problems: problems_of_run(conn, flow, id)?,

@@ -72,6 +72,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "alerts serve has sent, so none is sent twice",
         sql: V9,
     },
+    Migration {
+        name: "runs: the run an undo run reverses",
+        sql: V10,
+    },
 ];
 
 /// Version 1: what a sync needs to remember what it did.
@@ -296,4 +300,14 @@ CREATE TABLE alerts_sent (
     sent_at TEXT NOT NULL,
     PRIMARY KEY (flow_id, kind, key)
 );
+"#;
+
+/// Version 10: undo runs (`muster undo RUN`). `runs.undoes` names the run an
+/// undo run reverses. The `trigger` column's `CHECK` (version 1) cannot be
+/// widened in place (SQLite rebuilds a table for that, which the runs'
+/// foreign keys forbid inside a migration), so an undo run is stored with
+/// trigger `manual` and read back as `undo` because `undoes` is set
+/// (`Trigger::Undo`). `NULL` for every other run.
+pub(crate) const V10: &str = r#"
+ALTER TABLE runs ADD COLUMN undoes INTEGER REFERENCES runs(id);
 "#;
