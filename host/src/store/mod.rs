@@ -102,7 +102,7 @@ pub use lease::{Heartbeat, Lease, LeaseHolder};
 pub use links::LinkKind;
 pub use runs::{RunCounts, RunId, RunProblem, RunStatus, RunSummary, Trigger};
 pub use schema::SCHEMA_VERSION;
-pub use state::{AuditEntry, AuditRecord, HeldPlan, HeldPlanId, Side};
+pub use state::{AuditEntry, AuditRecord, HeldPlan, HeldPlanId, HeldState, Side};
 
 /// How long a writer waits for another process's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -64,6 +64,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "runs: notes on the records a run skipped or left out",
         sql: V7,
     },
+    Migration {
+        name: "held plans: who rejected one",
+        sql: V8,
+    },
 ];
 
 /// Version 1: what a sync needs to remember what it did.
@@ -249,4 +253,12 @@ CREATE TABLE run_problems (
 /// records were skipped and why, not only how many. `NULL` for older runs.
 pub(crate) const V7: &str = r#"
 ALTER TABLE runs ADD COLUMN notes TEXT;
+"#;
+
+/// Version 8: who rejected a held plan (`muster serve`'s admin pages). A
+/// rejected plan is retired like a superseded one (`superseded_at` is when),
+/// so every query for *the pending plan* stays as it was; `rejected_by` tells
+/// the two apart.
+pub(crate) const V8: &str = r#"
+ALTER TABLE held_plans ADD COLUMN rejected_by TEXT;
 "#;
