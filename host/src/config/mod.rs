@@ -37,6 +37,7 @@
 mod flow;
 mod reader;
 mod secret;
+mod serve;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -51,6 +52,7 @@ use reader::{Doc, Table, Val, closest, join};
 
 pub use flow::TargetFacts;
 pub use secret::{Secret, SecretSource};
+pub use serve::{Admin, ServeSettings};
 
 /// The built-in connector plugins, by config name and plugin crate.
 pub const BUILTIN_PLUGINS: &[(&str, &str)] = &[
@@ -123,6 +125,8 @@ pub struct Config {
     pub tenant: Tenant,
     pub connections: BTreeMap<String, Connection>,
     pub flows: BTreeMap<String, Flow>,
+    /// `[serve]`: the admin pages' logins (none: read-only status page).
+    pub serve: ServeSettings,
 }
 
 /// `[tenant]`
@@ -267,7 +271,7 @@ impl Config {
             "",
             root.get_ref(),
             root.span(),
-            &["tenant", "connections", "flows"],
+            &["tenant", "connections", "flows", "serve"],
         )?;
 
         let tenant = {
@@ -322,11 +326,18 @@ impl Config {
         }
         flow::check_identities(&doc, &flows, &identities)?;
 
+        let p = "serve".to_string();
+        let serve = match top.get("serve", &p) {
+            Some(v) => serve::parse_serve(&v, base_dir)?,
+            None => ServeSettings::default(),
+        };
+
         Ok(Config {
             path: path.to_path_buf(),
             tenant,
             connections,
             flows,
+            serve,
         })
     }
 
