@@ -665,10 +665,19 @@ fn serve_admins_are_names_with_password_secrets() {
     let msg = err(&with_flow(
         "\n[serve]\nadmins = { hr-alice = { password = \"hunter2\" } }\n",
     ));
-    assert!(msg.contains(":17:") && msg.contains("`serve.admins.hr-alice.password`"), "{msg}");
-    assert!(msg.contains("never inline") && !msg.contains("hunter2"), "{msg}");
+    assert!(
+        msg.contains(":17:") && msg.contains("`serve.admins.hr-alice.password`"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("never inline") && !msg.contains("hunter2"),
+        "{msg}"
+    );
     let msg = err(&with_flow("\n[serve]\nadmin = {}\n"));
-    assert!(msg.contains("unknown key `admin`; did you mean `admins`?"), "{msg}");
+    assert!(
+        msg.contains("unknown key `admin`; did you mean `admins`?"),
+        "{msg}"
+    );
     let msg = err(&with_flow("\n[serve]\nadmins = { hr-alice = {} }\n"));
     assert!(msg.contains("missing key `password`"), "{msg}");
     let msg = err(&with_flow(

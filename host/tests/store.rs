@@ -5,9 +5,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use muster::store::{
-    AuditEntry, Completion, HeldPlanId, HeldState, Heartbeat, JournalState, LinkKind, Outcome,
-    Resolution, RunCounts,
-    RunProblem, RunStatus, SCHEMA_VERSION, Side, Store, StoreError, Trigger,
+    AuditEntry, Completion, Heartbeat, HeldPlanId, HeldState, JournalState, LinkKind, Outcome,
+    Resolution, RunCounts, RunProblem, RunStatus, SCHEMA_VERSION, Side, Store, StoreError, Trigger,
 };
 use muster_core::{ActionKind, Link, Step};
 
@@ -547,14 +546,21 @@ fn a_rejected_held_plan_is_retired_audited_and_kept_for_its_page() {
     let mut s = new_store(dir.path());
     let steps = vec![step(ActionKind::Deactivate, "1")];
     let r1 = s.begin_run(FLOW, Trigger::Schedule).unwrap();
-    let first = s.hold_plan(FLOW, r1, &steps, "digest-1", "too many").unwrap();
+    let first = s
+        .hold_plan(FLOW, r1, &steps, "digest-1", "too many")
+        .unwrap();
     let r2 = s.begin_run(FLOW, Trigger::Schedule).unwrap();
-    let id = s.hold_plan(FLOW, r2, &steps, "digest-2", "too many").unwrap();
+    let id = s
+        .hold_plan(FLOW, r2, &steps, "digest-2", "too many")
+        .unwrap();
     assert_eq!(
         s.held_plan_by_id(FLOW, first).unwrap().unwrap().state(),
         HeldState::Superseded
     );
-    assert_eq!(s.held_plan_by_id(FLOW, id).unwrap().unwrap().state(), HeldState::Pending);
+    assert_eq!(
+        s.held_plan_by_id(FLOW, id).unwrap().unwrap().state(),
+        HeldState::Pending
+    );
     // Only the pending plan can be rejected, once.
     assert!(matches!(
         s.reject_held(FLOW, first, "hr-alice").unwrap_err(),
@@ -580,7 +586,10 @@ fn a_rejected_held_plan_is_retired_audited_and_kept_for_its_page() {
     assert_eq!(audit[0].run, Some(r2));
     assert_eq!(audit[0].after.as_ref().unwrap()["rejected_by"], "hr-alice");
     // An id the flow never held is no plan.
-    assert_eq!(s.held_plan_by_id(FLOW, HeldPlanId(id.0 + 100)).unwrap(), None);
+    assert_eq!(
+        s.held_plan_by_id(FLOW, HeldPlanId(id.0 + 100)).unwrap(),
+        None
+    );
 }
 
 #[test]

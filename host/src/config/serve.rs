@@ -50,7 +50,10 @@ pub(super) fn parse_serve(v: &Val<'_, '_>, base: &Path) -> Result<ServeSettings,
             path: &ap,
             value,
         };
-        let at = admin.table(&["password"], "{ password = { env = \"MUSTER_ADMIN_ALICE\" } }")?;
+        let at = admin.table(
+            &["password"],
+            "{ password = { env = \"MUSTER_ADMIN_ALICE\" } }",
+        )?;
         let pp = join(&ap, "password");
         let password = parse_secret(
             &at.get("password", &pp)
