@@ -400,7 +400,12 @@ fn check_name(
             path,
             span,
             format!(
-                "a {what} name may only hold letters, digits, `-`, `_` and `.`; rename `{name}`"
+                "{} {what} name may only hold letters, digits, `-`, `_` and `.`; rename `{name}`",
+                if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                }
             ),
         ))
     }
