@@ -28,7 +28,7 @@
 //! - [`schedule`] — `daily 02:00` in the tenant's zone, DST-correct, and the
 //!   scheduler with an injectable clock.
 //! - [`serve`] — `muster serve`: schedules, webhooks into a durable inbox,
-//!   `/healthz` and a read-only status page.
+//!   `/healthz`, a status page, and admin pages to approve held plans.
 //! - [`cli`] — the `muster` command line (`muster plugin inspect FILE.wasm`).
 //!
 //! Business rules live in `muster-core`; this crate holds none.

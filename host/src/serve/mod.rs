@@ -3,7 +3,8 @@
 //! One process per tenant, for a small server: it runs each flow on its
 //! [schedule](crate::schedule), takes webhooks (a recruiting tool's
 //! "candidate hired" → a single-record run), answers `/healthz`, and shows
-//! a read-only status page.
+//! a status page, where signed-in admins review, approve or reject held
+//! plans.
 //!
 //! ## Shape
 //!
@@ -31,6 +32,12 @@
 //! | `GET /healthz` | `200 ok` while the process serves |
 //! | `GET /` | the status page: flows, schedules and next firings, last runs with counts, held plans, inbox backlog — read-only, every value HTML-escaped |
 //! | `POST /webhooks/{flow}` | see below |
+//! | `GET`/`POST /login`, `POST /logout` | the admin pages' sign-in (`auth.rs`) |
+//! | `GET /held/{flow}` | a held plan for review, with **Approve** and **Reject** (`held.rs`) |
+//! | `POST /held/{flow}/approve`, `…/reject` | the admin's decision (session + CSRF token) |
+//!
+//! With `[serve] admins` configured every page needs a signed-in admin;
+//! see `auth.rs` for the design and `docs/admin.md` for the admin's guide.
 //!
 //! ## Webhooks and the durable inbox
 //!
@@ -61,10 +68,15 @@
 //!    [`ServeConfig::retry_every`] and at the next start. An accepted event
 //!    is never lost, even if the process dies right after answering.
 
+mod admin;
+mod auth;
+mod held;
 mod http;
 mod listener;
 mod page;
 
+pub use auth::{CSRF_FIELD, SESSION_COOKIE};
+pub use held::Approval;
 pub use http::{DELIVERY_HEADERS, SECRET_HEADER};
 pub use listener::{MAX_HEAD, MAX_HEADERS};
 
@@ -81,7 +93,9 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::config::{Config, ConfigError, Secret};
 use crate::schedule::{Clock, Schedule, Scheduler};
-use crate::store::{InboxId, InboxState, RunCounts, RunId, RunStatus, Store, StoreError, Trigger};
+use crate::store::{
+    HeldPlanId, InboxId, InboxState, RunCounts, RunId, RunStatus, Store, StoreError, Trigger,
+};
 
 /// What a run reports back to `serve`. Small on purpose: the details are
 /// in the store (journal, history), which the status page reads.
@@ -103,6 +117,20 @@ pub trait Runner: Send + Sync {
     /// (e.g. a plugin failed to load); a run that started and failed is
     /// `Ok` with [`RunStatus::Failed`].
     fn run(&self, flow: &str, trigger: Trigger, only: Option<&str>) -> Result<RunReport, String>;
+
+    /// Applies the held plan of `flow` an admin approved in the browser,
+    /// the way `muster sync --approve-held` does: only if it is still the
+    /// pending plan with snapshot digest `digest` and the data has not
+    /// moved since (otherwise the fresh plan is held, or applied if the
+    /// guard lets it through: see [`Approval`]), recording `who` as the
+    /// approver in the audit log. The default refuses: a runner that cannot
+    /// approve.
+    fn approve(&self, flow: &str, digest: &str, who: &str) -> Result<RunReport, String> {
+        let _ = (digest, who);
+        Err(format!(
+            "flow `{flow}`: this server cannot approve held plans"
+        ))
+    }
 }
 
 /// A flow as `serve` needs it.
@@ -113,6 +141,14 @@ pub struct ServeFlow {
     pub target: String,
     pub schedule: Option<Schedule>,
     pub webhook: Option<ServeWebhook>,
+}
+
+/// An admin of the admin pages, with the password loaded.
+#[derive(Debug, Clone)]
+pub struct ServeAdmin {
+    /// The login name, recorded in the audit log.
+    pub name: String,
+    pub password: Secret,
 }
 
 /// A flow's webhook, with its secret loaded.
@@ -162,6 +198,15 @@ pub struct ServeConfig {
     pub retry_every: Duration,
     /// Runs shown per flow on the status page (default 5).
     pub page_runs: usize,
+    /// Who may sign in to the admin pages (`[serve] admins`); none: the
+    /// status page is public and read-only, the admin pages are off.
+    pub admins: Vec<ServeAdmin>,
+    /// How long a sign-in lasts (default 8 hours).
+    pub session_ttl: Duration,
+    /// How long an approval's answer waits for its run (default 10
+    /// minutes); after it the page says the run goes on, and the status
+    /// page shows how it ended.
+    pub approve_wait: Duration,
 }
 
 impl ServeConfig {
@@ -187,12 +232,24 @@ impl ServeConfig {
                 webhook,
             });
         }
+        let admins = config
+            .serve
+            .admins
+            .iter()
+            .map(|a| {
+                Ok(ServeAdmin {
+                    name: a.name.clone(),
+                    password: a.password.load()?,
+                })
+            })
+            .collect::<Result<_, ConfigError>>()?;
         Ok(ServeConfig {
             tenant: config.tenant.name.clone(),
             timezone: config.tenant.timezone.clone(),
             timezone_name: config.tenant.timezone_name.clone(),
             store: config.tenant.state.clone(),
             flows,
+            admins,
             ..ServeConfig::defaults()
         })
     }
@@ -213,6 +270,9 @@ impl ServeConfig {
             write_timeout: Duration::from_secs(10),
             retry_every: Duration::from_secs(300),
             page_runs: 5,
+            admins: Vec::new(),
+            session_ttl: Duration::from_secs(8 * 3600),
+            approve_wait: Duration::from_secs(600),
         }
     }
 }
@@ -233,6 +293,15 @@ pub enum ServeError {
 enum Job {
     Scheduled(String),
     Inbox(InboxId),
+    /// An admin approved held plan `plan` (snapshot `digest`) of `flow`;
+    /// the outcome goes to [`Queue::approvals`] under `ticket`.
+    Approve {
+        ticket: u64,
+        flow: String,
+        plan: HeldPlanId,
+        digest: String,
+        who: String,
+    },
 }
 
 #[derive(Default)]
@@ -243,6 +312,9 @@ struct Queue {
     busy: bool,
     /// The last outcome of each flow's scheduled run, for the status page.
     notes: BTreeMap<String, String>,
+    /// Outcomes of approvals, by ticket, until their page takes them.
+    approvals: BTreeMap<u64, Approval>,
+    next_ticket: u64,
 }
 
 /// State shared by the request threads and the worker.
@@ -256,6 +328,8 @@ struct Shared {
     /// Signalled when a job is queued, the server stops, or it goes idle.
     changed: Condvar,
     stop: AtomicBool,
+    /// The admin pages' sign-ins (`auth.rs`).
+    sessions: auth::Sessions,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -333,6 +407,16 @@ impl Shared {
                 self.note(flow, note);
             }
             Job::Inbox(id) => self.process_event(*id),
+            Job::Approve {
+                ticket,
+                flow,
+                plan,
+                digest,
+                who,
+            } => {
+                let outcome = held::run_approval(self, flow, *plan, digest, who);
+                lock(&self.queue).approvals.insert(*ticket, outcome);
+            }
         }
     }
 
@@ -457,6 +541,7 @@ impl Server {
             queue: Mutex::new(Queue::default()),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
+            sessions: auth::Sessions::default(),
         });
         // Retry what a previous process accepted but did not finish.
         shared.queue_pending()?;

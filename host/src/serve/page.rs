@@ -1,4 +1,5 @@
-//! The read-only status page. Plain HTML, no script, every value escaped:
+//! The status page: read-only, its held plans linked to their review page
+//! when admins are configured. Plain HTML, no script, every value escaped:
 //! flow and connection names, errors and counts all come from a config or
 //! a vendor and must never be able to inject markup.
 
@@ -7,6 +8,7 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use super::auth::{self, Session};
 use super::{Shared, lock};
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -33,15 +35,31 @@ fn local(t: Timestamp, tz: &TimeZone) -> String {
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}\
-.held{background:#fff3cd}.failed,.aborted{color:#a00}.done{color:#060}small{color:#666}";
+.held{background:#fff3cd}.failed,.aborted{color:#a00}.done{color:#060}small{color:#666}\
+.who{float:right}pre{background:#f6f6f6;padding:.6em;white-space:pre-wrap}\
+.actions form{display:inline-block;margin-right:1em}button{font-size:1em;padding:.3em 1em}";
 
-pub(super) fn render(shared: &Shared) -> String {
+/// A whole page: `body` is HTML its maker escaped; the title is escaped here.
+pub(crate) fn page(tenant: &str, title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{} — muster {}</title>\
+         <style>{STYLE}</style></head><body><h1>{}</h1>{body}</body></html>\n",
+        escape(title),
+        escape(tenant),
+        escape(title),
+    )
+}
+
+/// The status page; `session` is the signed-in admin, if any (admin pages
+/// configured).
+pub(super) fn render(shared: &Shared, session: Option<&Session>) -> String {
     let cfg = &shared.cfg;
     let e = escape;
     let mut h = String::new();
+    let bar = session.map(auth::signed_in_bar).unwrap_or_default();
     let _ = write!(
         h,
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>muster — {}</title><style>{STYLE}</style></head><body>\
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>muster — {}</title><style>{STYLE}</style></head><body>{bar}\
          <h1>muster — {}</h1><p><small>time zone {} · now {}</small></p>",
         e(&cfg.tenant),
         e(&cfg.tenant),
@@ -96,16 +114,25 @@ pub(super) fn render(shared: &Shared) -> String {
 
         match store.held_plan(name) {
             Ok(Some(plan)) => {
+                let how = if session.is_some() {
+                    format!(
+                        "<a href=\"/held/{}\">Review it, then approve or reject it</a>",
+                        e(name)
+                    )
+                } else {
+                    format!(
+                        "Approve with <code>muster sync --flow {} --approve-held</code>",
+                        e(name)
+                    )
+                };
                 let _ = write!(
                     h,
-                    "<p class=\"held\">Plan {} of run {} is <b>held</b> since {} ({} steps): {}. \
-                     Approve with <code>muster sync --flow {} --approve-held</code>.</p>",
+                    "<p class=\"held\">Plan {} of run {} is <b>held</b> since {} ({} steps): {}. {how}.</p>",
                     plan.id,
                     plan.run,
                     e(&plan.created_at),
                     plan.steps.len(),
                     e(&plan.breaches),
-                    e(name)
                 );
             }
             Ok(None) => {}
