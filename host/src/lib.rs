@@ -28,7 +28,7 @@
 //! - [`schedule`] — `daily 02:00` in the tenant's zone, DST-correct, and the
 //!   scheduler with an injectable clock.
 //! - [`serve`] — `muster serve`: schedules, webhooks into a durable inbox,
-//!   `/healthz` and a read-only status page.
+//!   `/healthz`, a status page, and admin pages to approve held plans.
 //! - [`alerts`] — what `serve` tells people: a failed run, a held plan,
 //!   records failing across runs, by webhook (Slack/Teams) and/or email.
 //! - [`cli`] — the `muster` command line (`muster plugin inspect FILE.wasm`).

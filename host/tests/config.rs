@@ -663,3 +663,50 @@ fn deactivate_after_days_sets_the_grace_period_and_is_checked() {
         "{msg}"
     );
 }
+
+#[test]
+fn serve_admins_are_names_with_password_secrets() {
+    let c = parse(&with_flow(
+        "\n[serve]\nadmins = { hr-alice = { password = { env = \"MUSTER_ADMIN_ALICE\" } }, \
+         \"it.bob\" = { password = { file = \"bob.pw\" } } }\n",
+    ))
+    .unwrap();
+    let admins: Vec<(&str, &SecretSource)> = c
+        .serve
+        .admins
+        .iter()
+        .map(|a| (a.name.as_str(), &a.password))
+        .collect();
+    assert_eq!(
+        admins,
+        [
+            ("hr-alice", &SecretSource::Env("MUSTER_ADMIN_ALICE".into())),
+            ("it.bob", &SecretSource::File("/etc/muster/bob.pw".into())),
+        ]
+    );
+    assert!(parse(&with_flow("")).unwrap().serve.admins.is_empty());
+
+    // An inline password is refused without being repeated.
+    let msg = err(&with_flow(
+        "\n[serve]\nadmins = { hr-alice = { password = \"hunter2\" } }\n",
+    ));
+    assert!(
+        msg.contains(":17:") && msg.contains("`serve.admins.hr-alice.password`"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("never inline") && !msg.contains("hunter2"),
+        "{msg}"
+    );
+    let msg = err(&with_flow("\n[serve]\nadmin = {}\n"));
+    assert!(
+        msg.contains("unknown key `admin`; did you mean `admins`?"),
+        "{msg}"
+    );
+    let msg = err(&with_flow("\n[serve]\nadmins = { hr-alice = {} }\n"));
+    assert!(msg.contains("missing key `password`"), "{msg}");
+    let msg = err(&with_flow(
+        "\n[serve]\nadmins = { \"hr alice\" = { password = { env = \"A\" } } }\n",
+    ));
+    assert!(msg.contains("an admin name may only hold letters"), "{msg}");
+}

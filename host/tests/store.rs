@@ -5,8 +5,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use muster::store::{
-    AuditEntry, Completion, Heartbeat, JournalState, LinkKind, Outcome, Resolution, RunCounts,
-    RunProblem, RunStatus, SCHEMA_VERSION, Side, Store, StoreError, Trigger,
+    AuditEntry, Completion, Heartbeat, HeldPlanId, HeldState, JournalState, LinkKind, Outcome,
+    Resolution, RunCounts, RunProblem, RunStatus, SCHEMA_VERSION, Side, Store, StoreError, Trigger,
 };
 use muster_core::{ActionKind, Link, Step};
 
@@ -538,6 +538,58 @@ fn held_plan_round_trip() {
     assert_eq!(s.held_plan(FLOW).unwrap(), None);
     let audit = s.audit_log(FLOW, 10).unwrap();
     assert_eq!(audit[0].what, "approve_held");
+}
+
+#[test]
+fn a_rejected_held_plan_is_retired_audited_and_kept_for_its_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = new_store(dir.path());
+    let steps = vec![step(ActionKind::Deactivate, "1")];
+    let r1 = s.begin_run(FLOW, Trigger::Schedule).unwrap();
+    let first = s
+        .hold_plan(FLOW, r1, &steps, "digest-1", "too many")
+        .unwrap();
+    let r2 = s.begin_run(FLOW, Trigger::Schedule).unwrap();
+    let id = s
+        .hold_plan(FLOW, r2, &steps, "digest-2", "too many")
+        .unwrap();
+    assert_eq!(
+        s.held_plan_by_id(FLOW, first).unwrap().unwrap().state(),
+        HeldState::Superseded
+    );
+    assert_eq!(
+        s.held_plan_by_id(FLOW, id).unwrap().unwrap().state(),
+        HeldState::Pending
+    );
+    // Only the pending plan can be rejected, once.
+    assert!(matches!(
+        s.reject_held(FLOW, first, "hr-alice").unwrap_err(),
+        StoreError::NoHeldPlan(_)
+    ));
+    let rejected = s.reject_held(FLOW, id, "hr-alice").unwrap();
+    assert_eq!(rejected.state(), HeldState::Rejected);
+    assert_eq!(rejected.rejected_by.as_deref(), Some("hr-alice"));
+    assert!(rejected.superseded_at.is_some());
+    assert_eq!(rejected.run, r2);
+    assert_eq!(s.held_plan(FLOW).unwrap(), None);
+    assert!(matches!(
+        s.reject_held(FLOW, id, "it-bob").unwrap_err(),
+        StoreError::NoHeldPlan(_)
+    ));
+    assert!(matches!(
+        s.approve_held(FLOW, "it-bob").unwrap_err(),
+        StoreError::NoHeldPlan(_)
+    ));
+    let audit = s.audit_log(FLOW, 10).unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].what, "reject_held");
+    assert_eq!(audit[0].run, Some(r2));
+    assert_eq!(audit[0].after.as_ref().unwrap()["rejected_by"], "hr-alice");
+    // An id the flow never held is no plan.
+    assert_eq!(
+        s.held_plan_by_id(FLOW, HeldPlanId(id.0 + 100)).unwrap(),
+        None
+    );
 }
 
 #[test]

@@ -595,12 +595,15 @@ struct EngineRunner {
     lease: LeaseSettings,
 }
 
-impl crate::serve::Runner for EngineRunner {
-    fn run(
+impl EngineRunner {
+    /// One sync of `flow`; `approver` set: approving its held plan, the way
+    /// `muster sync --approve-held` does, audited under that name.
+    fn sync(
         &self,
         flow: &str,
         trigger: Trigger,
         only: Option<&str>,
+        approver: Option<&str>,
     ) -> Result<crate::serve::RunReport, String> {
         let flow = self.config.flow(flow)?;
         let mut store = Store::open(&self.config.tenant.state).map_err(|e| e.to_string())?;
@@ -608,16 +611,17 @@ impl crate::serve::Runner for EngineRunner {
             trigger,
             only: only.map(str::to_owned),
             today: today(&self.config)?,
-            approver: "serve".into(),
+            approver: approver.unwrap_or("serve").into(),
+        };
+        let mode = Mode::Sync {
+            approve_held: approver.is_some(),
         };
         let report = run_flow(
             &self.config,
             &self.host,
             &mut store,
             flow,
-            Mode::Sync {
-                approve_held: false,
-            },
+            mode,
             &options,
             &self.lease,
         )
@@ -643,24 +647,6 @@ impl crate::serve::Runner for EngineRunner {
         })
     }
 
-    fn rate_limit_waits(&self) -> Vec<(String, std::time::Duration)> {
-        self.host
-            .outbound()
-            .rate_limit_waits()
-            .into_iter()
-            .collect()
-    }
-
-    fn undo(
-        &self,
-        flow: &str,
-        run: crate::store::RunId,
-    ) -> Result<crate::serve::RunReport, String> {
-        self.hold_undo(flow, run)
-    }
-}
-
-impl EngineRunner {
     /// [`crate::serve::Runner::undo`]: the undo plan, held for review.
     fn hold_undo(
         &self,
@@ -696,6 +682,57 @@ impl EngineRunner {
             status,
             counts: report.planned_counts(),
         })
+    }
+}
+
+impl crate::serve::Runner for EngineRunner {
+    fn run(
+        &self,
+        flow: &str,
+        trigger: Trigger,
+        only: Option<&str>,
+    ) -> Result<crate::serve::RunReport, String> {
+        self.sync(flow, trigger, only, None)
+    }
+
+    fn rate_limit_waits(&self) -> Vec<(String, std::time::Duration)> {
+        self.host
+            .outbound()
+            .rate_limit_waits()
+            .into_iter()
+            .collect()
+    }
+
+    fn undo(
+        &self,
+        flow: &str,
+        run: crate::store::RunId,
+    ) -> Result<crate::serve::RunReport, String> {
+        self.hold_undo(flow, run)
+    }
+
+    /// Refuses unless the pending plan still has `digest`; the engine then
+    /// applies it only if the fresh plan is that very plan (same inputs,
+    /// same steps) and records `who` as its approver.
+    fn approve(
+        &self,
+        flow: &str,
+        digest: &str,
+        who: &str,
+    ) -> Result<crate::serve::RunReport, String> {
+        let store = Store::open(&self.config.tenant.state).map_err(|e| e.to_string())?;
+        let held = store.held_plan(flow).map_err(|e| e.to_string())?;
+        drop(store);
+        match held {
+            Some(plan) if plan.snapshot_digest == digest => {
+                self.sync(flow, Trigger::Manual, None, Some(who))
+            }
+            Some(plan) => Err(format!(
+                "flow `{flow}`: held plan {} is not the plan that was reviewed",
+                plan.id
+            )),
+            None => Err(format!("flow `{flow}`: no plan is held any more")),
+        }
     }
 }
 

@@ -169,7 +169,7 @@ pub enum Command {
         wait: u64,
     },
     /// Run every flow on its schedule, take webhooks, serve `/healthz` and a
-    /// read-only status page.
+    /// status page (with `[serve] admins`: sign in to approve held plans).
     #[command(
         after_help = "Example:\n  muster serve --config muster.toml --listen 127.0.0.1:8080\n  curl -H 'X-Muster-Secret: …' -d @event.json http://127.0.0.1:8080/webhooks/flatchr-to-lucca"
     )]

@@ -41,6 +41,7 @@ mod alerts;
 mod flow;
 mod reader;
 mod secret;
+mod serve;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -56,6 +57,7 @@ use reader::{Doc, Table, Val, closest, join};
 pub use alerts::{AlertsSettings, EmailSettings, FAILING_AFTER_RUNS, SmtpTls};
 pub use flow::TargetFacts;
 pub use secret::{Secret, SecretSource};
+pub use serve::{Admin, ServeSettings};
 
 /// The built-in connector plugins, by config name and plugin crate.
 pub const BUILTIN_PLUGINS: &[(&str, &str)] = &[
@@ -135,6 +137,8 @@ pub struct Config {
     pub flows: BTreeMap<String, Flow>,
     /// `[alerts]`: where `muster serve` reports failures and held plans.
     pub alerts: Option<AlertsSettings>,
+    /// `[serve]`: the admin pages' logins (none: read-only status page).
+    pub serve: ServeSettings,
 }
 
 /// `[tenant]`
@@ -279,7 +283,7 @@ impl Config {
             "",
             root.get_ref(),
             root.span(),
-            &["tenant", "connections", "flows", "alerts"],
+            &["tenant", "connections", "flows", "alerts", "serve"],
         )?;
 
         let tenant = {
@@ -340,12 +344,19 @@ impl Config {
             .map(|v| alerts::parse_alerts(&v, base_dir))
             .transpose()?;
 
+        let p = "serve".to_string();
+        let serve = match top.get("serve", &p) {
+            Some(v) => serve::parse_serve(&v, base_dir)?,
+            None => ServeSettings::default(),
+        };
+
         Ok(Config {
             path: path.to_path_buf(),
             tenant,
             connections,
             flows,
             alerts,
+            serve,
         })
     }
 
@@ -408,7 +419,12 @@ fn check_name(
             path,
             span,
             format!(
-                "a {what} name may only hold letters, digits, `-`, `_` and `.`; rename `{name}`"
+                "{} {what} name may only hold letters, digits, `-`, `_` and `.`; rename `{name}`",
+                if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                }
             ),
         ))
     }

@@ -11,7 +11,7 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Job, ServeWebhook, Shared, lock, views};
+use super::{Job, ServeWebhook, Shared, admin, auth, lock, views};
 use crate::store::Pushed;
 
 /// Header carrying the shared secret.
@@ -41,6 +41,9 @@ pub(super) enum Route {
     /// An authenticated webhook of `cfg.flows[index]`: read the body (within
     /// the cap and the body timeout), then [`webhook`].
     Webhook(usize),
+    /// An admin page or form (`admin.rs`): runs on a handler thread, after
+    /// the body of a form is read (within the cap and the body timeout).
+    Admin(admin::Request),
 }
 
 /// A response, independent of the HTTP library.
@@ -51,6 +54,8 @@ pub(super) struct Answer {
     pub body: String,
     /// Close the connection after answering (the body was not read).
     pub close: bool,
+    /// More headers (`Location`, `Set-Cookie`).
+    pub headers: Vec<(header::HeaderName, String)>,
 }
 
 impl Answer {
@@ -61,6 +66,12 @@ impl Answer {
             close: true,
             ..self
         }
+    }
+
+    /// The same answer with one more header.
+    pub fn with_header(mut self, name: header::HeaderName, value: String) -> Answer {
+        self.headers.push((name, value));
+        self
     }
 
     /// The HTTP response, with the headers every answer carries.
@@ -80,8 +91,15 @@ impl Answer {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            ),
         );
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.append(name, v);
+            }
+        }
         if self.close {
             h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
@@ -95,7 +113,25 @@ fn text(status: u16, body: &str) -> Answer {
         content_type: "text/plain; charset=utf-8",
         body: body.to_string(),
         close: false,
+        headers: Vec::new(),
     }
+}
+
+/// An HTML page (already escaped by its maker).
+pub(super) fn html(status: u16, body: String) -> Answer {
+    Answer {
+        status,
+        content_type: "text/html; charset=utf-8",
+        body,
+        close: false,
+        headers: Vec::new(),
+    }
+}
+
+/// `303 See Other` to `location`: where a form that changed something
+/// sends the browser, so reloading does not post it again.
+pub(super) fn see_other(location: &str) -> Answer {
+    text(303, "see other\n").with_header(header::LOCATION, location.to_string())
 }
 
 fn json_answer(status: u16, body: Value) -> Answer {
@@ -104,6 +140,7 @@ fn json_answer(status: u16, body: Value) -> Answer {
         content_type: "application/json",
         body: body.to_string(),
         close: false,
+        headers: Vec::new(),
     }
 }
 
@@ -111,6 +148,9 @@ fn json_answer(status: u16, body: Value) -> Answer {
 /// is read.
 pub(super) fn route(shared: &Shared, head: &Head) -> Route {
     let path = head.path.as_str();
+    if let Some(admin) = admin::Request::of(&head.method, path) {
+        return Route::Admin(admin);
+    }
     let answer = match (&head.method, path) {
         (&Method::GET | &Method::HEAD, "/healthz") => text(200, "ok\n"),
         (&Method::GET | &Method::HEAD, p) if views::is_view(p) => {
@@ -130,14 +170,25 @@ pub(super) fn route(shared: &Shared, head: &Head) -> Route {
     Route::Answer(answer)
 }
 
-/// A read-only page, rendered on a handler thread.
-pub(super) fn view(shared: &Shared, view: &views::View) -> Answer {
-    let (status, content_type, body) = views::render(shared, view);
+/// A read-only page, rendered on a handler thread. With admins configured
+/// (`[serve] admins`) the HTML pages are for a signed-in admin only: they
+/// name people. `/metrics` holds counts per flow and connection, no names,
+/// and stays open to the scraper, like `/healthz`.
+pub(super) fn view(shared: &Shared, view: &views::View, head: &Head) -> Answer {
+    let session = match view {
+        views::View::Metrics => None,
+        _ => match auth::reader(shared, head) {
+            Ok(session) => session,
+            Err(refused) => return refused,
+        },
+    };
+    let (status, content_type, body) = views::render(shared, view, session.as_ref());
     Answer {
         status,
         content_type,
         body,
         close: false,
+        headers: Vec::new(),
     }
 }
 

@@ -43,7 +43,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 
 use super::http::{self, Answer, Head, Route};
-use super::{ServeError, Shared};
+use super::{ServeError, Shared, admin};
 
 /// Largest request head (request line and headers), in bytes.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -142,7 +142,20 @@ async fn respond(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
     let route = guarded(|| Ok(http::route(&shared, &head))).unwrap_or_else(Route::Answer);
     match route {
         Route::Answer(answer) => answer,
-        Route::View(view) => on_handler_thread(shared, move |s| http::view(s, &view)).await,
+        Route::View(view) => {
+            on_handler_thread(shared, move |s| http::view(s, &view, &head)).await
+        }
+        Route::Admin(request) => {
+            let body = if request.has_form() {
+                match read_body(body, max, shared.cfg.body_timeout).await {
+                    Ok(b) => b,
+                    Err(answer) => return answer,
+                }
+            } else {
+                Bytes::new()
+            };
+            on_handler_thread(shared, move |s| admin::handle(s, &request, &head, &body)).await
+        }
         Route::Webhook(index) => {
             let body = match read_body(body, max, shared.cfg.body_timeout).await {
                 Ok(b) => b,

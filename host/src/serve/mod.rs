@@ -3,7 +3,8 @@
 //! One process per tenant, for a small server: it runs each flow on its
 //! [schedule](crate::schedule), takes webhooks (a recruiting tool's
 //! "candidate hired" → a single-record run), answers `/healthz`, and shows
-//! a read-only status page.
+//! a status page, where signed-in admins review, approve or reject held
+//! plans.
 //!
 //! ## Shape
 //!
@@ -34,6 +35,12 @@
 //! | `GET /search?q=…` | a person's history (by name, email or id) across runs and flows |
 //! | `GET /metrics` | Prometheus text exposition of the run history and rate-limit waits |
 //! | `POST /webhooks/{flow}` | see below |
+//! | `GET`/`POST /login`, `POST /logout` | the admin pages' sign-in (`auth.rs`) |
+//! | `GET /held/{flow}` | a held plan for review, with **Approve** and **Reject** (`held.rs`) |
+//! | `POST /held/{flow}/approve`, `…/reject` | the admin's decision (session + CSRF token) |
+//!
+//! With `[serve] admins` configured every page needs a signed-in admin;
+//! see `auth.rs` for the design and `docs/admin.md` for the admin's guide.
 //!
 //! ## Alerts
 //!
@@ -71,6 +78,9 @@
 //!    [`ServeConfig::retry_every`] and at the next start. An accepted event
 //!    is never lost, even if the process dies right after answering.
 
+mod admin;
+mod auth;
+mod held;
 mod http;
 mod listener;
 mod metrics;
@@ -79,6 +89,8 @@ mod run_page;
 mod search;
 mod views;
 
+pub use auth::{CSRF_FIELD, SESSION_COOKIE};
+pub use held::Approval;
 pub use http::{DELIVERY_HEADERS, SECRET_HEADER};
 pub use listener::{MAX_HEAD, MAX_HEADERS};
 
@@ -96,7 +108,9 @@ use jiff::{SignedDuration, Timestamp};
 use crate::alerts::{Alerting, Finished, Notifier};
 use crate::config::{Config, ConfigError, Secret};
 use crate::schedule::{Clock, Schedule, Scheduler};
-use crate::store::{InboxId, InboxState, RunCounts, RunId, RunStatus, Store, StoreError, Trigger};
+use crate::store::{
+    HeldPlanId, InboxId, InboxState, RunCounts, RunId, RunStatus, Store, StoreError, Trigger,
+};
 
 /// What a run reports back to `serve`. Small on purpose: the details are
 /// in the store (journal, history), which the status page reads.
@@ -136,6 +150,20 @@ pub trait Runner: Send + Sync {
     fn undo(&self, flow: &str, run: RunId) -> Result<RunReport, String> {
         Err(format!("flow `{flow}`: this server cannot undo run {run}"))
     }
+
+    /// Applies the held plan of `flow` an admin approved in the browser,
+    /// the way `muster sync --approve-held` does: only if it is still the
+    /// pending plan with snapshot digest `digest` and the data has not
+    /// moved since (otherwise the fresh plan is held, or applied if the
+    /// guard lets it through: see [`Approval`]), recording `who` as the
+    /// approver in the audit log. The default refuses: a runner that cannot
+    /// approve.
+    fn approve(&self, flow: &str, digest: &str, who: &str) -> Result<RunReport, String> {
+        let _ = (digest, who);
+        Err(format!(
+            "flow `{flow}`: this server cannot approve held plans"
+        ))
+    }
 }
 
 /// A flow as `serve` needs it.
@@ -146,6 +174,14 @@ pub struct ServeFlow {
     pub target: String,
     pub schedule: Option<Schedule>,
     pub webhook: Option<ServeWebhook>,
+}
+
+/// An admin of the admin pages, with the password loaded.
+#[derive(Debug, Clone)]
+pub struct ServeAdmin {
+    /// The login name, recorded in the audit log.
+    pub name: String,
+    pub password: Secret,
 }
 
 /// A flow's webhook, with its secret loaded.
@@ -197,6 +233,15 @@ pub struct ServeConfig {
     pub page_runs: usize,
     /// `[alerts]`, with its secrets loaded; `None`: no alerts.
     pub alerts: Option<Alerting>,
+    /// Who may sign in to the admin pages (`[serve] admins`); none: the
+    /// status page is public and read-only, the admin pages are off.
+    pub admins: Vec<ServeAdmin>,
+    /// How long a sign-in lasts (default 8 hours).
+    pub session_ttl: Duration,
+    /// How long an approval's answer waits for its run (default 10
+    /// minutes); after it the page says the run goes on, and the status
+    /// page shows how it ended.
+    pub approve_wait: Duration,
 }
 
 impl ServeConfig {
@@ -222,6 +267,17 @@ impl ServeConfig {
                 webhook,
             });
         }
+        let admins = config
+            .serve
+            .admins
+            .iter()
+            .map(|a| {
+                Ok(ServeAdmin {
+                    name: a.name.clone(),
+                    password: a.password.load()?,
+                })
+            })
+            .collect::<Result<_, ConfigError>>()?;
         Ok(ServeConfig {
             tenant: config.tenant.name.clone(),
             timezone: config.tenant.timezone.clone(),
@@ -229,6 +285,7 @@ impl ServeConfig {
             store: config.tenant.state.clone(),
             flows,
             alerts: config.alerts.as_ref().map(Alerting::load).transpose()?,
+            admins,
             ..ServeConfig::defaults()
         })
     }
@@ -250,6 +307,9 @@ impl ServeConfig {
             retry_every: Duration::from_secs(300),
             page_runs: 5,
             alerts: None,
+            admins: Vec::new(),
+            session_ttl: Duration::from_secs(8 * 3600),
+            approve_wait: Duration::from_secs(600),
         }
     }
 }
@@ -270,6 +330,15 @@ pub enum ServeError {
 enum Job {
     Scheduled(String),
     Inbox(InboxId),
+    /// An admin approved held plan `plan` (snapshot `digest`) of `flow`;
+    /// the outcome goes to [`Queue::approvals`] under `ticket`.
+    Approve {
+        ticket: u64,
+        flow: String,
+        plan: HeldPlanId,
+        digest: String,
+        who: String,
+    },
 }
 
 #[derive(Default)]
@@ -280,6 +349,9 @@ struct Queue {
     busy: bool,
     /// The last outcome of each flow's scheduled run, for the status page.
     notes: BTreeMap<String, String>,
+    /// Outcomes of approvals, by ticket, until their page takes them.
+    approvals: BTreeMap<u64, Approval>,
+    next_ticket: u64,
 }
 
 /// State shared by the request threads and the worker.
@@ -295,6 +367,8 @@ struct Shared {
     stop: AtomicBool,
     /// The alerts thread, when `[alerts]` is configured.
     notifier: Option<Notifier>,
+    /// The admin pages' sign-ins (`auth.rs`).
+    sessions: auth::Sessions,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -374,6 +448,16 @@ impl Shared {
                 self.alert(flow, Trigger::Schedule, &outcome, true);
             }
             Job::Inbox(id) => self.process_event(*id),
+            Job::Approve {
+                ticket,
+                flow,
+                plan,
+                digest,
+                who,
+            } => {
+                let outcome = held::run_approval(self, flow, *plan, digest, who);
+                lock(&self.queue).approvals.insert(*ticket, outcome);
+            }
         }
     }
 
@@ -533,6 +617,7 @@ impl Server {
             queue: Mutex::new(Queue::default()),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
+            sessions: auth::Sessions::default(),
         });
         // Retry what a previous process accepted but did not finish.
         shared.queue_pending()?;

@@ -1,14 +1,16 @@
-//! The read-only status page, and what every HTML page shares (its top with
-//! the search form, its style, [`escape`]). Plain HTML, no script, every
-//! value escaped: flow and connection names, errors and counts all come
-//! from a config or a vendor and must never be able to inject markup. Every
-//! time is shown in the tenant's zone, which the top of the page names.
+//! The status page, and what every HTML page shares (its top with the
+//! search form, its style, [`escape`]); held plans link to their review
+//! page when admins are configured. Plain HTML, no script, every value
+//! escaped: flow and connection names, errors and counts all come from a
+//! config or a vendor and must never be able to inject markup. Every time is
+//! shown in the tenant's zone, which the top of the page names.
 
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use super::auth::{self, Session};
 use super::views::local_time;
 use super::{Shared, lock};
 use crate::store::RunProblem;
@@ -38,11 +40,24 @@ fn local(t: Timestamp, tz: &TimeZone) -> String {
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left;vertical-align:top}\
 .held{background:#fff3cd}.failed,.aborted,.conflict{color:#a00}.done{color:#060}small{color:#666}\
-pre{margin:0;font:12px/1.3 ui-monospace,monospace}";
+.who{float:right}pre{margin:0;font:12px/1.3 ui-monospace,monospace;white-space:pre-wrap}\
+.plan pre{background:#f6f6f6;padding:.6em}\
+.actions form{display:inline-block;margin-right:1em}button{font-size:1em;padding:.3em 1em}";
 
-/// The top of every HTML page: title, tenant, the time zone every time on
-/// the page is shown in, a link home and the search form (a plain GET form:
-/// no script needed).
+/// A whole page: `body` is HTML its maker escaped; the title is escaped here.
+pub(crate) fn page(tenant: &str, title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{} — muster {}</title>\
+         <style>{STYLE}</style></head><body><h1>{}</h1>{body}</body></html>\n",
+        escape(title),
+        escape(tenant),
+        escape(title),
+    )
+}
+
+/// The top of every read-only HTML page: title, tenant, the time zone every
+/// time on the page is shown in, a link home and the search form (a plain
+/// GET form: no script needed).
 pub(super) fn open(shared: &Shared, title: &str, query: &str) -> String {
     let cfg = &shared.cfg;
     let e = escape;
@@ -78,10 +93,13 @@ pub(super) fn problem_line(p: &RunProblem) -> String {
     )
 }
 
-pub(super) fn render(shared: &Shared) -> String {
+/// The status page; `session` is the signed-in admin, if any (admin pages
+/// configured).
+pub(super) fn render(shared: &Shared, session: Option<&Session>) -> String {
     let cfg = &shared.cfg;
     let e = escape;
     let mut h = open(shared, &format!("Status of {}", cfg.tenant), "");
+    h.push_str(&session.map(auth::signed_in_bar).unwrap_or_default());
     if cfg.flows.is_empty() {
         h.push_str("<p>No flow is configured.</p>");
     }
@@ -130,17 +148,26 @@ pub(super) fn render(shared: &Shared) -> String {
 
         match store.held_plan(name) {
             Ok(Some(plan)) => {
+                let how = if session.is_some() {
+                    format!(
+                        "<a href=\"/held/{}\">Review it, then approve or reject it</a>",
+                        e(name)
+                    )
+                } else {
+                    format!(
+                        "Approve with <code>muster sync --flow {} --approve-held</code>",
+                        e(name)
+                    )
+                };
                 let _ = write!(
                     h,
-                    "<p class=\"held\">Plan {} of run <a href=\"/runs/{}\">{}</a> is <b>held</b> since {} ({} steps): {}. \
-                     Approve with <code>muster sync --flow {} --approve-held</code>.</p>",
+                    "<p class=\"held\">Plan {} of run <a href=\"/runs/{}\">{}</a> is <b>held</b> since {} ({} steps): {}. {how}.</p>",
                     plan.id,
                     plan.run,
                     plan.run,
                     e(&local_time(shared, &plan.created_at)),
                     plan.steps.len(),
                     e(&plan.breaches),
-                    e(name)
                 );
             }
             Ok(None) => {}

@@ -12,6 +12,7 @@
 
 use jiff::Timestamp;
 
+use super::auth::Session;
 use super::{Shared, metrics, page, run_page, search};
 use crate::store::RunId;
 
@@ -58,10 +59,14 @@ fn search_query(query: &str) -> String {
 }
 
 /// The page's status code, content type and body.
-pub(super) fn render(shared: &Shared, view: &View) -> (u16, &'static str, String) {
+pub(super) fn render(
+    shared: &Shared,
+    view: &View,
+    session: Option<&Session>,
+) -> (u16, &'static str, String) {
     const HTML: &str = "text/html; charset=utf-8";
     match view {
-        View::Status => (200, HTML, page::render(shared)),
+        View::Status => (200, HTML, page::render(shared, session)),
         View::Run(id) => {
             let (status, body) = run_page::render(shared, *id);
             (status, HTML, body)

@@ -112,7 +112,7 @@ pub use metrics::{LastRun, StoreMetrics, Tally};
 pub use runs::{RunCounts, RunId, RunProblem, RunRecord, RunStatus, RunSummary, Trigger};
 pub use schema::SCHEMA_VERSION;
 pub use search::{MAX_PEOPLE, PersonEvent, PersonEventKind, PersonHistory};
-pub use state::{AuditEntry, AuditRecord, HeldPlan, HeldPlanId, Side};
+pub use state::{AuditEntry, AuditRecord, HeldPlan, HeldPlanId, HeldState, Side};
 
 /// How long a writer waits for another process's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

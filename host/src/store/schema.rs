@@ -76,6 +76,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "runs: the run an undo run reverses",
         sql: V10,
     },
+    Migration {
+        name: "held plans: who rejected one",
+        sql: V11,
+    },
 ];
 
 /// Version 1: what a sync needs to remember what it did.
@@ -310,4 +314,12 @@ CREATE TABLE alerts_sent (
 /// (`Trigger::Undo`). `NULL` for every other run.
 pub(crate) const V10: &str = r#"
 ALTER TABLE runs ADD COLUMN undoes INTEGER REFERENCES runs(id);
+"#;
+
+/// Version 11: who rejected a held plan (`muster serve`'s admin pages). A
+/// rejected plan is retired like a superseded one (`superseded_at` is when),
+/// so every query for *the pending plan* stays as it was; `rejected_by` tells
+/// the two apart.
+pub(crate) const V11: &str = r#"
+ALTER TABLE held_plans ADD COLUMN rejected_by TEXT;
 "#;

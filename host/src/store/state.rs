@@ -52,6 +52,34 @@ pub struct HeldPlan {
     pub breaches: String,
     pub approved_at: Option<String>,
     pub approved_by: Option<String>,
+    /// When it stopped awaiting approval without being approved: a newer
+    /// plan replaced it, a later plan was applied, or someone rejected it.
+    pub superseded_at: Option<String>,
+    /// Who rejected it ([`Store::reject_held`]); `superseded_at` is when.
+    pub rejected_by: Option<String>,
+}
+
+/// What became of a held plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldState {
+    /// Still awaiting a decision.
+    Pending,
+    Approved,
+    Rejected,
+    /// Replaced by a newer plan, or moot after a later plan was applied.
+    Superseded,
+}
+
+impl HeldPlan {
+    /// What became of it, from its approval and retirement columns.
+    pub fn state(&self) -> HeldState {
+        match (&self.approved_at, &self.superseded_at, &self.rejected_by) {
+            (Some(_), _, _) => HeldState::Approved,
+            (None, Some(_), Some(_)) => HeldState::Rejected,
+            (None, Some(_), None) => HeldState::Superseded,
+            (None, None, _) => HeldState::Pending,
+        }
+    }
 }
 
 /// One change to write to the audit log. `before`/`after` are redacted
@@ -214,47 +242,59 @@ impl Store {
 
     /// The plan of `flow` awaiting approval, if any.
     pub fn held_plan(&self, flow: &str) -> Result<Option<HeldPlan>, StoreError> {
+        self.select_held(
+            flow,
+            "approved_at IS NULL AND superseded_at IS NULL",
+            None,
+            || format!("flow `{flow}`: reading the held plan"),
+        )
+    }
+
+    /// Held plan `id` of `flow` whatever became of it (pending, approved,
+    /// rejected or superseded: see [`HeldPlan::state`]), so a page reviewed
+    /// earlier can say what happened to it. `None` if `flow` has no such
+    /// plan.
+    pub fn held_plan_by_id(
+        &self,
+        flow: &str,
+        id: HeldPlanId,
+    ) -> Result<Option<HeldPlan>, StoreError> {
+        self.select_held(flow, "id = ?2", Some(id), || {
+            format!("flow `{flow}`: reading held plan {id}")
+        })
+    }
+
+    /// The one held plan of `flow` matching `filter` (SQL over
+    /// `held_plans`, where `?1` is the flow's id and `?2` the optional
+    /// plan id).
+    fn select_held(
+        &self,
+        flow: &str,
+        filter: &str,
+        id: Option<HeldPlanId>,
+        ctx: impl Fn() -> String + Copy,
+    ) -> Result<Option<HeldPlan>, StoreError> {
         let flow_id = Store::flow_id(&self.conn, flow)?;
-        let row = self
-            .conn
-            .query_row(
-                "SELECT id, run_id, created_at, plan, snapshot_digest, breaches,
-                        approved_at, approved_by
-                 FROM held_plans
-                 WHERE flow_id = ?1 AND approved_at IS NULL AND superseded_at IS NULL",
-                [flow_id],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                        r.get::<_, Option<String>>(7)?,
-                    ))
-                },
-            )
-            .optional()
-            .context(|| format!("flow `{flow}`: reading the held plan"))?;
-        let Some((id, run, created_at, plan, digest, breaches, approved_at, approved_by)) = row
-        else {
+        let sql = format!(
+            "SELECT id, run_id, created_at, plan, snapshot_digest, breaches,
+                    approved_at, approved_by, superseded_at, rejected_by
+             FROM held_plans WHERE flow_id = ?1 AND {filter}"
+        );
+        let row = match id {
+            Some(id) => self
+                .conn
+                .query_row(&sql, params![flow_id, id.0], held_row)
+                .optional(),
+            None => self.conn.query_row(&sql, [flow_id], held_row).optional(),
+        }
+        .context(ctx)?;
+        let Some((mut plan, steps)) = row else {
             return Ok(None);
         };
-        let steps = serde_json::from_str(&plan)
-            .context(|| format!("flow `{flow}`: decoding held plan {id}"))?;
-        Ok(Some(HeldPlan {
-            id: HeldPlanId(id),
-            flow: flow.into(),
-            run: RunId(run),
-            created_at,
-            steps,
-            snapshot_digest: digest,
-            breaches,
-            approved_at,
-            approved_by,
-        }))
+        plan.flow = flow.into();
+        plan.steps = serde_json::from_str(&steps)
+            .context(|| format!("flow `{flow}`: decoding held plan {}", plan.id))?;
+        Ok(Some(plan))
     }
 
     /// Retires the pending held plan of `flow`, if any: a later plan was
@@ -311,6 +351,53 @@ impl Store {
         plan.approved_at = Some(now);
         plan.approved_by = Some(approved_by.into());
         Ok(plan)
+    }
+
+    /// Rejects held plan `id` of `flow` if it is still pending: it is
+    /// retired (never applied) and the rejection is audited with `who`, in
+    /// one transaction. [`StoreError::NoHeldPlan`] if it is not pending any
+    /// more (approved, rejected or superseded meanwhile). The guard holds
+    /// the next run's plan again if it still breaches a threshold.
+    pub fn reject_held(
+        &mut self,
+        flow: &str,
+        id: HeldPlanId,
+        who: &str,
+    ) -> Result<HeldPlan, StoreError> {
+        let ctx = || format!("flow `{flow}`: rejecting held plan {id}");
+        let now = time::now();
+        let tx = self.write_tx(ctx)?;
+        let flow_id = Store::flow_id(&tx, flow)?;
+        let n = tx
+            .execute(
+                "UPDATE held_plans SET superseded_at = ?3, rejected_by = ?4
+                 WHERE id = ?1 AND flow_id = ?2
+                   AND approved_at IS NULL AND superseded_at IS NULL",
+                params![id.0, flow_id, now, who],
+            )
+            .context(ctx)?;
+        if n == 0 {
+            return Err(StoreError::NoHeldPlan(flow.into()));
+        }
+        let run: i64 = tx
+            .query_row("SELECT run_id FROM held_plans WHERE id = ?1", [id.0], |r| {
+                r.get(0)
+            })
+            .context(ctx)?;
+        let after = serde_json::json!({ "held_plan": id.0, "rejected_by": who });
+        insert_audit(
+            &tx,
+            &AuditEntry {
+                flow: Some(flow),
+                run: Some(RunId(run)),
+                what: "reject_held",
+                subject: flow,
+                before: None,
+                after: Some(&after),
+            },
+        )?;
+        tx.commit().context(ctx)?;
+        read_back(self.held_plan_by_id(flow, id)?, flow)
     }
 
     /// Writes an audit entry (redacted, see [`redact`]), committed.
@@ -403,6 +490,32 @@ pub(super) fn insert_audit(
     })
     .context(ctx)?;
     Ok(())
+}
+
+/// A `held_plans` row as [`Store::select_held`] selects it, with the plan's
+/// steps still JSON.
+fn held_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(HeldPlan, String)> {
+    Ok((
+        HeldPlan {
+            id: HeldPlanId(r.get(0)?),
+            flow: String::new(),
+            run: RunId(r.get(1)?),
+            created_at: r.get(2)?,
+            steps: Vec::new(),
+            snapshot_digest: r.get(4)?,
+            breaches: r.get(5)?,
+            approved_at: r.get(6)?,
+            approved_by: r.get(7)?,
+            superseded_at: r.get(8)?,
+            rejected_by: r.get(9)?,
+        },
+        r.get(3)?,
+    ))
+}
+
+/// A plan just written must read back.
+fn read_back(plan: Option<HeldPlan>, flow: &str) -> Result<HeldPlan, StoreError> {
+    plan.ok_or_else(|| StoreError::NoHeldPlan(flow.into()))
 }
 
 #[cfg(test)]
