@@ -54,7 +54,9 @@
 //!   rules.
 //! - [`recover`]: the planner's correlation and equality, for settling a
 //!   dead run's calls.
-//! - [`ActionKind::phase`]: the one definition of the apply order.
+//! - [`ActionKind::phase`]: the one definition of the apply order; inside
+//!   the creates, managers come first (`order`), so a new account's
+//!   manager can be sent with its create.
 //!
 //! ```
 //! use muster_core::{plan, Date, Input, Link, Person, Policy, Side};
@@ -95,6 +97,7 @@ pub mod login;
 pub mod mapping;
 pub mod model;
 pub mod normalize;
+mod order;
 pub mod plan;
 pub mod policy;
 pub mod prepare;
