@@ -161,14 +161,14 @@ mod tests {
             }
             (0..n).map(|i| managers[perm[i]].map(|m| inv[m])).collect()
         };
-        let creates: Vec<usize> = (0..n).filter(|p| p % 3 != 0).collect();
+        let creates: Vec<usize> = (0..n).filter(|p| !p.is_multiple_of(3)).collect();
         let ids: Vec<String> = (0..n).map(|i| format!("{i:05}")).collect();
         let mut out = creates.clone();
         managers_first(&mut out, n, |p| managers[p], |p| &ids[p]);
         let mut sorted = out.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, creates, "the same creates, each once");
-        let created = |p: usize| p % 3 != 0;
+        let created = |p: usize| !p.is_multiple_of(3);
         for (i, &p) in out.iter().enumerate() {
             if let Some(m) = managers[p].filter(|&m| created(m)) {
                 assert!(position(&out, m) < i, "{m} manages {p} but comes after it");
