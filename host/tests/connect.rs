@@ -181,9 +181,15 @@ fn rate_limits_arrive_with_the_connected_plugins() {
     assert_eq!(out.rate_limit_of("lucca", lucca), None);
     host.connect(&cfg.connections["lucca"])
         .expect("connect lucca");
+    // Lucca's declared 50 / 61 s, plus the host's margin for the time a
+    // request takes to arrive.
+    let declared = muster_outbound::RateLimit::LUCCA;
     assert_eq!(
         out.rate_limit_of("lucca", lucca),
-        Some(muster_outbound::RateLimit::LUCCA)
+        Some(muster_outbound::RateLimit::new(
+            declared.requests,
+            declared.per + muster::connect::PACING_MARGIN
+        ))
     );
     assert_eq!(out.rate_limit_for(lucca), None, "not host-wide");
     assert_eq!(out.rate_limit_of("scim", scim), None);

@@ -187,12 +187,16 @@ fn a_read_within_the_page_limit_is_whole() {
 // without waiting real seconds or timing anything.
 
 use muster::config::Config;
-use muster::connect::Host;
+use muster::connect::{Host, PACING_MARGIN};
 use muster_outbound::RateLimit;
 use muster_outbound::clock::{Clock, ManualClock};
 
-/// Leapsome's published limit, as its plugin declares it.
-const LEAPSOME: RateLimit = RateLimit::new(30, Duration::from_secs(1));
+/// Leapsome's published limit, as its plugin declares it (30 / s), plus the
+/// host's margin for the time a request takes to arrive.
+const LEAPSOME: RateLimit = RateLimit::new(
+    30,
+    Duration::from_millis(1000 + PACING_MARGIN.as_millis() as u64),
+);
 
 /// A host on `clock` whose connections (`name`, base URL) are built-in
 /// `leapsome` plugins pointed at loopback stand-ins.
@@ -236,13 +240,14 @@ fn a_loopback_stand_in_is_paced_at_the_plugins_declared_limit() {
         Some(LEAPSOME),
         "the stand-in gets the limit declared for https://api.leapsome.com"
     );
-    // 65 calls of one request each: 30 go at once, 30 a second later (each
-    // token comes back 1 s after it was spent), the last 5 at 2 s.
+    // 65 calls of one request each: 30 go at once, 30 when the first tokens
+    // come back (1 s + the margin after they were spent), the last 5 after
+    // twice that.
     for _ in 0..65 {
         leapsome.check().expect("check");
     }
     assert_eq!(seen.load(Ordering::SeqCst), 65);
-    assert_eq!(clock.now(), Duration::from_secs(2));
+    assert_eq!(clock.now(), 2 * LEAPSOME.per);
 }
 
 #[test]
@@ -267,7 +272,7 @@ fn two_stand_ins_on_two_ports_do_not_share_a_bucket() {
         (30, 30)
     );
     a.check().expect("a's 31st");
-    assert_eq!(clock.now(), Duration::from_secs(1), "a's bucket is full");
+    assert_eq!(clock.now(), LEAPSOME.per, "a's bucket is full");
 }
 
 /// A vendor on 127.0.0.1 that answers its first request 429 with
