@@ -5,12 +5,20 @@
 //! requests / 60 s and Leapsome's 30 requests / s.
 //!
 //! ```text
-//! cargo run --release --example lucca_leapsome_10k -- [--employees N] [--lucca-time-scale S]
+//! cargo run --release --example lucca_leapsome_10k -- [--people N] [--latency-ms L]
+//!     [--jitter-ms J] [--lucca-time-scale S]
 //! ```
 //!
+//! `--latency-ms` / `--jitter-ms` give both simulators a per-request latency of L ± J ms
+//! (uniform, deterministic from seed 42; default 0: bare loopback), so the figures reflect a
+//! real network (issue 16: 150 ± 50 ms). `--employees` is an alias of `--people`.
+//!
 //! Printed per phase: wall time, the plan's counts, what was applied, Lucca's
-//! requests (and 429s, and the most accepted in any 60 simulated seconds) and
-//! Leapsome's reads / writes / throttled (429) requests.
+//! requests (and 429s, and the most accepted in any 60 simulated seconds),
+//! Leapsome's reads / writes / throttled (429) requests and writes by kind,
+//! the calls made in all, and the **pacing ratio**: wall time ÷ (Leapsome
+//! writes ÷ 30 / s), the time Leapsome's own limit makes those writes take
+//! at the least (issue 16's goal: ≤ 1.15 for the initial sync).
 //!
 //! Leapsome's 30 requests per second is the real vendor limit and it bounds
 //! the initial sync from below: every account is a POST of its core
@@ -24,18 +32,20 @@
 //! sooner in simulated time, and the simulated span is printed either way.
 
 use std::error::Error;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use muster::config::Config;
 use muster::connect::Host;
 use muster::engine::{Mode, RunOptions, RunReport};
 use muster::store::{Store, Trigger};
 use muster_core::Date;
-use muster_sandbox::{LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim, Tenant};
+use muster_sandbox::{Jitter, LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim, Tenant};
 
 /// The sandbox tenants' "today".
 const TODAY: &str = "2026-06-01";
 const FLOW: &str = "people";
+/// Leapsome's published limit, requests per second.
+const LEAPSOME_PER_SECOND: f64 = 30.0;
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     args.iter()
@@ -123,6 +133,21 @@ impl Bench {
                 (all - groups) as f64 / creates as f64
             );
         }
+        let calls = lucca.records.len() + leapsome.reads + leapsome.writes;
+        println!(
+            "calls made: {calls} (Lucca {}, Leapsome reads {}, Leapsome writes {})",
+            lucca.records.len(),
+            leapsome.reads,
+            leapsome.writes
+        );
+        if leapsome.writes > 0 {
+            let floor = leapsome.writes as f64 / LEAPSOME_PER_SECOND;
+            println!(
+                "pacing: wall ÷ (writes ÷ 30/s) = {:.1} s ÷ {floor:.1} s = {:.3}",
+                wall.as_secs_f64(),
+                wall.as_secs_f64() / floor
+            );
+        }
         for f in report.applied.failures.iter().take(5) {
             println!("  failure: {f:?}");
         }
@@ -152,18 +177,34 @@ fn write_kinds(log: &muster_sandbox::RequestLog) -> std::collections::BTreeMap<S
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let employees: usize = arg(&args, "--employees", 10_000);
+    let employees: usize = arg(&args, "--people", arg(&args, "--employees", 10_000));
     let lucca_scale: f64 = arg(&args, "--lucca-time-scale", 1.0);
+    let latency_ms: u64 = arg(&args, "--latency-ms", 0);
+    let jitter = Jitter {
+        max: Duration::from_millis(arg(&args, "--jitter-ms", 0)),
+        seed: 42,
+    };
+    // Lucca's latency is in its simulated time: scaled so that it is the same in real time.
+    let latency = Duration::from_millis(latency_ms);
 
     let lucca = LuccaSim::start(
         Tenant::generate(42, employees),
         LuccaOptions {
             time_scale: lucca_scale,
+            latency: latency.mul_f64(lucca_scale),
+            jitter: Jitter {
+                max: jitter.max.mul_f64(lucca_scale),
+                ..jitter
+            },
             ..LuccaOptions::default()
         },
     )?;
     // The default options: 30 requests per (real) second, then 429.
-    let leapsome = LeapsomeSim::start(LeapsomeOptions::default())?;
+    let leapsome = LeapsomeSim::start(LeapsomeOptions {
+        latency,
+        jitter,
+        ..LeapsomeOptions::default()
+    })?;
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("lucca.key"), lucca.api_key())?;
     std::fs::write(dir.path().join("leapsome.token"), leapsome.token())?;
@@ -215,7 +256,8 @@ options = {{ sync_groups = true, reactivate = true }}
 
     println!(
         "# Lucca → Leapsome, {employees} people (seed 42), Lucca time scale {lucca_scale}, \
-         Leapsome 30 req/s"
+         Leapsome 30 req/s, latency {latency_ms} ± {} ms",
+        jitter.max.as_millis()
     );
     println!();
     bench.phase("initial sync")?;

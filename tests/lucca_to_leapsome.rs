@@ -1215,3 +1215,109 @@ fn an_incremental_source_read_never_deactivates_the_people_it_left_out() {
     assert_eq!(writes, 0, "nothing is written from a partial read");
     assert_eq!(w.accounts().len(), accounts);
 }
+
+/// Issue 16, fewest calls: a new account's manager goes in the create's own
+/// PATCH, never in a PATCH of its own. The tenant's shape is known: `N`
+/// people, all active with a usable email, all in one department, in a
+/// manager tree where every report's id is *below* its manager's — so in id
+/// order every create but the top's would come before its manager's, and
+/// cost a `set_manager` PATCH after it (N − 1 extra calls). The core orders
+/// the creates managers first; the applier puts the manager, created by
+/// then, in the create's PATCH. Counted from the simulator's request log.
+#[test]
+fn a_new_accounts_manager_goes_in_its_create_patch() {
+    const N: usize = 40;
+    let mut w = World::new(N, false);
+    let (department, departments) = w.lucca.with_tenant(|t| {
+        let d = t.departments[0].id;
+        let ids: Vec<u64> = t.users.iter().map(|u| u.id).collect();
+        for (i, u) in t.users.iter_mut().enumerate() {
+            u.dt_contract_start = Some("2020-01-06".into());
+            u.dt_contract_end = None;
+            u.mail = Some(format!("person{i}@sandbox.example"));
+            u.department_id = Some(d);
+            // Reports below their manager: i reports to (i + N) / 2 > i.
+            u.manager_id = (i + 1 < N).then(|| ids[(i + N) / 2]);
+        }
+        (d, t.departments.len())
+    });
+    let ids: Vec<String> = w.lucca.with_tenant(|t| {
+        let mut ids: Vec<u64> = t.users.iter().map(|u| u.id).collect();
+        ids.sort_unstable();
+        assert_eq!(ids.len(), N);
+        ids.iter().map(u64::to_string).collect()
+    });
+    let report = w.sync();
+
+    // The plan stays step by step: N creates, N − 1 set-managers — and the
+    // creates come managers first.
+    let creates: Vec<&str> = report
+        .steps
+        .iter()
+        .filter(|s| s.kind == ActionKind::Create)
+        .filter_map(|s| s.source_id.as_deref())
+        .collect();
+    assert_eq!(creates.len(), N);
+    let set_managers = report
+        .steps
+        .iter()
+        .filter(|s| s.kind == ActionKind::SetManager)
+        .count();
+    assert_eq!(set_managers, N - 1);
+    let managers: BTreeMap<String, Option<String>> = w.lucca.with_tenant(|t| {
+        t.users
+            .iter()
+            .map(|u| (u.id.to_string(), u.manager_id.map(|m| m.to_string())))
+            .collect()
+    });
+    let position = |id: &str| creates.iter().position(|c| *c == id).expect("created");
+    for (person, manager) in &managers {
+        if let Some(m) = manager {
+            assert!(position(m) < position(person), "{m} manages {person}");
+        }
+    }
+    assert_eq!(creates[0], ids[N - 1], "the top of the tree first");
+
+    // Leapsome's writes: a POST and one PATCH per account, one POST per
+    // team, one membership PATCH (N ≤ 100 members).
+    let mut writes: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &w.leapsome.request_log().records {
+        if r.method == "GET" {
+            continue;
+        }
+        let collection = if r.url.contains("/Groups") {
+            "Groups"
+        } else {
+            "Users"
+        };
+        *writes
+            .entry(format!("{} {collection}", r.method))
+            .or_default() += 1;
+    }
+    let expected: BTreeMap<String, usize> = [
+        ("POST Users".to_string(), N),
+        ("PATCH Users".to_string(), N),
+        ("POST Groups".to_string(), departments),
+        ("PATCH Groups".to_string(), 1),
+    ]
+    .into();
+    assert_eq!(writes, expected, "no set-manager PATCH of its own");
+
+    // Every manager is set, and the journal has each step, done.
+    let accounts = w.accounts();
+    for (person, manager) in &managers {
+        let want = manager.as_ref().map(|m| accounts[m].clone());
+        assert_eq!(w.account(&accounts[person]).manager, want, "{person}");
+    }
+    let team = w.team(&w.teams()[&department.to_string()]);
+    assert_eq!(team.members.len(), N);
+    let run = &w.store.history(FLOW, 1).expect("history")[0];
+    let journaled = |kind| run.journal.iter().filter(|e| e.kind == kind).count();
+    assert_eq!(journaled(ActionKind::Create), N);
+    assert_eq!(journaled(ActionKind::SetManager), N - 1);
+    assert!(
+        run.journal.iter().all(|e| e.state == JournalState::Done),
+        "{:#?}",
+        run.journal
+    );
+}

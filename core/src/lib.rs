@@ -57,7 +57,9 @@
 //! - [`recover`]: the planner's correlation and equality, for settling a
 //!   dead run's calls.
 //! - [`undo()`](undo()): the inverse of what a run did, as an ordinary plan.
-//! - [`ActionKind::phase`]: the one definition of the apply order.
+//! - [`ActionKind::phase`]: the one definition of the apply order; inside
+//!   the creates, managers come first (`order`), so a new account's
+//!   manager can be sent with its create.
 //!
 //! ```
 //! use muster_core::{plan, Date, Input, Link, Person, Policy, Side};
@@ -98,6 +100,7 @@ pub mod login;
 pub mod mapping;
 pub mod model;
 pub mod normalize;
+mod order;
 pub mod plan;
 pub mod policy;
 pub mod prepare;

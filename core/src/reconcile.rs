@@ -22,7 +22,10 @@
 //! creations, renames, creates and links, updates and reactivations,
 //! managers, memberships, deactivations) and then the reports (skips,
 //! conflicts). Inside each phase they are sorted by id, so the plan does not
-//! depend on the order the connectors returned the records in.
+//! depend on the order the connectors returned the records in — except that
+//! creates go managers first ([`crate::order`]: by depth in the manager
+//! chain, then by id), so a new account's manager exists by the time the
+//! account is created and can be sent with it.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -202,6 +205,9 @@ struct Reconciler<'i, 'a> {
     /// manager reference to them still resolves.
     retained: Map<Key, u32>,
     linked: usize,
+    /// desired index → its manager's desired index (or `NO_MATCH`), when
+    /// the flow owns managers: what [`crate::order`] orders creates by.
+    manager_of: Vec<u32>,
     /// Actions by [`ActionKind::phase`].
     phases: [Vec<Action>; ActionKind::PHASES],
 }
@@ -231,6 +237,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             broken: Vec::new(),
             retained: map(0),
             linked: 0,
+            manager_of: Vec::new(),
             phases: Default::default(),
         })
     }
@@ -733,6 +740,7 @@ impl<'i, 'a> Reconciler<'i, 'a> {
         }
         let update = self.policy.allowed.update;
         let manager_of = self.dp.id_index.probe(&self.dp.manager);
+        self.manager_of.clone_from(&manager_of);
         let by_email = match self.policy.manager_match {
             ManagerMatch::WorkEmail => self.accounts_by_work_email(),
             ManagerMatch::SourceId => map(0),
@@ -1021,7 +1029,10 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             }
             actions.append(phase);
         }
+        // Logins are settled in id order (who keeps a contested login does
+        // not depend on the org chart); then the creates go managers first.
         let logins = crate::login::resolve(&mut actions, src.people, tgt, self.policy);
+        self.order_creates(&mut actions);
         let mut counts = Counts::default();
         for a in &actions {
             counts.add(a.kind());
@@ -1036,6 +1047,38 @@ impl<'i, 'a> Reconciler<'i, 'a> {
             accounts_by_id: core::cell::OnceCell::new(),
             logins,
             undoes: None,
+        }
+    }
+}
+
+impl Reconciler<'_, '_> {
+    /// Puts the creates managers first ([`crate::order`]), in the places
+    /// the creates already hold: the rest of the plan keeps its order.
+    fn order_creates(&self, actions: &mut [Action]) {
+        if self.manager_of.is_empty() {
+            return;
+        }
+        let (slots, mut creates): (Vec<usize>, Vec<usize>) = actions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| match a {
+                Action::Create { person } => Some((i, *person)),
+                _ => None,
+            })
+            .unzip();
+        let manager_of = &self.manager_of;
+        let people = self.desired;
+        crate::order::managers_first(
+            &mut creates,
+            people.len(),
+            |p| match manager_of.get(p) {
+                Some(&m) if m != NO_MATCH && !self.duplicate_id[m as usize] => Some(m as usize),
+                _ => None,
+            },
+            |p| people[p].id.as_str(),
+        );
+        for (slot, person) in slots.into_iter().zip(creates) {
+            actions[slot] = Action::Create { person };
         }
     }
 }

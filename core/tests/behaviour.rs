@@ -85,11 +85,12 @@ fn leapsome_syncs_the_manager_even_one_created_in_the_same_run() {
     let mut ana = person("1", "Ana", "Lopez", "ana@acme.fr");
     ana.manager_id = Some("2".into());
     w.source = vec![ana, person("2", "Ben", "Roy", "ben@acme.fr")];
+    // Managers first: Ben (2) is created before Ana (1), who reports to him.
     assert_eq!(
         kinds(&w),
         [
-            "create 1 (new_person)",
             "create 2 (new_person)",
+            "create 1 (new_person)",
             "set_manager 1 (manager_changed)"
         ]
     );

@@ -160,10 +160,10 @@ fn the_default_fields_narrow_to_what_the_target_stores_and_creates_carry_its_req
     assert_eq!(carried, ["login"]);
 }
 
-/// Rate limits come with the connected plugins, not from the host: none
-/// before any connection; Lucca's published limit once the built-in `lucca`
-/// plugin is connected (its 0.2 manifest declares it); nothing for a plugin
-/// that declares none.
+/// Rate limits come with the connected plugins, in each connection's grant,
+/// not from the host: none host-wide; Lucca's published limit for the
+/// `lucca` connection once the built-in plugin is connected (its 0.2
+/// manifest declares it); nothing for a plugin that declares none.
 #[test]
 fn rate_limits_arrive_with_the_connected_plugins() {
     let cfg = config(
@@ -173,16 +173,24 @@ fn rate_limits_arrive_with_the_connected_plugins() {
     let host = Host::new(&cfg).expect("host");
     let lucca = "https://acme.ilucca.net/api/v3/users";
     let scim = "https://scim.example.com/v2/Users";
-    assert_eq!(host.outbound().rate_limit_for(lucca), None);
+    let out = host.outbound();
+    assert_eq!(out.rate_limit_of("lucca", lucca), None);
     host.connect(&cfg.connections["scim"])
         .expect("connect scim");
-    assert_eq!(host.outbound().rate_limit_for(scim), None);
-    assert_eq!(host.outbound().rate_limit_for(lucca), None);
+    assert_eq!(out.rate_limit_of("scim", scim), None);
+    assert_eq!(out.rate_limit_of("lucca", lucca), None);
     host.connect(&cfg.connections["lucca"])
         .expect("connect lucca");
+    // Lucca's declared 50 / 61 s, plus the host's margin for the time a
+    // request takes to arrive.
+    let declared = muster_outbound::RateLimit::LUCCA;
     assert_eq!(
-        host.outbound().rate_limit_for(lucca),
-        Some(muster_outbound::RateLimit::LUCCA)
+        out.rate_limit_of("lucca", lucca),
+        Some(muster_outbound::RateLimit::new(
+            declared.requests,
+            declared.per + muster::connect::PACING_MARGIN
+        ))
     );
-    assert_eq!(host.outbound().rate_limit_for(scim), None);
+    assert_eq!(out.rate_limit_for(lucca), None, "not host-wide");
+    assert_eq!(out.rate_limit_of("scim", scim), None);
 }

@@ -19,7 +19,7 @@ use crate::allow::{HostPattern, is_loopback_url};
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::{self, Credential, CredentialSlot, Secret};
 use crate::error::OutboundError;
-use crate::policy::{PluginPolicy, Policy, PolicyError};
+use crate::policy::{PluginPolicy, Policy, PolicyError, declared_limit};
 use crate::ratelimit::{Limiter, RateLimit};
 use crate::redact::Redactor;
 use crate::retry::{is_idempotent, parse_retry_after, status_is_retryable};
@@ -35,6 +35,8 @@ struct Grant {
     /// This plugin may connect to loopback (its own `allow_loopback`, or the policy's).
     allow_loopback: bool,
     slots: HashMap<String, (CredentialSlot, Option<Credential>)>,
+    /// The plugin's declared vendor limits ([`PluginPolicy::rate_limits`]).
+    rate_limits: Vec<(HostPattern, RateLimit)>,
 }
 
 #[derive(Debug)]
@@ -64,6 +66,15 @@ impl State {
     }
 }
 
+impl Grant {
+    /// The plugin's declared limit for `url` ([`PluginPolicy::rate_limits`]): a loopback
+    /// URL it may reach is a stand-in for its vendor.
+    fn rate_limit_for(&self, url: &Url) -> Option<RateLimit> {
+        let stand_in = self.allow_loopback && is_loopback_url(url);
+        declared_limit(&self.rate_limits, url, stand_in)
+    }
+}
+
 fn prepare(p: &PluginPolicy, allow_loopback: bool) -> Grant {
     let slots = p
         .slots
@@ -77,6 +88,7 @@ fn prepare(p: &PluginPolicy, allow_loopback: bool) -> Grant {
         hosts: p.effective_hosts(),
         allow_loopback,
         slots,
+        rate_limits: p.rate_limits.clone(),
     }
 }
 
@@ -162,11 +174,24 @@ impl Outbound {
         *waits.entry(plugin.to_owned()).or_default() += waited;
     }
 
-    /// The rate limit that applies to `url`, if any (for display and tests).
+    /// The host-wide rate limit that applies to `url`, if any (for display and tests); a
+    /// plugin's own declared limits are [`Outbound::rate_limit_of`].
     pub fn rate_limit_for(&self, url: &str) -> Option<RateLimit> {
         let url = Url::parse(url).ok()?;
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         state.policy.rate_limit_for(&url)
+    }
+
+    /// The rate limit `plugin`'s requests to `url` are paced at: its grant's declared limit
+    /// (also for a loopback stand-in), else the host-wide one. For display and tests.
+    pub fn rate_limit_of(&self, plugin: &str, url: &str) -> Option<RateLimit> {
+        let url = Url::parse(url).ok()?;
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        state
+            .grants
+            .get(plugin)
+            .and_then(|g| g.rate_limit_for(&url))
+            .or_else(|| state.policy.rate_limit_for(&url))
     }
 
     /// Whether `plugin` may connect to loopback, for display (`muster check`).
@@ -522,7 +547,11 @@ fn check(
         url.host_str().unwrap_or_default(),
         url.port_or_known_default().unwrap_or_default()
     );
-    let rate_limit = policy.rate_limit_for(&url);
+    // The plugin's own declared limit first (also for its loopback stand-ins), then the
+    // host's.
+    let rate_limit = grant
+        .rate_limit_for(&url)
+        .or_else(|| policy.rate_limit_for(&url));
     Ok(Checked {
         method,
         url,

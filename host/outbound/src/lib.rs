@@ -30,7 +30,10 @@
 //!    ([`PolicyError::SteeringSlotHeader`]).
 //! 4. **Rate limit** ([`ratelimit`]): a token bucket per upstream origin (Lucca: 50 / 60 s per
 //!    tenant), shaped so that no window of the configured length ever sees more requests than
-//!    the limit. A request waits for a token up to [`Policy::max_rate_limit_wait`].
+//!    the limit. A request waits for a token up to [`Policy::max_rate_limit_wait`]. The limit
+//!    comes from the plugin's grant ([`PluginPolicy::rate_limits`], which also paces its
+//!    loopback stand-ins), else from [`Policy::rate_limits`]. A 429 with `Retry-After` holds
+//!    back every request to that origin.
 //! 5. **Send** (ureq 3 + rustls): no automatic redirects (a 3xx is returned; the plugin may
 //!    follow it with a new request, which is checked again), no proxy from the environment,
 //!    connect/read timeouts, a response-size cap ([`OutboundError::TooLarge`]).
@@ -51,13 +54,11 @@
 //!     credentials: vec![Credential::new("lucca", "the-api-key-from-host-config")],
 //!     local_hosts: vec![],
 //!     allow_loopback: false,
-//! };
-//! let policy = Policy {
-//!     // One bucket per tenant origin, even though one pattern covers them all.
+//!     // The vendor's limit, as the plugin declares it: one bucket per tenant origin, even
+//!     // though one pattern covers them all.
 //!     rate_limits: vec![(HostPattern::parse("https://*.ilucca.net").unwrap(), RateLimit::LUCCA)],
-//!     ..Policy::default()
-//! }
-//! .with_plugin("lucca", lucca);
+//! };
+//! let policy = Policy::default().with_plugin("lucca", lucca);
 //! let outbound = Outbound::new(policy).unwrap();
 //! let resp = outbound.send(
 //!     "lucca",

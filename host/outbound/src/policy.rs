@@ -30,6 +30,13 @@ pub struct PluginPolicy {
     /// request is judged with its own plugin's flag (or the process-wide
     /// [`Policy::allow_loopback`]).
     pub allow_loopback: bool,
+    /// The vendor's rate limits, as the plugin declares them: the first pattern matching a
+    /// request's URL gives its limit (before [`Policy::rate_limits`]). A request to loopback
+    /// that no pattern matches — a stand-in for the vendor granted by `local_hosts` or
+    /// `allow_loopback` — is paced at the strictest of them: the stand-in plays the vendor,
+    /// so a sandbox run is paced as a real one. Buckets stay per origin (scheme + host +
+    /// port): two stand-ins on two ports never share one.
+    pub rate_limits: Vec<(HostPattern, RateLimit)>,
 }
 
 impl PluginPolicy {
@@ -88,6 +95,26 @@ impl PluginPolicy {
         }
         Ok(())
     }
+}
+
+/// The limit a plugin declares for `url`, from its `rate_limits` (see
+/// [`PluginPolicy::rate_limits`]): the first pattern matching, or — for a request to a
+/// loopback stand-in (`loopback`) no pattern matches — the strictest of them.
+pub(crate) fn declared_limit(
+    rate_limits: &[(HostPattern, RateLimit)],
+    url: &url::Url,
+    loopback: bool,
+) -> Option<RateLimit> {
+    if let Some((_, limit)) = rate_limits.iter().find(|(p, _)| p.matches(url)) {
+        return Some(*limit);
+    }
+    if !loopback {
+        return None;
+    }
+    rate_limits
+        .iter()
+        .map(|(_, l)| *l)
+        .max_by_key(RateLimit::interval)
 }
 
 /// A grant that can not be enforced, found when the plugin loads (registers its grant).
@@ -180,5 +207,58 @@ impl Policy {
             .find(|(p, _)| p.matches(url))
             .map(|(_, l)| *l)
             .or(self.default_rate_limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> url::Url {
+        url::Url::parse(s).unwrap()
+    }
+
+    fn declared() -> Vec<(HostPattern, RateLimit)> {
+        vec![
+            (
+                HostPattern::parse("https://*.ilucca.net").unwrap(),
+                RateLimit::LUCCA,
+            ),
+            (
+                HostPattern::parse("https://api.vendor.example").unwrap(),
+                RateLimit::new(30, Duration::from_secs(1)),
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_first_declared_pattern_matching_gives_the_limit() {
+        let limits = declared();
+        let vendor = url("https://api.vendor.example/scim/v1/Users");
+        assert_eq!(
+            declared_limit(&limits, &vendor, false),
+            Some(RateLimit::new(30, Duration::from_secs(1)))
+        );
+        let lucca = url("https://acme.ilucca.net/api/v3/users");
+        assert_eq!(
+            declared_limit(&limits, &lucca, false),
+            Some(RateLimit::LUCCA)
+        );
+        assert_eq!(
+            declared_limit(&limits, &url("https://elsewhere.example/"), false),
+            None
+        );
+    }
+
+    #[test]
+    fn a_loopback_stand_in_gets_the_strictest_declared_limit() {
+        let limits = declared();
+        let stand_in = url("http://127.0.0.1:4321/scim/v1/Users");
+        // 50 / 61 s (one every 1.22 s) is stricter than 30 / s.
+        assert_eq!(
+            declared_limit(&limits, &stand_in, true),
+            Some(RateLimit::LUCCA)
+        );
+        assert_eq!(declared_limit(&[], &stand_in, true), None, "none declared");
     }
 }

@@ -38,6 +38,12 @@ impl RateLimit {
     pub const fn new(requests: u32, per: Duration) -> Self {
         Self { requests, per }
     }
+
+    /// The average time between two requests at this limit (`per / requests`): the
+    /// larger, the stricter.
+    pub fn interval(&self) -> Duration {
+        self.per / self.requests.max(1)
+    }
 }
 
 /// Outcome of asking for a token.

@@ -661,8 +661,25 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         }
     }
 
+    /// A create carries its manager whenever the manager's account exists by the time
+    /// the create is sent — the core orders creates managers first, so this includes a
+    /// manager created earlier in the same batch (whose link was unknown when the batch's
+    /// operations were built). The target then sets the manager with the create itself
+    /// (Leapsome: in the PATCH after the POST), and the plan's `set_manager` step for the
+    /// new account has nothing left to send. That step is still journaled on its own, so
+    /// the journal stays exact per step.
+    fn with_known_manager(&self, op: &mut Operation, produces: Produces) {
+        let (Operation::Create(record), Produces::PersonLink(p)) = (op, produces) else {
+            return;
+        };
+        if record.manager_id.is_none() && self.src(p).manager_id.is_some() {
+            record.manager_id = self.created(p).manager_id;
+        }
+    }
+
     /// Makes one call and keeps its outcome for the next commit.
-    fn call(&mut self, id: JournalId, step: Step, op: Operation, produces: Produces) {
+    fn call(&mut self, id: JournalId, step: Step, mut op: Operation, produces: Produces) {
+        self.with_known_manager(&mut op, produces);
         match self.target.apply(&op) {
             Ok(applied) => {
                 let tid = applied.target_id;

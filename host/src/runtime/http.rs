@@ -91,6 +91,9 @@ pub fn grant(
         credentials,
         local_hosts: Vec::new(),
         allow_loopback: false,
+        // The manifest's declared limits are added by the host (`connect`),
+        // which checks them against the connection.
+        rate_limits: Vec::new(),
     })
 }
 

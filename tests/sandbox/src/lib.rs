@@ -13,7 +13,11 @@
 //!   through several rate-limit windows in milliseconds. Durations reported to clients
 //!   (`Retry-After`) and recorded in the [`RequestLog`] are in **simulated** seconds.
 //! - **Deterministic.** [`Tenant::generate`] builds the same tenant from the same seed, and
-//!   faults ([`Fault`]) are keyed on the request's sequence number, never on chance.
+//!   faults ([`Fault`]) are keyed on the request's sequence number, never on chance; so is
+//!   the latency's [`Jitter`] (seeded from the options).
+//! - **A realistic network.** Each simulator's `latency` (± `jitter`) is slept per request,
+//!   each request on its own thread ([`server`]), so latency slows every call down without
+//!   serialising them.
 //! - **Never panics on input.** A malformed request gets a Lucca-like JSON error
 //!   (`{"status":400,"message":"…"}`) naming what is wrong.
 //!
@@ -72,6 +76,7 @@ pub mod cards;
 pub mod clock;
 pub mod datetime;
 pub mod flatchr;
+pub mod latency;
 pub mod leapsome;
 pub mod lucca;
 pub mod rng;
@@ -82,6 +87,7 @@ pub mod tenant;
 pub use cards::{CardsGroup, CardsOptions, CardsSim, CardsUser, Notification, Space, TrainingStat};
 pub use clock::SimClock;
 pub use flatchr::{Board, FlatchrSim, WebhookTarget};
+pub use latency::Jitter;
 pub use leapsome::{
     Directory, Invitation, LeapsomeOptions, LeapsomeSim, ManagerOnRead, RejectRule, RequestCounts,
     ScimUser, Team,

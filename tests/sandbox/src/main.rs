@@ -4,11 +4,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use muster_sandbox::{
-    CardsOptions, CardsSim, LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim, SandboxError,
-    Tenant,
+    CardsOptions, CardsSim, Jitter, LeapsomeOptions, LeapsomeSim, LuccaOptions, LuccaSim,
+    SandboxError, Tenant,
 };
 
 /// Simulated vendor APIs for trying muster without credentials.
@@ -27,6 +28,14 @@ struct Args {
     /// Simulated seconds per real second (rate limit windows, timeouts).
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
+    /// Latency of every request to every simulator, in simulated milliseconds (a real
+    /// network's round trip; 0 = bare loopback).
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Spread of the latency: each request takes `latency-ms` ± up to this many ms
+    /// (uniform, deterministic from `--seed`).
+    #[arg(long, default_value_t = 0)]
+    jitter_ms: u64,
     /// Print and write the config, then exit instead of serving.
     #[arg(long, alias = "check")]
     once: bool,
@@ -46,19 +55,30 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), SandboxError> {
+    let latency = Duration::from_millis(args.latency_ms);
+    let jitter = Jitter {
+        max: Duration::from_millis(args.jitter_ms),
+        seed: args.seed,
+    };
     let options = LuccaOptions {
         time_scale: args.time_scale,
+        latency,
+        jitter,
         ..LuccaOptions::default()
     };
     let lucca = LuccaSim::start(Tenant::generate(args.seed, args.employees), options)?;
     // The Leapsome organisation starts empty, in the generated tenant's email domain.
     let leapsome = LeapsomeSim::start(LeapsomeOptions {
         time_scale: args.time_scale,
+        latency,
+        jitter,
         ..LeapsomeOptions::default()
     })?;
     // The Cards space starts empty too.
     let cards = CardsSim::start(CardsOptions {
         time_scale: args.time_scale,
+        latency,
+        jitter,
         ..CardsOptions::default()
     })?;
     let path = args.out.join(CONFIG_FILE);

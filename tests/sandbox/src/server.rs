@@ -1,17 +1,21 @@
-//! The HTTP plumbing shared by every simulator: a `tiny_http` server on `127.0.0.1:0` served
-//! by a few worker threads, translating to and from plain request/response values so the
-//! simulators themselves are pure functions of (state, request) that never touch sockets.
+//! The HTTP plumbing shared by every simulator: a `tiny_http` server on `127.0.0.1:0`,
+//! translating to and from plain request/response values so the simulators themselves are
+//! pure functions of (state, request) that never touch sockets.
+//!
+//! Requests are handled **concurrently**: one thread takes requests off the listener and
+//! hands each to a thread of its own, at most [`MAX_IN_FLIGHT`] at a time. A request
+//! sleeping through simulated latency therefore holds up nobody else — as on a real network,
+//! where 30 calls of 150 ms each can all be on the wire in the same second.
 
 use std::io::Read;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use crate::SandboxError;
 
-/// Worker threads per simulator: enough for a connector's few parallel requests plus a
-/// request sleeping through injected latency.
-const WORKERS: usize = 4;
+/// Requests handled at once per simulator; past it, the next waits for one to finish.
+pub const MAX_IN_FLIGHT: usize = 256;
 
 /// Bodies above this size are refused with 413, like the real APIs.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -66,12 +70,40 @@ impl Response {
 /// What a simulator does with a request; called concurrently from the worker threads.
 pub type Handler = dyn Fn(&Request) -> Response + Send + Sync;
 
-/// A running HTTP server; stops its workers when dropped.
+/// A running HTTP server; when dropped, stops taking requests and waits for those in flight.
 pub struct Server {
     inner: Arc<tiny_http::Server>,
     port: u16,
     stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
+    acceptor: Option<JoinHandle<()>>,
+    in_flight: Arc<InFlight>,
+}
+
+/// How many requests are being handled, bounded by [`MAX_IN_FLIGHT`].
+#[derive(Default)]
+struct InFlight {
+    count: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl InFlight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.count.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until fewer than `limit` requests are in flight, then counts one more.
+    fn enter(&self, limit: usize) {
+        let mut n = self.lock();
+        while *n >= limit {
+            n = self.changed.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+        *n += 1;
+    }
+
+    fn leave(&self) {
+        *self.lock() -= 1;
+        self.changed.notify_all();
+    }
 }
 
 /// A loopback listener whose accepted connections have Nagle's algorithm off
@@ -102,17 +134,17 @@ impl Server {
             .ok_or_else(|| SandboxError::Bind("not an IP listener".into()))?;
         let inner = Arc::new(inner);
         let stop = Arc::new(AtomicBool::new(false));
-        let workers = (0..WORKERS)
-            .map(|_| {
-                let (inner, stop, handler) = (inner.clone(), stop.clone(), handler.clone());
-                std::thread::spawn(move || serve(&inner, &stop, &*handler))
-            })
-            .collect();
+        let in_flight = Arc::new(InFlight::default());
+        let acceptor = {
+            let (inner, stop, in_flight) = (inner.clone(), stop.clone(), in_flight.clone());
+            std::thread::spawn(move || accept(&inner, &stop, &in_flight, &handler))
+        };
         Ok(Server {
             inner,
             port,
             stop,
-            workers,
+            acceptor: Some(acceptor),
+            in_flight,
         })
     }
 
@@ -125,60 +157,88 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Each unblock wakes one worker stuck in recv().
-        for _ in &self.workers {
-            self.inner.unblock();
+        // Wakes the acceptor stuck in recv().
+        self.inner.unblock();
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
         }
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
+        let mut n = self.in_flight.lock();
+        while *n > 0 {
+            n = self
+                .in_flight
+                .changed
+                .wait(n)
+                .unwrap_or_else(|e| e.into_inner());
         }
     }
 }
 
-fn serve(server: &tiny_http::Server, stop: &AtomicBool, handler: &Handler) {
+/// Takes requests off the listener until `stop`, each handled on a thread of its own.
+fn accept(
+    server: &tiny_http::Server,
+    stop: &AtomicBool,
+    in_flight: &Arc<InFlight>,
+    handler: &Arc<Handler>,
+) {
     while !stop.load(Ordering::SeqCst) {
-        let Ok(mut raw) = server.recv() else { continue };
-        let mut body = Vec::new();
-        let reader = raw.as_reader();
-        let read = (&mut *reader)
-            .take(MAX_BODY as u64 + 1)
-            .read_to_end(&mut body);
-        if body.len() > MAX_BODY {
-            // Drain (bounded) what the client is still sending, so it reads our 413 instead of
-            // a connection reset in the middle of its upload.
-            let _ = std::io::copy(&mut reader.take(DRAIN_LIMIT), &mut std::io::sink());
+        let Ok(raw) = server.recv() else { continue };
+        in_flight.enter(MAX_IN_FLIGHT);
+        let (done, handler) = (in_flight.clone(), handler.clone());
+        let spawned = std::thread::Builder::new()
+            .name("sandbox-request".into())
+            .spawn(move || {
+                serve(raw, &*handler);
+                done.leave();
+            });
+        if spawned.is_err() {
+            // No thread to be had: the request is dropped (its client sees the connection
+            // close), and the count goes back down.
+            in_flight.leave();
         }
-        let request = Request {
-            method: raw.method().as_str().to_ascii_uppercase(),
-            url: raw.url().to_string(),
-            headers: raw
-                .headers()
-                .iter()
-                .map(|h| {
-                    (
-                        h.field.as_str().as_str().to_string(),
-                        h.value.as_str().to_string(),
-                    )
-                })
-                .collect(),
-            body_too_large: body.len() > MAX_BODY,
-            body,
-        };
-        let response = if read.is_err() {
-            Response::json(
-                400,
-                &serde_json::json!({"status": 400, "message": "unreadable body"}),
-            )
-        } else {
-            handler(&request)
-        };
-        let mut out =
-            tiny_http::Response::from_data(response.body).with_status_code(response.status);
-        for (name, value) in response.headers {
-            if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-                out.add_header(h);
-            }
-        }
-        let _ = raw.respond(out);
     }
+}
+
+/// Reads one request, answers it with `handler`.
+fn serve(mut raw: tiny_http::Request, handler: &Handler) {
+    let mut body = Vec::new();
+    let reader = raw.as_reader();
+    let read = (&mut *reader)
+        .take(MAX_BODY as u64 + 1)
+        .read_to_end(&mut body);
+    if body.len() > MAX_BODY {
+        // Drain (bounded) what the client is still sending, so it reads our 413 instead of
+        // a connection reset in the middle of its upload.
+        let _ = std::io::copy(&mut reader.take(DRAIN_LIMIT), &mut std::io::sink());
+    }
+    let request = Request {
+        method: raw.method().as_str().to_ascii_uppercase(),
+        url: raw.url().to_string(),
+        headers: raw
+            .headers()
+            .iter()
+            .map(|h| {
+                (
+                    h.field.as_str().as_str().to_string(),
+                    h.value.as_str().to_string(),
+                )
+            })
+            .collect(),
+        body_too_large: body.len() > MAX_BODY,
+        body,
+    };
+    let response = if read.is_err() {
+        Response::json(
+            400,
+            &serde_json::json!({"status": 400, "message": "unreadable body"}),
+        )
+    } else {
+        handler(&request)
+    };
+    let mut out = tiny_http::Response::from_data(response.body).with_status_code(response.status);
+    for (name, value) in response.headers {
+        if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            out.add_header(h);
+        }
+    }
+    let _ = raw.respond(out);
 }

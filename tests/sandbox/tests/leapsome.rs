@@ -820,3 +820,28 @@ fn a_stalled_user_patch_is_held_then_dropped_unapplied() {
     );
     assert_eq!(title("third").status, 200, "only the chosen PATCH is held");
 }
+
+/// Latency is slept per request, each on its own thread: 80 requests sent at
+/// once, each taking 1 s, are answered together, not one (or four) at a time.
+/// Serialised they would take 80 s (20 s on the four workers the simulators
+/// used to have); the bound is generous.
+#[test]
+fn latency_does_not_serialise_requests() {
+    let sim = start(LeapsomeOptions {
+        latency: std::time::Duration::from_secs(1),
+        ..unlimited()
+    });
+    let started = std::time::Instant::now();
+    std::thread::scope(|s| {
+        let calls: Vec<_> = (0..80)
+            .map(|_| s.spawn(|| get(&sim, "/Users?startIndex=1&count=1").status))
+            .collect();
+        for call in calls {
+            assert_eq!(call.join().expect("request thread"), 200);
+        }
+    });
+    let took = started.elapsed();
+    eprintln!("80 requests of 1 s each took {took:?}");
+    assert!(took < std::time::Duration::from_secs(12), "took {took:?}");
+    assert!(took >= std::time::Duration::from_secs(1), "took {took:?}");
+}

@@ -46,7 +46,7 @@ pub use state::{
 };
 
 use crate::server::{self, Request, Response};
-use crate::{Fault, FaultKind, RateLimit, RequestLog, SandboxError, SimClock};
+use crate::{Fault, FaultKind, Jitter, RateLimit, RequestLog, SandboxError, SimClock};
 
 /// The API token of [`CardsOptions::default`].
 pub const DEFAULT_TOKEN: &str = "sandbox-cards-token-0123456789abcdef";
@@ -68,7 +68,10 @@ pub struct CardsOptions {
     /// `None` disables the limit. Default 10 requests per simulated second.
     pub rate_limit: Option<RateLimit>,
     pub faults: Vec<Fault>,
+    /// Simulated latency added to every request.
     pub latency: Duration,
+    /// Spread of the latency, per request (`latency` ± up to `jitter.max`).
+    pub jitter: Jitter,
     /// The space at start: users and groups made by hand, statistics.
     pub space: Space,
 }
@@ -85,6 +88,7 @@ impl Default for CardsOptions {
             }),
             faults: Vec::new(),
             latency: Duration::ZERO,
+            jitter: Jitter::default(),
             space: Space::default(),
         }
     }
@@ -253,11 +257,17 @@ impl Shared {
             faults,
             &self.log,
             request,
-            |at, f| self.handle_inner(request, at, f),
+            |seq, at, f| self.handle_inner(request, seq, at, f),
         )
     }
 
-    fn handle_inner(&self, request: &Request, at: f64, fault: Option<&FaultKind>) -> Response {
+    fn handle_inner(
+        &self,
+        request: &Request,
+        seq: u64,
+        at: f64,
+        fault: Option<&FaultKind>,
+    ) -> Response {
         if request.body_too_large {
             return CardsError::new(413, "Request entity too large.").into_response();
         }
@@ -268,7 +278,7 @@ impl Shared {
             e.retry_after = Some(retry_after);
             return e.into_response();
         }
-        let latency = self.options.latency
+        let latency = self.options.jitter.latency(self.options.latency, seq)
             + match fault {
                 Some(FaultKind::Latency(d)) => *d,
                 _ => Duration::ZERO,

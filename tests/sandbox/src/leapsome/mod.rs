@@ -68,7 +68,7 @@ pub use state::{
 };
 
 use crate::server::{self, Request, Response};
-use crate::{Fault, FaultKind, RateLimit, RequestLog, SandboxError, SimClock};
+use crate::{Fault, FaultKind, Jitter, RateLimit, RequestLog, SandboxError, SimClock};
 
 /// The SCIM token of [`LeapsomeOptions::default`].
 pub const DEFAULT_TOKEN: &str = "sandbox-leapsome-scim-0123456789abcdef";
@@ -133,6 +133,8 @@ pub struct LeapsomeOptions {
     pub stall: Duration,
     /// Simulated latency added to every request (e.g. to let a test kill a sync mid-apply).
     pub latency: Duration,
+    /// Spread of the latency, per request (`latency` ± up to `jitter.max`).
+    pub jitter: Jitter,
     /// How reads name managers.
     pub manager_on_read: ManagerOnRead,
     /// The directory at start: pre-existing accounts and manual teams.
@@ -156,6 +158,7 @@ impl Default for LeapsomeOptions {
             stalled_user_patches: Vec::new(),
             stall: Duration::from_secs(30),
             latency: Duration::ZERO,
+            jitter: Jitter::default(),
             manager_on_read: ManagerOnRead::default(),
             directory: Directory::default(),
         }
@@ -395,11 +398,17 @@ impl Shared {
             faults,
             &self.log,
             request,
-            |at, f| self.handle_inner(request, at, f),
+            |seq, at, f| self.handle_inner(request, seq, at, f),
         )
     }
 
-    fn handle_inner(&self, request: &Request, at: f64, fault: Option<&FaultKind>) -> Response {
+    fn handle_inner(
+        &self,
+        request: &Request,
+        seq: u64,
+        at: f64,
+        fault: Option<&FaultKind>,
+    ) -> Response {
         if request.body_too_large {
             return ScimError::new(413, "Request entity too large").into_response();
         }
@@ -420,7 +429,7 @@ impl Shared {
             Some(FaultKind::Latency(d)) => *d,
             _ => Duration::ZERO,
         };
-        let latency = self.options.latency + extra;
+        let latency = self.options.jitter.latency(self.options.latency, seq) + extra;
         if !latency.is_zero() {
             self.clock.sleep(latency);
         }

@@ -27,7 +27,7 @@ pub(crate) use ratelimit::serve_logged;
 pub use ratelimit::{RateLimit, RequestLog, RequestRecord};
 
 use crate::server::{self, Request, Response};
-use crate::{SandboxError, SimClock, Tenant, datetime};
+use crate::{Jitter, SandboxError, SimClock, Tenant, datetime};
 
 /// The API key of [`LuccaOptions::default`], with every permission.
 pub const DEFAULT_KEY: &str = "sandbox-lucca-0123456789abcdef";
@@ -48,6 +48,8 @@ pub struct LuccaOptions {
     pub request_timeout: Duration,
     /// Simulated latency added to every request.
     pub latency: Duration,
+    /// Spread of the latency, per request (`latency` ± up to `jitter.max`).
+    pub jitter: Jitter,
     /// Injected faults, by request number.
     pub faults: Vec<Fault>,
 }
@@ -60,6 +62,7 @@ impl Default for LuccaOptions {
             rate_limit: Some(RateLimit::default()),
             request_timeout: Duration::from_secs(5),
             latency: Duration::ZERO,
+            jitter: Jitter::default(),
             faults: Vec::new(),
         }
     }
@@ -206,11 +209,17 @@ impl Shared {
             faults,
             &self.log,
             request,
-            |at, f| self.handle_inner(request, at, f),
+            |seq, at, f| self.handle_inner(request, seq, at, f),
         )
     }
 
-    fn handle_inner(&self, request: &Request, at: f64, fault: Option<&FaultKind>) -> Response {
+    fn handle_inner(
+        &self,
+        request: &Request,
+        seq: u64,
+        at: f64,
+        fault: Option<&FaultKind>,
+    ) -> Response {
         if request.body_too_large {
             return ApiError::new(413, "Request entity too large").into_response();
         }
@@ -230,7 +239,7 @@ impl Shared {
             Some(FaultKind::Latency(d)) => *d,
             _ => Duration::ZERO,
         };
-        let duration = self.options.latency + extra;
+        let duration = self.options.jitter.latency(self.options.latency, seq) + extra;
         if duration > self.options.request_timeout {
             self.clock.sleep(self.options.request_timeout);
             return ApiError::new(408, "Request timeout").into_response();

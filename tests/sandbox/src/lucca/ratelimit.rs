@@ -67,19 +67,19 @@ pub struct RequestRecord {
 
 /// What every simulator does around its routes: numbers `request` (from 1, in arrival
 /// order), finds the fault planned for that number, answers with `answer` (given the
-/// simulated time and the fault), and logs the request with the status it got.
+/// number, the simulated time and the fault), and logs the request with the status it got.
 pub(crate) fn serve_logged(
     seq: &AtomicU64,
     clock: &SimClock,
     faults: &[Fault],
     log: &Mutex<RequestLog>,
     request: &Request,
-    answer: impl FnOnce(f64, Option<&FaultKind>) -> Response,
+    answer: impl FnOnce(u64, f64, Option<&FaultKind>) -> Response,
 ) -> Response {
     let seq = seq.fetch_add(1, Ordering::SeqCst) + 1;
     let at = clock.now();
     let fault = faults.iter().find(|f| f.nth == seq).map(|f| &f.kind);
-    let response = answer(at, fault);
+    let response = answer(seq, at, fault);
     log.lock()
         .unwrap_or_else(|e| e.into_inner())
         .records
