@@ -98,7 +98,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 pub use inbox::{InboxEvent, InboxId, InboxState, Pushed};
 pub use journal::{Completion, JournalEntry, JournalId, JournalState, Outcome, Resolution};
-pub use lease::{Heartbeat, Lease, LeaseHolder};
+pub use lease::{Heartbeat, Lease, LeaseHolder, LeaseWatch};
 pub use links::LinkKind;
 pub use runs::{RunCounts, RunId, RunProblem, RunStatus, RunSummary, Trigger};
 pub use schema::SCHEMA_VERSION;
