@@ -9,9 +9,9 @@ use std::thread::JoinHandle;
 
 use crate::SandboxError;
 
-/// Worker threads per simulator: enough for a connector's few parallel requests plus a
-/// request sleeping through injected latency.
-const WORKERS: usize = 4;
+/// Worker threads per simulator: enough for an engine's calls in flight (its
+/// `max_in_flight`, 8 by default) each sleeping through injected latency, plus reads.
+const WORKERS: usize = 16;
 
 /// Bodies above this size are refused with 413, like the real APIs.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
