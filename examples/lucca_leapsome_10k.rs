@@ -6,7 +6,14 @@
 //!
 //! ```text
 //! cargo run --release --example lucca_leapsome_10k -- [--employees N] [--lucca-time-scale S]
+//!     [--leapsome-latency-ms L] [--max-in-flight N]
 //! ```
+//!
+//! `--leapsome-latency-ms` adds that latency to every Leapsome request (a
+//! realistic round trip is ~150 ms); `--max-in-flight` is the Leapsome
+//! connection's `max_in_flight` (default 8, docs/concurrency.md). The
+//! initial sync's wall time is also printed against the floor Leapsome's
+//! limit sets: wall time ÷ (Leapsome requests ÷ 30 /s).
 //!
 //! Printed per phase: wall time, the plan's counts, what was applied, Lucca's
 //! requests (and 429s, and the most accepted in any 60 simulated seconds) and
@@ -111,6 +118,13 @@ impl Bench {
             "leapsome: {} reads, {} writes, {} throttled (429)",
             leapsome.reads, leapsome.writes, leapsome.throttled
         );
+        let calls = (leapsome.reads + leapsome.writes) as f64;
+        if calls > 0.0 {
+            println!(
+                "wall time ÷ (leapsome requests ÷ 30 /s): {:.2}",
+                wall.as_secs_f64() / (calls / 30.0)
+            );
+        }
         let writes = write_kinds(&self.leapsome.request_log());
         println!("leapsome writes by kind: {}", fmt(&writes));
         let creates = writes.get("POST /Users").copied().unwrap_or(0);
@@ -154,6 +168,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let employees: usize = arg(&args, "--employees", 10_000);
     let lucca_scale: f64 = arg(&args, "--lucca-time-scale", 1.0);
+    let latency_ms: u64 = arg(&args, "--leapsome-latency-ms", 0);
+    let in_flight: usize = arg(&args, "--max-in-flight", muster::config::DEFAULT_IN_FLIGHT);
 
     let lucca = LuccaSim::start(
         Tenant::generate(42, employees),
@@ -163,7 +179,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         },
     )?;
     // The default options: 30 requests per (real) second, then 429.
-    let leapsome = LeapsomeSim::start(LeapsomeOptions::default())?;
+    let leapsome = LeapsomeSim::start(LeapsomeOptions {
+        latency: std::time::Duration::from_millis(latency_ms),
+        ..LeapsomeOptions::default()
+    })?;
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("lucca.key"), lucca.api_key())?;
     std::fs::write(dir.path().join("leapsome.token"), leapsome.token())?;
@@ -186,6 +205,7 @@ plugin = "leapsome"
 settings = {{ base_url = "{leapsome}" }}
 secret = {{ file = "leapsome.token" }}
 allow_loopback = true
+max_in_flight = {in_flight}
 
 [flows.{FLOW}]
 source = "lucca"
@@ -215,7 +235,7 @@ options = {{ sync_groups = true, reactivate = true }}
 
     println!(
         "# Lucca → Leapsome, {employees} people (seed 42), Lucca time scale {lucca_scale}, \
-         Leapsome 30 req/s"
+         Leapsome 30 req/s, latency {latency_ms} ms, max_in_flight {in_flight}"
     );
     println!();
     bench.phase("initial sync")?;

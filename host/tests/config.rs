@@ -337,7 +337,9 @@ fn max_in_flight_is_a_count_of_calls_from_1_up_to_the_cap() {
     for bad in ["0", "-3", "65"] {
         let msg = err(&conn(bad));
         assert!(
-            msg.contains(":7:17: `connections.a.max_in_flight`: expected a number of calls from 1 to 64"),
+            msg.contains(
+                ":8:17: `connections.a.max_in_flight`: expected a number of calls from 1 to 64"
+            ),
             "{bad}: {msg}"
         );
     }

@@ -193,9 +193,7 @@ pub(crate) const LEASE_LAPSED: &str = "this run's lease on the flow lapsed (the 
 /// Why calls stop after the target plugin trapped: an instance that
 /// trapped refuses every further call.
 pub(crate) fn plugin_stopped(error: &str) -> String {
-    format!(
-        "the target plugin stopped working ({error}); the remaining actions were not attempted"
-    )
+    format!("the target plugin stopped working ({error}); the remaining actions were not attempted")
 }
 
 /// One worker: takes the next lane until none is left, making its calls in

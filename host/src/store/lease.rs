@@ -121,7 +121,10 @@ impl LeaseWatch {
     /// [`Store::lease_lapsed`], now.
     pub fn lapsed(&self) -> bool {
         self.0.as_ref().is_some_and(|(valid_until, margin_ms)| {
-            now_ms() >= valid_until.load(Ordering::SeqCst).saturating_sub(*margin_ms)
+            now_ms()
+                >= valid_until
+                    .load(Ordering::SeqCst)
+                    .saturating_sub(*margin_ms)
         })
     }
 }
