@@ -134,12 +134,13 @@ impl<'t> Pool<'t> {
         (out, stop.reason())
     }
 
-    /// Makes siblings until the pool has as many instances as `lanes`, at
-    /// most `width`; each reads the target's groups first (see the module
-    /// doc). A sibling that cannot be made or cannot read leaves the pool
-    /// as it is: fewer calls in flight, never a failed run.
+    /// Makes siblings until the pool has one instance per
+    /// [`LANES_PER_SIBLING`] lanes besides the first, at most `width`; each
+    /// reads the target's groups first (see the module doc). A sibling
+    /// that cannot be made or cannot read leaves the pool as it is: fewer
+    /// calls in flight, never a failed run.
     fn grow(&mut self, lanes: usize) {
-        let wanted = lanes.min(self.width).saturating_sub(1);
+        let wanted = (lanes / LANES_PER_SIBLING).min(self.width.saturating_sub(1));
         while !self.cannot_grow && self.siblings.len() < wanted {
             let made = self.first.sibling().and_then(|mut sibling| {
                 let caps = &sibling.manifest().capabilities;
@@ -162,6 +163,11 @@ impl<'t> Pool<'t> {
         }
     }
 }
+
+/// Lanes of a wave per sibling made: a sibling costs a read of the
+/// target's groups (for Leapsome, of its directory), which a handful of
+/// calls does not repay; a run of a few changes stays on one instance.
+const LANES_PER_SIBLING: usize = 8;
 
 /// Why the workers stop calling, set by the first that finds a reason.
 #[derive(Default)]
