@@ -392,6 +392,9 @@ impl Host {
             }
         }
         instance.configure(&settings).map_err(plugin_err)?;
+        // As a target, the engine keeps up to this many calls in flight,
+        // each on a sibling of this instance (`engine::inflight`).
+        instance.set_max_in_flight(conn.max_in_flight);
         Ok((instance, Declarations::from_manifest(&manifest)))
     }
 }

@@ -29,6 +29,7 @@ allow_loopback = true
 [connections.leapsome]
 plugin = "leapsome"
 secret = { file = "secrets/leapsome" }
+max_in_flight = 4
 
 [connections.flatchr]
 plugin = "./plugins/flatchr.wasm"
@@ -128,6 +129,8 @@ fn full_example_resolves_into_the_core_policy_and_mapping() {
     );
     assert!(!leapsome.allow_loopback);
     assert!(leapsome.hosts.is_empty());
+    assert_eq!(leapsome.max_in_flight, 4);
+    assert_eq!(lucca.max_in_flight, muster::config::DEFAULT_IN_FLIGHT);
     assert_eq!(
         c.connections["flatchr"].plugin,
         PluginRef::Path("/etc/muster/./plugins/flatchr.wasm".into())
@@ -313,6 +316,41 @@ fn wrong_type_says_what_was_expected_and_found() {
         msg.contains("`tenant`: expected a table, found an integer"),
         "{msg}"
     );
+}
+
+/// `max_in_flight` is a count from 1 to the cap; anything else names the
+/// key, its line:column and the accepted range.
+#[test]
+fn max_in_flight_is_a_count_of_calls_from_1_up_to_the_cap() {
+    let conn = |value: &str| {
+        format!(
+            "[tenant]\nname = \"acme\"\ntimezone = \"UTC\"\nstate = \"s.db\"\n\n\
+             [connections.a]\nplugin = \"lucca\"\nmax_in_flight = {value}\n"
+        )
+    };
+    let c = parse(&conn("1")).expect("1 is one call at a time");
+    assert_eq!(c.connections["a"].max_in_flight, 1);
+    let c = parse(&conn(&muster::config::MAX_IN_FLIGHT.to_string())).expect("the cap");
+    assert_eq!(
+        c.connections["a"].max_in_flight,
+        muster::config::MAX_IN_FLIGHT
+    );
+    for bad in ["0", "-3", "65"] {
+        let msg = err(&conn(bad));
+        assert!(
+            msg.contains(
+                ":8:17: `connections.a.max_in_flight`: expected a number of calls from 1 to 64"
+            ),
+            "{bad}: {msg}"
+        );
+    }
+    let msg = err(&conn("\"8\""));
+    assert!(
+        msg.contains("`connections.a.max_in_flight`: expected an integer, found a string"),
+        "{msg}"
+    );
+    let msg = err(&conn("8\nmax_in_fligth = 2"));
+    assert!(msg.contains("did you mean `max_in_flight`"), "{msg}");
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! tenant into a simulated Leapsome organisation over loopback HTTP, through
 //! the real Lucca and Leapsome `.wasm` plugins, with a real SQLite store.
 //!
-//! - **kill**: a sync is SIGKILLed at ≥ 50 seeded points during apply; the
+//! - **kill**: a sync is SIGKILLed at ≥ 50 seeded points during apply, with
+//!   calls in flight (the default `max_in_flight`, 8); the
 //!   runs that follow (each waiting for the dead one's lease to lapse)
 //!   finish the job, and the result equals an uninterrupted
 //!   sync: no duplicate account, no lost link, every journal entry resolved.
@@ -17,7 +18,9 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::world::{FLOW, World, assert_journal_resolved, http, json, kill_after_writes, text};
+use common::world::{
+    FLOW, Setup, World, assert_journal_resolved, http, json, kill_after_writes, text,
+};
 use muster_sandbox::{LeapsomeOptions, RejectRule};
 
 fn planned(report: &serde_json::Value, kind: &str) -> u64 {
@@ -58,8 +61,15 @@ fn killed_syncs_converge_to_the_uninterrupted_result() {
     );
     let expected_links = reference.store().links(FLOW).expect("links").len();
 
-    // The same sync, killed again and again during apply.
-    let world = World::new(PEOPLE, LeapsomeOptions::default());
+    // The same sync, killed again and again during apply, with calls in
+    // flight (docs/concurrency.md).
+    let world = World::with_setup(
+        PEOPLE,
+        Setup {
+            leapsome_extra: "max_in_flight = 8",
+            ..Setup::default()
+        },
+    );
     let mut rng = Rng(0x5eed_2026);
     let mut kills = 0;
     let mut finished = false;
@@ -70,7 +80,7 @@ fn killed_syncs_converge_to_the_uninterrupted_result() {
             .command(&["sync", "--wait", "600"])
             .env("MUSTER_LEASE_TTL", "1")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn muster sync");
         if kills < KILLS {
@@ -80,11 +90,12 @@ fn killed_syncs_converge_to_the_uninterrupted_result() {
                 continue;
             }
         }
-        let status = child.wait().expect("wait");
+        let out = child.wait_with_output().expect("wait");
         assert_eq!(
-            status.code(),
+            out.status.code(),
             Some(0),
-            "the sync after {kills} kills failed"
+            "the sync after {kills} kills failed: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
         finished = kills >= KILLS;
     }
@@ -469,13 +480,20 @@ fn serve_runs_a_single_record_sync_from_a_webhook() {
 /// one account, linked, with its enterprise attributes stored.
 #[test]
 fn a_sync_killed_between_a_create_post_and_its_patch_is_completed_without_a_second_account() {
-    let world = World::new(
+    let world = World::with_setup(
         30,
-        LeapsomeOptions {
-            // The first user PATCH (the first create's completion) hangs, then is dropped.
-            stalled_user_patches: vec![1],
-            stall: Duration::from_secs(15),
-            ..LeapsomeOptions::default()
+        Setup {
+            leapsome: LeapsomeOptions {
+                // The first user PATCH (the first create's completion) hangs, then is dropped.
+                stalled_user_patches: vec![1],
+                stall: Duration::from_secs(15),
+                rate_limit: None,
+                ..LeapsomeOptions::default()
+            },
+            // One call at a time, so the kill finds exactly one POST made;
+            // with calls in flight the kill test above covers this case.
+            leapsome_extra: "max_in_flight = 1",
+            ..Setup::default()
         },
     );
     // A short lease: the killed sync's lapses quickly (docs/concurrency.md).

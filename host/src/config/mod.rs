@@ -170,7 +170,18 @@ pub struct Connection {
     /// Let *this connection's* plugin reach loopback (sandbox and tests).
     /// Other connections are not affected; private ranges stay refused.
     pub allow_loopback: bool,
+    /// The most calls to this connection in flight at once when it is a
+    /// flow's target (`max_in_flight`, 1 to [`MAX_IN_FLIGHT`], default
+    /// [`DEFAULT_IN_FLIGHT`]; 1 applies one call at a time). The vendor's
+    /// declared rate limit paces them whatever this says.
+    pub max_in_flight: usize,
 }
+
+/// `max_in_flight` when a connection does not set it.
+pub const DEFAULT_IN_FLIGHT: usize = 8;
+/// The largest `max_in_flight`: each call in flight is a plugin instance
+/// (its own memory) and a thread.
+pub const MAX_IN_FLIGHT: usize = 64;
 
 /// Which plugin a connection runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -493,7 +504,14 @@ fn closest_zone(name: &str) -> Option<String> {
 
 fn parse_connection(v: &Val<'_, '_>, name: &str, base: &Path) -> Result<Connection, ConfigError> {
     let t = v.table(
-        &["plugin", "settings", "secret", "hosts", "allow_loopback"],
+        &[
+            "plugin",
+            "settings",
+            "secret",
+            "hosts",
+            "allow_loopback",
+            "max_in_flight",
+        ],
         "{ plugin = \"lucca\" }",
     )?;
     let plugin_p = join(v.path, "plugin");
@@ -566,6 +584,11 @@ fn parse_connection(v: &Val<'_, '_>, name: &str, base: &Path) -> Result<Connecti
         .map(|b| b.bool())
         .transpose()?
         .unwrap_or(false);
+    let in_flight_p = join(v.path, "max_in_flight");
+    let max_in_flight = match t.get("max_in_flight", &in_flight_p) {
+        Some(n) => parse_in_flight(&n)?,
+        None => DEFAULT_IN_FLIGHT,
+    };
     Ok(Connection {
         name: name.to_string(),
         plugin,
@@ -573,7 +596,21 @@ fn parse_connection(v: &Val<'_, '_>, name: &str, base: &Path) -> Result<Connecti
         secret,
         hosts,
         allow_loopback,
+        max_in_flight,
     })
+}
+
+/// `max_in_flight = N`: a count from 1 to [`MAX_IN_FLIGHT`].
+fn parse_in_flight(v: &Val<'_, '_>) -> Result<usize, ConfigError> {
+    let n = v.int("8")?;
+    usize::try_from(n)
+        .ok()
+        .filter(|n| (1..=MAX_IN_FLIGHT).contains(n))
+        .ok_or_else(|| {
+            v.error(format!(
+                "expected a number of calls from 1 to {MAX_IN_FLIGHT} (1 = one call at a time)"
+            ))
+        })
 }
 
 /// Why a third-party plugin's `hosts` may not be empty.

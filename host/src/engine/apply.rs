@@ -4,8 +4,11 @@
 //! it. Calls are journaled in batches of one phase (group commit, see
 //! `Store::journal_batch`): one transaction writes the outcomes of the
 //! previous batch and the intents of the next, so the bookkeeping costs a
-//! commit per batch instead of three per call. A failed call is journaled
-//! with its error and the run goes on — **per-record isolation** — and
+//! commit per batch instead of three per call. A batch is also a **wave**:
+//! once its intents are committed its calls are made, up to the target
+//! connection's `max_in_flight` at once (see [`super::inflight`]), and
+//! their outcomes are settled in plan order before the next batch is
+//! built. A failed call is journaled with its error and the run goes on — **per-record isolation** — and
 //! actions that need what failed (the manager or group membership of a
 //! person whose create failed, the members of a group whose creation
 //! failed) are skipped with that reason instead of being sent half-formed.
@@ -20,14 +23,17 @@ use muster_core::{Action, ActionKind, Change, Field, GroupRef, Plan, Ref, Step};
 use serde_json::json;
 
 use super::EngineError;
+use super::inflight::{self, Job, Pool, Sent};
 use super::members::{self, Chunk};
 use crate::runtime::connector::{person_to_target, row_changes_out};
 use crate::runtime::contract::latest::field_ref_from_core;
 use crate::runtime::{
-    AccountRef, AccountUpdate, GroupRename, ManagerChange, MemberChange, NewGroup, Operation,
-    PluginInstance,
+    AccountRef, AccountUpdate, Applied as Made, GroupRename, ManagerChange, MemberChange, NewGroup,
+    Operation, PluginError, PluginInstance,
 };
-use crate::store::{AuditEntry, Completion, JournalId, LinkKind, Outcome, RunCounts, RunId, Store};
+use crate::store::{
+    AuditEntry, Completion, JournalId, LeaseWatch, LinkKind, Outcome, RunCounts, RunId, Store,
+};
 
 /// A call that failed, or an action skipped because something it needed failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +68,10 @@ pub(crate) struct Applier<'r, 'p, 'a> {
     pub store: &'r mut Store,
     pub flow: &'r str,
     pub run: RunId,
-    pub target: &'r mut PluginInstance,
+    /// The target's instances: the connected one and its siblings.
+    pool: Pool<'r>,
+    /// The run's lease, as the pool's workers check it before each call.
+    lease: LeaseWatch,
     pub plan: &'p Plan<'a>,
     /// Source person id → target account id.
     pub links: HashMap<String, String>,
@@ -150,11 +159,13 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         let links = pairs(plan.input().links);
         let group_links = pairs(plan.input().group_links);
         let max_members = max_members_per_change(target);
+        let lease = store.lease_watch();
         Applier {
             store,
             flow,
             run,
-            target,
+            pool: Pool::new(target),
+            lease,
             plan,
             links,
             group_links,
@@ -201,10 +212,17 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
             let max = if actions[start].kind() == ActionKind::CreateGroup {
                 1
             } else {
-                BATCH
+                wave_size(self.pool.width())
             };
             let mut end = start + 1;
-            while end < actions.len() && end - start < max && actions[end].kind().phase() == phase {
+            let mut created = HashSet::new();
+            self.note_create(actions[start], &mut created);
+            while end < actions.len()
+                && end - start < max
+                && actions[end].kind().phase() == phase
+                && !self.manager_created_in(actions[end], &created)
+            {
+                self.note_create(actions[end], &mut created);
                 end += 1;
             }
             let units: Vec<Unit> = actions[start..end]
@@ -219,6 +237,29 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         }
         self.flush()?;
         Ok(self.out)
+    }
+
+    /// Remembers the source id of a person `action` creates.
+    fn note_create<'s>(&'s self, action: &Action, created: &mut HashSet<&'s str>) {
+        if let Action::Create { person } = action {
+            created.insert(self.src(*person).id.as_str());
+        }
+    }
+
+    /// Whether `action` creates a person whose manager is created in the
+    /// wave being built. Such a create starts the next wave: the core
+    /// orders creates managers first, so once this wave has settled the
+    /// manager's account exists and the create carries it (Leapsome: in
+    /// the PATCH after the POST) instead of a `set_manager` call of its own.
+    fn manager_created_in(&self, action: &Action, created: &HashSet<&str>) -> bool {
+        match action {
+            Action::Create { person } => self
+                .src(*person)
+                .manager_id
+                .as_deref()
+                .is_some_and(|m| created.contains(m)),
+            _ => false,
+        }
     }
 
     fn src(&self, i: usize) -> &'p muster_core::Person {
@@ -530,83 +571,121 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         };
         self.pending.clear();
         let mut ids = ids.into_iter();
-        for unit in units {
-            match unit {
-                Unit::Skipped(step, why) => {
-                    self.count("skipped");
-                    self.out.failures.push(Failure {
-                        step,
-                        error: why,
-                        skipped: true,
-                    });
-                }
-                Unit::LinkOnly(step, source_id, target_id) => {
-                    let id = next_id(&mut ids, self.run)?;
-                    self.links.insert(source_id.clone(), target_id.clone());
-                    self.count(step.kind.name());
-                    self.pending.push(Pending {
-                        id,
-                        outcome: PendingOutcome::Linked(LinkKind::Person, source_id, target_id),
-                        audit: Some(audit_of(&step)),
-                    });
-                }
-                Unit::Call(step, op, produces) => {
-                    let id = next_id(&mut ids, self.run)?;
-                    match self.stopped() {
-                        Some(why) => self.not_attempted(id, step, &why),
-                        None => self.call(id, step, *op, produces),
-                    }
-                }
-                Unit::Members(call) => {
-                    let mut journaled = Vec::with_capacity(call.change.len());
-                    for _ in 0..call.change.len() {
-                        journaled.push(next_id(&mut ids, self.run)?);
-                    }
-                    match self.stopped() {
-                        Some(why) => {
-                            let Chunk { add, remove } = call.change;
-                            for (id, m) in journaled.into_iter().zip(remove.into_iter().chain(add))
-                            {
-                                self.not_attempted(id, m.step, &why);
-                                self.observer.applied_one();
-                            }
-                        }
-                        None => self.change_members(journaled, call),
-                    }
-                    // Counted per member above.
-                    continue;
-                }
+        let mut journaled = Vec::with_capacity(units.len());
+        for unit in &units {
+            let calls = match unit {
+                Unit::Call(..) | Unit::LinkOnly(..) => 1,
+                Unit::Members(call) => call.change.len(),
+                Unit::Skipped(..) => 0,
+            };
+            let mut unit_ids = Vec::with_capacity(calls);
+            for _ in 0..calls {
+                unit_ids.push(next_id(&mut ids, self.run)?);
             }
-            self.observer.applied_one();
+            journaled.push(unit_ids);
+        }
+        let mut sent = self.send(&units);
+        for ((unit, unit_ids), sent) in units.into_iter().zip(journaled).zip(&mut sent) {
+            let sent = sent.take().unwrap_or_else(|| {
+                Sent::NotAttempted("the call was not handed to any instance".into())
+            });
+            self.settle(unit, unit_ids, sent);
         }
         Ok(())
     }
 
-    /// Why no more calls are made, if so: the plugin trapped earlier, or
-    /// this run's lease lapsed — another run may take the flow over (and
-    /// settle the open intents), so stop calling (store/lease.rs, rule 6).
-    fn stopped(&mut self) -> Option<String> {
-        if self.out.aborted.is_none() && self.store.lease_lapsed() {
-            self.out.aborted = Some(
-                "this run's lease on the flow lapsed (the process was suspended, or the database unreachable); the remaining actions were not attempted".into(),
-            );
+    /// Makes the calls of a wave on the pool (see [`inflight`]): each
+    /// unit's outcome by its index, `None` for a unit that makes no call.
+    fn send(&mut self, units: &[Unit]) -> Vec<Option<Sent>> {
+        let member_ops: Vec<(usize, Operation)> = units
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| match u {
+                Unit::Members(call) => Some((i, member_operation(&call.group_id, &call.change))),
+                _ => None,
+            })
+            .collect();
+        let mut jobs: Vec<Job<'_>> = units
+            .iter()
+            .enumerate()
+            .filter_map(|(unit, u)| match u {
+                Unit::Call(_, op, _) => Some(Job { unit, op }),
+                _ => None,
+            })
+            .chain(member_ops.iter().map(|(unit, op)| Job { unit: *unit, op }))
+            .collect();
+        jobs.sort_by_key(|j| j.unit);
+        let mut sent: Vec<Option<Sent>> = units.iter().map(|_| None).collect();
+        if let Some(why) = &self.out.aborted {
+            for job in jobs {
+                sent[job.unit] = Some(Sent::NotAttempted(why.clone()));
+            }
+            return sent;
         }
-        self.out.aborted.clone()
+        let (made, stop) = self.pool.run(&inflight::lanes(jobs), &self.lease);
+        for (unit, outcome) in made {
+            sent[unit] = Some(outcome);
+        }
+        if let Some(why) = stop {
+            self.out.aborted.get_or_insert(why);
+        }
+        sent
+    }
+
+    /// Settles one unit of a wave: its journal entries (`ids`) get what
+    /// became of its call.
+    fn settle(&mut self, unit: Unit, ids: Vec<JournalId>, sent: Sent) {
+        let mut ids = ids.into_iter();
+        match unit {
+            Unit::Skipped(step, why) => {
+                self.count("skipped");
+                self.out.failures.push(Failure {
+                    step,
+                    error: why,
+                    skipped: true,
+                });
+            }
+            Unit::LinkOnly(step, source_id, target_id) => {
+                let Some(id) = ids.next() else { return };
+                self.links.insert(source_id.clone(), target_id.clone());
+                self.count(step.kind.name());
+                self.pending.push(Pending {
+                    id,
+                    outcome: PendingOutcome::Linked(LinkKind::Person, source_id, target_id),
+                    audit: Some(audit_of(&step)),
+                });
+            }
+            Unit::Call(step, _, produces) => {
+                let Some(id) = ids.next() else { return };
+                match sent {
+                    Sent::Made(result) => self.settle_call(id, step, produces, result),
+                    Sent::NotAttempted(why) => self.not_attempted(id, step, &why),
+                }
+            }
+            Unit::Members(call) => {
+                match sent {
+                    Sent::Made(result) => {
+                        let result = result.map_err(|e| e.to_string());
+                        self.settle_members(ids.collect(), call, result);
+                    }
+                    Sent::NotAttempted(why) => {
+                        let Chunk { add, remove } = call.change;
+                        for (id, m) in ids.zip(remove.into_iter().chain(add)) {
+                            self.not_attempted(id, m.step, &why);
+                            self.observer.applied_one();
+                        }
+                    }
+                }
+                // Counted per member.
+                return;
+            }
+        }
+        self.observer.applied_one();
     }
 
     /// A journaled call that is never sent: settled as such.
     fn not_attempted(&mut self, id: JournalId, step: Step, why: &str) {
         self.settle_failed(id, step, format!("not attempted: {why}"), true);
-    }
-
-    /// After a failed call: a target plugin that trapped refuses every
-    /// further call, so the run stops attempting them.
-    fn stop_if_poisoned(&mut self, error: &str) {
-        if self.target.is_poisoned() {
-            self.out.aborted = Some(format!(
-                "the target plugin stopped working ({error}); the remaining actions were not attempted"
-            ));
-        }
     }
 
     /// Settles a journal entry as failed and reports its step with `error`
@@ -624,17 +703,19 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         });
     }
 
-    /// Makes one `change-members` call; every member's journal entry gets
+    /// Settles one `change-members` call; every member's journal entry gets
     /// the call's outcome (all or nothing, as the contract says). A failure
     /// is reported per member, naming the group and the member.
-    fn change_members(&mut self, ids: Vec<JournalId>, call: MemberCall) {
+    fn settle_members(
+        &mut self,
+        ids: Vec<JournalId>,
+        call: MemberCall,
+        result: Result<Made, String>,
+    ) {
         let MemberCall { group_id, change } = call;
         let size = change.len();
-        let op = member_operation(&group_id, &change);
-        let result = self.target.apply(&op).map_err(|e| e.to_string());
         if let Err(error) = &result {
             tracing::info!(group = %group_id, members = size, "membership change not applied: {error}");
-            self.stop_if_poisoned(error);
         }
         let Chunk { add, remove } = change;
         for (id, member) in ids.into_iter().zip(remove.into_iter().chain(add)) {
@@ -661,26 +742,16 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         }
     }
 
-    /// A create carries its manager whenever the manager's account exists by the time
-    /// the create is sent — the core orders creates managers first, so this includes a
-    /// manager created earlier in the same batch (whose link was unknown when the batch's
-    /// operations were built). The target then sets the manager with the create itself
-    /// (Leapsome: in the PATCH after the POST), and the plan's `set_manager` step for the
-    /// new account has nothing left to send. That step is still journaled on its own, so
-    /// the journal stays exact per step.
-    fn with_known_manager(&self, op: &mut Operation, produces: Produces) {
-        let (Operation::Create(record), Produces::PersonLink(p)) = (op, produces) else {
-            return;
-        };
-        if record.manager_id.is_none() && self.src(p).manager_id.is_some() {
-            record.manager_id = self.created(p).manager_id;
-        }
-    }
-
-    /// Makes one call and keeps its outcome for the next commit.
-    fn call(&mut self, id: JournalId, step: Step, mut op: Operation, produces: Produces) {
-        self.with_known_manager(&mut op, produces);
-        match self.target.apply(&op) {
+    /// Keeps one call's outcome for the next commit (and the link it made,
+    /// for the waves that follow).
+    fn settle_call(
+        &mut self,
+        id: JournalId,
+        step: Step,
+        produces: Produces,
+        result: Result<Made, PluginError>,
+    ) {
+        match result {
             Ok(applied) => {
                 let tid = applied.target_id;
                 tracing::debug!(kind = %step.kind, target = %tid, "applied {}", step.label);
@@ -724,7 +795,6 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                     target = ?step.target_id,
                     "not applied: {error}"
                 );
-                self.stop_if_poisoned(&error);
                 self.settle_failed(id, step, error, false);
             }
         }
@@ -767,6 +837,17 @@ fn member_operation(group_id: &str, change: &Chunk<Member>) -> Operation {
 /// ~180 µs here, see `benches/journal_overhead.rs`) but leave more intents
 /// for recovery to settle after a crash.
 const BATCH: usize = 64;
+
+/// Calls per wave and instance in flight: a wave ends when its slowest
+/// lane does, so with several calls in flight a wave is made longer (16
+/// calls per instance) to keep the instances busy between waves.
+const WAVE_PER_INSTANCE: usize = 16;
+
+/// The calls journaled and made per wave with `width` instances in flight:
+/// [`BATCH`], or more with many instances.
+fn wave_size(width: usize) -> usize {
+    BATCH.max(WAVE_PER_INSTANCE.saturating_mul(width))
+}
 
 fn next_id(
     ids: &mut impl Iterator<Item = JournalId>,

@@ -51,6 +51,7 @@
 //! the core's; this module only moves data and keeps the books.
 
 pub mod apply;
+mod inflight;
 mod members;
 pub mod recover;
 mod single;

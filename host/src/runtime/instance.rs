@@ -17,6 +17,7 @@ use super::contract::{Bindings, ContractVersion, Unsupported};
 use super::engine::RuntimeConfig;
 use super::error::redact_connector_error;
 use super::limits::{Hit, Limit, Refusal};
+use super::plugin::{Capabilities, Plugin};
 use super::state::HostState;
 
 /// A whole read of people or accounts: every page, in the latest contract's
@@ -54,6 +55,21 @@ pub struct PluginInstance {
     pub(crate) name: String,
     pub(crate) poisoned: bool,
     pub(crate) config: RuntimeConfig,
+    /// The plugin and capabilities this instance was made from, to make
+    /// [siblings](Self::sibling).
+    pub(crate) origin: Origin,
+    /// The settings of its last successful `configure`, passed to siblings.
+    pub(crate) settings: Option<Vec<(String, String)>>,
+    /// How many calls of this connection may be in flight at once (its
+    /// `max_in_flight`; 1 unless the connection says otherwise).
+    pub(crate) max_in_flight: usize,
+}
+
+/// What an instance was made from: enough to make another one like it.
+#[derive(Clone)]
+pub(crate) struct Origin {
+    pub(crate) plugin: Plugin,
+    pub(crate) caps: Capabilities,
 }
 
 impl PluginInstance {
@@ -78,6 +94,34 @@ impl PluginInstance {
     /// Whether an earlier call trapped (the instance then refuses calls).
     pub fn is_poisoned(&self) -> bool {
         self.poisoned
+    }
+
+    /// How many of this connection's calls may be in flight at once: the
+    /// connection's `max_in_flight` (1 for an instance made without one).
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    /// Sets [`Self::max_in_flight`] (0 is taken as 1).
+    pub fn set_max_in_flight(&mut self, n: usize) {
+        self.max_in_flight = n.max(1);
+    }
+
+    /// Another instance of the same plugin for the same connection: its own
+    /// store, memory and per-call budgets, but the same capabilities — the
+    /// same outbound client, hence the same grant, credential, rate limiters
+    /// and `Retry-After` back-off — and configured with the same settings.
+    /// Instantiating from the loaded component costs tens of microseconds;
+    /// `configure` is one call into the plugin. Siblings are how the engine
+    /// keeps several calls in flight (`engine::inflight`).
+    pub fn sibling(&self) -> Result<PluginInstance, PluginError> {
+        let Origin { plugin, caps } = &self.origin;
+        let mut other = plugin.instantiate(caps.clone())?;
+        if let Some(settings) = &self.settings {
+            other.configure(settings)?;
+        }
+        other.max_in_flight = self.max_in_flight;
+        Ok(other)
     }
 
     /// Refuels and re-arms the deadline before a call.
@@ -189,7 +233,9 @@ impl PluginInstance {
     /// Passes the connection settings.
     pub fn configure(&mut self, settings: &[(String, String)]) -> Result<(), PluginError> {
         let r = self.call(|b, s| b.configure(s, settings))?;
-        self.connector(r)
+        self.connector(r)?;
+        self.settings = Some(settings.to_vec());
+        Ok(())
     }
 
     /// Checks credentials and reachability.

@@ -13,7 +13,7 @@ use super::contract::{BindingsPre, ContractVersion};
 use super::declarations::Declarations;
 use super::engine::RuntimeConfig;
 use super::http::{DenyAll, OutboundHttp};
-use super::instance::PluginInstance;
+use super::instance::{Origin, PluginInstance};
 use super::log::{LogSink, MemoryLog, StderrLog};
 use super::state::HostState;
 
@@ -77,6 +77,10 @@ impl Plugin {
     /// manifest's name attributes logs and HTTP.
     pub fn instantiate(&self, caps: Capabilities) -> Result<PluginInstance, PluginError> {
         let engine = self.pre.engine();
+        let origin = Origin {
+            plugin: self.clone(),
+            caps: caps.clone(),
+        };
         let label = caps.name;
         let state = HostState::new("(loading)".into(), &self.config, caps.http, caps.log);
         let mut store = Store::new(engine, state);
@@ -90,6 +94,9 @@ impl Plugin {
             name: "(loading)".into(),
             poisoned: false,
             config: self.config.clone(),
+            origin,
+            settings: None,
+            max_in_flight: 1,
         };
         instance.arm()?;
         let bindings = match self

@@ -112,6 +112,23 @@ pub(crate) struct Fence {
     margin_ms: i64,
 }
 
+/// [`Store::lease_watch`]: whether the store's lease is (about to be)
+/// lapsed, from any thread. Holds no lease when the store held none.
+#[derive(Debug, Clone)]
+pub struct LeaseWatch(Option<(Arc<AtomicI64>, i64)>);
+
+impl LeaseWatch {
+    /// [`Store::lease_lapsed`], now.
+    pub fn lapsed(&self) -> bool {
+        self.0.as_ref().is_some_and(|(valid_until, margin_ms)| {
+            now_ms()
+                >= valid_until
+                    .load(Ordering::SeqCst)
+                    .saturating_sub(*margin_ms)
+        })
+    }
+}
+
 /// This process's owner name: `host:pid:nonce`. The nonce tells apart two
 /// acquisitions by the same process, and pids reused after a reboot.
 pub fn owner_name() -> String {
@@ -264,6 +281,18 @@ impl Store {
                     .load(Ordering::SeqCst)
                     .saturating_sub(f.margin_ms)
         })
+    }
+
+    /// Rule 6 for threads that cannot borrow the store (the engine's
+    /// calls in flight): a handle that answers [`Store::lease_lapsed`] as of
+    /// the moment it is asked, following the heartbeat. No SQL: it reads the
+    /// renewal time the heartbeat records.
+    pub fn lease_watch(&self) -> LeaseWatch {
+        LeaseWatch(
+            self.fence
+                .as_ref()
+                .map(|f| (Arc::clone(&f.valid_until), f.margin_ms)),
+        )
     }
 
     /// The fencing token of the lease this store holds, if any.

@@ -105,7 +105,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 pub use alerts::{AlertKind, RecordFailure, RunFailures};
 pub use inbox::{InboxEvent, InboxId, InboxState, Pushed};
 pub use journal::{Completion, JournalEntry, JournalId, JournalState, Outcome, Resolution};
-pub use lease::{Heartbeat, Lease, LeaseHolder};
+pub use lease::{Heartbeat, Lease, LeaseHolder, LeaseWatch};
 pub use left_out::{LeftOut, LeftOutKind};
 pub use links::LinkKind;
 pub use metrics::{LastRun, StoreMetrics, Tally};

@@ -27,6 +27,33 @@ pub struct World {
     pub dir: tempfile::TempDir,
 }
 
+/// How a [`World`] is built, beyond its size.
+pub struct Setup<'s> {
+    /// The Leapsome simulator's options, as they are (rate limit included).
+    pub leapsome: LeapsomeOptions,
+    /// More keys of `[connections.leapsome]` (e.g. `max_in_flight = 8`).
+    pub leapsome_extra: &'s str,
+    /// The flow's `options` table.
+    pub options: &'s str,
+    /// More keys of the flow's section.
+    pub flow_extra: &'s str,
+}
+
+impl Default for Setup<'_> {
+    /// No simulator rate limit, no groups, reactivation on.
+    fn default() -> Self {
+        Setup {
+            leapsome: LeapsomeOptions {
+                rate_limit: None,
+                ..LeapsomeOptions::default()
+            },
+            leapsome_extra: "",
+            options: "{ sync_groups = false, reactivate = true }",
+            flow_extra: "",
+        }
+    }
+}
+
 impl World {
     pub fn new(n: usize, leapsome: LeapsomeOptions) -> World {
         World::with_flow(n, leapsome, "")
@@ -34,6 +61,27 @@ impl World {
 
     /// A world whose flow section gets `flow_extra` (more TOML keys).
     pub fn with_flow(n: usize, leapsome: LeapsomeOptions, flow_extra: &str) -> World {
+        World::with_setup(
+            n,
+            Setup {
+                leapsome: LeapsomeOptions {
+                    rate_limit: None,
+                    ..leapsome
+                },
+                flow_extra,
+                ..Setup::default()
+            },
+        )
+    }
+
+    /// A world of `n` people built as `setup` says.
+    pub fn with_setup(n: usize, setup: Setup<'_>) -> World {
+        let Setup {
+            leapsome,
+            leapsome_extra,
+            options,
+            flow_extra,
+        } = setup;
         let lucca = LuccaSim::start(
             Tenant::generate(7, n),
             LuccaOptions {
@@ -42,11 +90,7 @@ impl World {
             },
         )
         .expect("start lucca");
-        let leapsome = LeapsomeSim::start(LeapsomeOptions {
-            rate_limit: None,
-            ..leapsome
-        })
-        .expect("start leapsome");
+        let leapsome = LeapsomeSim::start(leapsome).expect("start leapsome");
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("lucca.key"), lucca.api_key()).expect("key");
         std::fs::write(dir.path().join("leapsome.token"), leapsome.token()).expect("token");
@@ -68,11 +112,12 @@ plugin = "leapsome"
 settings = {{ base_url = "{leapsome}" }}
 secret = {{ file = "leapsome.token" }}
 allow_loopback = true
+{leapsome_extra}
 
 [flows.{FLOW}]
 source = "lucca"
 target = "leapsome"
-options = {{ sync_groups = false, reactivate = true }}
+options = {options}
 {flow_extra}
 "#,
             cache = super::cache_dir().display(),
