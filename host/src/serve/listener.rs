@@ -142,9 +142,7 @@ async fn respond(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
     let route = guarded(|| Ok(http::route(&shared, &head))).unwrap_or_else(Route::Answer);
     match route {
         Route::Answer(answer) => answer,
-        Route::View(view) => {
-            on_handler_thread(shared, move |s| http::view(s, &view, &head)).await
-        }
+        Route::View(view) => on_handler_thread(shared, move |s| http::view(s, &view, &head)).await,
         Route::Admin(request) => {
             let body = if request.has_form() {
                 match read_body(body, max, shared.cfg.body_timeout).await {
