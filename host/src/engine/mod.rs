@@ -10,8 +10,11 @@
 //!    up to [`LeaseSettings::wait`]): two runs of one flow never overlap.
 //! 1. **Read** both sides completely through their plugins ([`snapshot`],
 //!    through [`crate::runtime::connector`], which converts every record
-//!    once). A failed or truncated read fails the run before anything is
-//!    planned: an incomplete source must never look like a wave of leavers.
+//!    once). Each page is converted, mapped (source) and hashed for the plan
+//!    as it arrives, on a worker thread while the plugin reads the next one
+//!    (`engine/prepared.rs`): the hashing overlaps the network. A failed or
+//!    truncated read fails the run before anything is planned: an
+//!    incomplete source must never look like a wave of leavers.
 //!    A *record* with a value that cannot be taken does not fail the read:
 //!    it is reported and held (below).
 //! 2. **Recover** ([`recover`], sync and apply only, under the lease):
