@@ -3,9 +3,10 @@
 //! diff a typical hand-written connector does.
 //!
 //! The headline group, `prepare_plan`, is records in memory → plan: it
-//! fingerprints both sides and the links ([`muster_core::Prepared::new`],
-//! which the host does as it reads) and then plans. `plan` beside it is the
-//! plan alone, on inputs prepared before the measured region (it includes
+//! fingerprints both sides and the links ([`muster_core::Prepared::new`];
+//! the host does the same page by page as it reads, with
+//! [`muster_core::Preparer`]) and then plans. `plan` beside it is the plan
+//! alone, on inputs prepared before the measured region (it includes
 //! building the plan's id indexes). `benches/peers/run.sh` puts the same
 //! two figures next to DuckDB and Polars. Before criterion runs, the bench
 //! prints the allocations each `plan` makes (counting global allocator),

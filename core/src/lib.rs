@@ -123,7 +123,7 @@ pub use plan::{
 pub use policy::{
     ActionKind, Allowed, CorrelationKey, FieldSet, Guard, ManagerMatch, Policy, Threshold,
 };
-pub use prepare::{Prepared, PreparedLinks};
+pub use prepare::{Prepared, PreparedLinks, Preparer, RetainMismatch};
 pub use read::Coverage;
 pub use reconcile::{evaluate_guard, plan};
 pub use rows::{RowAction, RowChange, RowProblem, RowSide, SubFieldChange, WrittenRows};

@@ -10,8 +10,11 @@
 //!    up to [`LeaseSettings::wait`]): two runs of one flow never overlap.
 //! 1. **Read** both sides completely through their plugins ([`snapshot`],
 //!    through [`crate::runtime::connector`], which converts every record
-//!    once). A failed or truncated read fails the run before anything is
-//!    planned: an incomplete source must never look like a wave of leavers.
+//!    once). Each page is converted, mapped (source) and hashed for the plan
+//!    as it arrives, on a worker thread while the plugin reads the next one
+//!    (`engine/prepared.rs`): the hashing overlaps the network. A failed or
+//!    truncated read fails the run before anything is planned: an
+//!    incomplete source must never look like a wave of leavers.
 //!    A *record* with a value that cannot be taken does not fail the read:
 //!    it is reported and held (below).
 //! 2. **Recover** ([`recover`], sync and apply only, under the lease):
@@ -53,6 +56,7 @@
 pub mod apply;
 mod inflight;
 mod members;
+mod prepared;
 pub mod recover;
 mod single;
 pub mod snapshot;
@@ -62,7 +66,7 @@ pub mod watermark;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use muster_core::{ActionKind, Date, Link, Mapping, Person, Policy, Step};
+use muster_core::{ActionKind, Date, Link, Mapping, Policy, Step};
 use serde::{Deserialize, Serialize};
 
 pub use crate::runtime::connector::Problem;
@@ -578,43 +582,43 @@ fn run_inner(
         None => None,
     };
     let mut other_logins = Vec::new();
-    let (source_snap, target_snap, narrowed_links) = match narrowed {
+    // Both sides read, the source mapped, and both prepared for the plan:
+    // page by page as the reads deliver them, or, for the few records of a
+    // single-record run, now.
+    let (mut sides, narrowed_links) = match narrowed {
         Some(n) => {
             other_logins = n.other_logins;
-            (n.source, n.target, Some((n.links, n.group_links)))
+            observer.stage("planning");
+            let sides = prepared::Sides::of(flow, &policy, source.name(), n.source, n.target);
+            (sides, Some((n.links, n.group_links)))
         }
         None => {
             let plugins = Connected {
                 source: &mut *source,
                 target: &mut *target,
             };
-            let (s, t) = read_full(
-                flow,
-                plugins,
-                policy.sync_groups,
-                since.as_deref(),
-                observer,
-            )?;
-            (s, t, None)
+            let sides = prepared::Sides::read(flow, &policy, plugins, since.as_deref(), observer)?;
+            observer.stage("planning");
+            (sides, None)
         }
     };
     let source_read = watermark::SourceRead {
-        coverage: source_snap.coverage,
-        watermark: source_snap.watermark.clone(),
+        coverage: sides.source.coverage,
+        watermark: sides.source.watermark.clone(),
     };
-    observer.stage("planning");
-    let mut problems = source_snap.problems.clone();
-    problems.extend(target_snap.problems.iter().cloned());
-    let (mut desired, unmapped) = map_people(
-        &flow.mapping,
-        &source_snap.people,
-        source.name(),
-        &mut problems,
-    );
+    let mut problems = std::mem::take(&mut sides.problems);
     // Held: what the source plugin handed over unusable, and what could not
     // be mapped.
-    let mut held = source_snap.held.clone();
-    held.extend(unmapped);
+    let mut held = sides.source.held.clone();
+    held.extend(std::mem::take(&mut sides.unmapped));
+    let prepared::Sides {
+        source: source_snap,
+        target: target_snap,
+        mut desired,
+        mut source_hashes,
+        target_hashes,
+        ..
+    } = sides;
 
     let (recovered, unsettled) = match run {
         Some(_) => {
@@ -677,7 +681,7 @@ fn run_inner(
         };
         let more = held_by_target(&probe, &target_snap.held, &mut problems)
             .map_err(|e| plan_error(&flow.name, e))?;
-        desired.retain(|p| !more.contains(&p.id));
+        prepared::hold(&mut desired, &mut source_hashes, &more);
         held.extend(more);
     }
 
@@ -688,9 +692,10 @@ fn run_inner(
         return Err(EngineError::UnknownRecord(only.clone()));
     }
 
-    let prepared = muster_core::Prepared::new(&desired, &policy).with_groups(&source_snap.groups);
-    let prepared_target =
-        muster_core::Prepared::new(&target_snap.people, &policy).with_groups(&target_snap.groups);
+    // The hashes were computed as the pages came: only the id indexes are
+    // left to build.
+    let prepared = source_hashes.finish().with_groups(&source_snap.groups);
+    let prepared_target = target_hashes.finish().with_groups(&target_snap.groups);
     let prepared_links = muster_core::PreparedLinks::new(&links);
     let input = muster_core::Input {
         source: muster_core::Side {
@@ -817,46 +822,6 @@ fn run_inner(
     watermark::settle(store, &flow.name, &source_read, &plan, applied_all)?;
     finish(store, run, &report)?;
     Ok(report)
-}
-
-/// Reads both sides of the flow completely.
-fn read_full(
-    flow: &FlowSpec,
-    plugins: Connected<'_>,
-    groups: bool,
-    since: Option<&str>,
-    observer: &dyn Observer,
-) -> Result<(Snapshot, Snapshot), EngineError> {
-    tracing::debug!(flow = %flow.name, since = ?since, "reading the source");
-    observer.stage("reading the source");
-    let source = snapshot::read(plugins.source, Side::Source, groups, since).map_err(|e| {
-        EngineError::Read {
-            side: "source",
-            connection: flow.source.clone(),
-            source: e,
-        }
-    })?;
-    tracing::info!(
-        flow = %flow.name,
-        people = source.people.len(),
-        groups = source.groups.len(),
-        "read the source"
-    );
-    observer.stage("reading the target");
-    let target = snapshot::read(plugins.target, Side::Target, groups, None).map_err(|e| {
-        EngineError::Read {
-            side: "target",
-            connection: flow.target.clone(),
-            source: e,
-        }
-    })?;
-    tracing::info!(
-        flow = %flow.name,
-        accounts = target.people.len(),
-        groups = target.groups.len(),
-        "read the target"
-    );
-    Ok((source, target))
 }
 
 /// The flow's links, none for a flow never recorded (which `plan` does not
@@ -1131,43 +1096,6 @@ fn run_left_out(report: &RunReport) -> Vec<crate::store::LeftOut> {
             })
         })
         .collect()
-}
-
-/// Maps every source person; a record that fails is reported and returned
-/// apart (by id, to be held: see [`muster_core::Side::held`]) instead of
-/// being planned half-mapped. `plugin` (the source's) is named in problems.
-fn map_people(
-    mapping: &Mapping,
-    people: &[Person],
-    plugin: &str,
-    problems: &mut Vec<Problem>,
-) -> (Vec<Person>, Vec<String>) {
-    let mut desired = Vec::with_capacity(people.len());
-    let mut unmapped = Vec::new();
-    for p in people {
-        if mapping.rules.is_empty() {
-            desired.push(p.clone());
-            continue;
-        }
-        match mapping.apply(p) {
-            Ok(m) => desired.push(m),
-            Err(e) => {
-                problems.push(Problem {
-                    side: Side::Source,
-                    plugin: plugin.to_owned(),
-                    record: e.record.clone(),
-                    field: e.field.to_string(),
-                    // The problem names record and field itself.
-                    message: format!(
-                        "{}; the record is left out of this run and its account is left as it is",
-                        e.problem
-                    ),
-                });
-                unmapped.push(p.id.clone());
-            }
-        }
-    }
-    (desired, unmapped)
 }
 
 #[cfg(test)]

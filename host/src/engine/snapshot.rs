@@ -4,6 +4,12 @@
 //! read (the runtime's `read_all_*` never returns a partial list), so a run
 //! never plans from a truncated source.
 //!
+//! [`read_paged`] hands each page's records, converted, to the caller as the
+//! read delivers them, on a worker thread: while the plugin waits on the
+//! vendor for page *k + 1*, page *k* is converted and hashed (the engine
+//! prepares the plan's per-record hashes there, [`super::prepared`]), so
+//! little is left to do once the last page is in.
+//!
 //! The [`Digest`] of both snapshots and the link tables is what makes a plan
 //! file or a held plan *checkable*: applying it later re-reads both sides and
 //! refuses to go on when the digest differs (the world moved on since the
@@ -11,11 +17,12 @@
 
 use std::fmt;
 use std::io::Write;
+use std::sync::mpsc;
 
 use muster_core::{Group, Link, Person};
 use sha2::{Digest as _, Sha256};
 
-use crate::runtime::connector::{Connector, Problem, Side};
+use crate::runtime::connector::{Connector, Problem, RawPage, Reading, Records, Side};
 use crate::runtime::{Capability, PluginError, PluginInstance};
 
 /// What one side looked like when it was read.
@@ -64,6 +71,69 @@ pub fn read(
         read_groups(plugin, side, &mut snapshot)?;
     }
     Ok(snapshot)
+}
+
+/// How many pages the plugin may read ahead of their conversion: enough to
+/// keep it busy while a page is hashed, few enough to bound the memory of a
+/// read whose conversion falls behind.
+const PAGES_AHEAD: usize = 4;
+
+/// [`read`], handing each page's records to `on_page` as they are converted
+/// (all of them, in read order, on a worker thread, while the plugin reads
+/// the next page). Returns the snapshot and the positions, in that order, of
+/// the records handed over that are not in its people (source records a
+/// problem held: [`Records::dropped`]).
+pub fn read_paged(
+    plugin: &mut PluginInstance,
+    side: Side,
+    groups: bool,
+    since: Option<&str>,
+    on_page: &mut (dyn FnMut(&[Person]) + Send),
+) -> Result<(Snapshot, Vec<usize>), PluginError> {
+    let records = read_overlapped(plugin, side, since, on_page)?;
+    let mut snapshot = Snapshot {
+        people: records.people,
+        problems: records.problems,
+        held: records.held,
+        coverage: records.coverage,
+        watermark: records.watermark,
+        ..Snapshot::default()
+    };
+    if groups {
+        read_groups(plugin, side, &mut snapshot)?;
+    }
+    Ok((snapshot, records.dropped))
+}
+
+/// The plugin reads pages on this thread; a worker converts each
+/// ([`Reading`]) and hands it to `on_page`. A failed read fails once the
+/// worker has finished the pages it was given.
+fn read_overlapped(
+    plugin: &mut PluginInstance,
+    side: Side,
+    since: Option<&str>,
+    on_page: &mut (dyn FnMut(&[Person]) + Send),
+) -> Result<Records, PluginError> {
+    let name = plugin.name().to_owned();
+    std::thread::scope(|scope| {
+        let (pages, arrived) = mpsc::sync_channel::<RawPage>(PAGES_AHEAD);
+        let worker = scope.spawn(move || {
+            let mut reading = Reading::new(side, &name);
+            for page in arrived {
+                on_page(reading.page(page));
+            }
+            reading
+        });
+        let end = plugin.read_person_pages(side, since, &mut |page| {
+            // Fails only when the worker panicked, which `join` re-raises.
+            let _ = pages.send(page);
+        });
+        drop(pages);
+        let reading = worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        end.map(|end| reading.finish(end))
+    })
 }
 
 /// Reads the groups of one side into `snapshot` when the plugin can.

@@ -349,13 +349,40 @@ impl PluginInstance {
     /// so): the result says so, and the core decides — it refuses to plan
     /// a flow that can deactivate from it ([`muster_core::PlanError::IncompleteSource`]).
     pub fn read_all_people(&mut self, since: Option<&str>) -> Result<PeopleRead, PluginError> {
-        self.read_all_pages("read-people", |i, c| i.read_people_since(c, since))
+        let mut all = Collect::default();
+        let read = self.read_people_pages(since, &mut |_, page| all.page(page))?;
+        Ok(all.into_read(read))
     }
 
     /// Reads every page of target accounts. A target read is always full;
     /// one that says otherwise is an `invalid` error.
     pub fn read_all_accounts(&mut self) -> Result<PeopleRead, PluginError> {
-        let read = self.read_all_pages("read-accounts", |i, c| i.read_accounts(c))?;
+        let mut all = Collect::default();
+        let read = self.read_account_pages(&mut |_, page| all.page(page))?;
+        Ok(all.into_read(read))
+    }
+
+    /// [`Self::read_all_people`], handing each page to `sink` as it arrives
+    /// (with this instance, to redact what the page says) instead of
+    /// collecting them: the caller converts and hashes a page while the
+    /// next one is read. The result has the read's coverage and watermark,
+    /// and no people or problems (they went to `sink`). A page is handed
+    /// over only once its coverage has been checked.
+    pub fn read_people_pages(
+        &mut self,
+        since: Option<&str>,
+        sink: &mut dyn FnMut(&Self, PersonPage),
+    ) -> Result<PeopleRead, PluginError> {
+        self.read_pages("read-people", |i, c| i.read_people_since(c, since), sink)
+    }
+
+    /// [`Self::read_all_accounts`], page by page (see
+    /// [`Self::read_people_pages`]).
+    pub fn read_account_pages(
+        &mut self,
+        sink: &mut dyn FnMut(&Self, PersonPage),
+    ) -> Result<PeopleRead, PluginError> {
+        let read = self.read_pages("read-accounts", |i, c| i.read_accounts(c), sink)?;
         if read.coverage != Coverage::Full {
             return Err(self.invalid("read-accounts: a target read must be `full`".into()));
         }
@@ -372,31 +399,32 @@ impl PluginInstance {
         self.read_all_group_pages("read-target-groups", Self::read_target_groups)
     }
 
-    /// Follows person pages, keeping the first page's coverage, the last
-    /// page's watermark and every page's problems. Pages that disagree on
-    /// coverage are an `invalid` error: a read is full or it is not.
-    fn read_all_pages(
+    /// Follows person pages, keeping the first page's coverage and the last
+    /// page's watermark, and hands each page to `sink`. Pages that disagree
+    /// on coverage are an `invalid` error: a read is full or it is not.
+    fn read_pages(
         &mut self,
         read: &'static str,
         mut page: impl FnMut(&mut Self, Option<&str>) -> Result<PersonPage, PluginError>,
+        sink: &mut dyn FnMut(&Self, PersonPage),
     ) -> Result<PeopleRead, PluginError> {
         let mut coverage = None;
         let mut watermark = None;
-        let mut problems = Vec::new();
-        let people = self.read_all(read, |i, c| {
-            let p = page(i, c)?;
+        self.follow(read, |i, c| {
+            let mut p = page(i, c)?;
             if *coverage.get_or_insert(p.coverage) != p.coverage {
                 return Err(i.invalid(format!("{read}: pages disagree on the read's coverage")));
             }
-            watermark = p.watermark;
-            problems.extend(p.problems);
-            Ok((p.items, p.next))
+            watermark = p.watermark.take();
+            let next = p.next.clone();
+            sink(i, p);
+            Ok(next)
         })?;
         Ok(PeopleRead {
-            people,
+            people: Vec::new(),
             coverage: coverage.unwrap_or(Coverage::Full),
             watermark,
-            problems,
+            problems: Vec::new(),
         })
     }
 
@@ -421,23 +449,36 @@ impl PluginInstance {
         }
     }
 
-    /// Follows cursors until a page has none. A cursor that does not advance
-    /// is an `invalid` error, and a read still going after
-    /// `max_pages_per_read` pages is [`Limit::PagesPerRead`], rather than an
-    /// endless loop. `read` names the export in that error.
+    /// Every item of every page, following cursors ([`Self::follow`]).
     fn read_all<T>(
         &mut self,
         read: &'static str,
         mut page: impl FnMut(&mut Self, Option<&str>) -> Result<(Vec<T>, Option<String>), PluginError>,
     ) -> Result<Vec<T>, PluginError> {
-        let limit = self.config.max_pages_per_read;
         let mut all = Vec::new();
+        self.follow(read, |i, c| {
+            let (items, next) = page(i, c)?;
+            all.extend(items);
+            Ok(next)
+        })?;
+        Ok(all)
+    }
+
+    /// Reads pages until one has no next cursor. A cursor that does not
+    /// advance is an `invalid` error, and a read still going after
+    /// `max_pages_per_read` pages is [`Limit::PagesPerRead`], rather than an
+    /// endless loop. `read` names the export in that error.
+    fn follow(
+        &mut self,
+        read: &'static str,
+        mut page: impl FnMut(&mut Self, Option<&str>) -> Result<Option<String>, PluginError>,
+    ) -> Result<(), PluginError> {
+        let limit = self.config.max_pages_per_read;
         let mut cursor: Option<String> = None;
         let mut pages = 0u32;
         loop {
-            let (items, next) = page(self, cursor.as_deref())?;
+            let next = page(self, cursor.as_deref())?;
             pages = pages.saturating_add(1);
-            all.extend(items);
             if next.is_some() && pages >= limit {
                 return Err(PluginError::LimitExceeded {
                     plugin: self.name.clone(),
@@ -447,8 +488,30 @@ impl PluginInstance {
             match next {
                 Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
                 Some(_) => return Err(self.invalid("paging cursor did not advance".into())),
-                None => return Ok(all),
+                None => return Ok(()),
             }
+        }
+    }
+}
+
+/// Pages collected into one [`PeopleRead`] (the all-at-once reads).
+#[derive(Default)]
+struct Collect {
+    people: Vec<Person>,
+    problems: Vec<RecordProblem>,
+}
+
+impl Collect {
+    fn page(&mut self, page: PersonPage) {
+        self.people.extend(page.items);
+        self.problems.extend(page.problems);
+    }
+
+    fn into_read(self, read: PeopleRead) -> PeopleRead {
+        PeopleRead {
+            people: self.people,
+            problems: self.problems,
+            ..read
         }
     }
 }

@@ -35,15 +35,15 @@
 //! the links.
 
 mod convert;
-
-use std::collections::BTreeSet;
+mod reading;
 
 use muster_core::{Coverage, Group, Person};
 
-use super::contract::latest::{self as wire, coverage_to_core, field_ref_to_core};
+use super::contract::latest::{self as wire, field_ref_to_core};
 use super::{PluginError, PluginInstance};
 
 pub use convert::{group_in, person_to_target, row_changes_out};
+pub use reading::Reading;
 
 /// Which side of a flow a record comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,6 +99,25 @@ pub struct Records {
     pub coverage: Coverage,
     /// Where the next incremental read may start, when the plugin says.
     pub watermark: Option<String>,
+    /// The positions, in read order, of the records converted page by page
+    /// ([`Reading::page`]) that are not in `people`: source records held
+    /// (ascending; always empty on the target side).
+    pub dropped: Vec<usize>,
+}
+
+/// One page of people or accounts as the plugin handed it over, its
+/// problems already the run's (redacted): what [`Reading::page`] converts.
+#[derive(Debug, Clone, Default)]
+pub struct RawPage {
+    pub items: Vec<wire::Person>,
+    pub problems: Vec<(wire::RecordProblem, Problem)>,
+}
+
+/// What a read covered, known once its last page is in.
+#[derive(Debug, Clone)]
+pub struct ReadEnd {
+    pub coverage: wire::Coverage,
+    pub watermark: Option<String>,
 }
 
 /// A whole read of groups, in the core's terms. A group problem is reported
@@ -131,27 +150,19 @@ impl Connector for PluginInstance {
     }
 
     fn people(&mut self, since: Option<&str>) -> Result<Records, PluginError> {
-        let read = self.read_all_people(since)?;
-        let page = wire::PersonPage {
-            items: read.people,
-            next: None,
-            coverage: read.coverage,
-            watermark: read.watermark,
-            problems: read.problems,
-        };
-        Ok(self.records(page, Side::Source))
+        let mut reading = Reading::new(Side::Source, self.name());
+        let end = self.read_person_pages(Side::Source, since, &mut |page| {
+            reading.page(page);
+        })?;
+        Ok(reading.finish(end))
     }
 
     fn accounts(&mut self) -> Result<Records, PluginError> {
-        let read = self.read_all_accounts()?;
-        let page = wire::PersonPage {
-            items: read.people,
-            next: None,
-            coverage: read.coverage,
-            watermark: read.watermark,
-            problems: read.problems,
-        };
-        Ok(self.records(page, Side::Target))
+        let mut reading = Reading::new(Side::Target, self.name());
+        let end = self.read_person_pages(Side::Target, None, &mut |page| {
+            reading.page(page);
+        })?;
+        Ok(reading.finish(end))
     }
 
     fn groups(&mut self, side: Side) -> Result<Groups, PluginError> {
@@ -174,28 +185,58 @@ impl Connector for PluginInstance {
             Side::Source => self.read_person(id)?,
             Side::Target => self.read_account(id)?,
         };
-        let page = wire::PersonPage {
+        let mut reading = Reading::new(side, self.name());
+        reading.page(RawPage {
             items: record.into_iter().collect(),
-            next: None,
+            problems: Vec::new(),
+        });
+        Ok(reading.finish(ReadEnd {
             coverage: wire::Coverage::Full,
             watermark: None,
-            problems: Vec::new(),
-        };
-        Ok(self.records(page, side))
+        }))
     }
 }
 
 impl PluginInstance {
+    /// Reads every page of `side`'s people (source people from `since`,
+    /// target accounts), handing each to `sink` as it arrives, its problems
+    /// made the run's; the caller converts it ([`Reading::page`]), on this
+    /// thread or another, while the next page is read. A failed page fails
+    /// the read.
+    pub fn read_person_pages(
+        &mut self,
+        side: Side,
+        since: Option<&str>,
+        sink: &mut dyn FnMut(RawPage),
+    ) -> Result<ReadEnd, PluginError> {
+        let mut raw = |i: &PluginInstance, page: wire::PersonPage| {
+            let problems = page
+                .problems
+                .into_iter()
+                .map(|p| {
+                    let problem = i.page_problem(&p, side);
+                    (p, problem)
+                })
+                .collect();
+            sink(RawPage {
+                items: page.items,
+                problems,
+            });
+        };
+        let read = match side {
+            Side::Source => self.read_people_pages(since, &mut raw)?,
+            Side::Target => self.read_account_pages(&mut raw)?,
+        };
+        Ok(ReadEnd {
+            coverage: read.coverage,
+            watermark: read.watermark,
+        })
+    }
+
     /// A page problem as the run's [`Problem`], its text redacted like the
     /// plugin's log lines (a vendor body it quotes may echo a credential).
     fn page_problem(&self, p: &wire::RecordProblem, side: Side) -> Problem {
         page_problem(p, side, self.name(), &|t| self.store.data().http.redact(t))
-    }
-
-    fn records(&self, page: wire::PersonPage, side: Side) -> Records {
-        records(page, side, self.name(), &|t| {
-            self.store.data().http.redact(t)
-        })
     }
 }
 
@@ -214,209 +255,5 @@ fn page_problem(
             |f| String::from(field_ref_to_core(f)),
         ),
         message: redact(&p.message),
-    }
-}
-
-/// Converts a read (all its pages as one) and decides what is held.
-fn records(
-    page: wire::PersonPage,
-    side: Side,
-    plugin: &str,
-    redact: &dyn Fn(&str) -> String,
-) -> Records {
-    let mut out = Records {
-        coverage: coverage_to_core(page.coverage),
-        watermark: page.watermark,
-        ..Records::default()
-    };
-    let mut held = Held::default();
-    for p in &page.problems {
-        if holds(p, &page.items) {
-            held.add(&p.record_id);
-        }
-        out.problems.push(page_problem(p, side, plugin, redact));
-    }
-    for item in &page.items {
-        let (person, problems) = convert::person_in(item, side, plugin);
-        if !problems.is_empty() {
-            held.add(&item.id);
-            out.problems.extend(problems);
-        }
-        if side == Side::Target || !held.contains(&item.id) {
-            out.people.push(person);
-        }
-    }
-    out.held = held.order;
-    out
-}
-
-/// Ids in the order first held.
-#[derive(Default)]
-struct Held {
-    order: Vec<String>,
-    set: BTreeSet<String>,
-}
-
-impl Held {
-    fn add(&mut self, id: &str) {
-        if self.set.insert(id.to_owned()) {
-            self.order.push(id.to_owned());
-        }
-    }
-
-    fn contains(&self, id: &str) -> bool {
-        self.set.contains(id)
-    }
-}
-
-/// Whether a plugin's problem holds its record. A problem about the whole
-/// record, or about a record the page does not carry, does. So does one
-/// about a *typed* value the record lacks — a date, the gender, a custom
-/// field: the plugin could not read what the vendor has, and left it out
-/// (see `plugins/README.md`), so planning from the record would clear it. A
-/// text field cannot be unreadable: a problem about one (no work email, a
-/// manager outside the read) remarks on the vendor's data, which the record
-/// carries as it is, and is reported only — as is one about a value the
-/// record still carries.
-fn holds(problem: &wire::RecordProblem, items: &[wire::Person]) -> bool {
-    let Some(field) = &problem.field else {
-        return true;
-    };
-    let Some(record) = items.iter().find(|p| p.id == problem.record_id) else {
-        return true;
-    };
-    match field {
-        wire::FieldRef::Custom(code) => !record.custom_fields.iter().any(|(c, _)| c == code),
-        wire::FieldRef::Canonical(f) => match f {
-            wire::Field::BirthDate => record.birth_date.is_none(),
-            wire::Field::StartDate => record.start_date.is_none(),
-            wire::Field::EndDate => record.end_date.is_none(),
-            wire::Field::Gender => record.gender.is_none(),
-            _ => false,
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn person(id: &str) -> wire::Person {
-        wire::Person {
-            id: id.into(),
-            employee_number: None,
-            given_name: Some("Ada".into()),
-            family_name: None,
-            work_email: None,
-            personal_email: None,
-            phone: None,
-            login: None,
-            birth_date: None,
-            start_date: None,
-            end_date: None,
-            job_title: None,
-            gender: None,
-            department_id: None,
-            manager_id: Some("9".into()),
-            legal_entity_id: None,
-            contract_type: None,
-            active: true,
-            custom_fields: vec![],
-        }
-    }
-
-    fn problem(id: &str, field: Option<wire::Field>) -> wire::RecordProblem {
-        wire::RecordProblem {
-            record_id: id.into(),
-            field: field.map(wire::FieldRef::Canonical),
-            message: "?".into(),
-        }
-    }
-
-    #[test]
-    fn a_plugin_problem_holds_a_record_that_lost_the_value() {
-        let items = [person("1")];
-        // The date was left out: the record would be planned without it.
-        assert!(holds(&problem("1", Some(wire::Field::BirthDate)), &items));
-        // The manager is kept as the vendor says, and a missing text field
-        // is the vendor's data as it is: reported only.
-        assert!(!holds(&problem("1", Some(wire::Field::ManagerId)), &items));
-        assert!(!holds(&problem("1", Some(wire::Field::WorkEmail)), &items));
-        // A typed value the record still carries: reported only.
-        let dated = [wire::Person {
-            start_date: Some(wire::Date {
-                year: 2020,
-                month: 1,
-                day: 6,
-            }),
-            ..person("1")
-        }];
-        assert!(!holds(&problem("1", Some(wire::Field::StartDate)), &dated));
-        assert!(holds(&problem("1", Some(wire::Field::Gender)), &items));
-        // The whole record, or one the page does not carry.
-        assert!(holds(&problem("1", None), &items));
-        assert!(holds(&problem("2", Some(wire::Field::ManagerId)), &items));
-        let custom = wire::RecordProblem {
-            field: Some(wire::FieldRef::Custom("e_x".into())),
-            ..problem("1", None)
-        };
-        assert!(holds(&custom, &items));
-    }
-
-    fn page(items: Vec<wire::Person>, problems: Vec<wire::RecordProblem>) -> wire::PersonPage {
-        wire::PersonPage {
-            items,
-            next: None,
-            coverage: wire::Coverage::Full,
-            watermark: None,
-            problems,
-        }
-    }
-
-    fn bad_date(id: &str) -> wire::Person {
-        wire::Person {
-            birth_date: Some(wire::Date {
-                year: 2025,
-                month: 2,
-                day: 30,
-            }),
-            ..person(id)
-        }
-    }
-
-    #[test]
-    fn a_bad_source_record_is_held_and_the_others_go_on() {
-        let read = page(
-            vec![person("1"), bad_date("2"), person("3")],
-            vec![problem("3", Some(wire::Field::ManagerId))],
-        );
-        let out = records(read, Side::Source, "hr", &|t| t.replace("?", "[redacted]"));
-        let ids: Vec<&str> = out.people.iter().map(|p| p.id.as_str()).collect();
-        assert_eq!(ids, ["1", "3"]);
-        assert_eq!(out.held, ["2"]);
-        let named: Vec<(&str, &str)> = out
-            .problems
-            .iter()
-            .map(|p| (p.record.as_str(), p.field.as_str()))
-            .collect();
-        assert_eq!(named, [("3", "manager_id"), ("2", "birth_date")]);
-        assert_eq!(
-            out.problems[0].message, "[redacted]",
-            "page text is redacted"
-        );
-    }
-
-    #[test]
-    fn a_bad_target_account_is_kept_without_the_value_and_held() {
-        let out = records(
-            page(vec![bad_date("a"), person("b")], vec![]),
-            Side::Target,
-            "tool",
-            &str::to_owned,
-        );
-        assert_eq!(out.people.len(), 2, "the account is not lost");
-        assert_eq!(out.people[0].birth_date, None);
-        assert_eq!(out.held, ["a"]);
-        assert_eq!(out.problems[0].side, Side::Target);
     }
 }
