@@ -89,6 +89,9 @@ pub(crate) struct Applier<'r, 'p, 'a> {
     failed_people: HashSet<usize>,
     /// Source groups whose creation failed.
     failed_groups: HashSet<usize>,
+    /// Source people created in this run with their manager (target id):
+    /// their `set_manager` step has nothing left to send.
+    carried_managers: HashMap<usize, String>,
     /// The source reads no groups (an onboarding or recruiting tool): its
     /// `department_id`s are names or ids *for the target* to resolve, sent as
     /// they are when no group link translates them.
@@ -103,11 +106,25 @@ enum Unit {
     Members(MemberCall),
     /// A link needs no call: the account exists; recording it is the action.
     LinkOnly(Step, String, String),
+    /// A manager the account's create already set (target account id): the
+    /// step is journaled as done, with no call of its own.
+    Carried(Step, String),
     Skipped(Step, String),
 }
 
 fn call(step: Step, op: Operation, produces: Produces) -> Unit {
     Unit::Call(step, Box::new(op), produces)
+}
+
+/// The person a create made and the manager it sent with the account, if
+/// it sent one.
+fn carried_manager(op: &Operation, produces: Produces) -> Option<(usize, String)> {
+    match (op, produces) {
+        (Operation::Create(record), Produces::PersonLink(p)) => {
+            record.manager_id.clone().map(|m| (p, m))
+        }
+        _ => None,
+    }
 }
 
 /// One member of a membership change: its step (`members` names it alone)
@@ -176,6 +193,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
             pending: Vec::new(),
             failed_people: HashSet::new(),
             failed_groups: HashSet::new(),
+            carried_managers: HashMap::new(),
             departments_as_given: false,
         }
     }
@@ -529,6 +547,9 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 format!("skipped: source {person_id} has no account (its create failed)"),
             )],
             (Some(_), Err(why)) => vec![Unit::Skipped(step, why)],
+            (Some(id), Ok(Some(m))) if self.carried_managers.get(&person) == Some(&m) => {
+                vec![Unit::Carried(step, id)]
+            }
             (Some(id), Ok(manager_id)) => vec![call(
                 step,
                 Operation::SetManager(ManagerChange { id, manager_id }),
@@ -547,7 +568,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         let mut seqs = Vec::new();
         for unit in &units {
             match unit {
-                Unit::Call(step, ..) | Unit::LinkOnly(step, ..) => {
+                Unit::Call(step, ..) | Unit::LinkOnly(step, ..) | Unit::Carried(step, _) => {
                     self.seq += 1;
                     seqs.push((self.seq, step));
                 }
@@ -574,7 +595,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         let mut journaled = Vec::with_capacity(units.len());
         for unit in &units {
             let calls = match unit {
-                Unit::Call(..) | Unit::LinkOnly(..) => 1,
+                Unit::Call(..) | Unit::LinkOnly(..) | Unit::Carried(..) => 1,
                 Unit::Members(call) => call.change.len(),
                 Unit::Skipped(..) => 0,
             };
@@ -655,10 +676,25 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                     audit: Some(audit_of(&step)),
                 });
             }
-            Unit::Call(step, _, produces) => {
+            Unit::Carried(step, account) => {
+                let Some(id) = ids.next() else { return };
+                self.count(step.kind.name());
+                self.pending.push(Pending {
+                    id,
+                    outcome: PendingOutcome::Done(account),
+                    audit: Some(audit_of(&step)),
+                });
+            }
+            Unit::Call(step, op, produces) => {
                 let Some(id) = ids.next() else { return };
                 match sent {
-                    Sent::Made(result) => self.settle_call(id, step, produces, result),
+                    Sent::Made(result) => {
+                        let carried = result.is_ok().then(|| carried_manager(&op, produces));
+                        self.settle_call(id, step, produces, result);
+                        if let Some(Some((person, manager))) = carried {
+                            self.carried_managers.insert(person, manager);
+                        }
+                    }
                     Sent::NotAttempted(why) => self.not_attempted(id, step, &why),
                 }
             }
