@@ -304,3 +304,83 @@ fn a_plan_whose_data_moved_is_not_applied_and_a_fresh_one_is_held() {
         .expect("kept");
     assert_eq!(old.state(), HeldState::Superseded);
 }
+
+#[test]
+fn an_undo_from_the_run_page_is_held_for_review_and_applied_once_approved() {
+    let world = held_world();
+    let serving = world.serve();
+    let addr = serving.addr.as_str();
+    let before = deactivated(&world);
+    let leaving = held_deactivations(&world);
+    let cookie = sign_in(&serving);
+
+    // HR approves the leaver wave; it turns out to be a mistake.
+    let review = get(addr, "/held/people", &cookie);
+    let approved = post(
+        addr,
+        "/held/people/approve",
+        Some(&cookie),
+        &decision(&review.body, true),
+    );
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    assert_eq!(deactivated(&world), before + leaving);
+    let wave = world.store().history(FLOW, 1).expect("history")[0].id;
+
+    // The run's page offers the Undo button, with the CSRF token.
+    let page = get(addr, &format!("/runs/{wave}"), &cookie);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let action = format!("action=\"/runs/{wave}/undo\"");
+    assert!(page.body.contains(&action), "{}", page.body);
+    let csrf = hidden(&page.body, "csrf");
+
+    // Forged (no token) or anonymous: refused, nothing planned or held.
+    let path = format!("/runs/{wave}/undo");
+    assert_eq!(post(addr, &path, Some(&cookie), "").status, 403);
+    assert_eq!(post(addr, &path, None, &format!("csrf={csrf}")).status, 401);
+    assert!(world.store().held_plan(FLOW).expect("read").is_none());
+
+    // The click holds the undo for review: nothing changes yet.
+    let clicked = post(addr, &path, Some(&cookie), &format!("csrf={csrf}"));
+    assert_eq!(clicked.status, 303, "{}", clicked.body);
+    assert_eq!(clicked.header("location"), Some("/held/people"));
+    assert_eq!(deactivated(&world), before + leaving);
+    let held = world.store().held_plan(FLOW).expect("read").expect("held");
+    let undo_run = world.store().run_record(held.run).expect("undo run");
+    assert_eq!(undo_run.undoes, Some(wave));
+
+    // Reviewed and approved like any held plan: every account is back.
+    let review = get(addr, "/held/people", &cookie);
+    assert!(
+        review
+            .body
+            .contains(&format!("<h3>reactivate ({leaving}):</h3>")),
+        "{}",
+        review.body
+    );
+    let approved = post(
+        addr,
+        "/held/people/approve",
+        Some(&cookie),
+        &decision(&review.body, true),
+    );
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    assert!(
+        approved.body.contains("applied the plan"),
+        "{}",
+        approved.body
+    );
+    assert_eq!(deactivated(&world), before);
+    let store = world.store();
+    let done = store
+        .held_plan_by_id(FLOW, held.id)
+        .expect("read")
+        .expect("kept");
+    assert_eq!(done.state(), HeldState::Approved);
+    assert_eq!(done.approved_by.as_deref(), Some("hr-alice"));
+    let audit = store.audit_log(FLOW, 200).expect("audit");
+    let asked = audit
+        .iter()
+        .find(|a| a.what == "undo_requested")
+        .unwrap_or_else(|| panic!("no undo request audited: {audit:?}"));
+    assert_eq!(asked.after.as_ref().unwrap()["requested_by"], "hr-alice");
+}

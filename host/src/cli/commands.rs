@@ -653,13 +653,36 @@ impl EngineRunner {
         flow: &str,
         run: crate::store::RunId,
     ) -> Result<crate::serve::RunReport, String> {
+        self.undo_run(flow, run, engine::UndoMode::Hold, "serve")
+    }
+
+    /// An admin's approval of a held undo plan: applied if the data has not
+    /// changed since (`muster undo RUN --yes --approve-held`).
+    fn apply_undo(
+        &self,
+        flow: &str,
+        run: crate::store::RunId,
+        who: &str,
+    ) -> Result<crate::serve::RunReport, String> {
+        let mode = engine::UndoMode::Apply { approve_held: true };
+        self.undo_run(flow, run, mode, who)
+    }
+
+    /// Plans the undo of `run` and holds or applies it as `mode` says.
+    fn undo_run(
+        &self,
+        flow: &str,
+        run: crate::store::RunId,
+        mode: engine::UndoMode,
+        approver: &str,
+    ) -> Result<crate::serve::RunReport, String> {
         let flow = self.config.flow(flow)?;
         let mut store = Store::open(&self.config.tenant.state).map_err(|e| e.to_string())?;
         let request = engine::UndoRequest {
             run,
-            mode: engine::UndoMode::Hold,
+            mode,
             today: today(&self.config)?,
-            approver: "serve".into(),
+            approver: approver.into(),
         };
         let report = undo_flow_run(
             &self.config,
@@ -673,14 +696,17 @@ impl EngineRunner {
         let run = report
             .run
             .ok_or_else(|| format!("flow `{}`: the undo recorded no run", flow.name))?;
-        let status = match report.outcome {
-            RunOutcome::Held => crate::store::RunStatus::Held,
-            _ => crate::store::RunStatus::Done,
-        };
-        Ok(crate::serve::RunReport {
-            run,
-            status,
-            counts: report.planned_counts(),
+        Ok(match report.outcome {
+            RunOutcome::Held => crate::serve::RunReport {
+                run,
+                status: crate::store::RunStatus::Held,
+                counts: report.planned_counts(),
+            },
+            _ => crate::serve::RunReport {
+                run,
+                status: crate::store::RunStatus::Done,
+                counts: report.applied.counts.clone(),
+            },
         })
     }
 }
@@ -722,11 +748,23 @@ impl crate::serve::Runner for EngineRunner {
     ) -> Result<crate::serve::RunReport, String> {
         let store = Store::open(&self.config.tenant.state).map_err(|e| e.to_string())?;
         let held = store.held_plan(flow).map_err(|e| e.to_string())?;
+        // A held undo plan (the status page's Undo button) is applied as an
+        // undo of the run it reverses, not compared with a fresh sync plan.
+        let undoes = match &held {
+            Some(plan) => {
+                store
+                    .run_record(plan.run)
+                    .map_err(|e| e.to_string())?
+                    .undoes
+            }
+            None => None,
+        };
         drop(store);
         match held {
-            Some(plan) if plan.snapshot_digest == digest => {
-                self.sync(flow, Trigger::Manual, None, Some(who))
-            }
+            Some(plan) if plan.snapshot_digest == digest => match undoes {
+                Some(undone) => self.apply_undo(flow, undone, who),
+                None => self.sync(flow, Trigger::Manual, None, Some(who)),
+            },
             Some(plan) => Err(format!(
                 "flow `{flow}`: held plan {} is not the plan that was reviewed",
                 plan.id

@@ -279,12 +279,18 @@ fn undo_inner(
         finish(store, run, &report)?;
         return Ok(report);
     }
-    let hold = match request.mode {
-        UndoMode::Hold => true,
-        UndoMode::Apply { approve_held } if !report.breaches.is_empty() => {
-            !(approve_held && approve_pending(store, &flow.name, &report, &request.approver)?)
+    // An approval applies the held undo plan it names, guarded or not (the
+    // status page holds every undo for review), and records who approved it.
+    let approved = match request.mode {
+        UndoMode::Apply { approve_held: true } => {
+            approve_pending(store, &flow.name, &report, &request.approver)?
         }
         _ => false,
+    };
+    let hold = match request.mode {
+        UndoMode::Hold => true,
+        UndoMode::Apply { .. } => !report.breaches.is_empty() && !approved,
+        UndoMode::Plan => false,
     };
     if hold {
         let why = if report.breaches.is_empty() {

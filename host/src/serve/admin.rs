@@ -6,7 +6,8 @@ use hyper::Method;
 
 use super::auth::{self, Form};
 use super::http::{Answer, Head};
-use super::{Shared, held};
+use super::{Shared, held, undo};
+use crate::store::RunId;
 
 /// An admin page or form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub(crate) enum Request {
     Approve(String),
     /// `POST /held/{flow}/reject`
     Reject(String),
+    /// `POST /runs/{id}/undo`
+    Undo(RunId),
 }
 
 impl Request {
@@ -42,6 +45,13 @@ impl Request {
         }
         if path == "/logout" && post {
             return Some(Request::Logout);
+        }
+        if let Some(run) = path
+            .strip_prefix("/runs/")
+            .and_then(|r| r.strip_suffix("/undo"))
+        {
+            let run = run.parse::<i64>().ok().filter(|id| *id > 0)?;
+            return post.then_some(Request::Undo(RunId(run)));
         }
         let rest = path.strip_prefix("/held/")?;
         let flow = |f: &str| (!f.is_empty() && !f.contains('/')).then(|| f.to_string());
@@ -69,6 +79,7 @@ pub(super) fn handle(shared: &Shared, request: &Request, head: &Head, body: &[u8
         Request::Held(flow) => held::page(shared, head, flow),
         Request::Approve(flow) => held::approve(shared, head, flow, &form),
         Request::Reject(flow) => held::reject(shared, head, flow, &form),
+        Request::Undo(run) => undo::request(shared, head, *run, &form),
     }
 }
 
@@ -100,5 +111,11 @@ mod tests {
         assert_eq!(of(&Method::GET, "/held/"), None);
         assert_eq!(of(&Method::POST, "/held/a/b/approve"), None);
         assert_eq!(of(&Method::GET, "/"), None);
+        assert_eq!(
+            of(&Method::POST, "/runs/12/undo"),
+            Some(Request::Undo(RunId(12)))
+        );
+        assert_eq!(of(&Method::GET, "/runs/12/undo"), None);
+        assert_eq!(of(&Method::POST, "/runs/x/undo"), None);
     }
 }

@@ -38,6 +38,7 @@
 //! | `GET`/`POST /login`, `POST /logout` | the admin pages' sign-in (`auth.rs`) |
 //! | `GET /held/{flow}` | a held plan for review, with **Approve** and **Reject** (`held.rs`) |
 //! | `POST /held/{flow}/approve`, `…/reject` | the admin's decision (session + CSRF token) |
+//! | `POST /runs/{id}/undo` | the Undo button: the undo of that run, held for review (`undo.rs`) |
 //!
 //! With `[serve] admins` configured every page needs a signed-in admin;
 //! see `auth.rs` for the design and `docs/admin.md` for the admin's guide.
@@ -87,6 +88,7 @@ mod metrics;
 mod page;
 mod run_page;
 mod search;
+mod undo;
 mod views;
 
 pub use auth::{CSRF_FIELD, SESSION_COOKIE};
@@ -339,6 +341,13 @@ enum Job {
         digest: String,
         who: String,
     },
+    /// An admin asked to undo `run` of `flow` (the Undo button); the
+    /// outcome goes to [`Queue::undos`] under `ticket`.
+    Undo {
+        ticket: u64,
+        flow: String,
+        run: RunId,
+    },
 }
 
 #[derive(Default)]
@@ -351,6 +360,8 @@ struct Queue {
     notes: BTreeMap<String, String>,
     /// Outcomes of approvals, by ticket, until their page takes them.
     approvals: BTreeMap<u64, Approval>,
+    /// Outcomes of undo requests, by ticket, until their page takes them.
+    undos: BTreeMap<u64, Result<RunReport, String>>,
     next_ticket: u64,
 }
 
@@ -457,6 +468,10 @@ impl Shared {
             } => {
                 let outcome = held::run_approval(self, flow, *plan, digest, who);
                 lock(&self.queue).approvals.insert(*ticket, outcome);
+            }
+            Job::Undo { ticket, flow, run } => {
+                let outcome = undo::run_undo(self, flow, *run);
+                lock(&self.queue).undos.insert(*ticket, outcome);
             }
         }
     }

@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use muster_core::present::write_details;
 
 use super::Shared;
+use super::auth::Session;
 use super::page::{CLOSE, escape as e, open, problem_line};
 use super::views::local_time;
 use crate::store::{
@@ -23,7 +24,8 @@ use crate::store::{
 pub(super) const MAX_ROWS: usize = 1000;
 
 /// The run page's status code and HTML.
-pub(super) fn render(shared: &Shared, id: RunId) -> (u16, String) {
+/// `session`: the signed-in admin, who gets the run's Undo button.
+pub(super) fn render(shared: &Shared, id: RunId, session: Option<&Session>) -> (u16, String) {
     let read = {
         let store = super::lock(&shared.store);
         store
@@ -31,7 +33,7 @@ pub(super) fn render(shared: &Shared, id: RunId) -> (u16, String) {
             .and_then(|run| Ok((store.run_left_out(id)?, run)))
     };
     match read {
-        Ok((left_out, run)) => (200, run_html(shared, &run, &left_out)),
+        Ok((left_out, run)) => (200, run_html(shared, &run, &left_out, session)),
         Err(StoreError::UnknownRun(_)) => {
             let mut h = open(shared, &format!("Run {id}"), "");
             h.push_str("<p>There is no such run.</p>");
@@ -51,9 +53,19 @@ pub(super) fn render(shared: &Shared, id: RunId) -> (u16, String) {
     }
 }
 
-fn run_html(shared: &Shared, run: &RunSummary, left_out: &[LeftOut]) -> String {
+fn run_html(
+    shared: &Shared,
+    run: &RunSummary,
+    left_out: &[LeftOut],
+    session: Option<&Session>,
+) -> String {
     let mut h = open(shared, &format!("Run {} of {}", run.id, run.flow), "");
     summary(&mut h, shared, run);
+    if let Some(session) = session
+        && run.journal.iter().any(|j| j.state == JournalState::Done)
+    {
+        h.push_str(&super::undo::button(session, run.id));
+    }
     actions(&mut h, run);
     let failed: Vec<&JournalEntry> = run
         .journal

@@ -68,7 +68,7 @@ pub(super) fn render(
     match view {
         View::Status => (200, HTML, page::render(shared, session)),
         View::Run(id) => {
-            let (status, body) = run_page::render(shared, *id);
+            let (status, body) = run_page::render(shared, *id, session);
             (status, HTML, body)
         }
         View::Search(q) => (200, HTML, search::render(shared, q)),
