@@ -3,7 +3,7 @@
 //! `muster serve` with `[serve] admins`, the real Lucca and Leapsome plugins
 //! on the simulators and a real SQLite store whose guard held a plan.
 //!
-//! The admin signs in, finds a person the last runs skipped on the status
+//! The admin signs in, finds a person the last runs skipped with the search
 //! page, opens the held plan, approves it and sees the run succeed. Each
 //! step's screenshot is saved under `target/screenshots/` (the admin guide,
 //! `docs/admin.md`, shows copies of them from `docs/img/`).
@@ -179,17 +179,42 @@ fn an_admin_approves_a_held_plan_in_a_real_browser() {
             .await
             .expect("click");
 
-        // The status page: the skipped person, and the held plan's link.
+        // The status page, signed in: the held plan is announced.
         let who = text_of(&client, "form.who").await;
         assert!(who.contains(ADMIN), "{who}");
         let body = text_of(&client, "body").await;
-        let line = body
-            .lines()
-            .find(|l| l.contains(&skipped))
-            .unwrap_or_else(|| panic!("`{skipped}` is not on the status page:\n{body}"));
-        assert!(line.starts_with("skip"), "{line}");
         assert!(body.contains("is held since"), "{body}");
         shot(&client, "status-page").await;
+
+        // "Why was this person not created?": the search form finds every
+        // run that skipped them, with the reason.
+        client
+            .find(Locator::Css("input[name=q]"))
+            .await
+            .expect("the search form")
+            .send_keys(&skipped)
+            .await
+            .expect("type the name");
+        client
+            .find(Locator::Css("form[action='/search'] button"))
+            .await
+            .expect("Search")
+            .click()
+            .await
+            .expect("search");
+        client
+            .wait()
+            .for_element(Locator::Css("tr.skip"))
+            .await
+            .unwrap_or_else(|e| panic!("no skip of `{skipped}` found: {e}"));
+        let found = text_of(&client, "table").await;
+        assert!(found.contains(&skipped), "{found}");
+        assert!(
+            found.contains("`work_email` is required to create an account"),
+            "the reason names the field: {found}"
+        );
+        shot(&client, "search").await;
+        client.goto(&format!("{base}/")).await.expect("back to /");
 
         client
             .find(Locator::LinkText("Review it, then approve or reject it"))
