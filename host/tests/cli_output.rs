@@ -101,6 +101,9 @@ plugin = "leapsome"
 settings = {{ base_url = "{leapsome}" }}
 secret = {{ file = "leapsome.token" }}
 allow_loopback = true
+# One call at a time: the simulator numbers accounts in the order creates
+# arrive, and these snapshots print those ids.
+max_in_flight = 1
 
 [flows.people]
 source = "lucca"

@@ -50,8 +50,10 @@
 //!    time-to-live is left (two heartbeats missed — the process was
 //!    suspended, or the database unreachable), the run stops calling. A
 //!    process frozen *between* that check and the call can still send one
-//!    call after losing the lease: only the target could refuse it (by
-//!    checking the fence), which vendor APIs do not offer.
+//!    call after losing the lease — one per call in flight (each worker
+//!    checks before each of its calls, so at most `max_in_flight`): only the
+//!    target could refuse it (by checking the fence), which vendor APIs do
+//!    not offer.
 //!
 //! Times are the acquiring process's clock. On one SQLite file every process
 //! shares one host clock; the PostgreSQL store should use the server's
