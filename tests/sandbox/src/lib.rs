@@ -74,6 +74,7 @@ pub mod datetime;
 pub mod flatchr;
 pub mod leapsome;
 pub mod lucca;
+pub mod postgres;
 pub mod rng;
 pub mod server;
 pub mod teelt;
