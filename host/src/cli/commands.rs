@@ -61,8 +61,14 @@ fn flows<'c>(config: &'c Config, name: Option<&str>) -> Result<Vec<&'c Flow>, Ou
     }
 }
 
+/// The state store `tenant.state` names: a SQLite file or a PostgreSQL
+/// database (its password loaded from its secret here, never printed).
 fn open_store(config: &Config) -> Result<Store, Outcome> {
-    Store::open(&config.tenant.state).map_err(|e| Outcome::failed(EXIT_FAILED, e.to_string()))
+    let location = config
+        .tenant
+        .location()
+        .map_err(|e| Outcome::failed(EXIT_FAILED, e.to_string()))?;
+    Store::open_location(&location).map_err(|e| Outcome::failed(EXIT_FAILED, e.to_string()))
 }
 
 /// The plugin host and the state store a run needs.
@@ -593,7 +599,8 @@ impl crate::serve::Runner for EngineRunner {
         only: Option<&str>,
     ) -> Result<crate::serve::RunReport, String> {
         let flow = self.config.flow(flow)?;
-        let mut store = Store::open(&self.config.tenant.state).map_err(|e| e.to_string())?;
+        let location = self.config.tenant.location().map_err(|e| e.to_string())?;
+        let mut store = Store::open_location(&location).map_err(|e| e.to_string())?;
         let options = RunOptions {
             trigger,
             only: only.map(str::to_owned),
