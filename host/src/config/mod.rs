@@ -97,7 +97,7 @@ pub enum ConfigError {
     SecretFile { path: PathBuf, problem: String },
     /// `tenant.state` names a PostgreSQL database the store cannot use.
     #[error("tenant.state: {0}")]
-    State(#[source] crate::store::StoreError),
+    State(#[source] Box<crate::store::StoreError>),
 }
 
 impl Tenant {
@@ -121,8 +121,8 @@ pub fn state_location(
         .map(|s| s.load().map(|p| p.expose().to_string()))
         .transpose()?;
     PostgresLocation::parse(url, password)
-        .map(Location::Postgres)
-        .map_err(ConfigError::State)
+        .map(|l| Location::Postgres(Box::new(l)))
+        .map_err(|e| ConfigError::State(Box::new(e)))
 }
 
 impl ConfigError {

@@ -11,7 +11,7 @@ use super::StoreError;
 #[derive(Debug, Clone)]
 pub enum Location {
     Sqlite(PathBuf),
-    Postgres(PostgresLocation),
+    Postgres(Box<PostgresLocation>),
 }
 
 impl Location {

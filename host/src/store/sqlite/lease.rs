@@ -181,6 +181,7 @@ fn renew(conn: &Connection, flow_id: i64, lease: &Lease, ttl: Duration) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::lease::owner_name;
 
     const TTL: Duration = Duration::from_secs(60);
 
