@@ -45,7 +45,11 @@ fn a_sync_remembers_its_links_and_runs_in_postgres() {
     assert!(first.status.success(), "{}", text(&first));
     // (Former employees of the tenant are not created.)
     let accounts = world.accounts().len();
-    assert!(accounts > PEOPLE / 2, "{accounts} accounts: {}", text(&first));
+    assert!(
+        accounts > PEOPLE / 2,
+        "{accounts} accounts: {}",
+        text(&first)
+    );
     let second = world.muster(&["sync"]);
     assert!(second.status.success(), "{}", text(&second));
 
