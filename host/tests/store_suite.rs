@@ -15,12 +15,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use muster::store::{
-    AuditEntry, Completion, Heartbeat, InboxState, JournalState, LinkKind, Outcome,
-    PostgresLocation, Pushed, Resolution, RunCounts, RunProblem, RunStatus, SCHEMA_VERSION, Side,
-    Store, StoreError, Trigger,
+    AlertKind, AuditEntry, Completion, Heartbeat, HeldPlanId, HeldState, InboxState, JournalState,
+    LeftOut, LeftOutKind, LinkKind, Outcome, PersonEventKind, PostgresLocation, Pushed, Resolution,
+    RunCounts, RunId, RunProblem, RunStatus, SCHEMA_VERSION, Side, Store, StoreError, Trigger,
 };
 use muster_core::rows::{RowAction, RowChange};
 use muster_core::{ActionKind, FieldValue, Link, Step};
+use muster_core::{Change, Field};
 use muster_sandbox::postgres::{TestDatabase, test_database};
 
 const FLOW: &str = "lucca-to-leapsome";
@@ -164,6 +165,13 @@ suite!(
     the_heartbeat_keeps_a_lease_alive_and_it_lapses_once_stopped,
     the_inbox_stores_a_delivery_once_and_moves_only_pending_events,
     written_rows_follow_the_applied_updates,
+    left_out_rows_round_trip_in_order_while_the_run_runs,
+    search_finds_a_person_by_id_email_and_name,
+    metrics_count_runs_actions_and_left_out_by_flow,
+    alert_once_is_new_once_per_flow_kind_and_key,
+    recent_record_failures_are_newest_full_runs_first,
+    an_undo_run_names_the_run_it_undoes_and_reads_back_as_undo,
+    a_rejected_held_plan_is_retired_audited_and_kept_for_its_page,
 );
 
 fn step(kind: ActionKind, source: &str) -> Step {
@@ -893,4 +901,377 @@ fn written_rows_follow_the_applied_updates(db: &dyn Db) {
         .unwrap();
     s.journal_done(remove, Some("416")).unwrap();
     assert_eq!(keys(&s, "416"), ["Security"]);
+}
+
+fn skipped(source: &str, label: &str) -> LeftOut {
+    LeftOut {
+        kind: LeftOutKind::Skip,
+        source_id: Some(source.into()),
+        target_id: None,
+        label: label.into(),
+        reason: "missing_field".into(),
+        explanation: "the source record has no work email".into(),
+    }
+}
+
+fn problem(record: &str, field: &str) -> RunProblem {
+    RunProblem {
+        side: "source".into(),
+        plugin: "lucca".into(),
+        record: record.into(),
+        field: field.into(),
+        message: format!("{field} is not a date"),
+    }
+}
+
+fn left_out_rows_round_trip_in_order_while_the_run_runs(db: &dyn Db) {
+    let mut s = new_store(db);
+    let run = s.begin_run(FLOW, Trigger::Manual).unwrap();
+    s.add_run_left_out(run, &[skipped("1", "Nina Müller")])
+        .unwrap();
+    let conflict = LeftOut {
+        kind: LeftOutKind::Conflict,
+        target_id: Some("t-9".into()),
+        reason: "key_taken".into(),
+        ..skipped("2", "Ada <b>")
+    };
+    s.add_run_left_out(run, std::slice::from_ref(&conflict))
+        .unwrap();
+    drop(s);
+    let mut s = db.open().unwrap();
+    assert_eq!(
+        s.run_left_out(run).unwrap(),
+        [skipped("1", "Nina Müller"), conflict]
+    );
+    assert_eq!(
+        db.query_text("SELECT COUNT(*) FROM run_left_out")
+            .as_deref(),
+        Some("2")
+    );
+    s.finish_run(run, RunStatus::Done, &RunCounts::new(), None)
+        .unwrap();
+    assert!(matches!(
+        s.add_run_left_out(run, &[skipped("3", "x")]),
+        Err(StoreError::RunFinished { .. })
+    ));
+    assert!(matches!(
+        s.add_run_left_out(RunId(999), &[]),
+        Err(StoreError::UnknownRun(RunId(999)))
+    ));
+    // The run view reads the same run back with its journal.
+    let summary = s.run_summary(run).unwrap();
+    assert_eq!((summary.id, summary.status), (run, RunStatus::Done));
+    assert!(matches!(
+        s.run_summary(RunId(999)),
+        Err(StoreError::UnknownRun(_))
+    ));
+}
+
+/// A create whose values hold an email, nested as the plan writes it.
+fn create_with_email(source: &str, label: &str, email: &str) -> Step {
+    Step {
+        label: label.into(),
+        changes: vec![Change::values(
+            Field::WorkEmail.into(),
+            None,
+            Some(FieldValue::Text(email.into())),
+        )],
+        ..step(ActionKind::Create, source)
+    }
+}
+
+fn search_finds_a_person_by_id_email_and_name(db: &dyn Db) {
+    let mut s = new_store(db);
+    let first = s.begin_run(FLOW, Trigger::Schedule).unwrap();
+    s.add_run_left_out(first, &[skipped("42", "Nina Müller")])
+        .unwrap();
+    s.finish_run(first, RunStatus::Done, &RunCounts::new(), None)
+        .unwrap();
+    let second = s.begin_run(FLOW, Trigger::Schedule).unwrap();
+    let nina = create_with_email("42", "Nina Müller", "Nina.Muller@acme.example");
+    let ada = create_with_email("7", "Ada Lovelace", "ada@acme.example");
+    let ids = s
+        .journal_batch(&[], second, &[(1, &nina), (2, &ada)])
+        .unwrap();
+    s.journal_done(ids[0], Some("lp-42")).unwrap();
+
+    // By source id: the create and, in the older run, the skip.
+    let found = s.search_people("42", 10).unwrap();
+    let what: Vec<(RunId, &str)> = found
+        .events
+        .iter()
+        .map(|e| {
+            let kind = match &e.what {
+                PersonEventKind::Action(a) => a.kind.name(),
+                PersonEventKind::LeftOut(l) => l.kind.as_str(),
+            };
+            (e.run, kind)
+        })
+        .collect();
+    assert_eq!(what, [(second, "create"), (first, "skip")]);
+    assert!(!found.more);
+    assert!(found.events.iter().all(|e| e.flow == FLOW));
+    // By email, whatever its case; by the id the target gave; by name.
+    for query in ["nina.muller@acme.example", "lp-42", "nina m", "  42 "] {
+        let found = s.search_people(query, 10).unwrap();
+        assert_eq!(found.events.len(), 2, "{query}: {found:?}");
+        assert_eq!(found.events[0].run, second, "{query}");
+    }
+    let ada_found = s.search_people("ADA@acme.example", 10).unwrap();
+    assert!(matches!(
+        &ada_found.events[..],
+        [e] if matches!(&e.what, PersonEventKind::Action(a) if a.source_id.as_deref() == Some("7"))
+    ));
+    // A part of an email is not a match; an empty query finds nothing.
+    assert!(
+        s.search_people("acme.example", 10)
+            .unwrap()
+            .events
+            .is_empty()
+    );
+    assert!(s.search_people("  ", 10).unwrap().events.is_empty());
+    // The limit cuts the oldest and says there is more.
+    let cut = s.search_people("42", 1).unwrap();
+    assert_eq!((cut.events.len(), cut.more), (1, true));
+    assert_eq!(cut.events[0].run, second);
+}
+
+fn metrics_count_runs_actions_and_left_out_by_flow(db: &dyn Db) {
+    let mut s = new_store(db);
+    s.ensure_flow("b-flow", "lucca", "scim").unwrap();
+    for status in [RunStatus::Done, RunStatus::Done, RunStatus::Failed] {
+        let run = s.begin_run(FLOW, Trigger::Manual).unwrap();
+        s.finish_run(run, status, &RunCounts::new(), None).unwrap();
+    }
+    let run = s.begin_run(FLOW, Trigger::Manual).unwrap();
+    s.add_run_left_out(run, &[skipped("1", "n"), skipped("2", "m")])
+        .unwrap();
+    let ids = s
+        .journal_batch(
+            &[],
+            run,
+            &[
+                (1, &step(ActionKind::Create, "1")),
+                (2, &step(ActionKind::Update, "2")),
+                (3, &step(ActionKind::Update, "3")),
+            ],
+        )
+        .unwrap();
+    s.journal_done(ids[0], Some("a-1")).unwrap();
+    s.journal_done(ids[1], None).unwrap();
+    s.journal_failed(ids[2], "400").unwrap();
+
+    let m = s.metrics().unwrap();
+    assert_eq!(m.flows, ["b-flow", FLOW]);
+    assert_eq!(
+        m.runs,
+        [
+            (FLOW.into(), "done".into(), 2),
+            (FLOW.into(), "failed".into(), 1)
+        ]
+    );
+    assert_eq!(
+        m.actions,
+        [
+            (FLOW.into(), "create".into(), 1),
+            (FLOW.into(), "update".into(), 1)
+        ]
+    );
+    assert_eq!(m.failed, [(FLOW.into(), 1)]);
+    assert_eq!(m.left_out, [(FLOW.into(), "skip".into(), 2)]);
+    assert_eq!(m.last_runs.len(), 1);
+    assert_eq!(m.last_runs[0].flow, FLOW);
+    assert_eq!(m.last_success.len(), 1);
+    assert_eq!(m.last_success[0].0, FLOW);
+}
+
+fn alert_once_is_new_once_per_flow_kind_and_key(db: &dyn Db) {
+    let mut s = new_store(db);
+    s.ensure_flow("g", "lucca", "scim").unwrap();
+    assert!(s.alert_once(FLOW, AlertKind::Held, "d1").unwrap());
+    assert!(!s.alert_once(FLOW, AlertKind::Held, "d1").unwrap());
+    assert!(s.alert_once(FLOW, AlertKind::Held, "d2").unwrap());
+    assert!(s.alert_once(FLOW, AlertKind::Failed, "d1").unwrap());
+    assert!(s.alert_once("g", AlertKind::Held, "d1").unwrap());
+    // Remembered across connections (a restarted serve).
+    let mut other = db.open().unwrap();
+    assert!(!other.alert_once(FLOW, AlertKind::Held, "d2").unwrap());
+    assert!(matches!(
+        other.alert_once("nope", AlertKind::Held, "d1"),
+        Err(StoreError::UnknownFlow(_))
+    ));
+    assert_eq!(
+        db.query_text("SELECT COUNT(*) FROM alerts_sent").as_deref(),
+        Some("4")
+    );
+}
+
+fn recent_record_failures_are_newest_full_runs_first(db: &dyn Db) {
+    let mut s = new_store(db);
+    let mut run = |trigger: Trigger, status: RunStatus, problems: &[RunProblem]| {
+        let run = s.begin_run(FLOW, trigger).unwrap();
+        s.add_run_problems(run, problems).unwrap();
+        s.finish_run(run, status, &RunCounts::new(), Some("boom"))
+            .unwrap();
+        run
+    };
+    let r1 = run(
+        Trigger::Schedule,
+        RunStatus::Done,
+        &[problem("7", "birth_date")],
+    );
+    let r2 = run(Trigger::Schedule, RunStatus::Failed, &[]);
+    run(Trigger::Webhook, RunStatus::Done, &[problem("9", "x")]);
+    run(Trigger::Schedule, RunStatus::Held, &[problem("9", "x")]);
+    let r5 = s.begin_run(FLOW, Trigger::Manual).unwrap();
+    s.add_run_problems(r5, &[problem("7", "birth_date"), problem("8", "email")])
+        .unwrap();
+    let ids = s
+        .journal_batch(&[], r5, &[(1, &step(ActionKind::Update, "6"))])
+        .unwrap();
+    s.journal_failed(ids[0], "400 invalid email").unwrap();
+    s.finish_run(r5, RunStatus::Done, &RunCounts::new(), None)
+        .unwrap();
+    // An undo run is no full run either.
+    let undo = s.begin_undo_run(FLOW, r5).unwrap();
+    s.finish_run(undo, RunStatus::Done, &RunCounts::new(), None)
+        .unwrap();
+
+    let got = s.recent_record_failures(FLOW, 3).unwrap();
+    assert_eq!(got.iter().map(|r| r.run).collect::<Vec<_>>(), [r5, r2, r1]);
+    let failures: Vec<(&str, &str, &str)> = got[0]
+        .failures
+        .iter()
+        .map(|f| (f.record.as_str(), f.what.as_str(), f.message.as_str()))
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            ("7", "birth_date", "birth_date is not a date"),
+            ("8", "email", "email is not a date"),
+            ("6", "update", "400 invalid email"),
+        ]
+    );
+    assert!(got[1].failures.is_empty());
+    assert_eq!(s.recent_record_failures(FLOW, 1).unwrap().len(), 1);
+    assert_eq!(s.run_error(r2).unwrap().as_deref(), Some("boom"));
+    assert_eq!(s.run_error(r5).unwrap(), None);
+    assert!(matches!(
+        s.run_error(RunId(999)),
+        Err(StoreError::UnknownRun(_))
+    ));
+}
+
+fn an_undo_run_names_the_run_it_undoes_and_reads_back_as_undo(db: &dyn Db) {
+    let mut s = new_store(db);
+    let first = s.begin_run(FLOW, Trigger::Schedule).unwrap();
+    let id = s
+        .journal_intent(first, 1, &step(ActionKind::Deactivate, "101"))
+        .unwrap();
+    s.journal_done(id, Some("a-1")).unwrap();
+    s.finish_run(first, RunStatus::Done, &RunCounts::new(), None)
+        .unwrap();
+    let undo = s.begin_undo_run(FLOW, first).unwrap();
+    drop(s);
+
+    let mut s = db.open().unwrap();
+    let record = s.run_record(undo).unwrap();
+    assert_eq!(
+        (
+            record.flow.as_str(),
+            record.trigger,
+            record.status,
+            record.undoes
+        ),
+        (FLOW, Trigger::Undo, RunStatus::Running, Some(first))
+    );
+    // One meaning on both backends: stored as `manual` with `undoes` set.
+    let sql = format!(r#"SELECT "trigger" FROM runs WHERE id = {}"#, undo.0);
+    assert_eq!(db.query_text(&sql).as_deref(), Some("manual"));
+    let record = s.run_record(first).unwrap();
+    assert_eq!((record.trigger, record.undoes), (Trigger::Schedule, None));
+    let journal = s.run_journal(first).unwrap();
+    assert_eq!(journal.len(), 1);
+    assert_eq!(journal[0].state, JournalState::Done);
+    assert_eq!(journal[0].step.kind, ActionKind::Deactivate);
+
+    let history = s.history(FLOW, 10).unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|r| (r.trigger, r.undoes))
+            .collect::<Vec<_>>(),
+        [(Trigger::Undo, Some(first)), (Trigger::Schedule, None)]
+    );
+    let summary = s.run_summary(undo).unwrap();
+    assert_eq!(
+        (summary.trigger, summary.undoes),
+        (Trigger::Undo, Some(first))
+    );
+    // An undo of a run that does not exist is refused by the database too.
+    assert!(s.begin_undo_run(FLOW, RunId(999)).is_err());
+    assert!(matches!(
+        s.run_record(RunId(999)),
+        Err(StoreError::UnknownRun(_))
+    ));
+}
+
+fn a_rejected_held_plan_is_retired_audited_and_kept_for_its_page(db: &dyn Db) {
+    let mut s = new_store(db);
+    let steps = vec![step(ActionKind::Deactivate, "1")];
+    let r1 = s.begin_run(FLOW, Trigger::Schedule).unwrap();
+    let first = s
+        .hold_plan(FLOW, r1, &steps, "digest-1", "too many")
+        .unwrap();
+    let r2 = s.begin_run(FLOW, Trigger::Schedule).unwrap();
+    let id = s
+        .hold_plan(FLOW, r2, &steps, "digest-2", "too many")
+        .unwrap();
+    assert_eq!(
+        s.held_plan_by_id(FLOW, first).unwrap().unwrap().state(),
+        HeldState::Superseded
+    );
+    let pending = s.held_plan_by_id(FLOW, id).unwrap().unwrap();
+    assert_eq!(pending.state(), HeldState::Pending);
+    assert_eq!((pending.steps, pending.run), (steps.clone(), r2));
+    // Only the pending plan can be rejected, once.
+    assert!(matches!(
+        s.reject_held(FLOW, first, "hr-alice").unwrap_err(),
+        StoreError::NoHeldPlan(_)
+    ));
+    let rejected = s.reject_held(FLOW, id, "hr-alice").unwrap();
+    assert_eq!(rejected.state(), HeldState::Rejected);
+    assert_eq!(rejected.rejected_by.as_deref(), Some("hr-alice"));
+    assert!(rejected.superseded_at.is_some());
+    assert_eq!(rejected.run, r2);
+    assert_eq!(s.held_plan(FLOW).unwrap(), None);
+    let mut other = db.open().unwrap();
+    assert!(matches!(
+        other.reject_held(FLOW, id, "it-bob").unwrap_err(),
+        StoreError::NoHeldPlan(_)
+    ));
+    assert!(matches!(
+        other.approve_held(FLOW, "it-bob").unwrap_err(),
+        StoreError::NoHeldPlan(_)
+    ));
+    let audit = other.audit_log(FLOW, 10).unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].what, "reject_held");
+    assert_eq!(audit[0].run, Some(r2));
+    assert_eq!(audit[0].after.as_ref().unwrap()["rejected_by"], "hr-alice");
+    // An id the flow never held is no plan.
+    assert_eq!(
+        other.held_plan_by_id(FLOW, HeldPlanId(id.0 + 100)).unwrap(),
+        None
+    );
+    // An approved plan reads back as approved.
+    let r3 = other.begin_run(FLOW, Trigger::Schedule).unwrap();
+    let third = other
+        .hold_plan(FLOW, r3, &steps, "digest-3", "again")
+        .unwrap();
+    other.approve_held(FLOW, "ops").unwrap();
+    assert_eq!(
+        other.held_plan_by_id(FLOW, third).unwrap().unwrap().state(),
+        HeldState::Approved
+    );
 }
