@@ -15,8 +15,10 @@
 //!    so a person found by the email of their create in one flow also shows
 //!    the skip or conflict another flow reported for their id.
 //!
-//! Matching is case-insensitive for ASCII letters (SQLite's `lower`); ids
-//! are matched exactly. Ids of different connections are not told apart: a
+//! Matching is case-insensitive for ASCII letters (SQLite's `lower`;
+//! PostgreSQL's folds every letter); ids are matched exactly. Each backend
+//! has the two steps in its `search.rs`; the types and the last step
+//! ([`newest_first`]) are here, shared. Ids of different connections are not told apart: a
 //! source id that two source systems both use finds both records.
 
 use super::journal::JournalEntry;
