@@ -2,8 +2,8 @@
 //! records that failed in a flow's recent runs, a run's error, and which
 //! alerts were already sent (table `alerts_sent`, schema version 9).
 //!
-//! Each method holds its SQL in one statement, so another backend can
-//! implement it one-for-one.
+//! The types are here; each method holds its SQL in one statement, in
+//! `sqlite/alerts.rs` and its twin `postgres/alerts.rs`.
 
 use super::runs::RunId;
 #[cfg(test)]

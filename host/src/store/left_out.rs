@@ -8,6 +8,9 @@
 //! All of them are kept (a row is a few ids and a sentence), so "why was this
 //! person never created?" has an answer for every run, not only the first
 //! few hundred records.
+//!
+//! The types are here; the SQL is in `sqlite/left_out.rs` and its twin
+//! `postgres/left_out.rs`.
 
 use std::fmt;
 
@@ -72,6 +75,7 @@ pub(crate) type RawLeftOut = (
     String,
 );
 
+/// A [`LeftOut`] from its row (both backends).
 pub(crate) fn left_out(raw: RawLeftOut) -> Result<LeftOut, StoreError> {
     let (kind, source_id, target_id, label, reason, explanation) = raw;
     Ok(LeftOut {

@@ -1,7 +1,7 @@
 //! Aggregates of the run history for `/metrics`: a few `GROUP BY` queries
 //! over runs, the journal and what runs left out, each in its own function
-//! (a PostgreSQL backend answers the same questions with the same SQL, bar
-//! the JSON functions). Everything here counts since the database was
+//! (`sqlite/metrics.rs`; `postgres/metrics.rs` answers the same questions
+//! with the same SQL). Everything here counts since the database was
 //! created, so the numbers are Prometheus counters that survive restarts.
 
 #[cfg(test)]
