@@ -748,3 +748,54 @@ fn serve_admins_are_names_with_password_secrets() {
     ));
     assert!(msg.contains("an admin name may only hold letters"), "{msg}");
 }
+
+/// `state` is a file or a PostgreSQL URL; the password comes only from
+/// `state_password`, a secret, and never shows in an error.
+#[test]
+fn a_postgres_state_takes_its_password_from_a_secret_only() {
+    use muster::store::Location;
+    let tenant = |state: &str, extra: &str| {
+        format!(
+            "[tenant]\nname = \"acme\"\ntimezone = \"UTC\"\nstate = \"{state}\"\n{extra}\n\
+             [connections.a]\nplugin = \"lucca\"\n"
+        )
+    };
+    let config = parse(&tenant(
+        "postgres://muster@db.internal:6432/state",
+        "state_password = { env = \"MUSTER_TEST_STATE_PASSWORD_UNSET\" }",
+    ))
+    .unwrap();
+    assert_eq!(
+        config.tenant.state_password,
+        Some(SecretSource::Env("MUSTER_TEST_STATE_PASSWORD_UNSET".into()))
+    );
+    // The secret is read when the store is opened, not when parsing.
+    let e = config.tenant.location().unwrap_err().to_string();
+    assert!(
+        e.contains("MUSTER_TEST_STATE_PASSWORD_UNSET") && e.contains("is not set"),
+        "{e}"
+    );
+
+    let config = parse(&tenant("postgres://muster@db.internal/state", "")).unwrap();
+    match config.tenant.location().unwrap() {
+        Location::Postgres(pg) => assert_eq!(pg.describe(), "muster@db.internal:5432/state"),
+        other => panic!("not PostgreSQL: {other:?}"),
+    }
+    let config = parse(&tenant("muster.db", "")).unwrap();
+    assert!(matches!(
+        config.tenant.location().unwrap(),
+        Location::Sqlite(p) if p == Path::new("/etc/muster/muster.db")
+    ));
+
+    let e = err(&tenant("postgres://muster:hunter2@db/state", ""));
+    assert!(
+        e.contains("acme.toml:4:") && e.contains("state_password"),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2"), "{e}");
+    let e = err(&tenant("muster.db", "state_password = { env = \"X\" }"));
+    assert!(
+        e.contains("tenant.state_password") && e.contains("PostgreSQL"),
+        "{e}"
+    );
+}

@@ -62,8 +62,20 @@ fn flows<'c>(config: &'c Config, name: Option<&str>) -> Result<Vec<&'c Flow>, Ou
     }
 }
 
+/// The state store `tenant.state` names: a SQLite file or a PostgreSQL
+/// database (its password loaded from its secret here, never printed).
 fn open_store(config: &Config) -> Result<Store, Outcome> {
-    Store::open(&config.tenant.state).map_err(|e| Outcome::failed(EXIT_FAILED, e.to_string()))
+    let location = config
+        .tenant
+        .location()
+        .map_err(|e| Outcome::failed(EXIT_FAILED, e.to_string()))?;
+    Store::open_location(&location).map_err(|e| Outcome::failed(EXIT_FAILED, e.to_string()))
+}
+
+/// [`open_store`] for `serve`'s runner, whose errors are text.
+fn open_state(config: &Config) -> Result<Store, String> {
+    let location = config.tenant.location().map_err(|e| e.to_string())?;
+    Store::open_location(&location).map_err(|e| e.to_string())
 }
 
 /// The plugin host and the state store a run needs.
@@ -606,7 +618,7 @@ impl EngineRunner {
         approver: Option<&str>,
     ) -> Result<crate::serve::RunReport, String> {
         let flow = self.config.flow(flow)?;
-        let mut store = Store::open(&self.config.tenant.state).map_err(|e| e.to_string())?;
+        let mut store = open_state(&self.config)?;
         let options = RunOptions {
             trigger,
             only: only.map(str::to_owned),
@@ -677,7 +689,7 @@ impl EngineRunner {
         approver: &str,
     ) -> Result<crate::serve::RunReport, String> {
         let flow = self.config.flow(flow)?;
-        let mut store = Store::open(&self.config.tenant.state).map_err(|e| e.to_string())?;
+        let mut store = open_state(&self.config)?;
         let request = engine::UndoRequest {
             run,
             mode,
@@ -746,7 +758,7 @@ impl crate::serve::Runner for EngineRunner {
         digest: &str,
         who: &str,
     ) -> Result<crate::serve::RunReport, String> {
-        let store = Store::open(&self.config.tenant.state).map_err(|e| e.to_string())?;
+        let store = open_state(&self.config)?;
         let held = store.held_plan(flow).map_err(|e| e.to_string())?;
         // A held undo plan (the status page's Undo button) is applied as an
         // undo of the run it reverses, not compared with a fresh sync plan.

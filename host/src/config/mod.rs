@@ -52,6 +52,7 @@ use muster_core::{Mapping, Policy};
 use toml::de::DeTable;
 
 use crate::schedule::Schedule;
+use crate::store::{Location, PostgresLocation};
 use reader::{Doc, Table, Val, closest, join};
 
 pub use alerts::{AlertsSettings, EmailSettings, FAILING_AFTER_RUNS, SmtpTls};
@@ -106,6 +107,34 @@ pub enum ConfigError {
     /// value.
     #[error("the secret in the {secret} {problem}")]
     SecretInvalid { secret: String, problem: String },
+    /// `tenant.state` names a PostgreSQL database the store cannot use.
+    #[error("tenant.state: {0}")]
+    State(#[source] Box<crate::store::StoreError>),
+}
+
+impl Tenant {
+    /// Where the state store is: see [`state_location`].
+    pub fn location(&self) -> Result<Location, ConfigError> {
+        state_location(&self.state, self.state_password.as_ref())
+    }
+}
+
+/// The store `state` names: a SQLite file, or a PostgreSQL database (a
+/// `postgres://` URL) with its password loaded from `password`'s secret —
+/// held in memory only, never logged.
+pub fn state_location(
+    state: &Path,
+    password: Option<&SecretSource>,
+) -> Result<Location, ConfigError> {
+    let Some(url) = state.to_str().filter(|s| Location::is_postgres_url(s)) else {
+        return Ok(Location::Sqlite(state.to_path_buf()));
+    };
+    let password = password
+        .map(|s| s.load().map(|p| p.expose().to_string()))
+        .transpose()?;
+    PostgresLocation::parse(url, password)
+        .map(|l| Location::Postgres(Box::new(l)))
+        .map_err(|e| ConfigError::State(Box::new(e)))
 }
 
 impl ConfigError {
@@ -149,8 +178,14 @@ pub struct Tenant {
     pub timezone: TimeZone,
     /// The IANA name as written (`Europe/Paris`).
     pub timezone_name: String,
-    /// The state database, resolved against the config's directory.
+    /// The state database as configured: a SQLite file, resolved against
+    /// the config's directory, or a PostgreSQL URL kept as written
+    /// (`postgres://user@host:port/name`, checked when the config is read).
+    /// [`Tenant::location`] says which.
     pub state: PathBuf,
+    /// The PostgreSQL password (`state_password = { env = "…" }` or
+    /// `{ file = "…" }`), loaded only when the store is opened.
+    pub state_password: Option<SecretSource>,
     /// The compiled-plugin cache directory, if configured.
     pub cache: Option<PathBuf>,
 }
@@ -452,7 +487,7 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
 
 fn parse_tenant(v: &Val<'_, '_>, base: &Path) -> Result<Tenant, ConfigError> {
     let t = v.table(
-        &["name", "timezone", "state", "cache"],
+        &["name", "timezone", "state", "state_password", "cache"],
         "{ name = \"acme\", timezone = \"Europe/Paris\", state = \"muster.db\" }",
     )?;
     let name_p = join(v.path, "name");
@@ -475,10 +510,24 @@ fn parse_tenant(v: &Val<'_, '_>, base: &Path) -> Result<Tenant, ConfigError> {
         ))
     })?;
     let state_p = join(v.path, "state");
-    let state = t
+    let state_v = t
         .get("state", &state_p)
-        .ok_or_else(|| t.missing("state", "\"muster.db\""))?
-        .str("\"muster.db\"")?;
+        .ok_or_else(|| t.missing("state", "\"muster.db\""))?;
+    let state = state_v.str("\"muster.db\"")?;
+    let postgres = Location::is_postgres_url(state);
+    if postgres {
+        PostgresLocation::parse(state, None).map_err(|e| state_v.error(e.to_string()))?;
+    }
+    let password_p = join(v.path, "state_password");
+    let state_password = match t.get("state_password", &password_p) {
+        Some(p) if !postgres => {
+            return Err(p.error(
+                "a password is for a PostgreSQL state (`state = \"postgres://user@host/name\"`); a SQLite file has none",
+            ));
+        }
+        Some(p) => Some(parse_secret(&p, base)?),
+        None => None,
+    };
     let cache_p = join(v.path, "cache");
     let cache = t
         .get("cache", &cache_p)
@@ -488,7 +537,12 @@ fn parse_tenant(v: &Val<'_, '_>, base: &Path) -> Result<Tenant, ConfigError> {
         name,
         timezone,
         timezone_name,
-        state: resolve(base, state),
+        state: if postgres {
+            PathBuf::from(state)
+        } else {
+            resolve(base, state)
+        },
+        state_password,
         cache: cache.map(|c| resolve(base, c)),
     })
 }

@@ -210,8 +210,11 @@ pub struct ServeConfig {
     pub tenant: String,
     pub timezone: TimeZone,
     pub timezone_name: String,
-    /// The state database (the same file the engine writes).
+    /// The state database (the same one the engine writes): a file, or a
+    /// PostgreSQL URL (see [`crate::config::state_location`]).
     pub store: PathBuf,
+    /// The PostgreSQL password's secret, when `store` is a URL.
+    pub store_password: Option<crate::config::SecretSource>,
     pub flows: Vec<ServeFlow>,
     /// Handler threads: the status page and webhooks run on them (default
     /// 4). `/healthz` and the connections themselves need none.
@@ -285,6 +288,7 @@ impl ServeConfig {
             timezone: config.tenant.timezone.clone(),
             timezone_name: config.tenant.timezone_name.clone(),
             store: config.tenant.state.clone(),
+            store_password: config.tenant.state_password.clone(),
             flows,
             alerts: config.alerts.as_ref().map(Alerting::load).transpose()?,
             admins,
@@ -299,6 +303,7 @@ impl ServeConfig {
             timezone: TimeZone::UTC,
             timezone_name: "UTC".into(),
             store: PathBuf::from("muster.db"),
+            store_password: None,
             flows: Vec::new(),
             http_threads: 4,
             max_body: MAX_BODY,
@@ -323,6 +328,8 @@ pub enum ServeError {
     Bind { addr: String, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("cannot start a serve thread: {0}")]
     Thread(std::io::Error),
 }
@@ -605,7 +612,8 @@ impl Server {
         runner: Arc<dyn Runner>,
         clock: Arc<dyn Clock>,
     ) -> Result<Server, ServeError> {
-        let mut store = Store::open(&cfg.store)?;
+        let location = crate::config::state_location(&cfg.store, cfg.store_password.as_ref())?;
+        let mut store = Store::open_location(&location)?;
         for f in &cfg.flows {
             store.ensure_flow(&f.name, &f.source, &f.target)?;
         }

@@ -8,13 +8,15 @@
 //! All of them are kept (a row is a few ids and a sentence), so "why was this
 //! person never created?" has an answer for every run, not only the first
 //! few hundred records.
+//!
+//! The types are here; the SQL is in `sqlite/left_out.rs` and its twin
+//! `postgres/left_out.rs`.
 
 use std::fmt;
 
-use rusqlite::params;
-
-use super::runs::{RunId, RunStatus, run_state};
-use super::{Context, Store, StoreError, parse_enum};
+#[cfg(test)]
+use super::{RunId, RunStatus, Store};
+use super::{StoreError, parse_enum};
 
 /// Why a record is in [`LeftOut`]: the plan's two kinds of step that do not
 /// act.
@@ -63,71 +65,6 @@ pub struct LeftOut {
     pub explanation: String,
 }
 
-impl Store {
-    /// Records what a running run left out (appended after any already
-    /// recorded), committed.
-    pub fn add_run_left_out(&mut self, run: RunId, rows: &[LeftOut]) -> Result<(), StoreError> {
-        let tx = self.write_tx(|| format!("run {run}: recording the records it left out"))?;
-        let (flow, status) = run_state(&tx, run)?;
-        if status != RunStatus::Running {
-            return Err(StoreError::RunFinished { run, flow, status });
-        }
-        insert_left_out(&tx, run, rows)
-            .context(|| format!("flow `{flow}`: recording the records run {run} left out"))?;
-        tx.commit()
-            .context(|| format!("flow `{flow}`: committing the records run {run} left out"))
-    }
-
-    /// What `run` left out, in plan order.
-    pub fn run_left_out(&self, run: RunId) -> Result<Vec<LeftOut>, StoreError> {
-        let ctx = || format!("run {run}: reading the records it left out");
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT kind, source_id, target_id, label, reason, explanation
-                 FROM run_left_out WHERE run_id = ?1 ORDER BY seq",
-            )
-            .context(ctx)?;
-        let rows = stmt
-            .query_map([run.0], raw_left_out)
-            .context(ctx)?
-            .collect::<Result<Vec<_>, _>>()
-            .context(ctx)?;
-        rows.into_iter().map(left_out).collect()
-    }
-}
-
-/// The insert, in one place (a PostgreSQL backend writes the same rows).
-fn insert_left_out(
-    tx: &rusqlite::Transaction<'_>,
-    run: RunId,
-    rows: &[LeftOut],
-) -> rusqlite::Result<()> {
-    let next: i64 = tx.query_row(
-        "SELECT COALESCE(MAX(seq), 0) FROM run_left_out WHERE run_id = ?1",
-        [run.0],
-        |r| r.get(0),
-    )?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO run_left_out
-         (run_id, seq, kind, source_id, target_id, label, reason, explanation)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?;
-    for (seq, l) in (next + 1..).zip(rows) {
-        insert.execute(params![
-            run.0,
-            seq,
-            l.kind.as_str(),
-            l.source_id,
-            l.target_id,
-            l.label,
-            l.reason,
-            l.explanation
-        ])?;
-    }
-    Ok(())
-}
-
 /// A row's columns, before the kind is checked.
 pub(crate) type RawLeftOut = (
     String,
@@ -138,19 +75,7 @@ pub(crate) type RawLeftOut = (
     String,
 );
 
-/// Reads `kind, source_id, target_id, label, reason, explanation` from the
-/// first six columns of `r`.
-pub(crate) fn raw_left_out(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawLeftOut> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
-}
-
+/// A [`LeftOut`] from its row (both backends).
 pub(crate) fn left_out(raw: RawLeftOut) -> Result<LeftOut, StoreError> {
     let (kind, source_id, target_id, label, reason, explanation) = raw;
     Ok(LeftOut {

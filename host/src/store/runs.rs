@@ -3,10 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use rusqlite::{OptionalExtension, params};
-
-use super::journal::{JournalEntry, entries_of_run};
-use super::{Context, Store, StoreError, parse_enum, time};
+use super::journal::JournalEntry;
+use super::{Context, StoreError, parse_enum};
 
 /// A run's row id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,8 +42,9 @@ impl Trigger {
 
     /// The value kept in `runs.trigger`, whose `CHECK` (version 1) predates
     /// undo runs: an undo run is stored as `manual` with its `undoes`
-    /// column set (version 8), and read back as [`Trigger::Undo`].
-    const fn stored(self) -> &'static str {
+    /// column set (version 10), and read back as [`Trigger::Undo`]. Both
+    /// backends store it this way, so the column means one thing.
+    pub(crate) const fn stored(self) -> &'static str {
         match self {
             Trigger::Undo => "manual",
             other => other.as_str(),
@@ -54,7 +53,7 @@ impl Trigger {
 
     /// The trigger of a stored run: `trigger` as stored, and whether the run
     /// undoes another.
-    fn of_stored(trigger: String, undoes: Option<RunId>) -> Result<Trigger, StoreError> {
+    pub(crate) fn of_stored(trigger: String, undoes: Option<RunId>) -> Result<Trigger, StoreError> {
         match undoes {
             Some(_) => Ok(Trigger::Undo),
             None => parse_enum("runs.trigger", trigger, Trigger::parse),
@@ -145,17 +144,6 @@ pub struct RunSummary {
     pub problems: Vec<RunProblem>,
 }
 
-/// One run's row, without its journal: what `muster undo` checks first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunRecord {
-    pub id: RunId,
-    pub flow: String,
-    pub trigger: Trigger,
-    pub status: RunStatus,
-    /// The run this one undoes.
-    pub undoes: Option<RunId>,
-}
-
 /// A record a run could not take as it was (see
 /// [`crate::runtime::connector::Problem`]), as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,242 +156,43 @@ pub struct RunProblem {
     pub message: String,
 }
 
-impl Store {
-    /// Starts a run of `flow` (status `running`), committed. While this
-    /// store holds the flow's lease, the run records its fencing token (and
-    /// cannot start if the lease was lost).
-    pub fn begin_run(&mut self, flow: &str, trigger: Trigger) -> Result<RunId, StoreError> {
-        self.begin(flow, trigger, None)
-    }
-
-    /// [`Store::begin_run`] for an undo of run `undone` (trigger
-    /// [`Trigger::Undo`]).
-    pub fn begin_undo_run(&mut self, flow: &str, undone: RunId) -> Result<RunId, StoreError> {
-        self.begin(flow, Trigger::Undo, Some(undone))
-    }
-
-    fn begin(
-        &mut self,
-        flow: &str,
-        trigger: Trigger,
-        undoes: Option<RunId>,
-    ) -> Result<RunId, StoreError> {
-        let flow_id = Store::flow_id(&self.conn, flow)?;
-        let token = self.fence_token();
-        let tx = self.write_tx(|| format!("flow `{flow}`: starting a run"))?;
-        tx.execute(
-            r#"INSERT INTO runs (flow_id, started_at, status, "trigger", lease_fence, undoes)
-               VALUES (?1, ?2, 'running', ?3, ?4, ?5)"#,
-            params![
-                flow_id,
-                time::now(),
-                trigger.stored(),
-                token,
-                undoes.map(|r| r.0)
-            ],
-        )
-        .context(|| format!("flow `{flow}`: starting a run"))?;
-        let run = RunId(tx.last_insert_rowid());
-        tx.commit()
-            .context(|| format!("flow `{flow}`: committing the start of run {run}"))?;
-        Ok(run)
-    }
-
-    /// Finishes a running run with its final status, counters and error.
-    pub fn finish_run(
-        &mut self,
-        run: RunId,
-        status: RunStatus,
-        counts: &RunCounts,
-        error: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let counts = serde_json::to_string(counts)
-            .context(|| format!("run {run}: serialising its counts"))?;
-        let tx = self.write_tx(|| format!("run {run}: finishing it"))?;
-        let (flow, current) = run_state(&tx, run)?;
-        if current != RunStatus::Running {
-            return Err(StoreError::RunFinished {
-                run,
-                flow,
-                status: current,
-            });
-        }
-        tx.execute(
-            "UPDATE runs SET status = ?2, finished_at = ?3, counts = ?4, error = ?5 WHERE id = ?1",
-            params![run.0, status.as_str(), time::now(), counts, error],
-        )
-        .context(|| format!("flow `{flow}`: finishing run {run}"))?;
-        tx.commit()
-            .context(|| format!("flow `{flow}`: committing the end of run {run}"))
-    }
-
-    /// Records the problems of a running run (appended after any already
-    /// recorded), committed.
-    pub fn add_run_problems(
-        &mut self,
-        run: RunId,
-        problems: &[RunProblem],
-    ) -> Result<(), StoreError> {
-        let tx = self.write_tx(|| format!("run {run}: recording its problems"))?;
-        let (flow, status) = run_state(&tx, run)?;
-        if status != RunStatus::Running {
-            return Err(StoreError::RunFinished { run, flow, status });
-        }
-        let ctx = || format!("flow `{flow}`: recording the problems of run {run}");
-        let next: i64 = tx
-            .query_row(
-                "SELECT COALESCE(MAX(seq), 0) FROM run_problems WHERE run_id = ?1",
-                [run.0],
-                |r| r.get(0),
-            )
-            .context(ctx)?;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO run_problems (run_id, seq, side, plugin, record, field, message)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .context(ctx)?;
-            for (seq, p) in (next + 1..).zip(problems) {
-                insert
-                    .execute(params![
-                        run.0, seq, p.side, p.plugin, p.record, p.field, p.message
-                    ])
-                    .context(ctx)?;
-            }
-        }
-        tx.commit().context(ctx)
-    }
-
-    /// Records the run's notes: one line per record it skipped or reported a
-    /// conflict for, with why (the data problems are in `run_problems`).
-    pub fn set_run_notes(&mut self, run: RunId, notes: &[String]) -> Result<(), StoreError> {
-        let text =
-            serde_json::to_string(notes).context(|| format!("run {run}: serialising its notes"))?;
-        let tx = self.write_tx(|| format!("run {run}: recording its notes"))?;
-        tx.execute(
-            "UPDATE runs SET notes = ?2 WHERE id = ?1",
-            params![run.0, text],
-        )
-        .context(|| format!("run {run}: recording its notes"))?;
-        tx.commit()
-            .context(|| format!("run {run}: committing its notes"))
-    }
-
-    /// Runs of `flow` still `running`. Read by the holder of the flow's
-    /// lease, these belong to owners that died (or were fenced out): the
-    /// engine marks them `aborted`. Read without the lease, some may be live.
-    pub fn unfinished_runs(&self, flow: &str) -> Result<Vec<RunId>, StoreError> {
-        let flow_id = Store::flow_id(&self.conn, flow)?;
-        let ctx = || format!("flow `{flow}`: listing unfinished runs");
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id FROM runs WHERE flow_id = ?1 AND status = 'running' ORDER BY id")
-            .context(ctx)?;
-        let ids = stmt
-            .query_map([flow_id], |r| r.get(0).map(RunId))
-            .context(ctx)?;
-        ids.collect::<Result<_, _>>().context(ctx)
-    }
-
-    /// One run's row, whatever its flow: [`StoreError::UnknownRun`] when
-    /// there is none.
-    pub fn run_record(&self, run: RunId) -> Result<RunRecord, StoreError> {
-        let row: Option<(String, String, String, Option<i64>)> = self
-            .conn
-            .prepare_cached(
-                r#"SELECT flows.name, runs."trigger", runs.status, runs.undoes
-                   FROM runs JOIN flows ON flows.id = runs.flow_id WHERE runs.id = ?1"#,
-            )
-            .and_then(|mut s| {
-                s.query_row([run.0], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-            })
-            .optional()
-            .context(|| format!("run {run}: looking it up"))?;
-        let (flow, trigger, status, undoes) = row.ok_or(StoreError::UnknownRun(run))?;
-        let undoes = undoes.map(RunId);
-        Ok(RunRecord {
-            id: run,
-            flow,
-            trigger: Trigger::of_stored(trigger, undoes)?,
-            status: parse_enum("runs.status", status, RunStatus::parse)?,
-            undoes,
-        })
-    }
-
-    /// A run's journal, in step order (every state).
-    pub fn run_journal(&self, run: RunId) -> Result<Vec<JournalEntry>, StoreError> {
-        entries_of_run(&self.conn, run)
-    }
-
-    /// The last `limit` runs of `flow`, newest first, each with its journal.
-    pub fn history(&self, flow: &str, limit: usize) -> Result<Vec<RunSummary>, StoreError> {
-        let flow_id = Store::flow_id(&self.conn, flow)?;
-        let ctx = || format!("flow `{flow}`: reading history");
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE flow_id = ?1 ORDER BY id DESC LIMIT ?2"
-            ))
-            .context(ctx)?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt
-            .query_map(params![flow_id, limit], raw_run)
-            .context(ctx)?
-            .collect::<Result<Vec<_>, _>>()
-            .context(ctx)?;
-        rows.into_iter()
-            .map(|raw| summary(&self.conn, flow, raw))
-            .collect()
-    }
-
-    /// One run, by id, with its journal and problems (the status page's run
-    /// view). [`StoreError::UnknownRun`] if there is no such run.
-    pub fn run_summary(&self, run: RunId) -> Result<RunSummary, StoreError> {
-        let (flow, _) = run_state(&self.conn, run)?;
-        let raw = self
-            .conn
-            .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
-            .and_then(|mut s| s.query_row([run.0], raw_run))
-            .context(|| format!("flow `{flow}`: reading run {run}"))?;
-        summary(&self.conn, &flow, raw)
-    }
+/// One run's row, without its journal: what `muster undo` checks first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub flow: String,
+    pub trigger: Trigger,
+    pub status: RunStatus,
+    /// The run this one undoes.
+    pub undoes: Option<RunId>,
 }
 
-const RUN_COLUMNS: &str =
+/// The `runs` columns both backends select for a [`RunSummary`], in
+/// [`RawRun`]'s order.
+pub(crate) const RUN_COLUMNS: &str =
     r#"id, "trigger", status, started_at, finished_at, counts, error, notes, undoes"#;
 
 /// A `runs` row of [`RUN_COLUMNS`], before its JSON and enums are decoded.
-struct RawRun {
-    id: RunId,
-    trigger: String,
-    status: String,
-    started_at: String,
-    finished_at: Option<String>,
-    counts: Option<String>,
-    error: Option<String>,
-    notes: Option<String>,
-    undoes: Option<RunId>,
+pub(crate) struct RawRun {
+    pub(crate) id: RunId,
+    pub(crate) trigger: String,
+    pub(crate) status: String,
+    pub(crate) started_at: String,
+    pub(crate) finished_at: Option<String>,
+    pub(crate) counts: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) notes: Option<String>,
+    pub(crate) undoes: Option<RunId>,
 }
 
-fn raw_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
-    Ok(RawRun {
-        id: RunId(r.get(0)?),
-        trigger: r.get(1)?,
-        status: r.get(2)?,
-        started_at: r.get(3)?,
-        finished_at: r.get(4)?,
-        counts: r.get(5)?,
-        error: r.get(6)?,
-        notes: r.get(7)?,
-        undoes: r.get::<_, Option<i64>>(8)?.map(RunId),
-    })
-}
-
-/// A run of `flow` as [`RunSummary`], with its journal and problems.
-fn summary(conn: &rusqlite::Connection, flow: &str, raw: RawRun) -> Result<RunSummary, StoreError> {
+/// A run of `flow` as [`RunSummary`], given its journal and problems (each
+/// backend reads those its own way).
+pub(crate) fn summary(
+    flow: &str,
+    raw: RawRun,
+    journal: Vec<JournalEntry>,
+    problems: Vec<RunProblem>,
+) -> Result<RunSummary, StoreError> {
     let id = raw.id;
     let counts = match raw.counts {
         Some(c) => {
@@ -428,51 +217,22 @@ fn summary(conn: &rusqlite::Connection, flow: &str, raw: RawRun) -> Result<RunSu
         counts,
         error: raw.error,
         notes,
-        journal: entries_of_run(conn, id)?,
-        problems: problems_of_run(conn, flow, id)?,
+        journal,
+        problems,
     })
 }
 
-/// A run's flow name and status.
-pub(crate) fn run_state(
-    conn: &rusqlite::Connection,
+/// A [`RunRecord`] from its row: flow, stored trigger, status, `undoes`.
+pub(crate) fn record(
     run: RunId,
-) -> Result<(String, RunStatus), StoreError> {
-    let row: Option<(String, String)> = conn
-        .prepare_cached(
-            "SELECT flows.name, runs.status FROM runs JOIN flows ON flows.id = runs.flow_id
-             WHERE runs.id = ?1",
-        )
-        .and_then(|mut s| s.query_row([run.0], |r| Ok((r.get(0)?, r.get(1)?))))
-        .optional()
-        .context(|| format!("run {run}: looking it up"))?;
-    let (flow, status) = row.ok_or(StoreError::UnknownRun(run))?;
-    Ok((flow, parse_enum("runs.status", status, RunStatus::parse)?))
-}
-
-/// A run's problems, in the order reported.
-fn problems_of_run(
-    conn: &rusqlite::Connection,
-    flow: &str,
-    run: RunId,
-) -> Result<Vec<RunProblem>, StoreError> {
-    let ctx = || format!("flow `{flow}`: reading the problems of run {run}");
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT side, plugin, record, field, message FROM run_problems
-             WHERE run_id = ?1 ORDER BY seq",
-        )
-        .context(ctx)?;
-    let rows = stmt
-        .query_map([run.0], |r| {
-            Ok(RunProblem {
-                side: r.get(0)?,
-                plugin: r.get(1)?,
-                record: r.get(2)?,
-                field: r.get(3)?,
-                message: r.get(4)?,
-            })
-        })
-        .context(ctx)?;
-    rows.collect::<Result<_, _>>().context(ctx)
+    (flow, trigger, status, undoes): (String, String, String, Option<i64>),
+) -> Result<RunRecord, StoreError> {
+    let undoes = undoes.map(RunId);
+    Ok(RunRecord {
+        id: run,
+        flow,
+        trigger: Trigger::of_stored(trigger, undoes)?,
+        status: parse_enum("runs.status", status, RunStatus::parse)?,
+        undoes,
+    })
 }

@@ -79,6 +79,7 @@ pub mod flatchr;
 pub mod latency;
 pub mod leapsome;
 pub mod lucca;
+pub mod postgres;
 pub mod rng;
 pub mod server;
 pub mod teelt;

@@ -13,7 +13,8 @@ use muster_core::Step;
 use muster_core::rows::{RowAction, WrittenRows, key_text};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Context, JournalId, Store, StoreError, time};
+use super::SqliteStore;
+use crate::store::{Context, JournalId, StoreError, time};
 
 /// Applies the row changes of journal entry `id` (an `update` just settled
 /// `done`) to the flow's written rows.
@@ -59,10 +60,10 @@ pub(crate) fn record_applied_rows(conn: &Connection, id: JournalId) -> Result<()
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// The rows `flow` wrote, for [`muster_core::Input::written_rows`].
     pub fn written_rows(&self, flow: &str) -> Result<WrittenRows, StoreError> {
-        let flow_id = Store::flow_id(&self.conn, flow)?;
+        let flow_id = SqliteStore::flow_id(&self.conn, flow)?;
         let what = || format!("flow `{flow}`: reading the rows it wrote");
         let mut stmt = self
             .conn
@@ -89,7 +90,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Resolution, Trigger};
+    use crate::store::{Resolution, Store, Trigger};
     use muster_core::rows::RowChange;
     use muster_core::{ActionKind, FieldValue, Row};
 
