@@ -118,8 +118,10 @@ async fn shot(client: &Client, name: &str) {
     std::fs::write(screenshots().join(format!("{name}.png")), png).expect("save screenshot");
 }
 
+/// The text of the first element `css` selects, waiting for it to appear:
+/// a click that submits a form returns before the next page has loaded.
 async fn text_of(client: &Client, css: &str) -> String {
-    let found = client.find(Locator::Css(css)).await;
+    let found = client.wait().for_element(Locator::Css(css)).await;
     match found {
         Ok(element) => element.text().await.expect("its text"),
         Err(e) => {
@@ -159,20 +161,23 @@ fn an_admin_approves_a_held_plan_in_a_real_browser() {
         // Not signed in: the sign-in form.
         client.goto(&format!("{base}/")).await.expect("open /");
         let name = client
-            .find(Locator::Css("input[name=name]"))
+            .wait()
+            .for_element(Locator::Css("input[name=name]"))
             .await
             .expect("sign-in form");
         shot(&client, "sign-in").await;
         name.send_keys(ADMIN).await.expect("type the name");
         client
-            .find(Locator::Css("input[name=password]"))
+            .wait()
+            .for_element(Locator::Css("input[name=password]"))
             .await
             .expect("password field")
             .send_keys(PASSWORD)
             .await
             .expect("type the password");
         client
-            .find(Locator::Css("button[type=submit]"))
+            .wait()
+            .for_element(Locator::Css("button[type=submit]"))
             .await
             .expect("sign in")
             .click()
@@ -189,14 +194,16 @@ fn an_admin_approves_a_held_plan_in_a_real_browser() {
         // "Why was this person not created?": the search form finds every
         // run that skipped them, with the reason.
         client
-            .find(Locator::Css("input[name=q]"))
+            .wait()
+            .for_element(Locator::Css("input[name=q]"))
             .await
             .expect("the search form")
             .send_keys(&skipped)
             .await
             .expect("type the name");
         client
-            .find(Locator::Css("form[action='/search'] button"))
+            .wait()
+            .for_element(Locator::Css("form[action='/search'] button"))
             .await
             .expect("Search")
             .click()
@@ -217,12 +224,18 @@ fn an_admin_approves_a_held_plan_in_a_real_browser() {
         client.goto(&format!("{base}/")).await.expect("back to /");
 
         client
-            .find(Locator::LinkText("Review it, then approve or reject it"))
+            .wait()
+            .for_element(Locator::LinkText("Review it, then approve or reject it"))
             .await
             .expect("the held plan's link")
             .click()
             .await
             .expect("open the held plan");
+        client
+            .wait()
+            .for_element(Locator::Css("#digest"))
+            .await
+            .expect("the held plan's page");
         let mut groups = Vec::new();
         for h in client
             .find_all(Locator::Css("h3"))
@@ -241,7 +254,8 @@ fn an_admin_approves_a_held_plan_in_a_real_browser() {
         shot(&client, "held-plan").await;
 
         client
-            .find(Locator::Id("approve"))
+            .wait()
+            .for_element(Locator::Id("approve"))
             .await
             .expect("Approve")
             .click()
@@ -257,7 +271,8 @@ fn an_admin_approves_a_held_plan_in_a_real_browser() {
 
         // Back on the status page, the run that applied it is done.
         client
-            .find(Locator::LinkText("Back to the status page"))
+            .wait()
+            .for_element(Locator::LinkText("Back to the status page"))
             .await
             .expect("link")
             .click()
