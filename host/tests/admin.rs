@@ -39,6 +39,23 @@ fn decision(page: &str, csrf: bool) -> String {
     body
 }
 
+/// Approves the plan a review page shows, and checks it was applied.
+fn approve(addr: &str, cookie: &str, review: &str) -> common::world::HttpAnswer {
+    let approved = post(
+        addr,
+        "/held/people/approve",
+        Some(cookie),
+        &decision(review, true),
+    );
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    assert!(
+        approved.body.contains("applied the plan"),
+        "{}",
+        approved.body
+    );
+    approved
+}
+
 #[test]
 fn wrong_or_missing_credentials_and_forged_forms_change_nothing() {
     let world = held_world();
@@ -162,18 +179,7 @@ fn an_approved_plan_is_applied_once_and_audited_with_who() {
     );
     assert_eq!(hidden(&review.body, "plan"), plan.id.to_string());
 
-    let approved = post(
-        addr,
-        "/held/people/approve",
-        Some(&cookie),
-        &decision(&review.body, true),
-    );
-    assert_eq!(approved.status, 200, "{}", approved.body);
-    assert!(
-        approved.body.contains("applied the plan"),
-        "{}",
-        approved.body
-    );
+    let approved = approve(addr, &cookie, &review.body);
     assert!(approved.body.contains("<b>done</b>"), "{}", approved.body);
     assert_eq!(deactivated(&world), before + leaving);
 
@@ -316,13 +322,7 @@ fn an_undo_from_the_run_page_is_held_for_review_and_applied_once_approved() {
 
     // HR approves the leaver wave; it turns out to be a mistake.
     let review = get(addr, "/held/people", &cookie);
-    let approved = post(
-        addr,
-        "/held/people/approve",
-        Some(&cookie),
-        &decision(&review.body, true),
-    );
-    assert_eq!(approved.status, 200, "{}", approved.body);
+    approve(addr, &cookie, &review.body);
     assert_eq!(deactivated(&world), before + leaving);
     let wave = world.store().history(FLOW, 1).expect("history")[0].id;
 
@@ -357,18 +357,7 @@ fn an_undo_from_the_run_page_is_held_for_review_and_applied_once_approved() {
         "{}",
         review.body
     );
-    let approved = post(
-        addr,
-        "/held/people/approve",
-        Some(&cookie),
-        &decision(&review.body, true),
-    );
-    assert_eq!(approved.status, 200, "{}", approved.body);
-    assert!(
-        approved.body.contains("applied the plan"),
-        "{}",
-        approved.body
-    );
+    approve(addr, &cookie, &review.body);
     assert_eq!(deactivated(&world), before);
     let store = world.store();
     let done = store
