@@ -192,7 +192,13 @@ fn is_flow(shared: &Shared, flow: &str) -> bool {
 }
 
 /// A page with a message, a link back and the signed-in bar.
-fn message(shared: &Shared, status: u16, session: &Session, title: &str, body: &str) -> Answer {
+pub(super) fn message(
+    shared: &Shared,
+    status: u16,
+    session: &Session,
+    title: &str,
+    body: &str,
+) -> Answer {
     let body = format!(
         "{}{body}<p><a href=\"/\">Back to the status page</a></p>",
         auth::signed_in_bar(session)
@@ -316,10 +322,19 @@ pub(super) fn approve(shared: &Shared, head: &Head, flow: &str, form: &Form) -> 
 
 /// Waits for the worker's outcome of `ticket`, up to the approval wait.
 fn wait_for(shared: &Shared, ticket: u64) -> Option<Approval> {
+    wait_for_job(shared, |q| q.approvals.remove(&ticket))
+}
+
+/// Waits, up to the approval wait, until `take` finds a queued job's
+/// outcome in the queue (approvals and the Undo button share this).
+pub(super) fn wait_for_job<T>(
+    shared: &Shared,
+    mut take: impl FnMut(&mut super::Queue) -> Option<T>,
+) -> Option<T> {
     let deadline = Instant::now() + shared.cfg.approve_wait;
     let mut q = lock(&shared.queue);
     loop {
-        if let Some(outcome) = q.approvals.remove(&ticket) {
+        if let Some(outcome) = take(&mut q) {
             return Some(outcome);
         }
         let left = deadline.checked_duration_since(Instant::now())?;

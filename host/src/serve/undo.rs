@@ -12,9 +12,9 @@
 use serde_json::json;
 
 use super::auth::{self, Form, Session};
-use super::http::{Answer, Head, html, see_other};
-use super::page::{self as shell, escape};
-use super::{Job, RunReport, Shared, lock};
+use super::http::{Answer, Head, see_other};
+use super::page::escape;
+use super::{Job, RunReport, Shared, held, lock};
 use crate::store::{AuditEntry, RunId, RunStatus, StoreError};
 
 /// The button for run `run`, for a page an admin is signed in to.
@@ -62,7 +62,7 @@ pub(super) fn request(shared: &Shared, head: &Head, run: RunId, form: &Form) -> 
         flow: flow.clone(),
         run,
     });
-    match wait_for(shared, ticket) {
+    match held::wait_for_job(shared, |q| q.undos.remove(&ticket)) {
         Some(Ok(report)) if report.status == RunStatus::Held => see_other(&format!("/held/{flow}")),
         Some(Ok(report)) => {
             let text = format!("Run {run} left nothing to undo (undo run {}).", report.run);
@@ -95,26 +95,6 @@ fn audit(shared: &Shared, flow: &str, run: RunId, session: &Session) {
     }
 }
 
-/// Waits for the worker's outcome of `ticket`, up to the approval wait.
-fn wait_for(shared: &Shared, ticket: u64) -> Option<Result<RunReport, String>> {
-    let deadline = std::time::Instant::now() + shared.cfg.approve_wait;
-    let mut q = lock(&shared.queue);
-    loop {
-        if let Some(outcome) = q.undos.remove(&ticket) {
-            return Some(outcome);
-        }
-        let left = deadline.checked_duration_since(std::time::Instant::now())?;
-        if shared.stop.load(std::sync::atomic::Ordering::SeqCst) {
-            return None;
-        }
-        q = shared
-            .changed
-            .wait_timeout(q, left)
-            .unwrap_or_else(|p| p.into_inner())
-            .0;
-    }
-}
-
 /// The worker's side: plan the undo and hold it.
 pub(super) fn run_undo(shared: &Shared, flow: &str, run: RunId) -> Result<RunReport, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -123,11 +103,13 @@ pub(super) fn run_undo(shared: &Shared, flow: &str, run: RunId) -> Result<RunRep
     .unwrap_or_else(|_| Err(format!("the undo of run {run} of flow `{flow}` panicked")))
 }
 
+/// A message page: `text` is plain text, escaped here.
 fn message(shared: &Shared, status: u16, session: &Session, title: &str, text: &str) -> Answer {
-    let body = format!(
-        "{}<p>{}</p><p><a href=\"/\">Back to the status page</a></p>",
-        auth::signed_in_bar(session),
-        escape(text)
-    );
-    html(status, shell::page(&shared.cfg.tenant, title, &body))
+    held::message(
+        shared,
+        status,
+        session,
+        title,
+        &format!("<p>{}</p>", escape(text)),
+    )
 }
