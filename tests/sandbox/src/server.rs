@@ -33,6 +33,9 @@ pub struct Request {
     pub body: Vec<u8>,
     /// The body was larger than [`MAX_BODY`] and was not read entirely.
     pub body_too_large: bool,
+    /// The client's address (its socket's port tells which process sent the request, see
+    /// [`RequestRecord::peer_port`](crate::RequestRecord::peer_port)); `None` when unknown.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Request {
@@ -225,6 +228,7 @@ fn serve(mut raw: tiny_http::Request, handler: &Handler) {
             .collect(),
         body_too_large: body.len() > MAX_BODY,
         body,
+        peer: raw.remote_addr().copied(),
     };
     let response = if read.is_err() {
         Response::json(

@@ -68,7 +68,7 @@ pub use state::{
 };
 
 use crate::server::{self, Request, Response};
-use crate::{Fault, FaultKind, Jitter, RateLimit, RequestLog, SandboxError, SimClock};
+use crate::{Fault, FaultKind, Jitter, RateLimit, RequestLog, RequestRecord, SandboxError, SimClock};
 
 /// The SCIM token of [`LeapsomeOptions::default`].
 pub const DEFAULT_TOKEN: &str = "sandbox-leapsome-scim-0123456789abcdef";
@@ -364,6 +364,17 @@ impl LeapsomeSim {
     /// Every request served so far.
     pub fn request_log(&self) -> RequestLog {
         lock(&self.shared.log).clone()
+    }
+
+    /// The requests logged after the first `start` (what [`request_log`](Self::request_log)
+    /// would give from index `start` on), without copying the whole log: for a test polling
+    /// many simulators. Indices shift when the log is cleared.
+    pub fn request_log_since(&self, start: usize) -> Vec<RequestRecord> {
+        lock(&self.shared.log)
+            .records
+            .get(start..)
+            .map(<[RequestRecord]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// Reads, writes and 429s served so far.

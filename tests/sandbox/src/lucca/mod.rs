@@ -177,6 +177,17 @@ impl LuccaSim {
         lock(&self.shared.log).clone()
     }
 
+    /// The requests logged after the first `start` (what [`request_log`](Self::request_log)
+    /// would give from index `start` on), without copying the whole log: for a test polling
+    /// many simulators. Indices shift when the log is cleared.
+    pub fn request_log_since(&self, start: usize) -> Vec<RequestRecord> {
+        lock(&self.shared.log)
+            .records
+            .get(start..)
+            .map(<[RequestRecord]>::to_vec)
+            .unwrap_or_default()
+    }
+
     /// Forgets the requests served so far (e.g. between two syncs of an end-to-end test);
     /// the rate limiter's window is not reset.
     pub fn clear_request_log(&self) {
