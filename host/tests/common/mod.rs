@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod tenants;
 pub mod world;
 
 use std::path::PathBuf;

@@ -68,7 +68,9 @@ pub use state::{
 };
 
 use crate::server::{self, Request, Response};
-use crate::{Fault, FaultKind, Jitter, RateLimit, RequestLog, RequestRecord, SandboxError, SimClock};
+use crate::{
+    Fault, FaultKind, Jitter, RateLimit, RequestLog, RequestRecord, SandboxError, SimClock,
+};
 
 /// The SCIM token of [`LeapsomeOptions::default`].
 pub const DEFAULT_TOKEN: &str = "sandbox-leapsome-scim-0123456789abcdef";
