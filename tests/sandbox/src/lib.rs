@@ -76,6 +76,7 @@ pub mod cards;
 pub mod clock;
 pub mod datetime;
 pub mod flatchr;
+pub mod hub;
 pub mod latency;
 pub mod leapsome;
 pub mod lucca;
@@ -88,6 +89,7 @@ pub mod tenant;
 pub use cards::{CardsGroup, CardsOptions, CardsSim, CardsUser, Notification, Space, TrainingStat};
 pub use clock::SimClock;
 pub use flatchr::{Board, FlatchrSim, WebhookTarget};
+pub use hub::Hub;
 pub use latency::Jitter;
 pub use leapsome::{
     Directory, Invitation, LeapsomeOptions, LeapsomeSim, ManagerOnRead, RejectRule, RequestCounts,

@@ -293,8 +293,24 @@ pub struct LeapsomeSim {
 }
 
 impl LeapsomeSim {
-    /// Starts serving on a free loopback port, with `options.directory` as the initial state.
+    /// Starts serving on a free loopback port, with `options.directory` as the initial state,
+    /// on threads of its own.
     pub fn start(options: LeapsomeOptions) -> Result<Self, SandboxError> {
+        Self::start_with(options, server::Server::start)
+    }
+
+    /// The same simulator on a free loopback port of `hub`'s runtime, without threads of its
+    /// own (for tests that start hundreds; see [`Hub`]).
+    ///
+    /// [`Hub`]: crate::Hub
+    pub fn start_on(hub: &crate::Hub, options: LeapsomeOptions) -> Result<Self, SandboxError> {
+        Self::start_with(options, |h| server::Server::start_on(hub, h))
+    }
+
+    fn start_with(
+        options: LeapsomeOptions,
+        serve: impl FnOnce(Arc<server::Handler>) -> Result<server::Server, SandboxError>,
+    ) -> Result<Self, SandboxError> {
         let shared = Arc::new(Shared {
             clock: SimClock::new(options.time_scale),
             directory: Mutex::new(options.directory.clone()),
@@ -308,7 +324,7 @@ impl LeapsomeSim {
             base_url: OnceLock::new(),
         });
         let handler_state = shared.clone();
-        let server = server::Server::start(Arc::new(move |r: &Request| handler_state.handle(r)))?;
+        let server = serve(Arc::new(move |r: &Request| handler_state.handle(r)))?;
         let _ = shared
             .base_url
             .set(format!("http://127.0.0.1:{}{BASE_PATH}", server.port()));
