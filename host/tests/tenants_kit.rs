@@ -10,9 +10,10 @@ use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::tenants::{DuplicateKey, Extra, KitError, KitOptions, Target, Tenants};
-use common::world::text;
+use common::tenants::{DuplicateKey, Extra, KitError, KitOptions, Target, Tenants, duplicates};
+use common::world::{http, text};
 use muster_sandbox::ScimUser;
+use muster_sandbox::leapsome::Email;
 
 /// Runs `muster sync` on every config, `parallel` at a time; the outputs in config order.
 fn sync_all(configs: &[PathBuf], parallel: usize) -> Vec<Output> {
@@ -49,7 +50,11 @@ fn sync_all(configs: &[PathBuf], parallel: usize) -> Vec<Output> {
 }
 
 /// Starts `n` tenants, writes their configs with a state file each, syncs them all.
-fn synced(n: usize, people: usize, options: KitOptions) -> (Tenants, tempfile::TempDir) {
+fn synced(
+    n: usize,
+    people: usize,
+    options: KitOptions,
+) -> (Tenants, tempfile::TempDir, Vec<PathBuf>) {
     let kit = Tenants::start(n, people, options).expect("start the tenants");
     let dir = tempfile::tempdir().expect("tempdir");
     let extra = Extra {
@@ -63,12 +68,12 @@ fn synced(n: usize, people: usize, options: KitOptions) -> (Tenants, tempfile::T
     for (config, out) in configs.iter().zip(sync_all(&configs, 2)) {
         assert!(out.status.success(), "{}: {}", config.display(), text(&out));
     }
-    (kit, dir)
+    (kit, dir, configs)
 }
 
 #[test]
 fn twenty_tenants_synced_two_at_a_time_pass_every_check_until_one_is_broken() {
-    let (kit, dir) = synced(20, 15, KitOptions::default());
+    let (kit, dir, configs) = synced(20, 15, KitOptions::default());
     assert_eq!(
         std::fs::read_dir(dir.path().join("state"))
             .expect("state")
@@ -89,7 +94,16 @@ fn twenty_tenants_synced_two_at_a_time_pass_every_check_until_one_is_broken() {
     assert_eq!(traffic.lucca_throttled(), 0, "{traffic}");
     for t in &traffic.tenants {
         assert!(t.lucca_requests > 0 && t.target_writes > 0, "{t:?}");
+        assert_eq!(t.lucca_full_reads, 1, "one run, one full read: {t:?}");
     }
+    // A second run of tenant-000 changes nothing and reads Lucca once more.
+    let again = Tenants::muster(&["sync"], &configs[0])
+        .output()
+        .expect("resync");
+    assert!(again.status.success(), "{}", text(&again));
+    let resynced = &kit.traffic().tenants[0];
+    assert_eq!(resynced.lucca_full_reads, 2, "{resynced:?}");
+    assert_eq!(resynced.target_writes, traffic.tenants[0].target_writes);
 
     // A hand-made second account for tenant-003's first person, and tenant-005's first
     // account gone: the check names exactly those.
@@ -133,7 +147,7 @@ fn the_generic_scim_target_passes_the_same_checks() {
         seed: 4_200,
         ..KitOptions::default()
     };
-    let (kit, _dir) = synced(2, 15, options);
+    let (kit, _dir, _configs) = synced(2, 15, options);
     let accounts = kit.check_accounts();
     assert!(accounts.is_clean(), "{accounts}");
     assert!(
@@ -250,5 +264,77 @@ fn two_hundred_tenants_start_in_seconds() {
     assert!(
         took < Duration::from_secs(60),
         "a 200-tenant start took {took:?}"
+    );
+}
+
+#[test]
+fn a_tenant_whose_client_bursts_past_lucca_limit_is_reported() {
+    let kit = Tenants::start(3, 5, KitOptions::default()).expect("start");
+    let lucca = &kit.tenants[1].lucca;
+    let addr = lucca.base_url().replace("http://", "");
+    let auth = format!("lucca application={}", lucca.api_key());
+    let statuses: Vec<u16> = (0..51)
+        .map(|_| {
+            http(
+                &addr,
+                "GET",
+                "/api/v3/users",
+                &[("Authorization", &auth)],
+                "",
+            )
+            .0
+        })
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 1);
+    let traffic = kit.traffic();
+    let over: Vec<&str> = traffic
+        .over_limit()
+        .iter()
+        .map(|t| t.tenant.as_str())
+        .collect();
+    assert_eq!(over, ["tenant-001"], "{traffic}");
+    assert_eq!(
+        (traffic.lucca_throttled(), traffic.max_in_window()),
+        (1, 50)
+    );
+    assert_eq!(
+        traffic.tenants[1].lucca_full_reads, 0,
+        "no formerEmployees read"
+    );
+}
+
+#[test]
+fn duplicates_are_found_by_user_name_email_and_external_id_ignoring_case() {
+    let account = |id: &str, user_name: &str, external: Option<&str>| ScimUser {
+        id: id.into(),
+        external_id: external.map(str::to_owned),
+        ..ScimUser::new(id, user_name)
+    };
+    let mut shared_email = account("c", "c@x.example", Some("3"));
+    shared_email.emails.push(Email::work("A@X.example"));
+    let found = duplicates(&[
+        account("a", "a@x.example", Some("1")),
+        account("b", "A@x.example ", Some("2")),
+        shared_email,
+        account("d", "d@x.example", Some("1")),
+        account("e", "e@x.example", None),
+    ]);
+    let summary: Vec<(DuplicateKey, &str, Vec<&str>)> = found
+        .iter()
+        .map(|d| {
+            (
+                d.by,
+                d.value.as_str(),
+                d.accounts.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (DuplicateKey::UserName, "a@x.example", vec!["a", "b"]),
+            (DuplicateKey::Email, "a@x.example", vec!["a", "b", "c"]),
+            (DuplicateKey::ExternalId, "1", vec!["a", "d"]),
+        ]
     );
 }

@@ -28,7 +28,9 @@
 //!   email or an `externalId` (case-insensitive). Hand-made accounts count as unexpected.
 //! - [`Tenants::traffic`]: per tenant, Lucca's requests, 429s and the most requests it
 //!   accepted in any 60 s window (the simulator counts at arrival); the target's reads,
-//!   writes and 429s. [`TrafficReport::over_limit`] lists the tenants past 50 per window.
+//!   writes and 429s, and Lucca's full reads (one per run reading the tenant).
+//!   [`TrafficReport::over_limit`] lists the tenants whose clients went past 50 per window:
+//!   the simulator enforces the limit, so trying shows as 429s.
 //! - [`Tenants::wait_until`]: polls a predicate over every tenant until all hold or the
 //!   deadline passes, and names the tenants still pending.
 //! - [`Tenants::mark`] then [`Tenants::wait_applying`]: the first write (POST, PATCH, PUT,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use muster_sandbox::RateLimit;
+use muster_sandbox::{RateLimit, RequestRecord};
 
 use super::{TenantSims, Tenants};
 
@@ -16,6 +16,11 @@ pub struct TenantTraffic {
     pub lucca_throttled: usize,
     /// The most requests Lucca accepted in any window of its limit (60 s).
     pub lucca_max_in_window: usize,
+    /// Reads of the whole tenant Lucca answered: `GET /api/v3/users?formerEmployees=true…`
+    /// from the first page (`paging=0,…`), as the Lucca connector starts every full read —
+    /// one per run of a flow reading this tenant, so "every due run exactly once" can be
+    /// checked on the vendor's side too.
+    pub lucca_full_reads: usize,
     /// The target's reads and writes that passed its limiter, and its 429s.
     pub target_reads: usize,
     pub target_writes: usize,
@@ -30,11 +35,13 @@ pub struct TrafficReport {
 }
 
 impl TrafficReport {
-    /// The tenants whose Lucca accepted more than the limit in some window.
+    /// The tenants whose clients went past Lucca's limit. The simulator enforces it, so
+    /// what it accepts never exceeds it: a client that tries gets 429s, which is what this
+    /// looks at (with the accepted count, should a test turn the limit off).
     pub fn over_limit(&self) -> Vec<&TenantTraffic> {
         self.tenants
             .iter()
-            .filter(|t| t.lucca_max_in_window > self.limit.requests)
+            .filter(|t| t.lucca_throttled > 0 || t.lucca_max_in_window > self.limit.requests)
             .collect()
     }
 
@@ -105,8 +112,21 @@ fn tenant_traffic(t: &TenantSims, limit: &RateLimit) -> TenantTraffic {
         lucca_requests: lucca.records.len(),
         lucca_throttled: lucca.count_status(429),
         lucca_max_in_window: lucca.max_accepted_in_window(limit.window_secs),
+        lucca_full_reads: lucca.records.iter().filter(|r| is_full_read(r)).count(),
         target_reads: target.reads,
         target_writes: target.writes,
         target_throttled: target.throttled,
     }
+}
+
+/// The first page of a read of every user, answered.
+fn is_full_read(r: &RequestRecord) -> bool {
+    let Some(query) = r.url.strip_prefix("/api/v3/users?") else {
+        return false;
+    };
+    let params: Vec<&str> = query.split('&').collect();
+    r.method == "GET"
+        && r.status == 200
+        && params.contains(&"formerEmployees=true")
+        && params.iter().any(|p| p.starts_with("paging=0,"))
 }
