@@ -10,8 +10,11 @@ use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::tenants::{DuplicateKey, Extra, KitError, KitOptions, Target, Tenants, duplicates};
+use common::tenants::{
+    DuplicateKey, Extra, FLOW, KitError, KitOptions, Target, Tenants, duplicates,
+};
 use common::world::{http, text};
+use muster::store::{LinkKind, Store};
 use muster_sandbox::ScimUser;
 use muster_sandbox::leapsome::Email;
 
@@ -104,6 +107,23 @@ fn twenty_tenants_synced_two_at_a_time_pass_every_check_until_one_is_broken() {
     let resynced = &kit.traffic().tenants[0];
     assert_eq!(resynced.lucca_full_reads, 2, "{resynced:?}");
     assert_eq!(resynced.target_writes, traffic.tenants[0].target_writes);
+
+    let state = |id: &str| Store::open(dir.path().join("state").join(format!("{id}.db")));
+    let links = kit.check_links(|t| state(&t.id).expect("store").links(FLOW).expect("links"));
+    println!("{links}");
+    assert!(links.is_clean(), "{links}");
+    assert_eq!(links.tenants.iter().map(|t| t.links).sum::<usize>(), 252);
+    // A link lost from tenant-007's store: reported as exactly that.
+    let mut store = state("tenant-007").expect("store");
+    let lost = store.links(FLOW).expect("links")[0].clone();
+    store
+        .remove_link(FLOW, LinkKind::Person, &lost.source_id, &lost.target_id)
+        .expect("remove");
+    let links = kit.check_links(|t| state(&t.id).expect("store").links(FLOW).expect("links"));
+    let failing: Vec<&str> = links.failures().iter().map(|t| t.tenant.as_str()).collect();
+    assert_eq!(failing, ["tenant-007"], "{links}");
+    assert_eq!(links.tenants[7].unlinked, [lost.source_id], "{links}");
+    assert_eq!(links.lost(), 1);
 
     // A hand-made second account for tenant-003's first person, and tenant-005's first
     // account gone: the check names exactly those.

@@ -37,9 +37,10 @@
 //!   DELETE) any target received since the mark, optionally only one sent by a given
 //!   process — found from the client port each simulator logs, through `/proc/net/tcp` and
 //!   that process's open sockets (Linux) — so a test can SIGKILL a worker mid-apply.
-//!
-//! "Lost links" are a store matter, not a simulator one: check them on the store (or see
-//! them as creates on a no-change resync, which [`Tenants::traffic`] counts as writes).
+//! - [`Tenants::check_links`]: per tenant, the store's person links (the test reads them
+//!   from wherever the state lives and hands them over) against the target: `unlinked`
+//!   (an account the flow made that no link joins: a lost link) and `wrong` (a link to no
+//!   account, or not to the account carrying the person's id).
 //!
 //! # Configs
 //!
@@ -71,6 +72,7 @@ use muster_sandbox::{
 };
 
 mod accounts;
+mod links;
 mod traffic;
 mod watch;
 
@@ -81,6 +83,8 @@ pub use super::world::{FLOW, TODAY};
 pub use accounts::{
     AccountsReport, Duplicate, DuplicateKey, TenantAccounts, duplicates, expected_ids,
 };
+#[allow(unused_imports)]
+pub use links::{LinksReport, TenantLinks};
 #[allow(unused_imports)]
 pub use traffic::{TenantTraffic, TrafficReport};
 #[allow(unused_imports)]
