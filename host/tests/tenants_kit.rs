@@ -208,6 +208,7 @@ fn wait_applying_names_the_process_that_writes() {
     let only_one = kit.wait_until("a write", Duration::from_millis(300), |t| {
         t.target.request_counts().writes > 0
     });
+    let while_running = kit.writes_since(&mark);
     child.kill().expect("kill");
     let _ = child.wait();
 
@@ -223,8 +224,11 @@ fn wait_applying_names_the_process_that_writes() {
         Err(KitError::Timeout { pending, .. }) => assert_eq!(pending, ["tenant-000"]),
         other => panic!("tenant-000 got no write: {other:?}"),
     }
-    let writes = kit.writes_since(&mark);
-    assert!(!writes.is_empty() && writes.iter().all(|w| w.tenant == "tenant-001"));
+    assert!(
+        while_running.iter().all(|w| w.tenant == "tenant-001")
+            && while_running.iter().any(|w| w.pid == Some(child.id())),
+        "{while_running:?}"
+    );
 }
 
 /// Threads and resident memory of this process, from `/proc/self/status`.

@@ -1,6 +1,7 @@
 //! Watching the tenants while something else works on them: waiting for a predicate over
 //! every tenant, and catching a process in the middle of its writes.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use muster_sandbox::RequestRecord;
@@ -68,12 +69,16 @@ impl Tenants {
     /// The write requests every target received since `mark`, tenant by tenant, each with
     /// the process that sent it when that process still holds the connection.
     pub fn writes_since(&self, mark: &Mark) -> Vec<Write> {
+        let sockets = Sockets::read();
         let mut out = Vec::new();
         for (t, from) in self.tenants.iter().zip(&mark.logged) {
             let server = port_of(&t.target.base_url());
             for request in t.target.request_log_since(*from) {
                 if is_write(&request) {
-                    let pid = request.peer_port.zip(server).and_then(|(c, s)| owner(c, s));
+                    let pid = request
+                        .peer_port
+                        .zip(server)
+                        .and_then(|(c, s)| sockets.owner(c, s));
                     out.push(Write {
                         tenant: t.id.clone(),
                         request,
@@ -139,15 +144,10 @@ fn is_write(r: &RequestRecord) -> bool {
     !matches!(r.method.as_str(), "GET" | "HEAD") && r.status != 429
 }
 
-/// The process holding the loopback TCP socket from `client_port` to `server_port`: its
-/// inode from `/proc/net/tcp`, then the process whose open files include `socket:[inode]`.
+/// The process holding the loopback TCP socket from `client_port` to `server_port`, or
 /// `None` once the connection is closed (or on a system without `/proc`).
 pub fn owner(client_port: u16, server_port: u16) -> Option<u32> {
-    let inode = socket_inode(client_port, server_port)?;
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|p| {
-        let pid: u32 = p.file_name().to_str()?.parse().ok()?;
-        has_socket(pid, inode).then_some(pid)
-    })
+    Sockets::read().owner(client_port, server_port)
 }
 
 /// Whether process `pid` holds the loopback TCP socket from `client_port` to `server_port`.
@@ -155,25 +155,85 @@ pub fn holds_socket(pid: u32, client_port: u16, server_port: u16) -> bool {
     socket_inode(client_port, server_port).is_some_and(|inode| has_socket(pid, inode))
 }
 
+/// Which process holds which loopback TCP connection, read once from `/proc` (for many
+/// lookups): `/proc/net/tcp` gives each connection's socket inode, each process's `fd`
+/// directory the inodes it holds (`socket:[inode]`).
+struct Sockets {
+    inodes: HashMap<(u16, u16), u64>,
+    owners: HashMap<u64, u32>,
+}
+
+impl Sockets {
+    fn read() -> Sockets {
+        let inodes = loopback_connections().into_iter().collect();
+        let mut owners = HashMap::new();
+        for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            for fd in std::fs::read_dir(p.path().join("fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if let Some(inode) = std::fs::read_link(fd.path())
+                    .ok()
+                    .and_then(|l| socket_of(&l.to_string_lossy()))
+                {
+                    owners.insert(inode, pid);
+                }
+            }
+        }
+        Sockets { inodes, owners }
+    }
+
+    fn owner(&self, client_port: u16, server_port: u16) -> Option<u32> {
+        let inode = self.inodes.get(&(client_port, server_port))?;
+        self.owners.get(inode).copied()
+    }
+}
+
+/// `socket:[123]` → 123.
+fn socket_of(link: &str) -> Option<u64> {
+    link.strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
 /// Whether `socket:[inode]` is among process `pid`'s open files.
 fn has_socket(pid: u32, inode: u64) -> bool {
-    let link = format!("socket:[{inode}]");
     std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
-        fds.flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == link.as_str()))
+        fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|l| socket_of(&l.to_string_lossy()) == Some(inode))
+        })
     })
 }
 
 /// The inode of the socket whose local end is `127.0.0.1:client_port` and remote end
-/// `127.0.0.1:server_port`, from `/proc/net/tcp` (lines `sl local rem st … uid timeout inode`).
+/// `127.0.0.1:server_port`.
 fn socket_inode(client_port: u16, server_port: u16) -> Option<u64> {
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    let local = format!("0100007F:{client_port:04X}");
-    let remote = format!("0100007F:{server_port:04X}");
-    table.lines().skip(1).find_map(|line| {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        (cols.get(1) == Some(&local.as_str()) && cols.get(2) == Some(&remote.as_str()))
-            .then(|| cols.get(9)?.parse().ok())
-            .flatten()
-    })
+    loopback_connections()
+        .into_iter()
+        .find_map(|(ports, inode)| (ports == (client_port, server_port)).then_some(inode))
+}
+
+/// Every IPv4 TCP socket between two loopback ends, as ((local port, remote port), inode),
+/// from `/proc/net/tcp` (lines `sl local rem st … uid timeout inode`, addresses in hex).
+fn loopback_connections() -> Vec<((u16, u16), u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let port = |end: &str| {
+        let port = end.strip_prefix("0100007F:")?;
+        u16::from_str_radix(port, 16).ok()
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let ends = (port(cols.get(1)?)?, port(cols.get(2)?)?);
+            Some((ends, cols.get(9)?.parse().ok()?))
+        })
+        .collect()
 }
