@@ -41,6 +41,7 @@
 //! as `user@host:port/name`).
 
 mod alerts;
+mod budget;
 mod inbox;
 mod journal;
 mod lease;
@@ -56,6 +57,8 @@ mod written_rows;
 use std::cell::RefCell;
 
 use postgres::{Client, GenericClient, NoTls, Transaction};
+
+pub use budget::PostgresBudget;
 
 use crate::store::lease::Fence;
 use crate::store::{Context, PostgresLocation, SCHEMA_VERSION, StoreError};
