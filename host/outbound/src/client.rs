@@ -707,10 +707,10 @@ impl Ctx<'_> {
             plugin: self.plugin.to_owned(),
             method: self.method.clone(),
             url: self.url.clone(),
-            source: crate::SharedLimitError {
+            source: Box::new(crate::SharedLimitError {
                 detail: self.redactor.redact(&source.detail),
                 ..source
-            },
+            }),
         }
     }
 

@@ -62,8 +62,9 @@ pub enum OutboundError {
         plugin: String,
         method: String,
         url: String,
+        /// Boxed: the other variants stay small.
         #[source]
-        source: crate::SharedLimitError,
+        source: Box<crate::SharedLimitError>,
     },
     /// The response body is larger than the policy's cap.
     #[error(
