@@ -1663,6 +1663,11 @@ mod shared_budget {
         let alone = tenant_sim();
         let _ = three_read_at_once(&alone, None);
         let log = alone.request_log();
+        eprintln!(
+            "three readers, each alone: {} requests, {} 429s",
+            log.records.len(),
+            log.count_status(429)
+        );
         assert!(
             log.count_status(429) > 0,
             "three readers without a shared budget got no 429 ({} requests)",
@@ -1673,6 +1678,12 @@ mod shared_budget {
         let shared = tenant_sim();
         let reads = three_read_at_once(&shared, Some(&location(&db)));
         let log = shared.request_log();
+        eprintln!(
+            "three readers, shared budget: {} requests, {} 429s, at most {} in a simulated minute",
+            log.records.len(),
+            log.count_status(429),
+            log.max_accepted_in_window(60.0)
+        );
         for read in &reads {
             assert_eq!(read.as_ref().ok(), Some(&PEOPLE), "{reads:?}");
         }
@@ -1836,6 +1847,12 @@ mod shared_budget {
             );
         }
         let log = sim.request_log();
+        eprintln!(
+            "three processes, shared budget: {} requests, {} 429s, at most {} in a simulated minute",
+            log.records.len(),
+            log.count_status(429),
+            log.max_accepted_in_window(60.0)
+        );
         assert_eq!(log.count_status(429), 0, "{} requests", log.records.len());
         assert!(log.records.len() > 50, "{} requests", log.records.len());
         let max = log.max_accepted_in_window(60.0);
