@@ -1778,6 +1778,60 @@ mod shared_budget {
         assert_eq!(sim.request_log().records.len(), sent + per_check);
     }
 
+    /// Another integration (outside muster) spends the tenant's whole budget; reader A gets
+    /// a 429 with `Retry-After`. It hands the back-off to the shared budget, so reader B — its
+    /// own client and connection, as another process — waits for it too instead of sending
+    /// into the spent window: no request after the 429 reaches Lucca before it allowed.
+    #[test]
+    fn a_429_holds_back_every_reader_of_the_tenant() {
+        let db = test_database().unwrap_or_else(|e| panic!("{e}"));
+        let sim = tenant_sim();
+        let (base, key) = (sim.base_url(), sim.api_key().to_string());
+        let mut a = reader(&base, &key, Some(&location(&db)));
+        let mut b = reader(&base, &key, Some(&location(&db)));
+        for _ in 0..50 {
+            raw_get(&base, &key, "/api/v3/users?fields=id&paging=0,1");
+        }
+        let a = std::thread::spawn(move || a.instance.check().map_err(|e| e.to_string()));
+        let mut admin = admin(&db, None);
+        let mut held = || {
+            admin
+                .query_one(
+                    "SELECT count(*) FROM rate_budgets WHERE held_until_us > 0",
+                    &[],
+                )
+                .map(|r| r.get::<_, i64>(0) > 0)
+                .unwrap_or(false)
+        };
+        let mut polls = 0;
+        while !held() {
+            polls += 1;
+            assert!(polls < 600, "reader A never handed its 429 to the budget");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        b.instance.check().expect("B, after the hold");
+        a.join().expect("reader A").expect("A, after its 429");
+        let log = sim.request_log();
+        let first = log.records.first().expect("the neighbour's requests").at;
+        let (i, r429) = log
+            .records
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.status == 429)
+            .expect("A's 429");
+        // What Lucca answered: the oldest request leaves the window then.
+        let allowed = r429.at + (first + 60.0 - r429.at).ceil();
+        for r in &log.records[i + 1..] {
+            assert!(
+                r.at >= allowed - 1.0,
+                "{} sent at {:.1}, before Lucca's Retry-After ran out at {allowed:.1}",
+                r.url,
+                r.at
+            );
+        }
+        assert!(log.records.len() > i + 1, "A and B sent after the hold");
+    }
+
     /// What [`three_processes_of_one_tenant_stay_within_its_limit_together`] tells each
     /// worker process: `base_url key database-url [password]`.
     const WORKER: &str = "MUSTER_TEST_BUDGET_WORKER";

@@ -323,6 +323,7 @@ impl Outbound {
                         // Everyone going to this upstream waits, not just this request.
                         self.limiter
                             .block_until(&req.upstream, self.clock.now() + ra);
+                        self.hold_shared(ctx, req, ra);
                     }
                     match ra {
                         Some(ra) => (Some(ra), true),
@@ -420,6 +421,26 @@ impl Outbound {
                 "shared rate limit: waiting"
             );
             self.clock.sleep(wait);
+        }
+    }
+}
+
+impl Outbound {
+    /// Tells the shared budget, if any, that the vendor asked for `wait` (a 429's
+    /// `Retry-After`), so other processes back off too. A budget that cannot be written is
+    /// logged, not fatal: this process backs off anyway, and the next request's acquisition
+    /// fails if the budget is still unreadable.
+    fn hold_shared(&self, ctx: &Ctx<'_>, req: &Checked, wait: Duration) {
+        let (Some(shared), Some(limit)) = (self.shared_limiter(), req.rate_limit) else {
+            return;
+        };
+        if let Err(e) = shared.hold(&req.upstream, limit, wait) {
+            tracing::warn!(
+                plugin = ctx.plugin,
+                url = %ctx.url,
+                error = %ctx.redactor.redact(&e.to_string()),
+                "outbound: could not share a 429's back-off"
+            );
         }
     }
 }

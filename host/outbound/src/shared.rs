@@ -10,7 +10,9 @@
 //! So an [`crate::Outbound`] can be given a shared budget ([`crate::Outbound::set_shared_limiter`]):
 //! for every request with a rate limit — the one the connection declares, or the host's — the
 //! client takes one request from the budget of its origin (`scheme://host:port`) at that limit
-//! right before sending, after its local pacing and its local `Retry-After` back-off. The
+//! right before sending, after its local pacing and its local `Retry-After` back-off (a 429's
+//! `Retry-After` is also handed to the budget, [`SharedLimiter::hold`], so every process
+//! backs off, not only the one that got it). The
 //! budget either admits the request ([`SharedAdmission::Go`]) or says how long until it can
 //! ([`SharedAdmission::Wait`]); the client sleeps and asks again, exactly as it waits for a
 //! local token, up to [`crate::Policy::max_rate_limit_wait`]
@@ -47,6 +49,14 @@ pub trait SharedLimiter: Send + Sync + std::fmt::Debug {
         origin: &str,
         limit: RateLimit,
     ) -> Result<SharedAdmission, SharedLimitError>;
+
+    /// The vendor answered 429 with `Retry-After: wait` (on the client's clock): every
+    /// process's requests to `origin` at `limit` wait until then, not only this one's. The
+    /// default keeps the back-off to the process that got the 429.
+    fn hold(&self, origin: &str, limit: RateLimit, wait: Duration) -> Result<(), SharedLimitError> {
+        let _ = (origin, limit, wait);
+        Ok(())
+    }
 }
 
 /// The shared budget could not be read or written: the request is not sent.

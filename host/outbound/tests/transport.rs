@@ -464,6 +464,8 @@ struct Beside {
     spent: Mutex<Vec<(String, Duration)>>,
     /// Answer every request with this error instead.
     broken: Option<String>,
+    /// The holds asked for (a 429's `Retry-After`).
+    held: Mutex<Vec<(String, Duration)>>,
 }
 
 impl SharedLimiter for Beside {
@@ -493,6 +495,20 @@ impl SharedLimiter for Beside {
             Ok(SharedAdmission::Wait(live[0] + limit.per - now))
         }
     }
+
+    fn hold(&self, origin: &str, _: RateLimit, wait: Duration) -> Result<(), SharedLimitError> {
+        self.held.lock().unwrap().push((origin.into(), wait));
+        Ok(())
+    }
+}
+
+fn beside(clock: &Arc<ManualClock>, broken: Option<&str>) -> Arc<Beside> {
+    Arc::new(Beside {
+        clock: Arc::clone(clock),
+        spent: Mutex::new(Vec::new()),
+        broken: broken.map(str::to_string),
+        held: Mutex::new(Vec::new()),
+    })
 }
 
 /// A client on `clock` with its own limiter at `limit`, waiting at most `max_wait` for it.
@@ -550,11 +566,7 @@ fn a_shared_budget_paces_two_clients_together() {
     assert_eq!(max_in_window(&times, limit.per), 10);
     // Sharing one budget, 5 a minute together: the second five wait a window.
     let (a, b, clock) = two_clients(&server, limit);
-    let shared: Arc<dyn SharedLimiter> = Arc::new(Beside {
-        clock: Arc::clone(&clock),
-        spent: Mutex::new(Vec::new()),
-        broken: None,
-    });
+    let shared: Arc<dyn SharedLimiter> = beside(&clock, None);
     a.set_shared_limiter(Some(Arc::clone(&shared)));
     b.set_shared_limiter(Some(shared));
     let times = alternate(&a, &b, &clock, &server, 5);
@@ -577,11 +589,7 @@ fn a_budget_that_cannot_be_read_fails_the_request_unsent() {
     let server = TestServer::start(|_| Reply::ok(""));
     let limit = RateLimit::new(5, Duration::from_secs(60));
     let (a, _, clock) = two_clients(&server, limit);
-    a.set_shared_limiter(Some(Arc::new(Beside {
-        clock,
-        spent: Mutex::new(Vec::new()),
-        broken: Some("connection refused".into()),
-    })));
+    a.set_shared_limiter(Some(beside(&clock, Some("connection refused"))));
     let err = a
         .send(PLUGIN, Request::new("GET", server.url("/users")))
         .unwrap_err();
@@ -616,11 +624,7 @@ fn a_spent_shared_budget_waits_at_most_the_policys_wait() {
     let clock = Arc::new(ManualClock::default());
     let a = client_on(&server, limit, &clock, Duration::from_secs(3600));
     let b = client_on(&server, limit, &clock, Duration::from_secs(10));
-    let shared: Arc<dyn SharedLimiter> = Arc::new(Beside {
-        clock: Arc::clone(&clock),
-        spent: Mutex::new(Vec::new()),
-        broken: None,
-    });
+    let shared: Arc<dyn SharedLimiter> = beside(&clock, None);
     a.set_shared_limiter(Some(Arc::clone(&shared)));
     b.set_shared_limiter(Some(shared));
     a.send(PLUGIN, Request::new("GET", server.url("/")))
@@ -637,5 +641,26 @@ fn a_spent_shared_budget_waits_at_most_the_policys_wait() {
         clock.now(),
         Duration::ZERO,
         "did not wait for what it could not get"
+    );
+}
+
+#[test]
+fn a_429s_retry_after_is_handed_to_the_shared_budget() {
+    let server = flaky(1, Reply::status(429).header("Retry-After", "7"));
+    let limit = RateLimit::new(5, Duration::from_secs(60));
+    let (a, _, clock) = two_clients(&server, limit);
+    let shared = beside(&clock, None);
+    a.set_shared_limiter(Some(shared.clone()));
+    let resp = a
+        .send(PLUGIN, Request::new("GET", server.url("/")))
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        *shared.held.lock().unwrap(),
+        vec![(
+            server.url("").trim_end_matches('/').to_string(),
+            Duration::from_secs(7)
+        )],
+        "every process backs off, not only this one"
     );
 }

@@ -22,8 +22,9 @@
 //! reads the **server's** clock (`clock_timestamp()`) once it holds the
 //! row, and records the request or answers how long to wait. The workers'
 //! clocks never enter it. A spent budget means *wait* ([`SharedAdmission::Wait`]),
-//! never fail, exactly as the local limiter; a vendor's 429 still holds
-//! back the process that got it (its `Retry-After`), before it asks here.
+//! never fail, exactly as the local limiter. A vendor's 429 holds back the
+//! process that got it (its `Retry-After`) and, through the bucket's
+//! `held_until_us`, every other process too ([`SharedLimiter::hold`]).
 //!
 //! The budget has its own connection (named `muster-budget` in
 //! `pg_stat_activity`), never a run's fenced one: taking from the budget is
@@ -76,6 +77,13 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// One acquisition: see the module documentation.
 const TAKE: &str = "SELECT muster_budget_take($1, $2, $3)";
 
+/// A vendor's 429 for every process: nobody takes from the bucket before
+/// the server's now + `$4` µs (a later hold is never shortened).
+const HOLD: &str = "INSERT INTO rate_budgets (origin, requests, per_us, held_until_us)
+     VALUES ($1, $2, $3, (extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT + $4)
+     ON CONFLICT (origin, requests, per_us) DO UPDATE
+     SET held_until_us = GREATEST(rate_budgets.held_until_us, excluded.held_until_us)";
+
 /// The rate-limit budgets every process shares, in the PostgreSQL state.
 /// See the module documentation.
 pub struct PostgresBudget {
@@ -87,10 +95,11 @@ pub struct PostgresBudget {
     time_scale: f64,
 }
 
-/// The budget's own connection and its prepared acquisition.
+/// The budget's own connection and its prepared statements.
 struct Connection {
     store: PostgresStore,
     take: Statement,
+    hold: Statement,
 }
 
 impl std::fmt::Debug for PostgresBudget {
@@ -143,29 +152,51 @@ impl PostgresBudget {
         self.location.describe()
     }
 
-    /// One acquisition; on a connection that turns out closed (the server
-    /// restarted since the last request), once more on a new one.
+    /// One acquisition ([`SharedLimiter::try_acquire`]).
     fn take(&self, origin: &str, limit: RateLimit) -> Result<SharedAdmission, StoreError> {
         let (requests, per_us) = bucket_key(limit, self.time_scale);
+        let wait_us = self.on_connection(|client, c| {
+            client
+                .query_one(&c.take, &[&origin, &requests, &per_us])
+                .and_then(|row| row.try_get::<_, i64>(0))
+                .context(|| format!("{origin}: taking a request from its budget"))
+        })?;
+        Ok(admission(wait_us, self.time_scale))
+    }
+
+    /// Holds every process back from `origin` at `limit` for `wait`, on the
+    /// client's clock ([`SharedLimiter::hold`]).
+    fn hold_for(&self, origin: &str, limit: RateLimit, wait: Duration) -> Result<(), StoreError> {
+        let (requests, per_us) = bucket_key(limit, self.time_scale);
+        let for_us = server_us(wait, self.time_scale);
+        self.on_connection(|client, c| {
+            client
+                .execute(&c.hold, &[&origin, &requests, &per_us, &for_us])
+                .context(|| format!("{origin}: holding its budget back after a 429"))
+        })?;
+        Ok(())
+    }
+
+    /// Runs `f` on the budget's connection, opening it first if needed; on
+    /// a connection that turns out closed (the server restarted since the
+    /// last request), once more on a new one. A connection that failed is
+    /// never reused.
+    fn on_connection<T>(
+        &self,
+        f: impl Fn(&mut postgres::Client, &Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut retried = false;
         loop {
-            // Taken out, put back only after a success: a failed
-            // connection is never reused.
+            // Taken out, put back only after a success.
             let c = match conn.take() {
                 Some(c) => c,
                 None => self.connect()?,
             };
-            let result = c.store.read(|client| {
-                client
-                    .query_one(&c.take, &[&origin, &requests, &per_us])
-                    .and_then(|row| row.try_get::<_, i64>(0))
-                    .context(|| format!("{origin}: taking a request from its budget"))
-            });
-            match result {
-                Ok(wait_us) => {
+            match c.store.read(|client| f(client, &c)) {
+                Ok(out) => {
                     *conn = Some(c);
-                    return Ok(admission(wait_us, self.time_scale));
+                    return Ok(out);
                 }
                 Err(StoreError::Postgres { source, .. }) if source.is_closed() && !retried => {
                     retried = true;
@@ -177,11 +208,14 @@ impl PostgresBudget {
 
     fn connect(&self) -> Result<Connection, StoreError> {
         let store = PostgresStore::open(&self.location)?;
-        let take = store.read(|c| {
-            c.prepare(TAKE)
-                .context(|| "preparing the rate-limit budget's acquisition".into())
+        let (take, hold) = store.read(|c| {
+            let what = || "preparing the rate-limit budget's statements".to_string();
+            Ok((
+                c.prepare(TAKE).context(what)?,
+                c.prepare(HOLD).context(what)?,
+            ))
         })?;
-        Ok(Connection { store, take })
+        Ok(Connection { store, take, hold })
     }
 }
 
@@ -191,11 +225,32 @@ impl SharedLimiter for PostgresBudget {
         origin: &str,
         limit: RateLimit,
     ) -> Result<SharedAdmission, SharedLimitError> {
-        self.take(origin, limit).map_err(|e| SharedLimitError {
+        self.take(origin, limit).map_err(|e| self.error(origin, &e))
+    }
+
+    fn hold(&self, origin: &str, limit: RateLimit, wait: Duration) -> Result<(), SharedLimitError> {
+        self.hold_for(origin, limit, wait)
+            .map_err(|e| self.error(origin, &e))
+    }
+}
+
+impl PostgresBudget {
+    fn error(&self, origin: &str, e: &StoreError) -> SharedLimitError {
+        SharedLimitError {
             budget: format!("PostgreSQL {}", self.database()),
             origin: origin.to_owned(),
             detail: e.to_string(),
-        })
+        }
+    }
+}
+
+/// `wait` on a client running `scale` times faster, in server µs.
+fn server_us(wait: Duration, scale: f64) -> i64 {
+    let us = (wait.as_secs_f64() * 1e6 / scale).round();
+    if us >= i64::MAX as f64 {
+        i64::MAX
+    } else {
+        us as i64
     }
 }
 
@@ -204,13 +259,7 @@ impl SharedLimiter for PostgresBudget {
 /// server µs (at least 1).
 fn bucket_key(limit: RateLimit, scale: f64) -> (i32, i64) {
     let requests = i32::try_from(limit.requests.max(1)).unwrap_or(i32::MAX);
-    let per_us = (limit.per.as_secs_f64() * 1e6 / scale).round();
-    let per_us = if per_us >= i64::MAX as f64 {
-        i64::MAX
-    } else {
-        (per_us as i64).max(1)
-    };
-    (requests, per_us)
+    (requests, server_us(limit.per, scale).max(1))
 }
 
 /// What `muster_budget_take`'s answer means on the client's clock: `0` is
@@ -337,5 +386,49 @@ mod tests {
             .unwrap()
             .get(0);
         assert!((0..60_000_000).contains(&age_us), "{age_us}");
+    }
+
+    #[test]
+    fn a_hold_makes_every_take_of_that_bucket_wait_and_is_never_shortened() {
+        let (db, _c) = migrated();
+        let location =
+            PostgresLocation::parse(db.url(), db.password().map(str::to_string)).unwrap();
+        let (budget, other) = (
+            PostgresBudget::new(&location),
+            PostgresBudget::new(&location),
+        );
+        let lucca = RateLimit::LUCCA;
+        let a = "https://acme.ilucca.net:443";
+        budget.hold_for(a, lucca, Duration::from_secs(30)).unwrap();
+        budget.hold_for(a, lucca, Duration::from_secs(5)).unwrap();
+        // Another connection (another process) is held back too, for the longer hold.
+        match other.take(a, lucca).unwrap() {
+            SharedAdmission::Wait(d) => {
+                assert!(
+                    d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+                    "{d:?}"
+                )
+            }
+            SharedAdmission::Go => panic!("taken while held"),
+        }
+        assert_eq!(
+            other.take("https://globex.ilucca.net:443", lucca).unwrap(),
+            SharedAdmission::Go,
+            "another origin is not held"
+        );
+        // In the client's time: a client 10 times faster is held 10 times shorter in real
+        // time, and told the wait in its own.
+        let fast = PostgresBudget::new(&location).time_scale(10.0);
+        let b = "https://initech.ilucca.net:443";
+        fast.hold_for(b, lucca, Duration::from_secs(30)).unwrap();
+        match fast.take(b, lucca).unwrap() {
+            SharedAdmission::Wait(d) => {
+                assert!(
+                    d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+                    "{d:?}"
+                )
+            }
+            SharedAdmission::Go => panic!("taken while held"),
+        }
     }
 }

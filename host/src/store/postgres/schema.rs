@@ -292,12 +292,15 @@ ALTER TABLE held_plans ADD COLUMN rejected_by TEXT;
 /// call is one statement, one round trip and one transaction.
 /// A server clock that stepped back is handled by counting a send time in
 /// the future as *now*, so a wait is never longer than the window.
+/// `held_until_us` is a vendor's 429 told to every process: until then,
+/// every acquisition waits (set by `HOLD` in `postgres/budget.rs`).
 pub(crate) const V12: &str = r#"
 CREATE TABLE rate_budgets (
     origin   TEXT NOT NULL,
     requests INTEGER NOT NULL CHECK (requests > 0),
     per_us   BIGINT NOT NULL CHECK (per_us > 0),
     spent    BIGINT[] NOT NULL DEFAULT '{}',
+    held_until_us BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (origin, requests, per_us)
 );
 
@@ -328,25 +331,26 @@ CREATE FUNCTION muster_budget_take(p_origin TEXT, p_requests INTEGER, p_per_us B
 RETURNS BIGINT LANGUAGE plpgsql AS $$
 DECLARE
     current BIGINT[];
+    held    BIGINT;
+    now_us  BIGINT;
     step    RECORD;
 BEGIN
-    SELECT spent INTO current FROM rate_budgets
+    SELECT spent, held_until_us INTO current, held FROM rate_budgets
      WHERE origin = p_origin AND requests = p_requests AND per_us = p_per_us
        FOR UPDATE;
     IF NOT FOUND THEN
         INSERT INTO rate_budgets (origin, requests, per_us)
              VALUES (p_origin, p_requests, p_per_us)
         ON CONFLICT DO NOTHING;
-        SELECT spent INTO current FROM rate_budgets
+        SELECT spent, held_until_us INTO current, held FROM rate_budgets
          WHERE origin = p_origin AND requests = p_requests AND per_us = p_per_us
            FOR UPDATE;
     END IF;
-    step := muster_budget_step(
-        current,
-        (extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT,
-        p_requests,
-        p_per_us
-    );
+    now_us := (extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT;
+    IF held > now_us THEN
+        RETURN held - now_us;
+    END IF;
+    step := muster_budget_step(current, now_us, p_requests, p_per_us);
     IF step.wait_us = 0 THEN
         UPDATE rate_budgets SET spent = step.live
          WHERE origin = p_origin AND requests = p_requests AND per_us = p_per_us;
