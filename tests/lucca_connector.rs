@@ -1574,3 +1574,342 @@ fn the_manifest_declares_lucca_s_rate_limit_per_host() {
         ]
     );
 }
+
+// ---------------------------------------------------------------- budget shared through PostgreSQL
+
+/// Several processes reading one tenant share its 50 requests / 60 s through the PostgreSQL
+/// state (`muster::store::PostgresBudget`, issue 17 item 3). Time is scaled on every side:
+/// the simulator's, the outbound clients' ([`lucca::ScaledClock`]) and the budget's, whose
+/// windows follow the clients' scale by its explicit test option
+/// ([`PostgresBudget::time_scale`]); its clock stays the PostgreSQL server's.
+mod shared_budget {
+    use super::*;
+    use muster::store::{PostgresBudget, PostgresLocation};
+    use muster_sandbox::postgres::{TestDatabase, test_database};
+    use std::sync::Arc;
+
+    /// Simulated seconds per real second: the windows are 6 s real, and the host's 1 s
+    /// margin (`LUCCA_LIMIT`, 61 s) is 100 ms real, like the 10k-read tests above.
+    const SCALE: f64 = 10.0;
+    /// 25 people a page: a read of [`PEOPLE`] takes ~26 requests, so three readers at once
+    /// need more than one window.
+    const PEOPLE: usize = 600;
+
+    fn location(db: &TestDatabase) -> PostgresLocation {
+        PostgresLocation::parse(db.url(), db.password().map(str::to_string)).expect("test URL")
+    }
+
+    fn tenant_sim() -> LuccaSim {
+        LuccaSim::start(
+            Tenant::generate(31, PEOPLE),
+            LuccaOptions {
+                time_scale: SCALE,
+                ..LuccaOptions::default()
+            },
+        )
+        .expect("simulator")
+    }
+
+    /// A connector of its own (runtime, outbound client, limiter) on `base_url`, taking from
+    /// its own connection to the budget when `db` is given.
+    fn reader(base_url: &str, key: &str, db: Option<&PostgresLocation>) -> lucca::Lucca {
+        let c = lucca::connect_to(
+            base_url,
+            key.to_string(),
+            Connect {
+                settings: settings(&[("page_size", "25")]),
+                time_scale: SCALE,
+                cache_dir: cache(),
+                ..Connect::default()
+            },
+        )
+        .expect("connect");
+        if let Some(location) = db {
+            let budget = PostgresBudget::new(location).time_scale(SCALE);
+            c.outbound.set_shared_limiter(Some(Arc::new(budget)));
+        }
+        c
+    }
+
+    /// Three readers read the whole tenant at once, each on its own thread.
+    fn three_read_at_once(
+        sim: &LuccaSim,
+        db: Option<&PostgresLocation>,
+    ) -> Vec<Result<usize, String>> {
+        let readers: Vec<_> = (0..3)
+            .map(|_| reader(&sim.base_url(), sim.api_key(), db))
+            .collect();
+        let threads: Vec<_> = readers
+            .into_iter()
+            .map(|mut r| {
+                std::thread::spawn(move || {
+                    r.instance
+                        .read_all_people(None)
+                        .map(|read| read.people.len())
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("reader"))
+            .collect()
+    }
+
+    #[test]
+    fn three_readers_of_one_tenant_stay_within_its_limit_together() {
+        // Without a shared budget, each reader keeps to 50 a minute on its own: together
+        // they send more, and Lucca answers 429.
+        let alone = tenant_sim();
+        let _ = three_read_at_once(&alone, None);
+        let log = alone.request_log();
+        eprintln!(
+            "three readers, each alone: {} requests, {} 429s",
+            log.records.len(),
+            log.count_status(429)
+        );
+        assert!(
+            log.count_status(429) > 0,
+            "three readers without a shared budget got no 429 ({} requests)",
+            log.records.len()
+        );
+        // With it, the same load: no 429, never more than 50 in a minute, all read.
+        let db = test_database().unwrap_or_else(|e| panic!("{e}"));
+        let shared = tenant_sim();
+        let reads = three_read_at_once(&shared, Some(&location(&db)));
+        let log = shared.request_log();
+        eprintln!(
+            "three readers, shared budget: {} requests, {} 429s, at most {} in a simulated minute",
+            log.records.len(),
+            log.count_status(429),
+            log.max_accepted_in_window(60.0)
+        );
+        for read in &reads {
+            assert_eq!(read.as_ref().ok(), Some(&PEOPLE), "{reads:?}");
+        }
+        assert_eq!(log.count_status(429), 0, "{} requests", log.records.len());
+        assert!(log.records.len() > 50, "{} requests", log.records.len());
+        let max = log.max_accepted_in_window(60.0);
+        assert!(max <= 50, "{max} requests in one simulated minute");
+    }
+
+    /// A client of its own to the test database's server, as an operator's `psql`: to the
+    /// test database, or to `postgres` (a database cannot be closed from inside).
+    fn admin(db: &TestDatabase, dbname: Option<&str>) -> postgres::Client {
+        let mut config: postgres::Config = db.url().parse().expect("test URL");
+        if let Some(p) = db.password() {
+            config.password(p);
+        }
+        if let Some(name) = dbname {
+            config.dbname(name);
+        }
+        config.connect(postgres::NoTls).expect("admin connection")
+    }
+
+    /// PostgreSQL slow (the budget's table locked by someone else): the call waits for the
+    /// budget, then goes. PostgreSQL unreachable (the budget's connection cut and no new one
+    /// allowed): the call fails naming the budget, and nothing reaches Lucca; once the
+    /// database is back, the next call goes through on a new connection.
+    #[test]
+    fn a_slow_budget_makes_calls_wait_an_unreachable_one_fails_them_unsent() {
+        let db = test_database().unwrap_or_else(|e| panic!("{e}"));
+        let sim = tenant_sim();
+        let mut r = reader(&sim.base_url(), sim.api_key(), Some(&location(&db)));
+        r.instance.check().expect("check with the budget");
+        let per_check = sim.request_log().records.len();
+
+        let (locked_tx, locked) = std::sync::mpsc::channel();
+        let clock = sim.clock();
+        let mut locker_client = admin(&db, None);
+        let locker = std::thread::spawn(move || {
+            let mut tx = locker_client.transaction().expect("begin");
+            tx.batch_execute("LOCK TABLE rate_budgets IN EXCLUSIVE MODE")
+                .expect("lock");
+            locked_tx.send(()).expect("signal");
+            std::thread::sleep(Duration::from_millis(500));
+            let released = clock.now();
+            tx.commit().expect("commit");
+            released
+        });
+        locked.recv().expect("locked");
+        r.instance.check().expect("waits for the budget, then goes");
+        let released = locker.join().expect("locker");
+        let last = sim
+            .request_log()
+            .records
+            .last()
+            .cloned()
+            .expect("a request");
+        assert!(
+            last.at >= released,
+            "sent at {} before the budget was readable again at {released}",
+            last.at
+        );
+
+        let mut admin = admin(&db, Some("postgres"));
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {0} ALLOW_CONNECTIONS false;
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                  WHERE application_name = 'muster-budget' AND datname = '{0}';",
+                db.name()
+            ))
+            .expect("cut the budget off");
+        let sent = sim.request_log().records.len();
+        let e = r.instance.check().expect_err("no budget, no call");
+        assert!(
+            e.to_string().contains("shared rate-limit budget")
+                && e.to_string().contains("not sent"),
+            "{e}"
+        );
+        assert_eq!(
+            sim.request_log().records.len(),
+            sent,
+            "a call went out unpaced"
+        );
+
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+                db.name()
+            ))
+            .expect("reopen");
+        r.instance.check().expect("back on a new connection");
+        assert_eq!(sim.request_log().records.len(), sent + per_check);
+    }
+
+    /// Another integration (outside muster) spends the tenant's whole budget; reader A gets
+    /// a 429 with `Retry-After`. It hands the back-off to the shared budget, so reader B — its
+    /// own client and connection, as another process — waits for it too instead of sending
+    /// into the spent window: no request after the 429 reaches Lucca before it allowed.
+    #[test]
+    fn a_429_holds_back_every_reader_of_the_tenant() {
+        let db = test_database().unwrap_or_else(|e| panic!("{e}"));
+        let sim = tenant_sim();
+        let (base, key) = (sim.base_url(), sim.api_key().to_string());
+        let mut a = reader(&base, &key, Some(&location(&db)));
+        let mut b = reader(&base, &key, Some(&location(&db)));
+        for _ in 0..50 {
+            raw_get(&base, &key, "/api/v3/users?fields=id&paging=0,1");
+        }
+        let a = std::thread::spawn(move || a.instance.check().map_err(|e| e.to_string()));
+        let mut admin = admin(&db, None);
+        let mut held = || {
+            admin
+                .query_one(
+                    "SELECT count(*) FROM rate_budgets WHERE held_until_us > 0",
+                    &[],
+                )
+                .map(|r| r.get::<_, i64>(0) > 0)
+                .unwrap_or(false)
+        };
+        let mut polls = 0;
+        while !held() {
+            polls += 1;
+            assert!(polls < 600, "reader A never handed its 429 to the budget");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        b.instance.check().expect("B, after the hold");
+        a.join().expect("reader A").expect("A, after its 429");
+        let log = sim.request_log();
+        let first = log.records.first().expect("the neighbour's requests").at;
+        let (i, r429) = log
+            .records
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.status == 429)
+            .expect("A's 429");
+        // What Lucca answered: the oldest request leaves the window then.
+        let allowed = r429.at + (first + 60.0 - r429.at).ceil();
+        for r in &log.records[i + 1..] {
+            assert!(
+                r.at >= allowed - 1.0,
+                "{} sent at {:.1}, before Lucca's Retry-After ran out at {allowed:.1}",
+                r.url,
+                r.at
+            );
+        }
+        assert!(log.records.len() > i + 1, "A and B sent after the hold");
+    }
+
+    /// What [`three_processes_of_one_tenant_stay_within_its_limit_together`] tells each
+    /// worker process: `base_url key database-url [password]`.
+    const WORKER: &str = "MUSTER_TEST_BUDGET_WORKER";
+
+    /// One worker process: reads the tenant named in [`WORKER`] with the shared budget.
+    /// Started by the test below, never on its own.
+    #[test]
+    #[ignore = "a worker process of three_processes_of_one_tenant_stay_within_its_limit_together"]
+    fn budget_worker_process() {
+        let spec = std::env::var(WORKER).expect("started by the three-process test");
+        let mut parts = spec.split(' ');
+        let (base, key, url) = (
+            parts.next().expect("base_url"),
+            parts.next().expect("key"),
+            parts.next().expect("database URL"),
+        );
+        let location = PostgresLocation::parse(url, parts.next().map(str::to_string)).expect("URL");
+        let mut r = reader(base, key, Some(&location));
+        let people = r.instance.read_all_people(None).expect("read").people;
+        assert_eq!(people.len(), PEOPLE);
+    }
+
+    /// Three `muster`-test *processes*, each with its own runtime, limiter and PostgreSQL
+    /// connection, read one tenant at once: the simulator sees no 429 and never more than
+    /// 50 requests in a minute. (Without the budget the same load gets 429s: see the test
+    /// above.)
+    #[test]
+    fn three_processes_of_one_tenant_stay_within_its_limit_together() {
+        let db = test_database().unwrap_or_else(|e| panic!("{e}"));
+        let sim = tenant_sim();
+        let spec = format!(
+            "{} {} {} {}",
+            sim.base_url(),
+            sim.api_key(),
+            db.url(),
+            db.password().unwrap_or_default()
+        );
+        let exe = std::env::current_exe().expect("this test binary");
+        let children: Vec<_> = (0..3)
+            .map(|_| {
+                std::process::Command::new(&exe)
+                    .args([
+                        "--exact",
+                        "shared_budget::budget_worker_process",
+                        "--ignored",
+                    ])
+                    .args(["--test-threads", "1"])
+                    .env(WORKER, spec.trim_end())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("worker process")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().expect("worker");
+            assert!(
+                out.status.success(),
+                "worker failed:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+                "the worker test did not run: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        let log = sim.request_log();
+        eprintln!(
+            "three processes, shared budget: {} requests, {} 429s, at most {} in a simulated minute",
+            log.records.len(),
+            log.count_status(429),
+            log.max_accepted_in_window(60.0)
+        );
+        assert_eq!(log.count_status(429), 0, "{} requests", log.records.len());
+        assert!(log.records.len() > 50, "{} requests", log.records.len());
+        let max = log.max_accepted_in_window(60.0);
+        assert!(max <= 50, "{max} requests in one simulated minute");
+    }
+}

@@ -28,6 +28,12 @@
 //!
 //! One [`Host`] (one wasmtime engine, one outbound client with its rate
 //! limiters, shared per upstream) serves every connection of a process.
+//! When the state is PostgreSQL (`tenant.state = "postgres://…"`), other
+//! processes may run flows of the same tenant, so the outbound client also
+//! takes every rate-limited request from the budget all of them share in
+//! the database ([`crate::store::PostgresBudget`], set with
+//! [`muster_outbound::Outbound::set_shared_limiter`]); with SQLite, one
+//! process owns the file and its own limiter is the whole budget.
 
 use std::sync::Arc;
 
@@ -38,6 +44,7 @@ use crate::runtime::{
     Capabilities, Declarations, LogSink, Manifest, PluginError, PluginInstance, Runtime,
     RuntimeConfig, TracingLog, grant,
 };
+use crate::store::{Location, PostgresBudget};
 
 /// Why [`Host::run_flow`] could not run a flow: its plugins could not be
 /// connected, or the run itself failed.
@@ -84,6 +91,11 @@ pub enum ConnectError {
     Runtime(#[source] PluginError),
     #[error("cannot set up outbound HTTP: {0}")]
     Outbound(String),
+    /// `tenant.state` names a PostgreSQL database whose location (its
+    /// password secret) cannot be loaded, so the rate-limit budget shared
+    /// through it cannot be set up.
+    #[error("the shared rate-limit budget: {0}")]
+    State(#[source] ConfigError),
 }
 
 /// A flow's two configured plugins, and its policy fitted to what the
@@ -107,7 +119,9 @@ pub struct Host {
 impl Host {
     /// A host for `config`: its plugin cache, no rate limit yet (each
     /// connected plugin brings its vendor's, [`Host::connect`]) and no
-    /// loopback (each connection that asks for it gets it for itself).
+    /// loopback (each connection that asks for it gets it for itself). With
+    /// a PostgreSQL state, its rate limits are also shared with every other
+    /// process through the database (see the module documentation).
     pub fn new(config: &Config) -> Result<Host, ConnectError> {
         // Loopback is granted per connection (`PluginPolicy::allow_loopback`),
         // never process-wide: one connection pointed at the sandbox must not
@@ -123,7 +137,10 @@ impl Host {
 
     /// [`Host::new`] whose outbound client paces and backs off on `clock`
     /// (benches and tests that run a vendor simulator in scaled time, so a
-    /// per-minute rate limit means the same to both sides).
+    /// per-minute rate limit means the same to both sides). With a
+    /// PostgreSQL state and a scaled clock, also replace the shared budget
+    /// with one at the same scale:
+    /// `host.outbound().set_shared_limiter(Some(Arc::new(PostgresBudget::new(&pg).time_scale(s))))`.
     pub fn with_clock(
         config: &Config,
         clock: Arc<dyn muster_outbound::clock::Clock>,
@@ -138,6 +155,9 @@ impl Host {
     }
 
     fn with_outbound(config: &Config, outbound: Outbound) -> Result<Host, ConnectError> {
+        if let Location::Postgres(pg) = config.tenant.location().map_err(ConnectError::State)? {
+            outbound.set_shared_limiter(Some(Arc::new(PostgresBudget::new(&pg))));
+        }
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: config.tenant.cache.clone(),
             ..RuntimeConfig::default()

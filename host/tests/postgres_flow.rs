@@ -80,4 +80,51 @@ fn a_sync_remembers_its_links_and_runs_in_postgres() {
     );
     assert!(store.unresolved_journal(FLOW).expect("journal").is_empty());
     assert_eq!(store.lease_holder(FLOW).expect("lease"), None, "released");
+
+    // With the state in PostgreSQL, every paced request took from the
+    // budget all processes share (`store::PostgresBudget`): one bucket per
+    // origin and declared limit — Lucca's 50 / 61 s (+ the host's margin),
+    // Leapsome's 30 / 1 s — holding the send times still in their window.
+    let mut raw = location_client(&db);
+    let buckets: Vec<(String, i32, i64)> = raw
+        .query(
+            "SELECT origin, requests, per_us FROM rate_budgets ORDER BY requests DESC",
+            &[],
+        )
+        .expect("rate_budgets")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    // `http://127.0.0.1:PORT`, without the connector's base path.
+    let origin = |url: &str| url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+    assert_eq!(
+        buckets,
+        vec![
+            (origin(&world.lucca.base_url()), 50, 61_050_000),
+            (origin(&world.leapsome.base_url()), 30, 1_050_000),
+        ],
+        "one bucket per origin and limit"
+    );
+    let lucca_sent: i64 = raw
+        .query_one(
+            "SELECT cardinality(spent)::BIGINT FROM rate_budgets WHERE requests = 50",
+            &[],
+        )
+        .expect("spent")
+        .get(0);
+    let lucca_seen = world.lucca.request_log().records.len();
+    assert_eq!(
+        usize::try_from(lucca_sent).expect("count"),
+        lucca_seen,
+        "every request Lucca saw was taken from the budget (all within a minute)"
+    );
+}
+
+/// A client of the test database, as an operator's `psql`.
+fn location_client(db: &muster_sandbox::postgres::TestDatabase) -> ::postgres::Client {
+    let mut config: ::postgres::Config = db.url().parse().expect("test URL");
+    if let Some(p) = db.password() {
+        config.password(p);
+    }
+    config.connect(::postgres::NoTls).expect("connect")
 }

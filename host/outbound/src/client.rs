@@ -3,7 +3,8 @@
 //! Order matters: everything that can be decided without the network (plugin known, URL well
 //! formed, origin granted, IP literal acceptable, headers acceptable, credential slot known) is
 //! decided first, so a denied request causes no DNS lookup and no connection. Then the token
-//! bucket, then the call, whose resolver refuses bad addresses before connecting.
+//! bucket (this process's, then the budget shared with other processes, if one is set:
+//! [`crate::shared`]), then the call, whose resolver refuses bad addresses before connecting.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -23,6 +24,7 @@ use crate::policy::{PluginPolicy, Policy, PolicyError, declared_limit};
 use crate::ratelimit::{Limiter, RateLimit};
 use crate::redact::Redactor;
 use crate::retry::{is_idempotent, parse_retry_after, status_is_retryable};
+use crate::shared::{SharedAdmission, SharedLimiter};
 use crate::{Request, Response};
 
 /// Methods a connector may use.
@@ -104,6 +106,9 @@ pub struct Outbound {
     /// Also connects to loopback: used only for plugins whose grant allows it.
     loopback_agent: Agent,
     limiter: Limiter,
+    /// The budget shared with other processes, taken from right before each rate-limited
+    /// request is sent ([`crate::shared`]); `None`: this process's limiter alone.
+    shared: RwLock<Option<Arc<dyn SharedLimiter>>>,
     clock: Arc<dyn Clock>,
     /// Time spent waiting for rate limits, per plugin (connection) name:
     /// for a token of the host's limiter, and for a 429's `Retry-After`.
@@ -125,6 +130,7 @@ impl Outbound {
             agent,
             loopback_agent,
             limiter: Limiter::default(),
+            shared: RwLock::new(None),
             clock,
             waits: Mutex::new(BTreeMap::new()),
         })
@@ -157,6 +163,21 @@ impl Outbound {
         policy.rate_limits.push((pattern, limit));
         *state = State::build(policy)?;
         Ok(())
+    }
+
+    /// Makes every rate-limited request also take from `shared`, the budget this process
+    /// shares with others for the same origins (`None`: this process's limiter alone). See
+    /// [`crate::shared`]; the host sets it when its state is PostgreSQL.
+    pub fn set_shared_limiter(&self, shared: Option<Arc<dyn SharedLimiter>>) {
+        *self.shared.write().unwrap_or_else(|e| e.into_inner()) = shared;
+    }
+
+    /// The shared budget, if one is set ([`Outbound::set_shared_limiter`]).
+    pub fn shared_limiter(&self) -> Option<Arc<dyn SharedLimiter>> {
+        self.shared
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// How long requests waited for rate limits so far, per plugin
@@ -281,13 +302,9 @@ impl Outbound {
                         url = %ctx.url,
                         "outbound: host rate limit"
                     );
-                    OutboundError::RateLimited {
-                        plugin: ctx.plugin.to_owned(),
-                        method: ctx.method.clone(),
-                        url: ctx.url.clone(),
-                        retry_after,
-                    }
+                    ctx.rate_limited(retry_after)
                 });
+            let admitted = admitted.and_then(|()| self.take_shared(ctx, policy, req));
             self.add_wait(ctx.plugin, self.clock.now().saturating_sub(asked));
             admitted?;
             let agent = if req.allow_loopback {
@@ -306,6 +323,7 @@ impl Outbound {
                         // Everyone going to this upstream waits, not just this request.
                         self.limiter
                             .block_until(&req.upstream, self.clock.now() + ra);
+                        self.hold_shared(ctx, req, ra);
                     }
                     match ra {
                         Some(ra) => (Some(ra), true),
@@ -355,6 +373,74 @@ impl Outbound {
                     return outcome.map_err(|f| ctx.failure(f));
                 }
             }
+        }
+    }
+}
+
+impl Outbound {
+    /// Takes one request from the shared budget of `req`'s origin, waiting while it is spent
+    /// (at most [`Policy::max_rate_limit_wait`]); nothing to do without a shared budget or a
+    /// limit. Called last before the exchange, so the time the budget records is the time the
+    /// request leaves.
+    fn take_shared(
+        &self,
+        ctx: &Ctx<'_>,
+        policy: &Policy,
+        req: &Checked,
+    ) -> Result<(), OutboundError> {
+        let (Some(shared), Some(limit)) = (self.shared_limiter(), req.rate_limit) else {
+            return Ok(());
+        };
+        let start = self.clock.now();
+        loop {
+            let wait = match shared.try_acquire(&req.upstream, limit) {
+                Ok(SharedAdmission::Go) => return Ok(()),
+                Ok(SharedAdmission::Wait(d)) => d,
+                Err(source) => {
+                    tracing::warn!(
+                        plugin = ctx.plugin,
+                        url = %ctx.url,
+                        error = %source,
+                        "outbound: shared rate-limit budget unavailable, request not sent"
+                    );
+                    return Err(ctx.budget_unavailable(source));
+                }
+            };
+            let waited = self.clock.now().saturating_sub(start);
+            if waited + wait > policy.max_rate_limit_wait {
+                tracing::info!(
+                    plugin = ctx.plugin,
+                    url = %ctx.url,
+                    "outbound: shared rate limit"
+                );
+                return Err(ctx.rate_limited(wait));
+            }
+            tracing::debug!(
+                upstream = %req.upstream,
+                wait_ms = wait.as_millis() as u64,
+                "shared rate limit: waiting"
+            );
+            self.clock.sleep(wait);
+        }
+    }
+}
+
+impl Outbound {
+    /// Tells the shared budget, if any, that the vendor asked for `wait` (a 429's
+    /// `Retry-After`), so other processes back off too. A budget that cannot be written is
+    /// logged, not fatal: this process backs off anyway, and the next request's acquisition
+    /// fails if the budget is still unreadable.
+    fn hold_shared(&self, ctx: &Ctx<'_>, req: &Checked, wait: Duration) {
+        let (Some(shared), Some(limit)) = (self.shared_limiter(), req.rate_limit) else {
+            return;
+        };
+        if let Err(e) = shared.hold(&req.upstream, limit, wait) {
+            tracing::warn!(
+                plugin = ctx.plugin,
+                url = %ctx.url,
+                error = %ctx.redactor.redact(&e.to_string()),
+                "outbound: could not share a 429's back-off"
+            );
         }
     }
 }
@@ -625,6 +711,27 @@ impl Ctx<'_> {
             url: self.url.clone(),
             addr,
             reason,
+        }
+    }
+
+    fn rate_limited(&self, retry_after: Duration) -> OutboundError {
+        OutboundError::RateLimited {
+            plugin: self.plugin.to_owned(),
+            method: self.method.clone(),
+            url: self.url.clone(),
+            retry_after,
+        }
+    }
+
+    fn budget_unavailable(&self, source: crate::SharedLimitError) -> OutboundError {
+        OutboundError::BudgetUnavailable {
+            plugin: self.plugin.to_owned(),
+            method: self.method.clone(),
+            url: self.url.clone(),
+            source: Box::new(crate::SharedLimitError {
+                detail: self.redactor.redact(&source.detail),
+                ..source
+            }),
         }
     }
 

@@ -55,6 +55,17 @@ pub enum OutboundError {
         url: String,
         retry_after: Duration,
     },
+    /// The shared rate-limit budget ([`crate::SharedLimiter`]) could not be read or written.
+    /// Nothing was sent: a request never goes out unpaced.
+    #[error("{plugin}: {method} {} not sent: {source}", short_url(url))]
+    BudgetUnavailable {
+        plugin: String,
+        method: String,
+        url: String,
+        /// Boxed: the other variants stay small.
+        #[source]
+        source: Box<crate::SharedLimitError>,
+    },
     /// The response body is larger than the policy's cap.
     #[error(
         "{plugin}: {method} {} response larger than {limit} bytes",

@@ -33,7 +33,11 @@
 //!    the limit. A request waits for a token up to [`Policy::max_rate_limit_wait`]. The limit
 //!    comes from the plugin's grant ([`PluginPolicy::rate_limits`], which also paces its
 //!    loopback stand-ins), else from [`Policy::rate_limits`]. A 429 with `Retry-After` holds
-//!    back every request to that origin.
+//!    back every request to that origin. With a shared budget
+//!    ([`Outbound::set_shared_limiter`], [`shared`]: the PostgreSQL state's bucket when several
+//!    processes share a tenant), the request then takes one request from the budget every
+//!    process shares for that origin, right before it is sent; a budget that cannot be read
+//!    fails the request, unsent ([`OutboundError::BudgetUnavailable`]).
 //! 5. **Send** (ureq 3 + rustls): no automatic redirects (a 3xx is returned; the plugin may
 //!    follow it with a new request, which is checked again), no proxy from the environment,
 //!    connect/read timeouts, a response-size cap ([`OutboundError::TooLarge`]).
@@ -87,6 +91,7 @@ mod policy;
 pub mod ratelimit;
 pub mod redact;
 pub mod retry;
+pub mod shared;
 
 pub use allow::{HostPattern, PatternError};
 pub use client::Outbound;
@@ -95,6 +100,7 @@ pub use error::{OutboundError, short_url};
 pub use policy::{PluginPolicy, Policy, PolicyError};
 pub use ratelimit::RateLimit;
 pub use retry::RetryPolicy;
+pub use shared::{SharedAdmission, SharedLimitError, SharedLimiter};
 
 /// An HTTP request as handed over by a plugin through the `http.send` import.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use muster_outbound::clock::{Clock, ManualClock};
-use muster_outbound::{Outbound, OutboundError, Policy, RateLimit, Request, RetryPolicy};
+use muster_outbound::{
+    Outbound, OutboundError, Policy, RateLimit, Request, RetryPolicy, SharedAdmission,
+    SharedLimitError, SharedLimiter,
+};
 
 const PLUGIN: &str = "p";
 
@@ -448,4 +451,216 @@ fn a_429_holds_back_the_next_requests_to_the_same_upstream() {
         200
     );
     assert_eq!(clock.now(), Duration::from_secs(30));
+}
+
+// ---------------------------------------------------------------- shared budget
+
+/// A budget two clients share, kept beside them on the same virtual clock: the contract
+/// [`SharedLimiter`] asks of any shared budget (the PostgreSQL one is tested in `muster`'s
+/// `host/tests/postgres_flow.rs`, with processes and the Lucca simulator).
+#[derive(Debug)]
+struct Beside {
+    clock: Arc<ManualClock>,
+    spent: Mutex<Vec<(String, Duration)>>,
+    /// Answer every request with this error instead.
+    broken: Option<String>,
+    /// The holds asked for (a 429's `Retry-After`).
+    held: Mutex<Vec<(String, Duration)>>,
+}
+
+impl SharedLimiter for Beside {
+    fn try_acquire(
+        &self,
+        origin: &str,
+        limit: RateLimit,
+    ) -> Result<SharedAdmission, SharedLimitError> {
+        if let Some(detail) = &self.broken {
+            return Err(SharedLimitError {
+                budget: "beside".into(),
+                origin: origin.into(),
+                detail: detail.clone(),
+            });
+        }
+        let now = self.clock.now();
+        let mut spent = self.spent.lock().unwrap();
+        let live: Vec<Duration> = spent
+            .iter()
+            .filter(|(o, t)| o == origin && now - *t < limit.per)
+            .map(|(_, t)| *t)
+            .collect();
+        if live.len() < limit.requests as usize {
+            spent.push((origin.into(), now));
+            Ok(SharedAdmission::Go)
+        } else {
+            Ok(SharedAdmission::Wait(live[0] + limit.per - now))
+        }
+    }
+
+    fn hold(&self, origin: &str, _: RateLimit, wait: Duration) -> Result<(), SharedLimitError> {
+        self.held.lock().unwrap().push((origin.into(), wait));
+        Ok(())
+    }
+}
+
+fn beside(clock: &Arc<ManualClock>, broken: Option<&str>) -> Arc<Beside> {
+    Arc::new(Beside {
+        clock: Arc::clone(clock),
+        spent: Mutex::new(Vec::new()),
+        broken: broken.map(str::to_string),
+        held: Mutex::new(Vec::new()),
+    })
+}
+
+/// A client on `clock` with its own limiter at `limit`, waiting at most `max_wait` for it.
+fn client_on(
+    server: &TestServer,
+    limit: RateLimit,
+    clock: &Arc<ManualClock>,
+    max_wait: Duration,
+) -> Outbound {
+    let policy = Policy {
+        rate_limits: vec![(server.origin(), limit)],
+        max_rate_limit_wait: max_wait,
+        ..loopback_policy(PLUGIN, &[server.origin()])
+    };
+    Outbound::with_clock(policy, Arc::clone(clock) as Arc<dyn Clock>).unwrap()
+}
+
+/// Two clients on one virtual clock, each with its own limiter at `limit`.
+fn two_clients(server: &TestServer, limit: RateLimit) -> (Outbound, Outbound, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::default());
+    let hour = Duration::from_secs(3600);
+    (
+        client_on(server, limit, &clock, hour),
+        client_on(server, limit, &clock, hour),
+        clock,
+    )
+}
+
+/// Both clients send `n` requests each, alternating; the virtual send times.
+fn alternate(
+    a: &Outbound,
+    b: &Outbound,
+    clock: &ManualClock,
+    server: &TestServer,
+    n: usize,
+) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for i in 0..n {
+        for out in [a, b] {
+            out.send(PLUGIN, Request::new("GET", server.url(&format!("/?i={i}"))))
+                .unwrap();
+            times.push(clock.now());
+        }
+    }
+    times
+}
+
+#[test]
+fn a_shared_budget_paces_two_clients_together() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let limit = RateLimit::new(5, Duration::from_secs(60));
+    // Alone, each client keeps to 5 a minute, and together they send 10.
+    let (a, b, clock) = two_clients(&server, limit);
+    let times = alternate(&a, &b, &clock, &server, 5);
+    assert_eq!(max_in_window(&times, limit.per), 10);
+    // Sharing one budget, 5 a minute together: the second five wait a window.
+    let (a, b, clock) = two_clients(&server, limit);
+    let shared: Arc<dyn SharedLimiter> = beside(&clock, None);
+    a.set_shared_limiter(Some(Arc::clone(&shared)));
+    b.set_shared_limiter(Some(shared));
+    let times = alternate(&a, &b, &clock, &server, 5);
+    assert_eq!(max_in_window(&times, limit.per), 5);
+    assert_eq!(times[9], Duration::from_secs(60));
+    assert_eq!(server.count(), 20);
+    // The wait for the shared budget is a rate-limit wait like any other.
+    let waits = |o: &Outbound| {
+        o.rate_limit_waits()
+            .get(PLUGIN)
+            .copied()
+            .unwrap_or_default()
+    };
+    let waited = waits(&a) + waits(&b);
+    assert_eq!(waited, Duration::from_secs(60));
+}
+
+#[test]
+fn a_budget_that_cannot_be_read_fails_the_request_unsent() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let limit = RateLimit::new(5, Duration::from_secs(60));
+    let (a, _, clock) = two_clients(&server, limit);
+    a.set_shared_limiter(Some(beside(&clock, Some("connection refused"))));
+    let err = a
+        .send(PLUGIN, Request::new("GET", server.url("/users")))
+        .unwrap_err();
+    assert!(
+        matches!(&err, OutboundError::BudgetUnavailable { source, .. }
+            if source.origin == server.url("").trim_end_matches('/')
+                && source.detail == "connection refused"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "p: GET {} not sent: the shared rate-limit budget (beside) for {} cannot be read: connection refused",
+            server.url("/users"),
+            server.url("").trim_end_matches('/')
+        )
+    );
+    assert_eq!(server.count(), 0, "nothing goes out unpaced");
+    // A request with no limit does not need the budget.
+    let unlimited = Outbound::new(loopback_policy(PLUGIN, &[server.origin()])).unwrap();
+    unlimited.set_shared_limiter(a.shared_limiter());
+    unlimited
+        .send(PLUGIN, Request::new("GET", server.url("/")))
+        .unwrap();
+    assert_eq!(server.count(), 1);
+}
+
+#[test]
+fn a_spent_shared_budget_waits_at_most_the_policys_wait() {
+    let server = TestServer::start(|_| Reply::ok(""));
+    let limit = RateLimit::new(1, Duration::from_secs(60));
+    let clock = Arc::new(ManualClock::default());
+    let a = client_on(&server, limit, &clock, Duration::from_secs(3600));
+    let b = client_on(&server, limit, &clock, Duration::from_secs(10));
+    let shared: Arc<dyn SharedLimiter> = beside(&clock, None);
+    a.set_shared_limiter(Some(Arc::clone(&shared)));
+    b.set_shared_limiter(Some(shared));
+    a.send(PLUGIN, Request::new("GET", server.url("/")))
+        .unwrap();
+    let err = b
+        .send(PLUGIN, Request::new("GET", server.url("/")))
+        .unwrap_err();
+    assert!(
+        matches!(err, OutboundError::RateLimited { retry_after, .. } if retry_after == Duration::from_secs(60)),
+        "{err:?}"
+    );
+    assert_eq!(server.count(), 1);
+    assert_eq!(
+        clock.now(),
+        Duration::ZERO,
+        "did not wait for what it could not get"
+    );
+}
+
+#[test]
+fn a_429s_retry_after_is_handed_to_the_shared_budget() {
+    let server = flaky(1, Reply::status(429).header("Retry-After", "7"));
+    let limit = RateLimit::new(5, Duration::from_secs(60));
+    let (a, _, clock) = two_clients(&server, limit);
+    let shared = beside(&clock, None);
+    a.set_shared_limiter(Some(shared.clone()));
+    let resp = a
+        .send(PLUGIN, Request::new("GET", server.url("/")))
+        .unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        *shared.held.lock().unwrap(),
+        vec![(
+            server.url("").trim_end_matches('/').to_string(),
+            Duration::from_secs(7)
+        )],
+        "every process backs off, not only this one"
+    );
 }

@@ -82,6 +82,14 @@ impl PostgresLocation {
         )
     }
 
+    /// This database with `tune` applied to the client's settings (the
+    /// shared rate-limit budget's name and timeouts, `postgres/budget.rs`).
+    pub(crate) fn tuned(&self, tune: impl FnOnce(&mut postgres::Config)) -> PostgresLocation {
+        let mut tuned = self.clone();
+        tune(&mut tuned.config);
+        tuned
+    }
+
     /// A new connection (the store's own, or its heartbeat's).
     pub(crate) fn connect(&self) -> Result<postgres::Client, StoreError> {
         let mut config = self.config.clone();

@@ -98,7 +98,7 @@ pub use left_out::{LeftOut, LeftOutKind};
 pub use links::LinkKind;
 pub use location::{Location, PostgresLocation};
 pub use metrics::{LastRun, StoreMetrics, Tally};
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresBudget, PostgresStore};
 pub use runs::{RunCounts, RunId, RunProblem, RunRecord, RunStatus, RunSummary, Trigger};
 pub use schema::SCHEMA_VERSION;
 pub use search::{MAX_PEOPLE, PersonEvent, PersonEventKind, PersonHistory};

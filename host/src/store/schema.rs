@@ -80,6 +80,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "held plans: who rejected one",
         sql: V11,
     },
+    Migration {
+        name: "rate-limit budgets shared by every process",
+        sql: V12,
+    },
 ];
 
 /// Version 1: what a sync needs to remember what it did.
@@ -323,3 +327,10 @@ ALTER TABLE runs ADD COLUMN undoes INTEGER REFERENCES runs(id);
 pub(crate) const V11: &str = r#"
 ALTER TABLE held_plans ADD COLUMN rejected_by TEXT;
 "#;
+
+/// Version 12: nothing on SQLite. PostgreSQL's twin creates the rate-limit
+/// budgets several processes share (`postgres/budget.rs`); a SQLite file
+/// has one process, whose own limiter (`muster-outbound`) is the whole
+/// budget. The version still moves, so both backends count the same
+/// migrations.
+pub(crate) const V12: &str = "-- nothing on SQLite: one process per file, one limiter\n";

@@ -33,6 +33,13 @@
 //! starting at once migrate one after the other; a database at a higher
 //! version than this build knows is refused ([`StoreError::TooNew`]).
 //!
+//! ## Shared rate limits
+//!
+//! [`PostgresBudget`] (`budget.rs`) is not part of the store's interface:
+//! it is the vendors' rate-limit budgets every process shares (migration
+//! 12), on its own connection, which the host hands to the outbound client
+//! when the state is PostgreSQL.
+//!
 //! ## Secrets
 //!
 //! The password comes from the config's secret mechanism
@@ -41,6 +48,7 @@
 //! as `user@host:port/name`).
 
 mod alerts;
+mod budget;
 mod inbox;
 mod journal;
 mod lease;
@@ -56,6 +64,8 @@ mod written_rows;
 use std::cell::RefCell;
 
 use postgres::{Client, GenericClient, NoTls, Transaction};
+
+pub use budget::PostgresBudget;
 
 use crate::store::lease::Fence;
 use crate::store::{Context, PostgresLocation, SCHEMA_VERSION, StoreError};

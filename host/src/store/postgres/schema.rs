@@ -64,6 +64,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "held plans: who rejected one",
         sql: V11,
     },
+    Migration {
+        name: "rate-limit budgets shared by every process",
+        sql: V12,
+    },
 ];
 
 /// Created before any migration, in its own statement: the version the
@@ -270,6 +274,90 @@ ALTER TABLE runs ADD COLUMN undoes BIGINT REFERENCES runs(id);
 /// Version 11: see the SQLite twin.
 pub(crate) const V11: &str = r#"
 ALTER TABLE held_plans ADD COLUMN rejected_by TEXT;
+"#;
+
+/// Version 12: the rate-limit budgets every process shares (see
+/// `postgres/budget.rs` for the design and why a bucket in the database).
+/// One row per origin and declared limit; `spent` holds the send times
+/// (unix µs of the server's clock) of the requests still inside the
+/// window, oldest first — at most `requests` of them, so no window of
+/// `per_us` ever holds more than `requests` requests, across processes.
+///
+/// `muster_budget_step` is the arithmetic, pure (`IMMUTABLE`, unit-tested
+/// with fixed times); `muster_budget_take` is one acquisition: it locks the
+/// row (`FOR UPDATE`, creating it the first time), reads the server's
+/// clock *after* the lock is held, so a waiter's time is the time it got
+/// the row, and records the request if it is admitted. It returns `0`
+/// (admitted) or the µs until a request can be (nothing recorded). One
+/// call is one statement, one round trip and one transaction.
+/// A server clock that stepped back is handled by counting a send time in
+/// the future as *now*, so a wait is never longer than the window.
+/// `held_until_us` is a vendor's 429 told to every process: until then,
+/// every acquisition waits (set by `HOLD` in `postgres/budget.rs`).
+pub(crate) const V12: &str = r#"
+CREATE TABLE rate_budgets (
+    origin   TEXT NOT NULL,
+    requests INTEGER NOT NULL CHECK (requests > 0),
+    per_us   BIGINT NOT NULL CHECK (per_us > 0),
+    spent    BIGINT[] NOT NULL DEFAULT '{}',
+    held_until_us BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (origin, requests, per_us)
+);
+
+CREATE FUNCTION muster_budget_step(
+    spent BIGINT[], now_us BIGINT, requests INTEGER, per_us BIGINT,
+    OUT live BIGINT[], OUT wait_us BIGINT
+) LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    n INTEGER;
+BEGIN
+    live := ARRAY(
+        SELECT LEAST(t, now_us) FROM unnest(spent) AS t
+        WHERE LEAST(t, now_us) > now_us - per_us
+        ORDER BY 1
+    );
+    n := cardinality(live);
+    IF n < requests THEN
+        live := live || now_us;
+        wait_us := 0;
+    ELSE
+        -- The (n - requests + 1)-th oldest must leave the window first.
+        wait_us := GREATEST(live[n - requests + 1] + per_us - now_us, 1);
+    END IF;
+END
+$$;
+
+CREATE FUNCTION muster_budget_take(p_origin TEXT, p_requests INTEGER, p_per_us BIGINT)
+RETURNS BIGINT LANGUAGE plpgsql AS $$
+DECLARE
+    current BIGINT[];
+    held    BIGINT;
+    now_us  BIGINT;
+    step    RECORD;
+BEGIN
+    SELECT spent, held_until_us INTO current, held FROM rate_budgets
+     WHERE origin = p_origin AND requests = p_requests AND per_us = p_per_us
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO rate_budgets (origin, requests, per_us)
+             VALUES (p_origin, p_requests, p_per_us)
+        ON CONFLICT DO NOTHING;
+        SELECT spent, held_until_us INTO current, held FROM rate_budgets
+         WHERE origin = p_origin AND requests = p_requests AND per_us = p_per_us
+           FOR UPDATE;
+    END IF;
+    now_us := (extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT;
+    IF held > now_us THEN
+        RETURN held - now_us;
+    END IF;
+    step := muster_budget_step(current, now_us, p_requests, p_per_us);
+    IF step.wait_us = 0 THEN
+        UPDATE rate_budgets SET spent = step.live
+         WHERE origin = p_origin AND requests = p_requests AND per_us = p_per_us;
+    END IF;
+    RETURN step.wait_us;
+END
+$$;
 "#;
 
 #[cfg(test)]
