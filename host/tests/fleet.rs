@@ -24,8 +24,8 @@ use muster_sandbox::postgres::{TestDatabase, test_database};
 const HOOK_SECRET: &str = "fleet-hook-s3cret";
 
 /// Starts one fleet worker on `db` serving `tenants`, with claims and
-/// flow leases lasting `ttl_secs`.
-fn worker(db: &TestDatabase, tenants: &Path, ttl_secs: u32) -> Serving {
+/// flow leases lasting `ttl_secs`, making `jobs` runs at once.
+fn worker(db: &TestDatabase, tenants: &Path, ttl_secs: u32, jobs: u16) -> Serving {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_muster"));
     cmd.args([
         "serve",
@@ -36,6 +36,7 @@ fn worker(db: &TestDatabase, tenants: &Path, ttl_secs: u32) -> Serving {
         "--tenants",
     ])
     .arg(tenants)
+    .args(["--jobs", &jobs.to_string()])
     .arg("--cache")
     .arg(common::cache_dir())
     .env("MUSTER_TODAY", TODAY)
@@ -116,8 +117,8 @@ fn a_webhook_sent_to_two_workers_runs_each_event_once() {
     let own = "[tenant]\nname = \"Own\"\ntimezone = \"UTC\"\nstate = \"own.db\"\n";
     std::fs::write(tenants.path().join("own-state.toml"), own).expect("bad tenant");
 
-    let one = worker(&db, tenants.path(), 30);
-    let two = worker(&db, tenants.path(), 30);
+    let one = worker(&db, tenants.path(), 30, 1);
+    let two = worker(&db, tenants.path(), 30, 1);
     let path = format!("/tenants/acme/webhooks/{FLOW}");
     let send = |addr: &str, delivery: &str, record: &str, secret: &str| {
         let body = format!(r#"{{"candidate": {{"id": "{record}"}}}}"#);
@@ -214,4 +215,307 @@ fn a_webhook_sent_to_two_workers_runs_each_event_once() {
         "the bad tenant is logged"
     );
     drop((one, two));
+}
+
+/// People per tenant in the fleet test: "a few people each".
+const FLEET_PEOPLE: usize = 4;
+/// Workers of the fleet test.
+const WORKERS: usize = 3;
+/// Claims and flow leases last this long: a killed worker's runs are
+/// taken over after it.
+const FLEET_TTL_SECS: u32 = 6;
+/// Runs each worker makes at once (runs mostly wait for the simulators).
+const FLEET_JOBS: u16 = 4;
+
+/// How many tenants the fleet test serves: 200 (issue 17), or
+/// `MUSTER_FLEET_TENANTS` for a quicker look.
+fn fleet_tenants() -> usize {
+    std::env::var("MUSTER_FLEET_TENANTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200)
+}
+
+/// One tenant of the fleet test: its own Lucca (rate limit on, at Lucca's
+/// 50 requests per 60 s) and its own Leapsome, its own people.
+struct FleetTenant {
+    id: String,
+    lucca: muster_sandbox::LuccaSim,
+    leapsome: muster_sandbox::LeapsomeSim,
+}
+
+/// Starts tenant `i`'s simulators and writes its tenant file (secrets in
+/// `secrets/`, a flow due every minute).
+fn fleet_tenant(i: usize, tenants: &Path, secrets: &Path) -> FleetTenant {
+    use muster_sandbox::{LeapsomeSim, LuccaOptions, LuccaSim, Tenant};
+    let id = format!("t{i:03}");
+    let lucca = LuccaSim::start(
+        Tenant::generate(1000 + i as u64, FLEET_PEOPLE),
+        LuccaOptions::default(),
+    )
+    .expect("start lucca");
+    // Each write takes 150 ms, so a run is still applying when the test
+    // looks (and kills its worker).
+    let leapsome = LeapsomeSim::start(LeapsomeOptions {
+        latency: Duration::from_millis(150),
+        ..LeapsomeOptions::default()
+    })
+    .expect("start leapsome");
+    let key = secrets.join(format!("{id}.lucca"));
+    let token = secrets.join(format!("{id}.leapsome"));
+    std::fs::write(&key, lucca.api_key()).expect("key");
+    std::fs::write(&token, leapsome.token()).expect("token");
+    let config = format!(
+        r#"[tenant]
+name = "Tenant {i}"
+timezone = "Europe/Paris"
+
+[connections.lucca]
+plugin = "lucca"
+settings = {{ base_url = "{lucca}" }}
+secret = {{ file = "{key}" }}
+allow_loopback = true
+
+[connections.leapsome]
+plugin = "leapsome"
+settings = {{ base_url = "{leapsome}" }}
+secret = {{ file = "{token}" }}
+allow_loopback = true
+
+[flows.{FLOW}]
+source = "lucca"
+target = "leapsome"
+options = {{ sync_groups = false, reactivate = true }}
+schedule = "every 1m"
+"#,
+        lucca = lucca.base_url(),
+        leapsome = leapsome.base_url(),
+        key = key.display(),
+        token = token.display(),
+    );
+    std::fs::write(tenants.join(format!("{id}.toml")), config).expect("tenant file");
+    FleetTenant {
+        id,
+        lucca,
+        leapsome,
+    }
+}
+
+/// One ledger row of a scheduled flow.
+#[derive(Debug)]
+struct TickRow {
+    tenant: String,
+    tick: i64,
+    state: String,
+    attempts: i32,
+    taken_over_from: Option<String>,
+    run: Option<i64>,
+}
+
+fn tick_rows(c: &mut postgres::Client) -> Vec<TickRow> {
+    c.query(
+        "SELECT tenant, key, state, attempts, taken_over_from, run_id
+         FROM muster_fleet.work WHERE kind = 'schedule' ORDER BY tenant, key",
+        &[],
+    )
+    .expect("ledger")
+    .iter()
+    .map(|r| TickRow {
+        tenant: r.get(0),
+        tick: r.get(1),
+        state: r.get(2),
+        attempts: r.get(3),
+        taken_over_from: r.get(4),
+        run: r.get(5),
+    })
+    .collect()
+}
+
+/// The worker (its pid) applying to some tenant now: a tenant whose
+/// Leapsome has seen a write while its tick's row is claimed.
+fn applying_worker(c: &mut postgres::Client, tenants: &[FleetTenant]) -> Option<(String, u32)> {
+    let running = c
+        .query(
+            "SELECT tenant, claimed_by FROM muster_fleet.work WHERE state = 'running'",
+            &[],
+        )
+        .expect("claims");
+    running.iter().find_map(|r| {
+        let tenant: String = r.get(0);
+        let by: String = r.get(1);
+        let t = tenants.iter().find(|t| t.id == tenant)?;
+        (t.leapsome.request_counts().writes > 0).then(|| {
+            let pid = by.split(':').nth(1).and_then(|p| p.parse().ok())?;
+            Some((by.clone(), pid))
+        })?
+    })
+}
+
+/// Issue 17 item 6: three workers, many tenants due in the same minute,
+/// one worker SIGKILLed while applying. Every due run happens exactly once
+/// (one ledger row per tenant, flow and tick, each completed by one run),
+/// the killed worker's runs finish on another worker (recovery first),
+/// no account is created twice, no link is lost, and no Lucca simulator
+/// answered 429.
+#[test]
+fn three_workers_run_every_tick_once_and_take_over_a_killed_one() {
+    let n = fleet_tenants();
+    let db = test_database().unwrap_or_else(|e| panic!("{e}"));
+    let tenants_dir = tempfile::tempdir().expect("tenants dir");
+    let secrets = tempfile::tempdir().expect("secrets dir");
+    let started = Instant::now();
+    let tenants: Vec<FleetTenant> = (0..n)
+        .map(|i| fleet_tenant(i, tenants_dir.path(), secrets.path()))
+        .collect();
+    eprintln!("{n} tenants' simulators started in {:?}", started.elapsed());
+
+    let workers: Vec<Serving> = (0..WORKERS)
+        .map(|_| worker(&db, tenants_dir.path(), FLEET_TTL_SECS, FLEET_JOBS))
+        .collect();
+    eprintln!("{WORKERS} workers serving after {:?}", started.elapsed());
+    let mut c = fleet_client(&db);
+
+    // The first tick: the next minute after registration. Wait for a
+    // worker to apply, and kill it.
+    let mut killed = None;
+    wait_for("a worker applying", Duration::from_secs(150), || {
+        killed = applying_worker(&mut c, &tenants);
+        killed.is_some()
+    });
+    let (killed_id, pid) = killed.expect("a worker applying");
+    let kill = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+    assert!(kill.expect("kill").success());
+    eprintln!("killed worker {killed_id} at {:?}", started.elapsed());
+
+    // Every tenant's first tick, done; the killed worker's taken over.
+    let first_tick = tick_rows(&mut c)
+        .iter()
+        .map(|r| r.tick)
+        .min()
+        .expect("a tick");
+    wait_for(
+        "every tenant's first tick to complete",
+        Duration::from_secs(150),
+        || {
+            let rows = tick_rows(&mut c);
+            let done = rows
+                .iter()
+                .filter(|r| r.tick == first_tick && r.state == "done")
+                .count();
+            done == n
+        },
+    );
+    eprintln!(
+        "first tick done on every tenant after {:?}",
+        started.elapsed()
+    );
+
+    let rows = tick_rows(&mut c);
+    let taken_over: Vec<&TickRow> = rows
+        .iter()
+        .filter(|r| r.taken_over_from.as_deref() == Some(killed_id.as_str()))
+        .collect();
+    assert!(
+        !taken_over.is_empty(),
+        "no run of the killed worker {killed_id} was taken over: {rows:?}"
+    );
+    assert!(taken_over.iter().all(|r| r.attempts >= 2), "{taken_over:?}");
+    for t in &tenants {
+        let mine: Vec<&TickRow> = rows.iter().filter(|r| r.tenant == t.id).collect();
+        // Exactly once per tick: one row per (tenant, flow, tick) — the
+        // ledger's key — and each finished row completed by one run.
+        assert!(
+            mine.iter().any(|r| r.tick == first_tick),
+            "tenant {} has no row for the first tick",
+            t.id
+        );
+        let store = tenant_store(&db, &t.id);
+        let history = store.history(FLOW, 100).expect("history");
+        let done_rows: Vec<i64> = mine
+            .iter()
+            .filter(|r| r.state == "done")
+            .map(|r| r.run.expect("a done row names its run"))
+            .collect();
+        let mut done_runs: Vec<i64> = history
+            .iter()
+            .filter(|r| r.trigger == Trigger::Schedule && r.status == RunStatus::Done)
+            .map(|r| r.id.0)
+            .collect();
+        let running_rows = mine.iter().filter(|r| r.state == "running").count();
+        // A tick still running at the end may have finished its run but
+        // not yet its row: at most one such run per tenant.
+        done_runs.retain(|r| done_rows.contains(r) || running_rows == 0);
+        let mut expected = done_rows.clone();
+        expected.sort_unstable();
+        done_runs.sort_unstable();
+        assert_eq!(
+            done_runs, expected,
+            "tenant {}: one completed run per completed tick ({history:?})",
+            t.id
+        );
+        let aborted = history
+            .iter()
+            .filter(|r| r.status == RunStatus::Aborted)
+            .count();
+        let retried = mine.iter().filter(|r| r.taken_over_from.is_some()).count();
+        assert!(
+            aborted <= retried,
+            "tenant {}: {aborted} aborted runs for {retried} taken-over ticks",
+            t.id
+        );
+
+        // 0 duplicates, 0 lost links.
+        let users = t.leapsome.users();
+        let mut names: Vec<String> = users.iter().map(|u| u.user_name.to_lowercase()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            users.len(),
+            "tenant {}: duplicate accounts",
+            t.id
+        );
+        let mut external: Vec<&str> = users
+            .iter()
+            .filter_map(|u| u.external_id.as_deref())
+            .collect();
+        external.sort_unstable();
+        external.dedup();
+        assert_eq!(
+            external.len(),
+            users.len(),
+            "tenant {}: duplicate external ids",
+            t.id
+        );
+        let links = store.links(FLOW).expect("links");
+        assert_eq!(links.len(), users.len(), "tenant {}: lost links", t.id);
+        for u in &users {
+            assert!(
+                links.iter().any(|l| l.target_id == u.id),
+                "tenant {}: account {} is not linked",
+                t.id,
+                u.user_name
+            );
+        }
+        assert!(store.unresolved_journal(FLOW).expect("journal").is_empty());
+
+        // Lucca's limit: never a 429.
+        let log = t.lucca.request_log();
+        assert_eq!(
+            log.count_status(429),
+            0,
+            "tenant {}: Lucca answered 429",
+            t.id
+        );
+        assert!(log.max_accepted_in_window(60.0) <= 50);
+    }
+    eprintln!(
+        "{n} tenants checked after {:?}: {} ticks recorded, {} taken over from {killed_id}",
+        started.elapsed(),
+        rows.len(),
+        taken_over.len()
+    );
+    drop(workers);
 }
