@@ -48,11 +48,11 @@
 //! for another worker to take.
 
 mod page;
-mod schema;
+pub mod schema;
 mod site;
 pub mod tenants;
 mod ticks;
-mod work;
+pub mod work;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -337,11 +337,8 @@ impl Fleet {
                     "fleet: taking over work {} from worker {dead}, whose claim expired", claim.id);
             }
             let (outcome, run, note) = self.execute(&claim);
+            let ended = self.end_claim(&mut conn, &claim, outcome, run, &note);
             lock(&self.claims).remove(&claim.id);
-            let ended = self.with_db(&mut conn, |c| match outcome {
-                None => work::postpone(c, &claim, ttl.min(2_000), &note).map(|()| true),
-                Some(o) => work::finish(c, &claim, o, run, &note),
-            });
             match ended {
                 Ok(true) => {}
                 Ok(false) => tracing::warn!(tenant = %claim.tenant, flow = %claim.flow,
@@ -350,6 +347,36 @@ impl Fleet {
                     tracing::warn!(tenant = %claim.tenant, "fleet: ending work {}: {e}", claim.id)
                 }
             }
+        }
+    }
+
+    /// Records how a claim ended; retried every poll while the database is
+    /// unreachable, for as long as the claim would last (the heartbeat
+    /// keeps renewing it if it can), so that a finished run is not run
+    /// again by a take-over because its end could not be written.
+    fn end_claim(
+        &self,
+        conn: &mut Option<Client>,
+        claim: &Claim,
+        outcome: Option<Outcome>,
+        run: Option<i64>,
+        note: &str,
+    ) -> Result<bool, StoreError> {
+        let give_up = std::time::Instant::now() + self.cfg.ttl;
+        loop {
+            let ended = self.with_db(conn, |c| match outcome {
+                None => {
+                    work::postpone(c, claim, ttl_ms(self.cfg.ttl).min(2_000), note).map(|()| true)
+                }
+                Some(o) => work::finish(c, claim, o, run, note),
+            });
+            if ended.is_ok()
+                || std::time::Instant::now() >= give_up
+                || self.stop.load(Ordering::SeqCst)
+            {
+                return ended;
+            }
+            self.pause(self.cfg.poll);
         }
     }
 
@@ -455,11 +482,28 @@ pub(crate) fn open_store(config: &Config) -> Result<Store, TenantStoreError> {
     })
 }
 
-/// Loads a tenant's file, creates and migrates its schema, records its
-/// flows and loads its webhook secrets; any failure is its problem only.
-fn prepare(file: TenantFile, c: &mut Client) -> Tenant {
-    let ready = file.config.map_err(|e| e.to_string()).and_then(|config| {
-        schema::ensure_tenant(c, &file.id, &file.schema).map_err(|e| e.to_string())?;
+/// Creates the schema of every tenant whose file loaded and registers it
+/// (quick: every tenant is registered within moments of the first worker's
+/// start, so tenants due in the same minute get the same first tick);
+/// a tenant whose schema cannot be created gets that problem.
+fn register(files: Vec<TenantFile>, c: &mut Client) -> Vec<(TenantFile, Result<(), String>)> {
+    files
+        .into_iter()
+        .map(|f| {
+            let registered = match &f.config {
+                Ok(_) => schema::ensure_tenant(c, &f.id, &f.schema).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            (f, registered)
+        })
+        .collect()
+}
+
+/// Migrates a registered tenant's store, records its flows and loads its
+/// webhook secrets; any failure is its problem only.
+fn prepare(file: TenantFile, registered: Result<(), String>) -> Tenant {
+    let ready = registered.and_then(|()| {
+        let config = file.config.map_err(|e| e.to_string())?;
         let mut store = open_store(&config).map_err(|e| e.to_string())?;
         for f in config.flows.values() {
             store
@@ -507,7 +551,10 @@ impl FleetWorker {
         let mut c = location.connect()?;
         schema::migrate(&mut c, &location.describe())?;
         let files = tenants::load(&cfg.tenants, &cfg.url, cfg.password.as_ref())?;
-        let tenants: Vec<Tenant> = files.into_iter().map(|f| prepare(f, &mut c)).collect();
+        let tenants: Vec<Tenant> = register(files, &mut c)
+            .into_iter()
+            .map(|(f, registered)| prepare(f, registered))
+            .collect();
         let served = tenants
             .iter()
             .filter(|t| t.ready.is_ok())

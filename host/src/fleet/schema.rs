@@ -75,7 +75,7 @@ CREATE INDEX work_open ON muster_fleet.work (not_before_ms, id)
 pub(crate) const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
 /// Creates and migrates `muster_fleet` to this build's version.
-pub(crate) fn migrate(c: &mut Client, database: &str) -> Result<(), StoreError> {
+pub fn migrate(c: &mut Client, database: &str) -> Result<(), StoreError> {
     let supported = MIGRATIONS.len() as u32;
     loop {
         let what = || format!("migrating the fleet schema in {database}");
@@ -123,11 +123,7 @@ pub(crate) fn migrate(c: &mut Client, database: &str) -> Result<(), StoreError> 
 /// Creates a tenant's schema if it does not exist yet (under the fleet
 /// lock: `CREATE SCHEMA IF NOT EXISTS` alone races between workers) and
 /// registers the tenant; the store migrates the schema when it is opened.
-pub(crate) fn ensure_tenant(
-    c: &mut Client,
-    tenant: &str,
-    schema_name: &str,
-) -> Result<(), StoreError> {
+pub fn ensure_tenant(c: &mut Client, tenant: &str, schema_name: &str) -> Result<(), StoreError> {
     let what = || format!("tenant `{tenant}`: creating its schema `{schema_name}`");
     let mut tx = c.transaction().context(what)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FLEET_LOCK])
