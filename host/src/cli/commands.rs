@@ -887,7 +887,7 @@ impl TenantRunner for FleetRunner {
         let runner = EngineRunner {
             config,
             host,
-            lease: self.lease.clone(),
+            lease: self.lease,
         };
         runner.attempt(flow, trigger, only, None)
     }

@@ -461,9 +461,15 @@ fn ttl_ms(d: Duration) -> i64 {
 #[derive(Debug, thiserror::Error)]
 pub enum TenantStoreError {
     #[error("tenant `{tenant}`: {source}")]
-    Location { tenant: String, source: ConfigError },
+    Location {
+        tenant: String,
+        source: Box<ConfigError>,
+    },
     #[error("tenant `{tenant}`: {source}")]
-    Store { tenant: String, source: StoreError },
+    Store {
+        tenant: String,
+        source: Box<StoreError>,
+    },
 }
 
 /// A tenant's store: its schema in the fleet database.
@@ -474,11 +480,11 @@ pub(crate) fn open_store(config: &Config) -> Result<Store, TenantStoreError> {
         .location()
         .map_err(|source| TenantStoreError::Location {
             tenant: tenant(),
-            source,
+            source: Box::new(source),
         })?;
     Store::open_location(&location).map_err(|source| TenantStoreError::Store {
         tenant: tenant(),
-        source,
+        source: Box::new(source),
     })
 }
 

@@ -20,12 +20,42 @@ const DEAD_AFTER_TTLS: i64 = 2;
 
 struct Snapshot {
     now: i64,
-    /// id, host, pid, listen, started, heartbeat, stopped.
-    workers: Vec<(String, String, i64, String, i64, i64, Option<i64>)>,
-    /// tenant, flow, kind, key, claimed_by, claimed, expires, attempts.
-    claims: Vec<(String, String, String, i64, String, i64, i64, i32)>,
-    /// tenant → (flow, state, run, note, finished).
-    last: HashMap<String, (String, String, Option<i64>, Option<String>, i64)>,
+    workers: Vec<WorkerRow>,
+    claims: Vec<ClaimRow>,
+    /// Each tenant's last finished work.
+    last: HashMap<String, LastRow>,
+}
+
+/// A `muster_fleet.workers` row.
+struct WorkerRow {
+    id: String,
+    host: String,
+    pid: i64,
+    listen: String,
+    started: i64,
+    heartbeat: i64,
+    stopped: Option<i64>,
+}
+
+/// A claim held now (a `running` ledger row).
+struct ClaimRow {
+    tenant: String,
+    flow: String,
+    kind: String,
+    key: i64,
+    by: String,
+    since: i64,
+    until: i64,
+    attempts: i32,
+}
+
+/// A tenant's last finished ledger row.
+struct LastRow {
+    flow: String,
+    state: String,
+    run: Option<i64>,
+    note: Option<String>,
+    at: i64,
 }
 
 fn read(c: &mut Client) -> Result<Snapshot, postgres::Error> {
@@ -38,15 +68,15 @@ fn read(c: &mut Client) -> Result<Snapshot, postgres::Error> {
         )?
         .iter()
         .map(|r| {
-            Ok((
-                r.try_get(0)?,
-                r.try_get(1)?,
-                r.try_get(2)?,
-                r.try_get(3)?,
-                r.try_get(4)?,
-                r.try_get(5)?,
-                r.try_get(6)?,
-            ))
+            Ok(WorkerRow {
+                id: r.try_get(0)?,
+                host: r.try_get(1)?,
+                pid: r.try_get(2)?,
+                listen: r.try_get(3)?,
+                started: r.try_get(4)?,
+                heartbeat: r.try_get(5)?,
+                stopped: r.try_get(6)?,
+            })
         })
         .collect::<Result<_, postgres::Error>>()?;
     let claims = c
@@ -57,16 +87,16 @@ fn read(c: &mut Client) -> Result<Snapshot, postgres::Error> {
         )?
         .iter()
         .map(|r| {
-            Ok((
-                r.try_get(0)?,
-                r.try_get(1)?,
-                r.try_get(2)?,
-                r.try_get(3)?,
-                r.try_get(4)?,
-                r.try_get(5)?,
-                r.try_get(6)?,
-                r.try_get(7)?,
-            ))
+            Ok(ClaimRow {
+                tenant: r.try_get(0)?,
+                flow: r.try_get(1)?,
+                kind: r.try_get(2)?,
+                key: r.try_get(3)?,
+                by: r.try_get(4)?,
+                since: r.try_get(5)?,
+                until: r.try_get(6)?,
+                attempts: r.try_get(7)?,
+            })
         })
         .collect::<Result<_, postgres::Error>>()?;
     let last = c
@@ -78,16 +108,14 @@ fn read(c: &mut Client) -> Result<Snapshot, postgres::Error> {
         )?
         .iter()
         .map(|r| {
-            Ok((
-                r.try_get(0)?,
-                (
-                    r.try_get(1)?,
-                    r.try_get(2)?,
-                    r.try_get(3)?,
-                    r.try_get(4)?,
-                    r.try_get(5)?,
-                ),
-            ))
+            let last = LastRow {
+                flow: r.try_get(1)?,
+                state: r.try_get(2)?,
+                run: r.try_get(3)?,
+                note: r.try_get(4)?,
+                at: r.try_get(5)?,
+            };
+            Ok((r.try_get(0)?, last))
         })
         .collect::<Result<_, postgres::Error>>()?;
     Ok(Snapshot {
@@ -129,20 +157,21 @@ pub(super) fn render(fleet: &Fleet) -> String {
 fn workers(body: &mut String, s: &Snapshot, fleet: &Fleet) {
     let dead_ms = super::ttl_ms(fleet.cfg.ttl) * DEAD_AFTER_TTLS;
     body.push_str("<h2>Workers</h2><table><tr><th>worker</th><th>host</th><th>pid</th><th>listens</th><th>started</th><th>last heartbeat</th><th>state</th></tr>");
-    for (id, host, pid, listen, started, beat, stopped) in &s.workers {
-        let state = match stopped {
+    for w in &s.workers {
+        let state = match w.stopped {
             Some(_) => "stopped",
-            None if s.now - beat > dead_ms => "dead",
+            None if s.now - w.heartbeat > dead_ms => "dead",
             None => "alive",
         };
         let _ = write!(
             body,
-            "<tr><td>{}</td><td>{}</td><td>{pid}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{state}</td></tr>",
-            escape(id),
-            escape(host),
-            escape(listen),
-            utc(*started),
-            utc(*beat),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{state}</td></tr>",
+            escape(&w.id),
+            escape(&w.host),
+            w.pid,
+            escape(&w.listen),
+            utc(w.started),
+            utc(w.heartbeat),
             if state == "alive" { "done" } else { "failed" },
         );
     }
@@ -155,22 +184,23 @@ fn claims(body: &mut String, s: &Snapshot) {
         "<h2>Claims ({})</h2><table><tr><th>tenant</th><th>flow</th><th>work</th><th>held by</th><th>since</th><th>until</th><th>attempt</th></tr>",
         s.claims.len()
     );
-    for (tenant, flow, kind, key, by, since, until, attempts) in &s.claims {
-        let what = if kind == "schedule" {
-            format!("tick {}", utc(*key))
+    for c in &s.claims {
+        let what = if c.kind == "schedule" {
+            format!("tick {}", utc(c.key))
         } else {
-            format!("webhook event {key}")
+            format!("webhook event {}", c.key)
         };
-        let expired = if *until <= s.now { " (expired)" } else { "" };
+        let expired = if c.until <= s.now { " (expired)" } else { "" };
         let _ = write!(
             body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{expired}</td><td>{attempts}</td></tr>",
-            escape(tenant),
-            escape(flow),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{expired}</td><td>{}</td></tr>",
+            escape(&c.tenant),
+            escape(&c.flow),
             escape(&what),
-            escape(by),
-            utc(*since),
-            utc(*until),
+            escape(&c.by),
+            utc(c.since),
+            utc(c.until),
+            c.attempts,
         );
     }
     body.push_str("</table>");
@@ -179,20 +209,17 @@ fn claims(body: &mut String, s: &Snapshot) {
 fn tenants(body: &mut String, s: &Snapshot, fleet: &Fleet) {
     body.push_str("<h2>Tenants</h2><table><tr><th>tenant</th><th>file</th><th>last run</th><th>next tick</th><th>problem</th></tr>");
     for t in &fleet.tenants {
-        let last = s
-            .last
-            .get(&t.id)
-            .map_or_else(String::new, |(flow, state, run, note, at)| {
-                format!(
-                    "{} <span class=\"{}\">{}</span> {}{} <small>{}</small>",
-                    escape(flow),
-                    escape(state),
-                    escape(state),
-                    run.map(|r| format!("run {r} ")).unwrap_or_default(),
-                    utc(*at),
-                    escape(note.as_deref().unwrap_or("")),
-                )
-            });
+        let last = s.last.get(&t.id).map_or_else(String::new, |l| {
+            format!(
+                "{} <span class=\"{}\">{}</span> {}{} <small>{}</small>",
+                escape(&l.flow),
+                escape(&l.state),
+                escape(&l.state),
+                l.run.map(|r| format!("run {r} ")).unwrap_or_default(),
+                utc(l.at),
+                escape(l.note.as_deref().unwrap_or("")),
+            )
+        });
         let (next, problem) = match &t.ready {
             Ok((config, flows)) => (next_tick(config, flows, s.now), String::new()),
             Err(p) => (String::new(), p.clone()),
