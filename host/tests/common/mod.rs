@@ -1,10 +1,12 @@
 //! Shared helpers of the host's end-to-end tests: real `.wasm` fixtures built
-//! by `host/build.rs`, a runtime with a shared compilation cache, and a check
-//! that the engine still serves a well-behaved plugin.
+//! by `host/build.rs`, a runtime with a shared compilation cache, a check
+//! that the engine still serves a well-behaved plugin, one tenant's world
+//! ([`world`]) and many tenants' simulators for the fleet test ([`tenants`]).
 
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod tenants;
 pub mod world;
 
 use std::path::PathBuf;

@@ -7,6 +7,8 @@
 //!   routes described in `shared/API-NOTES.md` from a small pool of worker threads
 //!   ([`server`]), and stops when dropped. Its state (the [`Tenant`]) sits behind a mutex so a
 //!   test can read or change it between two syncs ([`LuccaSim::with_tenant`]).
+//!   [`LuccaSim::start_on`] and [`LeapsomeSim::start_on`] serve the same simulator, on its own
+//!   port still, from a shared [`Hub`]: one thread for hundreds of simulators ([`hub`]).
 //! - **Simulated time.** Everything time-related (the 50 requests / 60 s rate limit, the 408
 //!   timeout, injected latency, `modifiedAt` of writes, "former employee") runs on a
 //!   [`SimClock`]: `time_scale` simulated seconds pass per real second, so a test can go
@@ -76,6 +78,7 @@ pub mod cards;
 pub mod clock;
 pub mod datetime;
 pub mod flatchr;
+pub mod hub;
 pub mod latency;
 pub mod leapsome;
 pub mod lucca;
@@ -88,6 +91,7 @@ pub mod tenant;
 pub use cards::{CardsGroup, CardsOptions, CardsSim, CardsUser, Notification, Space, TrainingStat};
 pub use clock::SimClock;
 pub use flatchr::{Board, FlatchrSim, WebhookTarget};
+pub use hub::Hub;
 pub use latency::Jitter;
 pub use leapsome::{
     Directory, Invitation, LeapsomeOptions, LeapsomeSim, ManagerOnRead, RejectRule, RequestCounts,

@@ -33,6 +33,9 @@ pub struct Request {
     pub body: Vec<u8>,
     /// The body was larger than [`MAX_BODY`] and was not read entirely.
     pub body_too_large: bool,
+    /// The client's address (its socket's port tells which process sent the request, see
+    /// [`RequestRecord::peer_port`](crate::RequestRecord::peer_port)); `None` when unknown.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 impl Request {
@@ -70,8 +73,55 @@ impl Response {
 /// What a simulator does with a request; called concurrently from the worker threads.
 pub type Handler = dyn Fn(&Request) -> Response + Send + Sync;
 
-/// A running HTTP server; when dropped, stops taking requests and waits for those in flight.
+/// A running HTTP server; when dropped, stops taking requests (and, started with
+/// [`Server::start`], waits for those in flight).
 pub struct Server {
+    port: u16,
+    _backend: Backend,
+}
+
+/// What serves the port: a `tiny_http` server of its own, or a [`Hub`](crate::hub::Hub);
+/// kept for what dropping it does.
+enum Backend {
+    Own {
+        _server: OwnServer,
+    },
+    Hub {
+        _registration: crate::hub::Registration,
+    },
+}
+
+impl Server {
+    /// Binds `127.0.0.1:0` and starts serving with `handler` on threads of its own.
+    pub fn start(handler: Arc<Handler>) -> Result<Self, SandboxError> {
+        let own = OwnServer::start(handler)?;
+        Ok(Server {
+            port: own.port,
+            _backend: Backend::Own { _server: own },
+        })
+    }
+
+    /// Binds `127.0.0.1:0` and serves it with `handler` on `hub`'s runtime (see [`hub`]).
+    ///
+    /// [`hub`]: crate::hub
+    pub fn start_on(hub: &crate::hub::Hub, handler: Arc<Handler>) -> Result<Self, SandboxError> {
+        let registration = hub.serve(handler)?;
+        Ok(Server {
+            port: registration.port,
+            _backend: Backend::Hub {
+                _registration: registration,
+            },
+        })
+    }
+
+    /// The bound port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// A `tiny_http` server with its acceptor thread.
+struct OwnServer {
     inner: Arc<tiny_http::Server>,
     port: u16,
     stop: Arc<AtomicBool>,
@@ -111,7 +161,7 @@ impl InFlight {
 /// response's head and body separately; with Nagle on, a body over ~1 KB
 /// waits for the client's delayed ACK — 40 ms per response, which made
 /// every simulated write call cost 40 ms.
-fn nodelay_listener() -> std::io::Result<std::net::TcpListener> {
+pub(crate) fn nodelay_listener() -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
     socket.set_tcp_nodelay(true)?;
@@ -121,9 +171,8 @@ fn nodelay_listener() -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-impl Server {
-    /// Binds `127.0.0.1:0` and starts serving with `handler`.
-    pub fn start(handler: Arc<Handler>) -> Result<Self, SandboxError> {
+impl OwnServer {
+    fn start(handler: Arc<Handler>) -> Result<Self, SandboxError> {
         let listener = nodelay_listener().map_err(|e| SandboxError::Bind(e.to_string()))?;
         let inner = tiny_http::Server::from_listener(listener, None)
             .map_err(|e| SandboxError::Bind(e.to_string()))?;
@@ -139,7 +188,7 @@ impl Server {
             let (inner, stop, in_flight) = (inner.clone(), stop.clone(), in_flight.clone());
             std::thread::spawn(move || accept(&inner, &stop, &in_flight, &handler))
         };
-        Ok(Server {
+        Ok(OwnServer {
             inner,
             port,
             stop,
@@ -147,14 +196,9 @@ impl Server {
             in_flight,
         })
     }
-
-    /// The bound port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
 }
 
-impl Drop for Server {
+impl Drop for OwnServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wakes the acceptor stuck in recv().
@@ -225,6 +269,7 @@ fn serve(mut raw: tiny_http::Request, handler: &Handler) {
             .collect(),
         body_too_large: body.len() > MAX_BODY,
         body,
+        peer: raw.remote_addr().copied(),
     };
     let response = if read.is_err() {
         Response::json(

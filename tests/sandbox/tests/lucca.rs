@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use muster_sandbox::lucca::DEFAULT_KEY;
 use muster_sandbox::{
-    ApiKey, Fault, FaultKind, LuccaOptions, LuccaSim, Permission, RateLimit, Tenant,
+    ApiKey, Fault, FaultKind, Hub, LuccaOptions, LuccaSim, Permission, RateLimit, Tenant,
 };
 use serde_json::{Value, json};
 
@@ -1028,4 +1028,48 @@ fn definitions_say_which_fields_are_editable_and_a_read_only_one_refuses_writes(
         Value::Null,
         "nothing written"
     );
+}
+
+// ---- on a hub ----
+
+/// Two tenants on one [`Hub`]: each keeps its own port, rate limit and log; bodies,
+/// 413 and the client's port come through as on a simulator of its own; a dropped
+/// simulator's port closes.
+#[test]
+fn on_a_hub_each_simulator_keeps_its_own_port_limit_and_log() {
+    let hub = Hub::new().expect("hub");
+    let a = LuccaSim::start_on(&hub, Tenant::generate(1, 3), LuccaOptions::default()).unwrap();
+    let b = LuccaSim::start_on(&hub, Tenant::generate(2, 3), LuccaOptions::default()).unwrap();
+    assert_ne!(a.base_url(), b.base_url());
+
+    let statuses: Vec<u16> = (0..60).map(|_| get(&a, "/api/v3/users").status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 10);
+    assert_eq!(get(&b, "/api/v3/users").status, 200, "b's limit is its own");
+    assert_eq!(a.request_log().max_accepted_in_window(60.0), 50);
+    assert_eq!(b.request_log().records.len(), 1);
+    assert!(b.request_log().records[0].peer_port.is_some());
+
+    let created = write(&b, "POST", "/api/v3/users?contract=true", &new_hire());
+    assert_eq!(
+        created.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&created.raw)
+    );
+    assert_eq!(b.tenant().users.len(), 4);
+    let huge = "x".repeat(muster_sandbox::server::MAX_BODY + 1);
+    let url = format!("{}/api/v3/users", b.base_url());
+    assert_eq!(send("POST", &url, Some(&auth()), Some(&huge)).status, 413);
+
+    let port = a.base_url().rsplit(':').next().unwrap().to_owned();
+    drop(a);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "port {port} still open"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(get(&b, "/api/v3/users").status, 200, "b still serves");
 }

@@ -219,6 +219,7 @@ mod tests {
                 .unwrap_or_default(),
             body: body.as_bytes().to_vec(),
             body_too_large: false,
+            peer: None,
         }
     }
 

@@ -68,7 +68,9 @@ pub use state::{
 };
 
 use crate::server::{self, Request, Response};
-use crate::{Fault, FaultKind, Jitter, RateLimit, RequestLog, SandboxError, SimClock};
+use crate::{
+    Fault, FaultKind, Jitter, RateLimit, RequestLog, RequestRecord, SandboxError, SimClock,
+};
 
 /// The SCIM token of [`LeapsomeOptions::default`].
 pub const DEFAULT_TOKEN: &str = "sandbox-leapsome-scim-0123456789abcdef";
@@ -291,8 +293,24 @@ pub struct LeapsomeSim {
 }
 
 impl LeapsomeSim {
-    /// Starts serving on a free loopback port, with `options.directory` as the initial state.
+    /// Starts serving on a free loopback port, with `options.directory` as the initial state,
+    /// on threads of its own.
     pub fn start(options: LeapsomeOptions) -> Result<Self, SandboxError> {
+        Self::start_with(options, server::Server::start)
+    }
+
+    /// The same simulator on a free loopback port of `hub`'s runtime, without threads of its
+    /// own (for tests that start hundreds; see [`Hub`]).
+    ///
+    /// [`Hub`]: crate::Hub
+    pub fn start_on(hub: &crate::Hub, options: LeapsomeOptions) -> Result<Self, SandboxError> {
+        Self::start_with(options, |h| server::Server::start_on(hub, h))
+    }
+
+    fn start_with(
+        options: LeapsomeOptions,
+        serve: impl FnOnce(Arc<server::Handler>) -> Result<server::Server, SandboxError>,
+    ) -> Result<Self, SandboxError> {
         let shared = Arc::new(Shared {
             clock: SimClock::new(options.time_scale),
             directory: Mutex::new(options.directory.clone()),
@@ -306,7 +324,7 @@ impl LeapsomeSim {
             base_url: OnceLock::new(),
         });
         let handler_state = shared.clone();
-        let server = server::Server::start(Arc::new(move |r: &Request| handler_state.handle(r)))?;
+        let server = serve(Arc::new(move |r: &Request| handler_state.handle(r)))?;
         let _ = shared
             .base_url
             .set(format!("http://127.0.0.1:{}{BASE_PATH}", server.port()));
@@ -364,6 +382,17 @@ impl LeapsomeSim {
     /// Every request served so far.
     pub fn request_log(&self) -> RequestLog {
         lock(&self.shared.log).clone()
+    }
+
+    /// The requests logged after the first `start` (what [`request_log`](Self::request_log)
+    /// would give from index `start` on), without copying the whole log: for a test polling
+    /// many simulators. Indices shift when the log is cleared.
+    pub fn request_log_since(&self, start: usize) -> Vec<RequestRecord> {
+        lock(&self.shared.log)
+            .records
+            .get(start..)
+            .map(<[RequestRecord]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// Reads, writes and 429s served so far.

@@ -129,8 +129,28 @@ pub struct LuccaSim {
 }
 
 impl LuccaSim {
-    /// Starts serving `tenant` on a free loopback port.
+    /// Starts serving `tenant` on a free loopback port, on threads of its own.
     pub fn start(tenant: Tenant, options: LuccaOptions) -> Result<Self, SandboxError> {
+        Self::start_with(tenant, options, server::Server::start)
+    }
+
+    /// Starts serving `tenant` on a free loopback port of `hub`'s runtime: the same
+    /// simulator, without threads of its own (for tests that start hundreds; see [`Hub`]).
+    ///
+    /// [`Hub`]: crate::Hub
+    pub fn start_on(
+        hub: &crate::Hub,
+        tenant: Tenant,
+        options: LuccaOptions,
+    ) -> Result<Self, SandboxError> {
+        Self::start_with(tenant, options, |h| server::Server::start_on(hub, h))
+    }
+
+    fn start_with(
+        tenant: Tenant,
+        options: LuccaOptions,
+        serve: impl FnOnce(Arc<server::Handler>) -> Result<server::Server, SandboxError>,
+    ) -> Result<Self, SandboxError> {
         let shared = Arc::new(Shared {
             clock: SimClock::new(options.time_scale),
             options,
@@ -141,7 +161,7 @@ impl LuccaSim {
             base_url: OnceLock::new(),
         });
         let handler_state = shared.clone();
-        let server = server::Server::start(Arc::new(move |r: &Request| handler_state.handle(r)))?;
+        let server = serve(Arc::new(move |r: &Request| handler_state.handle(r)))?;
         let _ = shared
             .base_url
             .set(format!("http://127.0.0.1:{}", server.port()));
@@ -175,6 +195,17 @@ impl LuccaSim {
     /// Every request served so far.
     pub fn request_log(&self) -> RequestLog {
         lock(&self.shared.log).clone()
+    }
+
+    /// The requests logged after the first `start` (what [`request_log`](Self::request_log)
+    /// would give from index `start` on), without copying the whole log: for a test polling
+    /// many simulators. Indices shift when the log is cleared.
+    pub fn request_log_since(&self, start: usize) -> Vec<RequestRecord> {
+        lock(&self.shared.log)
+            .records
+            .get(start..)
+            .map(<[RequestRecord]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// Forgets the requests served so far (e.g. between two syncs of an end-to-end test);

@@ -63,6 +63,9 @@ pub struct RequestRecord {
     /// Path and query.
     pub url: String,
     pub status: u16,
+    /// The client socket's port on 127.0.0.1: which connection, hence which process, sent
+    /// the request (a test that must kill the process applying writes looks it up).
+    pub peer_port: Option<u16>,
 }
 
 /// What every simulator does around its routes: numbers `request` (from 1, in arrival
@@ -89,6 +92,7 @@ pub(crate) fn serve_logged(
             method: request.method.clone(),
             url: request.url.clone(),
             status: response.status,
+            peer_port: request.peer.map(|a| a.port()),
         });
     response
 }

@@ -314,6 +314,7 @@ mod tests {
                 .unwrap_or_default(),
             body: Vec::new(),
             body_too_large: false,
+            peer: None,
         };
         let resp = handle(&mut st, "tok", "/v1", &r);
         (
