@@ -14,6 +14,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::tenants::{Extra, KitOptions, Tenants};
 use common::world::{FLOW, Serving, TODAY, World, http, json, serve_process};
 use muster::fleet::tenants::state_url;
 use muster::serve::{DELIVERY_HEADERS, SECRET_HEADER};
@@ -236,71 +237,6 @@ fn fleet_tenants() -> usize {
         .unwrap_or(200)
 }
 
-/// One tenant of the fleet test: its own Lucca (rate limit on, at Lucca's
-/// 50 requests per 60 s) and its own Leapsome, its own people.
-struct FleetTenant {
-    id: String,
-    lucca: muster_sandbox::LuccaSim,
-    leapsome: muster_sandbox::LeapsomeSim,
-}
-
-/// Starts tenant `i`'s simulators and writes its tenant file (secrets in
-/// `secrets/`, a flow due every minute).
-fn fleet_tenant(i: usize, tenants: &Path, secrets: &Path) -> FleetTenant {
-    use muster_sandbox::{LeapsomeSim, LuccaOptions, LuccaSim, Tenant};
-    let id = format!("t{i:03}");
-    let lucca = LuccaSim::start(
-        Tenant::generate(1000 + i as u64, FLEET_PEOPLE),
-        LuccaOptions::default(),
-    )
-    .expect("start lucca");
-    // Each write takes 150 ms, so a run is still applying when the test
-    // looks (and kills its worker).
-    let leapsome = LeapsomeSim::start(LeapsomeOptions {
-        latency: Duration::from_millis(150),
-        ..LeapsomeOptions::default()
-    })
-    .expect("start leapsome");
-    let key = secrets.join(format!("{id}.lucca"));
-    let token = secrets.join(format!("{id}.leapsome"));
-    std::fs::write(&key, lucca.api_key()).expect("key");
-    std::fs::write(&token, leapsome.token()).expect("token");
-    let config = format!(
-        r#"[tenant]
-name = "Tenant {i}"
-timezone = "Europe/Paris"
-
-[connections.lucca]
-plugin = "lucca"
-settings = {{ base_url = "{lucca}" }}
-secret = {{ file = "{key}" }}
-allow_loopback = true
-
-[connections.leapsome]
-plugin = "leapsome"
-settings = {{ base_url = "{leapsome}" }}
-secret = {{ file = "{token}" }}
-allow_loopback = true
-
-[flows.{FLOW}]
-source = "lucca"
-target = "leapsome"
-options = {{ sync_groups = false, reactivate = true }}
-schedule = "every 1m"
-"#,
-        lucca = lucca.base_url(),
-        leapsome = leapsome.base_url(),
-        key = key.display(),
-        token = token.display(),
-    );
-    std::fs::write(tenants.join(format!("{id}.toml")), config).expect("tenant file");
-    FleetTenant {
-        id,
-        lucca,
-        leapsome,
-    }
-}
-
 /// One ledger row of a scheduled flow.
 #[derive(Debug)]
 struct TickRow {
@@ -360,7 +296,10 @@ fn snapshot(c: &mut postgres::Client, tenant: &str) -> (Vec<TickRow>, Vec<(i64, 
         .collect();
     let runs = tx
         .query(
-            &format!("SELECT id, \"trigger\", status FROM tenant_{tenant}.runs ORDER BY id"),
+            &format!(
+                "SELECT id, \"trigger\", status FROM tenant_{}.runs ORDER BY id",
+                tenant.replace('-', "_")
+            ),
             &[],
         )
         .expect("runs")
@@ -371,44 +310,32 @@ fn snapshot(c: &mut postgres::Client, tenant: &str) -> (Vec<TickRow>, Vec<(i64, 
     (rows, runs)
 }
 
-/// The worker (its pid) applying to some tenant now: a tenant whose
-/// Leapsome has seen a write while its tick's row is claimed.
-fn applying_worker(c: &mut postgres::Client, tenants: &[FleetTenant]) -> Option<(String, u32)> {
-    let running = c
-        .query(
-            "SELECT tenant, claimed_by FROM muster_fleet.work WHERE state = 'running'",
-            &[],
-        )
-        .expect("claims");
-    running.iter().find_map(|r| {
-        let tenant: String = r.get(0);
-        let by: String = r.get(1);
-        let t = tenants.iter().find(|t| t.id == tenant)?;
-        (t.leapsome.request_counts().writes > 0).then(|| {
-            let pid = by.split(':').nth(1).and_then(|p| p.parse().ok())?;
-            Some((by.clone(), pid))
-        })?
-    })
-}
-
-/// Issue 17 item 6: three workers, many tenants due in the same minute,
-/// one worker SIGKILLed while applying. Every due run happens exactly once
-/// (one ledger row per tenant, flow and tick, each completed by one run),
-/// the killed worker's runs finish on another worker (recovery first),
-/// no account is created twice, no link is lost, and no Lucca simulator
+/// Issue 17 item 6, on the fleet test kit (`common::tenants`): three
+/// workers, many tenants due in the same minute (each with its own Lucca
+/// simulator, rate limit on, and its own Leapsome simulator), one worker
+/// SIGKILLed while applying. Every due run happens exactly once (one
+/// ledger row per tenant, flow and tick, each completed by one run), the
+/// killed worker's runs finish on another worker (recovery first), no
+/// account is created twice, no link is lost, and no Lucca simulator
 /// answered 429.
 #[test]
 fn three_workers_run_every_tick_once_and_take_over_a_killed_one() {
     let n = fleet_tenants();
     let db = test_database().unwrap_or_else(|e| panic!("{e}"));
-    let tenants_dir = tempfile::tempdir().expect("tenants dir");
-    let secrets = tempfile::tempdir().expect("secrets dir");
     let started = Instant::now();
-    let tenants: Vec<FleetTenant> = (0..n)
-        .map(|i| fleet_tenant(i, tenants_dir.path(), secrets.path()))
-        .collect();
+    // Each write takes 150 ms, so a run is still applying when the test
+    // looks (and kills its worker).
+    let options = KitOptions {
+        target_latency: Duration::from_millis(150),
+        ..KitOptions::default()
+    };
+    let kit = Tenants::start(n, FLEET_PEOPLE, options).unwrap_or_else(|e| panic!("{e}"));
+    let tenants_dir = tempfile::tempdir().expect("tenants dir");
+    kit.write_configs(tenants_dir.path(), Some("every 1m"), &Extra::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("{n} tenants' simulators started in {:?}", started.elapsed());
 
+    let mark = kit.mark();
     let workers: Vec<Serving> = (0..WORKERS)
         .map(|_| worker(&db, tenants_dir.path(), FLEET_TTL_SECS, FLEET_JOBS))
         .collect();
@@ -417,22 +344,30 @@ fn three_workers_run_every_tick_once_and_take_over_a_killed_one() {
 
     // The first tick: the next minute after registration. Wait for a
     // worker to apply, and kill it.
-    let mut killed = None;
-    wait_for("a worker applying", Duration::from_secs(150), || {
-        killed = applying_worker(&mut c, &tenants);
-        killed.is_some()
-    });
-    let (killed_id, pid) = killed.expect("a worker applying");
+    let write = kit
+        .wait_applying(&mark, None, Duration::from_secs(150))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pid = write.pid.expect("the applying worker's pid");
+    let killed_id: String = c
+        .query_one(
+            "SELECT id FROM muster_fleet.workers WHERE pid = $1",
+            &[&i64::from(pid)],
+        )
+        .expect("the applying process is a worker")
+        .get(0);
     // The status page shows the claim held by the worker about to die.
     let (status, page) = http(&workers[0].addr, "GET", "/", &[], "");
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("<h2>Claims ("), "{page}");
     assert!(page.contains(&format!("<td>{killed_id}</td>")), "{page}");
     let kill = Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status();
     assert!(kill.expect("kill").success());
-    eprintln!("killed worker {killed_id} at {:?}", started.elapsed());
+    eprintln!(
+        "killed worker {killed_id} while it wrote to {} at {:?}",
+        write.tenant,
+        started.elapsed()
+    );
 
     // Every tenant's first tick, done; the killed worker's taken over. (A
     // tenant registered after a minute's boundary, while the workers
@@ -460,104 +395,29 @@ fn three_workers_run_every_tick_once_and_take_over_a_killed_one() {
         .filter(|r| r.taken_over_from.as_deref() == Some(killed_id.as_str()))
         .collect();
     assert!(
-        !taken_over.is_empty(),
-        "no run of the killed worker {killed_id} was taken over: {rows:?}"
+        taken_over.iter().any(|r| r.tenant == write.tenant),
+        "the killed worker's run of {} was not taken over: {rows:?}",
+        write.tenant
     );
     assert!(taken_over.iter().all(|r| r.attempts >= 2), "{taken_over:?}");
-    for t in &tenants {
-        let store = tenant_store(&db, &t.id);
-        let (mine, runs) = snapshot(&mut c, &t.id);
-        assert!(!mine.is_empty(), "tenant {} has no tick", t.id);
-        // Exactly once per tick: one row per (tenant, flow, tick) — the
-        // ledger's key — each done row completed by a done run of its own,
-        // and no other done run, but for rows whose run has finished and
-        // whose end is about to be recorded (still `running`).
-        let done_rows: Vec<i64> = mine
-            .iter()
-            .filter(|r| r.state == "done")
-            .map(|r| r.run.expect("a done row names its run"))
-            .collect();
-        let mut unique = done_rows.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        assert_eq!(unique.len(), done_rows.len(), "tenant {}: {mine:?}", t.id);
-        let done_runs: Vec<i64> = runs
-            .iter()
-            .filter(|(_, trigger, status)| trigger == "schedule" && status == "done")
-            .map(|(id, _, _)| *id)
-            .collect();
-        for r in &done_rows {
-            assert!(
-                done_runs.contains(r),
-                "tenant {}: row run {r} is not a done run: {runs:?}",
-                t.id
-            );
-        }
-        let ending = mine.iter().filter(|r| r.state == "running").count();
-        assert!(
-            done_runs.len() <= done_rows.len() + ending,
-            "tenant {}: {} done runs for {} done ticks ({mine:?}, {runs:?})",
-            t.id,
-            done_runs.len(),
-            done_rows.len()
-        );
-        let aborted = runs
-            .iter()
-            .filter(|(_, _, status)| status == "aborted")
-            .count();
-        let retried = mine.iter().filter(|r| r.taken_over_from.is_some()).count();
-        assert!(
-            aborted <= retried,
-            "tenant {}: {aborted} aborted runs for {retried} taken-over ticks",
-            t.id
-        );
-
-        // 0 duplicates, 0 lost links.
-        let users = t.leapsome.users();
-        let mut names: Vec<String> = users.iter().map(|u| u.user_name.to_lowercase()).collect();
-        names.sort();
-        names.dedup();
-        assert_eq!(
-            names.len(),
-            users.len(),
-            "tenant {}: duplicate accounts",
-            t.id
-        );
-        let mut external: Vec<&str> = users
-            .iter()
-            .filter_map(|u| u.external_id.as_deref())
-            .collect();
-        external.sort_unstable();
-        external.dedup();
-        assert_eq!(
-            external.len(),
-            users.len(),
-            "tenant {}: duplicate external ids",
-            t.id
-        );
-        let links = store.links(FLOW).expect("links");
-        assert_eq!(links.len(), users.len(), "tenant {}: lost links", t.id);
-        for u in &users {
-            assert!(
-                links.iter().any(|l| l.target_id == u.id),
-                "tenant {}: account {} is not linked",
-                t.id,
-                u.user_name
-            );
-        }
-        assert!(store.unresolved_journal(FLOW).expect("journal").is_empty());
-
-        // Lucca's limit: never a 429.
-        let log = t.lucca.request_log();
-        assert_eq!(
-            log.count_status(429),
-            0,
-            "tenant {}: Lucca answered 429",
-            t.id
-        );
-        assert!(log.max_accepted_in_window(60.0) <= 50);
+    for t in &kit.tenants {
+        exactly_once(&mut c, &t.id);
+        let open = tenant_store(&db, &t.id)
+            .unresolved_journal(FLOW)
+            .expect("journal");
+        assert!(open.is_empty(), "tenant {}: open journal {open:?}", t.id);
     }
-    // The status page of a surviving worker shows the killed one dead.
+    // 0 duplicates, nobody missing; 0 lost links; Lucca's limit kept.
+    let accounts = kit.check_accounts();
+    assert!(accounts.is_clean(), "{accounts}");
+    let links = kit.check_links(|t| tenant_store(&db, &t.id).links(FLOW).expect("links"));
+    assert!(links.is_clean(), "{links}");
+    let traffic = kit.traffic();
+    assert_eq!(traffic.lucca_throttled(), 0, "{traffic}");
+    assert!(traffic.over_limit().is_empty(), "{traffic}");
+
+    // The status page of a surviving worker shows the killed one dead
+    // (no heartbeat for two TTLs).
     let killed_addr: String = c
         .query_one(
             "SELECT listen FROM muster_fleet.workers WHERE id = $1",
@@ -569,7 +429,6 @@ fn three_workers_run_every_tick_once_and_take_over_a_killed_one() {
         .iter()
         .find(|w| w.addr != killed_addr)
         .expect("a surviving worker");
-    // (Dead: no heartbeat for two TTLs.)
     wait_for(
         "the status page to show the killed worker dead",
         Duration::from_secs(4 * u64::from(FLEET_TTL_SECS)),
@@ -598,12 +457,55 @@ fn three_workers_run_every_tick_once_and_take_over_a_killed_one() {
         );
     }
     eprintln!(
-        "{n} tenants checked after {:?}: {} ticks recorded, {} taken over from {killed_id}",
+        "{n} tenants checked after {:?}: {} ticks recorded, {} taken over from {killed_id}; {accounts}; {links}",
         started.elapsed(),
         rows.len(),
         taken_over.len()
     );
     drop(workers);
+}
+
+/// Exactly once per tick, for one tenant: one row per (tenant, flow,
+/// tick) — the ledger's key — each done row completed by a done run of its
+/// own, and no other done run but for rows whose run has finished and
+/// whose end is about to be recorded (still `running`); a dead worker's
+/// run left `aborted` only for a taken-over tick.
+fn exactly_once(c: &mut postgres::Client, tenant: &str) {
+    let (mine, runs) = snapshot(c, tenant);
+    assert!(!mine.is_empty(), "tenant {tenant} has no tick");
+    let done_rows: Vec<i64> = mine
+        .iter()
+        .filter(|r| r.state == "done")
+        .map(|r| r.run.expect("a done row names its run"))
+        .collect();
+    let mut unique = done_rows.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), done_rows.len(), "tenant {tenant}: {mine:?}");
+    let done_runs: Vec<i64> = runs
+        .iter()
+        .filter(|(_, trigger, status)| trigger == "schedule" && status == "done")
+        .map(|(id, _, _)| *id)
+        .collect();
+    for r in &done_rows {
+        assert!(
+            done_runs.contains(r),
+            "tenant {tenant}: row run {r} is not a done run: {runs:?}"
+        );
+    }
+    let ending = mine.iter().filter(|r| r.state == "running").count();
+    assert!(
+        done_runs.len() <= done_rows.len() + ending,
+        "tenant {tenant}: {} done runs for {} done ticks ({mine:?}, {runs:?})",
+        done_runs.len(),
+        done_rows.len()
+    );
+    let aborted = runs.iter().filter(|(_, _, s)| s == "aborted").count();
+    let retried = mine.iter().filter(|r| r.taken_over_from.is_some()).count();
+    assert!(
+        aborted <= retried,
+        "tenant {tenant}: {aborted} aborted runs for {retried} taken-over ticks"
+    );
 }
 
 /// The work ledger under contention: three workers' connections claim
