@@ -510,7 +510,8 @@ fn exactly_once(c: &mut postgres::Client, tenant: &str) {
 
 /// The work ledger under contention: three workers' connections claim
 /// 600 due ticks at once with `SKIP LOCKED`; every row is claimed exactly
-/// once, and finishing with a stale fencing token is refused. Prints the
+/// once, and finishing with a stale fencing token is refused; an expired
+/// claim is taken over with a new token and fences the old one out. Prints the
 /// claim + finish cost per run and the flow lease's acquire + release cost
 /// per run on this machine (`benches/RESULTS.md`, "Fleet").
 #[test]
@@ -572,6 +573,29 @@ fn concurrent_claims_take_each_row_once() {
     // A finished row cannot be finished again under its old token.
     let stale = &claimed.iter().flatten().next().expect("a claim").clone();
     assert!(!work::finish(&mut c, stale, work::Outcome::Failed, None, "late").expect("finish"));
+
+    // Take-over: a claim that expires unrenewed (a dead worker) is claimed
+    // again with a new token, naming the dead worker; the dead worker can
+    // neither renew nor finish it any more.
+    let tick = 24 * 3_600_000;
+    assert!(work::record_tick(&mut c, "t00", FLOW, tick).expect("tick"));
+    let dead = work::claim(&mut c, "dead", 1, &tenants)
+        .expect("claim")
+        .expect("the new tick");
+    std::thread::sleep(Duration::from_millis(20));
+    let taker = work::claim(&mut c, "taker", 60_000, &tenants)
+        .expect("claim")
+        .expect("the expired claim");
+    assert_eq!(taker.id, dead.id);
+    assert_eq!(taker.fence, dead.fence + 1);
+    assert_eq!(taker.taken_over_from.as_deref(), Some("dead"));
+    assert_eq!(
+        work::renew(&mut c, &[(dead.id, dead.fence)], 60_000).expect("renew"),
+        vec![dead.id],
+        "the dead worker's renewal finds its claim lost"
+    );
+    assert!(!work::finish(&mut c, &dead, work::Outcome::Done, Some(7), "late").expect("finish"));
+    assert!(work::finish(&mut c, &taker, work::Outcome::Done, Some(8), "ok").expect("finish"));
 
     // The flow lease of a run, on a tenant schema.
     schema::ensure_tenant(&mut c, "lease", "tenant_lease").expect("tenant schema");
