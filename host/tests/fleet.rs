@@ -618,6 +618,19 @@ fn concurrent_claims_take_each_row_once() {
     assert!(!work::finish(&mut c, &dead, work::Outcome::Done, Some(7), "late").expect("finish"));
     assert!(work::finish(&mut c, &taker, work::Outcome::Done, Some(8), "ok").expect("finish"));
 
+    // Pruning deletes finished rows only: a due row stays.
+    assert!(work::record_tick(&mut c, "t01", FLOW, 2 * tick).expect("tick"));
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(work::prune(&mut c, 1).expect("prune"), ROWS as u64 + 1);
+    let left: i64 = c
+        .query_one(
+            "SELECT count(*) FROM muster_fleet.work WHERE state = 'due'",
+            &[],
+        )
+        .expect("count")
+        .get(0);
+    assert_eq!(left, 1);
+
     // The flow lease of a run, on a tenant schema.
     schema::ensure_tenant(&mut c, "lease", "tenant_lease").expect("tenant schema");
     let mut store = tenant_store(&db, "lease");

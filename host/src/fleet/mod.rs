@@ -39,6 +39,12 @@
 //! so it makes no second row. Pending events whose row is missing or
 //! failed are swept into the ledger every `retry_every`.
 //!
+//! ## Housekeeping
+//!
+//! Finished ledger rows and workers gone for longer than `keep` (7 days)
+//! are deleted at each sweep; a tenant's run history, in its schema, is
+//! kept as `serve` keeps it.
+//!
 //! ## Threads
 //!
 //! One HTTP listener (`serve/listener.rs`, every bound of `serve`), one
@@ -86,8 +92,12 @@ pub struct FleetConfig {
     /// for due ticks (default 1 s).
     pub poll: Duration,
     /// How often pending webhook events are swept into the ledger
-    /// (default 5 minutes, like `serve`).
+    /// (default 5 minutes, like `serve`); old ledger rows are pruned then.
     pub retry_every: Duration,
+    /// How long finished ledger rows (and workers gone) are kept, for the
+    /// status page and audits (default 7 days); a tenant's run history
+    /// itself is in its schema and not pruned.
+    pub keep: Duration,
 }
 
 impl FleetConfig {
@@ -101,6 +111,7 @@ impl FleetConfig {
             ttl,
             poll: Duration::from_secs(1),
             retry_every: Duration::from_secs(300),
+            keep: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -220,6 +231,10 @@ impl Fleet {
             }
             if std::time::Instant::now() >= next_sweep {
                 self.sweep_inboxes(&mut conn);
+                let keep = ttl_ms(self.cfg.keep);
+                if let Err(e) = self.with_db(&mut conn, |c| work::prune(c, keep)) {
+                    tracing::warn!(worker = %self.worker, "fleet ticker: {e}");
+                }
                 next_sweep = std::time::Instant::now() + self.cfg.retry_every;
             }
             self.pause(self.cfg.poll);

@@ -232,6 +232,31 @@ pub fn postpone(
     Ok(())
 }
 
+/// Deletes finished rows (and stopped workers) older than `keep_ms`:
+/// the ledger grows by one row per tick of every flow (a tenant due every
+/// minute adds 1,440 a day). Rows still due or running are never touched.
+/// Returns the number of ledger rows deleted.
+pub fn prune(c: &mut Client, keep_ms: i64) -> Result<u64, StoreError> {
+    let rows = c
+        .execute(
+            &format!(
+                "DELETE FROM muster_fleet.work
+                 WHERE state IN ('done', 'failed') AND finished_ms < {NOW_MS} - $1"
+            ),
+            &[&keep_ms],
+        )
+        .context(|| "pruning the work ledger".into())?;
+    c.execute(
+        &format!(
+            "DELETE FROM muster_fleet.workers
+             WHERE coalesce(stopped_ms, heartbeat_ms) < {NOW_MS} - $1"
+        ),
+        &[&keep_ms],
+    )
+    .context(|| "pruning the workers".into())?;
+    Ok(rows)
+}
+
 /// Registers (or re-registers) this worker.
 pub fn register_worker(c: &mut Client, id: &str, listen: &str) -> Result<(), StoreError> {
     let host = id.split(':').next().unwrap_or("");
