@@ -365,10 +365,20 @@ fn three_workers_run_every_tick_once_and_take_over_a_killed_one() {
 
     // The first tick: the next minute after registration. Wait for a
     // worker to apply, and kill it.
-    let write = kit
-        .wait_applying(&mark, None, Duration::from_secs(150))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let pid = write.pid.expect("the applying worker's pid");
+    // (A write whose connection is already closed names no process: wait
+    // for the next one.)
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let mut mark = mark;
+    let (write, pid) = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let write = kit
+            .wait_applying(&mark, None, left)
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Some(pid) = write.pid {
+            break (write, pid);
+        }
+        mark = kit.mark();
+    };
     let killed_id: String = c
         .query_one(
             "SELECT id FROM muster_fleet.workers WHERE pid = $1",
