@@ -63,6 +63,7 @@ pub mod cli;
 pub mod config;
 pub mod connect;
 pub mod engine;
+pub mod fleet;
 pub mod plugins;
 pub mod runtime;
 pub mod schedule;

@@ -13,6 +13,7 @@ use crate::engine::{
     self, Connected, EngineError, FlowSpec, LeaseSettings, Mode, Outcome as RunOutcome, PlanFile,
     RunOptions,
 };
+use crate::fleet::{FleetConfig, FleetWorker, Ran, TenantRunner};
 use crate::store::{Store, Trigger};
 
 /// A report for people; coloured when stdout is a terminal and `NO_COLOR`
@@ -617,12 +618,44 @@ impl EngineRunner {
         only: Option<&str>,
         approver: Option<&str>,
     ) -> Result<crate::serve::RunReport, String> {
-        let flow = self.config.flow(flow)?;
-        let mut store = open_state(&self.config)?;
+        match self.attempt(flow, trigger, only, approver) {
+            Ran::Report(r) => Ok(r),
+            Ran::Busy(why) => Err(format!("skipped: {why}")),
+            Ran::Failed(why) => Err(why),
+        }
+    }
+
+    /// [`EngineRunner::sync`], telling a busy flow (another live run holds
+    /// its lease) from a failure: a fleet worker retries the first.
+    fn attempt(
+        &self,
+        flow: &str,
+        trigger: Trigger,
+        only: Option<&str>,
+        approver: Option<&str>,
+    ) -> Ran {
+        match self.sync_once(flow, trigger, only, approver) {
+            Ok(r) => Ran::Report(r),
+            Err((true, why)) => Ran::Busy(why),
+            Err((false, why)) => Ran::Failed(why),
+        }
+    }
+
+    /// One run; `Err((busy, message))`.
+    fn sync_once(
+        &self,
+        flow: &str,
+        trigger: Trigger,
+        only: Option<&str>,
+        approver: Option<&str>,
+    ) -> Result<crate::serve::RunReport, (bool, String)> {
+        let failed = |e: String| (false, e);
+        let flow = self.config.flow(flow).map_err(failed)?;
+        let mut store = open_state(&self.config).map_err(failed)?;
         let options = RunOptions {
             trigger,
             only: only.map(str::to_owned),
-            today: today(&self.config)?,
+            today: today(&self.config).map_err(failed)?,
             approver: approver.unwrap_or("serve").into(),
         };
         let mode = Mode::Sync {
@@ -639,15 +672,18 @@ impl EngineRunner {
         )
         .map_err(|f| {
             if f.code == EXIT_BUSY {
-                return format!("skipped: {}", f.message);
+                return (true, f.message);
             }
             // Nobody prints a served run's error: log it, once.
-            tracing::error!(flow = %flow.name, "run failed: {}", f.message);
-            f.message
+            tracing::error!(tenant = %self.config.tenant.name, flow = %flow.name, "run failed: {}", f.message);
+            (false, f.message)
         })?;
-        let run = report
-            .run
-            .ok_or_else(|| format!("flow `{}`: the run recorded no id", flow.name))?;
+        let run = report.run.ok_or_else(|| {
+            (
+                false,
+                format!("flow `{}`: the run recorded no id", flow.name),
+            )
+        })?;
         let status = match report.outcome {
             RunOutcome::Held => crate::store::RunStatus::Held,
             _ => crate::store::RunStatus::Done,
@@ -822,6 +858,75 @@ pub fn serve(path: &Path, listen: &str) -> Outcome {
                 server.local_addr()
             );
             server.run_forever();
+            Outcome::ok(String::new())
+        }
+        Err(e) => Outcome::failed(EXIT_FAILED, e.to_string()),
+    }
+}
+
+/// The engine as a fleet worker runs it: [`EngineRunner`]'s run for the
+/// tenant's config, with a plugin host made for the run (each tenant's
+/// connections get their own grants and rate limits) from the shared
+/// compiled-plugin cache.
+struct FleetRunner {
+    lease: LeaseSettings,
+    /// The compiled-plugin cache of tenants that name none.
+    cache: std::path::PathBuf,
+}
+
+impl TenantRunner for FleetRunner {
+    fn run(&self, config: &Config, flow: &str, trigger: Trigger, only: Option<&str>) -> Ran {
+        let mut config = config.clone();
+        if config.tenant.cache.is_none() {
+            config.tenant.cache = Some(self.cache.clone());
+        }
+        let host = match Host::new(&config) {
+            Ok(h) => h,
+            Err(e) => return Ran::Failed(e.to_string()),
+        };
+        let runner = EngineRunner {
+            config,
+            host,
+            lease: self.lease,
+        };
+        runner.attempt(flow, trigger, only, None)
+    }
+}
+
+/// What `muster serve --fleet` was asked.
+#[derive(Debug, Clone)]
+pub struct FleetArgs {
+    pub url: String,
+    pub tenants: std::path::PathBuf,
+    pub password: Option<crate::config::SecretSource>,
+    pub jobs: usize,
+    pub cache: std::path::PathBuf,
+}
+
+/// `muster serve --fleet URL --tenants DIR`: a fleet worker (docs/fleet.md).
+pub fn serve_fleet(args: FleetArgs, listen: &str) -> Outcome {
+    let lease = match lease(0) {
+        Ok(l) => l,
+        Err(o) => return o,
+    };
+    let mut cfg = FleetConfig::new(args.url, args.tenants, lease.ttl);
+    cfg.password = args.password;
+    cfg.jobs = args.jobs;
+    let runner = std::sync::Arc::new(FleetRunner {
+        lease,
+        cache: args.cache,
+    });
+    match FleetWorker::start(listen, cfg, runner) {
+        Ok(worker) => {
+            eprintln!(
+                "muster serve --fleet: worker {} listening on http://{} (status page /, /healthz, webhooks /tenants/TENANT/webhooks/FLOW)",
+                worker.id(),
+                worker.local_addr()
+            );
+            for (tenant, problem) in worker.problems() {
+                eprintln!("muster serve --fleet: tenant `{tenant}` is not served: {problem}");
+            }
+            worker.run_forever();
             Outcome::ok(String::new())
         }
         Err(e) => Outcome::failed(EXIT_FAILED, e.to_string()),

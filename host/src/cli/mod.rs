@@ -179,6 +179,32 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Run as a fleet worker: many tenants (--tenants), their state in
+        /// this PostgreSQL database, shared with the other workers
+        /// (docs/fleet.md). --config is not read then.
+        #[arg(long, value_name = "POSTGRES_URL", requires = "tenants")]
+        fleet: Option<String>,
+        /// The tenants directory of a fleet worker: one TENANT.toml per
+        /// tenant, in the muster.toml format without `state`.
+        #[arg(long, value_name = "DIR", requires = "fleet")]
+        tenants: Option<PathBuf>,
+        /// The environment variable holding the fleet database's password.
+        #[arg(long, value_name = "VAR", requires = "fleet")]
+        fleet_password_env: Option<String>,
+        /// The file holding the fleet database's password.
+        #[arg(
+            long,
+            value_name = "FILE",
+            requires = "fleet",
+            conflicts_with = "fleet_password_env"
+        )]
+        fleet_password_file: Option<PathBuf>,
+        /// Runs a fleet worker makes at once.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+        /// The compiled-plugin cache of fleet tenants that name none.
+        #[arg(long, value_name = "DIR", default_value = ".muster-cache")]
+        cache: PathBuf,
     },
     /// Runs and their actions, newest first.
     #[command(after_help = "Example:\n  muster history --flow lucca-to-leapsome --json")]
@@ -378,7 +404,31 @@ pub fn run(cli: Cli) -> Outcome {
             json,
             wait,
         ),
-        Command::Serve { config, listen } => commands::serve(&config.config, &listen),
+        Command::Serve {
+            config,
+            listen,
+            fleet,
+            tenants,
+            fleet_password_env,
+            fleet_password_file,
+            jobs,
+            cache,
+        } => match (fleet, tenants) {
+            (Some(url), Some(tenants)) => {
+                let password = fleet_password_env
+                    .map(crate::config::SecretSource::Env)
+                    .or(fleet_password_file.map(crate::config::SecretSource::File));
+                let args = commands::FleetArgs {
+                    url,
+                    tenants,
+                    password,
+                    jobs: usize::from(jobs),
+                    cache,
+                };
+                commands::serve_fleet(args, &listen)
+            }
+            _ => commands::serve(&config.config, &listen),
+        },
         Command::History {
             config,
             flow,

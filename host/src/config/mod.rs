@@ -190,6 +190,16 @@ pub struct Tenant {
     pub cache: Option<PathBuf>,
 }
 
+/// The state a fleet gives each of its tenants ([`Config::load_fleet_tenant`]):
+/// the tenant's schema in the fleet's database.
+#[derive(Debug, Clone)]
+pub struct FleetState {
+    /// A `postgres://` URL that selects the tenant's schema.
+    pub state: String,
+    /// The fleet database's password secret.
+    pub password: Option<SecretSource>,
+}
+
 /// `[connections.NAME]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct Connection {
@@ -314,6 +324,32 @@ impl Config {
     /// Validates `text`; `path` names it in messages, `base_dir` resolves
     /// relative paths.
     pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
+        Config::parse_with(text, path, base_dir, None)
+    }
+
+    /// Reads a fleet tenant's file (`muster serve --fleet`): today's format,
+    /// except that the state is the fleet's — `state`, the tenant's schema
+    /// in the fleet's database, replaces the file's, and a file that names
+    /// a `state` or `state_password` of its own is refused at that key's
+    /// line and column (two stores for one tenant would split its links).
+    pub fn load_fleet_tenant(path: &Path, state: &FleetState) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        Config::parse_with(&text, path, base, Some(state))
+    }
+
+    fn parse_with(
+        text: &str,
+        path: &Path,
+        base_dir: &Path,
+        fleet: Option<&FleetState>,
+    ) -> Result<Config, ConfigError> {
         let doc = Doc { file: path, text };
         let root = DeTable::parse(text).map_err(|e| {
             let (line, column) = e.span().map_or((1, 1), |s| doc.line_col(s.start));
@@ -337,7 +373,7 @@ impl Config {
             let v = top
                 .get("tenant", &p)
                 .ok_or_else(|| top.missing("tenant", "{ name = \"acme\", timezone = \"Europe/Paris\", state = \"muster.db\" } (or a [tenant] section)"))?;
-            parse_tenant(&v, base_dir)?
+            parse_tenant(&v, base_dir, fleet)?
         };
 
         let mut connections = BTreeMap::new();
@@ -485,11 +521,37 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
     }
 }
 
-fn parse_tenant(v: &Val<'_, '_>, base: &Path) -> Result<Tenant, ConfigError> {
+fn parse_tenant(
+    v: &Val<'_, '_>,
+    base: &Path,
+    fleet: Option<&FleetState>,
+) -> Result<Tenant, ConfigError> {
     let t = v.table(
         &["name", "timezone", "state", "state_password", "cache"],
         "{ name = \"acme\", timezone = \"Europe/Paris\", state = \"muster.db\" }",
     )?;
+    if let Some(fleet) = fleet {
+        for key in ["state", "state_password"] {
+            if let Some(own) = t.get(key, &join(v.path, key)) {
+                return Err(own.error(format!(
+                    "a fleet tenant's state is the fleet's database (`muster serve --fleet`), one schema per tenant; remove `{key}` from this file"
+                )));
+            }
+        }
+        let mut tenant = parse_tenant_rest(v, &t, base)?;
+        tenant.state = PathBuf::from(&fleet.state);
+        tenant.state_password = fleet.password.clone();
+        return Ok(tenant);
+    }
+    parse_tenant_rest(v, &t, base).and_then(|tenant| parse_tenant_state(v, &t, base, tenant))
+}
+
+/// A tenant's name, time zone and cache (its state comes after).
+fn parse_tenant_rest(
+    v: &Val<'_, '_>,
+    t: &reader::Table<'_, '_>,
+    base: &Path,
+) -> Result<Tenant, ConfigError> {
     let name_p = join(v.path, "name");
     let name = t
         .get("name", &name_p)
@@ -509,6 +571,28 @@ fn parse_tenant(v: &Val<'_, '_>, base: &Path) -> Result<Tenant, ConfigError> {
             "unknown time zone `{timezone_name}`; {hint}use an IANA name such as `Europe/Paris` or `UTC`"
         ))
     })?;
+    let cache_p = join(v.path, "cache");
+    let cache = t
+        .get("cache", &cache_p)
+        .map(|c| c.str("\".muster-cache\""))
+        .transpose()?;
+    Ok(Tenant {
+        name,
+        timezone,
+        timezone_name,
+        state: PathBuf::new(),
+        state_password: None,
+        cache: cache.map(|c| resolve(base, c)),
+    })
+}
+
+/// A tenant's own `state` and `state_password` (outside a fleet).
+fn parse_tenant_state(
+    v: &Val<'_, '_>,
+    t: &reader::Table<'_, '_>,
+    base: &Path,
+    tenant: Tenant,
+) -> Result<Tenant, ConfigError> {
     let state_p = join(v.path, "state");
     let state_v = t
         .get("state", &state_p)
@@ -528,22 +612,14 @@ fn parse_tenant(v: &Val<'_, '_>, base: &Path) -> Result<Tenant, ConfigError> {
         Some(p) => Some(parse_secret(&p, base)?),
         None => None,
     };
-    let cache_p = join(v.path, "cache");
-    let cache = t
-        .get("cache", &cache_p)
-        .map(|c| c.str("\".muster-cache\""))
-        .transpose()?;
     Ok(Tenant {
-        name,
-        timezone,
-        timezone_name,
         state: if postgres {
             PathBuf::from(state)
         } else {
             resolve(base, state)
         },
         state_password,
-        cache: cache.map(|c| resolve(base, c)),
+        ..tenant
     })
 }
 

@@ -11,8 +11,9 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::listener::{Limits, Route, Site};
 use super::{Job, ServeWebhook, Shared, admin, auth, lock, views};
-use crate::store::Pushed;
+use crate::store::{InboxId, Pushed, Store};
 
 /// Header carrying the shared secret.
 pub const SECRET_HEADER: &str = "X-Muster-Secret";
@@ -22,7 +23,7 @@ pub const DELIVERY_HEADERS: &[&str] = &["X-Muster-Delivery", "Idempotency-Key"];
 const MAX_DELIVERY_ID: usize = 200;
 
 /// What a request asked for, as far as its head tells.
-pub(super) struct Head {
+pub(crate) struct Head {
     pub method: Method,
     /// The path, without query or fragment.
     pub path: String,
@@ -31,24 +32,47 @@ pub(super) struct Head {
     pub headers: HeaderMap,
 }
 
-/// What to do with a request once its head is read.
-pub(super) enum Route {
-    /// Answered from the head alone (`/healthz`, `404`, `405`, `401`…).
-    Answer(Answer),
-    /// A read-only page (status, run, search, metrics): reads the store, so
-    /// it runs on a handler thread.
+/// A request of a tenant's `serve`, routed from its head.
+pub(super) enum ServeRequest {
+    /// A read-only page (status, run, search, metrics): reads the store.
     View(views::View),
-    /// An authenticated webhook of `cfg.flows[index]`: read the body (within
-    /// the cap and the body timeout), then [`webhook`].
+    /// An authenticated webhook of `cfg.flows[index]`, body read: [`webhook`].
     Webhook(usize),
-    /// An admin page or form (`admin.rs`): runs on a handler thread, after
-    /// the body of a form is read (within the cap and the body timeout).
+    /// An admin page or form (`admin.rs`), the body read for a form.
     Admin(admin::Request),
+}
+
+impl Site for Shared {
+    type Request = ServeRequest;
+
+    fn limits(&self) -> Limits {
+        let c = &self.cfg;
+        Limits {
+            http_threads: c.http_threads,
+            max_body: c.max_body,
+            max_connections: c.max_connections,
+            header_timeout: c.header_timeout,
+            body_timeout: c.body_timeout,
+            write_timeout: c.write_timeout,
+        }
+    }
+
+    fn route(&self, head: &Head) -> Route<ServeRequest> {
+        route(self, head)
+    }
+
+    fn handle(&self, request: ServeRequest, head: &Head, body: &[u8]) -> Answer {
+        match request {
+            ServeRequest::View(v) => view(self, &v, head),
+            ServeRequest::Webhook(index) => webhook(self, index, head, body),
+            ServeRequest::Admin(a) => admin::handle(self, &a, head, body),
+        }
+    }
 }
 
 /// A response, independent of the HTTP library.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     content_type: &'static str,
     pub body: String,
@@ -118,7 +142,7 @@ fn text(status: u16, body: &str) -> Answer {
 }
 
 /// An HTML page (already escaped by its maker).
-pub(super) fn html(status: u16, body: String) -> Answer {
+pub(crate) fn html(status: u16, body: String) -> Answer {
     Answer {
         status,
         content_type: "text/html; charset=utf-8",
@@ -134,7 +158,7 @@ pub(super) fn see_other(location: &str) -> Answer {
     text(303, "see other\n").with_header(header::LOCATION, location.to_string())
 }
 
-fn json_answer(status: u16, body: Value) -> Answer {
+pub(crate) fn json_answer(status: u16, body: Value) -> Answer {
     Answer {
         status,
         content_type: "application/json",
@@ -146,28 +170,62 @@ fn json_answer(status: u16, body: Value) -> Answer {
 
 /// Decides from the head alone; authenticates webhooks before their body
 /// is read.
-pub(super) fn route(shared: &Shared, head: &Head) -> Route {
+pub(super) fn route(shared: &Shared, head: &Head) -> Route<ServeRequest> {
     let path = head.path.as_str();
     if let Some(admin) = admin::Request::of(&head.method, path) {
-        return Route::Admin(admin);
+        let read_body = admin.has_form();
+        return Route::Handle {
+            request: ServeRequest::Admin(admin),
+            read_body,
+        };
     }
     let answer = match (&head.method, path) {
-        (&Method::GET | &Method::HEAD, "/healthz") => text(200, "ok\n"),
+        (&Method::GET | &Method::HEAD, "/healthz") => healthz(),
         (&Method::GET | &Method::HEAD, p) if views::is_view(p) => {
             return match views::parse(p, head.query.as_deref()) {
-                Some(view) => Route::View(view),
-                None => Route::Answer(text(404, "not found\n")),
+                Some(view) => Route::Handle {
+                    request: ServeRequest::View(view),
+                    read_body: false,
+                },
+                None => Route::Answer(not_found()),
             };
         }
         (&Method::POST, p) if p.starts_with("/webhooks/") => {
-            return authenticate(shared, head, &p["/webhooks/".len()..]);
+            let name = &p["/webhooks/".len()..];
+            let found = shared.cfg.flows.iter().position(|f| f.name == name);
+            let hook = found.and_then(|i| shared.cfg.flows[i].webhook.as_ref());
+            return match (found, authenticate(hook, head)) {
+                (Some(index), Ok(())) => Route::Handle {
+                    request: ServeRequest::Webhook(index),
+                    read_body: true,
+                },
+                (_, Err(refused)) => Route::Answer(refused),
+                (None, Ok(())) => Route::Answer(internal_error()),
+            };
         }
-        (_, "/healthz") => text(405, "method not allowed\n"),
-        (_, p) if views::is_view(p) => text(405, "method not allowed\n"),
-        (_, p) if p.starts_with("/webhooks/") => text(405, "webhooks are POSTed\n"),
-        _ => text(404, "not found\n"),
+        (_, "/healthz") => method_not_allowed(),
+        (_, p) if views::is_view(p) => method_not_allowed(),
+        (_, p) if p.starts_with("/webhooks/") => webhooks_are_posted(),
+        _ => not_found(),
     };
     Route::Answer(answer)
+}
+
+/// `200 ok`: the process serves.
+pub(crate) fn healthz() -> Answer {
+    text(200, "ok\n")
+}
+
+pub(crate) fn not_found() -> Answer {
+    text(404, "not found\n")
+}
+
+pub(crate) fn method_not_allowed() -> Answer {
+    text(405, "method not allowed\n")
+}
+
+pub(crate) fn webhooks_are_posted() -> Answer {
+    text(405, "webhooks are POSTed\n")
 }
 
 /// A read-only page, rendered on a handler thread. With admins configured
@@ -193,7 +251,7 @@ pub(super) fn view(shared: &Shared, view: &views::View, head: &Head) -> Answer {
 }
 
 /// `500` for a handler that panicked: the server goes on.
-pub(super) fn internal_error() -> Answer {
+pub(crate) fn internal_error() -> Answer {
     text(500, "internal error\n")
 }
 
@@ -276,30 +334,23 @@ pub(crate) fn event_record(body: &[u8], hook: &ServeWebhook) -> Result<String, S
     extract_id(&parsed, &hook.id_field).ok_or_else(|| ShapeError::NoId(hook.id_field.clone()))
 }
 
-/// Step 1 of the protocol: the flow has a webhook and the request carries
-/// its secret. Nothing is read or stored before this passes.
-fn authenticate(shared: &Shared, head: &Head, name: &str) -> Route {
-    let Some((index, hook)) = shared
-        .cfg
-        .flows
-        .iter()
-        .enumerate()
-        .find(|(_, f)| f.name == name)
-        .and_then(|(i, f)| f.webhook.as_ref().map(|w| (i, w)))
-    else {
-        return Route::Answer(json_answer(
+/// Step 1 of the protocol: the flow has a webhook (`hook`) and the request
+/// carries its secret. Nothing is read or stored before this passes.
+pub(crate) fn authenticate(hook: Option<&ServeWebhook>, head: &Head) -> Result<(), Answer> {
+    let Some(hook) = hook else {
+        return Err(json_answer(
             404,
             json!({ "error": "no webhook is configured for this flow" }),
         ));
     };
     let given = header_value(head, SECRET_HEADER).unwrap_or("");
     if given.is_empty() || !secrets_match(given.as_bytes(), hook.secret.expose().as_bytes()) {
-        return Route::Answer(json_answer(
+        return Err(json_answer(
             401,
             json!({ "error": format!("missing or wrong {SECRET_HEADER} header") }),
         ));
     }
-    Route::Webhook(index)
+    Ok(())
 }
 
 /// Steps 3 to 5 of the protocol, for an authenticated request of
@@ -313,52 +364,80 @@ pub(super) fn webhook(shared: &Shared, index: usize, head: &Head, body: &[u8]) -
     else {
         return internal_error();
     };
+    match receive(&mut lock(&shared.store), &flow.name, hook, head, body) {
+        Ok(Received::New { id, record }) => {
+            // 5. Accepted: the worker runs it.
+            shared.enqueue(Job::Inbox(id));
+            accepted(id, &record)
+        }
+        Ok(Received::Answered(answer)) | Err(answer) => answer,
+    }
+}
+
+/// What [`receive`] did with an event.
+pub(crate) enum Received {
+    /// Stored as a new pending event: the caller has it run, then answers
+    /// [`accepted`].
+    New { id: InboxId, record: String },
+    /// A redelivery (same delivery id), answered `200` with the first
+    /// event's id and state.
+    Answered(Answer),
+}
+
+/// Steps 3 and 4 of the protocol (shared by `serve` and a fleet worker):
+/// the delivery id and the shape are checked, then the event is committed
+/// to `store`'s inbox before anything else happens. `Err` is the refusal
+/// (`400`) or `503` when the store could not take it.
+pub(crate) fn receive(
+    store: &mut Store,
+    flow: &str,
+    hook: &ServeWebhook,
+    head: &Head,
+    body: &[u8],
+) -> Result<Received, Answer> {
     let delivery = DELIVERY_HEADERS
         .iter()
         .find_map(|h| header_value(head, h))
         .map(str::trim)
         .filter(|d| !d.is_empty());
     if delivery.is_some_and(|d| d.len() > MAX_DELIVERY_ID) {
-        return json_answer(
+        return Err(json_answer(
             400,
             json!({ "error": format!("the delivery id is longer than {MAX_DELIVERY_ID} characters") }),
-        );
+        ));
     }
     // 3. The shape: refused (nothing stored) unless it can be run.
-    let record = match event_record(body, hook) {
-        Ok(r) => r,
-        Err(reason) => return json_answer(400, json!({ "error": reason.to_string() })),
-    };
+    let record = event_record(body, hook)
+        .map_err(|reason| json_answer(400, json!({ "error": reason.to_string() })))?;
     let payload = String::from_utf8_lossy(body).into_owned();
 
     // 4. Stored (committed) before anything is processed.
-    let pushed = lock(&shared.store).inbox_push(&flow.name, delivery, Some(&record), &payload);
-    let pushed = match pushed {
-        Ok(p) => p,
-        Err(e) => {
+    let pushed = store
+        .inbox_push(flow, delivery, Some(&record), &payload)
+        .map_err(|e| {
             // Not stored: tell the sender to try again later.
-            return json_answer(
+            json_answer(
                 503,
                 json!({ "error": format!("the event could not be stored, retry later: {e}") }),
-            );
-        }
-    };
-    let id = match pushed {
-        Pushed::New(id) => id,
+            )
+        })?;
+    match pushed {
+        Pushed::New(id) => Ok(Received::New { id, record }),
         Pushed::Duplicate(id) => {
-            let state = lock(&shared.store)
+            let state = store
                 .inbox_event(id)
                 .map(|e| e.state.to_string())
                 .unwrap_or_else(|_| "unknown".into());
-            return json_answer(
+            Ok(Received::Answered(json_answer(
                 200,
                 json!({ "inbox_id": id.0, "duplicate": true, "state": state }),
-            );
+            )))
         }
-    };
+    }
+}
 
-    // 5. Accepted: the worker runs it.
-    shared.enqueue(Job::Inbox(id));
+/// `202 Accepted` for a new event `id` about `record`.
+pub(crate) fn accepted(id: InboxId, record: &str) -> Answer {
     json_answer(
         202,
         json!({ "inbox_id": id.0, "state": "pending", "record_id": record }),

@@ -42,8 +42,8 @@ use tokio::runtime::Runtime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 
-use super::http::{self, Answer, Head, Route};
-use super::{ServeError, Shared, admin};
+use super::ServeError;
+use super::http::{self, Answer, Head};
 
 /// Largest request head (request line and headers), in bytes.
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -53,11 +53,49 @@ pub const MAX_HEADERS: usize = 64;
 /// file descriptors, typically), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// The bounds of the table above, as one site configures them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub http_threads: usize,
+    pub max_body: usize,
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub write_timeout: Duration,
+}
+
+/// What a site (one tenant's `serve`, or a fleet worker) answers. The
+/// listener owns every bound of the table above; a site only decides from
+/// a request's head what it is ([`Site::route`]) and then answers it on a
+/// handler thread ([`Site::handle`]) with its body, read only when the
+/// route asked for it.
+pub(crate) trait Site: Send + Sync + 'static {
+    /// A routed request, handed from the I/O thread to a handler thread.
+    type Request: Send + 'static;
+    fn limits(&self) -> Limits;
+    /// Decides from the head alone (authenticating a webhook before its
+    /// body is read).
+    fn route(&self, head: &Head) -> Route<Self::Request>;
+    /// Answers a routed request; `body` is empty unless the route asked
+    /// for it.
+    fn handle(&self, request: Self::Request, head: &Head, body: &[u8]) -> Answer;
+}
+
+/// What to do with a request once its head is read.
+pub(crate) enum Route<R> {
+    /// Answered from the head alone (`/healthz`, `404`, `405`, `401`…),
+    /// on the I/O thread.
+    Answer(Answer),
+    /// Handled on a handler thread, after reading the body (within the cap
+    /// and the body timeout) when `read_body`.
+    Handle { request: R, read_body: bool },
+}
+
 /// Binds `listen`, builds the runtime and starts the accept loop on it.
 /// Dropping the returned runtime stops serving.
-pub(super) fn start(
+pub(crate) fn start<S: Site>(
     listen: &str,
-    shared: Arc<Shared>,
+    site: Arc<S>,
 ) -> Result<(Runtime, SocketAddr), ServeError> {
     let bind_error = |e: io::Error| ServeError::Bind {
         addr: listen.to_string(),
@@ -68,7 +106,7 @@ pub(super) fn start(
     let addr = std_listener.local_addr().map_err(bind_error)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .max_blocking_threads(shared.cfg.http_threads.max(1))
+        .max_blocking_threads(site.limits().http_threads.max(1))
         .thread_name("muster-serve-http")
         .enable_io()
         .enable_time()
@@ -78,14 +116,14 @@ pub(super) fn start(
         let _entered = runtime.enter();
         TcpListener::from_std(std_listener).map_err(bind_error)?
     };
-    runtime.spawn(accept_loop(listener, shared));
+    runtime.spawn(accept_loop(listener, site));
     Ok((runtime, addr))
 }
 
 /// Accepts connections while a connection slot is free, each served by its
 /// own task (not thread).
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let slots = Arc::new(Semaphore::new(shared.cfg.max_connections.max(1)));
+async fn accept_loop<S: Site>(listener: TcpListener, site: Arc<S>) {
+    let slots = Arc::new(Semaphore::new(site.limits().max_connections.max(1)));
     loop {
         // Never closed, so `acquire_owned` cannot fail; stop serving if it did.
         let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -93,7 +131,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         };
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(serve_connection(stream, shared.clone(), slot));
+                tokio::spawn(serve_connection(stream, site.clone(), slot));
             }
             Err(e) => {
                 tracing::warn!("muster serve: cannot accept a connection: {e}");
@@ -105,19 +143,20 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 
 /// Serves one connection (HTTP/1.1 keep-alive) until it closes, fails or
 /// times out; its slot is freed then.
-async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, _slot: OwnedSemaphorePermit) {
+async fn serve_connection<S: Site>(stream: TcpStream, site: Arc<S>, _slot: OwnedSemaphorePermit) {
     let _ = stream.set_nodelay(true);
-    let io = TokioIo::new(WriteDeadline::new(stream, shared.cfg.write_timeout));
+    let limits = site.limits();
+    let io = TokioIo::new(WriteDeadline::new(stream, limits.write_timeout));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(shared.cfg.header_timeout)
+        .header_read_timeout(limits.header_timeout)
         .max_header_size(MAX_HEAD)
         .max_buf_size(MAX_HEAD)
         .max_headers(MAX_HEADERS);
     let service = service_fn(move |req| {
-        let shared = shared.clone();
-        async move { Ok::<_, Infallible>(respond(shared, req).await.into_response()) }
+        let site = site.clone();
+        async move { Ok::<_, Infallible>(respond(site, req).await.into_response()) }
     });
     if let Err(e) = builder.serve_connection(io, service).await {
         tracing::debug!("muster serve: connection ended: {e}");
@@ -126,8 +165,9 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, _slot: OwnedSe
 
 /// Answers one request: the body cap from the head, the route, then the
 /// handler, which never sees an unread or unbounded body.
-async fn respond(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
-    let max = shared.cfg.max_body;
+async fn respond<S: Site>(site: Arc<S>, req: Request<Incoming>) -> Answer {
+    let limits = site.limits();
+    let max = limits.max_body;
     let (parts, body) = req.into_parts();
     let declared = body.size_hint().exact();
     if declared.is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX)) {
@@ -139,29 +179,24 @@ async fn respond(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
         query: parts.uri.query().map(str::to_string),
         headers: parts.headers,
     };
-    let route = guarded(|| Ok(http::route(&shared, &head))).unwrap_or_else(Route::Answer);
-    match route {
-        Route::Answer(answer) => answer,
-        Route::View(view) => on_handler_thread(shared, move |s| http::view(s, &view, &head)).await,
-        Route::Admin(request) => {
-            let body = if request.has_form() {
-                match read_body(body, max, shared.cfg.body_timeout).await {
-                    Ok(b) => b,
-                    Err(answer) => return answer,
-                }
-            } else {
-                Bytes::new()
-            };
-            on_handler_thread(shared, move |s| admin::handle(s, &request, &head, &body)).await
+    let route = guarded(|| Ok(site.route(&head))).unwrap_or_else(Route::Answer);
+    let (request, read) = match route {
+        Route::Answer(answer) => return answer,
+        Route::Handle { request, read_body } => (request, read_body),
+    };
+    let body = if read {
+        match read_body(body, max, limits.body_timeout).await {
+            Ok(b) => b,
+            Err(answer) => return answer,
         }
-        Route::Webhook(index) => {
-            let body = match read_body(body, max, shared.cfg.body_timeout).await {
-                Ok(b) => b,
-                Err(answer) => return answer,
-            };
-            on_handler_thread(shared, move |s| http::webhook(s, index, &head, &body)).await
-        }
-    }
+    } else {
+        Bytes::new()
+    };
+    tokio::task::spawn_blocking(move || {
+        guarded(|| Ok(site.handle(request, &head, &body))).unwrap_or_else(|a| a)
+    })
+    .await
+    .unwrap_or_else(|_| http::internal_error())
 }
 
 /// Reads the whole body, at most `max` bytes, within `timeout`.
@@ -173,16 +208,6 @@ async fn read_body(body: Incoming, max: usize, timeout: Duration) -> Result<Byte
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(http::too_large(max)),
         Ok(Err(e)) => Err(http::unreadable_body(&e)),
     }
-}
-
-/// Runs `f` on a handler thread (the store is blocking), `500` if it panics.
-async fn on_handler_thread<F>(shared: Arc<Shared>, f: F) -> Answer
-where
-    F: FnOnce(&Shared) -> Answer + Send + 'static,
-{
-    tokio::task::spawn_blocking(move || guarded(|| Ok(f(&shared))).unwrap_or_else(|a| a))
-        .await
-        .unwrap_or_else(|_| http::internal_error())
 }
 
 /// Calls `f`; a panic becomes `Err(500)`, so no request can take a thread

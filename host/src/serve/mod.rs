@@ -82,10 +82,10 @@
 mod admin;
 mod auth;
 mod held;
-mod http;
-mod listener;
+pub(crate) mod http;
+pub(crate) mod listener;
 mod metrics;
-mod page;
+pub(crate) mod page;
 mod run_page;
 mod search;
 mod undo;
@@ -526,18 +526,7 @@ impl Shared {
         };
         let outcome = self.run_guarded(&event.flow, Trigger::Webhook, Some(record));
         self.alert(&event.flow, Trigger::Webhook, &outcome, event.attempts == 0);
-        let mut store = lock(&self.store);
-        let _ = match outcome {
-            Ok(r) if matches!(r.status, RunStatus::Done | RunStatus::Held) => {
-                store.inbox_done(id, Some(r.run))
-            }
-            Ok(r) => store.inbox_failed(
-                id,
-                Some(r.run),
-                &format!("run {} ended {}", r.run, r.status),
-            ),
-            Err(e) => store.inbox_failed(id, None, &e),
-        };
+        let _ = settle_event(&mut lock(&self.store), id, &outcome);
     }
 
     /// The worker: due schedules, retry sweeps, then queued jobs, one at a time.
@@ -586,6 +575,27 @@ impl Shared {
                 .unwrap_or_else(|p| p.into_inner());
             drop(q);
         }
+    }
+}
+
+/// Records how the run of inbox event `id` went: `Done` and `Held` runs
+/// process it; a failed run (or none) leaves it pending, for a retry.
+/// Shared by `serve`'s worker and a fleet worker.
+pub(crate) fn settle_event(
+    store: &mut Store,
+    id: InboxId,
+    outcome: &Result<RunReport, String>,
+) -> Result<(), StoreError> {
+    match outcome {
+        Ok(r) if matches!(r.status, RunStatus::Done | RunStatus::Held) => {
+            store.inbox_done(id, Some(r.run))
+        }
+        Ok(r) => store.inbox_failed(
+            id,
+            Some(r.run),
+            &format!("run {} ended {}", r.run, r.status),
+        ),
+        Err(e) => store.inbox_failed(id, None, e),
     }
 }
 

@@ -85,7 +85,7 @@ pub mod schema;
 mod search;
 pub mod sqlite;
 pub mod state;
-mod time;
+pub(crate) mod time;
 
 use std::path::PathBuf;
 
