@@ -7,6 +7,13 @@
 //!   never timed), no more than 8, and still sends every manager change
 //!   and team membership after every create has been answered; the result
 //!   is the one `max_in_flight = 1` gives, which sends one write at a time.
+//! - **teams**: team calls (creates, renames, membership changes) are made
+//!   by several instances at once too (seen in the simulator's log), and
+//!   every instance catches up on the teams the others changed before a
+//!   call that names one: teams end with exactly their departments' people
+//!   after additions and removals made across instances, an account
+//!   written by any instance carries its team's current name, and an
+//!   initial sync is still one POST and one PATCH per account and per team.
 //! - **429**: a simulator limit tighter than the connector declares, with 8
 //!   calls in flight: Leapsome answers 429s, nothing fails, nothing is
 //!   created twice.
@@ -16,11 +23,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use common::world::{FLOW, Setup, World, assert_journal_resolved, json, text};
-use muster_sandbox::{LeapsomeOptions, RateLimit, RequestRecord};
+use muster_sandbox::{LeapsomeOptions, RateLimit, RequestRecord, Tenant};
 
 const PEOPLE: usize = 80;
 /// Latency of every Leapsome request: long enough that a call in flight
@@ -28,9 +35,13 @@ const PEOPLE: usize = 80;
 const LATENCY: Duration = Duration::from_millis(60);
 
 fn world(max_in_flight: usize, leapsome: LeapsomeOptions) -> World {
+    world_of(PEOPLE, max_in_flight, leapsome)
+}
+
+fn world_of(people: usize, max_in_flight: usize, leapsome: LeapsomeOptions) -> World {
     let extra = format!("max_in_flight = {max_in_flight}");
     World::with_setup(
-        PEOPLE,
+        people,
         Setup {
             leapsome,
             leapsome_extra: &extra,
@@ -227,5 +238,225 @@ fn a_429_slows_the_calls_in_flight_and_fails_nothing() {
 
     // And the next run has nothing left to do.
     let again = world.muster(&["sync", "--json"]);
+    assert_eq!(json(&again)["outcome"], "no_changes", "{}", text(&again));
+}
+
+/// People of the teams test, and the departments they are spread over (one
+/// or two each, round robin): enough teams that a run's membership changes
+/// (an add and a removal per team) make more than one wave.
+const TEAM_PEOPLE: usize = 150;
+const DEPARTMENTS: usize = 100;
+
+/// Adds departments to the generated tenant (children of its first) until
+/// it has [`DEPARTMENTS`], and spreads the people over them, round robin.
+fn spread_over_departments(t: &mut Tenant) {
+    let root = t.departments[0].clone();
+    let mut next_id = t.departments.iter().map(|d| d.id).max().unwrap_or(0) + 1;
+    while t.departments.len() < DEPARTMENTS {
+        t.departments.push(muster_sandbox::Department {
+            id: next_id,
+            name: format!("Team {next_id:03}"),
+            code: format!("T{next_id:03}"),
+            parent_id: Some(root.id),
+            ..root.clone()
+        });
+        next_id += 1;
+    }
+    let ids: Vec<u64> = t.departments.iter().map(|d| d.id).collect();
+    for (i, user) in t.users.iter_mut().enumerate() {
+        user.department_id = Some(ids[i % ids.len()]);
+    }
+}
+
+fn teams_world(max_in_flight: usize) -> World {
+    let world = world_of(TEAM_PEOPLE, max_in_flight, with_latency());
+    world.lucca.with_tenant(spread_over_departments);
+    world
+}
+
+/// Leapsome's team writes (creates, renames, membership changes), in the
+/// order they arrived.
+fn team_writes(world: &World) -> Vec<RequestRecord> {
+    writes(world)
+        .into_iter()
+        .filter(|w| w.url.contains("/Groups"))
+        .collect()
+}
+
+/// The source ids of the Lucca people who have an active Leapsome account
+/// (a team's members), by their Lucca department's id.
+fn account_holders(world: &World) -> BTreeMap<u64, Vec<String>> {
+    let (people, _) = directory(world);
+    let mut out: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for user in world.lucca.tenant().users {
+        let id = user.id.to_string();
+        let active = people.get(&id).is_some_and(|(active, _, _)| *active);
+        if let (Some(d), true) = (user.department_id, active) {
+            out.entry(d).or_default().push(id);
+        }
+    }
+    out
+}
+
+/// Checks Leapsome against Lucca: every team holds exactly the account
+/// holders of its department (by the department's current name), and each
+/// account of `written` (source ids) carries its department's current name.
+fn assert_teams_match_lucca(world: &World, written: &BTreeSet<String>) {
+    let tenant = world.lucca.tenant();
+    let name_of: BTreeMap<u64, String> = tenant
+        .departments
+        .iter()
+        .map(|d| (d.id, d.name.clone()))
+        .collect();
+    let (people, teams) = directory(world);
+    let mut expected: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (department, mut holders) in account_holders(world) {
+        holders.sort();
+        expected.insert(name_of[&department].clone(), holders);
+    }
+    let teams: BTreeMap<String, Vec<String>> =
+        teams.into_iter().filter(|(_, m)| !m.is_empty()).collect();
+    assert_eq!(teams, expected, "Leapsome's teams are not Lucca's departments");
+    for user in &tenant.users {
+        let id = user.id.to_string();
+        if !written.contains(&id) {
+            continue;
+        }
+        let department = user.department_id.map(|d| name_of[&d].clone());
+        let (_, _, written_department) = &people[&id];
+        assert_eq!(
+            written_department, &department,
+            "source {id}: the account's department is not its team's current name"
+        );
+    }
+}
+
+/// Writes by method and collection (`POST /Users`, `PATCH /Groups`, …).
+fn writes_by_kind(world: &World) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for w in writes(world) {
+        let collection = if w.url.contains("/Groups") {
+            "/Groups"
+        } else {
+            "/Users"
+        };
+        *out.entry(format!("{} {collection}", w.method)).or_default() += 1;
+    }
+    out
+}
+
+/// The moves of the second run, the same in any world built alike: in each
+/// department with an account holder, the first one moves to the next such
+/// department (a cycle: every team gains one member and loses one), a
+/// second one of the first department with two moves to a new department,
+/// and every fifth department of the cycle is renamed. Returns who moved.
+fn reorganise(world: &World) -> BTreeSet<String> {
+    let holders = account_holders(world);
+    let cycle: Vec<u64> = holders.keys().copied().collect();
+    let mut moved = BTreeSet::new();
+    let mut moves: Vec<(String, u64)> = Vec::new();
+    for (i, department) in cycle.iter().enumerate() {
+        let next = cycle[(i + 1) % cycle.len()];
+        moves.push((holders[department][0].clone(), next));
+    }
+    let second = holders
+        .values()
+        .find(|h| h.len() > 1)
+        .map(|h| h[1].clone())
+        .expect("a department with two account holders");
+    world.lucca.with_tenant(|t| {
+        let new = t.departments.iter().map(|d| d.id).max().unwrap_or(0) + 1;
+        let template = t.departments[1].clone();
+        t.departments.push(muster_sandbox::Department {
+            id: new,
+            name: "New team".into(),
+            code: "NEW".into(),
+            ..template
+        });
+        moves.push((second, new));
+        for (i, department) in cycle.iter().enumerate().filter(|(i, _)| i % 5 == 0) {
+            let d = t
+                .departments
+                .iter_mut()
+                .find(|d| d.id == *department)
+                .expect("department");
+            d.name = format!("{} (renamed {i})", d.name);
+        }
+        for (person, department) in &moves {
+            let user = t
+                .users
+                .iter_mut()
+                .find(|u| &u.id.to_string() == person)
+                .expect("user");
+            user.department_id = Some(*department);
+            moved.insert(person.clone());
+        }
+    });
+    assert!(
+        2 * cycle.len() + 1 > 128,
+        "only {} teams change: the membership changes fit in one wave",
+        cycle.len()
+    );
+    moved
+}
+
+#[test]
+fn team_calls_overlap_and_every_instance_sees_the_teams_the_others_changed() {
+    let concurrent = teams_world(8);
+    let sequential = teams_world(1);
+
+    // Initial sync: teams created and filled by several instances at once.
+    sync(&concurrent);
+    sync(&sequential);
+    assert_eq!(directory(&concurrent), directory(&sequential));
+    let (people, teams) = directory(&concurrent);
+    let created: BTreeSet<String> = people.keys().cloned().collect();
+    assert_teams_match_lucca(&concurrent, &created);
+    assert!(teams.len() > 90, "only {} teams", teams.len());
+    let group_writes = team_writes(&concurrent);
+    let most = most_in_flight(&group_writes);
+    assert!(
+        (2..=8).contains(&most),
+        "{most} team writes in flight at once with max_in_flight = 8"
+    );
+    assert_eq!(most_in_flight(&team_writes(&sequential)), 1);
+    // Exactly one POST and one PATCH per account and per team.
+    let filled = teams.values().filter(|m| !m.is_empty()).count();
+    let expected: BTreeMap<String, usize> = [
+        ("PATCH /Groups".to_string(), filled),
+        ("PATCH /Users".to_string(), people.len()),
+        ("POST /Groups".to_string(), teams.len()),
+        ("POST /Users".to_string(), people.len()),
+    ]
+    .into();
+    assert_eq!(writes_by_kind(&concurrent), expected);
+    assert_eq!(writes_by_kind(&sequential), expected);
+
+    // Second run: every team gains a member and loses one, a fifth are
+    // renamed, a new team is made. A team's calls of one run may be made
+    // by different instances (its add and its removal fall in two waves
+    // for the team at the waves' boundary), and a renamed team is named by
+    // accounts that other instances update.
+    concurrent.leapsome.clear_request_log();
+    let moved = reorganise(&concurrent);
+    assert_eq!(reorganise(&sequential), moved);
+    sync(&concurrent);
+    sync(&sequential);
+    assert_teams_match_lucca(&concurrent, &moved);
+    assert_eq!(directory(&concurrent), directory(&sequential));
+    let most = most_in_flight(&team_writes(&concurrent));
+    assert!((2..=8).contains(&most), "{most} team writes at once");
+    // Some instance read the teams again: more team reads than the run's
+    // own read and one per sibling (at most 7) make.
+    let team_reads = concurrent
+        .leapsome
+        .request_log()
+        .records
+        .iter()
+        .filter(|r| r.method == "GET" && r.url.contains("/Groups"))
+        .count();
+    assert!(team_reads > 8, "{team_reads} team reads: no instance caught up");
+    assert_journal_resolved(&concurrent);
+    let again = concurrent.muster(&["sync", "--json"]);
     assert_eq!(json(&again)["outcome"], "no_changes", "{}", text(&again));
 }
