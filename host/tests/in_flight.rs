@@ -316,7 +316,10 @@ fn assert_teams_match_lucca(world: &World, written: &BTreeSet<String>) {
     }
     let teams: BTreeMap<String, Vec<String>> =
         teams.into_iter().filter(|(_, m)| !m.is_empty()).collect();
-    assert_eq!(teams, expected, "Leapsome's teams are not Lucca's departments");
+    assert_eq!(
+        teams, expected,
+        "Leapsome's teams are not Lucca's departments"
+    );
     for user in &tenant.users {
         let id = user.id.to_string();
         if !written.contains(&id) {
@@ -345,15 +348,21 @@ fn writes_by_kind(world: &World) -> BTreeMap<String, usize> {
     out
 }
 
-/// The moves of the second run, the same in any world built alike: in each
+/// What the second run changes: who moved, and who was hired.
+struct Reorganised {
+    moved: BTreeSet<String>,
+    hired: BTreeSet<String>,
+}
+
+/// The second run's changes, the same in any world built alike: in each
 /// department with an account holder, the first one moves to the next such
-/// department (a cycle: every team gains one member and loses one), a
-/// second one of the first department with two moves to a new department,
-/// and every fifth department of the cycle is renamed. Returns who moved.
-fn reorganise(world: &World) -> BTreeSet<String> {
+/// department (a cycle: every team gains one member and loses one); a
+/// second one of the first department with two moves to a new department;
+/// every fifth department of the cycle is renamed and hires one person, as
+/// does the new department.
+fn reorganise(world: &World) -> Reorganised {
     let holders = account_holders(world);
     let cycle: Vec<u64> = holders.keys().copied().collect();
-    let mut moved = BTreeSet::new();
     let mut moves: Vec<(String, u64)> = Vec::new();
     for (i, department) in cycle.iter().enumerate() {
         let next = cycle[(i + 1) % cycle.len()];
@@ -364,40 +373,71 @@ fn reorganise(world: &World) -> BTreeSet<String> {
         .find(|h| h.len() > 1)
         .map(|h| h[1].clone())
         .expect("a department with two account holders");
+    let renamed: Vec<u64> = cycle.iter().copied().step_by(5).collect();
+    assert!(
+        renamed.len() >= 8,
+        "too few renames to spread over instances"
+    );
+    // Every team's add and removal: more than one wave (128 at 8 in flight).
+    assert!(2 * cycle.len() + 1 > 128, "{} teams change", cycle.len());
+    let template = holders[&cycle[0]][0].clone();
     world.lucca.with_tenant(|t| {
         let new = t.departments.iter().map(|d| d.id).max().unwrap_or(0) + 1;
-        let template = t.departments[1].clone();
+        let department = t.departments[1].clone();
         t.departments.push(muster_sandbox::Department {
             id: new,
             name: "New team".into(),
             code: "NEW".into(),
-            ..template
+            ..department
         });
         moves.push((second, new));
-        for (i, department) in cycle.iter().enumerate().filter(|(i, _)| i % 5 == 0) {
-            let d = t
-                .departments
-                .iter_mut()
-                .find(|d| d.id == *department)
-                .expect("department");
-            d.name = format!("{} (renamed {i})", d.name);
+        for d in t.departments.iter_mut().filter(|d| renamed.contains(&d.id)) {
+            d.name = format!("{} (renamed)", d.name);
         }
         for (person, department) in &moves {
-            let user = t
-                .users
-                .iter_mut()
-                .find(|u| &u.id.to_string() == person)
-                .expect("user");
-            user.department_id = Some(*department);
-            moved.insert(person.clone());
+            if let Some(user) = t.users.iter_mut().find(|u| &u.id.to_string() == person) {
+                user.department_id = Some(*department);
+            }
         }
-    });
-    assert!(
-        2 * cycle.len() + 1 > 128,
-        "only {} teams change: the membership changes fit in one wave",
-        cycle.len()
-    );
-    moved
+        let hired = hire(t, &template, renamed.iter().copied().chain([new]));
+        Reorganised {
+            moved: moves.into_iter().map(|(person, _)| person).collect(),
+            hired,
+        }
+    })
+}
+
+/// Hires one person into each of `departments`, like the person `template`
+/// (a source id) but with their own id, name, email and employee number.
+fn hire(
+    t: &mut Tenant,
+    template: &str,
+    departments: impl Iterator<Item = u64>,
+) -> BTreeSet<String> {
+    let like = t
+        .users
+        .iter()
+        .find(|u| u.id.to_string() == template)
+        .cloned()
+        .expect("template");
+    let mut hired = BTreeSet::new();
+    for department in departments {
+        let id = t.next_user_id;
+        t.next_user_id += 1;
+        t.users.push(muster_sandbox::User {
+            id,
+            first_name: "Hire".into(),
+            last_name: format!("Number{id}"),
+            login: format!("hire{id}"),
+            mail: Some(format!("hire.{id}@sandbox.example")),
+            personal_email: None,
+            employee_number: Some(format!("H{id}")),
+            department_id: Some(department),
+            ..like.clone()
+        });
+        hired.insert(id.to_string());
+    }
+    hired
 }
 
 #[test]
@@ -433,16 +473,21 @@ fn team_calls_overlap_and_every_instance_sees_the_teams_the_others_changed() {
     assert_eq!(writes_by_kind(&sequential), expected);
 
     // Second run: every team gains a member and loses one, a fifth are
-    // renamed, a new team is made. A team's calls of one run may be made
-    // by different instances (its add and its removal fall in two waves
-    // for the team at the waves' boundary), and a renamed team is named by
-    // accounts that other instances update.
+    // renamed and hire, a new team is made. A team's calls of one run may
+    // be made by different instances (its add and its removal fall in two
+    // waves for the team at the waves' boundary), and a team renamed by one
+    // instance is named by accounts that others create.
     concurrent.leapsome.clear_request_log();
-    let moved = reorganise(&concurrent);
-    assert_eq!(reorganise(&sequential), moved);
+    let changes = reorganise(&concurrent);
+    let same = reorganise(&sequential);
+    assert_eq!((&changes.moved, &changes.hired), (&same.moved, &same.hired));
     sync(&concurrent);
     sync(&sequential);
-    assert_teams_match_lucca(&concurrent, &moved);
+    // The new hires' accounts, created by any instance, carry their teams'
+    // new names (the department of a moved account is its team, and stays
+    // as written: the plan moves the member, it does not update the
+    // account).
+    assert_teams_match_lucca(&concurrent, &changes.hired);
     assert_eq!(directory(&concurrent), directory(&sequential));
     let most = most_in_flight(&team_writes(&concurrent));
     assert!((2..=8).contains(&most), "{most} team writes at once");
@@ -455,7 +500,10 @@ fn team_calls_overlap_and_every_instance_sees_the_teams_the_others_changed() {
         .iter()
         .filter(|r| r.method == "GET" && r.url.contains("/Groups"))
         .count();
-    assert!(team_reads > 8, "{team_reads} team reads: no instance caught up");
+    assert!(
+        team_reads > 8,
+        "{team_reads} team reads: no instance caught up"
+    );
     assert_journal_resolved(&concurrent);
     let again = concurrent.muster(&["sync", "--json"]);
     assert_eq!(json(&again)["outcome"], "no_changes", "{}", text(&again));

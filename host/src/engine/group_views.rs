@@ -136,7 +136,10 @@ pub(crate) fn named_groups(op: &Operation) -> impl Iterator<Item = &str> {
 /// The group a call changed (or may have changed: a failed rename or
 /// membership change may have reached the target in part): the group it
 /// renames or whose members it changes, or the one it created.
-pub(crate) fn changed_group(op: &Operation, result: &Result<Applied, PluginError>) -> Option<String> {
+pub(crate) fn changed_group(
+    op: &Operation,
+    result: &Result<Applied, PluginError>,
+) -> Option<String> {
     match (op, result) {
         (Operation::CreateGroup(_), Ok(made)) => Some(made.target_id.clone()),
         (Operation::RenameGroup(rename), _) => Some(rename.id.clone()),
@@ -173,7 +176,12 @@ mod tests {
     }
 
     /// Records what instance `by` made, as the pool does after a wave.
-    fn call(changes: &mut Changes, by: usize, op: &Operation, result: &Result<Applied, PluginError>) {
+    fn call(
+        changes: &mut Changes,
+        by: usize,
+        op: &Operation,
+        result: &Result<Applied, PluginError>,
+    ) {
         if let Some(group) = changed_group(op, result) {
             changes.record(by, group);
         }
