@@ -200,10 +200,10 @@ struct Span {
     last: f64,
 }
 
-/// Leapsome requests that were served (429s excluded) by method and collection, each with
-/// the span of its arrivals, in seconds after the log's first request: the run's phases
+/// Leapsome requests by method and collection (those answered 429 apart, as `429 …`), each
+/// with the span of its arrivals, in seconds after the log's first request: the run's phases
 /// (teams created, accounts created, teams filled…) follow one another, so this shows where
-/// the wall time goes.
+/// the wall time goes, and when Leapsome throttled.
 fn spans(log: &muster_sandbox::RequestLog) -> std::collections::BTreeMap<String, Span> {
     let start = log
         .records
@@ -211,7 +211,7 @@ fn spans(log: &muster_sandbox::RequestLog) -> std::collections::BTreeMap<String,
         .map(|r| r.at)
         .fold(f64::INFINITY, f64::min);
     let mut out = std::collections::BTreeMap::new();
-    for r in log.records.iter().filter(|r| r.status != 429) {
+    for r in &log.records {
         let path = r.url.split('?').next().unwrap_or_default();
         let collection = if path.contains("/Groups") {
             "/Groups"
@@ -219,8 +219,9 @@ fn spans(log: &muster_sandbox::RequestLog) -> std::collections::BTreeMap<String,
             "/Users"
         };
         let at = r.at - start;
+        let throttled = if r.status == 429 { "429 " } else { "" };
         let span = out
-            .entry(format!("{} {collection}", r.method))
+            .entry(format!("{throttled}{} {collection}", r.method))
             .or_insert(Span {
                 count: 0,
                 first: at,
