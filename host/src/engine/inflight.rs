@@ -33,14 +33,14 @@
 //! members it knows when a change removes one). Every call may go to any
 //! instance — creating, renaming and re-membering groups included — because
 //! the pool keeps one rule ([`group_views`]): **before an instance makes a
-//! call, it has seen every change to each group the call names** (the
-//! group it changes, the department of an account it writes). The pool records, after each wave, which instance
-//! changed which group; an instance about to make a call that names a
-//! group another instance changed since its last read reads the target's
-//! groups again first, as a new sibling does before its first call. A
-//! target that cannot read its groups (no `read-target-groups`) cannot
-//! catch up: a wave that changes a group is then made by the connected
-//! instance alone, one call at a time.
+//! call, it has seen every change to each group the call names** (the group
+//! it changes, the department of an account it writes). The pool records,
+//! after each wave, which instance changed which group; an instance about
+//! to make a call that names a group another instance changed since its
+//! last read reads the target's groups again first, as a new sibling does
+//! before its first call. A target that cannot read its groups (no
+//! `read-target-groups`) cannot catch up: a wave that changes a group is
+//! then made by the connected instance alone, one call at a time.
 //!
 //! When to stop: before each call a worker checks the run's lease
 //! ([`LeaseWatch`], rule 6 of `store/lease.rs`) and whether another worker's
@@ -121,8 +121,8 @@ impl<'t> Pool<'t> {
     /// Makes each lane's calls, in order within a lane, lanes concurrently
     /// on up to `width` instances. `ahead` is how many actions the apply
     /// has left, this wave's included (it decides how many siblings are
-    /// worth making). Returns every job's outcome (in no particular order) and,
-    /// if the run must stop calling, why.
+    /// worth making). Returns every job's outcome (in no particular order)
+    /// and, if the run must stop calling, why.
     pub fn run(
         &mut self,
         lanes: &[Vec<Job<'_>>],
@@ -178,12 +178,12 @@ impl<'t> Pool<'t> {
     }
 
     /// Makes siblings until the pool has one instance per
-    /// [`CALLS_PER_SIBLING`] calls left besides the first, at most `width`;
-    /// each reads the target's groups first (see the module doc). A
-    /// sibling that cannot be made or cannot read leaves the pool as it
+    /// [`ACTIONS_PER_SIBLING`] actions left besides the first, at most
+    /// `width`; each reads the target's groups first (see the module doc).
+    /// A sibling that cannot be made or cannot read leaves the pool as it
     /// is: fewer calls in flight, never a failed run.
-    fn grow(&mut self, calls: usize) {
-        let wanted = (calls / CALLS_PER_SIBLING).min(self.width.saturating_sub(1));
+    fn grow(&mut self, actions: usize) {
+        let wanted = (actions / ACTIONS_PER_SIBLING).min(self.width.saturating_sub(1));
         while !self.cannot_grow && self.siblings.len() < wanted {
             let reread = self.can_reread;
             let made = self.first.sibling().and_then(|mut sibling| {
@@ -211,13 +211,14 @@ impl<'t> Pool<'t> {
     }
 }
 
-/// Calls left in the apply per sibling made: a sibling costs a read of the
-/// target's groups (for Leapsome, of its directory), which a handful of
-/// calls does not repay; a run of a few changes stays on one instance.
-/// Counted over the rest of the apply, not the wave: a phase cut into
-/// short waves (the teams of a tree, created parents first) gets the
+/// Actions left in the apply (a call each, about) per sibling made: a
+/// sibling costs a read of the target's groups (for Leapsome, of its
+/// directory), which a handful of calls does not repay; a run of a few
+/// changes stays on one instance. Counted over the rest of the apply, not
+/// the wave: a phase cut into short waves (the teams of a tree, a team
+/// whose parent is created in the wave starting the next) gets the
 /// siblings the calls after it will use anyway.
-const CALLS_PER_SIBLING: usize = 8;
+const ACTIONS_PER_SIBLING: usize = 8;
 
 /// Why the workers stop calling, set by the first that finds a reason.
 #[derive(Default)]
@@ -367,7 +368,7 @@ fn catch_up(
 
 /// Why a call was not made: its instance could not read again the groups
 /// that another instance had changed.
-pub(crate) fn stale_view(group: &str, error: &PluginError) -> String {
+fn stale_view(group: &str, error: &PluginError) -> String {
     format!(
         "another instance changed group {group}, and this instance could not read the target's groups again ({error}); the call was not sent"
     )
