@@ -18,7 +18,8 @@
 //! Printed per phase: wall time, the plan's counts, what was applied, Lucca's
 //! requests (and 429s, and the most accepted in any 60 simulated seconds),
 //! Leapsome's reads / writes / throttled (429) requests and writes by kind,
-//! the calls made in all, and the **pacing ratio**: wall time ÷ (Leapsome
+//! when each kind of Leapsome request was served (the phases of the apply), the calls made in
+//! all, and the **pacing ratio**: wall time ÷ (Leapsome
 //! requests ÷ 30 / s), the time Leapsome's own limit makes those requests
 //! take at the least (issue 16's goal: ≤ 1.15 for the initial sync).
 //!
@@ -134,8 +135,20 @@ impl Bench {
                 wall.as_secs_f64() / floor
             );
         }
-        let writes = write_kinds(&self.leapsome.request_log());
+        let log = self.leapsome.request_log();
+        let writes = write_kinds(&log);
         println!("leapsome writes by kind: {}", fmt(&writes));
+        println!("leapsome requests by kind, when (s after this phase's first request):");
+        for (kind, span) in spans(&log) {
+            println!(
+                "  {kind}: {} from {:.1} to {:.1} s ({:.1} s, {:.1} per s)",
+                span.count,
+                span.first,
+                span.last,
+                span.last - span.first,
+                span.count as f64 / (span.last - span.first).max(1.0 / LEAPSOME_PER_SECOND)
+            );
+        }
         let creates = writes.get("POST /Users").copied().unwrap_or(0);
         if creates > 0 {
             let all: u64 = writes.values().sum();
@@ -176,6 +189,47 @@ fn write_kinds(log: &muster_sandbox::RequestLog) -> std::collections::BTreeMap<S
             "/Users"
         };
         *out.entry(format!("{} {collection}", r.method)).or_insert(0) += 1;
+    }
+    out
+}
+
+/// When one kind of request was served: how many, the first and the last.
+struct Span {
+    count: u64,
+    first: f64,
+    last: f64,
+}
+
+/// Leapsome requests by method and collection (those answered 429 apart, as `429 …`), each
+/// with the span of its arrivals, in seconds after the log's first request: the run's phases
+/// (teams created, accounts created, teams filled…) follow one another, so this shows where
+/// the wall time goes, and when Leapsome throttled.
+fn spans(log: &muster_sandbox::RequestLog) -> std::collections::BTreeMap<String, Span> {
+    let start = log
+        .records
+        .iter()
+        .map(|r| r.at)
+        .fold(f64::INFINITY, f64::min);
+    let mut out = std::collections::BTreeMap::new();
+    for r in &log.records {
+        let path = r.url.split('?').next().unwrap_or_default();
+        let collection = if path.contains("/Groups") {
+            "/Groups"
+        } else {
+            "/Users"
+        };
+        let at = r.at - start;
+        let throttled = if r.status == 429 { "429 " } else { "" };
+        let span = out
+            .entry(format!("{throttled}{} {collection}", r.method))
+            .or_insert(Span {
+                count: 0,
+                first: at,
+                last: at,
+            });
+        span.count += 1;
+        span.first = span.first.min(at);
+        span.last = span.last.max(at);
     }
     out
 }

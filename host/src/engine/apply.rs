@@ -19,7 +19,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use muster_core::{Action, ActionKind, Change, Field, GroupRef, Plan, Ref, Step};
+use muster_core::{Action, Change, Field, GroupRef, Plan, Ref, Step};
 use serde_json::json;
 
 use super::EngineError;
@@ -85,6 +85,9 @@ pub(crate) struct Applier<'r, 'p, 'a> {
     observer: &'r dyn super::Observer,
     /// Outcomes of the calls made since the last commit.
     pending: Vec<Pending>,
+    /// Actions left to apply, the current wave's included (how many
+    /// instances the pool makes, see [`inflight`]).
+    ahead: usize,
     /// Source people whose create failed.
     failed_people: HashSet<usize>,
     /// Source groups whose creation failed.
@@ -96,6 +99,13 @@ pub(crate) struct Applier<'r, 'p, 'a> {
     /// `department_id`s are names or ids *for the target* to resolve, sent as
     /// they are when no group link translates them.
     departments_as_given: bool,
+}
+
+/// The source ids of the people and groups a wave being built creates.
+#[derive(Default)]
+struct Created<'s> {
+    people: HashSet<&'s str>,
+    groups: HashSet<&'s str>,
 }
 
 /// One call to make (or a link to record), with the step to journal.
@@ -191,6 +201,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
             max_members,
             observer,
             pending: Vec::new(),
+            ahead: 0,
             failed_people: HashSet::new(),
             failed_groups: HashSet::new(),
             carried_managers: HashMap::new(),
@@ -223,22 +234,19 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         let actions: Vec<&Action> = plan.actions().iter().filter(|a| selected(a)).collect();
         let mut start = 0;
         while start < actions.len() {
-            // A batch is consecutive actions of one phase: nothing in a phase
-            // depends on another action of the same phase, except a group
-            // whose parent is created just before it — those go one by one.
+            // A wave is consecutive actions of one phase: nothing in a phase
+            // depends on another action of the same phase, except a create
+            // whose manager, or a group whose parent, is created earlier in
+            // it — such an action starts the next wave.
             let phase = actions[start].kind().phase();
-            let max = if actions[start].kind() == ActionKind::CreateGroup {
-                1
-            } else {
-                wave_size(self.pool.width())
-            };
+            let max = wave_size(self.pool.width());
             let mut end = start + 1;
-            let mut created = HashSet::new();
+            let mut created = Created::default();
             self.note_create(actions[start], &mut created);
             while end < actions.len()
                 && end - start < max
                 && actions[end].kind().phase() == phase
-                && !self.manager_created_in(actions[end], &created)
+                && !self.needs_created(actions[end], &created)
             {
                 self.note_create(actions[end], &mut created);
                 end += 1;
@@ -247,6 +255,7 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
                 .iter()
                 .flat_map(|a| self.units(a, selection))
                 .collect();
+            self.ahead = actions.len() - start;
             self.run_batch(units)?;
             if self.out.aborted.is_some() {
                 break;
@@ -257,25 +266,38 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
         Ok(self.out)
     }
 
-    /// Remembers the source id of a person `action` creates.
-    fn note_create<'s>(&'s self, action: &Action, created: &mut HashSet<&'s str>) {
-        if let Action::Create { person } = action {
-            created.insert(self.src(*person).id.as_str());
+    /// Remembers the source id of a person or group `action` creates.
+    fn note_create<'s>(&'s self, action: &Action, created: &mut Created<'s>) {
+        match action {
+            Action::Create { person } => {
+                created.people.insert(self.src(*person).id.as_str());
+            }
+            Action::CreateGroup { group } => {
+                let g = &self.plan.input().source.groups[*group];
+                created.groups.insert(g.id.as_str());
+            }
+            _ => {}
         }
     }
 
-    /// Whether `action` creates a person whose manager is created in the
-    /// wave being built. Such a create starts the next wave: the core
-    /// orders creates managers first, so once this wave has settled the
-    /// manager's account exists and the create carries it (Leapsome: in
-    /// the PATCH after the POST) instead of a `set_manager` call of its own.
-    fn manager_created_in(&self, action: &Action, created: &HashSet<&str>) -> bool {
+    /// Whether `action` needs what an action of the wave being built
+    /// creates: a create whose manager, or a group whose parent, is created
+    /// in it. Such an action starts the next wave: once this wave has
+    /// settled, the manager's account (the parent group) exists and its id
+    /// is known. The core orders creates managers first, so the create
+    /// carries its manager (Leapsome: in the PATCH after the POST) instead
+    /// of a `set_manager` call of its own.
+    fn needs_created(&self, action: &Action, created: &Created<'_>) -> bool {
         match action {
             Action::Create { person } => self
                 .src(*person)
                 .manager_id
                 .as_deref()
-                .is_some_and(|m| created.contains(m)),
+                .is_some_and(|m| created.people.contains(m)),
+            Action::CreateGroup { group } => self.plan.input().source.groups[*group]
+                .parent_id
+                .as_deref()
+                .is_some_and(|p| created.groups.contains(p)),
             _ => false,
         }
     }
@@ -643,7 +665,9 @@ impl<'r, 'p, 'a> Applier<'r, 'p, 'a> {
             }
             return sent;
         }
-        let (made, stop) = self.pool.run(&inflight::lanes(jobs), &self.lease);
+        let (made, stop) = self
+            .pool
+            .run(&inflight::lanes(jobs), self.ahead, &self.lease);
         for (unit, outcome) in made {
             sent[unit] = Some(outcome);
         }

@@ -28,13 +28,19 @@
 //! record or a second create). The pool adds no pacing of its own.
 //!
 //! What a plugin instance knows: a plugin may keep what it read or wrote
-//! (Leapsome resolves a person's team through the teams it read, and
-//! changes a team's members from the members it knows). So a sibling
-//! reads the target's groups before its first call, and every call that
-//! changes a group (creating or renaming it, changing its members) is made
-//! by the connected instance, which read them and saw every change since:
-//! a wave with such calls is made one call at a time. Those are few (a
-//! membership change carries up to the target's `max-members-per-change`).
+//! (Leapsome names a person's department by the team's name, known from the
+//! teams it read or created, and rewrites a team's member list from the
+//! members it knows when a change removes one). Every call may go to any
+//! instance — creating, renaming and re-membering groups included — because
+//! the pool keeps one rule ([`group_views`]): **before an instance makes a
+//! call, it has seen every change to each group the call names** (the group
+//! it changes, the department of an account it writes). The pool records,
+//! after each wave, which instance changed which group; an instance about
+//! to make a call that names a group another instance changed since its
+//! last read reads the target's groups again first, as a new sibling does
+//! before its first call. A target that cannot read its groups (no
+//! `read-target-groups`) cannot catch up: a wave that changes a group is
+//! then made by the connected instance alone, one call at a time.
 //!
 //! When to stop: before each call a worker checks the run's lease
 //! ([`LeaseWatch`], rule 6 of `store/lease.rs`) and whether another worker's
@@ -48,6 +54,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::group_views::{self, Changes, View};
 use crate::runtime::{Applied, Capability, Operation, PluginError, PluginInstance};
 use crate::store::LeaseWatch;
 
@@ -70,6 +77,15 @@ pub(crate) enum Sent {
 pub(crate) struct Pool<'t> {
     first: &'t mut PluginInstance,
     siblings: Vec<PluginInstance>,
+    /// What each instance has seen of the target's groups: `views[0]` is
+    /// `first`'s, `views[i]` is `siblings[i - 1]`'s.
+    views: Vec<View>,
+    /// The groups changed so far through the pool, by whom and when.
+    changes: Changes,
+    /// Whether an instance can read the target's groups again (the target
+    /// declares `read-target-groups`); without it, a wave that changes a
+    /// group is made by the connected instance alone.
+    can_reread: bool,
     /// The most instances: the connection's `max_in_flight`.
     width: usize,
     /// Set once making a sibling failed: the pool keeps the ones it has.
@@ -82,9 +98,16 @@ impl<'t> Pool<'t> {
     /// them.
     pub fn new(first: &'t mut PluginInstance) -> Pool<'t> {
         let width = first.max_in_flight().max(1);
+        let can_reread = first
+            .manifest()
+            .capabilities
+            .contains(&Capability::ReadTargetGroups);
         Pool {
             first,
             siblings: Vec::new(),
+            views: vec![View::new(0, 0)],
+            changes: Changes::default(),
+            can_reread,
             width,
             cannot_grow: false,
         }
@@ -96,61 +119,85 @@ impl<'t> Pool<'t> {
     }
 
     /// Makes each lane's calls, in order within a lane, lanes concurrently
-    /// on up to `width` instances. Returns every job's outcome (in no
-    /// particular order) and, if the run must stop calling, why.
+    /// on up to `width` instances. `ahead` is how many actions the apply
+    /// has left, this wave's included (it decides how many siblings are
+    /// worth making). Returns every job's outcome (in no particular order)
+    /// and, if the run must stop calling, why.
     pub fn run(
         &mut self,
         lanes: &[Vec<Job<'_>>],
+        ahead: usize,
         lease: &LeaseWatch,
     ) -> (Vec<(usize, Sent)>, Option<String>) {
-        let stop = Stop::default();
-        let next = AtomicUsize::new(0);
+        self.changes.next_wave();
+        let alone = !self.can_reread
+            && lanes
+                .iter()
+                .flatten()
+                .any(|job| group_views::changes_a_group(job.op));
+        if !alone && lanes.len() > 1 {
+            self.grow(ahead.max(lanes.len()));
+        }
+        let (done, reason) = {
+            let shared = Shared {
+                lanes,
+                next: AtomicUsize::new(0),
+                stop: Stop::default(),
+                lease,
+                changes: &self.changes,
+                reread: self.can_reread,
+            };
+            let sequential = alone || self.siblings.is_empty() || lanes.len() < 2;
+            let mut instances = std::iter::once(&mut *self.first)
+                .chain(self.siblings.iter_mut())
+                .zip(self.views.iter_mut());
+            let done = if sequential {
+                // The connected instance alone, on this thread.
+                instances
+                    .next()
+                    .map(|(instance, view)| vec![work(instance, view, &shared)])
+                    .unwrap_or_default()
+            } else {
+                concurrently(instances, &shared)
+            };
+            (done, shared.stop.reason())
+        };
         let mut out = Vec::new();
-        let groups = lanes.iter().flatten().any(|job| changes_a_group(job.op));
-        if !groups {
-            self.grow(lanes.len());
+        for Done {
+            index,
+            sent,
+            changed,
+        } in done
+        {
+            for group in changed {
+                self.changes.record(index, group);
+            }
+            out.extend(sent);
         }
-        if groups || self.siblings.is_empty() || lanes.len() < 2 {
-            out = work(self.first, lanes, &next, &stop, lease);
-        } else {
-            let instances = std::iter::once(&mut *self.first).chain(self.siblings.iter_mut());
-            std::thread::scope(|scope| {
-                let workers: Vec<_> = instances
-                    .take(lanes.len())
-                    .map(|instance| {
-                        let (next, stop) = (&next, &stop);
-                        scope.spawn(move || work(instance, lanes, next, stop, lease))
-                    })
-                    .collect();
-                for worker in workers {
-                    match worker.join() {
-                        Ok(sent) => out.extend(sent),
-                        // A panic in a worker is a bug; carry it to the caller.
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    }
-                }
-            });
-        }
-        (out, stop.reason())
+        (out, reason)
     }
 
     /// Makes siblings until the pool has one instance per
-    /// [`LANES_PER_SIBLING`] lanes besides the first, at most `width`; each
-    /// reads the target's groups first (see the module doc). A sibling
-    /// that cannot be made or cannot read leaves the pool as it is: fewer
-    /// calls in flight, never a failed run.
-    fn grow(&mut self, lanes: usize) {
-        let wanted = (lanes / LANES_PER_SIBLING).min(self.width.saturating_sub(1));
+    /// [`ACTIONS_PER_SIBLING`] actions left besides the first, at most
+    /// `width`; each reads the target's groups first (see the module doc).
+    /// A sibling that cannot be made or cannot read leaves the pool as it
+    /// is: fewer calls in flight, never a failed run.
+    fn grow(&mut self, actions: usize) {
+        let wanted = (actions / ACTIONS_PER_SIBLING).min(self.width.saturating_sub(1));
         while !self.cannot_grow && self.siblings.len() < wanted {
+            let reread = self.can_reread;
             let made = self.first.sibling().and_then(|mut sibling| {
-                let caps = &sibling.manifest().capabilities;
-                if caps.contains(&Capability::ReadTargetGroups) {
+                if reread {
                     sibling.read_all_target_groups()?;
                 }
                 Ok(sibling)
             });
             match made {
-                Ok(sibling) => self.siblings.push(sibling),
+                Ok(sibling) => {
+                    self.siblings.push(sibling);
+                    let index = self.siblings.len();
+                    self.views.push(View::new(index, self.changes.wave()));
+                }
                 Err(e) => {
                     tracing::warn!(
                         plugin = self.first.name(),
@@ -164,10 +211,14 @@ impl<'t> Pool<'t> {
     }
 }
 
-/// Lanes of a wave per sibling made: a sibling costs a read of the
-/// target's groups (for Leapsome, of its directory), which a handful of
-/// calls does not repay; a run of a few changes stays on one instance.
-const LANES_PER_SIBLING: usize = 8;
+/// Actions left in the apply (a call each, about) per sibling made: a
+/// sibling costs a read of the target's groups (for Leapsome, of its
+/// directory), which a handful of calls does not repay; a run of a few
+/// changes stays on one instance. Counted over the rest of the apply, not
+/// the wave: a phase cut into short waves (the teams of a tree, a team
+/// whose parent is created in the wave starting the next) gets the
+/// siblings the calls after it will use anyway.
+const ACTIONS_PER_SIBLING: usize = 8;
 
 /// Why the workers stop calling, set by the first that finds a reason.
 #[derive(Default)]
@@ -202,34 +253,125 @@ pub(crate) fn plugin_stopped(error: &str) -> String {
     format!("the target plugin stopped working ({error}); the remaining actions were not attempted")
 }
 
+/// Runs one worker per instance (as many as there are lanes, at most) on
+/// its own thread, and gathers what each did.
+fn concurrently<'i>(
+    instances: impl Iterator<Item = (&'i mut PluginInstance, &'i mut View)>,
+    shared: &Shared<'_, '_>,
+) -> Vec<Done> {
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = instances
+            .take(shared.lanes.len())
+            .map(|(instance, view)| scope.spawn(move || work(instance, view, shared)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| match worker.join() {
+                Ok(done) => done,
+                // A panic in a worker is a bug; carry it to the caller.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+/// What every worker of a wave shares.
+struct Shared<'w, 'o> {
+    lanes: &'w [Vec<Job<'o>>],
+    /// The next lane to take.
+    next: AtomicUsize,
+    stop: Stop,
+    lease: &'w LeaseWatch,
+    /// The groups changed before this wave (read-only during it).
+    changes: &'w Changes,
+    /// Whether a stale instance can read the groups again.
+    reread: bool,
+}
+
+/// What one worker did: its instance's index, its jobs' outcomes, and the
+/// groups its calls changed.
+struct Done {
+    index: usize,
+    sent: Vec<(usize, Sent)>,
+    changed: Vec<String>,
+}
+
 /// One worker: takes the next lane until none is left, making its calls in
-/// order.
-fn work(
-    instance: &mut PluginInstance,
-    lanes: &[Vec<Job<'_>>],
-    next: &AtomicUsize,
-    stop: &Stop,
-    lease: &LeaseWatch,
-) -> Vec<(usize, Sent)> {
-    let mut out = Vec::new();
-    while let Some(lane) = lanes.get(next.fetch_add(1, Ordering::SeqCst)) {
+/// order, each after reading the target's groups again if it names one
+/// another instance changed since this one last read them.
+fn work(instance: &mut PluginInstance, view: &mut View, shared: &Shared<'_, '_>) -> Done {
+    let mut done = Done {
+        index: view.index,
+        sent: Vec::new(),
+        changed: Vec::new(),
+    };
+    while let Some(lane) = shared.lanes.get(shared.next.fetch_add(1, Ordering::SeqCst)) {
         for job in lane {
-            let sent = match stop.check(lease) {
+            let sent = match shared.stop.check(shared.lease) {
                 Some(why) => Sent::NotAttempted(why),
-                None => {
-                    let result = instance.apply(job.op);
-                    if let Err(e) = &result
-                        && instance.is_poisoned()
-                    {
-                        stop.set(plugin_stopped(&e.to_string()));
+                None => match catch_up(instance, view, shared, job.op) {
+                    Err(why) => Sent::NotAttempted(why),
+                    Ok(()) => {
+                        let result = instance.apply(job.op);
+                        if let Some(group) = group_views::changed_group(job.op, &result) {
+                            done.changed.push(group);
+                        }
+                        if let Err(e) = &result
+                            && instance.is_poisoned()
+                        {
+                            shared.stop.set(plugin_stopped(&e.to_string()));
+                        }
+                        Sent::Made(result)
                     }
-                    Sent::Made(result)
-                }
+                },
             };
-            out.push((job.unit, sent));
+            done.sent.push((job.unit, sent));
         }
     }
-    out
+    done
+}
+
+/// Reads the target's groups on `instance` if `op` names a group another
+/// instance changed since it last read them ([`group_views`]). When the
+/// read fails the call is not made (why, naming the group); a trap stops
+/// every worker.
+fn catch_up(
+    instance: &mut PluginInstance,
+    view: &mut View,
+    shared: &Shared<'_, '_>,
+    op: &Operation,
+) -> Result<(), String> {
+    if !shared.reread {
+        return Ok(());
+    }
+    let Some(group) = shared.changes.stale_for(view, op) else {
+        return Ok(());
+    };
+    tracing::debug!(
+        instance = view.index,
+        wave = shared.changes.wave(),
+        "reading the target's groups again: another instance changed group {group}"
+    );
+    match instance.read_all_target_groups() {
+        Ok(_) => {
+            view.refreshed(shared.changes);
+            Ok(())
+        }
+        Err(e) => {
+            if instance.is_poisoned() {
+                shared.stop.set(plugin_stopped(&e.to_string()));
+            }
+            Err(stale_view(group, &e))
+        }
+    }
+}
+
+/// Why a call was not made: its instance could not read again the groups
+/// that another instance had changed.
+fn stale_view(group: &str, error: &PluginError) -> String {
+    format!(
+        "another instance changed group {group}, and this instance could not read the target's groups again ({error}); the call was not sent"
+    )
 }
 
 /// Cuts a wave's jobs (in plan order) into lanes: the calls about one
@@ -252,14 +394,6 @@ pub(crate) fn lanes(jobs: Vec<Job<'_>>) -> Vec<Vec<Job<'_>>> {
         }
     }
     lanes
-}
-
-/// Whether a call changes a group (made by the connected instance only).
-fn changes_a_group(op: &Operation) -> bool {
-    matches!(
-        op,
-        Operation::CreateGroup(_) | Operation::RenameGroup(_) | Operation::ChangeMembers(_)
-    )
 }
 
 /// The existing account or group a call changes, whose calls must stay in

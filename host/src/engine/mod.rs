@@ -54,6 +54,7 @@
 //! the core's; this module only moves data and keeps the books.
 
 pub mod apply;
+mod group_views;
 mod inflight;
 mod members;
 mod prepared;

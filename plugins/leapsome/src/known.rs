@@ -12,7 +12,10 @@
 //!   holds for the same new account has nothing left to do: [`Known::managers`].
 //!
 //! Everything here is refreshed by each full read of the directory; a fact that is missing
-//! is fetched from Leapsome (never guessed).
+//! is fetched from Leapsome (never guessed). With several instances in flight, each keeps its
+//! own `Known`; the host has an instance read the teams again (`read-target-groups`, which
+//! re-reads the directory) before a call that names a team another instance changed since, so
+//! the team names and members used here are never another instance's stale copy.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
