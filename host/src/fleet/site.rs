@@ -29,15 +29,7 @@ impl Site for Fleet {
     type Request = FleetRequest;
 
     fn limits(&self) -> Limits {
-        let c = ServeConfig::defaults();
-        Limits {
-            http_threads: c.http_threads,
-            max_body: c.max_body,
-            max_connections: c.max_connections,
-            header_timeout: c.header_timeout,
-            body_timeout: c.body_timeout,
-            write_timeout: c.write_timeout,
-        }
+        Limits::from(&ServeConfig::defaults())
     }
 
     fn route(&self, head: &Head) -> Route<FleetRequest> {

@@ -46,15 +46,7 @@ impl Site for Shared {
     type Request = ServeRequest;
 
     fn limits(&self) -> Limits {
-        let c = &self.cfg;
-        Limits {
-            http_threads: c.http_threads,
-            max_body: c.max_body,
-            max_connections: c.max_connections,
-            header_timeout: c.header_timeout,
-            body_timeout: c.body_timeout,
-            write_timeout: c.write_timeout,
-        }
+        Limits::from(&self.cfg)
     }
 
     fn route(&self, head: &Head) -> Route<ServeRequest> {

@@ -64,6 +64,19 @@ pub(crate) struct Limits {
     pub write_timeout: Duration,
 }
 
+impl From<&super::ServeConfig> for Limits {
+    fn from(c: &super::ServeConfig) -> Limits {
+        Limits {
+            http_threads: c.http_threads,
+            max_body: c.max_body,
+            max_connections: c.max_connections,
+            header_timeout: c.header_timeout,
+            body_timeout: c.body_timeout,
+            write_timeout: c.write_timeout,
+        }
+    }
+}
+
 /// What a site (one tenant's `serve`, or a fleet worker) answers. The
 /// listener owns every bound of the table above; a site only decides from
 /// a request's head what it is ([`Site::route`]) and then answers it on a

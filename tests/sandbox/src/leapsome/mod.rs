@@ -388,11 +388,7 @@ impl LeapsomeSim {
     /// would give from index `start` on), without copying the whole log: for a test polling
     /// many simulators. Indices shift when the log is cleared.
     pub fn request_log_since(&self, start: usize) -> Vec<RequestRecord> {
-        lock(&self.shared.log)
-            .records
-            .get(start..)
-            .map(<[RequestRecord]>::to_vec)
-            .unwrap_or_default()
+        lock(&self.shared.log).since(start)
     }
 
     /// Reads, writes and 429s served so far.

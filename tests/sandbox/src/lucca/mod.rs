@@ -201,11 +201,7 @@ impl LuccaSim {
     /// would give from index `start` on), without copying the whole log: for a test polling
     /// many simulators. Indices shift when the log is cleared.
     pub fn request_log_since(&self, start: usize) -> Vec<RequestRecord> {
-        lock(&self.shared.log)
-            .records
-            .get(start..)
-            .map(<[RequestRecord]>::to_vec)
-            .unwrap_or_default()
+        lock(&self.shared.log).since(start)
     }
 
     /// Forgets the requests served so far (e.g. between two syncs of an end-to-end test);

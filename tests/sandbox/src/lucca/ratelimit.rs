@@ -104,6 +104,14 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
+    /// The records from index `start` on (none when `start` is past the end).
+    pub fn since(&self, start: usize) -> Vec<RequestRecord> {
+        self.records
+            .get(start..)
+            .map(<[RequestRecord]>::to_vec)
+            .unwrap_or_default()
+    }
+
     /// Requests that passed the rate limiter (any status but 429).
     pub fn accepted(&self) -> impl Iterator<Item = &RequestRecord> {
         self.records.iter().filter(|r| r.status != 429)
