@@ -758,14 +758,20 @@ fn stop_when_quiet(c: &mut postgres::Client, workers: Vec<Serving>) {
     drop(workers);
 }
 
+/// A tick every tenant has completed.
+#[derive(Debug)]
+struct TickDone {
+    /// Unix ms.
+    tick: i64,
+    /// From its first claim to its last finish, in ms.
+    span_ms: i64,
+    /// Runs per worker.
+    by: Vec<(String, i64)>,
+}
+
 /// The ticks after `since` (unix ms) that every one of `n` tenants has
-/// completed, oldest first: (tick, span from its first claim to its last
-/// finish in ms, runs per worker).
-fn completed_ticks(
-    c: &mut postgres::Client,
-    since: i64,
-    n: usize,
-) -> Vec<(i64, i64, Vec<(String, i64)>)> {
+/// completed, oldest first.
+fn completed_ticks(c: &mut postgres::Client, since: i64, n: usize) -> Vec<TickDone> {
     let ticks: Vec<(i64, i64)> = c
         .query(
             "SELECT key, max(finished_ms) - min(claimed_ms) FROM muster_fleet.work
@@ -790,7 +796,11 @@ fn completed_ticks(
                 .iter()
                 .map(|r| (r.get(0), r.get(1)))
                 .collect();
-            (tick, span, by)
+            TickDone {
+                tick,
+                span_ms: span,
+                by,
+            }
         })
         .collect()
 }
@@ -862,12 +872,13 @@ fn runs_per_minute_of_no_change_resyncs() {
         assert_eq!(traffic.lucca_throttled(), 0, "{traffic}");
         let (runs, span) = done[..ticks]
             .iter()
-            .fold((0, 0), |(r, s), (_, span, _)| (r + n, s + span));
+            .fold((0, 0), |(r, s), t| (r + n, s + t.span_ms));
         let total = runs as f64 * 60_000.0 / span.max(1) as f64;
-        for (tick, span, by) in &done[..ticks] {
+        for t in &done[..ticks] {
+            let secs = t.span_ms as f64 / 1000.0;
             eprintln!(
-                "  tick {tick}: {n} runs in {:.1} s, per worker {by:?}",
-                *span as f64 / 1000.0
+                "  tick {}: {n} runs in {secs:.1} s, per worker {:?}",
+                t.tick, t.by
             );
         }
         eprintln!(
