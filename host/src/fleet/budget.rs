@@ -18,8 +18,9 @@
 //! so the prepared `TAKE` and `HOLD` follow the switch.
 //!
 //! Each run's host gets a [`TenantBudget`]: the worker's pool and the
-//! tenant's schema. A take holds a connection for its one statement (two
-//! after a switch), so `jobs` connections serve `jobs` runs; a caller that
+//! tenant's schema. A take holds a connection for its one statement (plus
+//! the `SET` after a switch, and preparing the statements the first time
+//! the connection is used), so `jobs` connections serve `jobs` runs; a caller that
 //! finds them all busy waits for one (at most [`LOCK_TIMEOUT`]), and a take
 //! that cannot be made fails, unsent, as with [`crate::store::PostgresBudget`].
 
