@@ -37,7 +37,7 @@
 
 use std::sync::Arc;
 
-use muster_outbound::{Credential, HostPattern, Outbound, Policy, RateLimit};
+use muster_outbound::{Credential, HostPattern, Outbound, Policy, RateLimit, SharedLimiter};
 
 use crate::config::{Config, ConfigError, Connection, Flow, PluginRef, TargetFacts};
 use crate::runtime::{
@@ -132,7 +132,24 @@ impl Host {
             ..Policy::default()
         };
         let outbound = Outbound::new(policy).map_err(|e| ConnectError::Outbound(e.to_string()))?;
-        Host::with_outbound(config, outbound)
+        Host::with_outbound(config, outbound, None)
+    }
+
+    /// [`Host::new`] whose rate-limited requests take from `budget` rather
+    /// than from a [`PostgresBudget`] of the host's own: a fleet worker's
+    /// run (`fleet/budget.rs`), whose tenant's buckets the worker reaches
+    /// on connections it keeps for all its runs — so a run opens no budget
+    /// connection of its own.
+    pub fn with_shared_budget(
+        config: &Config,
+        budget: Arc<dyn SharedLimiter>,
+    ) -> Result<Host, ConnectError> {
+        let policy = Policy {
+            allow_loopback: false,
+            ..Policy::default()
+        };
+        let outbound = Outbound::new(policy).map_err(|e| ConnectError::Outbound(e.to_string()))?;
+        Host::with_outbound(config, outbound, Some(budget))
     }
 
     /// [`Host::new`] whose outbound client paces and backs off on `clock`
@@ -151,11 +168,21 @@ impl Host {
         };
         let outbound = Outbound::with_clock(policy, clock)
             .map_err(|e| ConnectError::Outbound(e.to_string()))?;
-        Host::with_outbound(config, outbound)
+        Host::with_outbound(config, outbound, None)
     }
 
-    fn with_outbound(config: &Config, outbound: Outbound) -> Result<Host, ConnectError> {
-        if let Location::Postgres(pg) = config.tenant.location().map_err(ConnectError::State)? {
+    /// The host on `outbound`, whose shared budget is `budget` or, with a
+    /// PostgreSQL state, a [`PostgresBudget`] of its own.
+    fn with_outbound(
+        config: &Config,
+        outbound: Outbound,
+        budget: Option<Arc<dyn SharedLimiter>>,
+    ) -> Result<Host, ConnectError> {
+        if let Some(budget) = budget {
+            outbound.set_shared_limiter(Some(budget));
+        } else if let Location::Postgres(pg) =
+            config.tenant.location().map_err(ConnectError::State)?
+        {
             outbound.set_shared_limiter(Some(Arc::new(PostgresBudget::new(&pg))));
         }
         let runtime = Runtime::new(RuntimeConfig {

@@ -446,6 +446,44 @@ fn three_workers_run_every_tick_once_and_take_over_a_killed_one() {
     let traffic = kit.traffic();
     assert_eq!(traffic.lucca_throttled(), 0, "{traffic}");
     assert!(traffic.over_limit().is_empty(), "{traffic}");
+    // The budget shared through PostgreSQL was on: every tenant's Lucca
+    // requests were taken from its own bucket, in its own schema, on the
+    // workers' few budget connections (at most `--jobs` per live worker).
+    for t in &kit.tenants {
+        let buckets = budget_rows(&mut c, &t.id);
+        let lucca = origin_of(&t.lucca.base_url());
+        assert!(
+            buckets
+                .iter()
+                .any(|(origin, spent)| *origin == lucca && *spent > 0),
+            "tenant {}: no request taken from the bucket of its Lucca ({lucca}): {buckets:?}",
+            t.id
+        );
+        for (origin, _) in &buckets {
+            let theirs = kit
+                .tenants
+                .iter()
+                .find(|o| o.id != t.id && origin_of(&o.lucca.base_url()) == *origin);
+            assert!(
+                theirs.is_none(),
+                "tenant {}: a bucket of another tenant's Lucca {origin}",
+                t.id
+            );
+        }
+    }
+    let budget_connections: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'muster-budget'",
+            &[],
+        )
+        .expect("pg_stat_activity")
+        .get(0);
+    let live_workers = (WORKERS - 1) as i64;
+    assert!(
+        (1..=live_workers * i64::from(FLEET_JOBS)).contains(&budget_connections),
+        "{budget_connections} budget connections for {live_workers} workers of {FLEET_JOBS} jobs"
+    );
+    eprintln!("{budget_connections} budget connections open for {n} tenants");
 
     // The status page of a surviving worker shows the killed one dead
     // (no heartbeat for two TTLs).
@@ -494,6 +532,30 @@ fn three_workers_run_every_tick_once_and_take_over_a_killed_one() {
         taken_over.len()
     );
     drop(workers);
+}
+
+/// `scheme://host:port` of a URL: a bucket's origin.
+fn origin_of(url: &str) -> String {
+    let rest = url.find("://").map_or(0, |i| i + 3);
+    url[rest..]
+        .find('/')
+        .map_or(url, |i| &url[..rest + i])
+        .to_owned()
+}
+
+/// Tenant `id`'s rate-limit buckets: origin, and requests recorded.
+fn budget_rows(c: &mut postgres::Client, id: &str) -> Vec<(String, i32)> {
+    c.query(
+        &format!(
+            "SELECT origin, cardinality(spent) FROM tenant_{}.rate_budgets ORDER BY origin",
+            id.replace('-', "_")
+        ),
+        &[],
+    )
+    .expect("budget rows")
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect()
 }
 
 /// Exactly once per tick, for one tenant: one row per (tenant, flow,
@@ -656,4 +718,175 @@ fn concurrent_claims_take_each_row_once() {
         "flow lease acquire + release: {:.2} ms per run",
         started.elapsed().as_secs_f64() * 1000.0 / 200.0
     );
+}
+
+/// Claims and flow leases of the figure's workers.
+const FIG_TTL_SECS: u32 = 10;
+
+/// A figure's setting from the environment, or its default.
+fn fig_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The database server's clock, in unix ms (the ledger's times).
+fn server_now_ms(c: &mut postgres::Client) -> i64 {
+    c.query_one(
+        "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT",
+        &[],
+    )
+    .expect("now")
+    .get(0)
+}
+
+/// Stops `workers` at a moment when none of them runs anything (between
+/// two ticks), so that no claim or flow lease is left to expire and be
+/// taken over in the next measurement.
+fn stop_when_quiet(c: &mut postgres::Client, workers: Vec<Serving>) {
+    wait_for("a moment with no run", Duration::from_secs(900), || {
+        let busy: i64 = c
+            .query_one(
+                "SELECT count(*) FROM muster_fleet.work WHERE state IN ('due', 'running')",
+                &[],
+            )
+            .expect("busy rows")
+            .get(0);
+        busy == 0
+    });
+    drop(workers);
+}
+
+/// A tick every tenant has completed.
+#[derive(Debug)]
+struct TickDone {
+    /// Unix ms.
+    tick: i64,
+    /// From its first claim to its last finish, in ms.
+    span_ms: i64,
+    /// Runs per worker.
+    by: Vec<(String, i64)>,
+}
+
+/// The ticks after `since` (unix ms) that every one of `n` tenants has
+/// completed, oldest first.
+fn completed_ticks(c: &mut postgres::Client, since: i64, n: usize) -> Vec<TickDone> {
+    let ticks: Vec<(i64, i64)> = c
+        .query(
+            "SELECT key, max(finished_ms) - min(claimed_ms) FROM muster_fleet.work
+             WHERE kind = 'schedule' AND key > $1 GROUP BY key
+             HAVING count(*) FILTER (WHERE state = 'done') = $2 ORDER BY key",
+            &[&since, &(n as i64)],
+        )
+        .expect("ticks")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    ticks
+        .into_iter()
+        .map(|(tick, span)| {
+            let by = c
+                .query(
+                    "SELECT claimed_by, count(*) FROM muster_fleet.work
+                     WHERE kind = 'schedule' AND key = $1 GROUP BY 1 ORDER BY 1",
+                    &[&tick],
+                )
+                .expect("per worker")
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            TickDone {
+                tick,
+                span_ms: span,
+                by,
+            }
+        })
+        .collect()
+}
+
+/// Issue 17's figure: runs per minute of no-change resyncs of 1,000-person
+/// tenants, with 1 worker and with 3 (`benches/RESULTS.md`, "Fleet"). Every
+/// tenant is due each minute, at the same instant, so each tick is a backlog
+/// of `MUSTER_FIG_TENANTS` runs the workers drain as fast as they can; a
+/// tick's rate is its runs over the span from its first claim to its last
+/// finish. First an initial sync (3 workers) settles every tenant; then,
+/// for 1 and then 3 fresh workers of `MUSTER_FIG_JOBS` jobs, the first
+/// `MUSTER_FIG_TICKS` ticks they complete are measured. Those resyncs must
+/// write nothing (no target write), and every account is checked after.
+/// Prints the figures; asserts no time.
+///
+/// `cargo test -p muster --test fleet runs_per_minute -- --ignored --nocapture`
+/// (`MUSTER_FIG_TENANTS`, default 30; `MUSTER_FIG_PEOPLE`, 1000;
+/// `MUSTER_FIG_JOBS`, 2; `MUSTER_FIG_TICKS`, 2).
+#[test]
+#[ignore = "a figure for benches/RESULTS.md, minutes long: run it with --ignored --nocapture"]
+fn runs_per_minute_of_no_change_resyncs() {
+    let n = fig_env("MUSTER_FIG_TENANTS", 30);
+    let people = fig_env("MUSTER_FIG_PEOPLE", 1000);
+    let jobs = fig_env("MUSTER_FIG_JOBS", 2) as u16;
+    let ticks = fig_env("MUSTER_FIG_TICKS", 2);
+    let db = test_database().unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    let kit = Tenants::start(n, people, KitOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("tenants dir");
+    kit.write_configs(dir.path(), Some("every 1m"), &Extra::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut c = fleet_client(&db);
+
+    // Settle: every tenant's first tick is its initial sync.
+    let settling: Vec<Serving> = (0..WORKERS)
+        .map(|_| worker(&db, dir.path(), FIG_TTL_SECS, FLEET_JOBS))
+        .collect();
+    wait_for(
+        "every tenant's initial sync",
+        Duration::from_secs(1800),
+        || !completed_ticks(&mut c, 0, n).is_empty(),
+    );
+    stop_when_quiet(&mut c, settling);
+    let accounts = kit.check_accounts();
+    assert!(accounts.is_clean(), "{accounts}");
+    eprintln!(
+        "{n} tenants of {people} people settled after {:?}",
+        started.elapsed()
+    );
+
+    for workers in [1, WORKERS] {
+        let writes = kit.traffic().target_writes();
+        let since = server_now_ms(&mut c);
+        let serving: Vec<Serving> = (0..workers)
+            .map(|_| worker(&db, dir.path(), FIG_TTL_SECS, jobs))
+            .collect();
+        let mut done = Vec::new();
+        wait_for(
+            "the measured ticks",
+            Duration::from_secs(60 * (ticks as u64 + 1) + 900),
+            || {
+                done = completed_ticks(&mut c, since, n);
+                done.len() >= ticks
+            },
+        );
+        stop_when_quiet(&mut c, serving);
+        let traffic = kit.traffic();
+        assert_eq!(traffic.target_writes(), writes, "a no-change resync wrote");
+        assert_eq!(traffic.lucca_throttled(), 0, "{traffic}");
+        let (runs, span) = done[..ticks]
+            .iter()
+            .fold((0, 0), |(r, s), t| (r + n, s + t.span_ms));
+        let total = runs as f64 * 60_000.0 / span.max(1) as f64;
+        for t in &done[..ticks] {
+            let secs = t.span_ms as f64 / 1000.0;
+            eprintln!(
+                "  tick {}: {n} runs in {secs:.1} s, per worker {:?}",
+                t.tick, t.by
+            );
+        }
+        eprintln!(
+            "{workers} worker(s) of {jobs} jobs: {runs} no-change resyncs of {people}-person tenants in {:.1} s busy: {total:.1} runs/min in all, {:.1} per worker",
+            span as f64 / 1000.0,
+            total / workers as f64
+        );
+    }
+    let accounts = kit.check_accounts();
+    assert!(accounts.is_clean(), "{accounts}");
 }

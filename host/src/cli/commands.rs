@@ -13,7 +13,7 @@ use crate::engine::{
     self, Connected, EngineError, FlowSpec, LeaseSettings, Mode, Outcome as RunOutcome, PlanFile,
     RunOptions,
 };
-use crate::fleet::{FleetConfig, FleetWorker, Ran, TenantRunner};
+use crate::fleet::{FleetConfig, FleetWorker, Ran, TenantRun, TenantRunner};
 use crate::store::{Store, Trigger};
 
 /// A report for people; coloured when stdout is a terminal and `NO_COLOR`
@@ -867,7 +867,8 @@ pub fn serve(path: &Path, listen: &str) -> Outcome {
 /// The engine as a fleet worker runs it: [`EngineRunner`]'s run for the
 /// tenant's config, with a plugin host made for the run (each tenant's
 /// connections get their own grants and rate limits) from the shared
-/// compiled-plugin cache.
+/// compiled-plugin cache, taking from the tenant's rate-limit budget on the
+/// worker's budget connections (`fleet/budget.rs`).
 struct FleetRunner {
     lease: LeaseSettings,
     /// The compiled-plugin cache of tenants that name none.
@@ -875,12 +876,12 @@ struct FleetRunner {
 }
 
 impl TenantRunner for FleetRunner {
-    fn run(&self, config: &Config, flow: &str, trigger: Trigger, only: Option<&str>) -> Ran {
-        let mut config = config.clone();
+    fn run(&self, run: TenantRun<'_>) -> Ran {
+        let mut config = run.config.clone();
         if config.tenant.cache.is_none() {
             config.tenant.cache = Some(self.cache.clone());
         }
-        let host = match Host::new(&config) {
+        let host = match Host::with_shared_budget(&config, run.budget) {
             Ok(h) => h,
             Err(e) => return Ran::Failed(e.to_string()),
         };
@@ -889,7 +890,7 @@ impl TenantRunner for FleetRunner {
             host,
             lease: self.lease,
         };
-        runner.attempt(flow, trigger, only, None)
+        runner.attempt(run.flow, run.trigger, run.only, None)
     }
 }
 

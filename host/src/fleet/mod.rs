@@ -49,10 +49,13 @@
 //!
 //! One HTTP listener (`serve/listener.rs`, every bound of `serve`), one
 //! ticker, one heartbeat, and `jobs` runner threads (default 1), each with
-//! its own database connection. A lost connection is retried every poll;
+//! its own database connection; and the worker's rate-limit budget
+//! ([`budget`]): at most `jobs` more connections, shared by every tenant's
+//! runs (each request takes from its tenant's bucket, in its schema). A lost connection is retried every poll;
 //! nothing is claimed meanwhile, and claims held lapse after their expiry
 //! for another worker to take.
 
+pub mod budget;
 mod page;
 pub mod schema;
 mod site;
@@ -67,11 +70,13 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use muster_outbound::SharedLimiter;
 use postgres::Client;
 
 use crate::config::{Config, ConfigError, SecretSource};
 use crate::serve::{RunReport, ServeConfig, ServeError, ServeFlow};
 use crate::store::{InboxId, PostgresLocation, RunStatus, Store, StoreError, Trigger};
+use budget::FleetBudget;
 use tenants::{TenantFile, TenantsError};
 use work::{Claim, Kind, Outcome};
 
@@ -141,9 +146,23 @@ pub enum Ran {
 }
 
 /// The engine, as the fleet sees it: runs `flow` of the tenant `config`
-/// describes (its state is its schema in the fleet database).
+/// describes (its state is its schema in the fleet database), its
+/// rate-limited requests taking from `budget` — the tenant's bucket, on the
+/// worker's budget connections ([`budget`]) — rather than from a budget
+/// connection of the run's own.
 pub trait TenantRunner: Send + Sync {
-    fn run(&self, config: &Config, flow: &str, trigger: Trigger, only: Option<&str>) -> Ran;
+    fn run(&self, run: TenantRun<'_>) -> Ran;
+}
+
+/// One run a [`TenantRunner`] is asked for.
+pub struct TenantRun<'a> {
+    pub config: &'a Config,
+    pub flow: &'a str,
+    pub trigger: Trigger,
+    /// A webhook's record: only it is synced.
+    pub only: Option<&'a str>,
+    /// The tenant's shared rate-limit budget.
+    pub budget: Arc<dyn SharedLimiter>,
 }
 
 /// A tenant as this worker serves it.
@@ -151,6 +170,8 @@ pub trait TenantRunner: Send + Sync {
 pub(crate) struct Tenant {
     pub id: String,
     pub file: PathBuf,
+    /// `tenant_<id>`: its store, and its rate-limit buckets.
+    pub schema: String,
     /// Loaded and ready, or why not.
     pub ready: Result<(Config, Vec<ServeFlow>), String>,
 }
@@ -165,6 +186,8 @@ pub(crate) struct Fleet {
     /// Ids of the tenants that are ready: the only ones this worker claims.
     served: Vec<String>,
     runner: Arc<dyn TenantRunner>,
+    /// Every tenant's rate-limit budget, on at most `jobs` connections.
+    budget: Arc<FleetBudget>,
     /// Claims held now (id → fence), renewed by the heartbeat.
     claims: Mutex<HashMap<i64, i64>>,
     /// One connection for HTTP handlers (webhook rows, the status page).
@@ -398,9 +421,9 @@ impl Fleet {
     /// Runs a claimed row: `None` outcome when the flow was busy (the row
     /// is postponed), else how it ended, its run and a note.
     fn execute(&self, claim: &Claim) -> (Option<Outcome>, Option<i64>, String) {
-        let Some((config, _)) = self
+        let Some((tenant, (config, _))) = self
             .tenant(&claim.tenant)
-            .and_then(|t| t.ready.as_ref().ok())
+            .and_then(|t| Some((t, t.ready.as_ref().ok()?)))
         else {
             return (
                 Some(Outcome::Failed),
@@ -410,10 +433,15 @@ impl Fleet {
         };
         let ran = match claim.kind {
             Kind::Schedule => guarded(|| {
-                self.runner
-                    .run(config, &claim.flow, Trigger::Schedule, None)
+                self.runner.run(TenantRun {
+                    config,
+                    flow: &claim.flow,
+                    trigger: Trigger::Schedule,
+                    only: None,
+                    budget: self.budget.tenant(&tenant.schema),
+                })
             }),
-            Kind::Webhook => match self.run_event(config, claim) {
+            Kind::Webhook => match self.run_event(tenant, config, claim) {
                 Ok(ran) => ran,
                 Err(done) => return (Some(Outcome::Done), None, done),
             },
@@ -435,7 +463,7 @@ impl Fleet {
 
     /// Runs a webhook event and settles it in the tenant's inbox, the way
     /// `serve` does. `Err` when there is nothing to run (already processed).
-    fn run_event(&self, config: &Config, claim: &Claim) -> Result<Ran, String> {
+    fn run_event(&self, tenant: &Tenant, config: &Config, claim: &Claim) -> Result<Ran, String> {
         let id = InboxId(claim.key);
         let mut store = open_store(config).map_err(|e| format!("cannot open the store: {e}"))?;
         let event = store.inbox_event(id).map_err(|e| e.to_string())?;
@@ -447,8 +475,13 @@ impl Fleet {
             return Err(format!("event {} has no record id", id.0));
         };
         let ran = guarded(|| {
-            self.runner
-                .run(config, &claim.flow, Trigger::Webhook, Some(record))
+            self.runner.run(TenantRun {
+                config,
+                flow: &claim.flow,
+                trigger: Trigger::Webhook,
+                only: Some(record),
+                budget: self.budget.tenant(&tenant.schema),
+            })
         });
         let outcome = match &ran {
             Ran::Report(r) => Ok(r.clone()),
@@ -542,6 +575,7 @@ fn prepare(file: TenantFile, registered: Result<(), String>) -> Tenant {
     Tenant {
         id: file.id,
         file: file.file,
+        schema: file.schema,
         ready,
     }
 }
@@ -582,6 +616,7 @@ impl FleetWorker {
             .map(|t| t.id.clone())
             .collect();
         let worker = crate::store::lease::owner_name();
+        let budget = Arc::new(FleetBudget::new(&location, cfg.jobs));
         let fleet = Arc::new(Fleet {
             cfg,
             worker,
@@ -589,6 +624,7 @@ impl FleetWorker {
             tenants,
             served,
             runner,
+            budget,
             claims: Mutex::new(HashMap::new()),
             http_db: Mutex::new(Some(c)),
             stop: AtomicBool::new(false),

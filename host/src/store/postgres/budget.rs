@@ -74,12 +74,13 @@ pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest an acquisition may take on the server, lock wait included.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One acquisition: see the module documentation.
-const TAKE: &str = "SELECT muster_budget_take($1, $2, $3)";
+/// One acquisition: see the module documentation. (Also run by the fleet's
+/// worker-wide budget, `fleet/budget.rs`, in each tenant's schema.)
+pub(crate) const TAKE: &str = "SELECT muster_budget_take($1, $2, $3)";
 
 /// A vendor's 429 for every process: nobody takes from the bucket before
 /// the server's now + `$4` µs (a later hold is never shortened).
-const HOLD: &str = "INSERT INTO rate_budgets (origin, requests, per_us, held_until_us)
+pub(crate) const HOLD: &str = "INSERT INTO rate_budgets (origin, requests, per_us, held_until_us)
      VALUES ($1, $2, $3, (extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT + $4)
      ON CONFLICT (origin, requests, per_us) DO UPDATE
      SET held_until_us = GREATEST(rate_budgets.held_until_us, excluded.held_until_us)";
@@ -115,18 +116,8 @@ impl PostgresBudget {
     /// The budgets of the state database at `location`. Connects on the
     /// first request (migrating the database like [`PostgresStore::open`]).
     pub fn new(location: &PostgresLocation) -> PostgresBudget {
-        let options = format!(
-            "-c lock_timeout={} -c statement_timeout={}",
-            LOCK_TIMEOUT.as_millis(),
-            STATEMENT_TIMEOUT.as_millis()
-        );
         PostgresBudget {
-            location: location.tuned(|c| {
-                c.application_name("muster-budget")
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .tcp_user_timeout(STATEMENT_TIMEOUT)
-                    .options(&options);
-            }),
+            location: budget_location(location),
             conn: Mutex::new(None),
             time_scale: 1.0,
         }
@@ -244,8 +235,25 @@ impl PostgresBudget {
     }
 }
 
+/// `location` as the budget connects to it: named `muster-budget` in
+/// `pg_stat_activity`, with the budget's connect, lock and statement
+/// timeouts.
+pub(crate) fn budget_location(location: &PostgresLocation) -> PostgresLocation {
+    let options = format!(
+        "-c lock_timeout={} -c statement_timeout={}",
+        LOCK_TIMEOUT.as_millis(),
+        STATEMENT_TIMEOUT.as_millis()
+    );
+    location.tuned(|c| {
+        c.application_name("muster-budget")
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_user_timeout(STATEMENT_TIMEOUT)
+            .options(&options);
+    })
+}
+
 /// `wait` on a client running `scale` times faster, in server µs.
-fn server_us(wait: Duration, scale: f64) -> i64 {
+pub(crate) fn server_us(wait: Duration, scale: f64) -> i64 {
     let us = (wait.as_secs_f64() * 1e6 / scale).round();
     if us >= i64::MAX as f64 {
         i64::MAX
@@ -257,14 +265,14 @@ fn server_us(wait: Duration, scale: f64) -> i64 {
 /// The bucket's key columns for `limit` on a client running `scale` times
 /// faster than the server's clock: its request count and its window in
 /// server µs (at least 1).
-fn bucket_key(limit: RateLimit, scale: f64) -> (i32, i64) {
+pub(crate) fn bucket_key(limit: RateLimit, scale: f64) -> (i32, i64) {
     let requests = i32::try_from(limit.requests.max(1)).unwrap_or(i32::MAX);
     (requests, server_us(limit.per, scale).max(1))
 }
 
 /// What `muster_budget_take`'s answer means on the client's clock: `0` is
 /// admitted, else the server µs to wait, told back in the client's time.
-fn admission(wait_us: i64, scale: f64) -> SharedAdmission {
+pub(crate) fn admission(wait_us: i64, scale: f64) -> SharedAdmission {
     if wait_us <= 0 {
         return SharedAdmission::Go;
     }

@@ -48,7 +48,7 @@
 //! as `user@host:port/name`).
 
 mod alerts;
-mod budget;
+pub(crate) mod budget;
 mod inbox;
 mod journal;
 mod lease;
