@@ -74,10 +74,16 @@ impl State {
     fn fresh(backend: Backend) -> State {
         let dir = tempfile::tempdir().expect("tempdir");
         let (store, database) = match backend {
-            Backend::Sqlite => (Store::open(dir.path().join("state.db")).expect("store"), None),
+            Backend::Sqlite => (
+                Store::open(dir.path().join("state.db")).expect("store"),
+                None,
+            ),
             Backend::Postgres => {
                 let db = test_database().unwrap_or_else(|e| panic!("{e}"));
-                (Store::open_postgres(&location(&db)).expect("store"), Some(db))
+                (
+                    Store::open_postgres(&location(&db)).expect("store"),
+                    Some(db),
+                )
             }
         };
         State {
@@ -258,17 +264,21 @@ fn bench(c: &mut Criterion) {
         )
     });
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        group.bench_with_input(BenchmarkId::new("engine", backend), &backend, |b, &backend| {
-            b.iter_batched(
-                || (setup(cache.path()), State::fresh(backend)),
-                |(s, mut state)| {
-                    let host = Host::new(&s.config).expect("host");
-                    engine(&s, &host, &mut state.store);
-                    (s, state)
-                },
-                BatchSize::PerIteration,
-            )
-        });
+        group.bench_with_input(
+            BenchmarkId::new("engine", backend),
+            &backend,
+            |b, &backend| {
+                b.iter_batched(
+                    || (setup(cache.path()), State::fresh(backend)),
+                    |(s, mut state)| {
+                        let host = Host::new(&s.config).expect("host");
+                        engine(&s, &host, &mut state.store);
+                        (s, state)
+                    },
+                    BatchSize::PerIteration,
+                )
+            },
+        );
     }
     for backend in [Backend::Sqlite, Backend::Postgres] {
         group.bench_with_input(
