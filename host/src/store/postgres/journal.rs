@@ -2,7 +2,7 @@
 
 use muster_core::ActionKind;
 use postgres::GenericClient;
-use postgres::types::ToSql;
+use postgres::types::{ToSql, Type};
 
 use super::links::insert_link;
 use super::runs::run_state;
@@ -231,12 +231,12 @@ fn settle(
     produced: Option<&str>,
 ) -> Result<String, StoreError> {
     let row: Option<(i64, i64, String, String, String)> = c
-        .query_opt(
+        .query_typed_opt(
             "SELECT journal.run_id, journal.seq, journal.state, flows.name, journal.kind
              FROM journal JOIN runs ON runs.id = journal.run_id
              JOIN flows ON flows.id = runs.flow_id WHERE journal.id = $1
              FOR UPDATE OF journal",
-            &[&id.0],
+            &[(&id.0, Type::INT8)],
         )
         .and_then(|r| {
             r.map(|r| {
@@ -261,10 +261,16 @@ fn settle(
             state: current,
         });
     }
-    c.execute(
+    c.query_typed(
         "UPDATE journal SET state = $2, error = $3, produced_target_id = $4, resolved_at = $5
          WHERE id = $1",
-        &[&id.0, &state.as_str(), &error, &produced, &time::now()],
+        &[
+            (&id.0, Type::INT8),
+            (&state.as_str(), Type::TEXT),
+            (&error, Type::TEXT),
+            (&produced, Type::TEXT),
+            (&time::now(), Type::TEXT),
+        ],
     )
     .context(|| format!("flow `{flow}`: recording the outcome of journal entry {id}"))?;
     // The rows an applied update wrote become the flow's, in the same

@@ -2,6 +2,7 @@
 
 use muster_core::Link;
 use postgres::GenericClient;
+use postgres::types::Type;
 
 use super::PostgresStore;
 use crate::store::{Context, LinkKind, StoreError, time};
@@ -144,9 +145,16 @@ pub(crate) fn insert_link(
     let flow_id = PostgresStore::flow_id(c, flow)?;
     let ctx = || format!("flow `{flow}`: adding {kind} link {source_id} -> {target_id}");
     let mut other = |sql: &str, id: &str| -> Result<Option<String>, StoreError> {
-        c.query_opt(sql, &[&flow_id, &kind.as_str(), &id])
-            .and_then(|r| r.map(|r| r.try_get(0)).transpose())
-            .context(ctx)
+        c.query_typed_opt(
+            sql,
+            &[
+                (&flow_id, Type::INT8),
+                (&kind.as_str(), Type::TEXT),
+                (&id, Type::TEXT),
+            ],
+        )
+        .and_then(|r| r.map(|r| r.try_get(0)).transpose())
+        .context(ctx)
     };
     let by_source = other(
         "SELECT target_id FROM links WHERE flow_id = $1 AND kind = $2 AND source_id = $3",
@@ -178,15 +186,15 @@ pub(crate) fn insert_link(
             existing_source,
         });
     }
-    c.execute(
+    c.query_typed(
         "INSERT INTO links (flow_id, kind, source_id, target_id, created_at)
          VALUES ($1, $2, $3, $4, $5)",
         &[
-            &flow_id,
-            &kind.as_str(),
-            &source_id,
-            &target_id,
-            &time::now(),
+            (&flow_id, Type::INT8),
+            (&kind.as_str(), Type::TEXT),
+            (&source_id, Type::TEXT),
+            (&target_id, Type::TEXT),
+            (&time::now(), Type::TEXT),
         ],
     )
     .context(ctx)?;

@@ -25,6 +25,17 @@
 //! [`StoreError::LeaseLost`]. A journal batch, a link with its outcome, an
 //! approval with its audit entry are each one transaction, as in SQLite.
 //!
+//! ## Round trips
+//!
+//! `query`/`execute` with SQL text prepare the statement first: two round
+//! trips to the server per statement. The statements every applied action
+//! runs — settling a journal entry (`journal.rs`), its link (`links.rs`),
+//! its audit entry (`state.rs`), the flow lookup they share — use
+//! `query_typed` instead, which sends parse, bind and execute together with
+//! the parameters' types: one round trip. A batch's intents share one
+//! statement prepared per transaction. See `benches/RESULTS.md`
+//! (journal_overhead) for what that is worth per create.
+//!
 //! ## Migrations
 //!
 //! [`schema`] lists the same versions as [`crate::store::schema`]; the
@@ -63,6 +74,7 @@ mod written_rows;
 
 use std::cell::RefCell;
 
+use postgres::types::Type;
 use postgres::{Client, GenericClient, NoTls, Transaction};
 
 pub use budget::PostgresBudget;
@@ -208,10 +220,13 @@ impl PostgresStore {
 
     /// The row id of a recorded flow.
     pub(crate) fn flow_id(c: &mut impl GenericClient, flow: &str) -> Result<i64, StoreError> {
-        c.query_opt("SELECT id FROM flows WHERE name = $1", &[&flow])
-            .and_then(|r| r.map(|r| r.try_get(0)).transpose())
-            .context(|| format!("flow `{flow}`: looking it up"))?
-            .ok_or_else(|| StoreError::UnknownFlow(flow.into()))
+        c.query_typed_opt(
+            "SELECT id FROM flows WHERE name = $1",
+            &[(&flow, Type::TEXT)],
+        )
+        .and_then(|r| r.map(|r| r.try_get(0)).transpose())
+        .context(|| format!("flow `{flow}`: looking it up"))?
+        .ok_or_else(|| StoreError::UnknownFlow(flow.into()))
     }
 }
 

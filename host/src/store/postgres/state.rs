@@ -3,6 +3,7 @@
 
 use muster_core::Step;
 use postgres::GenericClient;
+use postgres::types::Type;
 use serde_json::Value;
 
 use super::runs::run_state;
@@ -285,17 +286,17 @@ pub(super) fn insert_audit(
             .context(ctx)
     };
     let (before, after) = (enc(e.before)?, enc(e.after)?);
-    c.execute(
+    c.query_typed(
         "INSERT INTO audit (ts, flow_id, run_id, what, subject, before, after)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
-            &time::now(),
-            &flow_id,
-            &e.run.map(|r| r.0),
-            &e.what,
-            &e.subject,
-            &before,
-            &after,
+            (&time::now(), Type::TEXT),
+            (&flow_id, Type::INT8),
+            (&e.run.map(|r| r.0), Type::INT8),
+            (&e.what, Type::TEXT),
+            (&e.subject, Type::TEXT),
+            (&before, Type::TEXT),
+            (&after, Type::TEXT),
         ],
     )
     .context(ctx)?;
