@@ -271,6 +271,20 @@ struct TickRow {
     run: Option<i64>,
 }
 
+impl TickRow {
+    /// A ledger row as selected by `ledger` and `snapshot` (same columns, same order).
+    fn from_row(r: &postgres::Row) -> TickRow {
+        TickRow {
+            tenant: r.get(0),
+            tick: r.get(1),
+            state: r.get(2),
+            attempts: r.get(3),
+            taken_over_from: r.get(4),
+            run: r.get(5),
+        }
+    }
+}
+
 fn tick_rows(c: &mut postgres::Client) -> Vec<TickRow> {
     c.query(
         "SELECT tenant, key, state, attempts, taken_over_from, run_id
@@ -279,14 +293,7 @@ fn tick_rows(c: &mut postgres::Client) -> Vec<TickRow> {
     )
     .expect("ledger")
     .iter()
-    .map(|r| TickRow {
-        tenant: r.get(0),
-        tick: r.get(1),
-        state: r.get(2),
-        attempts: r.get(3),
-        taken_over_from: r.get(4),
-        run: r.get(5),
-    })
+    .map(TickRow::from_row)
     .collect()
 }
 
@@ -306,14 +313,7 @@ fn snapshot(c: &mut postgres::Client, tenant: &str) -> (Vec<TickRow>, Vec<(i64, 
         )
         .expect("ledger")
         .iter()
-        .map(|r| TickRow {
-            tenant: r.get(0),
-            tick: r.get(1),
-            state: r.get(2),
-            attempts: r.get(3),
-            taken_over_from: r.get(4),
-            run: r.get(5),
-        })
+        .map(TickRow::from_row)
         .collect();
     let runs = tx
         .query(
